@@ -1,0 +1,30 @@
+# kmodel: two commands on a fresh machine.
+#   make test   set up .venv and run the whole test suite
+#   make demo   set up .venv and run the main job
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+demo: $(STAMP)
+	$(VENV)/bin/kmodel machine show numa2
+
+bench: $(STAMP)
+	mkdir -p results
+	$(PY) -m pytest bench --benchmark-only --benchmark-json=results/bench.json -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -1,0 +1,199 @@
+"""The deterministic timing model: what the emulated hardware would spend.
+
+Modeled cost is kept apart from host time.  Every figure here is an integer
+counter that depends only on what the emulated CPUs did, so the same workload
+gives the same numbers on any host.
+
+The model, in one paragraph: every cache line a CPU touches is charged the DRAM
+latency for the SLIT distance between that CPU's node and the line's node
+(``dram_ns`` converted to cycles at ``cpu_ghz``); a tracer writes into buffers
+far larger than its caches, so lines are cold.  Each data access also looks up
+the dTLB (hw.tlb) at the page size of the mapping it goes through: the kernel
+linear map uses the largest page size the CPU has, vmap areas use 4 KiB pages.
+An STLB hit costs ``stlb_hit_cycles``; a miss costs ``page_walk_cycles``.
+Everything else (vmalloc faults, list-walk steps, notifier calls) is counted and
+charged a fixed number of cycles from the preset's table.
+"""
+from dataclasses import dataclass
+
+from hw.tlb import DTLB, SIZES, SHIFTS
+
+CACHE_LINE_SHIFT = 6
+
+
+@dataclass(frozen=True)
+class TimingTable:
+    """The numbers of one machine preset (each commented with its source there)."""
+    cpu_ghz: float
+    dram_ns: dict               # SLIT distance -> DRAM load latency, ns
+    tlb: dict                   # page size ('4K','2M','1G') -> L1 dTLB entries
+    stlb_entries: int
+    stlb_sizes: tuple           # page sizes the STLB holds
+    stlb_hit_cycles: int
+    page_walk_cycles: int
+    vmalloc_lazy_sync: bool     # vmalloc mappings reach other page tables by faults
+    vmalloc_fault_cycles: int
+    list_step_cycles: int       # following one list_head pointer (beyond its line)
+    notifier_call_cycles: int
+
+    @classmethod
+    def from_doc(cls, doc, distances):
+        def num(key, default, kind=int):
+            v = doc.get(key, default)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{key} = {v!r} is not a non-negative number")
+            return kind(v)
+        dram = {}
+        for k, v in doc.get("dram_ns", {"10": 90}).items():
+            try:
+                dram[int(k)] = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"dram_ns: bad entry {k!r} = {v!r}") from None
+        missing = sorted(d for d in distances if d not in dram)
+        if missing:
+            raise ValueError(f"dram_ns has no latency for SLIT distance(s) {missing}")
+        tlb = dict(doc.get("tlb", {"4K": 64, "2M": 32}))
+        for s, n in tlb.items():
+            if s not in SIZES or not isinstance(n, int) or n < 0:
+                raise ValueError(f"tlb: bad entry {s!r} = {n!r} (sizes: {', '.join(SIZES)})")
+        stlb_sizes = tuple(doc.get("stlb_sizes", ["4K", "2M"]))
+        if any(s not in SIZES for s in stlb_sizes):
+            raise ValueError(f"stlb_sizes: {list(stlb_sizes)} (sizes: {', '.join(SIZES)})")
+        return cls(cpu_ghz=num("cpu_ghz", 2.0, float), dram_ns=dram, tlb=tlb,
+                   stlb_entries=num("stlb_entries", 1536),
+                   stlb_sizes=stlb_sizes,
+                   stlb_hit_cycles=num("stlb_hit_cycles", 9),
+                   page_walk_cycles=num("page_walk_cycles", 30),
+                   vmalloc_lazy_sync=bool(doc.get("vmalloc_lazy_sync", False)),
+                   vmalloc_fault_cycles=num("vmalloc_fault_cycles", 2000),
+                   list_step_cycles=num("list_step_cycles", 4),
+                   notifier_call_cycles=num("notifier_call_cycles", 20))
+
+    def line_cycles(self, distance):
+        """Cycles charged for one cache line at a SLIT distance (rounded)."""
+        return int(round(self.dram_ns[distance] * self.cpu_ghz))
+
+    @property
+    def linear_map_size(self):
+        """Index into hw.tlb.SIZES of the page size the linear map uses."""
+        return 2 if self.tlb.get("1G") else 1
+
+
+class CpuCost:
+    """Modeled counters of one emulated CPU.  Plain integers: cheap to bump."""
+    __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines",
+                 "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
+                 "vmalloc_faults", "walk_steps", "notifier_calls", "ops")
+
+    def __init__(self, cpu, nid, line_cycles, dtlb, nr_nodes):
+        self.cpu = cpu
+        self.nid = nid
+        self.line_cycles = line_cycles      # row: cycles per line by target node
+        self.dtlb = dtlb
+        self.bytes = [0] * nr_nodes
+        self.lines = [0] * nr_nodes
+        self.reset()
+
+    def reset(self):
+        self.cycles = 0
+        for i in range(len(self.bytes)):
+            self.bytes[i] = 0
+            self.lines[i] = 0
+        self.tlb_lookups = [0, 0, 0]
+        self.tlb_misses = [0, 0, 0]
+        self.stlb_hits = [0, 0, 0]
+        self.last_vpn = [-1, -1, -1]
+        self.vmalloc_faults = 0
+        self.walk_steps = 0
+        self.notifier_calls = 0
+        self.ops = 0
+        self.dtlb.flush()
+
+
+class TimingModel:
+    """timing model of one machine: a CpuCost per possible CPU and the rules."""
+
+    def __init__(self, spec):
+        self.table = t = spec.timing
+        self.spec = spec
+        n = spec.nr_nodes
+        self.line_cycles = [[t.line_cycles(spec.distance[a][b]) for b in range(n)]
+                            for a in range(n)]
+        stlb_sizes = {SIZES.index(s) for s in t.stlb_sizes}
+        self.cpus = {}
+        for cpu, nid in spec.cpu_node.items():
+            self.cpus[cpu] = CpuCost(cpu, nid, self.line_cycles[nid],
+                                     DTLB(t.tlb, t.stlb_entries, stlb_sizes), n)
+        self.linear_size = t.linear_map_size
+        self.linear_shift = SHIFTS[self.linear_size]
+
+    # --- charging -----------------------------------------------------------
+    def mem(self, c, nid, paddr, n):
+        """mem - CPU cost c touches n bytes at physical address paddr on node nid."""
+        lines = ((paddr + n - 1) >> CACHE_LINE_SHIFT) - (paddr >> CACHE_LINE_SHIFT) + 1
+        c.bytes[nid] += n
+        c.lines[nid] += lines
+        c.cycles += lines * c.line_cycles[nid]
+
+    def tlb(self, c, size_idx, vpn):
+        """tlb - CPU cost c looks up virtual page vpn of page size SIZES[size_idx]."""
+        c.tlb_lookups[size_idx] += 1
+        if c.last_vpn[size_idx] == vpn:
+            return                      # the MRU entry: a hit, no LRU change
+        c.last_vpn[size_idx] = vpn
+        r = c.dtlb.lookup(size_idx, vpn)
+        if r == 1:
+            c.stlb_hits[size_idx] += 1
+            c.cycles += self.table.stlb_hit_cycles
+        elif r == 2:
+            c.tlb_misses[size_idx] += 1
+            c.cycles += self.table.page_walk_cycles
+
+    def linear(self, c, nid, paddr, n):
+        """linear - an access of n bytes through the kernel linear map."""
+        self.tlb(c, self.linear_size, paddr >> self.linear_shift)
+        self.mem(c, nid, paddr, n)
+
+    def vmalloc_fault(self, c):
+        c.vmalloc_faults += 1
+        c.cycles += self.table.vmalloc_fault_cycles
+
+    def walk(self, c, steps):
+        c.walk_steps += steps
+        c.cycles += steps * self.table.list_step_cycles
+
+    def notifier_call(self, c):
+        c.notifier_calls += 1
+        c.cycles += self.table.notifier_call_cycles
+
+    # --- reading ------------------------------------------------------------
+    def reset(self):
+        for c in self.cpus.values():
+            c.reset()
+
+    def totals(self, cpus=None):
+        """totals - a dict of counters summed over cpus (default: all)."""
+        n = self.spec.nr_nodes
+        out = {"cycles": 0, "ops": 0, "bytes_local": 0, "bytes_remote": 0,
+               "bytes_by_node": [0] * n, "lines_by_node": [0] * n,
+               "vmalloc_faults": 0, "walk_steps": 0, "notifier_calls": 0}
+        for s in SIZES:
+            out[f"tlb_lookups_{s}"] = 0
+            out[f"tlb_misses_{s}"] = 0
+            out[f"stlb_hits_{s}"] = 0
+        for cpu in (self.cpus if cpus is None else cpus):
+            c = self.cpus[cpu]
+            out["cycles"] += c.cycles
+            out["ops"] += c.ops
+            for nid in range(n):
+                out["bytes_by_node"][nid] += c.bytes[nid]
+                out["lines_by_node"][nid] += c.lines[nid]
+                out["bytes_local" if nid == c.nid else "bytes_remote"] += c.bytes[nid]
+            out["vmalloc_faults"] += c.vmalloc_faults
+            out["walk_steps"] += c.walk_steps
+            out["notifier_calls"] += c.notifier_calls
+            for i, s in enumerate(SIZES):
+                out[f"tlb_lookups_{s}"] += c.tlb_lookups[i]
+                out[f"tlb_misses_{s}"] += c.tlb_misses[i]
+                out[f"stlb_hits_{s}"] += c.stlb_hits[i]
+        return out

@@ -1,0 +1,61 @@
+"""An exact LRU model of a two-level data TLB.
+
+Each CPU has one first-level dTLB per page size (64 x 4K, 32 x 2M, 4 x 1G on
+Skylake) and a shared second-level STLB for the sizes that it holds.  A lookup
+that misses both levels is a page walk: that is what the timing model calls a
+TLB miss.  Real TLBs are set-associative with pseudo-LRU replacement; this one
+is fully associative LRU, which is exact for the sequential and strided
+patterns a tracer makes and a documented approximation otherwise.
+"""
+
+SIZES = ("4K", "2M", "1G")
+SHIFTS = (12, 21, 30)
+
+
+class LRU:
+    """A fully associative LRU set of page numbers with a fixed capacity."""
+    __slots__ = ("capacity", "entries")
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self.entries = {}
+
+    def access(self, key):
+        """access - look key up; True on a hit.  A miss inserts it (LRU eviction)."""
+        e = self.entries
+        if key in e:
+            del e[key]
+            e[key] = None
+            return True
+        if self.capacity <= 0:
+            return False
+        if len(e) >= self.capacity:
+            del e[next(iter(e))]
+        e[key] = None
+        return False
+
+    def flush(self):
+        self.entries.clear()
+
+
+class DTLB:
+    """One CPU's data TLBs: first level per page size, shared STLB."""
+    __slots__ = ("l1", "stlb", "stlb_sizes")
+
+    def __init__(self, l1_entries, stlb_entries, stlb_sizes):
+        self.l1 = [LRU(l1_entries.get(s, 0)) for s in SIZES]
+        self.stlb = LRU(stlb_entries)
+        self.stlb_sizes = stlb_sizes
+
+    def lookup(self, size_idx, vpn):
+        """lookup - returns 0 for an L1 hit, 1 for an STLB hit, 2 for a page walk."""
+        if self.l1[size_idx].access(vpn):
+            return 0
+        if size_idx in self.stlb_sizes and self.stlb.access((size_idx, vpn)):
+            return 1
+        return 2
+
+    def flush(self):
+        for t in self.l1:
+            t.flush()
+        self.stlb.flush()

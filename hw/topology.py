@@ -1,0 +1,150 @@
+"""Machine descriptions: nodes, CPUs, SLIT distances and a timing table.
+
+A machine is described in TOML (the presets ship in ``hw/presets/``) and checked
+here completely before anything is built from it, so a bad description is one
+clear :class:`MachineError` and nothing else.
+
+TOML shape::
+
+    name = "numa2"
+    description = "..."
+    distance = [[10, 21], [21, 10]]      # SLIT, one row per node
+    [[nodes]]                            # node 0, then node 1, ...
+    memory = "64M"                       # a multiple of the page size
+    cpus = "0-3"                         # present CPUs (Linux range list)
+    hotplug_cpus = "8"                   # possible, not present: empty slots
+    [timing]                             # see hw.timing.TimingTable
+"""
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+
+from hw import PAGE_SIZE
+from hw.ranges import parse_range_list
+from hw.units import parse_size
+from hw.timing import TimingTable
+
+
+class MachineError(ValueError):
+    """A machine description that cannot be built; the message names why."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    nid: int
+    memory: int                 # bytes
+    cpus: tuple                 # present CPUs on this node
+    hotplug_cpus: tuple         # possible but not present CPUs on this node
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    name: str
+    description: str
+    nodes: tuple
+    distance: tuple             # tuple of tuples, SLIT
+    timing: TimingTable
+    cpu_node: dict = field(hash=False)    # cpu -> nid, for every possible CPU
+
+    @property
+    def nr_nodes(self):
+        return len(self.nodes)
+
+    @property
+    def possible_cpus(self):
+        return sorted(self.cpu_node)
+
+    @property
+    def present_cpus(self):
+        return sorted(c for n in self.nodes for c in n.cpus)
+
+    @property
+    def total_memory(self):
+        return sum(n.memory for n in self.nodes)
+
+
+def preset_names():
+    """preset_names - the names of the machine presets shipped with hw."""
+    files = resources.files("hw").joinpath("presets")
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name):
+    """load_preset - build the MachineSpec of a shipped preset by name."""
+    if name not in preset_names():
+        raise MachineError(
+            f"unknown machine preset {name!r}; known: {', '.join(preset_names())}")
+    text = resources.files("hw").joinpath("presets", name + ".toml").read_text()
+    return parse_machine(text, source=f"preset {name}")
+
+
+def load_machine_file(path):
+    """load_machine_file - build a MachineSpec from a TOML file of one's own."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise MachineError(f"{path}: {e.strerror}") from None
+    return parse_machine(text, source=str(path))
+
+
+def parse_machine(text, source="<machine>"):
+    """parse_machine - check a TOML machine description and return its MachineSpec."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise MachineError(f"{source}: malformed TOML: {e}") from None
+
+    def fail(msg):
+        raise MachineError(f"{source}: {msg}")
+
+    name = doc.get("name", source)
+    nodes_doc = doc.get("nodes")
+    if not isinstance(nodes_doc, list) or not nodes_doc:
+        fail("no [[nodes]]: a machine needs at least one node")
+    nodes = []
+    cpu_node = {}
+    for nid, nd in enumerate(nodes_doc):
+        if not isinstance(nd, dict):
+            fail(f"node {nid}: not a table")
+        try:
+            mem = parse_size(nd.get("memory", ""))
+        except ValueError as e:
+            fail(f"node {nid}: memory: {e}")
+        if mem <= 0 or mem % PAGE_SIZE:
+            fail(f"node {nid}: memory {nd.get('memory')!r} is not a positive "
+                 f"multiple of the page size ({PAGE_SIZE})")
+        lists = {}
+        for key in ("cpus", "hotplug_cpus"):
+            try:
+                lists[key] = tuple(parse_range_list(nd.get(key, "")))
+            except ValueError as e:
+                fail(f"node {nid}: {key}: {e}")
+            for cpu in lists[key]:
+                if cpu in cpu_node:
+                    fail(f"CPU {cpu} is listed twice (node {cpu_node[cpu]} and node {nid})")
+                cpu_node[cpu] = nid
+        nodes.append(NodeSpec(nid, mem, lists["cpus"], lists["hotplug_cpus"]))
+    if not any(n.cpus for n in nodes):
+        fail("no present CPU: the machine could not boot")
+
+    n = len(nodes)
+    dist = doc.get("distance", [[10]] if n == 1 else None)
+    if (not isinstance(dist, list) or len(dist) != n
+            or any(not isinstance(r, list) or len(r) != n for r in dist)):
+        fail(f"distance matrix must be square, {n}x{n} (one row and column per node)")
+    for i, row in enumerate(dist):
+        for j, d in enumerate(row):
+            if not isinstance(d, int) or isinstance(d, bool):
+                fail(f"distance[{i}][{j}] = {d!r} is not an integer")
+            if i == j and d != 10:
+                fail(f"distance[{i}][{i}] = {d}: the diagonal of a SLIT must be 10")
+            if i != j and d <= 10:
+                fail(f"distance[{i}][{j}] = {d}: a remote distance must be above 10")
+    try:
+        timing = TimingTable.from_doc(doc.get("timing", {}), distances={d for r in dist for d in r})
+    except ValueError as e:
+        fail(f"timing: {e}")
+    return MachineSpec(name=name, description=doc.get("description", ""),
+                       nodes=tuple(nodes), distance=tuple(tuple(r) for r in dist),
+                       timing=timing, cpu_node=cpu_node)

@@ -1,0 +1,7 @@
+"""kmodel: an emulated Linux kernel for studying per-CPU tracing buffers.
+
+Layers, top to bottom: the CLI (kmodel.cli), the relay module (kmodel.relay),
+pseudo-files (kmodel.fs), CPU hotplug (kmodel.cpu), memory management
+(kmodel.mm) and the kernel core (kmodel.core), all on the hardware model in hw.
+``kmodel.kernel.boot`` puts a kernel on a machine.
+"""

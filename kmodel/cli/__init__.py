@@ -1,0 +1,1 @@
+"""The kmodel command line: one file per command, dispatched by cli.main."""

@@ -1,0 +1,55 @@
+"""kmodel machines / kmodel machine show: the presets and their topology."""
+from hw.timing import TimingTable
+from hw.topology import load_preset, preset_names
+from hw.units import format_size
+from kmodel.kernel import boot
+
+
+def cmd_machines(args, out):
+    for name in preset_names():
+        spec = load_preset(name)
+        out.write(f"{name:<16} {spec.nr_nodes:>2} nodes {len(spec.present_cpus):>4} CPUs "
+                  f"{format_size(spec.total_memory):>6}  {spec.description.split(':')[0].split('. ')[0].rstrip('.')}\n")
+    return 0
+
+
+def numactl_hardware(k):
+    """The text of `numactl --hardware` on kernel k (node sizes in MB)."""
+    spec = k.spec
+    n = spec.nr_nodes
+    lines = [f"available: {n} nodes (0-{n - 1})" if n > 1 else "available: 1 nodes (0)"]
+    for nid in range(n):
+        cpus = [c for c in k.cpu_online_mask if spec.cpu_node[c] == nid]
+        z = k.page_alloc.zones[nid]
+        lines.append(f"node {nid} cpus: " + " ".join(map(str, cpus)))
+        lines.append(f"node {nid} size: {z.present_pages >> 8} MB")
+        lines.append(f"node {nid} free: {z.free_pages >> 8} MB")
+    lines.append("node distances:")
+    lines.append("node " + "".join(f"{i:3d} " for i in range(n)))
+    for i in range(n):
+        lines.append(f"{i:3d}: " + "".join(f"{d:3d} " for d in spec.distance[i]))
+    return "\n".join(lines) + "\n"
+
+
+def timing_summary(t: TimingTable):
+    dram = ", ".join(f"{d}: {ns:g} ns" for d, ns in sorted(t.dram_ns.items()))
+    tlb = ", ".join(f"{n}x{s}" for s, n in t.tlb.items() if n)
+    return (f"timing: {t.cpu_ghz:g} GHz; DRAM latency by distance {dram}; "
+            f"L1 dTLB {tlb}, STLB {t.stlb_entries}; "
+            f"vmalloc sync {'lazy (faults)' if t.vmalloc_lazy_sync else 'eager'}\n")
+
+
+def cmd_machine_show(args, out):
+    k = boot(args.preset)
+    try:
+        spec = k.spec
+        out.write(numactl_hardware(k))
+        out.write(f"\n# kmodel: {spec.name}: {spec.description}\n")
+        hot = sorted(set(spec.possible_cpus) - set(spec.present_cpus))
+        out.write(f"# possible CPUs {k.cpu_possible_mask.cpulist()}, present "
+                  f"{k.cpu_present_mask.cpulist()}"
+                  + (f", empty slots {','.join(map(str, hot))}" if hot else "") + "\n")
+        out.write("# " + timing_summary(spec.timing))
+    finally:
+        k.shutdown()
+    return 0

@@ -1,0 +1,59 @@
+"""kmodel: the console script.  Parses arguments and dispatches to cli.*.
+
+Exit status: 0 success, 1 a command that ran and failed, 2 a usage error.
+A user's mistake prints one line, 'kmodel: error: ...'; a Python traceback
+only with --debug.
+"""
+import argparse
+import sys
+
+from kmodel.cli.cat import cmd_cat
+from kmodel.cli.errors import USER_ERRORS
+from kmodel.cli.machines import cmd_machine_show, cmd_machines
+from kmodel.core.bug import Oops
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="kmodel", description=(
+        "An emulated NUMA kernel for running, measuring and learning the page-list "
+        "relay buffer."))
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("machines", help="list the machine presets")
+    s.set_defaults(func=cmd_machines)
+
+    s = sub.add_parser("machine", help="show a machine's topology (numactl --hardware)")
+    msub = s.add_subparsers(dest="machine_command", metavar="show")
+    msub.required = True
+    show = msub.add_parser("show", help="print a preset's topology")
+    show.add_argument("preset", nargs="?", default="numa2")
+    show.set_defaults(func=cmd_machine_show)
+
+    s = sub.add_parser("cat", help="print a pseudo-file of a freshly booted kernel")
+    s.add_argument("path", help="e.g. /proc/buddyinfo")
+    s.add_argument("--machine", "-m", default="numa2", metavar="PRESET")
+    s.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    s.set_defaults(func=cmd_cat)
+    return p
+
+
+def main(argv=None, out=None):
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args, out)
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"kmodel: error: {e}", file=sys.stderr)
+        return 2
+    except Oops as e:
+        if args.debug:
+            raise
+        print(f"kmodel: kernel oops: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0

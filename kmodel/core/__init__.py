@@ -1,0 +1,1 @@
+"""The kernel core: errno, printk, BUG/WARN, Kconfig, list_head and kref."""

@@ -1,0 +1,81 @@
+"""Kconfig: the CONFIG_* options this kernel was 'built' with.
+
+Options are fixed at boot, as a .config is at build time.  Only options the
+emulator knows are accepted; an unknown one or a bad value is a clear error.
+"""
+
+# name -> (default, kind, help).  kind: 'bool' (y/n), 'tristate' (y/m/n), 'int'
+OPTIONS = {
+    "CONFIG_NUMA": ("y", "bool", "Non-uniform memory access support"),
+    "CONFIG_HOTPLUG_CPU": ("y", "bool", "CPU hotplug"),
+    "CONFIG_PM_SLEEP": ("y", "bool", "suspend to RAM (echo mem > /sys/power/state)"),
+    "CONFIG_DEBUG_VM": ("y", "bool", "debug checks in the page allocator"),
+    "CONFIG_FAULT_INJECTION": ("y", "bool", "fault-injection framework"),
+    "CONFIG_FAIL_PAGE_ALLOC": ("y", "bool", "fail_page_alloc fault injection"),
+    "CONFIG_FAILSLAB": ("y", "bool", "failslab fault injection"),
+    "CONFIG_CPU_NOTIFIER_ERROR_INJECT": ("m", "tristate", "cpu-notifier-error-inject module"),
+    "CONFIG_LTT_RELAY": ("m", "tristate", "the page-list relay buffer module"),
+    "CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS": ("n", "bool",
+                                             "warn when relay access walks more than one page"),
+    "CONFIG_LOG_BUF_SHIFT": (17, "int", "kernel log buffer size, log2"),
+    "CONFIG_FORCE_MAX_ZONEORDER": (11, "int", "MAX_ORDER of the buddy allocator"),
+}
+
+
+class KconfigError(ValueError):
+    """A CONFIG_* setting that cannot be used; the message names it."""
+
+
+def _coerce(name, value, kind):
+    v = str(value).strip()
+    if kind == "int":
+        try:
+            return int(v, 0)
+        except ValueError:
+            raise KconfigError(f"{name}={value}: expected an integer") from None
+    allowed = ("y", "n") if kind == "bool" else ("y", "m", "n")
+    if v not in allowed:
+        raise KconfigError(f"{name}={value}: expected one of {'/'.join(allowed)}")
+    return v
+
+
+class Kconfig:
+    """The options of one kernel: defaults overridden by settings."""
+
+    def __init__(self, settings=()):
+        self.values = {k: d for k, (d, _, _) in OPTIONS.items()}
+        items = settings.items() if isinstance(settings, dict) else (
+            parse_setting(s) for s in settings)
+        for name, value in items:
+            if name not in OPTIONS:
+                raise KconfigError(f"unknown option {name} (known: {', '.join(sorted(OPTIONS))})")
+            self.values[name] = _coerce(name, value, OPTIONS[name][1])
+        order = self.values["CONFIG_FORCE_MAX_ZONEORDER"]
+        if not 2 <= order <= 20:
+            raise KconfigError(f"CONFIG_FORCE_MAX_ZONEORDER={order}: must be 2..20")
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def enabled(self, name):
+        """IS_ENABLED(name): built in or modular."""
+        return self.values.get(name) in ("y", "m")
+
+    def dotconfig(self):
+        """The options as a .config would list them."""
+        out = []
+        for k in sorted(self.values):
+            v = self.values[k]
+            out.append(f"# {k} is not set" if v == "n" else f"{k}={v}")
+        return "\n".join(out) + "\n"
+
+
+def parse_setting(text):
+    """parse_setting - 'CONFIG_X=y' -> ('CONFIG_X', 'y')."""
+    name, eq, value = str(text).partition("=")
+    name = name.strip()
+    if not eq or not name:
+        raise KconfigError(f"bad config setting {text!r}: expected CONFIG_NAME=VALUE")
+    if not name.startswith("CONFIG_"):
+        name = "CONFIG_" + name
+    return name, value.strip()

@@ -1,0 +1,1 @@
+"""Pseudo-files: a small VFS with procfs, sysfs and debugfs trees."""

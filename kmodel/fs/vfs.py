@@ -1,0 +1,178 @@
+"""A pseudo-filesystem tree: directories and show/store files.
+
+Files work as sysfs attributes do: ``show()`` returns the whole text, and
+``store(text)`` returns the number of bytes taken or a negative errno.  User
+paths are Linux's own (``/proc/buddyinfo``, ``/sys/devices/system/cpu/online``).
+``read``/``write`` are what a user's ``cat`` and ``echo`` reach; they raise
+:class:`FsError` with the errno a shell would report.
+"""
+from kmodel.core.errno import EACCES, EINVAL, EISDIR, ENOENT, ENOTDIR, strerror
+
+S_IRUSR = 0o400
+S_IWUSR = 0o200
+S_IRUGO = 0o444
+
+
+class FsError(Exception):
+    """A failed file operation: errno and path, worded like a shell's error."""
+
+    def __init__(self, errno, path):
+        self.errno = abs(errno)
+        self.path = path
+        super().__init__(f"{path}: {strerror(self.errno)}")
+
+
+class PseudoFile:
+    __slots__ = ("name", "show", "store", "mode", "private", "parent", "fops")
+
+    def __init__(self, name, show, store, mode, private=None, fops=None):
+        self.name = name
+        self.show = show
+        self.store = store
+        self.mode = mode
+        self.private = private
+        self.parent = None
+        self.fops = fops
+
+
+class PseudoDir:
+    __slots__ = ("name", "children", "parent")
+
+    def __init__(self, name, parent=None):
+        self.name = name
+        self.children = {}
+        self.parent = parent
+
+    def path(self):
+        parts = []
+        d = self
+        while d is not None and d.name:
+            parts.append(d.name)
+            d = d.parent
+        return "/" + "/".join(reversed(parts))
+
+
+def _split(path):
+    if not path.startswith("/"):
+        raise FsError(EINVAL, path)
+    return [p for p in path.split("/") if p]
+
+
+class PseudoFS:
+    def __init__(self):
+        self.root = PseudoDir("")
+
+    def lookup(self, path):
+        """lookup - the file or directory at path, or None."""
+        node = self.root
+        for part in _split(path):
+            if not isinstance(node, PseudoDir):
+                return None
+            node = node.children.get(part)
+            if node is None:
+                return None
+        return node
+
+    def mkdir(self, path, parent=None):
+        """mkdir - make (or find) a directory; parents are made as needed."""
+        node = parent or self.root
+        for part in _split(path) if parent is None else [p for p in path.split("/") if p]:
+            child = node.children.get(part)
+            if child is None:
+                child = node.children[part] = PseudoDir(part, node)
+            elif not isinstance(child, PseudoDir):
+                raise FsError(ENOTDIR, path)
+            node = child
+        return node
+
+    def create_file(self, path, show=None, store=None, mode=None, private=None,
+                    parent=None, fops=None):
+        """create_file - a file at path (relative to parent if given)."""
+        head, _, name = path.rstrip("/").rpartition("/")
+        d = self.mkdir(head or "/", None) if parent is None else (
+            self.mkdir(head, parent) if head else parent)
+        if mode is None:
+            mode = (S_IRUGO if show else 0) | (S_IWUSR if store else 0)
+        f = PseudoFile(name, show, store, mode, private, fops)
+        f.parent = d
+        d.children[name] = f
+        return f
+
+    def remove(self, node):
+        """remove - unlink a file or a directory (recursively)."""
+        if node is not None and node.parent is not None:
+            node.parent.children.pop(node.name, None)
+            node.parent = None
+
+    def path_of(self, node):
+        if isinstance(node, PseudoDir):
+            return node.path()
+        return node.parent.path().rstrip("/") + "/" + node.name
+
+    # --- what a user's shell reaches ------------------------------------------
+    def read(self, path):
+        node = self.lookup(path)
+        if node is None:
+            raise FsError(ENOENT, path)
+        if isinstance(node, PseudoDir):
+            raise FsError(EISDIR, path)
+        if node.show is None:
+            raise FsError(EACCES, path)
+        return node.show()
+
+    def write(self, path, text):
+        node = self.lookup(path)
+        if node is None:
+            raise FsError(ENOENT, path)
+        if isinstance(node, PseudoDir):
+            raise FsError(EISDIR, path)
+        if node.store is None:
+            raise FsError(EACCES, path)
+        ret = node.store(text)
+        if ret < 0:
+            raise FsError(-ret, path)
+        return ret
+
+    def listdir(self, path):
+        node = self.lookup(path)
+        if node is None:
+            raise FsError(ENOENT, path)
+        if not isinstance(node, PseudoDir):
+            return [node.name]
+        return sorted(node.children)
+
+    def isdir(self, path):
+        return isinstance(self.lookup(path), PseudoDir)
+
+
+def parse_int(text):
+    """parse_int - kstrtol-like: decimal or 0x hex, optional sign; None if bad."""
+    try:
+        return int(str(text).strip(), 0)
+    except ValueError:
+        return None
+
+
+def parse_bool(text):
+    """parse_bool - strtobool(): Y/y/1 and N/n/0; None if bad."""
+    t = str(text).strip()[:1]
+    if t in ("Y", "y", "1"):
+        return True
+    if t in ("N", "n", "0"):
+        return False
+    return None
+
+
+def attr_file(fs, path, obj, attr, kind="int", lo=None, parent=None):
+    """attr_file - a debugfs_create_{u32,bool}-style file over obj.attr."""
+    def show():
+        v = getattr(obj, attr)
+        return ("Y" if v else "N") + "\n" if kind == "bool" else f"{v}\n"
+
+    def store(text):
+        v = parse_bool(text) if kind == "bool" else parse_int(text)
+        if v is None or (lo is not None and v < lo):
+            return -EINVAL
+        setattr(obj, attr, v)
+        return len(text)
+    return fs.create_file(path, show, store, mode=0o644, parent=parent)

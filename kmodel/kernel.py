@@ -1,0 +1,145 @@
+"""The kernel object and its boot (init/main.c:start_kernel, in miniature).
+
+``boot()`` puts a kernel on a machine: it builds physical memory, the page,
+slab and vmalloc allocators, the CPU masks, and the pseudo-files, and logs
+what Linux logs.  Kernel APIs are attributes with their C names
+(``k.alloc_pages_node``, ``k.kmalloc_node``, ``k.cpu_to_node``), so code written
+against this kernel reads like the C it mirrors.  The double-underscore names
+(``__free_pages``, ``__free_page``) are there too; call them from module-level
+functions, where Python does not mangle them.
+"""
+from hw import PAGE_SHIFT
+from hw.mmu import MMU
+from hw.physmem import PhysMem
+from hw.timing import TimingModel
+from hw.topology import MachineSpec, load_preset
+from kmodel.core.bug import Bug
+from kmodel.core.kconfig import Kconfig
+from kmodel.core.printk import KERN_INFO, KERN_NOTICE, LogBuf
+from kmodel.cpu.cpumask import cpumask
+from kmodel.fs.fault_inject import register_fault_inject
+from kmodel.fs.procfs import register_procfs
+from kmodel.fs.sysfs_cpu import register_cpu_sysfs
+from kmodel.fs.sysfs_node import register_node_sysfs
+from kmodel.fs.vfs import PseudoFS
+from kmodel.mm.page_alloc import PageAllocator
+from kmodel.mm.slab import SlabAllocator
+from kmodel.mm.vmalloc import Vmalloc
+
+UTS_RELEASE = "2.6.29-kmodel"
+
+
+class BootError(ValueError):
+    """A boot parameter that cannot be used; nothing was left allocated."""
+
+
+class Task:
+    """The current task, as far as this kernel needs one: its name and CPU."""
+    __slots__ = ("comm", "cpu")
+
+    def __init__(self, comm, cpu):
+        self.comm = comm
+        self.cpu = cpu
+
+
+class Kernel:
+    def __init__(self, spec, config=(), seed=0, maxcpus=None):
+        self.spec = spec
+        self.seed = seed
+        self.config = Kconfig(config)
+        if maxcpus is not None and (not isinstance(maxcpus, int) or maxcpus < 1):
+            raise BootError(f"maxcpus={maxcpus}: must be a whole number >= 1")
+        self.log = LogBuf(1 << self.config["CONFIG_LOG_BUF_SHIFT"])
+        self.bug = Bug(self.log)
+        self.physmem = PhysMem([n.memory for n in spec.nodes])
+        try:
+            self.mmu = MMU(self.physmem)
+            self.timing = TimingModel(spec)
+            present = spec.present_cpus
+            self.boot_cpu = present[0]
+            self.current = Task("swapper", self.boot_cpu)
+            self.cpu_possible_mask = cpumask(spec.possible_cpus)
+            self.cpu_present_mask = cpumask(present)
+            self.cpu_online_mask = cpumask()
+            self.cpu_node = dict(spec.cpu_node)
+            self.page_alloc = PageAllocator(self)
+            self.slab = SlabAllocator(self, self.page_alloc)
+            self.vm = Vmalloc(self, self.page_alloc, self.slab, self.timing)
+            self._export_api()
+            self.fs = PseudoFS()
+            self._log_boot(maxcpus)
+            up = present if maxcpus is None else present[:maxcpus]
+            for cpu in up:
+                self.cpu_online_mask.set_cpu(cpu, True)
+            self.printk(KERN_INFO + f"Brought up {len(up)} CPUs")
+            register_procfs(self)
+            register_node_sysfs(self)
+            register_cpu_sysfs(self)
+            register_fault_inject(self)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def _export_api(self):
+        pa, sl, vm = self.page_alloc, self.slab, self.vm
+        api = {
+            "alloc_pages_node": pa.alloc_pages_node, "alloc_pages": pa.alloc_pages,
+            "alloc_page": pa.alloc_page, "__free_pages": pa.free_pages,
+            "__free_page": pa.free_page, "pfn_to_page": pa.pfn_to_page,
+            "kmalloc": sl.kmalloc, "kmalloc_node": sl.kmalloc_node, "kzalloc": sl.kzalloc,
+            "kzalloc_node": sl.kzalloc_node, "kfree": sl.kfree,
+            "vmap": vm.vmap, "vunmap": vm.vunmap, "vmalloc": vm.vmalloc,
+            "vmalloc_node": vm.vmalloc_node, "vzalloc": vm.vzalloc,
+            "vzalloc_node": vm.vzalloc_node, "vfree": vm.vfree,
+            "vmalloc_to_page": vm.vmalloc_to_page, "vmalloc_sync_all": vm.vmalloc_sync_all,
+            "printk": self.log.printk, "WARN_ON": self.bug.WARN_ON, "WARN": self.bug.WARN,
+            "BUG": self.bug.BUG,
+        }
+        for name, fn in api.items():
+            setattr(self, name, fn)
+
+    def _log_boot(self, maxcpus):
+        spec = self.spec
+        self.printk(KERN_NOTICE + f"Linux version {UTS_RELEASE} (kmodel) #1 SMP")
+        self.printk(KERN_INFO + f"Machine: {spec.name}")
+        if maxcpus is not None:
+            self.printk(KERN_NOTICE + f"Kernel command line: maxcpus={maxcpus}")
+        for node in self.physmem.nodes:
+            self.printk(KERN_INFO + f"Initmem setup node {node.nid} "
+                        f"{node.start_pfn << PAGE_SHIFT:016x}-{node.end_pfn << PAGE_SHIFT:016x}")
+        total = self.physmem.max_pfn
+        self.printk(KERN_INFO + f"Built {spec.nr_nodes} zonelists in Zone order, mobility "
+                    f"grouping off.  Total pages: {total}")
+        self.printk(KERN_INFO + f"Memory: {total << (PAGE_SHIFT - 10)}k/"
+                    f"{total << (PAGE_SHIFT - 10)}k available")
+        hot = len(spec.possible_cpus) - len(spec.present_cpus)
+        self.printk(KERN_INFO + f"SMP: Allowing {len(spec.possible_cpus)} CPUs, "
+                    f"{hot} hotplug CPUs")
+
+    # --- small kernel APIs --------------------------------------------------
+    def cpu_to_node(self, cpu):
+        """cpu_to_node - the node of a possible CPU."""
+        return self.cpu_node[cpu]
+
+    def smp_processor_id(self):
+        return self.current.cpu
+
+    def numa_node_id(self):
+        """numa_node_id - the current CPU's node."""
+        return self.cpu_node[self.current.cpu]
+
+    def current_comm(self):
+        return self.current.comm
+
+    def shutdown(self):
+        """shutdown - release the host resources (mappings, memfds)."""
+        mmu = getattr(self, "mmu", None)
+        if mmu is not None:
+            mmu.close()
+        self.physmem.close()
+
+
+def boot(machine="numa2", config=(), seed=0, maxcpus=None):
+    """boot - a Kernel on a machine (a preset name or a MachineSpec)."""
+    spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
+    return Kernel(spec, config=config, seed=seed, maxcpus=maxcpus)

@@ -1,0 +1,1 @@
+"""Memory management: the buddy allocator per node, slab, vmalloc/vmap, fault injection."""
