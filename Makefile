@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	mkdir -p results
-	$(PY) -m pytest bench --benchmark-only --benchmark-json=results/bench.json -p no:cacheprovider
+	$(PY) -m pytest bench -o python_files='bench_*.py' --benchmark-only --benchmark-json=results/bench.json -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

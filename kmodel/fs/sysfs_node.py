@@ -19,7 +19,7 @@ def register_node_sysfs(k):
             rows = [("MemTotal", z.present_pages), ("MemFree", z.free_pages),
                     ("MemUsed", z.present_pages - z.free_pages),
                     ("Slab", k.slab.slab_pages[nid])]
-            return "".join(f"Node {nid} {(n + ':'):<15}{v << (PAGE_SHIFT - 10):8d} kB\n"
+            return "".join(f"Node {nid} {(n + ':'):<16}{v << (PAGE_SHIFT - 10):8d} kB\n"
                            for n, v in rows)
 
         def distance(nid=nid):

@@ -28,7 +28,7 @@ tail page, or with the wrong order is an oops, raised before anything changes.
 """
 import sys
 
-from hw import PAGE_SHIFT
+from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.core.printk import KERN_WARNING
 from kmodel.mm.fault_inject import FaultAttr, should_fail_alloc_page
 from kmodel.mm.gfp import GFPF_NOWARN, GFPF_THISNODE, GFPF_ZERO
@@ -88,7 +88,9 @@ class PageAllocator:
             [self.zones[m] for m in sorted(range(spec.nr_nodes),
                                            key=lambda m, n=n: (spec.distance[n][m], m))]
             for n in range(spec.nr_nodes)]
+        self.nr_nodes = len(self.zones)
         self.allocated = {}         # head pfn -> Allocation
+        self.freed_by = {}          # head pfn -> code that freed it, until reused
         self.mem_map = {}           # pfn -> Page, for frames in use
         self.fail_page_alloc = FaultAttr("fail_page_alloc", seed=kernel.seed)
         self.pgalloc = 0
@@ -111,17 +113,19 @@ class PageAllocator:
     # --- allocation ---------------------------------------------------------
     def _rmqueue(self, zone, order):
         """__rmqueue_smallest + expand: take a block of exactly order, or None."""
+        free_area = zone.free_area
         for current in range(order, self.MAX_ORDER):
-            area = zone.free_area[current]
+            area = free_area[current]
             if area:
                 pfn, _ = area.popitem()
-                del zone.free_order[pfn]
+                free_order = zone.free_order
+                del free_order[pfn]
                 # expand(): hand back the upper half at each order on the way down.
                 while current > order:
                     current -= 1
                     half = pfn + (1 << current)
-                    zone.free_area[current][half] = None
-                    zone.free_order[half] = current
+                    free_area[current][half] = None
+                    free_order[half] = current
                 zone.free_pages -= 1 << order
                 return pfn
         return None
@@ -139,7 +143,7 @@ class PageAllocator:
                           depth=3)
             self.alloc_failures += 1
             return None
-        if self.fail_page_alloc_enabled and should_fail_alloc_page(
+        if self.fail_page_alloc.probability and should_fail_alloc_page(
                 self.fail_page_alloc, gfp, order, nid, self.log):
             pfn = None
         else:
@@ -155,9 +159,12 @@ class PageAllocator:
                 self.log.printk(KERN_WARNING + f"{self.k.current_comm()}: page allocation "
                                 f"failure. order:{order}, mode:{gfp:#x}")
             return None
-        page = Page(pfn, zone.nid, order, self.physmem.frame_view(pfn, 1 << order))
+        node = self.physmem.nodes[zone.nid]
+        off = (pfn - node.start_pfn) << PAGE_SHIFT
+        page = Page(pfn, zone.nid, order, node.view[off:off + (PAGE_SIZE << order)])
         self.mem_map[pfn] = page
         self.allocated[pfn] = Allocation(order, caller)
+        self.freed_by.pop(pfn, None)
         self.pgalloc += 1 << order
         if gfp & GFPF_ZERO:
             self.physmem.zero(pfn, 1 << order)
@@ -176,7 +183,8 @@ class PageAllocator:
         Falls back to other nodes by distance unless __GFP_THISNODE; nid -1
         means the current CPU's node.  Returns the head Page or None.
         """
-        nid = self._check_nid(nid, "alloc_pages_node")
+        if nid.__class__ is not int or not 0 <= nid < self.nr_nodes:
+            nid = self._check_nid(nid, "alloc_pages_node")
         return self.alloc_pages_internal(gfp, order, nid, sys._getframe(1).f_code)
 
     def alloc_pages(self, gfp, order):
@@ -187,26 +195,10 @@ class PageAllocator:
         """alloc_page - one page on the current CPU's node first."""
         return self.alloc_pages_internal(gfp, 0, self.k.numa_node_id(), sys._getframe(1).f_code)
 
-    @property
-    def fail_page_alloc_enabled(self):
-        return self.fail_page_alloc.probability > 0
-
     # --- freeing ------------------------------------------------------------
     def _bad_page(self, pfn, reason):
         self.bug.oops(f"BUG: Bad page state in process {self.k.current_comm()}  pfn:{pfn:05x}",
                       (reason,), depth=3)
-
-    def _zone_of(self, pfn):
-        return self.zones[self.physmem.pfn_to_nid(pfn)]
-
-    def _free_block_containing(self, pfn):
-        """The head pfn of a free block that contains pfn, or None."""
-        zone = self._zone_of(pfn)
-        for order in range(self.MAX_ORDER):
-            head = pfn & ~((1 << order) - 1)
-            if zone.free_order.get(head) == order:
-                return head
-        return None
 
     def free_pages(self, page, order):
         """free_pages - __free_pages(): give back 2^order pages headed by page.
@@ -214,37 +206,48 @@ class PageAllocator:
         Checks first (double free, never allocated, tail page, wrong order),
         then __free_one_page() merges with free buddies.
         """
+        self.free_pages_internal(page, order, sys._getframe(1).f_code)
+
+    def free_pages_internal(self, page, order, caller):
         pfn = page.pfn
         a = self.allocated.get(pfn)
         if a is None:
             if self.mem_map.get(pfn) is not page and page.head is not None:
                 self._bad_page(pfn, f"freeing a tail page of the block at pfn:{page.head.pfn:05x}")
-            if self._free_block_containing(pfn) is not None:
-                self._bad_page(pfn, "freeing a free page (double free)")
+            if pfn in self.freed_by:
+                self._bad_page(pfn, "freeing a free page (double free); it was freed by "
+                               f"{caller_name(self.freed_by[pfn])}()")
             self._bad_page(pfn, "freeing a page that was never allocated")
         if a.order != order:
             self._bad_page(pfn, f"freeing an order-{a.order} block with order {order}")
+        if self.mem_map[pfn] is not page:
+            self._bad_page(pfn, "freeing through a page descriptor the allocator did not give")
         del self.allocated[pfn]
         del self.mem_map[pfn]
+        self.freed_by[pfn] = caller
         self.pgfree += 1 << order
-        zone = self._zone_of(pfn)
+        zone = self.zones[page.nid]
         zone.free_pages += 1 << order
         # __free_one_page(): merge with the buddy while it is free and whole.
-        while order < self.MAX_ORDER - 1:
+        # page_is_buddy() also asks that the buddy be in the same zone: a zone's
+        # free_order only holds its own blocks, so the lookup answers both.
+        free_area = zone.free_area
+        free_order = zone.free_order
+        top = self.MAX_ORDER - 1
+        while order < top:
             buddy = pfn ^ (1 << order)
-            if (buddy < zone.start_pfn or buddy + (1 << order) > zone.end_pfn
-                    or zone.free_order.get(buddy) != order):
+            if free_order.get(buddy) != order:
                 break
-            del zone.free_area[order][buddy]
-            del zone.free_order[buddy]
+            del free_area[order][buddy]
+            del free_order[buddy]
             pfn &= buddy
             order += 1
-        zone.free_area[order][pfn] = None
-        zone.free_order[pfn] = order
+        free_area[order][pfn] = None
+        free_order[pfn] = order
 
     def free_page(self, page):
         """free_page - __free_page(): give back one page."""
-        self.free_pages(page, 0)
+        self.free_pages_internal(page, 0, sys._getframe(1).f_code)
 
     def pfn_to_page(self, pfn):
         """pfn_to_page - the descriptor of a frame in use (tail pages made on demand)."""

@@ -1,0 +1,52 @@
+"""Shared fixtures: kernels booted on small machines, shut down after each test."""
+import pytest
+
+from hw.topology import parse_machine
+from kmodel.kernel import Kernel, boot
+
+# A tiny two-node machine whose node sizes are not multiples of the largest
+# buddy block, so that zone edges and unaligned starts are exercised.
+TINY_TOML = """
+name = "tiny"
+distance = [[10, 20], [20, 10]]
+[[nodes]]
+memory = "1036K"
+cpus = "0-1"
+[[nodes]]
+memory = "520K"
+cpus = "2-3"
+hotplug_cpus = "4"
+[timing]
+cpu_ghz = 2.0
+dram_ns = { "10" = 100, "20" = 150 }
+"""
+
+
+@pytest.fixture
+def kernel_factory():
+    made = []
+
+    def make(machine="numa2", **kw):
+        k = boot(machine, **kw)
+        made.append(k)
+        return k
+    yield make
+    for k in made:
+        k.shutdown()
+
+
+@pytest.fixture
+def k(kernel_factory):
+    return kernel_factory("numa2")
+
+
+@pytest.fixture
+def tiny_spec():
+    return parse_machine(TINY_TOML, source="tiny")
+
+
+@pytest.fixture
+def tiny(tiny_spec):
+    k = Kernel(tiny_spec)
+    yield k
+    k.shutdown()
