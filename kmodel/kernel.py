@@ -16,7 +16,10 @@ from hw.topology import MachineSpec, load_preset
 from kmodel.core.bug import Bug
 from kmodel.core.kconfig import Kconfig
 from kmodel.core.printk import KERN_INFO, KERN_NOTICE, LogBuf
+from kmodel.core.module import ModuleLoader
 from kmodel.cpu.cpumask import cpumask
+from kmodel.cpu.hotplug import CpuHotplug
+from kmodel.cpu.percpu import alloc_percpu, free_percpu, per_cpu_ptr
 from kmodel.fs.fault_inject import register_fault_inject
 from kmodel.fs.procfs import register_procfs
 from kmodel.fs.sysfs_cpu import register_cpu_sysfs
@@ -65,6 +68,10 @@ class Kernel:
             self.page_alloc = PageAllocator(self)
             self.slab = SlabAllocator(self, self.page_alloc)
             self.vm = Vmalloc(self, self.page_alloc, self.slab, self.timing)
+            self.hotplug = CpuHotplug(self)
+            self.modules = ModuleLoader(self)
+            self.percpu_vars = {}
+            self.suspend_count = 0
             self._export_api()
             self.fs = PseudoFS()
             self._log_boot(maxcpus)
@@ -76,12 +83,15 @@ class Kernel:
             register_node_sysfs(self)
             register_cpu_sysfs(self)
             register_fault_inject(self)
+            # What boot itself allocated is not a leak: leak reports start here.
+            self.boot_pages = set(self.page_alloc.allocated)
+            self.boot_objects = set(self.slab.live)
         except BaseException:
             self.shutdown()
             raise
 
     def _export_api(self):
-        pa, sl, vm = self.page_alloc, self.slab, self.vm
+        pa, sl, vm, hp = self.page_alloc, self.slab, self.vm, self.hotplug
         api = {
             "alloc_pages_node": pa.alloc_pages_node, "alloc_pages": pa.alloc_pages,
             "alloc_page": pa.alloc_page, "__free_pages": pa.free_pages,
@@ -94,6 +104,11 @@ class Kernel:
             "vmalloc_to_page": vm.vmalloc_to_page, "vmalloc_sync_all": vm.vmalloc_sync_all,
             "printk": self.log.printk, "WARN_ON": self.bug.WARN_ON, "WARN": self.bug.WARN,
             "BUG": self.bug.BUG,
+            "cpu_up": hp.cpu_up, "cpu_down": hp.cpu_down,
+            "register_cpu_notifier": hp.register_cpu_notifier,
+            "unregister_cpu_notifier": hp.unregister_cpu_notifier,
+            "hotcpu_notifier": hp.hotcpu_notifier,
+            "get_online_cpus": hp.get_online_cpus, "put_online_cpus": hp.put_online_cpus,
         }
         for name, fn in api.items():
             setattr(self, name, fn)
@@ -120,6 +135,51 @@ class Kernel:
     def cpu_to_node(self, cpu):
         """cpu_to_node - the node of a possible CPU."""
         return self.cpu_node[cpu]
+
+    def cpu_online(self, cpu):
+        return cpu in self.cpu_online_mask
+
+    def num_online_cpus(self):
+        return len(self.cpu_online_mask)
+
+    def for_each_online_cpu(self):
+        """for_each_online_cpu - the online CPUs, in order (a snapshot)."""
+        return iter(list(self.cpu_online_mask))
+
+    def for_each_possible_cpu(self):
+        return iter(self.cpu_possible_mask)
+
+    def for_each_present_cpu(self):
+        return iter(list(self.cpu_present_mask))
+
+    def alloc_percpu(self, cls, name=None):
+        return alloc_percpu(self, cls, name)
+
+    def free_percpu(self, var):
+        free_percpu(self, var)
+
+    per_cpu_ptr = staticmethod(per_cpu_ptr)
+
+    def leaks(self):
+        """leaks - what was allocated since boot and is still live, by caller.
+
+        {caller: (pages, objects, bytes)}: page blocks count their pages
+        (slab pages are the slab's, not counted), slab objects their bytes.
+        """
+        from kmodel.mm.page_alloc import caller_name
+        out = {}
+        slab_pfns = {so.slab.page.pfn for so in self.slab.live.values()}
+        for pfn, a in self.page_alloc.allocated.items():
+            if pfn in self.boot_pages or pfn in slab_pfns:
+                continue
+            pages, objs, nbytes = out.get(caller_name(a.caller), (0, 0, 0))
+            out[caller_name(a.caller)] = (pages + (1 << a.order), objs, nbytes)
+        for key, so in self.slab.live.items():
+            if key in self.boot_objects:
+                continue
+            pages, objs, nbytes = out.get(caller_name(so.caller), (0, 0, 0))
+            out[caller_name(so.caller)] = (pages, objs + 1, nbytes + so.size)
+        return out
 
     def smp_processor_id(self):
         return self.current.cpu

@@ -1,0 +1,301 @@
+"""CPU hotplug (kernel/cpu.c of 2.6.29, and the x86 arch hooks it calls).
+
+``cpu_up``/``cpu_down`` run the notifier chain with the kernel's rollback:
+
+- CPU_UP_PREPARE goes to every notifier until one fails (NOTIFY_BAD or an
+  errno from notifier_from_errno).  Then CPU_UP_CANCELED goes to the
+  notifiers that were called before the failing one (``nr_calls - 1``), the
+  CPU stays offline, and the errno comes back.
+- CPU_DOWN_PREPARE likewise, rolled back with CPU_DOWN_FAILED.  Then
+  ``__cpu_disable`` may refuse (x86 keeps the boot CPU: -EBUSY); then every
+  notifier gets CPU_DOWN_FAILED.  Otherwise CPU_DYING, "CPU N is now offline",
+  CPU_DEAD (which cannot fail), the hotplug lock is released, CPU_POST_DEAD.
+
+Where this differs from 2.6.29: the errno of a failed PREPARE is the one the
+notifier encoded (notifier_to_errno, as Linux does since 2.6.32; a bare
+NOTIFY_BAD gives -EPERM) rather than a fixed -EINVAL.  A cpu_up or cpu_down
+called while a hotplug operation is under way on the same thread (from a
+notifier) would deadlock on cpu_add_remove_lock in Linux; here it is caught,
+reported as lockdep would, and fails with -EDEADLK.
+
+Suspend (``disable_nonboot_cpus``/``enable_nonboot_cpus``) uses the same
+paths with CPU_TASKS_FROZEN set in every action.
+"""
+from kmodel.core.errno import EBUSY, EDEADLK, EEXIST, EINVAL
+from kmodel.core.printk import KERN_ERR, KERN_INFO, KERN_WARNING
+from kmodel.cpu.actions import (CPU_DEAD, CPU_DOWN_FAILED, CPU_DOWN_PREPARE, CPU_DYING,
+                                CPU_ONLINE, CPU_POST_DEAD, CPU_TASKS_FROZEN,
+                                CPU_UP_CANCELED, CPU_UP_PREPARE)
+from kmodel.cpu.notifier import (notifier_block, notifier_call_chain,
+                                 notifier_chain_register, notifier_chain_unregister,
+                                 notifier_to_errno, raw_notifier_head)
+
+
+class CpuHotplug:
+    """The hotplug state of one kernel: the chain, the locks, the frozen set."""
+
+    def __init__(self, kernel):
+        self.k = kernel
+        self.log = kernel.log
+        self.bug = kernel.bug
+        self.cpu_chain = raw_notifier_head()
+        self.maps_lock_owner = None       # the operation holding cpu_add_remove_lock
+        self.hotplug_active = False       # cpu_hotplug_begin() .. cpu_hotplug_done()
+        self.readers = 0                  # get_online_cpus() references
+        self.cpu_hotplug_disabled = False
+        self.frozen_cpus = []
+        self.present_listeners = []       # sysfs: called with (cpu, present)
+        self.transitions = 0              # completed up/down operations
+
+    # --- notifier registration ----------------------------------------------
+    def register_cpu_notifier(self, nb):
+        """register_cpu_notifier - add nb to the CPU chain (cpu_maps_update_begin held)."""
+        return notifier_chain_register(self.cpu_chain, nb)
+
+    def unregister_cpu_notifier(self, nb):
+        return notifier_chain_unregister(self.cpu_chain, nb)
+
+    def hotcpu_notifier(self, fn, priority):
+        """hotcpu_notifier - wrap fn(nb, action, hcpu) in a block and register it."""
+        nb = notifier_block(fn, priority)
+        self.register_cpu_notifier(nb)
+        return nb
+
+    def _charge(self, nb):
+        k = self.k
+        k.timing.notifier_call(k.timing.cpus[k.current.cpu])
+
+    def _notify(self, action, cpu, nr_to_call=-1):
+        return notifier_call_chain(self.cpu_chain, action, cpu, nr_to_call, self._charge)
+
+    # --- locks --------------------------------------------------------------
+    def _maps_begin(self, what):
+        """cpu_maps_update_begin - take cpu_add_remove_lock, or catch recursion."""
+        if self.maps_lock_owner is not None or self.hotplug_active:
+            self._recursive(what)
+            return False
+        self.maps_lock_owner = what
+        return True
+
+    def _maps_done(self):
+        self.maps_lock_owner = None
+
+    def _recursive(self, what):
+        holder = self.maps_lock_owner or "cpu_hotplug.lock"
+        for line in ("=============================================",
+                     "[ INFO: possible recursive locking detected ]",
+                     "---------------------------------------------",
+                     f"{self.k.current_comm()} is trying to acquire lock:",
+                     " (cpu_add_remove_lock){--..}, at: cpu_maps_update_begin",
+                     "but task is already holding lock:",
+                     f" (cpu_add_remove_lock){{--..}}, at: {holder}",
+                     f"{what} called from a CPU notifier: refused with -EDEADLK"):
+            self.log.printk(KERN_WARNING + line)
+
+    def get_online_cpus(self):
+        """get_online_cpus - keep the online mask stable until put_online_cpus."""
+        self.readers += 1
+
+    def put_online_cpus(self):
+        self.bug.WARN_ON(self.readers == 0, depth=2)
+        self.readers = max(0, self.readers - 1)
+
+    def _hotplug_begin(self, what):
+        if self.readers:
+            # A reader of this very thread would wait forever in cpu_hotplug_begin.
+            self._recursive(what)
+            return False
+        self.hotplug_active = True
+        return True
+
+    # --- arch hooks (arch/x86/kernel/smpboot.c) -----------------------------
+    def __cpu_up_arch(self, cpu):
+        self.log.printk(KERN_INFO + f"Booting processor {cpu} APIC {cpu:#x} ip 0x6000")
+        self.k.cpu_online_mask.set_cpu(cpu, True)
+        return 0
+
+    def __cpu_disable_arch(self, cpu):
+        if cpu == self.k.boot_cpu:
+            return -EBUSY
+        self.k.cpu_online_mask.set_cpu(cpu, False)
+        return 0
+
+    # --- up -----------------------------------------------------------------
+    def _cpu_up(self, cpu, tasks_frozen):
+        """_cpu_up - bring cpu online; the caller holds cpu_add_remove_lock."""
+        k = self.k
+        mod = CPU_TASKS_FROZEN if tasks_frozen else 0
+        if cpu in k.cpu_online_mask or cpu not in k.cpu_present_mask:
+            return -EINVAL
+        if not self._hotplug_begin(f"_cpu_up({cpu})"):
+            return -EDEADLK
+        try:
+            ret, nr_calls = self._notify(CPU_UP_PREPARE | mod, cpu)
+            err = notifier_to_errno(ret)
+            if err:
+                nr_calls -= 1
+                self.log.printk(KERN_WARNING + f"_cpu_up: attempt to bring up CPU {cpu} failed")
+            else:
+                err = self.__cpu_up_arch(cpu)
+                if not err:
+                    self._notify(CPU_ONLINE | mod, cpu)
+            if err:
+                self._notify(CPU_UP_CANCELED | mod, cpu, nr_calls)
+        finally:
+            self.hotplug_active = False
+        if not err:
+            self.transitions += 1
+        return err
+
+    def cpu_up(self, cpu):
+        """cpu_up - bring a present CPU online.  0 or a negative errno."""
+        k = self.k
+        if cpu not in k.cpu_possible_mask:
+            self.log.printk(KERN_ERR + f"can't online cpu {cpu} because it is not configured "
+                            "as may-hotadd at boot time")
+            return -EINVAL
+        if not self._maps_begin(f"cpu_up({cpu})"):
+            return -EDEADLK
+        try:
+            if self.cpu_hotplug_disabled:
+                return -EBUSY
+            return self._cpu_up(cpu, False)
+        finally:
+            self._maps_done()
+
+    # --- down ---------------------------------------------------------------
+    def _cpu_down(self, cpu, tasks_frozen):
+        """_cpu_down - take cpu offline; the caller holds cpu_add_remove_lock."""
+        k = self.k
+        mod = CPU_TASKS_FROZEN if tasks_frozen else 0
+        if len(k.cpu_online_mask) == 1:
+            return -EBUSY
+        if cpu not in k.cpu_online_mask:
+            return -EINVAL
+        if not self._hotplug_begin(f"_cpu_down({cpu})"):
+            return -EDEADLK
+        try:
+            ret, nr_calls = self._notify(CPU_DOWN_PREPARE | mod, cpu)
+            err = notifier_to_errno(ret)
+            if err:
+                nr_calls -= 1
+                self._notify(CPU_DOWN_FAILED | mod, cpu, nr_calls)
+                self.log.printk(KERN_WARNING + f"_cpu_down: attempt to take down CPU {cpu} failed")
+                return err
+            # take_cpu_down() under stop_machine: __cpu_disable, then CPU_DYING.
+            err = self.__cpu_disable_arch(cpu)
+            if err:
+                # "CPU didn't die: tell everyone.  Can't complain."
+                self._notify(CPU_DOWN_FAILED | mod, cpu)
+                return err
+            self._notify(CPU_DYING | mod, cpu)
+            # __cpu_die(): the CPU is gone.
+            self.log.printk(KERN_INFO + f"CPU {cpu} is now offline")
+            # "CPU is completely dead: tell everyone.  Too late to complain."
+            ret, _ = self._notify(CPU_DEAD | mod, cpu)
+            if notifier_to_errno(ret):
+                self.bug.BUG("a CPU_DEAD notifier returned an error")
+        finally:
+            self.hotplug_active = False
+        # cpu_hotplug_done() has run: CPU_POST_DEAD may take the locks it needs.
+        self._notify(CPU_POST_DEAD | mod, cpu)
+        self.transitions += 1
+        return 0
+
+    def cpu_down(self, cpu):
+        """cpu_down - take an online CPU offline.  0 or a negative errno."""
+        if cpu not in self.k.cpu_possible_mask:
+            return -EINVAL
+        if not self._maps_begin(f"cpu_down({cpu})"):
+            return -EDEADLK
+        try:
+            if self.cpu_hotplug_disabled:
+                return -EBUSY
+            return self._cpu_down(cpu, False)
+        finally:
+            self._maps_done()
+
+    # --- suspend/resume -----------------------------------------------------
+    def disable_nonboot_cpus(self):
+        """disable_nonboot_cpus - take every CPU but the first online one down (frozen)."""
+        k = self.k
+        if not self._maps_begin("disable_nonboot_cpus"):
+            return -EDEADLK
+        try:
+            first = k.cpu_online_mask.first()
+            self.frozen_cpus = []
+            self.log.printk(KERN_INFO + "Disabling non-boot CPUs ...")
+            error = 0
+            for cpu in list(k.cpu_online_mask):
+                if cpu == first:
+                    continue
+                error = self._cpu_down(cpu, True)
+                if not error:
+                    self.frozen_cpus.append(cpu)
+                    self.log.printk(KERN_INFO + f"CPU{cpu} is down")
+                else:
+                    self.log.printk(KERN_ERR + f"Error taking CPU{cpu} down: {error}")
+                    break
+            if not error:
+                self.cpu_hotplug_disabled = True
+            else:
+                self.log.printk(KERN_ERR + "Non-boot CPUs are not disabled")
+            return error
+        finally:
+            self._maps_done()
+
+    def enable_nonboot_cpus(self):
+        """enable_nonboot_cpus - bring the frozen CPUs back; report the ones that fail."""
+        if not self._maps_begin("enable_nonboot_cpus"):
+            return
+        try:
+            self.cpu_hotplug_disabled = False
+            if not self.frozen_cpus:
+                return
+            self.log.printk(KERN_INFO + "Enabling non-boot CPUs ...")
+            for cpu in self.frozen_cpus:
+                error = self._cpu_up(cpu, True)
+                if not error:
+                    self.log.printk(KERN_INFO + f"CPU{cpu} is up")
+                    continue
+                self.log.printk(KERN_WARNING + f"Error taking CPU{cpu} up: {error}")
+            self.frozen_cpus = []
+        finally:
+            self._maps_done()
+
+    # --- physical hot-add and removal (an extension: firmware events in Linux) ----
+    def arch_register_cpu(self, cpu):
+        """arch_register_cpu - make a possible CPU present (offline)."""
+        k = self.k
+        if cpu not in k.cpu_possible_mask:
+            return -EINVAL
+        if cpu in k.cpu_present_mask:
+            return -EEXIST
+        if not self._maps_begin(f"arch_register_cpu({cpu})"):
+            return -EDEADLK
+        try:
+            k.cpu_present_mask.set_cpu(cpu, True)
+            self.log.printk(KERN_INFO + f"CPU {cpu} added to node {k.cpu_to_node(cpu)}")
+            for fn in self.present_listeners:
+                fn(cpu, True)
+            return 0
+        finally:
+            self._maps_done()
+
+    def arch_unregister_cpu(self, cpu):
+        """arch_unregister_cpu - remove a present CPU; it must be offline."""
+        k = self.k
+        if cpu not in k.cpu_present_mask:
+            return -EINVAL
+        if cpu in k.cpu_online_mask:
+            return -EBUSY
+        if not self._maps_begin(f"arch_unregister_cpu({cpu})"):
+            return -EDEADLK
+        try:
+            k.cpu_present_mask.set_cpu(cpu, False)
+            self.log.printk(KERN_INFO + f"CPU {cpu} removed")
+            for fn in self.present_listeners:
+                fn(cpu, False)
+            return 0
+        finally:
+            self._maps_done()
