@@ -13,6 +13,14 @@ linear map uses the largest page size the CPU has, vmap areas use 4 KiB pages.
 An STLB hit costs ``stlb_hit_cycles``; a miss costs ``page_walk_cycles``.
 Everything else (vmalloc faults, list-walk steps, notifier calls) is counted and
 charged a fixed number of cycles from the preset's table.
+
+Streamed data: a tracer's buffer accesses are sequential runs.  Users of the
+model report their bytes per node with ``stream()`` (or fold them in later,
+through a flusher that ``totals()`` calls first); those bytes cost one cold line
+per 64 bytes, ceil(bytes / 64) lines per node, computed when totals are read.
+So it does not matter how the bytes were batched: the figures are the same.
+Structure accesses that are assumed cache-hot (the buffer's own metadata) are
+counted in ``meta_lines`` per node and cost no cycles.
 """
 from dataclasses import dataclass
 
@@ -81,9 +89,9 @@ class TimingTable:
 
 class CpuCost:
     """Modeled counters of one emulated CPU.  Plain integers: cheap to bump."""
-    __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines",
-                 "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
-                 "vmalloc_faults", "walk_steps", "notifier_calls", "ops")
+    __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines", "stream_bytes",
+                 "meta_lines", "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
+                 "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops")
 
     def __init__(self, cpu, nid, line_cycles, dtlb, nr_nodes):
         self.cpu = cpu
@@ -92,6 +100,8 @@ class CpuCost:
         self.dtlb = dtlb
         self.bytes = [0] * nr_nodes
         self.lines = [0] * nr_nodes
+        self.stream_bytes = [0] * nr_nodes
+        self.meta_lines = [0] * nr_nodes
         self.reset()
 
     def reset(self):
@@ -99,12 +109,15 @@ class CpuCost:
         for i in range(len(self.bytes)):
             self.bytes[i] = 0
             self.lines[i] = 0
+            self.stream_bytes[i] = 0
+            self.meta_lines[i] = 0
         self.tlb_lookups = [0, 0, 0]
         self.tlb_misses = [0, 0, 0]
         self.stlb_hits = [0, 0, 0]
         self.last_vpn = [-1, -1, -1]
         self.vmalloc_faults = 0
         self.walk_steps = 0
+        self.list_iters = 0
         self.notifier_calls = 0
         self.ops = 0
         self.dtlb.flush()
@@ -126,6 +139,7 @@ class TimingModel:
                                      DTLB(t.tlb, t.stlb_entries, stlb_sizes), n)
         self.linear_size = t.linear_map_size
         self.linear_shift = SHIFTS[self.linear_size]
+        self.flushers = []          # called by totals()/reset() to fold deferred counts
 
     # --- charging -----------------------------------------------------------
     def mem(self, c, nid, paddr, n):
@@ -138,6 +152,10 @@ class TimingModel:
     def tlb(self, c, size_idx, vpn):
         """tlb - CPU cost c looks up virtual page vpn of page size SIZES[size_idx]."""
         c.tlb_lookups[size_idx] += 1
+        self.tlb_probe(c, size_idx, vpn)
+
+    def tlb_probe(self, c, size_idx, vpn):
+        """tlb_probe - the hit/miss side of a lookup whose count is kept elsewhere."""
         if c.last_vpn[size_idx] == vpn:
             return                      # the MRU entry: a hit, no LRU change
         c.last_vpn[size_idx] = vpn
@@ -149,6 +167,11 @@ class TimingModel:
             c.tlb_misses[size_idx] += 1
             c.cycles += self.table.page_walk_cycles
 
+    def stream(self, c, nid, n):
+        """stream - n bytes of a sequential run on node nid (see the module doc)."""
+        c.bytes[nid] += n
+        c.stream_bytes[nid] += n
+
     def linear(self, c, nid, paddr, n):
         """linear - an access of n bytes through the kernel linear map."""
         self.tlb(c, self.linear_size, paddr >> self.linear_shift)
@@ -158,25 +181,35 @@ class TimingModel:
         c.vmalloc_faults += 1
         c.cycles += self.table.vmalloc_fault_cycles
 
-    def walk(self, c, steps):
-        c.walk_steps += steps
-        c.cycles += steps * self.table.list_step_cycles
+    def walk(self, c, iterations):
+        """walk - a list walk of that many iterations; steps beyond the first count
+        as walk_steps (a sequential page change takes exactly one iteration)."""
+        c.list_iters += iterations
+        c.walk_steps += iterations - 1
+        c.cycles += iterations * self.table.list_step_cycles
 
     def notifier_call(self, c):
         c.notifier_calls += 1
         c.cycles += self.table.notifier_call_cycles
 
     # --- reading ------------------------------------------------------------
+    def flush(self):
+        for fn in self.flushers:
+            fn()
+
     def reset(self):
+        self.flush()
         for c in self.cpus.values():
             c.reset()
 
     def totals(self, cpus=None):
         """totals - a dict of counters summed over cpus (default: all)."""
+        self.flush()
         n = self.spec.nr_nodes
         out = {"cycles": 0, "ops": 0, "bytes_local": 0, "bytes_remote": 0,
                "bytes_by_node": [0] * n, "lines_by_node": [0] * n,
-               "vmalloc_faults": 0, "walk_steps": 0, "notifier_calls": 0}
+               "meta_lines_local": 0, "meta_lines_remote": 0,
+               "vmalloc_faults": 0, "walk_steps": 0, "list_iters": 0, "notifier_calls": 0}
         for s in SIZES:
             out[f"tlb_lookups_{s}"] = 0
             out[f"tlb_misses_{s}"] = 0
@@ -186,11 +219,16 @@ class TimingModel:
             out["cycles"] += c.cycles
             out["ops"] += c.ops
             for nid in range(n):
+                slines = (c.stream_bytes[nid] + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
+                out["cycles"] += slines * c.line_cycles[nid]
                 out["bytes_by_node"][nid] += c.bytes[nid]
-                out["lines_by_node"][nid] += c.lines[nid]
+                out["lines_by_node"][nid] += c.lines[nid] + slines
                 out["bytes_local" if nid == c.nid else "bytes_remote"] += c.bytes[nid]
+                out["meta_lines_local" if nid == c.nid else "meta_lines_remote"] += \
+                    c.meta_lines[nid]
             out["vmalloc_faults"] += c.vmalloc_faults
             out["walk_steps"] += c.walk_steps
+            out["list_iters"] += c.list_iters
             out["notifier_calls"] += c.notifier_calls
             for i, s in enumerate(SIZES):
                 out[f"tlb_lookups_{s}"] += c.tlb_lookups[i]

@@ -17,7 +17,7 @@ from kmodel.core.bug import Bug
 from kmodel.core.kconfig import Kconfig
 from kmodel.core.printk import KERN_INFO, KERN_NOTICE, LogBuf
 from kmodel.core.module import ModuleLoader
-from kmodel.cpu.cpumask import cpumask
+from kmodel.cpu.cpumask import NR_CPUS, cpumask
 from kmodel.cpu.hotplug import CpuHotplug
 from kmodel.cpu.percpu import alloc_percpu, free_percpu, per_cpu_ptr
 from kmodel.fs.fault_inject import register_fault_inject
@@ -52,6 +52,9 @@ class Kernel:
         self.config = Kconfig(config)
         if maxcpus is not None and (not isinstance(maxcpus, int) or maxcpus < 1):
             raise BootError(f"maxcpus={maxcpus}: must be a whole number >= 1")
+        if max(spec.possible_cpus) >= NR_CPUS:
+            raise BootError(f"{spec.name}: CPU {max(spec.possible_cpus)} is beyond "
+                            f"NR_CPUS ({NR_CPUS})")
         self.log = LogBuf(1 << self.config["CONFIG_LOG_BUF_SHIFT"])
         self.bug = Bug(self.log)
         self.physmem = PhysMem([n.memory for n in spec.nodes])

@@ -6,6 +6,8 @@ format (cpulist_scnprintf), as /sys/devices/system/cpu/online shows.
 """
 from hw.ranges import format_range_list
 
+NR_CPUS = 512           # CONFIG_NR_CPUS: arrays indexed by CPU are this long
+
 
 class cpumask:
     __slots__ = ("bits",)

@@ -110,15 +110,27 @@ class PseudoFS:
         return node.parent.path().rstrip("/") + "/" + node.name
 
     # --- what a user's shell reaches ------------------------------------------
-    def read(self, path):
+    def open(self, path):
+        """open - a handle on a file; fops.open runs now, fops.release at close()."""
         node = self.lookup(path)
         if node is None:
             raise FsError(ENOENT, path)
         if isinstance(node, PseudoDir):
             raise FsError(EISDIR, path)
-        if node.show is None:
-            raise FsError(EACCES, path)
-        return node.show()
+        h = FileHandle(self, node, path)
+        op = getattr(node.fops, "open", None)
+        if op is not None:
+            ret = op(node, h)
+            if ret < 0:
+                raise FsError(-ret, path)
+        return h
+
+    def read(self, path):
+        h = self.open(path)
+        try:
+            return h.read()
+        finally:
+            h.close()
 
     def write(self, path, text):
         node = self.lookup(path)
@@ -143,6 +155,30 @@ class PseudoFS:
 
     def isdir(self, path):
         return isinstance(self.lookup(path), PseudoDir)
+
+
+class FileHandle:
+    """struct file: an open file.  private_data is the opener's to set."""
+
+    def __init__(self, fs, node, path):
+        self.fs = fs
+        self.node = node
+        self.path = path
+        self.private_data = None
+        self.closed = False
+
+    def read(self):
+        if self.node.show is None:
+            raise FsError(EACCES, self.path)
+        return self.node.show()
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        rel = getattr(self.node.fops, "release", None)
+        if rel is not None:
+            rel(self.node, self)
 
 
 def parse_int(text):

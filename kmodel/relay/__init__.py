@@ -1,0 +1,10 @@
+"""The relay module under study: per-CPU channel buffers.
+
+- ``ltt_relay.py``: the structures of include/linux/ltt-relay.h.
+- ``backend.py``: the allocation interface every backend implements.
+- ``pagelist.py``: the patch's backend, a linked list of node-local pages.
+- ``vmap.py``: mainline relay's design, pages vmap()ed into one area.
+- ``static.py``: one physically contiguous block (the patch's "static array").
+- ``relay_alloc.py``: ltt/ltt-relay-alloc.c, the code above the backends.
+- ``module.py``: the loadable module (insmod ltt_relay_alloc).
+"""

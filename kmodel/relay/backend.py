@@ -1,0 +1,46 @@
+"""The allocation interface under the relay (the patch author's "allocation layer").
+
+A backend owns how a buffer's memory is allocated, freed, read and written.
+Everything above it (ltt_relay_open, hotplug, files, kref lifetimes) calls only
+these, so a new backend plugs in by subclassing and registering its name:
+
+    alloc_buf(k, buf, nid)   allocate buf.alloc_size bytes for buf on node nid;
+                             0 or -ENOMEM with nothing left allocated
+    free_buf(k, buf)         give everything back
+    write(buf, offset, src, len) / read(buf, offset, dest, len)
+    read_get_page(buf, offset)    the buf_page holding offset
+    offset_address(buf, offset)   a view from offset to the end of its page
+    pages(buf)               (offset, page) pairs in buffer order, for pictures
+
+``write`` and ``read`` are plain functions taking the buffer first, as the
+C API does, so that a caller can hold one and call it without a dispatch.
+"""
+
+BACKENDS = {}
+
+
+class RelayBackend:
+    name = "?"
+    contiguous = False          # one view of the whole buffer (vmap, static)
+
+    def alloc_buf(self, k, buf, nid):
+        raise NotImplementedError
+
+    def free_buf(self, k, buf):
+        raise NotImplementedError
+
+    def pages(self, buf):
+        return [(d.offset, d.page) for d in buf.descs]
+
+
+def register_backend(backend):
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+def get_backend(name):
+    """get_backend - the backend registered under name, or None."""
+    if not BACKENDS:
+        # importing registers them
+        from kmodel.relay import pagelist, static, vmap  # noqa: F401
+    return BACKENDS.get(name)

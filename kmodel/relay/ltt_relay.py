@@ -1,0 +1,115 @@
+"""The relay structures (include/linux/ltt-relay.h of the patch).
+
+Field names are the patch's.  Fields after the patch's are this port's: which
+backend a buffer uses, the node its structure lives on, and the pieces the
+backends keep (the mask of the offset, the contiguous view of vmap).
+"""
+from hw import PAGE_SIZE
+from kmodel.core.kref import kref
+from kmodel.core.list import list_head
+from kmodel.cpu.cpumask import NR_CPUS
+
+LTT_RELAY_CHANNEL_VERSION = 8
+NAME_MAX = 255
+
+
+def FIX_SIZE(x):
+    """FIX_SIZE - round up to a multiple of PAGE_SIZE ('Needs a _much_ better name')."""
+    return (((x) - 1) & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+
+
+class buf_page:
+    """struct buf_page: a page of a buffer, its offset in the buffer, and its list link.
+
+    Kept outside the page itself, so that the page can go to disk or network
+    I/O or be mmap()ed as it is.  ``virtual``, ``nid`` and ``paddr`` cache what
+    page_address(), page_to_nid() and page_to_phys() would compute; ``w*``/``r*``
+    count the bytes and operations not yet folded into the timing model.
+    """
+    SIZEOF = 32         # struct page *, size_t, struct list_head
+    __slots__ = ("page", "offset", "list", "virtual", "nid", "paddr", "meta_nid",
+                 "wbytes", "wops", "rbytes", "rops")
+
+    def __init__(self):
+        self.page = None
+        self.offset = 0
+        self.list = list_head(self)
+        self.virtual = None
+        self.nid = 0
+        self.paddr = 0
+        self.meta_nid = 0
+        self.wbytes = self.wops = self.rbytes = self.rops = 0
+
+
+class rchan_buf:
+    """struct rchan_buf: one CPU's buffer of a channel (____cacheline_aligned)."""
+    SIZEOF = 128
+    __slots__ = ("chan_private", "chan", "dentry", "kref", "pages", "wpage", "hpage",
+                 "rpage", "page_count", "cpu",
+                 # this port's
+                 "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs", "area",
+                 "view", "page_array", "block", "cost", "last_w", "last_r", "fresh")
+
+    def __init__(self):
+        self.chan_private = None
+        self.chan = None
+        self.dentry = None
+        self.kref = kref(self)
+        self.pages = list_head(self)        # the real head of the page list
+        self.wpage = None
+        self.hpage = [None, None]
+        self.rpage = None
+        self.page_count = 0
+        self.cpu = 0
+        self.ops = None
+        self.alloc_size = 0
+        self.alloc_mask = 0
+        self.subbuf_size = 0
+        self.nid = 0
+        self.descs = []                     # buf_page per page index, any backend
+        self.area = None
+        self.view = None
+        self.page_array = None
+        self.block = None
+        self.cost = None
+        self.last_w = -1
+        self.last_r = -1
+        self.fresh = False
+
+
+class rchan_callbacks:
+    """struct rchan_callbacks: the client's hooks (None: the default)."""
+
+    def __init__(self, subbuf_start=None, create_buf_file=None, remove_buf_file=None):
+        self.subbuf_start = subbuf_start
+        self.create_buf_file = create_buf_file
+        self.remove_buf_file = remove_buf_file
+
+
+class rchan:
+    """struct rchan: a channel, with a buffer pointer per CPU (buf[NR_CPUS])."""
+    SIZEOF = 8 * NR_CPUS + 320
+    __slots__ = ("version", "subbuf_size", "n_subbufs", "alloc_size", "cb", "kref",
+                 "private_data", "buf", "list", "parent", "subbuf_size_order",
+                 "base_filename",
+                 # this port's
+                 "backend", "placement", "opener_nid", "k", "nid")
+
+    def __init__(self):
+        self.version = 0
+        self.subbuf_size = 0
+        self.n_subbufs = 0
+        self.alloc_size = 0
+        self.cb = None
+        self.kref = kref(self)
+        self.private_data = None
+        self.buf = [None] * NR_CPUS
+        self.list = list_head(self)
+        self.parent = None
+        self.subbuf_size_order = 0
+        self.base_filename = ""
+        self.backend = None
+        self.placement = "local"
+        self.opener_nid = 0
+        self.k = None
+        self.nid = 0

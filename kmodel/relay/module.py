@@ -1,0 +1,57 @@
+"""The ltt_relay_alloc module: init registers the hotplug callback at priority 5.
+
+It keeps the patch's statics: ``relay_channels`` (the open channels, for
+hotplug) and what this port adds, the live buffers (for folding their modeled
+costs) and the number of open buffer files.  rmmod is refused (-EBUSY) while
+a channel is open or a buffer file is held.
+"""
+from kmodel.core.list import list_empty, list_head
+from kmodel.core.module import KernelModule
+from kmodel.cpu.notifier import notifier_block
+from kmodel.relay.accounting import fold_buf
+from kmodel.relay.relay_alloc import relay_hotcpu_callback
+
+
+class LttRelayModule(KernelModule):
+    NAME = "ltt_relay_alloc"
+    PARAMS = {}
+    DESCRIPTION = "LTTng relay buffer allocation, read, write"
+
+    def init(self):
+        """relay_init - hotcpu_notifier(relay_hotcpu_callback, 5)."""
+        self.relay_channels = list_head(None)
+        self.bufs = {}
+        self.fresh = {}
+        self.open_files = 0
+        self.nb = notifier_block(lambda nb, action, cpu: relay_hotcpu_callback(self, nb,
+                                                                               action, cpu),
+                                 5, name="relay_hotcpu_callback")
+        self.k.hotplug.register_cpu_notifier(self.nb)
+        self.k.timing.flushers.append(self.flush)
+        return 0
+
+    def exit(self):
+        self.flush()
+        self.k.hotplug.unregister_cpu_notifier(self.nb)
+        self.k.timing.flushers.remove(self.flush)
+
+    def refcount(self):
+        n = 0
+        pos = self.relay_channels.next
+        while pos is not self.relay_channels:
+            n += 1
+            pos = pos.next
+        return n + self.open_files
+
+    def channels(self):
+        from kmodel.core.list import list_for_each_entry
+        return list(list_for_each_entry(self.relay_channels))
+
+    def busy(self):
+        return not list_empty(self.relay_channels) or self.open_files
+
+    def flush(self):
+        """Fold every live buffer's pending counts into the timing model."""
+        tm = self.k.timing
+        for buf in self.bufs.values():
+            fold_buf(tm, buf)

@@ -1,0 +1,339 @@
+"""The patch's backend: a circular list of node-local pages (ltt/ltt-relay-alloc.c).
+
+Each page is an order-0 page from ``alloc_pages_node(cpu_to_node(cpu),
+GFP_KERNEL | __GFP_ZERO, 0)``, described by a ``buf_page`` kmalloc'ed on the
+same node and linked into ``buf->pages`` behind a real head sentinel.  Four
+cached pointers (``wpage``, ``rpage``, ``hpage[0]``, ``hpage[1]``) remember
+the last page written, read and looked up for each of two sub-buffer headers.
+
+``ltt_relay_cache_page`` finds the page holding an offset from a cached page:
+the signed distance is wrapped into (-alloc_size/2, alloc_size/2], so the walk
+goes the short way round the ring (ties go forward, because a forward walk
+updates the cache).  A forward walk stores the page it found in the cache; a
+backward walk does not.
+
+Where this differs from the patch (docs/errata.md): the page at hand is
+checked first, so a one-page buffer no longer walks away from the page that
+holds the offset; and running off the end is an Oops raised before the cache
+pointer is overwritten with NULL.  The fast path of ``ltt_relay_write`` and
+``ltt_relay_read`` is the patch's loop for its commonest case, an access that
+stays inside the cached page, written out to keep it lean.
+"""
+from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.core.list import (INIT_LIST_HEAD, list_add_tail, list_del_init,
+                              list_for_each_entry_safe)
+from kmodel.core.errno import ENOMEM
+from kmodel.core.printk import KERN_WARNING
+from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
+from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
+from kmodel.relay.accounting import touch
+from kmodel.relay.backend import RelayBackend, register_backend
+from kmodel.relay.ltt_relay import buf_page
+
+PAGE_MASK = ~(PAGE_SIZE - 1)
+WPAGE, RPAGE, HPAGE0, HPAGE1 = 0, 1, 2, 3
+
+
+def PAGE_ALIGN(size):
+    return (size + PAGE_SIZE - 1) & PAGE_MASK
+
+
+# --- allocation --------------------------------------------------------------
+def relay_alloc_buf(k, buf, size, nid):
+    """relay_alloc_buf - allocate the pages of a buffer on node nid (the patch's).
+
+    Returns 0, or -ENOMEM after freeing everything allocated so far.
+    """
+    size = PAGE_ALIGN(size)
+    n_pages = size >> PAGE_SHIFT
+    INIT_LIST_HEAD(buf.pages)
+    descs = []
+    for i in range(n_pages):
+        bp = k.kmalloc_node(buf_page, GFP_KERNEL, nid)
+        if bp is None:
+            return relay_depopulate(k, buf)
+        bp.page = k.alloc_pages_node(nid, GFP_KERNEL | __GFP_ZERO, 0)
+        if bp.page is None:
+            k.kfree(bp)
+            return relay_depopulate(k, buf)
+        list_add_tail(bp.list, buf.pages)
+        bp.offset = i << PAGE_SHIFT
+        set_page_private(bp.page, bp)
+        bp.virtual = page_address(bp.page)
+        bp.nid = page_to_nid(bp.page)
+        bp.paddr = page_to_phys(bp.page)
+        bp.meta_nid = k.slab.kobj_to_nid(bp)
+        descs.append(bp)
+        if i == 0:
+            buf.wpage = bp
+            buf.hpage[0] = bp
+            buf.hpage[1] = bp
+            buf.rpage = bp
+    buf.page_count = n_pages
+    buf.descs = descs
+    return 0
+
+
+def relay_depopulate(k, buf):
+    """The depopulate: label of relay_alloc_buf, and relay_destroy_buf's page loop."""
+    for bp in list_for_each_entry_safe(buf.pages):
+        list_del_init(bp.list)
+        k.__free_page(bp.page)
+        k.kfree(bp)
+    buf.descs = []
+    buf.wpage = buf.rpage = None
+    buf.hpage[0] = buf.hpage[1] = None
+    return -ENOMEM
+
+
+# --- finding a page ----------------------------------------------------------
+def _random_access_warning(buf, direction, i, offset, orig_iter_off, iter_off, diff_offset):
+    k = buf.chan.k
+    k.printk(KERN_WARNING + f"{direction} random access detected in ltt_relay. "
+             f"Iterations {i}, offset {offset}, orig iter->off {orig_iter_off}, "
+             f"iter->off {iter_off} diff_offset {diff_offset}.")
+    k.WARN_ON(1, depth=3)
+
+
+def ltt_relay_find_prev_page(buf, page, offset, diff_offset):
+    """ltt_relay_find_prev_page - walk backwards from page, skipping the real head."""
+    head = buf.pages
+    orig_iter_off = page.offset
+    i = 0
+    tm = buf.chan.k.timing
+    c = buf.cost
+    start = page.list
+    pos = start.prev
+    while pos is not start:
+        if pos is head:
+            pos = pos.prev
+            continue
+        i += 1
+        it = pos.owner
+        c.meta_lines[it.meta_nid] += 1
+        if it.offset <= offset < it.offset + PAGE_SIZE:
+            tm.walk(c, i)
+            if i > 1 and buf.chan.k.config["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS"] == "y":
+                _random_access_warning(buf, "Backward", i, offset, orig_iter_off, it.offset,
+                                       diff_offset)
+            return it
+        pos = pos.prev
+    tm.walk(c, max(i, 1))
+    return None
+
+
+def ltt_relay_find_next_page(buf, page, offset, diff_offset):
+    """ltt_relay_find_next_page - walk forwards from page, skipping the real head."""
+    head = buf.pages
+    orig_iter_off = page.offset
+    i = 0
+    tm = buf.chan.k.timing
+    c = buf.cost
+    start = page.list
+    pos = start.next
+    while pos is not start:
+        if pos is head:
+            pos = pos.next
+            continue
+        i += 1
+        it = pos.owner
+        c.meta_lines[it.meta_nid] += 1
+        if it.offset <= offset < it.offset + PAGE_SIZE:
+            tm.walk(c, i)
+            if i > 1 and buf.chan.k.config["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS"] == "y":
+                _random_access_warning(buf, "Forward", i, offset, orig_iter_off, it.offset,
+                                       diff_offset)
+            return it
+        pos = pos.next
+    tm.walk(c, max(i, 1))
+    return None
+
+
+def _set_cache(buf, which, page):
+    if which == WPAGE:
+        buf.wpage = page
+    elif which == RPAGE:
+        buf.rpage = page
+    else:
+        buf.hpage[which - HPAGE0] = page
+
+
+def ltt_relay_cache_page(buf, which, page, offset):
+    """ltt_relay_cache_page - the page holding offset, found from page.
+
+    which names the cache pointer (WPAGE, RPAGE, HPAGE0, HPAGE1) that a forward
+    walk updates.  Returns None where the C would go on with a NULL page (after
+    its WARN_ON); the caller turns that into the oops the C would hit.
+    """
+    diff_offset = offset - page.offset
+    if 0 <= diff_offset < PAGE_SIZE:
+        return page                 # erratum fix: the page at hand holds the offset
+    alloc_size = buf.alloc_size
+    half_buf_size = alloc_size >> 1
+    if diff_offset <= -half_buf_size:
+        diff_offset += alloc_size
+    elif diff_offset > half_buf_size:
+        diff_offset -= alloc_size
+    if diff_offset >= PAGE_SIZE:
+        found = ltt_relay_find_next_page(buf, page, offset, diff_offset)
+        if buf.chan.k.WARN_ON(found is None, depth=2):
+            return None             # the C stores NULL in the cache here, then oopses
+        _set_cache(buf, which, found)
+        return found
+    if diff_offset < 0:
+        found = ltt_relay_find_prev_page(buf, page, offset, diff_offset)
+        if buf.chan.k.WARN_ON(found is None, depth=2):
+            return None
+        return found
+    return page
+
+
+def _null_deref(buf, fn):
+    buf.chan.k.bug.oops("BUG: unable to handle kernel NULL pointer dereference at "
+                        "0000000000000000", (f"IP: {fn}+0x0/0x0 (page lookup found no page)",),
+                        depth=2)
+
+
+def _touch_linear(buf, page):
+    tm = buf.chan.k.timing
+    touch(tm, buf, page.paddr >> tm.linear_shift)
+
+
+# --- reading and writing -----------------------------------------------------
+def ltt_relay_write(buf, offset, src, length):
+    """ltt_relay_write - write length bytes of src at offset; returns length.
+
+    The offset is taken modulo the buffer size.  A write that runs past the
+    end of the buffer writes what fits, meets the patch's WARN_ON, and oopses.
+    """
+    offset &= buf.alloc_mask
+    page = buf.wpage
+    poff = offset - page.offset
+    if length and 0 <= poff <= PAGE_SIZE - length:
+        page.virtual[poff:poff + length] = src
+        page.wbytes += length
+        page.wops += 1
+        return length
+    return _ltt_relay_write(buf, offset, src, length)
+
+
+def _ltt_relay_write(buf, offset, src, length):
+    orig_len = length
+    page = buf.wpage
+    if not length:
+        return 0
+    src = memoryview(src).cast("B")
+    pos = 0
+    while True:
+        page = ltt_relay_cache_page(buf, WPAGE, page, offset)
+        if page is None:
+            _null_deref(buf, "ltt_relay_write")
+        _touch_linear(buf, page)
+        poff = offset & ~PAGE_MASK
+        pagecpy = min(length, PAGE_SIZE - poff)
+        page.virtual[poff:poff + pagecpy] = src[pos:pos + pagecpy]
+        page.wbytes += pagecpy
+        page.wops += 1
+        length -= pagecpy
+        if not length:
+            break
+        pos += pagecpy
+        offset += pagecpy
+        # "Underlying layer should never ask for writes across subbuffers."
+        buf.chan.k.WARN_ON(offset >= buf.alloc_size)
+    return orig_len
+
+
+def ltt_relay_read(buf, offset, dest, length):
+    """ltt_relay_read - read length bytes at offset into dest; returns length."""
+    offset &= buf.alloc_mask
+    page = buf.rpage
+    poff = offset - page.offset
+    if length and 0 <= poff <= PAGE_SIZE - length:
+        dest[:length] = page.virtual[poff:poff + length]
+        page.rbytes += length
+        page.rops += 1
+        return length
+    return _ltt_relay_read(buf, offset, dest, length)
+
+
+def _ltt_relay_read(buf, offset, dest, length):
+    orig_len = length
+    page = buf.rpage
+    if not length:
+        return 0
+    dest = memoryview(dest).cast("B")
+    pos = 0
+    while True:
+        page = ltt_relay_cache_page(buf, RPAGE, page, offset)
+        if page is None:
+            _null_deref(buf, "ltt_relay_read")
+        _touch_linear(buf, page)
+        poff = offset & ~PAGE_MASK
+        pagecpy = min(length, PAGE_SIZE - poff)
+        dest[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
+        page.rbytes += pagecpy
+        page.rops += 1
+        length -= pagecpy
+        if not length:
+            break
+        pos += pagecpy
+        offset += pagecpy
+        buf.chan.k.WARN_ON(offset >= buf.alloc_size)
+    return orig_len
+
+
+def ltt_relay_read_get_page(buf, offset):
+    """ltt_relay_read_get_page - the buf_page to read whole from (updates rpage)."""
+    offset &= buf.alloc_mask
+    page = ltt_relay_cache_page(buf, RPAGE, buf.rpage, offset)
+    if page is not None:
+        _touch_linear(buf, page)
+        page.rops += 1
+    return page
+
+
+def ltt_relay_offset_address(buf, offset):
+    """ltt_relay_offset_address - a view from offset to the end of its page.
+
+    For sub-buffer headers: hpage[odd] caches the page for even and odd
+    sub-buffers; a miss restarts from wpage.  Writing through the view is safe
+    while the write stays inside the page, as the patch's comment says.
+    """
+    offset &= buf.alloc_mask
+    odd = 1 if offset & buf.subbuf_size else 0
+    page = buf.hpage[odd]
+    if offset < page.offset or offset >= page.offset + PAGE_SIZE:
+        buf.hpage[odd] = page = buf.wpage
+    page = ltt_relay_cache_page(buf, HPAGE0 + odd, page, offset)
+    if page is None:
+        _null_deref(buf, "ltt_relay_offset_address")
+    _touch_linear(buf, page)
+    page.wops += 1
+    return page.virtual[offset & ~PAGE_MASK:]
+
+
+class PagelistBackend(RelayBackend):
+    name = "pagelist"
+    meta_per_page = True
+    write = staticmethod(ltt_relay_write)
+    read = staticmethod(ltt_relay_read)
+    read_get_page = staticmethod(ltt_relay_read_get_page)
+    offset_address = staticmethod(ltt_relay_offset_address)
+
+    @staticmethod
+    def tlb_size(tm):
+        return tm.linear_size
+
+    def alloc_buf(self, k, buf, nid):
+        return relay_alloc_buf(k, buf, buf.alloc_size, nid)
+
+    def free_buf(self, k, buf):
+        relay_depopulate(k, buf)
+
+    def pages(self, buf):
+        from kmodel.core.list import list_for_each_entry
+        return [(bp.offset, bp.page) for bp in list_for_each_entry(buf.pages)]
+
+
+register_backend(PagelistBackend())

@@ -1,0 +1,410 @@
+"""ltt/ltt-relay-alloc.c: channels, buffers, lifetimes, hotplug, files.
+
+A port of the patch's common code, above the allocation interface
+(kmodel/relay/backend.py).  Each function names the C it mirrors; where the
+port departs from the patch to fix a bug, the comment says "erratum" and
+docs/errata.md has the entry.
+
+Module state (the patch's statics ``relay_channels`` and
+``relay_channels_mutex``) lives in the loaded module, ``relay_module(k)``.
+"""
+from kmodel.core.errno import EINVAL, ENOMEM
+from kmodel.core.kref import kref_get, kref_init, kref_put
+from kmodel.core.list import list_add, list_del, list_for_each_entry
+from kmodel.core.printk import KERN_ERR, KERN_INFO
+from kmodel.cpu.actions import (CPU_DEAD, CPU_DEAD_FROZEN, CPU_ONLINE, CPU_ONLINE_FROZEN,
+                                CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN, CPU_UP_PREPARE,
+                                CPU_UP_PREPARE_FROZEN)
+from kmodel.cpu.notifier import NOTIFY_OK, notifier_from_errno
+from kmodel.fs.debugfs import debugfs_create_file, debugfs_remove
+from kmodel.fs.vfs import S_IRUSR
+from kmodel.mm.gfp import GFP_KERNEL
+from kmodel.relay.accounting import fold_buf
+from kmodel.relay.backend import get_backend
+from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MAX, rchan,
+                                    rchan_buf, rchan_callbacks)
+
+SIZE_MAX = (1 << 64) - 1
+PLACEMENTS = ("local", "opener")
+
+
+def relay_module(k):
+    """The loaded ltt_relay_alloc module, whose statics this code uses, or None."""
+    return k.modules.get("ltt_relay_alloc")
+
+
+# --- buffers ------------------------------------------------------------------
+def relay_create_buf(k, chan, cpu):
+    """relay_create_buf - allocate and initialise a CPU's buffer; None on failure.
+
+    Erratum: the patch takes the rchan_buf from kzalloc() on whatever node the
+    caller runs on, though every access reads its cache pointers; here it is
+    kzalloc_node() on the buffer's CPU's node.
+    """
+    buf = k.kzalloc_node(rchan_buf, GFP_KERNEL, k.cpu_to_node(cpu))
+    if buf is None:
+        return None
+    buf.cpu = cpu
+    buf.ops = chan.backend
+    buf.alloc_size = chan.alloc_size
+    buf.alloc_mask = chan.alloc_size - 1
+    buf.subbuf_size = chan.subbuf_size
+    buf.nid = k.slab.kobj_to_nid(buf)
+    buf.cost = k.timing.cpus[cpu]
+    buf.chan = chan             # the backends reach the kernel through it
+    # Page placement: the patch's is the buffer's CPU's node; mainline relay's
+    # is alloc_page() on the node of the CPU running this code ("opener").
+    nid = k.cpu_to_node(cpu) if chan.placement == "local" else -1
+    if chan.backend.alloc_buf(k, buf, nid):
+        buf.chan = None
+        k.kfree(buf)
+        return None
+    kref_get(chan.kref, k.bug)
+    relay_module(k).bufs[id(buf)] = buf
+    return buf
+
+
+def relay_destroy_channel(kref):
+    """relay_destroy_channel - free the channel struct; only from kref_put()."""
+    chan = kref.owner
+    chan.k.kfree(chan)
+
+
+def ltt_relay_get_chan(chan):
+    kref_get(chan.kref, chan.k.bug)
+
+
+def ltt_relay_put_chan(chan):
+    kref_put(chan.kref, relay_destroy_channel, chan.k.bug)
+
+
+def relay_destroy_buf(buf):
+    """relay_destroy_buf - free a buffer's pages and struct, drop its channel ref."""
+    chan = buf.chan
+    k = chan.k
+    fold_buf(k.timing, buf)
+    chan.backend.free_buf(k, buf)
+    if chan.buf[buf.cpu] is buf:
+        chan.buf[buf.cpu] = None
+    relay_module(k).bufs.pop(id(buf), None)
+    k.kfree(buf)
+    kref_put(chan.kref, relay_destroy_channel, k.bug)
+
+
+def relay_remove_buf(kref):
+    """relay_remove_buf - remove the file, then free the buffer; only from kref_put()."""
+    buf = kref.owner
+    buf.chan.cb.remove_buf_file(buf.dentry)
+    relay_destroy_buf(buf)
+
+
+def ltt_relay_get_chan_buf(buf):
+    kref_get(buf.kref, buf.chan.k.bug)
+
+
+def ltt_relay_put_chan_buf(buf):
+    kref_put(buf.kref, relay_remove_buf, buf.chan.k.bug)
+
+
+# --- default callbacks --------------------------------------------------------
+def create_buf_file_default_callback(filename, parent, mode, buf):
+    """The default create_buf_file: makes no file (returns NULL)."""
+    return None
+
+
+def remove_buf_file_default_callback(dentry):
+    return -EINVAL
+
+
+default_channel_callbacks = rchan_callbacks(
+    create_buf_file=create_buf_file_default_callback,
+    remove_buf_file=remove_buf_file_default_callback)
+
+
+def __relay_reset(buf, init):
+    if init:
+        kref_init(buf.kref)
+
+
+def relay_open_buf(k, chan, cpu):
+    """relay_open_buf - create a buffer and its file; used by open and hotplug.
+
+    Erratum: with the default callbacks the patch fails every open, since the
+    default create_buf_file returns NULL and NULL means failure.  Here a NULL
+    from the *default* callback means "no file", as the defaults intend.
+    """
+    tmpname = k.kzalloc(NAME_MAX + 1, GFP_KERNEL)
+    if tmpname is None:
+        return None
+    name = f"{chan.base_filename}{cpu}"[:NAME_MAX]
+    buf = relay_create_buf(k, chan, cpu)
+    if buf is not None:
+        __relay_reset(buf, 1)
+        dentry = chan.cb.create_buf_file(name, chan.parent, S_IRUSR, buf)
+        if dentry is None and chan.cb.create_buf_file is not create_buf_file_default_callback:
+            relay_destroy_buf(buf)
+            buf = None
+        else:
+            buf.dentry = dentry
+    k.kfree(tmpname)
+    return buf
+
+
+def relay_close_buf(buf):
+    """relay_close_buf - drop the channel's reference; freed with the last one."""
+    kref_put(buf.kref, relay_remove_buf, buf.chan.k.bug)
+
+
+def setup_callbacks(chan, cb):
+    if cb is None:
+        chan.cb = default_channel_callbacks
+        return
+    if cb.create_buf_file is None:
+        cb.create_buf_file = create_buf_file_default_callback
+    if cb.remove_buf_file is None:
+        cb.remove_buf_file = remove_buf_file_default_callback
+    chan.cb = cb
+
+
+# --- CPU hotplug --------------------------------------------------------------
+def relay_hotcpu_callback(relay, nb, action, hotcpu):
+    """relay_hotcpu_callback - give a CPU coming up a buffer in every channel.
+
+    At CPU_UP_PREPARE (and _FROZEN) each open channel that has no buffer for
+    the CPU gets one on the CPU's node.  CPU_DEAD keeps the buffer: its data
+    stays readable, and it is reused if the CPU comes back.
+
+    Errata: the patch ignores CPU_UP_CANCELED, so when a later notifier vetoes
+    the CPU, the buffers made here stay behind for a CPU that never came up;
+    and when it fails itself half-way (it hears no UP_CANCELED then) the
+    buffers it made for the earlier channels stay too.  Here both are undone.
+    It also answers NOTIFY_BAD, which reaches the user as EPERM; here the
+    cause, -ENOMEM, is passed back.
+    """
+    k = relay.k
+    if action in (CPU_UP_PREPARE, CPU_UP_PREPARE_FROZEN):
+        made = []
+        for chan in list_for_each_entry(relay.relay_channels):
+            if chan.buf[hotcpu] is not None:
+                continue
+            chan.buf[hotcpu] = relay_open_buf(k, chan, hotcpu)
+            if chan.buf[hotcpu] is None:
+                k.printk(KERN_ERR + f"relay_hotcpu_callback: cpu {hotcpu} buffer "
+                         "creation failed")
+                for other in made:
+                    relay_close_buf(other.buf[hotcpu])
+                return notifier_from_errno(-ENOMEM)
+            made.append(chan)
+        relay.fresh[hotcpu] = made
+    elif action in (CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN):
+        for chan in relay.fresh.pop(hotcpu, []):
+            if chan.buf[hotcpu] is not None:
+                relay_close_buf(chan.buf[hotcpu])
+    elif action in (CPU_ONLINE, CPU_ONLINE_FROZEN):
+        relay.fresh.pop(hotcpu, None)
+    elif action in (CPU_DEAD, CPU_DEAD_FROZEN):
+        # "No need to flush the cpu : will be flushed upon final relay_flush() call."
+        pass
+    return NOTIFY_OK
+
+
+# --- channels -----------------------------------------------------------------
+def _check_sizes(k, subbuf_size, n_subbufs):
+    """Bad sizes the patch would take silently and get wrong: (errno, why) or None."""
+    for name, v in (("subbuf_size", subbuf_size), ("n_subbufs", n_subbufs)):
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            return f"{name} {v!r} must be a positive number"
+        if v & (v - 1):
+            return (f"{name} {v} is not a power of two: the offset masks "
+                    "(alloc_size - 1, offset & subbuf_size) need one")
+    if subbuf_size * n_subbufs > SIZE_MAX:
+        return f"subbuf_size * n_subbufs = {subbuf_size} * {n_subbufs} overflows size_t"
+    alloc_size = FIX_SIZE(subbuf_size * n_subbufs)
+    for cpu in k.cpu_online_mask:
+        nid = k.cpu_to_node(cpu)
+        total = k.page_alloc.zones[nid].present_pages << 12
+        if alloc_size > total:
+            return (f"subbuf_size * n_subbufs = {alloc_size} bytes exceeds the memory of "
+                    f"node {nid} ({total} bytes)")
+    return None
+
+
+def __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
+                     private_data=None, backend="pagelist", placement="local"):
+    """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
+    relay = relay_module(k)
+    if relay is None:
+        k.printk(KERN_ERR + "ltt_relay_open: the ltt_relay_alloc module is not loaded")
+        return None, -EINVAL
+    if base_filename is None:
+        return None, -EINVAL
+    why = _check_sizes(k, subbuf_size, n_subbufs)
+    ops = get_backend(backend)
+    if why is None and ops is None:
+        why = f"unknown backend {backend!r}"
+    if why is None and placement not in PLACEMENTS:
+        why = f"unknown placement {placement!r} (local or opener)"
+    if why is not None:
+        k.printk(KERN_ERR + f"ltt_relay_open: {why}")
+        return None, -EINVAL
+
+    chan = k.kzalloc(rchan, GFP_KERNEL)
+    if chan is None:
+        return None, -ENOMEM
+    chan.k = k
+    chan.version = LTT_RELAY_CHANNEL_VERSION
+    chan.n_subbufs = n_subbufs
+    chan.subbuf_size = subbuf_size
+    chan.subbuf_size_order = subbuf_size.bit_length() - 1     # get_count_order()
+    chan.alloc_size = FIX_SIZE(subbuf_size * n_subbufs)
+    chan.parent = parent
+    chan.private_data = private_data
+    chan.base_filename = base_filename[:NAME_MAX]
+    chan.backend = ops
+    chan.placement = placement
+    chan.opener_nid = k.numa_node_id()
+    chan.nid = k.slab.kobj_to_nid(chan)
+    setup_callbacks(chan, cb)
+    kref_init(chan.kref)
+
+    # mutex_lock(&relay_channels_mutex)
+    for i in k.for_each_online_cpu():
+        chan.buf[i] = relay_open_buf(k, chan, i)
+        if chan.buf[i] is None:
+            # Erratum: the patch stops at the first possible CPU without a
+            # buffer, leaking every buffer after a hole in the online mask.
+            for j in k.for_each_possible_cpu():
+                if chan.buf[j] is not None:
+                    relay_close_buf(chan.buf[j])
+            kref_put(chan.kref, relay_destroy_channel, k.bug)
+            return None, -ENOMEM
+    list_add(chan.list, relay.relay_channels)
+    return chan, 0
+
+
+def ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
+                   private_data=None, backend="pagelist", placement="local"):
+    """ltt_relay_open - create a channel with a buffer for each online CPU.
+
+    Returns the channel, or None (the patch's API; the shell uses
+    __ltt_relay_open for the errno).  Buffers are named base_filename0 ...
+    through cb->create_buf_file.  backend ("pagelist", "vmap", "static") and
+    placement ("local": each buffer on its CPU's node; "opener": mainline's
+    alloc_page() on the running CPU's node) are this port's additions.
+    """
+    chan, _ = __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb,
+                               private_data, backend, placement)
+    return chan
+
+
+def ltt_relay_close(chan):
+    """ltt_relay_close - close every buffer and drop the channel's reference."""
+    if chan is None:
+        return
+    k = chan.k
+    for i in k.for_each_possible_cpu():
+        if chan.buf[i] is not None:
+            relay_close_buf(chan.buf[i])
+    list_del(chan.list)
+    kref_put(chan.kref, relay_destroy_channel, k.bug)
+
+
+# --- generic access (dispatch to the channel's backend) -----------------------
+def ltt_relay_write(buf, offset, src, length):
+    """ltt_relay_write - write length bytes of src at offset of buf; returns length."""
+    return buf.ops.write(buf, offset, src, length)
+
+
+def ltt_relay_read(buf, offset, dest, length):
+    """ltt_relay_read - read length bytes at offset of buf into dest; returns length."""
+    return buf.ops.read(buf, offset, dest, length)
+
+
+def ltt_relay_read_get_page(buf, offset):
+    return buf.ops.read_get_page(buf, offset)
+
+
+def ltt_relay_offset_address(buf, offset):
+    return buf.ops.offset_address(buf, offset)
+
+
+# --- files --------------------------------------------------------------------
+def hexdump(data):
+    """hexdump -C of data, with '*' for runs of identical lines."""
+    out = []
+    prev = None
+    starred = False
+    for off in range(0, len(data), 16):
+        chunk = bytes(data[off:off + 16])
+        if chunk == prev:
+            if not starred:
+                out.append("*")
+                starred = True
+            continue
+        prev, starred = chunk, False
+        hexs = " ".join(f"{b:02x}" for b in chunk[:8]) + "  " + \
+            " ".join(f"{b:02x}" for b in chunk[8:])
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        out.append(f"{off:08x}  {hexs:<48}  |{text}|")
+    out.append(f"{len(data):08x}")
+    return "\n".join(out) + "\n"
+
+
+class ltt_relay_file_operations:
+    """The buffer files' operations: open and release take and drop a buffer
+    reference, as the patch's.  read is an extension (the patch has none yet):
+    a hexdump of the buffer's bytes, page by page in buffer order, read from the
+    pages directly so that it moves no cache pointer and costs no modeled time."""
+
+    @staticmethod
+    def open(inode, filp):
+        """relay_file_open - take a reference on the buffer for the open file."""
+        buf = inode.private
+        kref_get(buf.kref, buf.chan.k.bug)
+        filp.private_data = buf
+        relay_module(buf.chan.k).open_files += 1
+        return 0
+
+    @staticmethod
+    def release(inode, filp):
+        """relay_file_release - drop the open file's reference."""
+        buf = filp.private_data
+        k = buf.chan.k
+        relay_module(k).open_files -= 1
+        kref_put(buf.kref, relay_remove_buf, k.bug)
+        return 0
+
+    @staticmethod
+    def read(inode):
+        buf = inode.private
+        data = bytearray()
+        for _, page in buf.ops.pages(buf):
+            data += page.virtual[:4096]
+        return hexdump(data)
+
+
+class DebugfsClient:
+    """A relay client that puts buffer files in debugfs (as LTTng's does).
+
+    ``parent`` is a debugfs directory; files are ``<base_filename><cpu>``.
+    """
+
+    def __init__(self, k):
+        self.k = k
+
+    def callbacks(self):
+        return rchan_callbacks(create_buf_file=self.create_buf_file,
+                               remove_buf_file=self.remove_buf_file)
+
+    def create_buf_file(self, filename, parent, mode, buf):
+        return debugfs_create_file(self.k.fs, filename, mode, parent, buf,
+                                   ltt_relay_file_operations)
+
+    def remove_buf_file(self, dentry):
+        debugfs_remove(self.k.fs, dentry)
+        return 0
+
+
+def relay_log_open(k, chan):
+    k.printk(KERN_INFO + f"ltt_relay: channel {chan.base_filename}: {chan.n_subbufs} x "
+             f"{chan.subbuf_size} bytes per CPU, {chan.backend.name}")

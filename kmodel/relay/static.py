@@ -1,0 +1,73 @@
+"""A third backend: one physically contiguous block (the patch mail's "static array").
+
+The whole buffer is one ``alloc_pages_node(nid, GFP_KERNEL | __GFP_ZERO,
+order)`` block, read and written through the kernel linear map: contiguous like
+vmap, without vmap's 4 KiB TLB entries or vmalloc faults, but limited to
+``MAX_ORDER - 1`` (4 MiB) and at the mercy of fragmentation.  It exists to show
+that a backend plugs in under relay_alloc.py without touching it.
+"""
+from hw import PAGE_SHIFT
+from kmodel.core.errno import ENOMEM
+from kmodel.core.printk import KERN_ERR
+from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
+from kmodel.relay.backend import RelayBackend, register_backend
+from kmodel.relay.contiguous import (contig_offset_address, contig_read, contig_read_get_page,
+                                     contig_write, make_descs)
+from kmodel.mm.slab import get_order
+
+
+def static_alloc_buf(k, buf, nid):
+    order = get_order(buf.alloc_size)
+    if order >= k.page_alloc.MAX_ORDER:
+        k.printk(KERN_ERR + f"ltt_relay: static backend: {buf.alloc_size} bytes is more than "
+                 f"one block of order {k.page_alloc.MAX_ORDER - 1}")
+        return -ENOMEM
+    block = k.alloc_pages_node(nid, GFP_KERNEL | __GFP_ZERO, order)
+    if block is None:
+        return -ENOMEM
+    buf.block = (block, order)
+    buf.view = block.virtual[:buf.alloc_size]
+    buf.page_count = buf.alloc_size >> PAGE_SHIFT
+    pages = [k.pfn_to_page(block.pfn + i) for i in range(buf.page_count)]
+    buf.descs = make_descs(k, pages, buf.nid)
+    return 0
+
+
+def static_free_buf(k, buf):
+    block, order = buf.block
+    k.__free_pages(block, order)
+    buf.block = buf.view = None
+    buf.descs = []
+
+
+class StaticBackend(RelayBackend):
+    name = "static"
+    contiguous = True
+    meta_per_page = False
+    write = staticmethod(contig_write)
+    read = staticmethod(contig_read)
+    read_get_page = staticmethod(contig_read_get_page)
+    offset_address = staticmethod(contig_offset_address)
+
+    @staticmethod
+    def tlb_size(tm):
+        return tm.linear_size
+
+    @staticmethod
+    def fault_address(buf, offset):
+        return 0xFFFF880000000000 + (buf.block[0].pfn << PAGE_SHIFT) + offset
+
+    @staticmethod
+    def touch(buf, idx, offset, n):
+        tm = buf.chan.k.timing
+        d = buf.descs[idx]
+        tm.tlb_probe(buf.cost, tm.linear_size, d.paddr >> tm.linear_shift)
+
+    def alloc_buf(self, k, buf, nid):
+        return static_alloc_buf(k, buf, nid)
+
+    def free_buf(self, k, buf):
+        static_free_buf(k, buf)
+
+
+register_backend(StaticBackend())

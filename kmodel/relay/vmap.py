@@ -1,0 +1,112 @@
+"""Mainline relay's design: pages vmap()ed into one area (kernel/relay.c, 2.6.29).
+
+``relay_alloc_buf`` there makes a page-pointer array (kzalloc up to a page,
+vmalloc beyond: relay_alloc_page_array), allocates the pages one at a time
+with ``alloc_page(GFP_KERNEL)``, so on the node of the CPU that runs it (the
+opener; for a CPU coming up, the CPU running the hotplug callback), then
+``vmap``s them and clears the area.  ``placement="local"`` puts the pages on
+the buffer's CPU's node instead, for a fair comparison with the page list.
+
+Accesses go through 4 KiB vmap mappings.  On lazy-sync machines the first
+touch of each page from a CPU that has not synced it is a vmalloc fault.
+"""
+from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.core.errno import ENOMEM
+from kmodel.mm.gfp import GFP_KERNEL
+from kmodel.mm.page import set_page_private
+from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
+from kmodel.relay.backend import RelayBackend, register_backend
+from kmodel.relay.contiguous import (contig_offset_address, contig_read, contig_read_get_page,
+                                     contig_write, make_descs)
+
+
+def relay_alloc_page_array(k, n_pages):
+    """relay_alloc_page_array - room for n_pages page pointers: (pages, memory)."""
+    pa_size = n_pages * 8
+    if pa_size > PAGE_SIZE:
+        mem = k.vzalloc(pa_size)
+    else:
+        mem = k.kzalloc(pa_size, GFP_KERNEL)
+    return ([None] * n_pages, mem) if mem is not None else (None, None)
+
+
+def relay_free_page_array(k, mem):
+    if hasattr(mem, "addr"):
+        k.vfree(mem)
+    else:
+        k.kfree(mem)
+
+
+def vmap_relay_alloc_buf(k, buf, nid):
+    """relay_alloc_buf (mainline) - pages, one at a time, then vmap; 0 or -ENOMEM."""
+    n_pages = buf.alloc_size >> PAGE_SHIFT
+    pages, mem = relay_alloc_page_array(k, n_pages)
+    if pages is None:
+        return -ENOMEM
+    i = 0
+    while i < n_pages:
+        page = k.alloc_page(GFP_KERNEL) if nid < 0 else k.alloc_pages_node(nid, GFP_KERNEL, 0)
+        if page is None:
+            break
+        set_page_private(page, buf)
+        pages[i] = page
+        i += 1
+    area = k.vmap(pages, n_pages, VM_MAP, PAGE_KERNEL) if i == n_pages else None
+    if area is None:
+        # depopulate:
+        for j in range(i):
+            k.__free_page(pages[j])
+        relay_free_page_array(k, mem)
+        return -ENOMEM
+    area.view[:] = bytes(len(area.view))        # memset(mem, 0, *size)
+    buf.area = area
+    buf.view = area.view
+    buf.page_array = (pages, mem)
+    buf.page_count = n_pages
+    buf.descs = make_descs(k, pages, buf.nid)
+    return 0
+
+
+def vmap_relay_free_buf(k, buf):
+    """relay_destroy_buf's freeing (mainline): vunmap, the pages, the array."""
+    pages, mem = buf.page_array
+    k.vunmap(buf.area)
+    for page in pages:
+        k.__free_page(page)
+    relay_free_page_array(k, mem)
+    buf.area = buf.view = buf.page_array = None
+    buf.descs = []
+
+
+class VmapBackend(RelayBackend):
+    name = "vmap"
+    contiguous = True
+    meta_per_page = False
+    write = staticmethod(contig_write)
+    read = staticmethod(contig_read)
+    read_get_page = staticmethod(contig_read_get_page)
+    offset_address = staticmethod(contig_offset_address)
+
+    @staticmethod
+    def tlb_size(tm):
+        return 0                    # vmap areas use 4 KiB entries
+
+    @staticmethod
+    def fault_address(buf, offset):
+        return buf.area.addr + offset
+
+    @staticmethod
+    def touch(buf, idx, offset, n):
+        k = buf.chan.k
+        k.timing.tlb_probe(buf.cost, 0, (buf.area.addr >> PAGE_SHIFT) + idx)
+        if buf.area.lazy:
+            k.vm.vmalloc_touch(buf.area, buf.cost, offset, n)
+
+    def alloc_buf(self, k, buf, nid):
+        return vmap_relay_alloc_buf(k, buf, nid)
+
+    def free_buf(self, k, buf):
+        vmap_relay_free_buf(k, buf)
+
+
+register_backend(VmapBackend())
