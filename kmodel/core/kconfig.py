@@ -17,6 +17,9 @@ OPTIONS = {
     "CONFIG_LTT_RELAY": ("m", "tristate", "the page-list relay buffer module"),
     "CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS": ("n", "bool",
                                              "warn when relay access walks more than one page"),
+    "CONFIG_LTT_RELAY_ERRATA": ("n", "bool",
+                                "kmodel extension: behave as the 2009 patch did where it is "
+                                "wrong (docs/errata.md), to watch each bug happen"),
     "CONFIG_LOG_BUF_SHIFT": (17, "int", "kernel log buffer size, log2"),
     "CONFIG_FORCE_MAX_ZONEORDER": (11, "int", "MAX_ORDER of the buddy allocator"),
 }

@@ -22,6 +22,7 @@ BACKENDS = {}
 class RelayBackend:
     name = "?"
     contiguous = False          # one view of the whole buffer (vmap, static)
+    patch_ops = None            # the ops as the 2009 patch ran them, if they differ
 
     def alloc_buf(self, k, buf, nid):
         raise NotImplementedError

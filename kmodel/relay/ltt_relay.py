@@ -48,7 +48,7 @@ class rchan_buf:
                  "rpage", "page_count", "cpu",
                  # this port's
                  "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs", "area",
-                 "view", "page_array", "block", "cost", "last_w", "last_r", "fresh")
+                 "view", "page_array", "block", "cost", "last_w", "last_r", "errata")
 
     def __init__(self):
         self.chan_private = None
@@ -74,7 +74,7 @@ class rchan_buf:
         self.cost = None
         self.last_w = -1
         self.last_r = -1
-        self.fresh = False
+        self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
 
 
 class rchan_callbacks:

@@ -71,7 +71,24 @@ def relay_alloc_buf(k, buf, size, nid):
             buf.rpage = bp
     buf.page_count = n_pages
     buf.descs = descs
+    if not n_pages:
+        # Only the patch's behaviour gets here (a size product that wrapped to
+        # 0): the cache pointers stay NULL, and the first access oopses.
+        buf.wpage = buf.rpage = buf.hpage[0] = buf.hpage[1] = NullBufPage(k)
     return 0
+
+
+class NullBufPage:
+    """A NULL struct buf_page *: any field read is a NULL pointer dereference."""
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        object.__setattr__(self, "k", k)
+
+    def __getattr__(self, name):
+        self.k.bug.oops("BUG: unable to handle kernel NULL pointer dereference at "
+                        "0000000000000008", (f"reading buf_page->{name} of a NULL page",),
+                        depth=2)
 
 
 def relay_depopulate(k, buf):
@@ -92,7 +109,7 @@ def _random_access_warning(buf, direction, i, offset, orig_iter_off, iter_off, d
     k.printk(KERN_WARNING + f"{direction} random access detected in ltt_relay. "
              f"Iterations {i}, offset {offset}, orig iter->off {orig_iter_off}, "
              f"iter->off {iter_off} diff_offset {diff_offset}.")
-    k.WARN_ON(1, depth=3)
+    k.WARN_ON(1, depth=2)
 
 
 def ltt_relay_find_prev_page(buf, page, offset, diff_offset):
@@ -166,7 +183,7 @@ def ltt_relay_cache_page(buf, which, page, offset):
     its WARN_ON); the caller turns that into the oops the C would hit.
     """
     diff_offset = offset - page.offset
-    if 0 <= diff_offset < PAGE_SIZE:
+    if 0 <= diff_offset < PAGE_SIZE and not buf.errata:
         return page                 # erratum fix: the page at hand holds the offset
     alloc_size = buf.alloc_size
     half_buf_size = alloc_size >> 1
@@ -176,13 +193,13 @@ def ltt_relay_cache_page(buf, which, page, offset):
         diff_offset -= alloc_size
     if diff_offset >= PAGE_SIZE:
         found = ltt_relay_find_next_page(buf, page, offset, diff_offset)
-        if buf.chan.k.WARN_ON(found is None, depth=2):
+        if buf.chan.k.WARN_ON(found is None):
             return None             # the C stores NULL in the cache here, then oopses
         _set_cache(buf, which, found)
         return found
     if diff_offset < 0:
         found = ltt_relay_find_prev_page(buf, page, offset, diff_offset)
-        if buf.chan.k.WARN_ON(found is None, depth=2):
+        if buf.chan.k.WARN_ON(found is None):
             return None
         return found
     return page
@@ -336,4 +353,20 @@ class PagelistBackend(RelayBackend):
         return [(bp.offset, bp.page) for bp in list_for_each_entry(buf.pages)]
 
 
+def patch_ltt_relay_write(buf, offset, src, length):
+    """ltt_relay_write exactly as the patch runs it: every access through
+    ltt_relay_cache_page, no fast path (CONFIG_LTT_RELAY_ERRATA)."""
+    return _ltt_relay_write(buf, offset & buf.alloc_mask, src, length)
+
+
+def patch_ltt_relay_read(buf, offset, dest, length):
+    return _ltt_relay_read(buf, offset & buf.alloc_mask, dest, length)
+
+
+class PatchPagelistBackend(PagelistBackend):
+    write = staticmethod(patch_ltt_relay_write)
+    read = staticmethod(patch_ltt_relay_read)
+
+
+PagelistBackend.patch_ops = PatchPagelistBackend()
 register_backend(PagelistBackend())

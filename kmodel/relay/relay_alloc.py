@@ -15,7 +15,7 @@ from kmodel.core.printk import KERN_ERR, KERN_INFO
 from kmodel.cpu.actions import (CPU_DEAD, CPU_DEAD_FROZEN, CPU_ONLINE, CPU_ONLINE_FROZEN,
                                 CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN, CPU_UP_PREPARE,
                                 CPU_UP_PREPARE_FROZEN)
-from kmodel.cpu.notifier import NOTIFY_OK, notifier_from_errno
+from kmodel.cpu.notifier import NOTIFY_BAD, NOTIFY_OK, notifier_from_errno
 from kmodel.fs.debugfs import debugfs_create_file, debugfs_remove
 from kmodel.fs.vfs import S_IRUSR
 from kmodel.mm.gfp import GFP_KERNEL
@@ -26,6 +26,11 @@ from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MA
 
 SIZE_MAX = (1 << 64) - 1
 PLACEMENTS = ("local", "opener")
+
+
+def errata(k):
+    """CONFIG_LTT_RELAY_ERRATA: do what the 2009 patch did where it is wrong."""
+    return k.config["CONFIG_LTT_RELAY_ERRATA"] == "y"
 
 
 def relay_module(k):
@@ -41,11 +46,15 @@ def relay_create_buf(k, chan, cpu):
     caller runs on, though every access reads its cache pointers; here it is
     kzalloc_node() on the buffer's CPU's node.
     """
-    buf = k.kzalloc_node(rchan_buf, GFP_KERNEL, k.cpu_to_node(cpu))
+    if errata(k):
+        buf = k.kzalloc(rchan_buf, GFP_KERNEL)
+    else:
+        buf = k.kzalloc_node(rchan_buf, GFP_KERNEL, k.cpu_to_node(cpu))
     if buf is None:
         return None
+    buf.errata = errata(k)
     buf.cpu = cpu
-    buf.ops = chan.backend
+    buf.ops = (chan.backend.patch_ops if buf.errata else None) or chan.backend
     buf.alloc_size = chan.alloc_size
     buf.alloc_mask = chan.alloc_size - 1
     buf.subbuf_size = chan.subbuf_size
@@ -141,7 +150,8 @@ def relay_open_buf(k, chan, cpu):
     if buf is not None:
         __relay_reset(buf, 1)
         dentry = chan.cb.create_buf_file(name, chan.parent, S_IRUSR, buf)
-        if dentry is None and chan.cb.create_buf_file is not create_buf_file_default_callback:
+        if dentry is None and (errata(k) or
+                               chan.cb.create_buf_file is not create_buf_file_default_callback):
             relay_destroy_buf(buf)
             buf = None
         else:
@@ -191,12 +201,14 @@ def relay_hotcpu_callback(relay, nb, action, hotcpu):
             if chan.buf[hotcpu] is None:
                 k.printk(KERN_ERR + f"relay_hotcpu_callback: cpu {hotcpu} buffer "
                          "creation failed")
+                if errata(k):
+                    return NOTIFY_BAD
                 for other in made:
                     relay_close_buf(other.buf[hotcpu])
                 return notifier_from_errno(-ENOMEM)
             made.append(chan)
         relay.fresh[hotcpu] = made
-    elif action in (CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN):
+    elif action in (CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN) and not errata(k):
         for chan in relay.fresh.pop(hotcpu, []):
             if chan.buf[hotcpu] is not None:
                 relay_close_buf(chan.buf[hotcpu])
@@ -229,7 +241,7 @@ def _check_sizes(k, subbuf_size, n_subbufs):
     return None
 
 
-def __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
+def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
                      private_data=None, backend="pagelist", placement="local"):
     """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
     relay = relay_module(k)
@@ -238,7 +250,12 @@ def __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
         return None, -EINVAL
     if base_filename is None:
         return None, -EINVAL
-    why = _check_sizes(k, subbuf_size, n_subbufs)
+    if errata(k):
+        # the patch checks only for zero, and lets size_t wrap
+        why = None if subbuf_size and n_subbufs else "subbuf_size or n_subbufs is 0"
+        subbuf_size, n_subbufs = subbuf_size & SIZE_MAX, n_subbufs & SIZE_MAX
+    else:
+        why = _check_sizes(k, subbuf_size, n_subbufs)
     ops = get_backend(backend)
     if why is None and ops is None:
         why = f"unknown backend {backend!r}"
@@ -256,7 +273,7 @@ def __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
     chan.n_subbufs = n_subbufs
     chan.subbuf_size = subbuf_size
     chan.subbuf_size_order = subbuf_size.bit_length() - 1     # get_count_order()
-    chan.alloc_size = FIX_SIZE(subbuf_size * n_subbufs)
+    chan.alloc_size = FIX_SIZE((subbuf_size * n_subbufs) & SIZE_MAX)
     chan.parent = parent
     chan.private_data = private_data
     chan.base_filename = base_filename[:NAME_MAX]
@@ -276,6 +293,8 @@ def __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
             for j in k.for_each_possible_cpu():
                 if chan.buf[j] is not None:
                     relay_close_buf(chan.buf[j])
+                elif errata(k):
+                    break
             kref_put(chan.kref, relay_destroy_channel, k.bug)
             return None, -ENOMEM
     list_add(chan.list, relay.relay_channels)
@@ -287,12 +306,12 @@ def ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
     """ltt_relay_open - create a channel with a buffer for each online CPU.
 
     Returns the channel, or None (the patch's API; the shell uses
-    __ltt_relay_open for the errno).  Buffers are named base_filename0 ...
+    ltt_relay_open_err for the errno).  Buffers are named base_filename0 ...
     through cb->create_buf_file.  backend ("pagelist", "vmap", "static") and
     placement ("local": each buffer on its CPU's node; "opener": mainline's
     alloc_page() on the running CPU's node) are this port's additions.
     """
-    chan, _ = __ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb,
+    chan, _ = ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb,
                                private_data, backend, placement)
     return chan
 

@@ -1,0 +1,248 @@
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hw import PAGE_SIZE
+from kmodel.core.bug import Oops
+from kmodel.core.list import list_for_each_entry, list_for_each_entry_reverse
+from kmodel.relay.relay_alloc import (ltt_relay_close, ltt_relay_offset_address,
+                                      ltt_relay_read, ltt_relay_read_get_page,
+                                      ltt_relay_write)
+from relay_helpers import RelayEnv
+
+BACKENDS = ["pagelist", "vmap", "static"]
+
+
+@pytest.fixture
+def env(k):
+    return RelayEnv(k)
+
+
+# --- round trips against a bytearray model ------------------------------------
+SIZE = 4 * PAGE_SIZE                     # 16 KiB: 4 pages, 2 sub-buffers of 8 KiB
+ops = st.lists(st.tuples(st.booleans(),
+                         st.one_of(st.integers(0, SIZE - 1),                     # anywhere
+                                   st.integers(0, 3).map(lambda p: p * PAGE_SIZE - 3),
+                                   st.sampled_from([0, PAGE_SIZE - 1, SIZE - 64])),
+                         st.one_of(st.integers(0, 70), st.integers(0, 2 * PAGE_SIZE + 10)),
+                         st.integers(0, 255)),
+               min_size=1, max_size=25)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(script=ops)
+def test_round_trips_match_a_bytearray_model_for_every_backend(kernel_factory, script):
+    """Writes and reads at every class of offset and length, on all backends at once:
+    the bytes read back must equal the model's, and the backends must agree."""
+    k = kernel_factory("numa2")
+    env = RelayEnv(k)
+    chans = {be: env.open(8192, 2, backend=be, name=be) for be in BACKENDS}
+    model = bytearray(SIZE)
+    for is_write, offset, length, fill in script:
+        offset %= SIZE
+        length = min(length, SIZE - offset)    # the layer above never runs off the end
+        if is_write:
+            data = bytes((fill + i) % 256 for i in range(length))
+            model[offset:offset + length] = data
+            for chan in chans.values():
+                assert ltt_relay_write(chan.buf[0], offset, data, length) == length
+        else:
+            for chan in chans.values():
+                out = bytearray(length)
+                assert ltt_relay_read(chan.buf[0], offset, out, length) == length
+                assert out == model[offset:offset + length]
+    for chan in chans.values():
+        whole = bytearray(SIZE)
+        for off in range(0, SIZE, PAGE_SIZE):       # page by page: never crosses the end
+            ltt_relay_read(chan.buf[0], off, memoryview(whole)[off:off + PAGE_SIZE], PAGE_SIZE)
+        assert whole == model
+    for chan in chans.values():
+        ltt_relay_close(chan)
+    assert k.leaks() == {}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_offsets_wrap_modulo_the_buffer(env, backend):
+    chan = env.open(4096, 4, backend=backend)
+    buf = chan.buf[1]
+    ltt_relay_write(buf, 5 * SIZE + 100, b"wrapped", 7)
+    out = bytearray(7)
+    ltt_relay_read(buf, 100, out, 7)
+    assert out == b"wrapped"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_length_is_a_no_op(env, backend):
+    chan = env.open(backend=backend)
+    assert ltt_relay_write(chan.buf[0], 10, b"", 0) == 0
+    assert ltt_relay_read(chan.buf[0], 10, bytearray(), 0) == 0
+
+
+# --- placement and structure ---------------------------------------------------
+def test_pagelist_pages_are_node_local_and_linked(env):
+    k = env.k
+    chan = env.open(4096, 8)
+    for cpu in range(8):
+        buf = chan.buf[cpu]
+        node = k.cpu_to_node(cpu)
+        pages = list(list_for_each_entry(buf.pages))
+        assert [bp.offset for bp in pages] == [i * PAGE_SIZE for i in range(8)]
+        assert all(bp.page.nid == node and k.slab.kobj_to_nid(bp) == node for bp in pages)
+        assert all(bp.page.private is bp for bp in pages)      # set_page_private
+        assert list(list_for_each_entry_reverse(buf.pages)) == pages[::-1]
+        assert k.slab.kobj_to_nid(buf) == node                 # erratum: rchan_buf local too
+        assert buf.wpage is buf.rpage is buf.hpage[0] is buf.hpage[1] is pages[0]
+        assert buf.page_count == 8
+    assert chan.buf[8] is None                                 # not present
+
+
+def test_vmap_placements(env):
+    k = env.k
+    k.current.cpu = 0                                          # the opener runs on node 0
+    local = env.open(4096, 4, backend="vmap", name="local")
+    opener = env.open(4096, 4, backend="vmap", placement="opener", name="opener")
+    assert {p.nid for p in local.buf[6].page_array[0]} == {1}
+    assert {p.nid for p in opener.buf[6].page_array[0]} == {0}
+    assert "pages=4 vmap N1=4" in k.fs.read("/proc/vmallocinfo")
+
+
+def test_vmap_page_array_is_vmalloced_beyond_a_page(env):
+    k = env.k
+    chan = env.open(1 << 20, 4, backend="vmap")                # 1024 pages: 8 KiB array
+    assert hasattr(chan.buf[0].page_array[1], "addr")
+    assert "vmalloc vpages" not in k.fs.read("/proc/vmallocinfo")
+    ltt_relay_close(chan)
+    small = env.open(4096, 4, backend="vmap")
+    assert isinstance(small.buf[0].page_array[1], bytearray)   # kzalloc'ed
+
+
+# --- the four-pointer cache and walks -------------------------------------------
+def walk(env, chan, fn, cpu=0):
+    before = env.k.timing.totals()
+    fn(chan.buf[cpu])
+    after = env.k.timing.totals()
+    return after["walk_steps"] - before["walk_steps"], after["list_iters"] - before["list_iters"]
+
+
+def test_forward_walk_updates_cache_backward_does_not(env):
+    chan = env.open(4096, 8)                                   # 8 pages
+    buf = chan.buf[0]
+    pages = list(list_for_each_entry(buf.pages))
+    assert walk(env, chan, lambda b: ltt_relay_write(b, 3 * PAGE_SIZE, b"a", 1)) == (2, 3)
+    assert buf.wpage is pages[3]
+    assert walk(env, chan, lambda b: ltt_relay_write(b, 1 * PAGE_SIZE, b"b", 1)) == (1, 2)
+    assert buf.wpage is pages[3]                               # backward: cache unchanged
+    # half-buffer wraparound: from page 3, page 7 is 4 ahead = exactly half: forward
+    assert walk(env, chan, lambda b: ltt_relay_write(b, 7 * PAGE_SIZE, b"c", 1)) == (3, 4)
+    assert buf.wpage is pages[7]
+    # from page 7, page 1 is 2 ahead across the wrap (the head is skipped)
+    assert walk(env, chan, lambda b: ltt_relay_write(b, 1 * PAGE_SIZE, b"d", 1)) == (1, 2)
+    assert buf.wpage is pages[1]
+    # from page 1, page 6 is 5 ahead or 3 behind: backwards, no cache update
+    assert walk(env, chan, lambda b: ltt_relay_write(b, 6 * PAGE_SIZE, b"e", 1)) == (2, 3)
+    assert buf.wpage is pages[1]
+
+
+def test_sequential_writes_take_no_walk_steps(env):
+    chan = env.open(4096, 8)
+    buf = chan.buf[2]
+    steps, iters = walk(env, chan, lambda b: [ltt_relay_write(b, off, b"x" * 64, 64)
+                                              for off in range(0, 3 * 8 * PAGE_SIZE, 64)], 2)
+    assert steps == 0 and iters == 3 * 8 - 1                   # one iteration per page change
+
+
+def test_random_access_warning_text(kernel_factory):
+    k = kernel_factory("numa2", config=["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS=y"])
+    env = RelayEnv(k)
+    chan = env.open(4096, 8)
+    ltt_relay_write(chan.buf[0], 3 * PAGE_SIZE + 5, b"z", 1)
+    assert ("Forward random access detected in ltt_relay. Iterations 3, offset 12293, "
+            "orig iter->off 0, iter->off 12288 diff_offset 12293.") in k.log.text()
+    ltt_relay_write(chan.buf[0], 1 * PAGE_SIZE, b"z", 1)
+    assert ("Backward random access detected in ltt_relay. Iterations 2, offset 4096, "
+            "orig iter->off 12288, iter->off 4096 diff_offset -8192.") in k.log.text()
+    assert len(k.bug.warnings) == 2 and k.bug.warnings[0].func == "ltt_relay_find_next_page"
+
+
+def test_no_warning_without_the_config(env):
+    chan = env.open(4096, 8)
+    ltt_relay_write(chan.buf[0], 3 * PAGE_SIZE + 5, b"z", 1)
+    assert "random access" not in env.k.log.text() and not env.k.bug.warnings
+
+
+def test_read_get_page_and_offset_address(env):
+    chan = env.open(8192, 4)                   # 8 pages, sub-buffers of 2 pages
+    buf = chan.buf[0]
+    pages = list(list_for_each_entry(buf.pages))
+    assert ltt_relay_read_get_page(buf, 2 * PAGE_SIZE + 7) is pages[2]
+    assert buf.rpage is pages[2]               # forward: cached
+    assert ltt_relay_read_get_page(buf, 7 * PAGE_SIZE) is pages[7]
+    assert buf.rpage is pages[2]               # 5 ahead = 3 behind: backward, not cached
+    hdr = ltt_relay_offset_address(buf, 8192 + 16)             # odd sub-buffer header
+    assert buf.hpage[1] is pages[2] and buf.hpage[0] is pages[0]
+    hdr[:4] = b"HDR!"
+    out = bytearray(4)
+    ltt_relay_read(buf, 8192 + 16, out, 4)
+    assert out == b"HDR!" and len(hdr) == PAGE_SIZE - 16
+
+
+# --- lifetimes ------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_returns_every_page_and_object(env, backend):
+    before = env.counters()
+    chan = env.open(16384, 4, backend=backend)
+    assert env.counters() != before
+    for cpu in range(8):
+        ltt_relay_write(chan.buf[cpu], 100, b"data", 4)
+    ltt_relay_close(chan)
+    assert env.counters() == before
+    assert env.k.fs.listdir("/sys/kernel/debug/ltt") == []
+
+
+def test_open_file_holds_the_buffer(env):
+    k = env.k
+    before = env.counters()
+    chan = env.open(4096, 2)
+    ltt_relay_write(chan.buf[3], 0, b"kept", 4)
+    h = k.fs.open("/sys/kernel/debug/ltt/cpu3")
+    assert k.modules.rmmod("ltt_relay_alloc") == -16           # channel open
+    ltt_relay_close(chan)
+    assert k.modules.rmmod("ltt_relay_alloc") == -16           # file still open
+    assert k.fs.listdir("/sys/kernel/debug/ltt") == ["cpu3"]   # the held buffer's file stays
+    assert "6b 65 70 74" in h.read()
+    h.close()
+    assert env.counters() == before
+    assert k.modules.rmmod("ltt_relay_alloc") == 0
+    assert k.hotplug.cpu_chain.head is None
+
+
+def test_module_registers_at_priority_5(env):
+    nb = env.k.hotplug.cpu_chain.head
+    assert nb.name == "relay_hotcpu_callback" and nb.priority == 5
+
+
+# --- write past the end ------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_write_past_the_end_warns_then_oopses_and_corrupts_nothing(env, backend):
+    k = env.k
+    chan = env.open(4096, 4, backend=backend)
+    buf = chan.buf[0]
+    other = chan.buf[1]
+    ltt_relay_write(other, 0, b"O" * 16, 16)
+    cache = (buf.wpage, buf.rpage, list(buf.hpage))
+    with pytest.raises(Oops):
+        ltt_relay_write(buf, SIZE - 10, b"E" * 30, 30)
+    assert k.bug.warnings                                      # the patch's WARN_ON first
+    out = bytearray(10)
+    ltt_relay_read(buf, SIZE - 10, out, 10)
+    assert out == b"E" * 10                                    # what fits was written
+    first = bytearray(20)
+    ltt_relay_read(buf, 0, first, 20)
+    assert first == bytes(20)                                  # no wrap-around scribble
+    o = bytearray(16)
+    ltt_relay_read(other, 0, o, 16)
+    assert o == b"O" * 16
+    if backend == "pagelist":                  # the C would have stored NULL in wpage
+        assert buf.wpage is cache[0] and buf.rpage is not None and buf.hpage == cache[2]
+    ltt_relay_close(chan)
+    assert k.leaks() == {}
