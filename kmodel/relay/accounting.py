@@ -1,7 +1,7 @@
 """What relay reads and writes cost in the timing model.
 
-The hot path only bumps two integers on the page it touched (``wbytes``,
-``wops`` or ``rbytes``, ``rops``).  ``fold_buf`` turns them into the CPU's
+The hot path only bumps one integer on the page it touched: ``acct +=
+length + ONE_ACCESS`` counts an access and its bytes.  ``fold_buf`` turns it into the CPU's
 modeled counters: streamed bytes on the page's node, one TLB lookup per
 access at the buffer's mapping page size, and one cache-hot metadata line per
 access on the node of the rchan_buf (and of the buf_page, for the page list).
@@ -9,9 +9,14 @@ The timing model calls the fold before it reports, so nothing is lost.
 
 Work that happens only when an access stream changes page (a TLB probe that
 may miss, a vmalloc fault, a list walk) is charged right away by ``touch``.
+For the page list, the cache pointers start on page 0 (the patch's), so the
+first page's first touch takes no probe; its compulsory TLB miss moves to the
+next page change, which falls in the same 1 GiB or 2 MiB linear-map page.
+
 All accesses to a per-CPU buffer are charged to that buffer's CPU: the tracer
 writes its own CPU's buffer, and the model counts the reader as local too.
 """
+from kmodel.relay.ltt_relay import ONE_ACCESS
 
 
 def fold_buf(tm, buf):
@@ -21,15 +26,16 @@ def fold_buf(tm, buf):
     lookups = c.tlb_lookups
     meta = c.meta_lines
     for d in buf.descs:
-        ops = d.wops + d.rops
-        if ops:
-            tm.stream(c, d.nid, d.wbytes + d.rbytes)
+        acct = d.acct
+        if acct:
+            ops = acct >> 48
+            tm.stream(c, d.nid, acct & (ONE_ACCESS - 1))
             c.ops += ops
             lookups[size] += ops
             meta[buf.nid] += ops
             if meta_per_page:
                 meta[d.meta_nid] += ops
-            d.wbytes = d.wops = d.rbytes = d.rops = 0
+            d.acct = 0
 
 
 def touch(tm, buf, vpn):

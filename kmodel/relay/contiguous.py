@@ -2,22 +2,18 @@
 
 An access is one slice of ``buf.view``: no page lookup at all, which is the
 point of the contiguous design.  Accounting is per page, like the page list:
-the hot path bumps the counters of the page it stays on; when an access
-stream moves to another page, ``touch_page`` charges what a page change costs
-(a TLB probe at the mapping's page size; on lazy-sync machines, the first
-touch of a vmalloc page from this CPU is a vmalloc fault).
+``buf.wpage``/``buf.rpage`` hold the page each access stream is on, and the
+hot path bumps that page's counter.  When a stream moves to another page,
+``_account`` charges what a page change costs (a TLB probe at the mapping's
+page size; on lazy-sync machines, the first touch of a vmalloc page from this
+CPU is a vmalloc fault).
 
 Running past the end of the buffer writes what fits, meets the same WARN_ON
 as the page list (same semantics for callers), and then oopses as the C
 memcpy would when it reaches the vmap guard page or the next block.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
-
-from kmodel.relay.ltt_relay import buf_page
-
-
-def touch_page(buf, idx, offset, n):
-    buf.ops.touch(buf, idx, offset, n)
+from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
 
 
 def _past_end(buf, fn, offset, length):
@@ -30,41 +26,39 @@ def _past_end(buf, fn, offset, length):
 
 
 def _account(buf, offset, end, write):
-    """Charge an access [offset, end) that may span pages or change page."""
+    """Charge an access [offset, end) that changes page or spans pages."""
     descs = buf.descs
+    touch = buf.ops.touch
+    cur = buf.wpage if write else buf.rpage
     idx = offset >> PAGE_SHIFT
     last = (end - 1) >> PAGE_SHIFT
     while idx <= last:
-        lo = max(offset, idx << PAGE_SHIFT)
-        hi = min(end, (idx + 1) << PAGE_SHIFT)
-        if write:
-            if idx != buf.last_w:
-                touch_page(buf, idx, lo, hi - lo)
-                buf.last_w = idx
-            descs[idx].wbytes += hi - lo
-            descs[idx].wops += 1
-        else:
-            if idx != buf.last_r:
-                touch_page(buf, idx, lo, hi - lo)
-                buf.last_r = idx
-            descs[idx].rbytes += hi - lo
-            descs[idx].rops += 1
+        d = descs[idx]
+        lo = idx << PAGE_SHIFT
+        n = min(end, lo + PAGE_SIZE) - max(offset, lo)
+        if d is not cur:
+            touch(buf, idx, max(offset, lo), n)
+            cur = d
+        d.acct += n + ONE_ACCESS
         idx += 1
+    if write:
+        buf.wpage = cur
+    else:
+        buf.rpage = cur
 
 
 def contig_write(buf, offset, src, length):
     """The contiguous ltt_relay_write: one slice assignment."""
     offset &= buf.alloc_mask
-    end = offset + length
-    idx = offset >> PAGE_SHIFT
-    if length and idx == buf.last_w and (end - 1) >> PAGE_SHIFT == idx:
-        buf.view[offset:end] = src
-        d = buf.descs[idx]
-        d.wbytes += length
-        d.wops += 1
+    page = buf.wpage
+    poff = offset - page.offset
+    if 0 <= poff <= PAGE_SIZE - length and length:
+        buf.view[offset:offset + length] = src
+        page.acct += length + ONE_ACCESS
         return length
     if not length:
         return 0
+    end = offset + length
     if end > buf.alloc_size:
         fit = buf.alloc_size - offset
         buf.view[offset:] = memoryview(src).cast("B")[:fit]
@@ -78,16 +72,15 @@ def contig_write(buf, offset, src, length):
 def contig_read(buf, offset, dest, length):
     """The contiguous ltt_relay_read: one slice copy."""
     offset &= buf.alloc_mask
-    end = offset + length
-    idx = offset >> PAGE_SHIFT
-    if length and idx == buf.last_r and (end - 1) >> PAGE_SHIFT == idx:
-        dest[:length] = buf.view[offset:end]
-        d = buf.descs[idx]
-        d.rbytes += length
-        d.rops += 1
+    page = buf.rpage
+    poff = offset - page.offset
+    if 0 <= poff <= PAGE_SIZE - length and length:
+        dest[:length] = buf.view[offset:offset + length]
+        page.acct += length + ONE_ACCESS
         return length
     if not length:
         return 0
+    end = offset + length
     if end > buf.alloc_size:
         fit = buf.alloc_size - offset
         memoryview(dest).cast("B")[:fit] = buf.view[offset:]
@@ -102,7 +95,7 @@ def contig_read_get_page(buf, offset):
     """The page holding offset: its descriptor (page and offset in the buffer)."""
     offset &= buf.alloc_mask
     _account(buf, offset, offset + 1, False)
-    return buf.descs[offset >> PAGE_SHIFT]
+    return buf.rpage
 
 
 def contig_offset_address(buf, offset):
@@ -112,7 +105,18 @@ def contig_offset_address(buf, offset):
     return buf.view[offset:((offset >> PAGE_SHIFT) + 1) << PAGE_SHIFT]
 
 
-def make_descs(k, pages, meta_nid):
+class _NoPage:
+    """Where a stream stands before its first access: no offset matches it, so
+    the first access takes the page-change path and pays its TLB probe (and,
+    on lazy-sync machines, its vmalloc fault)."""
+    __slots__ = ()
+    offset = -(1 << 62)
+
+
+NO_PAGE = _NoPage()
+
+
+def make_descs(k, buf, pages, meta_nid):
     """Per-page descriptors for accounting and pictures (not kernel memory)."""
     descs = []
     for i, page in enumerate(pages):
@@ -124,4 +128,7 @@ def make_descs(k, pages, meta_nid):
         d.paddr = page.pfn << PAGE_SHIFT
         d.meta_nid = meta_nid
         descs.append(d)
+    buf.descs = descs
+    buf.wpage = buf.rpage = NO_PAGE
+    buf.hpage[0] = buf.hpage[1] = NO_PAGE
     return descs

@@ -10,6 +10,7 @@ from kmodel.core.list import list_head
 from kmodel.cpu.cpumask import NR_CPUS
 
 LTT_RELAY_CHANNEL_VERSION = 8
+ONE_ACCESS = 1 << 48        # buf_page.acct: accesses above this bit, bytes below
 NAME_MAX = 255
 
 
@@ -23,12 +24,13 @@ class buf_page:
 
     Kept outside the page itself, so that the page can go to disk or network
     I/O or be mmap()ed as it is.  ``virtual``, ``nid`` and ``paddr`` cache what
-    page_address(), page_to_nid() and page_to_phys() would compute; ``w*``/``r*``
-    count the bytes and operations not yet folded into the timing model.
+    page_address(), page_to_nid() and page_to_phys() would compute; ``acct``
+    counts the accesses and bytes not yet folded into the timing model, as
+    ``accesses * ONE_ACCESS + bytes`` (one integer: one update per access).
     """
     SIZEOF = 32         # struct page *, size_t, struct list_head
     __slots__ = ("page", "offset", "list", "virtual", "nid", "paddr", "meta_nid",
-                 "wbytes", "wops", "rbytes", "rops")
+                 "acct")
 
     def __init__(self):
         self.page = None
@@ -38,7 +40,7 @@ class buf_page:
         self.nid = 0
         self.paddr = 0
         self.meta_nid = 0
-        self.wbytes = self.wops = self.rbytes = self.rops = 0
+        self.acct = 0
 
 
 class rchan_buf:
@@ -48,7 +50,7 @@ class rchan_buf:
                  "rpage", "page_count", "cpu",
                  # this port's
                  "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs", "area",
-                 "view", "page_array", "block", "cost", "last_w", "last_r", "errata")
+                 "view", "page_array", "block", "cost", "errata")
 
     def __init__(self):
         self.chan_private = None
@@ -72,8 +74,6 @@ class rchan_buf:
         self.page_array = None
         self.block = None
         self.cost = None
-        self.last_w = -1
-        self.last_r = -1
         self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
 
 

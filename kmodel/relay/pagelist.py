@@ -28,7 +28,7 @@ from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
 from kmodel.relay.accounting import touch
 from kmodel.relay.backend import RelayBackend, register_backend
-from kmodel.relay.ltt_relay import buf_page
+from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
 
 PAGE_MASK = ~(PAGE_SIZE - 1)
 WPAGE, RPAGE, HPAGE0, HPAGE1 = 0, 1, 2, 3
@@ -228,8 +228,7 @@ def ltt_relay_write(buf, offset, src, length):
     poff = offset - page.offset
     if length and 0 <= poff <= PAGE_SIZE - length:
         page.virtual[poff:poff + length] = src
-        page.wbytes += length
-        page.wops += 1
+        page.acct += length + ONE_ACCESS
         return length
     return _ltt_relay_write(buf, offset, src, length)
 
@@ -249,8 +248,7 @@ def _ltt_relay_write(buf, offset, src, length):
         poff = offset & ~PAGE_MASK
         pagecpy = min(length, PAGE_SIZE - poff)
         page.virtual[poff:poff + pagecpy] = src[pos:pos + pagecpy]
-        page.wbytes += pagecpy
-        page.wops += 1
+        page.acct += pagecpy + ONE_ACCESS
         length -= pagecpy
         if not length:
             break
@@ -268,8 +266,7 @@ def ltt_relay_read(buf, offset, dest, length):
     poff = offset - page.offset
     if length and 0 <= poff <= PAGE_SIZE - length:
         dest[:length] = page.virtual[poff:poff + length]
-        page.rbytes += length
-        page.rops += 1
+        page.acct += length + ONE_ACCESS
         return length
     return _ltt_relay_read(buf, offset, dest, length)
 
@@ -289,8 +286,7 @@ def _ltt_relay_read(buf, offset, dest, length):
         poff = offset & ~PAGE_MASK
         pagecpy = min(length, PAGE_SIZE - poff)
         dest[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
-        page.rbytes += pagecpy
-        page.rops += 1
+        page.acct += pagecpy + ONE_ACCESS
         length -= pagecpy
         if not length:
             break
@@ -306,7 +302,7 @@ def ltt_relay_read_get_page(buf, offset):
     page = ltt_relay_cache_page(buf, RPAGE, buf.rpage, offset)
     if page is not None:
         _touch_linear(buf, page)
-        page.rops += 1
+        page.acct += ONE_ACCESS
     return page
 
 
@@ -326,7 +322,7 @@ def ltt_relay_offset_address(buf, offset):
     if page is None:
         _null_deref(buf, "ltt_relay_offset_address")
     _touch_linear(buf, page)
-    page.wops += 1
+    page.acct += ONE_ACCESS
     return page.virtual[offset & ~PAGE_MASK:]
 
 

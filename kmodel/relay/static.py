@@ -29,7 +29,7 @@ def static_alloc_buf(k, buf, nid):
     buf.view = block.virtual[:buf.alloc_size]
     buf.page_count = buf.alloc_size >> PAGE_SHIFT
     pages = [k.pfn_to_page(block.pfn + i) for i in range(buf.page_count)]
-    buf.descs = make_descs(k, pages, buf.nid)
+    make_descs(k, buf, pages, buf.nid)
     return 0
 
 

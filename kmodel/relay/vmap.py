@@ -63,7 +63,7 @@ def vmap_relay_alloc_buf(k, buf, nid):
     buf.view = area.view
     buf.page_array = (pages, mem)
     buf.page_count = n_pages
-    buf.descs = make_descs(k, pages, buf.nid)
+    make_descs(k, buf, pages, buf.nid)
     return 0
 
 
