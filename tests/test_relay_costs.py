@@ -1,0 +1,121 @@
+"""Modeled costs of relay accesses: deterministic, worked out by hand where small."""
+import pytest
+
+from hw import PAGE_SIZE
+from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_write
+from relay_helpers import RelayEnv
+
+
+def fill(buf, nbytes, step=64, start=0):
+    data = b"t" * step
+    for off in range(start, start + nbytes, step):
+        ltt_relay_write(buf, off, data, step)
+
+
+def delta(k, fn):
+    before = k.timing.totals()
+    fn()
+    after = k.timing.totals()
+    return {key: (after[key] - before[key]) if isinstance(after[key], int) else after[key]
+            for key in after}
+
+
+def test_hand_worked_pagelist_case(k):
+    """numa2 (2 GHz, local DRAM 90 ns -> 180 cycles a line), CPU 0, a 4-page buffer:
+    64 writes of 64 B fill page 0 through the fast path, then one write on page 1
+    walks one step (4 cycles) and misses the 1 GiB TLB (30 cycles).
+    Lines: ceil(4160 / 64) = 65 -> 65 x 180 = 11700.  Total 11734 cycles."""
+    env = RelayEnv(k)
+    chan = env.open(4096, 4)
+    d = delta(k, lambda: (fill(chan.buf[0], 4096), fill(chan.buf[0], 64, start=4096)))
+    assert d["cycles"] == 11734
+    assert d["ops"] == 65 and d["bytes_local"] == 4160 and d["bytes_remote"] == 0
+    assert d["lines_by_node"] == [65, 0]
+    assert d["tlb_lookups_1G"] == 65 and d["tlb_misses_1G"] == 1
+    assert d["walk_steps"] == 0 and d["list_iters"] == 1
+    assert d["meta_lines_local"] == 2 * 65 + 1 and d["meta_lines_remote"] == 0
+
+
+def test_same_workload_same_numbers(kernel_factory):
+    def run():
+        k = kernel_factory("xeon-2s-skylake")
+        env = RelayEnv(k)
+        for be in ("pagelist", "vmap"):
+            chan = env.open(8192, 8, backend=be, name=be)
+            fill(chan.buf[9], 3 * 65536, step=256)
+        return k.timing.totals()
+    assert run() == run()
+
+
+@pytest.mark.parametrize("backend", ["pagelist", "vmap"])
+def test_mainline_placement_makes_far_writers_remote(env_factory, backend):
+    env = env_factory("numa2")
+    k = env.k
+    k.current.cpu = 0                                  # the opener is on node 0
+    local = env.open(4096, 4, backend=backend, name="local")
+    opener = env.open(4096, 4, backend=backend, placement="opener", name="opener")
+    d_local = delta(k, lambda: fill(local.buf[5], 16384))
+    d_opener = delta(k, lambda: fill(opener.buf[5], 16384))
+    assert d_local["bytes_remote"] == 0 and d_local["bytes_local"] == 16384
+    assert d_opener["bytes_remote"] == 16384 and d_opener["bytes_local"] == 0
+    # remote lines cost 144 ns x 2 GHz = 288 cycles instead of 180; the first run
+    # paid the CPU's compulsory 1 GiB TLB miss (30) for both (numa2 fits in 1 GiB)
+    tlb = 30 if backend == "pagelist" else 0
+    assert d_opener["cycles"] - d_local["cycles"] == 256 * (288 - 180) - tlb
+    # writers on the opener's node are local either way
+    assert delta(k, lambda: fill(opener.buf[1], 4096))["bytes_remote"] == 0
+
+
+@pytest.fixture
+def env_factory(kernel_factory):
+    def make(machine, **kw):
+        return RelayEnv(kernel_factory(machine, **kw))
+    return make
+
+
+def test_vmap_tlb_misses_grow_with_buffer_size(env_factory):
+    """Two sequential passes.  64 pages fit the 1536-entry STLB: the second pass
+    misses nothing.  4096 pages do not: every page misses again.  The page list
+    goes through the 1 GiB linear map: one miss."""
+    env = env_factory("xeon-2s-skylake")
+    k = env.k
+    out = {}
+    for pages in (64, 4096):
+        for be in ("vmap", "pagelist"):
+            chan = env.open(pages * PAGE_SIZE // 4, 4, backend=be, name=f"{be}{pages}")
+            buf = chan.buf[3]
+            d1 = delta(k, lambda: fill(buf, pages * PAGE_SIZE, step=4096))
+            d2 = delta(k, lambda: fill(buf, pages * PAGE_SIZE, step=4096))
+            out[(be, pages)] = (d1["tlb_misses_4K"], d2["tlb_misses_4K"], d1["tlb_misses_1G"]
+                                + d2["tlb_misses_1G"])
+            ltt_relay_close(chan)
+    assert out[("vmap", 64)] == (64, 0, 0)
+    assert out[("vmap", 4096)] == (4096, 4096, 0)
+    assert out[("pagelist", 64)][:2] == (0, 0) and out[("pagelist", 64)][2] <= 1
+    assert out[("pagelist", 4096)][:2] == (0, 0) and out[("pagelist", 4096)][2] <= 1
+
+
+def test_vmalloc_faults_until_sync_on_lazy_preset_only(env_factory):
+    env = env_factory("nehalem-2009")
+    k = env.k
+    chan = env.open(8192, 4, backend="vmap")           # 8 pages
+    d = delta(k, lambda: fill(chan.buf[2], 8 * PAGE_SIZE))
+    assert d["vmalloc_faults"] == 8                    # first touch of each page
+    assert delta(k, lambda: fill(chan.buf[2], 8 * PAGE_SIZE))["vmalloc_faults"] == 0
+    k.vmalloc_sync_all()
+    assert delta(k, lambda: fill(chan.buf[6], 8 * PAGE_SIZE))["vmalloc_faults"] == 0
+    pl = env.open(8192, 4, name="pl")                  # the page list never faults
+    assert delta(k, lambda: fill(pl.buf[2], 8 * PAGE_SIZE))["vmalloc_faults"] == 0
+    modern = env_factory("xeon-2s-skylake")
+    mchan = modern.open(8192, 4, backend="vmap")
+    assert delta(modern.k, lambda: fill(mchan.buf[2], 8 * PAGE_SIZE))["vmalloc_faults"] == 0
+
+
+@pytest.mark.parametrize("distance", [1, 2, 4, 8, 15])
+def test_walk_steps_grow_with_random_access_distance(env_factory, distance):
+    env = env_factory("numa2")
+    chan = env.open(16384, 4)                          # 16 pages: up to 8 forward
+    buf = chan.buf[0]
+    d = delta(env.k, lambda: ltt_relay_write(buf, distance * PAGE_SIZE, b"r", 1))
+    ahead = distance if distance <= 8 else 16 - distance   # the short way round
+    assert d["walk_steps"] == ahead - 1 and d["list_iters"] == ahead
