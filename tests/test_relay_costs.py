@@ -77,7 +77,7 @@ def test_vmap_tlb_misses_grow_with_buffer_size(env_factory):
     """Two sequential passes.  64 pages fit the 1536-entry STLB: the second pass
     misses nothing.  4096 pages do not: every page misses again.  The page list
     goes through the 1 GiB linear map: one miss."""
-    env = env_factory("xeon-2s-skylake")
+    env = env_factory("xeon-2s-skylake", maxcpus=4)
     k = env.k
     out = {}
     for pages in (64, 4096):
