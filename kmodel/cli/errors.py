@@ -7,10 +7,11 @@ from hw.topology import MachineError
 from kmodel.core.kconfig import KconfigError
 from kmodel.fs.vfs import FsError
 from kmodel.kernel import BootError
+from kmodel.cli.shell import ScriptError
 
 
 class UsageError(ValueError):
     """A bad argument to a kmodel command."""
 
 
-USER_ERRORS = (MachineError, KconfigError, FsError, BootError, UsageError)
+USER_ERRORS = (MachineError, KconfigError, FsError, BootError, UsageError, ScriptError)

@@ -10,6 +10,7 @@ import sys
 from kmodel.cli.cat import cmd_cat
 from kmodel.cli.errors import USER_ERRORS
 from kmodel.cli.machines import cmd_machine_show, cmd_machines
+from kmodel.cli.run import cmd_run, cmd_scenarios, cmd_shell
 from kmodel.core.bug import Oops
 
 
@@ -36,6 +37,22 @@ def build_parser():
     s.add_argument("--machine", "-m", default="numa2", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
     s.set_defaults(func=cmd_cat)
+
+    s = sub.add_parser("shell", help="an interactive shell on a booted kernel")
+    s.add_argument("--machine", "-m", metavar="PRESET")
+    s.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    s.add_argument("--seed", type=int)
+    s.set_defaults(func=cmd_shell)
+
+    s = sub.add_parser("run", help="run a script of shell commands (or builtin:NAME)")
+    s.add_argument("script")
+    s.add_argument("--machine", "-m", metavar="PRESET")
+    s.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    s.add_argument("--seed", type=int)
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("scenarios", help="list the built-in scenarios")
+    s.set_defaults(func=cmd_scenarios)
     return p
 
 

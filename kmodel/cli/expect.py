@@ -1,0 +1,51 @@
+"""expect: assertions a script makes about the kernel it runs on.
+
+    expect PATH == VALUE     the file's text, without its trailing newline, is VALUE
+    expect PATH ~ REGEX      the file's text matches REGEX (re.search, multiline)
+    expect dmesg ~ REGEX     the kernel log matches REGEX
+    expect leaks == 0        nothing allocated since boot is still allocated
+"""
+import re
+
+from kmodel.cli.shell import ExpectationFailed, ScriptError
+from kmodel.fs.vfs import FsError
+
+
+def _read(sh, what):
+    if what == "dmesg":
+        return sh.k.log.text()
+    try:
+        return sh.k.fs.read(what)
+    except FsError as e:
+        raise ScriptError(f"expect: {e}") from None
+
+
+def expect(sh, args):
+    if len(args) < 3 or args[1] not in ("==", "~", "!~"):
+        raise ScriptError("expect PATH == VALUE | PATH ~ REGEX | dmesg ~ REGEX | leaks == 0")
+    what, op, want = args[0], args[1], " ".join(args[2:])
+    if what == "leaks":
+        if op != "==":
+            raise ScriptError("expect leaks == N")
+        leaks = sh.k.leaks()
+        n = sum(p + o for p, o, _ in leaks.values())
+        if str(n) != want:
+            raise ExpectationFailed(f"leaks: {n} still allocated: " + ", ".join(
+                f"{c} ({p} pages, {o} objects)" for c, (p, o, _) in sorted(leaks.items())))
+        return ""
+    text = _read(sh, what)
+    if op == "==":
+        got = text[:-1] if text.endswith("\n") else text
+        if got != want:
+            raise ExpectationFailed(f"{what} is {got!r}, expected {want!r}")
+        return ""
+    try:
+        rx = re.compile(want, re.MULTILINE)
+    except re.error as e:
+        raise ScriptError(f"expect: bad regular expression {want!r}: {e}") from None
+    found = rx.search(text) is not None
+    if found != (op == "~"):
+        shown = text if len(text) < 400 else "..." + text[-400:]
+        raise ExpectationFailed(f"{what} {'does not match' if op == '~' else 'matches'} "
+                                f"{want!r}; it reads:\n{shown}")
+    return ""

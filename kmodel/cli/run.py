@@ -1,0 +1,172 @@
+"""kmodel run SCRIPT, kmodel shell, kmodel scenarios.
+
+A script is shell commands, one a line; ``#`` starts a comment.  A first line
+``#!kmodel --machine numa2 --config CONFIG_X=y --seed 1`` carries the options
+(the command line's own options win).  The transcript shows each comment as it
+is and each command after a ``$ `` prompt, followed by its output.
+
+Exit status: 0 when every expectation held, 1 at the first that did not
+(naming the line and what was seen), 2 for a script error (with its line).
+"""
+import argparse
+import os
+import shlex
+import sys
+from importlib import resources
+
+from kmodel.cli.shell import CommandFailed, ExpectationFailed, ScriptError, Shell
+
+SCENARIO_PACKAGE = "kmodel.scenarios"
+
+
+class HeaderError(ValueError):
+    pass
+
+
+def parse_header(first_line):
+    """parse_header - the options of a '#!kmodel ...' line: dict."""
+    if not first_line.startswith("#!kmodel"):
+        return {}
+    p = argparse.ArgumentParser(prog="#!kmodel", add_help=False, exit_on_error=False)
+    p.add_argument("--machine", "-m")
+    p.add_argument("--config", action="append")
+    p.add_argument("--seed", type=int)
+    try:
+        ns, extra = p.parse_known_args(shlex.split(first_line[len("#!kmodel"):]))
+    except (argparse.ArgumentError, ValueError) as e:
+        raise HeaderError(f"line 1: {e}") from None
+    if extra:
+        raise HeaderError(f"line 1: unknown option(s) {' '.join(extra)}")
+    return {k: v for k, v in vars(ns).items() if v is not None}
+
+
+def scenario_names():
+    files = resources.files(SCENARIO_PACKAGE)
+    return sorted(p.name[:-4] for p in files.iterdir() if p.name.endswith(".kms"))
+
+
+def scenario_text(name):
+    if name not in scenario_names():
+        raise ScriptError(f"no built-in scenario {name!r}; try: kmodel scenarios")
+    return resources.files(SCENARIO_PACKAGE).joinpath(name + ".kms").read_text()
+
+
+def scenario_title(text):
+    for line in text.splitlines()[1:]:
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def load_script(path):
+    """load_script - (text, display name) of a file or builtin:NAME."""
+    if path.startswith("builtin:"):
+        return scenario_text(path[len("builtin:"):]), path
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(), path
+    except OSError as e:
+        raise ScriptError(f"{path}: {e.strerror}") from None
+
+
+def run_text(text, out, machine=None, config=None, seed=None, name="script"):
+    """run_text - run a script, writing the transcript to out; returns the exit status."""
+    lines = text.splitlines()
+    opts = parse_header(lines[0]) if lines else {}
+    machine = machine or opts.get("machine", "numa2")
+    config = (opts.get("config") or []) + list(config or [])
+    seed = seed if seed is not None else opts.get("seed", 0)
+    sh = Shell(machine, config, seed)
+    try:
+        for no, line in enumerate(lines, 1):
+            stripped = line.strip()
+            if no == 1 and stripped.startswith("#!"):
+                continue
+            if not stripped or stripped.startswith("#"):
+                out.write(line + "\n")
+                continue
+            out.write(f"$ {stripped}\n")
+            try:
+                out.write(sh.execute(stripped))
+            except CommandFailed as e:
+                out.write(f"{e}\n")
+            except ScriptError as e:
+                out.write(f"{name}:{no}: error: {e}\n")
+                return 2
+            except ExpectationFailed as e:
+                out.write(f"{name}:{no}: FAILED: {stripped}\n  {e}\n")
+                return 1
+        return 0
+    finally:
+        sh.close()
+
+
+def interactive(sh, inp=None, out=None):
+    """The interactive prompt, with readline history when there is a terminal."""
+    inp = inp or sys.stdin
+    out = out or sys.stdout
+    tty = inp.isatty()
+    if tty:
+        try:
+            import readline
+            hist = os.path.expanduser("~/.kmodel_history")
+            try:
+                readline.read_history_file(hist)
+            except OSError:
+                pass
+            import atexit
+            atexit.register(lambda: _save_history(readline, hist))
+        except ImportError:
+            pass
+        out.write(f"kmodel shell on {sh.k.spec.name} ({sh.k.num_online_cpus()} CPUs "
+                  f"online). 'help' lists the commands, Ctrl-D leaves.\n")
+    prompt = f"kmodel:{sh.k.spec.name}# "
+    while True:
+        try:
+            line = input(prompt) if tty else inp.readline()
+        except EOFError:
+            out.write("\n")
+            return 0
+        if not tty and not line:
+            return 0
+        line = line.strip()
+        if line in ("exit", "quit"):
+            return 0
+        if not line or line.startswith("#"):
+            continue
+        if not tty:
+            out.write(f"$ {line}\n")
+        try:
+            out.write(sh.execute(line))
+        except (CommandFailed, ScriptError, ExpectationFailed) as e:
+            out.write(f"{e}\n")
+
+
+def _save_history(readline, path):
+    try:
+        readline.write_history_file(path)
+    except OSError:
+        pass
+
+
+def cmd_run(args, out):
+    text, name = load_script(args.script)
+    try:
+        return run_text(text, out, args.machine, args.config, args.seed, name)
+    except HeaderError as e:
+        raise ScriptError(f"{name}: {e}") from None
+
+
+def cmd_shell(args, out):
+    sh = Shell(args.machine or "numa2", args.config or (), args.seed or 0)
+    try:
+        return interactive(sh, out=out)
+    finally:
+        sh.close()
+
+
+def cmd_scenarios(args, out):
+    for name in scenario_names():
+        out.write(f"{name:<28} {scenario_title(scenario_text(name))}\n")
+    out.write("\nrun one with: kmodel run builtin:NAME\n")
+    return 0

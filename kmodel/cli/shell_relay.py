@@ -1,0 +1,189 @@
+"""The shell's relay verbs: a small tracer client of the relay module.
+
+    relay open NAME subbuf_size=16k n_subbufs=4 [backend=...] [placement=...]
+    relay write NAME cpu=N (data=TEXT | bytes=N) [offset=N] [count=N]
+    relay read NAME cpu=N offset=N len=N
+    relay show NAME [cpu=LIST]
+    relay close NAME
+
+Buffer files go to /sys/kernel/debug/ltt/NAME/cpuN.  Writes run on the CPU
+they name (a tracer writes its own CPU's buffer), so that CPU must be online.
+Without offset=, a write goes at the CPU's write position and, like the layer
+above the relay, never straddles a sub-buffer: an event that does not fit in
+what is left of one starts the next.  With offset=, it goes exactly there, so a
+script can walk off the end of the buffer on purpose.
+"""
+from hw.ranges import parse_range_list
+from kmodel.cli.draw import draw_channel
+from kmodel.cli.shell import CommandFailed, ScriptError, arg_int, arg_size, parse_kv
+from kmodel.core.errno import ENODEV, strerror
+from kmodel.relay.relay_alloc import (DebugfsClient, hexdump, ltt_relay_close,
+                                      ltt_relay_open_err, ltt_relay_read, ltt_relay_write)
+
+DEBUG_DIR = "/sys/kernel/debug/ltt"
+
+
+def relay_command(sh, args):
+    if not args:
+        raise ScriptError("relay open|write|read|show|close NAME ...")
+    verb, rest = args[0], args[1:]
+    fn = {"open": relay_open, "write": relay_write, "read": relay_read,
+          "show": relay_show, "close": relay_close}.get(verb)
+    if fn is None:
+        raise ScriptError(f"relay: unknown verb {verb!r} (open, write, read, show, close)")
+    if not rest:
+        raise ScriptError(f"relay {verb} NAME ...")
+    return fn(sh, rest[0], rest[1:])
+
+
+def _chan(sh, name):
+    chan = sh.channels.get(name)
+    if chan is None:
+        raise ScriptError(f"relay: no channel {name!r}"
+                          + (f" (open: {', '.join(sh.channels)})" if sh.channels else ""))
+    return chan
+
+
+def _buf(sh, name, chan, cpu, writing):
+    k = sh.k
+    if not 0 <= cpu < len(chan.buf) or cpu not in k.cpu_possible_mask:
+        raise ScriptError(f"relay: cpu {cpu} is not a possible CPU "
+                          f"({k.cpu_possible_mask.cpulist()})")
+    if writing and not k.cpu_online(cpu):
+        raise CommandFailed(ENODEV, f"relay write: cpu {cpu} is offline: it cannot run a tracer")
+    buf = chan.buf[cpu]
+    if buf is None:
+        raise CommandFailed(ENODEV, f"relay: channel {name} has no buffer for cpu {cpu}")
+    return buf
+
+
+def relay_open(sh, name, args):
+    k = sh.k
+    kv = parse_kv(args, ("subbuf_size", "n_subbufs", "backend", "placement"),
+                  ("subbuf_size", "n_subbufs"))
+    if name in sh.channels:
+        raise ScriptError(f"relay: channel {name!r} is already open")
+    if k.modules.get("ltt_relay_alloc") is None:
+        raise ScriptError("relay: the relay module is not loaded (insmod ltt_relay_alloc)")
+    subbuf, n = arg_size(kv, "subbuf_size"), arg_int(kv, "n_subbufs")
+    backend = kv.get("backend", "pagelist")
+    placement = kv.get("placement", "local")
+    if backend not in ("pagelist", "vmap", "static"):
+        raise ScriptError(f"relay: backend={backend!r} (pagelist, vmap or static)")
+    if placement not in ("local", "opener"):
+        raise ScriptError(f"relay: placement={placement!r} (local or opener)")
+    parent = k.fs.mkdir(f"{DEBUG_DIR}/{name}")
+    client = DebugfsClient(k)
+    chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf, n, client.callbacks(), None,
+                                   backend, placement)
+    if chan is None:
+        k.fs.remove(parent)
+        raise CommandFailed(err, f"relay open: {strerror(err)} (see dmesg)")
+    sh.channels[name] = chan
+    bufs = [c for c in k.for_each_possible_cpu() if chan.buf[c] is not None]
+    return (f"{name}: {len(bufs)} buffers of {chan.alloc_size} bytes "
+            f"({chan.alloc_size >> 12} pages), files in {DEBUG_DIR}/{name}/\n")
+
+
+def _payload(kv):
+    if ("data" in kv) == ("bytes" in kv):
+        raise ScriptError("relay write takes data=TEXT or bytes=N")
+    if "data" in kv:
+        return kv["data"].encode()
+    n = arg_size(kv, "bytes")
+    if n <= 0:
+        raise ScriptError("bytes= must be positive")
+    return bytes((i * 7 + 1) & 0xFF for i in range(n))
+
+
+def relay_write(sh, name, args):
+    chan = _chan(sh, name)
+    kv = parse_kv(args, ("cpu", "data", "bytes", "offset", "count"), ("cpu",))
+    cpu = arg_int(kv, "cpu")
+    data = _payload(kv)
+    count = arg_int(kv, "count", 1)
+    if count < 1:
+        raise ScriptError("count= must be at least 1")
+    buf = _buf(sh, name, chan, cpu, True)
+    n = len(data)
+    if n > chan.subbuf_size and "offset" not in kv:
+        raise ScriptError(f"relay write: {n} bytes do not fit in a sub-buffer "
+                          f"({chan.subbuf_size}); give offset= to write across")
+    k = sh.k
+    saved = k.current.cpu
+    k.current.cpu = cpu
+    first = None
+    base = arg_size(kv, "offset") if "offset" in kv else None
+    try:
+        for i in range(count):
+            if base is not None:
+                off = base + i * n
+            else:
+                off = sh.cursors.get((name, cpu), 0)
+                room = chan.subbuf_size - off % chan.subbuf_size
+                if n > room:                    # pad to the next sub-buffer
+                    off += room
+                sh.cursors[(name, cpu)] = (off + n) % chan.alloc_size
+                off %= chan.alloc_size
+            if first is None:
+                first = off
+            ltt_relay_write(buf, off, data, n)
+    finally:
+        k.current.cpu = saved
+    last = off + n - 1
+    times = f" x {count}" if count > 1 else ""
+    return f"cpu {cpu}: wrote {n} bytes{times} at offset {first}..{last}\n"
+
+
+def relay_read(sh, name, args):
+    chan = _chan(sh, name)
+    kv = parse_kv(args, ("cpu", "offset", "len"), ("cpu", "offset", "len"))
+    cpu = arg_int(kv, "cpu")
+    off, n = arg_size(kv, "offset"), arg_size(kv, "len")
+    if n <= 0 or n > 1 << 20:
+        raise ScriptError("len= must be 1 .. 1m")
+    buf = _buf(sh, name, chan, cpu, False)
+    out = bytearray(n)
+    k = sh.k
+    saved = k.current.cpu
+    k.current.cpu = cpu if k.cpu_online(cpu) else saved
+    try:
+        ltt_relay_read(buf, off, out, n)
+    finally:
+        k.current.cpu = saved
+    dump = hexdump(out).splitlines()
+    base = off & (chan.alloc_size - 1)
+    lines = []
+    for line in dump:
+        if line == "*":
+            lines.append(line)
+            continue
+        head, _, tail = line.partition("  ")
+        lines.append(f"{int(head, 16) + base:08x}" + (f"  {tail}" if tail else ""))
+    return "\n".join(lines) + "\n"
+
+
+def relay_show(sh, name, args):
+    chan = _chan(sh, name)
+    kv = parse_kv(args, ("cpu",))
+    cpus = None
+    if "cpu" in kv:
+        try:
+            cpus = set(parse_range_list(kv["cpu"]))
+        except ValueError as e:
+            raise ScriptError(f"cpu: {e}") from None
+    return "\n".join(draw_channel(sh.k, name, chan, cpus)) + "\n"
+
+
+def relay_close(sh, name, args):
+    chan = _chan(sh, name)
+    if args:
+        raise ScriptError("relay close NAME")
+    ltt_relay_close(chan)
+    del sh.channels[name]
+    for key in [c for c in sh.cursors if c[0] == name]:
+        del sh.cursors[key]
+    d = sh.k.fs.lookup(f"{DEBUG_DIR}/{name}")
+    if d is not None and not d.children:
+        sh.k.fs.remove(d)
+    return ""

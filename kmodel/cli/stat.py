@@ -1,0 +1,37 @@
+"""The `stat` command: modeled counters, as a table."""
+from hw.tlb import SIZES
+
+
+def stat_delta(now, base):
+    if base is None:
+        return now
+    out = {}
+    for key, v in now.items():
+        if isinstance(v, list):
+            out[key] = [a - b for a, b in zip(v, base[key])]
+        else:
+            out[key] = v - base[key]
+    return out
+
+
+def format_stat(k, t):
+    lines = [f"modeled cost ({k.spec.name}, {k.spec.timing.cpu_ghz:g} GHz)",
+             f"  cycles          {t['cycles']:>14,}",
+             f"  accesses        {t['ops']:>14,}",
+             f"  bytes local     {t['bytes_local']:>14,}",
+             f"  bytes remote    {t['bytes_remote']:>14,}",
+             "  bytes by node   " + " ".join(f"N{i}={b:,}" for i, b in
+                                            enumerate(t["bytes_by_node"]))]
+    tlb = []
+    for s in SIZES:
+        if t[f"tlb_lookups_{s}"]:
+            tlb.append(f"{s}: {t[f'tlb_lookups_{s}']:,} lookups, "
+                       f"{t[f'tlb_misses_{s}']:,} misses")
+    lines.append("  TLB             " + ("; ".join(tlb) if tlb else "no lookups"))
+    lines += [f"  metadata lines  local {t['meta_lines_local']:,}, "
+              f"remote {t['meta_lines_remote']:,}",
+              f"  walk steps      {t['walk_steps']:>14,}  (list iterations "
+              f"{t['list_iters']:,})",
+              f"  vmalloc faults  {t['vmalloc_faults']:>14,}",
+              f"  notifier calls  {t['notifier_calls']:>14,}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Built-in scenarios: commented kmodel scripts (*.kms), one lesson each."""
