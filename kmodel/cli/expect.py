@@ -4,6 +4,7 @@
     expect PATH ~ REGEX      the file's text matches REGEX (re.search, multiline)
     expect dmesg ~ REGEX     the kernel log matches REGEX
     expect leaks == 0        nothing allocated since boot is still allocated
+    != and !~ negate == and ~.
 """
 import re
 
@@ -21,23 +22,23 @@ def _read(sh, what):
 
 
 def expect(sh, args):
-    if len(args) < 3 or args[1] not in ("==", "~", "!~"):
+    if len(args) < 3 or args[1] not in ("==", "!=", "~", "!~"):
         raise ScriptError("expect PATH == VALUE | PATH ~ REGEX | dmesg ~ REGEX | leaks == 0")
     what, op, want = args[0], args[1], " ".join(args[2:])
     if what == "leaks":
-        if op != "==":
-            raise ScriptError("expect leaks == N")
+        if op not in ("==", "!="):
+            raise ScriptError("expect leaks == N (or != N)")
         leaks = sh.k.leaks()
         n = sum(p + o for p, o, _ in leaks.values())
-        if str(n) != want:
+        if (str(n) == want) != (op == "=="):
             raise ExpectationFailed(f"leaks: {n} still allocated: " + ", ".join(
                 f"{c} ({p} pages, {o} objects)" for c, (p, o, _) in sorted(leaks.items())))
         return ""
     text = _read(sh, what)
-    if op == "==":
+    if op in ("==", "!="):
         got = text[:-1] if text.endswith("\n") else text
-        if got != want:
-            raise ExpectationFailed(f"{what} is {got!r}, expected {want!r}")
+        if (got == want) != (op == "=="):
+            raise ExpectationFailed(f"{what} is {got!r}, expected {op} {want!r}")
         return ""
     try:
         rx = re.compile(want, re.MULTILINE)

@@ -74,3 +74,11 @@ def main(argv=None, out=None):
         return 1
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:             # a bug in kmodel itself, not the user's doing
+        if args.debug:
+            raise
+        print(f"kmodel: internal error: {type(e).__name__}: {e} "
+              "(run with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 3

@@ -96,12 +96,12 @@ class Shell:
     def cmd_memhog(self, args):
         """memhog node=N size=SIZE | memhog free: hold (or release) a node's memory,
         as a user program bound to the node would (numactl --membind=N memhog)."""
-        from kmodel.mm.gfp import GFP_USER, __GFP_NOWARN, __GFP_THISNODE
+        from kmodel.mm.gfp import GFP_USER, GFPF_NOWARN, GFPF_THISNODE
         k = self.k
         if args == ["free"]:
             n = len(self.hogged)
             for page in self.hogged:
-                k.__free_page(page)
+                k.page_alloc.free_page(page)
             self.hogged = []
             return f"memhog: released {n} pages\n"
         kv = parse_kv(args, ("node", "size"), ("node", "size"))
@@ -110,7 +110,7 @@ class Shell:
             raise ScriptError(f"memhog: node {nid} does not exist (0-{k.spec.nr_nodes - 1})")
         got = 0
         for _ in range(size >> 12):
-            page = k.alloc_pages_node(nid, GFP_USER | __GFP_THISNODE | __GFP_NOWARN, 0)
+            page = k.alloc_pages_node(nid, GFP_USER | GFPF_THISNODE | GFPF_NOWARN, 0)
             if page is None:
                 break
             self.hogged.append(page)
@@ -127,7 +127,14 @@ class Shell:
         return words
 
     def execute(self, line):
-        """execute - run one command line; returns its output text."""
+        """execute - run one command line; returns its output text.
+
+        An expect line keeps its value or regular expression as written (no
+        shell quoting or backslash processing); everything else is split as a
+        shell would split it."""
+        head = line.split(None, 3)
+        if head and head[0] == "expect":
+            return self.run_words(head)
         words = self.split(line)
         if not words:
             return ""
@@ -285,7 +292,7 @@ dmesg [-c]                       the kernel log (-c: and clear it)
 insmod NAME [param=value...]     load ltt_relay_alloc or cpu-notifier-error-inject
 rmmod NAME / lsmod               unload / list modules
 relay open NAME subbuf_size=16k n_subbufs=4 [backend=pagelist|vmap|static]
-                                 [placement=local|opener]
+                                 [placement=local|opener] [files=no]
 relay write NAME cpu=N (data=TEXT | bytes=N) [offset=N] [count=N]
 relay read NAME cpu=N offset=N len=N
 relay show NAME [cpu=LIST]       a picture of the channel

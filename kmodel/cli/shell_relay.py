@@ -1,6 +1,6 @@
 """The shell's relay verbs: a small tracer client of the relay module.
 
-    relay open NAME subbuf_size=16k n_subbufs=4 [backend=...] [placement=...]
+    relay open NAME subbuf_size=16k n_subbufs=4 [backend=...] [placement=...] [files=no]
     relay write NAME cpu=N (data=TEXT | bytes=N) [offset=N] [count=N]
     relay read NAME cpu=N offset=N len=N
     relay show NAME [cpu=LIST]
@@ -59,8 +59,10 @@ def _buf(sh, name, chan, cpu, writing):
 
 def relay_open(sh, name, args):
     k = sh.k
-    kv = parse_kv(args, ("subbuf_size", "n_subbufs", "backend", "placement"),
+    kv = parse_kv(args, ("subbuf_size", "n_subbufs", "backend", "placement", "files"),
                   ("subbuf_size", "n_subbufs"))
+    if kv.get("files", "yes") not in ("yes", "no"):
+        raise ScriptError("relay: files=yes or files=no")
     if name in sh.channels:
         raise ScriptError(f"relay: channel {name!r} is already open")
     if k.modules.get("ltt_relay_alloc") is None:
@@ -73,11 +75,12 @@ def relay_open(sh, name, args):
     if placement not in ("local", "opener"):
         raise ScriptError(f"relay: placement={placement!r} (local or opener)")
     parent = k.fs.mkdir(f"{DEBUG_DIR}/{name}")
-    client = DebugfsClient(k)
-    chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf, n, client.callbacks(), None,
-                                   backend, placement)
+    # files=no: a client that gives no callbacks (the defaults make no files)
+    cb = DebugfsClient(k).callbacks() if kv.get("files", "yes") == "yes" else None
+    chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf, n, cb, None, backend, placement)
     if chan is None:
-        k.fs.remove(parent)
+        if not parent.children:         # a leaked buffer's file may still be there
+            k.fs.remove(parent)
         raise CommandFailed(err, f"relay open: {strerror(err)} (see dmesg)")
     sh.channels[name] = chan
     bufs = [c for c in k.for_each_possible_cpu() if chan.buf[c] is not None]
