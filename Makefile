@@ -21,10 +21,15 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/kmodel machine show numa2
+	$(VENV)/bin/kmodel run builtin:cpu-online-gets-buffer
+	$(VENV)/bin/kmodel bench --quick
 
 bench: $(STAMP)
 	mkdir -p results
 	$(PY) -m pytest bench -o python_files='bench_*.py' --benchmark-only --benchmark-json=results/bench.json -p no:cacheprovider
+	$(PY) -m kmodel.perf.report results/bench.json results/report.md
+	$(VENV)/bin/kmodel bench --json results/front.json --markdown results/front.md
+	@echo "results: results/bench.json results/report.md results/front.json results/front.md"
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -1,115 +1,148 @@
-"""Relay benchmarks (issue: the relay module).
+"""Relay benchmarks: the page list against vmap, host time and modeled cost.
 
-Sequential 64-byte writes against a floor, 64 KiB write bandwidth, and the cost
-of ltt_relay_open as the buffer grows.  Every group has its floor: a Python
-function that masks the offset and does one slice assignment into a contiguous
-memoryview.  The modeled accounting is on (it always is).
+Grouped so that each comparison is one table, each group with its floor (a
+Python function that masks the offset and does one slice assignment into a
+contiguous memoryview).  Every benchmark checks its result and records its
+modeled figures in extra_info.  Run: make bench.
 """
+import resource
+
 import pytest
 
 from kmodel.kernel import boot
-from kmodel.relay.relay_alloc import DebugfsClient, ltt_relay_close, ltt_relay_open
+from kmodel.perf.workloads import (DESIGNS, SIZES, RelayBench, make_floor, random_offsets,
+                                   sequential)
+from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open
 
-SIZE = 1 << 20                          # 1 MiB per CPU: 256 pages
-RATIOS = {}
-
-
-def make_floor(size):
-    view = memoryview(bytearray(size))
-    mask = size - 1
-
-    def floor(target, offset, src, length):
-        offset &= mask
-        view[offset:offset + length] = src
-        return length
-    return floor
+MEDIANS = {}
+MACHINE = "xeon-2s-skylake"
 
 
 @pytest.fixture(scope="module")
-def kern():
-    k = boot("numa2")
-    assert k.modules.insmod("ltt_relay_alloc") == 0
-    yield k
-    k.shutdown()
+def rb():
+    r = RelayBench(MACHINE)
+    yield r
+    r.close()
 
 
-def _open(k, backend, n_subbufs=4, subbuf=SIZE // 4):
-    client = DebugfsClient(k)
-    return ltt_relay_open(k, f"b{backend}", None, subbuf, n_subbufs, client.callbacks(),
-                          backend=backend)
+def minflt():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def _sequential(benchmark, fn, target, length, group):
-    data = bytes(range(256)) * (length // 256 or 1)
-    data = data[:length]
+def modeled_info(benchmark, rb, fn, calls):
+    tm = rb.k.timing
+    tm.reset()
+    f0 = minflt()
+    fn()
+    t = tm.totals()
+    benchmark.extra_info.update({
+        "machine": rb.k.spec.name, "cycles_per_call": t["cycles"] / calls,
+        "bytes_local": t["bytes_local"], "bytes_remote": t["bytes_remote"],
+        "tlb_misses_4K": t["tlb_misses_4K"], "tlb_misses_2M": t["tlb_misses_2M"],
+        "tlb_misses_1G": t["tlb_misses_1G"], "vmalloc_faults": t["vmalloc_faults"],
+        "walk_steps": t["walk_steps"], "host_minor_faults": minflt() - f0})
+
+
+def _seq_read(read, target, size):
+    dest = bytearray(size)
     state = [0]
 
-    def run():
+    def fn():
         off = state[0]
         for _ in range(256):
-            fn(target, off, data, length)
-            off += length
+            read(target, off, dest, size)
+            off += size
         state[0] = off
-    benchmark.group = group
-    benchmark(run)
-    return data
+    return fn
 
 
-@pytest.mark.parametrize("length", [64, 65536])
-def test_write_floor(benchmark, length):
-    floor = make_floor(SIZE)
-    _sequential(benchmark, floor, None, length, f"sequential writes {length} B x256")
-    RATIOS[("floor", length)] = benchmark.stats.stats.median
-
-
-@pytest.mark.parametrize("backend", ["pagelist", "vmap"])
-@pytest.mark.parametrize("length", [64, 65536])
-def test_write(benchmark, record_goal, kern, backend, length):
-    chan = _open(kern, backend)
-    buf = chan.buf[0]
-    write = buf.ops.write                        # the backend's ltt_relay_write
-    data = _sequential(benchmark, write, buf, length, f"sequential writes {length} B x256")
-    out = bytearray(length)
-    buf.ops.read(buf, 0, out, length)
-    assert out == data                           # the bytes are really there
-    t = kern.timing.totals()
-    benchmark.extra_info.update({k: t[k] for k in ("cycles", "ops", "bytes_local",
-                                                    "bytes_remote", "walk_steps",
-                                                    "tlb_misses_4K", "tlb_misses_1G")})
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("design", ["floor"] + list(DESIGNS))
+@pytest.mark.parametrize("kind", ["write", "read"])
+def test_sequential(benchmark, record_goal, rb, kind, design, size):
+    benchmark.group = f"sequential {kind} {size} B (x256)"
+    if design == "floor":
+        fw, fr, view = make_floor(rb.chans["pagelist"].alloc_size)
+        fn = sequential(fw, None, size)[0] if kind == "write" else _seq_read(fr, None, size)
+        benchmark(fn)
+    else:
+        buf = rb.buf(design)
+        if kind == "write":
+            fn, data = sequential(buf.ops.write, buf, size)
+            benchmark(fn)
+            out = bytearray(size)
+            buf.ops.read(buf, 0, out, size)
+            assert out == data
+        else:
+            fn = _seq_read(buf.ops.read, buf, size)
+            benchmark(fn)
+        modeled_info(benchmark, rb, fn, 256)
     med = benchmark.stats.stats.median
-    RATIOS[(backend, length)] = med
-    floor = RATIOS.get(("floor", length))
-    if floor:
-        ratio = med / floor
-        benchmark.extra_info["ratio_to_floor"] = ratio
-        if length == 64:
-            limit = 1.3 if backend == "pagelist" else 1.1
-            record_goal(f"{backend} 64 B writes / floor", ratio, limit, "x")
-    if length == 65536 and ("vmap", 65536) in RATIOS and ("pagelist", 65536) in RATIOS:
-        bw = RATIOS[("vmap", 65536)] / RATIOS[("pagelist", 65536)]
+    MEDIANS[(kind, design, size)] = med
+    floor = MEDIANS.get((kind, "floor", size))
+    if floor and design != "floor":
+        benchmark.extra_info["ratio_to_floor"] = med / floor
+        if kind == "write" and size == 64 and design in ("pagelist", "vmap"):
+            record_goal(f"{design} 64 B writes / floor", med / floor,
+                        1.3 if design == "pagelist" else 1.1, "x")
+    if kind == "write" and size == 65536 and design == "vmap-opener":
+        bw = MEDIANS[("write", "vmap", 65536)] / MEDIANS[("write", "pagelist", 65536)]
         record_goal("pagelist 64 KiB bandwidth / vmap's", bw, 0.7, "x", better="higher")
-    ltt_relay_close(chan)
-    kern.timing.reset()
 
 
-@pytest.mark.parametrize("mib_per_cpu", [0.25, 0.5, 1])
-def test_open_64_cpus(benchmark, mib_per_cpu):
-    """ltt_relay_open of N MiB per CPU on 64 CPUs (epyc-rome-nps4); the cost per
-    page should stay flat as N grows (linear growth in pages)."""
-    k = boot("epyc-rome-nps4")
+@pytest.mark.parametrize("design", list(DESIGNS))
+@pytest.mark.parametrize("case", ["random-write-64", "read_get_page", "offset_address"])
+def test_random_access(benchmark, rb, case, design):
+    buf = rb.buf(design)
+    offs = random_offsets(64)
+    data = bytes(range(64))
+    fns = {"random-write-64": lambda: [buf.ops.write(buf, o, data, 64) for o in offs],
+           "read_get_page": lambda: [buf.ops.read_get_page(buf, o) for o in offs],
+           "offset_address": lambda: [buf.ops.offset_address(buf, o) for o in offs]}
+    benchmark.group = f"random access: {case} (x256)"
+    result = benchmark(fns[case])
+    if case == "read_get_page":
+        assert [p.offset for p in result] == [o & ~4095 for o in offs]
+    modeled_info(benchmark, rb, fns[case], len(offs))
+
+
+@pytest.mark.parametrize("kib_per_cpu", [256, 1024])
+@pytest.mark.parametrize("machine, ncpus", [("numa2", 8), ("epyc-rome-nps4", 64)])
+def test_open_close(benchmark, machine, ncpus, kib_per_cpu):
+    """ltt_relay_open + close against CPUs x buffer size; cost per page reported."""
+    k = boot(machine)
     try:
-        assert k.modules.insmod("ltt_relay_alloc") == 0
-        subbuf = int(mib_per_cpu * (1 << 20)) // 4
-        pages = 64 * int(mib_per_cpu * 256)
+        assert k.modules.insmod("ltt_relay_alloc") == 0 and k.num_online_cpus() == ncpus
+        pages = ncpus * kib_per_cpu // 4
 
         def once():
-            chan = ltt_relay_open(k, "o", None, subbuf, 4, None)
+            chan = ltt_relay_open(k, "o", None, kib_per_cpu * 256, 4, None)
             assert chan is not None
             ltt_relay_close(chan)
-        benchmark.group = "ltt_relay_open+close, 64 CPUs"
+        benchmark.group = "ltt_relay_open+close"
         benchmark.pedantic(once, rounds=3, iterations=1)
         assert k.leaks() == {}
-        per_page = benchmark.stats.stats.median / pages * 1e9
-        benchmark.extra_info.update({"pages": pages, "ns_per_page": per_page})
+        benchmark.extra_info.update({"pages": pages, "cpus": ncpus,
+                                     "ns_per_page": benchmark.stats.stats.median / pages * 1e9})
+    finally:
+        k.shutdown()
+
+
+@pytest.mark.parametrize("channels", [0, 1, 4])
+def test_hotplug_cycle_with_channels(benchmark, channels):
+    k = boot("numa2")
+    try:
+        k.modules.insmod("ltt_relay_alloc")
+        chans = [ltt_relay_open(k, f"c{i}", None, 4096, 4, None) for i in range(channels)]
+
+        def cycle():
+            assert k.cpu_down(5) == 0
+            assert k.cpu_up(5) == 0
+        benchmark.group = "hotplug down+up with N channels open"
+        benchmark(cycle)
+        assert all(c.buf[5] is not None for c in chans)
+        for c in chans:
+            ltt_relay_close(c)
+        assert k.leaks() == {}
     finally:
         k.shutdown()

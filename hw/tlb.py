@@ -48,9 +48,20 @@ class DTLB:
         self.stlb_sizes = stlb_sizes
 
     def lookup(self, size_idx, vpn):
-        """lookup - returns 0 for an L1 hit, 1 for an STLB hit, 2 for a page walk."""
-        if self.l1[size_idx].access(vpn):
+        """lookup - returns 0 for an L1 hit, 1 for an STLB hit, 2 for a page walk.
+
+        LRU.access, written out for the first level: this runs at every page
+        change of every access stream."""
+        l1 = self.l1[size_idx]
+        e = l1.entries
+        if vpn in e:
+            del e[vpn]
+            e[vpn] = None
             return 0
+        if l1.capacity > 0:
+            if len(e) >= l1.capacity:
+                del e[next(iter(e))]
+            e[vpn] = None
         if size_idx in self.stlb_sizes and self.stlb.access((size_idx, vpn)):
             return 1
         return 2

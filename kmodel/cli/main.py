@@ -7,6 +7,7 @@ only with --debug.
 import argparse
 import sys
 
+from kmodel.cli.bench import cmd_bench
 from kmodel.cli.cat import cmd_cat
 from kmodel.cli.errors import USER_ERRORS
 from kmodel.cli.machines import cmd_machine_show, cmd_machines
@@ -50,6 +51,18 @@ def build_parser():
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
     s.add_argument("--seed", type=int)
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("bench", help="compare the page list with vmap: host time and "
+                       "modeled cost")
+    s.add_argument("--quick", action="store_true", help="fewer sizes and rounds (< 1 min)")
+    s.add_argument("--machine", "-m", action="append", metavar="PRESET",
+                   help="presets for the modeled cost (repeatable; default "
+                   "xeon-2s-skylake and nehalem-2009)")
+    s.add_argument("--json", metavar="F", help="write all results as JSON")
+    s.add_argument("--markdown", metavar="F", help="write the report as Markdown")
+    s.add_argument("--plot", metavar="F.png", help="draw host time and modeled cycles "
+                   "(needs matplotlib)")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("scenarios", help="list the built-in scenarios")
     s.set_defaults(func=cmd_scenarios)

@@ -32,6 +32,16 @@ def _account(buf, offset, end, write):
     cur = buf.wpage if write else buf.rpage
     idx = offset >> PAGE_SHIFT
     last = (end - 1) >> PAGE_SHIFT
+    if idx == last:                         # one page, another than the stream's
+        d = descs[idx]
+        if d is not cur:
+            touch(buf, idx, offset, end - offset)
+        d.acct += end - offset + ONE_ACCESS
+        if write:
+            buf.wpage = d
+        else:
+            buf.rpage = d
+        return
     while idx <= last:
         d = descs[idx]
         lo = idx << PAGE_SHIFT

@@ -26,7 +26,6 @@ from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_WARNING
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
-from kmodel.relay.accounting import touch
 from kmodel.relay.backend import RelayBackend, register_backend
 from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
 
@@ -192,6 +191,20 @@ def ltt_relay_cache_page(buf, which, page, offset):
     elif diff_offset > half_buf_size:
         diff_offset -= alloc_size
     if diff_offset >= PAGE_SIZE:
+        if diff_offset < 2 * PAGE_SIZE:
+            # The next page: the first iteration of ltt_relay_find_next_page,
+            # written out because a sequential stream does this at every page.
+            pos = page.list.next
+            if pos is buf.pages:
+                pos = pos.next
+            it = pos.owner
+            if it.offset <= offset < it.offset + PAGE_SIZE:
+                c = buf.cost
+                c.meta_lines[it.meta_nid] += 1
+                c.list_iters += 1
+                c.cycles += buf.chan.k.timing.table.list_step_cycles
+                _set_cache(buf, which, it)
+                return it
         found = ltt_relay_find_next_page(buf, page, offset, diff_offset)
         if buf.chan.k.WARN_ON(found is None):
             return None             # the C stores NULL in the cache here, then oopses
@@ -213,7 +226,10 @@ def _null_deref(buf, fn):
 
 def _touch_linear(buf, page):
     tm = buf.chan.k.timing
-    touch(tm, buf, page.paddr >> tm.linear_shift)
+    size = tm.linear_size
+    vpn = page.paddr >> tm.linear_shift
+    if buf.cost.last_vpn[size] != vpn:      # else the MRU entry: a hit
+        tm.tlb_probe(buf.cost, size, vpn)
 
 
 # --- reading and writing -----------------------------------------------------
@@ -238,7 +254,8 @@ def _ltt_relay_write(buf, offset, src, length):
     page = buf.wpage
     if not length:
         return 0
-    src = memoryview(src).cast("B")
+    if (offset & ~PAGE_MASK) + length > PAGE_SIZE:
+        src = memoryview(src).cast("B")     # slices of it copy nothing
     pos = 0
     while True:
         page = ltt_relay_cache_page(buf, WPAGE, page, offset)
@@ -246,8 +263,9 @@ def _ltt_relay_write(buf, offset, src, length):
             _null_deref(buf, "ltt_relay_write")
         _touch_linear(buf, page)
         poff = offset & ~PAGE_MASK
-        pagecpy = min(length, PAGE_SIZE - poff)
-        page.virtual[poff:poff + pagecpy] = src[pos:pos + pagecpy]
+        pagecpy = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
+        page.virtual[poff:poff + pagecpy] = src[pos:pos + pagecpy] if pos or \
+            pagecpy < length else src
         page.acct += pagecpy + ONE_ACCESS
         length -= pagecpy
         if not length:
@@ -255,7 +273,8 @@ def _ltt_relay_write(buf, offset, src, length):
         pos += pagecpy
         offset += pagecpy
         # "Underlying layer should never ask for writes across subbuffers."
-        buf.chan.k.WARN_ON(offset >= buf.alloc_size)
+        if offset >= buf.alloc_size:
+            buf.chan.k.WARN_ON(True)
     return orig_len
 
 
@@ -284,7 +303,7 @@ def _ltt_relay_read(buf, offset, dest, length):
             _null_deref(buf, "ltt_relay_read")
         _touch_linear(buf, page)
         poff = offset & ~PAGE_MASK
-        pagecpy = min(length, PAGE_SIZE - poff)
+        pagecpy = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
         dest[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
         page.acct += pagecpy + ONE_ACCESS
         length -= pagecpy
@@ -292,7 +311,8 @@ def _ltt_relay_read(buf, offset, dest, length):
             break
         pos += pagecpy
         offset += pagecpy
-        buf.chan.k.WARN_ON(offset >= buf.alloc_size)
+        if offset >= buf.alloc_size:
+            buf.chan.k.WARN_ON(True)
     return orig_len
 
 

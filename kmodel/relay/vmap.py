@@ -97,10 +97,11 @@ class VmapBackend(RelayBackend):
 
     @staticmethod
     def touch(buf, idx, offset, n):
+        area = buf.area
         k = buf.chan.k
-        k.timing.tlb_probe(buf.cost, 0, (buf.area.addr >> PAGE_SHIFT) + idx)
-        if buf.area.lazy:
-            k.vm.vmalloc_touch(buf.area, buf.cost, offset, n)
+        k.timing.tlb_probe(buf.cost, 0, (area.addr >> PAGE_SHIFT) + idx)
+        if area.lazy:
+            k.vm.vmalloc_touch(area, buf.cost, offset, n)
 
     def alloc_buf(self, k, buf, nid):
         return vmap_relay_alloc_buf(k, buf, nid)

@@ -1,0 +1,286 @@
+"""kmodel bench: run the design comparison and say what it costs and why.
+
+    kmodel bench [--quick] [--machine PRESET ...] [--json F] [--plot F.png]
+                 [--markdown F]
+
+It measures host time (median and IQR of several rounds, against a floor
+measured in the same run) and reads the modeled cost of the same work from
+the timing model on each preset.  The goals of the relay issue are printed
+beside the measured ratios, marked met or missed.
+"""
+import json
+import sys
+import time
+
+from kmodel.perf.harness import measure
+from kmodel.perf.workloads import (DESIGNS, QUICK_SIZES, SIZES, RelayBench, make_floor,
+                                   random_offsets, sequential)
+
+DEFAULT_MACHINES = ["xeon-2s-skylake", "nehalem-2009"]
+
+
+class Progress:
+    def __init__(self, total, stream):
+        self.total = total
+        self.n = 0
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def step(self, what):
+        self.n += 1
+        if self.tty:
+            self.stream.write(f"\r\x1b[K[{self.n}/{self.total}] {what}")
+            self.stream.flush()
+        elif self.n == 1 or self.n % 10 == 0 or self.n == self.total:
+            self.stream.write(f"[{self.n}/{self.total}] {what}\n")
+
+    def done(self):
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+
+
+def modeled(rb, fn, calls):
+    """Cycles per call and the counters of one run of fn (calls API calls)."""
+    tm = rb.k.timing
+    tm.reset()
+    fn()
+    t = tm.totals()
+    return {"cycles_per_op": t["cycles"] / calls, "ops": calls, "accesses": t["ops"],
+            "bytes_remote": t["bytes_remote"], "bytes_local": t["bytes_local"],
+            "tlb_misses_4K": t["tlb_misses_4K"],
+            "tlb_misses_linear": t["tlb_misses_2M"] + t["tlb_misses_1G"],
+            "walk_steps": t["walk_steps"], "vmalloc_faults": t["vmalloc_faults"]}
+
+
+def run_suite(machines, quick, progress_stream):
+    sizes = QUICK_SIZES if quick else SIZES
+    rounds = 7 if quick else 15
+    min_time = 0.002 if quick else 0.01
+    results = []
+    total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + \
+        len(machines) * len(sizes) * 2 * len(DESIGNS)
+    prog = Progress(total, progress_stream)
+    host_machine = machines[0]
+    rb = RelayBench(host_machine)
+    try:
+        floor_w, floor_r, _ = make_floor(rb.chans["pagelist"].alloc_size)
+        for kind in ("write", "read"):
+            for size in sizes:
+                prog.step(f"host time: sequential {kind} {size} B, floor")
+                if kind == "write":
+                    fn, _ = sequential(floor_w, None, size)
+                else:
+                    dest = bytearray(size)
+                    fn = _seq_read(floor_r, None, size, dest)
+                med, iqr = measure(fn, 256, rounds, min_time)
+                results.append({"case": f"seq-{kind}", "size": size, "design": "floor",
+                                "machine": host_machine, "ns": med, "iqr": iqr})
+                for label in DESIGNS:
+                    prog.step(f"host time: sequential {kind} {size} B, {label}")
+                    buf = rb.buf(label)
+                    if kind == "write":
+                        fn, data = sequential(buf.ops.write, buf, size)
+                        med, iqr = measure(fn, 256, rounds, min_time)
+                        out = bytearray(size)
+                        buf.ops.read(buf, 0, out, size)
+                        assert out == data, f"{label}: bytes read back differ"
+                    else:
+                        fn = _seq_read(buf.ops.read, buf, size, bytearray(size))
+                        med, iqr = measure(fn, 256, rounds, min_time)
+                    results.append({"case": f"seq-{kind}", "size": size, "design": label,
+                                    "machine": host_machine, "ns": med, "iqr": iqr})
+        for label in DESIGNS:
+            buf = rb.buf(label)
+            offs = random_offsets(64)
+            data = bytes(64)
+            for case, fn in (
+                    ("random-write-64", lambda: [buf.ops.write(buf, o, data, 64) for o in offs]),
+                    ("read_get_page", lambda: [buf.ops.read_get_page(buf, o) for o in offs]),
+                    ("offset_address", lambda: [buf.ops.offset_address(buf, o) for o in offs])):
+                prog.step(f"host time: {case}, {label}")
+                med, iqr = measure(fn, len(offs), rounds, min_time)
+                row = {"case": case, "size": 64, "design": label, "machine": host_machine,
+                       "ns": med, "iqr": iqr}
+                row.update(modeled(rb, fn, len(offs)))
+                results.append(row)
+    finally:
+        rb.close()
+    # modeled cost on each preset (deterministic: one run each)
+    for machine in machines:
+        rb = RelayBench(machine)
+        try:
+            for kind in ("write", "read"):
+                for size in sizes:
+                    for label in DESIGNS:
+                        prog.step(f"modeled: {machine} {kind} {size} B {label}")
+                        buf = rb.buf(label)
+                        if kind == "write":
+                            fn, _ = sequential(buf.ops.write, buf, size)
+                        else:
+                            fn = _seq_read(buf.ops.read, buf, size, bytearray(size))
+                        row = {"case": f"model-seq-{kind}", "size": size, "design": label,
+                               "machine": machine}
+                        row.update(modeled(rb, fn, 256))
+                        results.append(row)
+        finally:
+            rb.close()
+    prog.done()
+    return results
+
+
+def _seq_read(read, target, size, dest):
+    state = [0]
+
+    def fn():
+        off = state[0]
+        for _ in range(256):
+            read(target, off, dest, size)
+            off += size
+        state[0] = off
+    return fn
+
+
+def _find(results, **kw):
+    for r in results:
+        if all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+def goals(results):
+    """The relay issue's goals: (text, measured, limit, met)."""
+    out = []
+    fl = _find(results, case="seq-write", size=64, design="floor")
+    for label, limit in (("pagelist", 1.3), ("vmap", 1.1)):
+        r = _find(results, case="seq-write", size=64, design=label)
+        if fl and r:
+            ratio = r["ns"] / fl["ns"]
+            out.append((f"{label} 64 B writes <= {limit}x floor", ratio, limit, ratio <= limit))
+    p = _find(results, case="seq-write", size=65536, design="pagelist")
+    v = _find(results, case="seq-write", size=65536, design="vmap")
+    if p and v:
+        bw = v["ns"] / p["ns"]
+        out.append(("pagelist 64 KiB bandwidth >= 0.7x vmap's", bw, 0.7, bw >= 0.7))
+    return out
+
+
+def format_report(results, machines):
+    lines = []
+    host = results[0]["machine"]
+    for kind in ("write", "read"):
+        lines.append(f"\nSequential {kind}s, host time ns/op (median ± IQR), "
+                     f"ratio to the floor [{host}]")
+        lines.append(f"{'size':>7}  {'floor':>13}" + "".join(f"  {d:>22}" for d in DESIGNS)
+                     + f"  {'list/vmap':>9}")
+        sizes = sorted({r["size"] for r in results if r["case"] == f"seq-{kind}"})
+        for size in sizes:
+            fl = _find(results, case=f"seq-{kind}", size=size, design="floor")
+            row = f"{size:>6}B  {fl['ns']:>8.0f}±{fl['iqr']:<4.0f}"
+            for d in DESIGNS:
+                r = _find(results, case=f"seq-{kind}", size=size, design=d)
+                row += f"  {r['ns']:>9.0f}±{r['iqr']:<4.0f}({r['ns'] / fl['ns']:4.2f}x)"
+            p = _find(results, case=f"seq-{kind}", size=size, design="pagelist")
+            v = _find(results, case=f"seq-{kind}", size=size, design="vmap")
+            row += f"  {p['ns'] / v['ns']:>8.2f}x"
+            lines.append(row)
+    lines.append(f"\nRandom 64 B accesses and page lookups, host ns/op, modeled per op [{host}]")
+    lines.append(f"{'case':<16} {'design':<12} {'ns/op':>9} {'cycles/op':>10} "
+                 f"{'walk steps/op':>14}")
+    for case in ("random-write-64", "read_get_page", "offset_address"):
+        for d in DESIGNS:
+            r = _find(results, case=case, design=d)
+            lines.append(f"{case:<16} {d:<12} {r['ns']:>9.0f} {r['cycles_per_op']:>10.1f} "
+                         f"{r['walk_steps'] / max(r['ops'], 1):>14.2f}")
+    for machine in machines:
+        lines.append(f"\nModeled cycles per call, {machine} (the writer is on the last node, "
+                     "the opener on node 0)")
+        lines.append(f"{'size':>7}" + "".join(f"  {d + ' ' + k[0]:>16}" for k in
+                                             ("write", "read") for d in DESIGNS))
+        sizes = sorted({r["size"] for r in results if r["case"] == "model-seq-write"})
+        for size in sizes:
+            row = f"{size:>6}B"
+            for kind in ("write", "read"):
+                for d in DESIGNS:
+                    r = _find(results, case=f"model-seq-{kind}", size=size, design=d,
+                              machine=machine)
+                    row += f"  {r['cycles_per_op']:>16.0f}"
+            lines.append(row)
+        tot = {d: {key: sum(r[key] for r in results if r["machine"] == machine
+                            and r["case"].startswith("model-") and r["design"] == d)
+                   for key in ("bytes_remote", "bytes_local", "tlb_misses_4K",
+                               "vmalloc_faults")} for d in DESIGNS}
+        lines.append("  whole run: remote bytes " + ", ".join(
+            f"{d} {tot[d]['bytes_remote']:,}" for d in DESIGNS) + "; 4K TLB misses " +
+            ", ".join(f"{d} {tot[d]['tlb_misses_4K']:,}" for d in DESIGNS))
+        lines.append("  vmalloc faults " + ", ".join(
+            f"{d} {tot[d]['vmalloc_faults']:,}" for d in DESIGNS))
+    lines.append("\nGoals (relay issue)")
+    for text, measured, limit, met in goals(results):
+        lines.append(f"  [{'met' if met else 'MISSED'}] {text}: measured {measured:.2f}x")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results, machines, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ("kmodel bench: --plot needs matplotlib: pip install 'kmodel[plot]' "
+                "(or: pip install matplotlib)")
+    fig, axes = plt.subplots(1, 1 + len(machines), figsize=(5 * (1 + len(machines)), 4))
+    ax = axes[0]
+    for d in ["floor"] + list(DESIGNS):
+        rs = sorted((r for r in results if r["case"] == "seq-write" and r["design"] == d),
+                    key=lambda r: r["size"])
+        ax.plot([r["size"] for r in rs], [r["ns"] for r in rs], marker="o", label=d)
+    ax.set(xscale="log", yscale="log", xlabel="write size (bytes)", ylabel="host ns/op",
+           title=f"host time [{results[0]['machine']}]")
+    ax.legend()
+    for ax, machine in zip(axes[1:], machines):
+        for d in DESIGNS:
+            rs = sorted((r for r in results if r["case"] == "model-seq-write"
+                         and r["design"] == d and r["machine"] == machine),
+                        key=lambda r: r["size"])
+            ax.plot([r["size"] for r in rs], [r["cycles_per_op"] for r in rs], marker="o",
+                    label=d)
+        ax.set(xscale="log", yscale="log", xlabel="write size (bytes)",
+               ylabel="modeled cycles/op", title=f"modeled [{machine}]")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    return None
+
+
+def cmd_bench(args, out):
+    from hw.topology import load_preset
+    machines = args.machine or DEFAULT_MACHINES
+    for m in machines:
+        load_preset(m)                      # a bad name fails here, before any work
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("kmodel bench: --plot needs matplotlib: pip install 'kmodel[plot]'",
+                  file=sys.stderr)
+            return 2
+    t0 = time.perf_counter()
+    results = run_suite(machines, args.quick, sys.stderr)
+    report = format_report(results, machines)
+    out.write(report)
+    out.write(f"\n({time.perf_counter() - t0:.1f} s; host time is noisy: compare ratios "
+              "measured in the same run)\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machines": machines, "quick": args.quick, "results": results,
+                       "goals": [dict(zip(("goal", "measured", "limit", "met"), g))
+                                 for g in goals(results)]}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("# kmodel bench report\n\n```\n" + report + "```\n")
+    if args.plot:
+        err = plot(results, machines, args.plot)
+        if err:
+            print(err, file=sys.stderr)
+            return 2
+    return 0

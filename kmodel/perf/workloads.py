@@ -1,0 +1,90 @@
+"""The benchmark workloads: what is measured, on which machine, checked how.
+
+A workload's ``prepare(k)`` returns (fn, ops, check): fn() performs ``ops``
+operations, check() asserts the result is right (the bytes read back are the
+bytes written).  Modeled figures come from running fn once on a kernel whose
+counters were reset; the timing model makes them the same on any host.
+"""
+from kmodel.kernel import boot
+from kmodel.relay.relay_alloc import DebugfsClient, ltt_relay_close, ltt_relay_open
+
+# backend label -> (backend, placement)
+DESIGNS = {"pagelist": ("pagelist", "local"), "vmap": ("vmap", "local"),
+           "vmap-opener": ("vmap", "opener")}
+BUF_SIZE = 1 << 20                       # per CPU
+SIZES = [8, 64, 512, 4096, 65536]
+QUICK_SIZES = [64, 4096, 65536]
+
+
+def writer_cpu(k):
+    """The CPU that traces: the first online CPU of the last node (far from the
+    opener, CPU 0, so that mainline placement shows)."""
+    last = k.spec.nr_nodes - 1
+    return min(c for c in k.cpu_online_mask if k.cpu_to_node(c) == last)
+
+
+class RelayBench:
+    """A kernel with the relay loaded and one channel per design."""
+
+    def __init__(self, machine, buf_size=BUF_SIZE):
+        self.k = boot(machine, maxcpus=None)
+        assert self.k.modules.insmod("ltt_relay_alloc") == 0
+        self.k.current.cpu = self.k.boot_cpu             # the opener
+        self.chans = {}
+        self.cpu = writer_cpu(self.k)
+        for label, (backend, placement) in DESIGNS.items():
+            self.chans[label] = ltt_relay_open(self.k, label, None, buf_size // 4, 4,
+                                               DebugfsClient(self.k).callbacks(),
+                                               backend=backend, placement=placement)
+            assert self.chans[label] is not None, label
+
+    def buf(self, label):
+        return self.chans[label].buf[self.cpu]
+
+    def close(self):
+        for chan in self.chans.values():
+            ltt_relay_close(chan)
+        self.k.shutdown()
+
+
+def make_floor(size):
+    """The floor: mask the offset, one slice assignment into a contiguous view."""
+    view = memoryview(bytearray(size))
+    mask = size - 1
+
+    def floor(target, offset, src, length):
+        offset &= mask
+        view[offset:offset + length] = src
+        return length
+
+    def floor_read(target, offset, dest, length):
+        offset &= mask
+        dest[:length] = view[offset:offset + length]
+        return length
+    return floor, floor_read, view
+
+
+def payload(length):
+    return bytes((i * 31 + 7) & 0xFF for i in range(length))
+
+
+def sequential(write, target, length, nops=256):
+    """fn doing nops sequential writes (or reads) of length bytes, wrapping."""
+    data = payload(length)
+    state = [0]
+
+    def fn():
+        off = state[0]
+        for _ in range(nops):
+            write(target, off, data, length)
+            off += length
+        state[0] = off
+    return fn, data
+
+
+def random_offsets(length, nops=256, size=BUF_SIZE, seed=1):
+    """Offsets aligned to length, in a fixed pseudo-random order (a list walk)."""
+    import random
+    rng = random.Random(seed)
+    slots = size // length
+    return [rng.randrange(slots) * length for _ in range(nops)]

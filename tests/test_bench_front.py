@@ -1,0 +1,80 @@
+"""kmodel bench --quick runs the whole suite once (the suite works; no timing asserted)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    r = subprocess.run([sys.executable, "-m", "kmodel", "bench", "--quick", "--machine",
+                        "numa2", "--machine", "nehalem-2009", "--json", str(d / "b.json"),
+                        "--markdown", str(d / "b.md")], capture_output=True, text=True,
+                       timeout=300)
+    return r, json.loads((d / "b.json").read_text()), (d / "b.md").read_text()
+
+
+def test_quick_bench_reports_tables_and_goals(quick):
+    r, doc, md = quick
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for words in ("Sequential writes, host time", "Sequential reads", "Random 64 B accesses",
+                  "Modeled cycles per call, numa2", "Modeled cycles per call, nehalem-2009",
+                  "Goals (relay issue)", "pagelist 64 B writes <= 1.3x floor",
+                  "pagelist 64 KiB bandwidth >= 0.7x vmap's"):
+        assert words in out
+    assert "[1/" in r.stderr                      # the progress line
+    assert md.startswith("# kmodel bench report") and "Goals" in md
+    assert len(doc["goals"]) == 3 and doc["machines"] == ["numa2", "nehalem-2009"]
+
+
+def test_quick_bench_modeled_figures_tell_the_designs_apart(quick):
+    _, doc, _ = quick
+    rows = {(r["case"], r["design"], r["machine"], r["size"]): r for r in doc["results"]}
+    neh = {d: rows[("model-seq-write", d, "nehalem-2009", 4096)]
+           for d in ("pagelist", "vmap", "vmap-opener")}
+    # mainline placement: the far writer's bytes are remote; node-local: none
+    assert neh["vmap-opener"]["bytes_remote"] == 256 * 4096
+    assert neh["pagelist"]["bytes_remote"] == neh["vmap"]["bytes_remote"] == 0
+    # lazy sync: vmap takes vmalloc faults, the page list never does
+    faults = {d: sum(r["vmalloc_faults"] for k, r in rows.items()
+                     if k[0].startswith("model") and k[1] == d and k[2] == "nehalem-2009")
+              for d in ("pagelist", "vmap")}
+    assert faults["pagelist"] == 0 and faults["vmap"] == 256
+    # random access walks the list; the contiguous area does not
+    rnd = {d: rows[("random-write-64", d, "numa2", 64)] for d in ("pagelist", "vmap")}
+    assert rnd["pagelist"]["walk_steps"] > 0 and rnd["vmap"]["walk_steps"] == 0
+
+
+def test_bad_machine_is_a_clear_error():
+    r = subprocess.run([sys.executable, "-m", "kmodel", "bench", "--quick", "--machine",
+                        "nope"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown machine preset 'nope'" in r.stderr
+
+
+def test_plot_without_matplotlib_says_how_to_install(tmp_path):
+    try:
+        import matplotlib  # noqa: F401
+        pytest.skip("matplotlib is installed: the plot path is tested below")
+    except ImportError:
+        pass
+    r = subprocess.run([sys.executable, "-m", "kmodel", "bench", "--quick", "--plot",
+                        str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert r.returncode == 2 and "pip install 'kmodel[plot]'" in r.stderr
+
+
+def test_report_renders_pytest_benchmark_json(tmp_path):
+    from kmodel.perf.report import render
+    doc = {"datetime": "2026-11-26", "machine_info": {"node": "h", "python_version": "3.11"},
+           "benchmarks": [
+               {"name": "test_write[floor]", "group": "g", "stats": {"median": 1e-7, "iqr": 1e-9},
+                "extra_info": {}},
+               {"name": "test_write[pagelist]", "group": "g",
+                "stats": {"median": 2e-7, "iqr": 2e-9},
+                "extra_info": {"cycles_per_call": 189.0, "goal:x": {
+                    "measured": 2.0, "limit": 1.3, "unit": "x", "met": False}}}]}
+    md = render(doc)
+    assert "| test_write[pagelist] | 200 ns | 2 ns | 2.00x | cycles_per_call=189 |" in md
+    assert "- [MISSED] x: 2 x (limit 1.3)" in md
