@@ -9,6 +9,9 @@ import sys
 
 from kmodel.cli.bench import cmd_bench
 from kmodel.cli.cat import cmd_cat
+from kmodel.cli.draw_cmd import cmd_draw
+from kmodel.cli.explain import cmd_explain
+from kmodel.cli.setup_channel import add_channel_options
 from kmodel.cli.errors import USER_ERRORS
 from kmodel.cli.machines import cmd_machine_show, cmd_machines
 from kmodel.cli.run import cmd_run, cmd_scenarios, cmd_shell
@@ -63,6 +66,25 @@ def build_parser():
     s.add_argument("--plot", metavar="F.png", help="draw host time and modeled cycles "
                    "(needs matplotlib)")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("draw", help="a picture of a relay channel")
+    s.add_argument("name", help="the channel's name")
+    add_channel_options(s)
+    s.add_argument("--access", action="append", metavar="[r]OFFSET:LEN",
+                   help="a write (or, with r, a read) to make first; repeatable")
+    s.add_argument("--all-cpus", action="store_true", help="every CPU, not just --cpu")
+    s.add_argument("--max-pages", type=int, default=8, help="pages shown per buffer")
+    s.add_argument("--script", help="a script (or builtin:NAME) that opens the channel")
+    s.set_defaults(func=cmd_draw)
+
+    s = sub.add_parser("explain", help="one read or write, step by step, with its cost")
+    s.add_argument("op", choices=["write", "read"])
+    s.add_argument("offset")
+    s.add_argument("length")
+    add_channel_options(s)
+    s.add_argument("--before", action="append", metavar="[r]OFFSET:LEN",
+                   help="an access to make first (moves the cache pointers); repeatable")
+    s.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("scenarios", help="list the built-in scenarios")
     s.set_defaults(func=cmd_scenarios)

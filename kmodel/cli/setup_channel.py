@@ -1,0 +1,65 @@
+"""A kernel with one open channel, for the teaching commands (draw, explain, quiz).
+
+Options shared by those commands: machine, sizes, backend, placement, and
+accesses to make first (to move the cache pointers).
+"""
+from hw.units import parse_size
+from kmodel.cli.errors import UsageError
+from kmodel.kernel import boot
+from kmodel.relay.relay_alloc import DebugfsClient, ltt_relay_open_err
+
+
+def add_channel_options(p, subbuf="4k", n_subbufs=4):
+    p.add_argument("--machine", "-m", default="numa2", metavar="PRESET")
+    p.add_argument("--subbuf-size", default=subbuf, metavar="SIZE")
+    p.add_argument("--n-subbufs", type=int, default=n_subbufs, metavar="N")
+    p.add_argument("--backend", default="pagelist", choices=["pagelist", "vmap", "static"])
+    p.add_argument("--placement", default="local", choices=["local", "opener"])
+    p.add_argument("--cpu", type=int, default=0, help="the CPU whose buffer is used")
+    p.add_argument("--config", action="append", metavar="CONFIG_X=y")
+
+
+def parse_access(text):
+    """'5000:64' or 'r5000:64' -> (is_write, offset, length)."""
+    t = text.strip()
+    is_write = not t.startswith("r")
+    t = t.lstrip("rw")
+    off, sep, n = t.partition(":")
+    try:
+        return is_write, parse_size(off), parse_size(n) if sep else 1
+    except ValueError as e:
+        raise UsageError(f"bad access {text!r}: {e} (expected [r|w]OFFSET:LEN)") from None
+
+
+def open_channel(args, name="chan"):
+    """Boot, load the relay, open one channel; returns (k, chan, buf)."""
+    try:
+        subbuf = parse_size(args.subbuf_size)
+    except ValueError as e:
+        raise UsageError(f"--subbuf-size: {e}") from None
+    k = boot(args.machine, config=args.config or ())
+    try:
+        k.modules.insmod("ltt_relay_alloc")
+        parent = k.fs.mkdir(f"/sys/kernel/debug/ltt/{name}")
+        chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf, args.n_subbufs,
+                                       DebugfsClient(k).callbacks(), None, args.backend,
+                                       args.placement)
+        if chan is None:
+            why = [t for t in k.log.lines() if "ltt_relay_open" in t]
+            raise UsageError(why[-1] if why else f"ltt_relay_open failed ({err})")
+        if not 0 <= args.cpu < len(chan.buf) or chan.buf[args.cpu] is None:
+            raise UsageError(f"--cpu {args.cpu}: no buffer (online CPUs: "
+                             f"{k.cpu_online_mask.cpulist()})")
+        k.current.cpu = args.cpu
+        return k, chan, chan.buf[args.cpu]
+    except BaseException:
+        k.shutdown()
+        raise
+
+
+def do_access(buf, is_write, offset, length):
+    from kmodel.relay.relay_alloc import ltt_relay_read, ltt_relay_write
+    if is_write:
+        ltt_relay_write(buf, offset, bytes((i * 7 + 1) & 0xFF for i in range(length)), length)
+    else:
+        ltt_relay_read(buf, offset, bytearray(length), length)
