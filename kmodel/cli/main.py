@@ -11,6 +11,7 @@ from kmodel.cli.bench import cmd_bench
 from kmodel.cli.cat import cmd_cat
 from kmodel.cli.draw_cmd import cmd_draw
 from kmodel.cli.explain import cmd_explain
+from kmodel.cli.quiz import cmd_quiz
 from kmodel.cli.setup_channel import add_channel_options
 from kmodel.cli.errors import USER_ERRORS
 from kmodel.cli.machines import cmd_machine_show, cmd_machines
@@ -85,6 +86,12 @@ def build_parser():
     s.add_argument("--before", action="append", metavar="[r]OFFSET:LEN",
                    help="an access to make first (moves the cache pointers); repeatable")
     s.set_defaults(func=cmd_explain)
+
+    s = sub.add_parser("quiz", help="exercises with answers (-c), OSTEP style")
+    s.add_argument("topic", nargs="?", help="walk, cache, buddy, hotplug, placement")
+    s.add_argument("-s", "--seed", type=int, default=0)
+    s.add_argument("-c", "--compute", action="store_true", help="print the answers")
+    s.set_defaults(func=cmd_quiz)
 
     s = sub.add_parser("scenarios", help="list the built-in scenarios")
     s.set_defaults(func=cmd_scenarios)

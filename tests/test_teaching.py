@@ -1,0 +1,101 @@
+"""kmodel draw, explain and quiz."""
+import io
+
+import pytest
+
+from kmodel.cli.main import main
+
+
+def run(*argv):
+    out = io.StringIO()
+    rc = main(list(argv), out=out)
+    return rc, out.getvalue()
+
+
+def test_draw_shows_pages_nodes_and_pointers():
+    rc, out = run("draw", "t", "--cpu", "5", "--n-subbufs", "8", "--access", "12k:1",
+                  "--access", "r4096:1")
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0] == "channel t: 8 x 4K sub-buffers = 32K a CPU, pagelist, local pages"
+    assert lines[1] == "cpu 5 (online, node 1): rchan_buf on node 1, 8 pages"
+    assert "<- hpage[0] hpage[1]" in lines[2]
+    assert "<- rpage" in lines[3] and "<- wpage" in lines[5]
+    assert all(" N1 " in l for l in lines[2:-1] if "pfn" in l)
+    assert all(len(l) <= 80 for l in lines)
+
+
+def test_draw_elides_long_rings_and_fits_80_columns():
+    rc, out = run("draw", "big", "--subbuf-size", "64k", "--n-subbufs", "4", "--all-cpus")
+    assert rc == 0 and "... 58 more pages ..." in out
+    assert all(len(l) <= 80 for l in out.splitlines())
+
+
+def test_draw_from_a_script():
+    rc, out = run("draw", "trace", "--script", "builtin:read-after-cpu-death")
+    assert rc == 2 or "channel" in out           # the scenario closes its channel
+    rc, out = run("draw", "trace", "--script", "builtin:nope")
+    assert rc == 2
+
+
+def test_explain_walk_forward_then_next_page():
+    rc, out = run("explain", "write", "5000", "6000")
+    assert rc == 0
+    assert " 1. look up offset 5000 (0x1388) from wpage (page 0, at 0x0): +5000 bytes" in out
+    assert "walk forward 1 step -> page 1; wpage := page 1" in out
+    assert "copy 3192 bytes into page 1" in out and "copy 2808 bytes into page 2" in out
+    assert "cache after: wpage=page 2" in out
+    # the per-step data costs add up with the model's own total
+    assert "total (the model's own count): 16,958 cycles" in out
+
+
+def test_explain_backward_walk_leaves_cache():
+    rc, out = run("explain", "write", "1000", "64", "--n-subbufs", "8", "--before", "12k:1")
+    assert "walk backward 3 steps -> page 0; a backward walk leaves the cache alone" in out
+    assert "cache after: wpage=page 3" in out and "walk steps 2" in out
+
+
+def test_explain_vmap_faults_on_nehalem():
+    rc, out = run("explain", "write", "4000", "200", "--backend", "vmap", "--machine",
+                  "nehalem-2009", "--cpu", "5", "--placement", "opener")
+    assert rc == 0 and out.count("; vmalloc fault") == 2 and "remote 200" in out
+
+
+def test_explain_refuses_running_off_the_end():
+    rc, out = run("explain", "write", "16000", "1000")
+    assert rc == 2
+
+
+@pytest.mark.parametrize("topic", ["walk", "cache", "buddy", "hotplug", "placement"])
+def test_quiz_same_seed_same_problem_and_answers(topic):
+    _, a = run("quiz", topic, "-s", "7")
+    _, b = run("quiz", topic, "-s", "7")
+    _, c = run("quiz", topic, "-s", "7", "-c")
+    _, d = run("quiz", topic, "-s", "7", "-c")
+    assert a == b and c == d
+    assert a.startswith(f"ARG topic {topic}\nARG seed 7\n")
+    assert "?  ?" in a and "?  ?" not in c
+    # the problem part is the same with and without -c
+    assert a.split("\n\n")[0] == c.split("\n\n")[0]
+    seeds = {run("quiz", topic, "-s", str(s))[1] for s in range(6)}
+    assert len(seeds) > 1
+
+
+def test_quiz_hotplug_answers_come_from_the_emulator():
+    _, out = run("quiz", "hotplug", "-s", "2", "-c")
+    assert "cpu_up(1) returns?  -ENOMEM" in out
+    assert "actions seen by A?  CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD, " \
+           "CPU_UP_PREPARE\n" in out
+    assert "actions seen by B?  CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD\n" in out
+
+
+def test_quiz_buddy_answers():
+    _, out = run("quiz", "buddy", "-s", "2", "-c")
+    assert "  1. alloc order 0?  pfn 0; free blocks 1 1 1 1 0" in out
+    assert "  2. free #1?  -; free blocks 0 0 0 0 1" in out
+
+
+def test_quiz_lists_topics_and_rejects_unknown():
+    rc, out = run("quiz")
+    assert rc == 0 and all(t in out for t in ("walk", "cache", "buddy", "hotplug", "placement"))
+    assert run("quiz", "nope")[0] == 2
