@@ -58,7 +58,7 @@ def test_explain_backward_walk_leaves_cache():
 def test_explain_vmap_faults_on_nehalem():
     rc, out = run("explain", "write", "4000", "200", "--backend", "vmap", "--machine",
                   "nehalem-2009", "--cpu", "5", "--placement", "opener")
-    assert rc == 0 and out.count("; vmalloc fault") == 2 and "remote 200" in out
+    assert rc == 0 and out.count("page walk; vmalloc fault") == 2 and "remote 200" in out
 
 
 def test_explain_refuses_running_off_the_end():
