@@ -43,15 +43,15 @@ def test_explain_walk_forward_then_next_page():
     assert rc == 0
     assert " 1. look up offset 5000 (0x1388) from wpage (page 0, at 0x0): +5000 bytes" in out
     assert "walk forward 1 step -> page 1; wpage := page 1" in out
-    assert "copy 3192 bytes into page 1" in out and "copy 2808 bytes into page 2" in out
+    assert "copy 3192 B to page 1 (N0) +0x388: 50 x 180" in out and "copy 2808 B to page 2" in out
     assert "cache after: wpage=page 2" in out
     # the per-step data costs add up with the model's own total
-    assert "total (the model's own count): 16,958 cycles" in out
+    assert "total, as the model counts it: 16,958 cycles" in out
 
 
 def test_explain_backward_walk_leaves_cache():
     rc, out = run("explain", "write", "1000", "64", "--n-subbufs", "8", "--before", "12k:1")
-    assert "walk backward 3 steps -> page 0; a backward walk leaves the cache alone" in out
+    assert "walk backward 3 steps -> page 0; cache unchanged" in out
     assert "cache after: wpage=page 3" in out and "walk steps 2" in out
 
 
@@ -59,6 +59,7 @@ def test_explain_vmap_faults_on_nehalem():
     rc, out = run("explain", "write", "4000", "200", "--backend", "vmap", "--machine",
                   "nehalem-2009", "--cpu", "5", "--placement", "opener")
     assert rc == 0 and out.count("page walk; vmalloc fault") == 2 and "remote 200" in out
+    assert all(len(l) <= 80 for l in out.splitlines())
 
 
 def test_explain_refuses_running_off_the_end():

@@ -66,14 +66,15 @@ def cache_line(buf):
 def tlb_text(before, after):
     for i, s in enumerate(SIZES):
         if after.misses[i] > before.misses[i]:
-            return f"TLB ({s}): miss, page walk"
+            return f"TLB {s} miss, page walk"
         if after.stlb[i] > before.stlb[i]:
-            return f"TLB ({s}): first level miss, STLB hit"
-    return "TLB: hit"
+            return f"TLB {s} STLB hit"
+    return "TLB hit"
 
 
 def _row(text, cycles):
-    return f"    {text:<58}{cycles:>10,} cycles" if cycles is not None else f"    {text}"
+    """One line of a step: text, then its cycles; 77 columns at most."""
+    return f"    {text:<54}{cycles:>12,} cycles" if cycles is not None else f"    {text}"
 
 
 def data_row(k, buf, idx, nbytes, is_write, poff):
@@ -81,10 +82,9 @@ def data_row(k, buf, idx, nbytes, is_write, poff):
     lines = (nbytes + 63) // 64
     per = k.timing.line_cycles[k.cpu_to_node(buf.cpu)][d.nid]
     verb = "copy" if is_write else "read"
-    where = "into" if is_write else "from"
-    text = (f"{verb} {nbytes} bytes {where} page {idx} (pfn {d.page.pfn:#x}, N{d.nid}) "
-            f"at +{poff:#x}")
-    return _row(text, lines * per) + f" ({lines} line{'s' if lines > 1 else ''} x {per})"
+    where = "to" if is_write else "from"
+    text = f"{verb} {nbytes} B {where} page {idx} (N{d.nid}) +{poff:#x}: {lines} x {per}"
+    return _row(text, lines * per)
 
 
 def explain_pagelist(k, buf, is_write, offset, length, events, first):
@@ -129,7 +129,7 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
             else:
                 upd = (f"; {CACHE_NAMES[0] if is_write else CACHE_NAMES[1]} := "
                        f"{page_name(buf, found)}" if direction == "forward" else
-                       "; a backward walk leaves the cache alone")
+                       "; cache unchanged")
                 out.append(_row(f"walk {direction} {iters} step{'s' if iters > 1 else ''}"
                                 f" -> {page_name(buf, found)}{upd}",
                                 snap.cycles - before.cycles))
@@ -138,7 +138,7 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
             pending = (cur, snap)
         elif name == "_touch_linear" and kind == "return":
             d, before = pending
-            out.append(_row(tlb_text(before, snap) + " (linear map)",
+            out.append(_row(tlb_text(before, snap) + ", linear map",
                             snap.cycles - before.cycles))
             idx = d.offset // PAGE_SIZE
             # the bytes of this piece: the page's counter after the copy
@@ -164,7 +164,8 @@ def explain_contiguous(k, buf, is_write, offset, length, events, first):
     touches = [e for e in events if e[1] == "touch"]
     kind = "vmap area" if buf.ops.name == "vmap" else "linear map block"
     out.append(f" 1. one slice {'assignment' if is_write else 'copy'} of {length} bytes at "
-               f"offset {offset:#x} of the {kind}: no page lookup")
+               f"{offset:#x} of the {kind}")
+    out.append("    (an offset is an address: no page lookup)")
     start, end = events[0][3], events[-1][3]
     if not touches:
         out.append("    (same page as the stream's last access: its TLB entry is a hit)")
@@ -176,7 +177,7 @@ def explain_contiguous(k, buf, is_write, offset, length, events, first):
         elif name == "touch" and ev_kind == "return":
             step += 1
             size = "4K" if buf.ops.name == "vmap" else SIZES[k.timing.linear_size]
-            text = f"page {idx} ({size} mapping): {tlb_text(before, snap)}"
+            text = f"page {idx}: {tlb_text(before, snap)}"
             if snap.faults > before.faults:
                 text += "; vmalloc fault"
             out.append(f"{step:2d}." + _row(text, snap.cycles - before.cycles)[3:])
@@ -208,9 +209,10 @@ def cmd_explain(args, out):
         fold_buf(k.timing, buf)
         k.timing.reset()
         cpu_node = k.cpu_to_node(buf.cpu)
-        out.write(f"{args.op} {length} bytes at offset {offset} on {k.spec.name}: "
-                  f"{chan.backend.name}, {chan.n_subbufs} x {chan.subbuf_size} = "
-                  f"{chan.alloc_size} bytes, CPU {buf.cpu} (node {cpu_node})\n")
+        out.write(f"{args.op} {length} bytes at offset {offset}, CPU {buf.cpu} (node "
+                  f"{cpu_node}) of {k.spec.name}\n{chan.backend.name} buffer of "
+                  f"{chan.n_subbufs} x {chan.subbuf_size} = {chan.alloc_size} bytes, "
+                  f"{chan.placement} pages\n")
         if not chan.backend.contiguous:
             out.write(f"cache before: {cache_line(buf)}\n")
         out.write(f"offset {offset} & {chan.alloc_size - 1:#x} = {masked} "
@@ -225,8 +227,8 @@ def cmd_explain(args, out):
             out.write(f"cache after: {cache_line(buf)}\n")
         t = k.timing.totals()
         tlbm = sum(t[f"tlb_misses_{s}"] for s in SIZES)
-        out.write(f"total (the model's own count): {t['cycles']:,} cycles; bytes local "
-                  f"{t['bytes_local']:,}, remote {t['bytes_remote']:,}; walk steps "
+        out.write(f"total, as the model counts it: {t['cycles']:,} cycles\n"
+                  f"  bytes local {t['bytes_local']:,}, remote {t['bytes_remote']:,}; walk steps "
                   f"{t['walk_steps']}; TLB misses {tlbm}; vmalloc faults {t['vmalloc_faults']}\n")
     finally:
         k.shutdown()

@@ -1,4 +1,6 @@
 """kmodel machines / kmodel machine show: the presets and their topology."""
+import textwrap
+
 from hw.timing import TimingTable
 from hw.topology import load_preset, preset_names
 from hw.units import format_size
@@ -44,12 +46,16 @@ def cmd_machine_show(args, out):
     try:
         spec = k.spec
         out.write(numactl_hardware(k))
-        out.write(f"\n# kmodel: {spec.name}: {spec.description}\n")
         hot = sorted(set(spec.possible_cpus) - set(spec.present_cpus))
-        out.write(f"# possible CPUs {k.cpu_possible_mask.cpulist()}, present "
-                  f"{k.cpu_present_mask.cpulist()}"
-                  + (f", empty slots {','.join(map(str, hot))}" if hot else "") + "\n")
-        out.write("# " + timing_summary(spec.timing))
+        text = (f"kmodel: {spec.name}: {spec.description}\n"
+                f"possible CPUs {k.cpu_possible_mask.cpulist()}, present "
+                f"{k.cpu_present_mask.cpulist()}"
+                + (f", empty slots {','.join(map(str, hot))}" if hot else "") + "\n"
+                + timing_summary(spec.timing))
+        out.write("\n")
+        for para in text.splitlines():
+            out.write("\n".join(textwrap.wrap(para, 78, initial_indent="# ",
+                                               subsequent_indent="#   ")) + "\n")
     finally:
         k.shutdown()
     return 0

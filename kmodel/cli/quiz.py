@@ -6,6 +6,7 @@ answer comes from running the emulator on the problem, never from a second
 implementation of the rules.
 """
 import random
+import textwrap
 
 from hw import PAGE_SIZE
 from hw.topology import parse_machine
@@ -283,7 +284,8 @@ def cmd_quiz(args, out):
     params = t.setup()
     out.write(f"ARG topic {args.topic}\nARG seed {args.seed}\n")
     for key, value in params:
-        out.write(f"ARG {key} {value}\n")
+        out.write("\n".join(textwrap.wrap(f"ARG {key} {value}", 78,
+                                          subsequent_indent="    ")) + "\n")
     out.write("\n")
     questions = t.problem()
     answers = t.solve() if args.compute else None

@@ -14,6 +14,7 @@ what is left of one starts the next.  With offset=, it goes exactly there, so a
 script can walk off the end of the buffer on purpose.
 """
 from hw.ranges import parse_range_list
+from hw.units import format_size
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.shell import CommandFailed, ScriptError, arg_int, arg_size, parse_kv
 from kmodel.core.errno import ENODEV, strerror
@@ -84,7 +85,7 @@ def relay_open(sh, name, args):
         raise CommandFailed(err, f"relay open: {strerror(err)} (see dmesg)")
     sh.channels[name] = chan
     bufs = [c for c in k.for_each_possible_cpu() if chan.buf[c] is not None]
-    return (f"{name}: {len(bufs)} buffers of {chan.alloc_size} bytes "
+    return (f"{name}: {len(bufs)} buffers x {format_size(chan.alloc_size)} "
             f"({chan.alloc_size >> 12} pages), files in {DEBUG_DIR}/{name}/\n")
 
 
