@@ -10,8 +10,8 @@ import resource
 import pytest
 
 from kmodel.kernel import boot
-from kmodel.perf.workloads import (DESIGNS, SIZES, RelayBench, make_floor, random_offsets,
-                                   sequential)
+from kmodel.perf.workloads import (DESIGNS, SIZES, RelayBench, make_floor, payload,
+                                   random_offsets, sequential, sequential_read)
 from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open
 
 MEDIANS = {}
@@ -43,27 +43,18 @@ def modeled_info(benchmark, rb, fn, calls):
         "walk_steps": t["walk_steps"], "host_minor_faults": minflt() - f0})
 
 
-def _seq_read(read, target, size):
-    dest = bytearray(size)
-    state = [0]
-
-    def fn():
-        off = state[0]
-        for _ in range(256):
-            read(target, off, dest, size)
-            off += size
-        state[0] = off
-    return fn
-
-
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("design", ["floor"] + list(DESIGNS))
 @pytest.mark.parametrize("kind", ["write", "read"])
 def test_sequential(benchmark, record_goal, rb, kind, design, size):
     benchmark.group = f"sequential {kind} {size} B (x256)"
+    alloc = rb.chans["pagelist"].alloc_size
+    pattern = payload(alloc)
     if design == "floor":
-        fw, fr, view = make_floor(rb.chans["pagelist"].alloc_size)
-        fn = sequential(fw, None, size)[0] if kind == "write" else _seq_read(fr, None, size)
+        fw, fr, view = make_floor(alloc)
+        view[:] = pattern
+        fn, dest = (sequential(fw, None, size)[0], None) if kind == "write" else \
+            sequential_read(fr, None, size)
         benchmark(fn)
     else:
         buf = rb.buf(design)
@@ -74,9 +65,14 @@ def test_sequential(benchmark, record_goal, rb, kind, design, size):
             buf.ops.read(buf, 0, out, size)
             assert out == data
         else:
-            fn = _seq_read(buf.ops.read, buf, size)
+            for off in range(0, alloc, 4096):          # known contents to read back
+                buf.ops.write(buf, off, pattern[off:off + 4096], 4096)
+            fn, dest = sequential_read(buf.ops.read, buf, size)
             benchmark(fn)
         modeled_info(benchmark, rb, fn, 256)
+    if kind == "read":
+        # the last read returned a window of what was written, not zeros
+        assert bytes(dest) in pattern + pattern[:size] and any(dest)
     med = benchmark.stats.stats.median
     MEDIANS[(kind, design, size)] = med
     floor = MEDIANS.get((kind, "floor", size))
@@ -90,20 +86,54 @@ def test_sequential(benchmark, record_goal, rb, kind, design, size):
         record_goal("pagelist 64 KiB bandwidth / vmap's", bw, 0.7, "x", better="higher")
 
 
-@pytest.mark.parametrize("design", list(DESIGNS))
+@pytest.mark.parametrize("design", ["floor"] + list(DESIGNS))
 @pytest.mark.parametrize("case", ["random-write-64", "read_get_page", "offset_address"])
 def test_random_access(benchmark, rb, case, design):
-    buf = rb.buf(design)
     offs = random_offsets(64)
     data = bytes(range(64))
+    benchmark.group = f"random access: {case} (x256)"
+    if design == "floor":
+        # the floor: mask and one slice (write), or mask and a view (lookups)
+        fw, _, view = make_floor(rb.chans["pagelist"].alloc_size)
+        mask = len(view) - 1
+        fns = {"random-write-64": lambda: [fw(None, o, data, 64) for o in offs],
+               "read_get_page": lambda: [view[(o & mask) & ~4095:] for o in offs],
+               "offset_address": lambda: [view[o & mask:] for o in offs]}
+        benchmark(fns[case])
+        return
+    buf = rb.buf(design)
     fns = {"random-write-64": lambda: [buf.ops.write(buf, o, data, 64) for o in offs],
            "read_get_page": lambda: [buf.ops.read_get_page(buf, o) for o in offs],
            "offset_address": lambda: [buf.ops.offset_address(buf, o) for o in offs]}
-    benchmark.group = f"random access: {case} (x256)"
     result = benchmark(fns[case])
     if case == "read_get_page":
         assert [p.offset for p in result] == [o & ~4095 for o in offs]
+    if case == "random-write-64":
+        out = bytearray(64)
+        buf.ops.read(buf, offs[-1], out, 64)
+        assert out == data
     modeled_info(benchmark, rb, fns[case], len(offs))
+
+
+@pytest.mark.parametrize("kib_per_cpu", [256, 1024])
+@pytest.mark.parametrize("machine, ncpus", [("numa2", 8), ("epyc-rome-nps4", 64)])
+def test_open_close_floor(benchmark, machine, ncpus, kib_per_cpu):
+    """The floor of an open: the same number of pages, allocated and freed bare."""
+    from kmodel.mm.gfp import GFP_KERNEL
+    k = boot(machine)
+    try:
+        pages = ncpus * kib_per_cpu // 4
+
+        def once():
+            got = [k.alloc_pages_node(k.cpu_to_node(c), GFP_KERNEL, 0)
+                   for c in k.for_each_online_cpu() for _ in range(kib_per_cpu // 4)]
+            assert None not in got and len(got) == pages
+            for p in got:
+                k.page_alloc.free_page(p)
+        benchmark.group = f"ltt_relay_open+close, {ncpus} CPUs x {kib_per_cpu} KiB"
+        benchmark.pedantic(once, rounds=3, iterations=1)
+    finally:
+        k.shutdown()
 
 
 @pytest.mark.parametrize("kib_per_cpu", [256, 1024])
@@ -119,7 +149,7 @@ def test_open_close(benchmark, machine, ncpus, kib_per_cpu):
             chan = ltt_relay_open(k, "o", None, kib_per_cpu * 256, 4, None)
             assert chan is not None
             ltt_relay_close(chan)
-        benchmark.group = "ltt_relay_open+close"
+        benchmark.group = f"ltt_relay_open+close, {ncpus} CPUs x {kib_per_cpu} KiB"
         benchmark.pedantic(once, rounds=3, iterations=1)
         assert k.leaks() == {}
         benchmark.extra_info.update({"pages": pages, "cpus": ncpus,

@@ -14,7 +14,7 @@ import time
 
 from kmodel.perf.harness import measure
 from kmodel.perf.workloads import (DESIGNS, QUICK_SIZES, SIZES, RelayBench, make_floor,
-                                   random_offsets, sequential)
+                                   random_offsets, sequential, sequential_read)
 
 DEFAULT_MACHINES = ["xeon-2s-skylake", "nehalem-2009"]
 
@@ -70,8 +70,7 @@ def run_suite(machines, quick, progress_stream):
                 if kind == "write":
                     fn, _ = sequential(floor_w, None, size)
                 else:
-                    dest = bytearray(size)
-                    fn = _seq_read(floor_r, None, size, dest)
+                    fn = sequential_read(floor_r, None, size)[0]
                 med, iqr = measure(fn, 256, rounds, min_time)
                 results.append({"case": f"seq-{kind}", "size": size, "design": "floor",
                                 "machine": host_machine, "ns": med, "iqr": iqr})
@@ -85,7 +84,7 @@ def run_suite(machines, quick, progress_stream):
                         buf.ops.read(buf, 0, out, size)
                         assert out == data, f"{label}: bytes read back differ"
                     else:
-                        fn = _seq_read(buf.ops.read, buf, size, bytearray(size))
+                        fn = sequential_read(buf.ops.read, buf, size)[0]
                         med, iqr = measure(fn, 256, rounds, min_time)
                     results.append({"case": f"seq-{kind}", "size": size, "design": label,
                                     "machine": host_machine, "ns": med, "iqr": iqr})
@@ -117,7 +116,7 @@ def run_suite(machines, quick, progress_stream):
                         if kind == "write":
                             fn, _ = sequential(buf.ops.write, buf, size)
                         else:
-                            fn = _seq_read(buf.ops.read, buf, size, bytearray(size))
+                            fn = sequential_read(buf.ops.read, buf, size)[0]
                         row = {"case": f"model-seq-{kind}", "size": size, "design": label,
                                "machine": machine}
                         row.update(modeled(rb, fn, 256))
@@ -126,18 +125,6 @@ def run_suite(machines, quick, progress_stream):
             rb.close()
     prog.done()
     return results
-
-
-def _seq_read(read, target, size, dest):
-    state = [0]
-
-    def fn():
-        off = state[0]
-        for _ in range(256):
-            read(target, off, dest, size)
-            off += size
-        state[0] = off
-    return fn
 
 
 def _find(results, **kw):

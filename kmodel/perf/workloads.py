@@ -82,6 +82,21 @@ def sequential(write, target, length, nops=256):
     return fn, data
 
 
+def sequential_read(read, target, size, nops=256):
+    """fn doing nops sequential reads of size bytes into one buffer, wrapping;
+    returns (fn, dest): dest holds what the last read returned."""
+    dest = bytearray(size)
+    state = [0]
+
+    def fn():
+        off = state[0]
+        for _ in range(nops):
+            read(target, off, dest, size)
+            off += size
+        state[0] = off
+    return fn, dest
+
+
 def random_offsets(length, nops=256, size=BUF_SIZE, seed=1):
     """Offsets aligned to length, in a fixed pseudo-random order (a list walk)."""
     import random

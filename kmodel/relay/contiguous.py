@@ -13,6 +13,7 @@ as the page list (same semantics for callers), and then oopses as the C
 memcpy would when it reaches the vmap guard page or the next block.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.relay.backend import RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
 
 
@@ -142,3 +143,14 @@ def make_descs(k, buf, pages, meta_nid):
     buf.wpage = buf.rpage = NO_PAGE
     buf.hpage[0] = buf.hpage[1] = NO_PAGE
     return descs
+
+
+class ContiguousBackend(RelayBackend):
+    """What vmap and static share: one view, accessed by the functions above.
+    A subclass gives alloc_buf/free_buf, tlb_size, touch and fault_address."""
+    contiguous = True
+    meta_per_page = False
+    write = staticmethod(contig_write)
+    read = staticmethod(contig_read)
+    read_get_page = staticmethod(contig_read_get_page)
+    offset_address = staticmethod(contig_offset_address)

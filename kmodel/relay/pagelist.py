@@ -21,7 +21,7 @@ stays inside the cached page, written out to keep it lean.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.core.list import (INIT_LIST_HEAD, list_add_tail, list_del_init,
-                              list_for_each_entry_safe)
+                              list_for_each, list_for_each_reverse, list_for_each_entry_safe)
 from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_WARNING
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
@@ -108,61 +108,41 @@ def _random_access_warning(buf, direction, i, offset, orig_iter_off, iter_off, d
     k.printk(KERN_WARNING + f"{direction} random access detected in ltt_relay. "
              f"Iterations {i}, offset {offset}, orig iter->off {orig_iter_off}, "
              f"iter->off {iter_off} diff_offset {diff_offset}.")
-    k.WARN_ON(1, depth=2)
+    k.WARN_ON(1, depth=3)         # reported at ltt_relay_find_{next,prev}_page
+
+
+def _find_page(buf, page, offset, diff_offset, forward):
+    """The loop of ltt_relay_find_{next,prev}_page: list_for_each_entry(_reverse)
+    started at page's own list_head, so it visits every other entry and the
+    real head, which it skips."""
+    head = buf.pages
+    orig_iter_off = page.offset
+    i = 0
+    c = buf.cost
+    for pos in (list_for_each(page.list) if forward else list_for_each_reverse(page.list)):
+        if pos is head:
+            continue
+        i += 1
+        it = pos.owner
+        c.meta_lines[it.meta_nid] += 1
+        if it.offset <= offset < it.offset + PAGE_SIZE:
+            buf.chan.k.timing.walk(c, i)
+            if i > 1 and buf.chan.k.config["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS"] == "y":
+                _random_access_warning(buf, "Forward" if forward else "Backward", i, offset,
+                                       orig_iter_off, it.offset, diff_offset)
+            return it
+    buf.chan.k.timing.walk(c, max(i, 1))
+    return None
 
 
 def ltt_relay_find_prev_page(buf, page, offset, diff_offset):
     """ltt_relay_find_prev_page - walk backwards from page, skipping the real head."""
-    head = buf.pages
-    orig_iter_off = page.offset
-    i = 0
-    tm = buf.chan.k.timing
-    c = buf.cost
-    start = page.list
-    pos = start.prev
-    while pos is not start:
-        if pos is head:
-            pos = pos.prev
-            continue
-        i += 1
-        it = pos.owner
-        c.meta_lines[it.meta_nid] += 1
-        if it.offset <= offset < it.offset + PAGE_SIZE:
-            tm.walk(c, i)
-            if i > 1 and buf.chan.k.config["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS"] == "y":
-                _random_access_warning(buf, "Backward", i, offset, orig_iter_off, it.offset,
-                                       diff_offset)
-            return it
-        pos = pos.prev
-    tm.walk(c, max(i, 1))
-    return None
+    return _find_page(buf, page, offset, diff_offset, False)
 
 
 def ltt_relay_find_next_page(buf, page, offset, diff_offset):
     """ltt_relay_find_next_page - walk forwards from page, skipping the real head."""
-    head = buf.pages
-    orig_iter_off = page.offset
-    i = 0
-    tm = buf.chan.k.timing
-    c = buf.cost
-    start = page.list
-    pos = start.next
-    while pos is not start:
-        if pos is head:
-            pos = pos.next
-            continue
-        i += 1
-        it = pos.owner
-        c.meta_lines[it.meta_nid] += 1
-        if it.offset <= offset < it.offset + PAGE_SIZE:
-            tm.walk(c, i)
-            if i > 1 and buf.chan.k.config["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS"] == "y":
-                _random_access_warning(buf, "Forward", i, offset, orig_iter_off, it.offset,
-                                       diff_offset)
-            return it
-        pos = pos.next
-    tm.walk(c, max(i, 1))
-    return None
+    return _find_page(buf, page, offset, diff_offset, True)
 
 
 def _set_cache(buf, which, page):

@@ -10,9 +10,8 @@ from hw import PAGE_SHIFT
 from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_ERR
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
-from kmodel.relay.backend import RelayBackend, register_backend
-from kmodel.relay.contiguous import (contig_offset_address, contig_read, contig_read_get_page,
-                                     contig_write, make_descs)
+from kmodel.relay.backend import register_backend
+from kmodel.relay.contiguous import ContiguousBackend, make_descs
 from kmodel.mm.slab import get_order
 
 
@@ -40,14 +39,8 @@ def static_free_buf(k, buf):
     buf.descs = []
 
 
-class StaticBackend(RelayBackend):
+class StaticBackend(ContiguousBackend):
     name = "static"
-    contiguous = True
-    meta_per_page = False
-    write = staticmethod(contig_write)
-    read = staticmethod(contig_read)
-    read_get_page = staticmethod(contig_read_get_page)
-    offset_address = staticmethod(contig_offset_address)
 
     @staticmethod
     def tlb_size(tm):

@@ -15,9 +15,8 @@ from kmodel.core.errno import ENOMEM
 from kmodel.mm.gfp import GFP_KERNEL
 from kmodel.mm.page import set_page_private
 from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
-from kmodel.relay.backend import RelayBackend, register_backend
-from kmodel.relay.contiguous import (contig_offset_address, contig_read, contig_read_get_page,
-                                     contig_write, make_descs)
+from kmodel.relay.backend import register_backend
+from kmodel.relay.contiguous import ContiguousBackend, make_descs
 
 
 def relay_alloc_page_array(k, n_pages):
@@ -78,14 +77,8 @@ def vmap_relay_free_buf(k, buf):
     buf.descs = []
 
 
-class VmapBackend(RelayBackend):
+class VmapBackend(ContiguousBackend):
     name = "vmap"
-    contiguous = True
-    meta_per_page = False
-    write = staticmethod(contig_write)
-    read = staticmethod(contig_read)
-    read_get_page = staticmethod(contig_read_get_page)
-    offset_address = staticmethod(contig_offset_address)
 
     @staticmethod
     def tlb_size(tm):
