@@ -102,17 +102,29 @@ def contig_read(buf, offset, dest, length):
     return length
 
 
+def _lookup(buf, offset, write):
+    """A page lookup: an access of no bytes (the caller moves the data itself)."""
+    idx = offset >> PAGE_SHIFT
+    d = buf.descs[idx]
+    if d is not (buf.wpage if write else buf.rpage):
+        buf.ops.touch(buf, idx, offset, 1)
+        if write:
+            buf.wpage = d
+        else:
+            buf.rpage = d
+    d.acct += ONE_ACCESS
+    return d
+
+
 def contig_read_get_page(buf, offset):
     """The page holding offset: its descriptor (page and offset in the buffer)."""
-    offset &= buf.alloc_mask
-    _account(buf, offset, offset + 1, False)
-    return buf.rpage
+    return _lookup(buf, offset & buf.alloc_mask, False)
 
 
 def contig_offset_address(buf, offset):
     """A view from offset to the end of its page (as the page list gives)."""
     offset &= buf.alloc_mask
-    _account(buf, offset, offset + 1, True)
+    _lookup(buf, offset, True)
     return buf.view[offset:((offset >> PAGE_SHIFT) + 1) << PAGE_SHIFT]
 
 
