@@ -31,12 +31,29 @@ def parse_access(text):
         raise UsageError(f"bad access {text!r}: {e} (expected [r|w]OFFSET:LEN)") from None
 
 
+# Buffers are real host memory (__GFP_ZERO touches every page), and each page
+# is a Python object: past this, a command would take minutes and gigabytes.
+HOST_LIMIT = 1 << 30
+
+
+def check_host_size(alloc_size, ncpus):
+    """check_host_size - refuse buffers too big for the emulator (a UsageError)."""
+    total = alloc_size * ncpus
+    if total > HOST_LIMIT:
+        raise UsageError(f"{ncpus} CPUs x {alloc_size >> 10} KiB = {total >> 20} MiB of "
+                         f"buffers: more than this emulator allocates "
+                         f"({HOST_LIMIT >> 20} MiB in all; its pages are real host memory)")
+
+
 def open_channel(args, name="chan"):
     """Boot, load the relay, open one channel; returns (k, chan, buf)."""
     try:
         subbuf = parse_size(args.subbuf_size)
     except ValueError as e:
         raise UsageError(f"--subbuf-size: {e}") from None
+    if args.n_subbufs > 0 and subbuf > 0:
+        from hw.topology import load_preset
+        check_host_size(subbuf * args.n_subbufs, len(load_preset(args.machine).present_cpus))
     k = boot(args.machine, config=args.config or ())
     try:
         k.modules.insmod("ltt_relay_alloc")
@@ -45,7 +62,7 @@ def open_channel(args, name="chan"):
                                        DebugfsClient(k).callbacks(), None, args.backend,
                                        args.placement)
         if chan is None:
-            why = [t for t in k.log.lines() if "ltt_relay_open" in t]
+            why = [t for t in k.log.lines() if "ltt_relay" in t or "failure" in t]
             raise UsageError(why[-1] if why else f"ltt_relay_open failed ({err})")
         if not 0 <= args.cpu < len(chan.buf) or chan.buf[args.cpu] is None:
             raise UsageError(f"--cpu {args.cpu}: no buffer (online CPUs: "

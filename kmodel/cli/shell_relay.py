@@ -75,6 +75,13 @@ def relay_open(sh, name, args):
         raise ScriptError(f"relay: backend={backend!r} (pagelist, vmap or static)")
     if placement not in ("local", "opener"):
         raise ScriptError(f"relay: placement={placement!r} (local or opener)")
+    if subbuf > 0 and n > 0:
+        from kmodel.cli.setup_channel import check_host_size
+        from kmodel.cli.errors import UsageError
+        try:
+            check_host_size(subbuf * n, k.num_online_cpus())
+        except UsageError as e:
+            raise ScriptError(f"relay open: {e}") from None
     parent = k.fs.mkdir(f"{DEBUG_DIR}/{name}")
     # files=no: a client that gives no callbacks (the defaults make no files)
     cb = DebugfsClient(k).callbacks() if kv.get("files", "yes") == "yes" else None
