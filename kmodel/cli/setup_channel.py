@@ -51,7 +51,7 @@ def open_channel(args, name="chan"):
         subbuf = parse_size(args.subbuf_size)
     except ValueError as e:
         raise UsageError(f"--subbuf-size: {e}") from None
-    if args.n_subbufs > 0 and subbuf > 0:
+    if 0 < subbuf * args.n_subbufs < 1 << 64:
         from hw.topology import load_preset
         check_host_size(subbuf * args.n_subbufs, len(load_preset(args.machine).present_cpus))
     k = boot(args.machine, config=args.config or ())

@@ -75,7 +75,7 @@ def relay_open(sh, name, args):
         raise ScriptError(f"relay: backend={backend!r} (pagelist, vmap or static)")
     if placement not in ("local", "opener"):
         raise ScriptError(f"relay: placement={placement!r} (local or opener)")
-    if subbuf > 0 and n > 0:
+    if 0 < subbuf * n < 1 << 64:            # an overflowing product is the kernel's to judge
         from kmodel.cli.setup_channel import check_host_size
         from kmodel.cli.errors import UsageError
         try:
