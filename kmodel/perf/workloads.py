@@ -68,33 +68,29 @@ def payload(length):
     return bytes((i * 31 + 7) & 0xFF for i in range(length))
 
 
-def sequential(write, target, length, nops=256):
-    """fn doing nops sequential writes (or reads) of length bytes, wrapping."""
-    data = payload(length)
+def _stream(op, target, length, mem, nops):
     state = [0]
 
     def fn():
         off = state[0]
         for _ in range(nops):
-            write(target, off, data, length)
+            op(target, off, mem, length)
             off += length
         state[0] = off
-    return fn, data
+    return fn
+
+
+def sequential(write, target, length, nops=256):
+    """fn doing nops sequential writes of length bytes, wrapping; (fn, data)."""
+    data = payload(length)
+    return _stream(write, target, length, data, nops), data
 
 
 def sequential_read(read, target, size, nops=256):
     """fn doing nops sequential reads of size bytes into one buffer, wrapping;
     returns (fn, dest): dest holds what the last read returned."""
     dest = bytearray(size)
-    state = [0]
-
-    def fn():
-        off = state[0]
-        for _ in range(nops):
-            read(target, off, dest, size)
-            off += size
-        state[0] = off
-    return fn, dest
+    return _stream(read, target, size, dest, nops), dest
 
 
 def random_offsets(length, nops=256, size=BUF_SIZE, seed=1):

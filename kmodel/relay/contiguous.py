@@ -67,15 +67,10 @@ def contig_write(buf, offset, src, length):
         buf.view[offset:offset + length] = src
         page.acct += length + ONE_ACCESS
         return length
-    if not length:
-        return 0
     end = offset + length
-    if end > buf.alloc_size:
-        fit = buf.alloc_size - offset
-        buf.view[offset:] = memoryview(src).cast("B")[:fit]
-        _account(buf, offset, buf.alloc_size, True)
-        _past_end(buf, "ltt_relay_write", offset, length)
-    buf.view[offset:end] = src
+    if not length or end > buf.alloc_size:
+        return _contig_copy(buf, offset, src, length, True)
+    buf.view[offset:end] = src                  # one slice, across pages
     _account(buf, offset, end, True)
     return length
 
@@ -89,16 +84,29 @@ def contig_read(buf, offset, dest, length):
         dest[:length] = buf.view[offset:offset + length]
         page.acct += length + ONE_ACCESS
         return length
+    end = offset + length
+    if not length or end > buf.alloc_size:
+        return _contig_copy(buf, offset, dest, length, False)
+    dest[:length] = buf.view[offset:end]
+    _account(buf, offset, end, False)
+    return length
+
+
+def _contig_copy(buf, offset, mem, length, write):
+    """The rare cases: empty accesses, and accesses that run off the end."""
     if not length:
         return 0
     end = offset + length
-    if end > buf.alloc_size:
-        fit = buf.alloc_size - offset
-        memoryview(dest).cast("B")[:fit] = buf.view[offset:]
-        _account(buf, offset, buf.alloc_size, False)
-        _past_end(buf, "ltt_relay_read", offset, length)
-    dest[:length] = buf.view[offset:end]
-    _account(buf, offset, end, False)
+    fit = min(end, buf.alloc_size) - offset
+    if fit < length:
+        mem = memoryview(mem).cast("B")[:fit]
+    if write:
+        buf.view[offset:offset + fit] = mem
+    else:
+        mem[:fit] = buf.view[offset:offset + fit]
+    _account(buf, offset, offset + fit, write)
+    if fit < length:
+        _past_end(buf, "ltt_relay_write" if write else "ltt_relay_read", offset, length)
     return length
 
 

@@ -201,7 +201,7 @@ def ltt_relay_cache_page(buf, which, page, offset):
 def _null_deref(buf, fn):
     buf.chan.k.bug.oops("BUG: unable to handle kernel NULL pointer dereference at "
                         "0000000000000000", (f"IP: {fn}+0x0/0x0 (page lookup found no page)",),
-                        depth=2)
+                        depth=3)
 
 
 def _touch_linear(buf, page):
@@ -226,26 +226,33 @@ def ltt_relay_write(buf, offset, src, length):
         page.virtual[poff:poff + length] = src
         page.acct += length + ONE_ACCESS
         return length
-    return _ltt_relay_write(buf, offset, src, length)
+    return _ltt_relay_copy(buf, WPAGE, offset, src, length)
 
 
-def _ltt_relay_write(buf, offset, src, length):
+def _ltt_relay_copy(buf, which, offset, mem, length):
+    """The patch's loop of ltt_relay_write (which == WPAGE, mem is the source) and
+    of ltt_relay_read (which == RPAGE, mem is the destination): page by page,
+    each page found from the previous one by ltt_relay_cache_page."""
     orig_len = length
-    page = buf.wpage
+    write = which == WPAGE
+    page = buf.wpage if write else buf.rpage
     if not length:
         return 0
     if (offset & ~PAGE_MASK) + length > PAGE_SIZE:
-        src = memoryview(src).cast("B")     # slices of it copy nothing
+        mem = memoryview(mem).cast("B")     # several pages: slices of it copy nothing
     pos = 0
     while True:
-        page = ltt_relay_cache_page(buf, WPAGE, page, offset)
+        page = ltt_relay_cache_page(buf, which, page, offset)
         if page is None:
-            _null_deref(buf, "ltt_relay_write")
+            _null_deref(buf, "ltt_relay_write" if write else "ltt_relay_read")
         _touch_linear(buf, page)
         poff = offset & ~PAGE_MASK
         pagecpy = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
-        page.virtual[poff:poff + pagecpy] = src[pos:pos + pagecpy] if pos or \
-            pagecpy < length else src
+        if write:
+            page.virtual[poff:poff + pagecpy] = mem if pagecpy == orig_len else \
+                mem[pos:pos + pagecpy]
+        else:
+            mem[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
         page.acct += pagecpy + ONE_ACCESS
         length -= pagecpy
         if not length:
@@ -267,33 +274,7 @@ def ltt_relay_read(buf, offset, dest, length):
         dest[:length] = page.virtual[poff:poff + length]
         page.acct += length + ONE_ACCESS
         return length
-    return _ltt_relay_read(buf, offset, dest, length)
-
-
-def _ltt_relay_read(buf, offset, dest, length):
-    orig_len = length
-    page = buf.rpage
-    if not length:
-        return 0
-    dest = memoryview(dest).cast("B")
-    pos = 0
-    while True:
-        page = ltt_relay_cache_page(buf, RPAGE, page, offset)
-        if page is None:
-            _null_deref(buf, "ltt_relay_read")
-        _touch_linear(buf, page)
-        poff = offset & ~PAGE_MASK
-        pagecpy = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
-        dest[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
-        page.acct += pagecpy + ONE_ACCESS
-        length -= pagecpy
-        if not length:
-            break
-        pos += pagecpy
-        offset += pagecpy
-        if offset >= buf.alloc_size:
-            buf.chan.k.WARN_ON(True)
-    return orig_len
+    return _ltt_relay_copy(buf, RPAGE, offset, dest, length)
 
 
 def ltt_relay_read_get_page(buf, offset):
@@ -352,11 +333,11 @@ class PagelistBackend(RelayBackend):
 def patch_ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write exactly as the patch runs it: every access through
     ltt_relay_cache_page, no fast path (CONFIG_LTT_RELAY_ERRATA)."""
-    return _ltt_relay_write(buf, offset & buf.alloc_mask, src, length)
+    return _ltt_relay_copy(buf, WPAGE, offset & buf.alloc_mask, src, length)
 
 
 def patch_ltt_relay_read(buf, offset, dest, length):
-    return _ltt_relay_read(buf, offset & buf.alloc_mask, dest, length)
+    return _ltt_relay_copy(buf, RPAGE, offset & buf.alloc_mask, dest, length)
 
 
 class PatchPagelistBackend(PagelistBackend):
