@@ -60,7 +60,7 @@ def test_order0_pair_steady_state(benchmark, record_goal):
 
 def test_order0_pair_pristine_zone(benchmark, record_goal):
     """The worst case: an untouched zone, each pair splits and merges 10 orders."""
-    ns = _pair_bench(benchmark, record_goal, fragmented=False)
+    _pair_bench(benchmark, record_goal, fragmented=False)
     benchmark.extra_info["note"] = "10 splits + 10 merges per pair (no per-CPU page lists)"
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from hotplug_helpers import Recorder
 from kmodel.core.errno import EBUSY, EDEADLK, EINVAL, ENOMEM, EPERM
-from kmodel.cpu.actions import (CPU_DOWN_PREPARE, CPU_UP_PREPARE, CPU_UP_PREPARE_FROZEN)
+from kmodel.cpu.actions import CPU_DOWN_PREPARE, CPU_UP_PREPARE_FROZEN
 from kmodel.cpu.notifier import (NOTIFY_BAD, NOTIFY_OK, NOTIFY_STOP, notifier_from_errno,
                                  notifier_to_errno)
 from kmodel.fs.vfs import FsError

@@ -145,7 +145,6 @@ def test_forward_walk_updates_cache_backward_does_not(env):
 
 def test_sequential_writes_take_no_walk_steps(env):
     chan = env.open(4096, 8)
-    buf = chan.buf[2]
     steps, iters = walk(env, chan, lambda b: [ltt_relay_write(b, off, b"x" * 64, 64)
                                               for off in range(0, 3 * 8 * PAGE_SIZE, 64)], 2)
     assert steps == 0 and iters == 3 * 8 - 1                   # one iteration per page change

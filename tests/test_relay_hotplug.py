@@ -7,7 +7,7 @@ from kmodel.cpu.actions import CPU_UP_PREPARE
 from kmodel.cpu.notifier import notifier_from_errno
 from kmodel.fs.vfs import FsError
 from kmodel.kernel import boot
-from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_read, ltt_relay_write
+from kmodel.relay.relay_alloc import ltt_relay_read, ltt_relay_write
 from relay_helpers import RelayEnv
 
 CPU = "/sys/devices/system/cpu"

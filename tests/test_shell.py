@@ -52,7 +52,7 @@ def test_failed_expectation_exits_1_naming_line_and_seen():
 def test_script_errors_exit_2_with_line_number(line, words):
     rc, out = run(f"insmod ltt_relay_alloc\n{line}\n", name="s.kms")
     assert rc == 2
-    assert f"s.kms:2: error:" in out and words in out
+    assert "s.kms:2: error:" in out and words in out
 
 
 def test_header_options_and_override():

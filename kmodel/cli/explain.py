@@ -176,7 +176,6 @@ def explain_contiguous(k, buf, is_write, offset, length, events, first):
             idx = data["idx"]
         elif name == "touch" and ev_kind == "return":
             step += 1
-            size = "4K" if buf.ops.name == "vmap" else SIZES[k.timing.linear_size]
             text = f"page {idx}: {tlb_text(before, snap)}"
             if snap.faults > before.faults:
                 text += "; vmalloc fault"

@@ -15,7 +15,7 @@ import shlex
 
 from hw.units import parse_size
 from kmodel.core.bug import Oops
-from kmodel.core.errno import EINVAL, ENOENT, errno_name, errno_value, strerror
+from kmodel.core.errno import ENOENT, errno_name, errno_value, strerror
 from kmodel.fs.vfs import FsError
 from kmodel.kernel import boot
 

@@ -43,5 +43,7 @@ def get_backend(name):
     """get_backend - the backend registered under name, or None."""
     if not BACKENDS:
         # importing registers them
-        from kmodel.relay import pagelist, static, vmap  # noqa: F401
+        import kmodel.relay.pagelist  # noqa: F401  (importing a backend registers it)
+        import kmodel.relay.static  # noqa: F401
+        import kmodel.relay.vmap  # noqa: F401
     return BACKENDS.get(name)
