@@ -25,8 +25,9 @@ def format_stat(k, t):
     tlb = []
     for s in SIZES:
         if t[f"tlb_lookups_{s}"]:
+            m = t[f"tlb_misses_{s}"]
             tlb.append(f"{s}: {t[f'tlb_lookups_{s}']:,} lookups, "
-                       f"{t[f'tlb_misses_{s}']:,} misses")
+                       f"{m:,} miss{'' if m == 1 else 'es'}")
     lines.append("  TLB             " + ("; ".join(tlb) if tlb else "no lookups"))
     lines += [f"  metadata lines  local {t['meta_lines_local']:,}, "
               f"remote {t['meta_lines_remote']:,}",
