@@ -233,3 +233,15 @@ def test_modules(k):
     assert k.fs.lookup("/sys/kernel/debug/notifier-error-inject/cpu") is None
     assert k.modules.rmmod("cpu_notifier_error_inject") == -ENOENT
     assert k.hotplug.cpu_chain.head is None
+
+
+def test_define_per_cpu_is_node_local_and_named(k):
+    from kmodel.cpu.percpu import DEFINE_PER_CPU, per_cpu_ptr
+
+    class stats:
+        SIZEOF = 128
+        __slots__ = ("events",)
+    var = DEFINE_PER_CPU(k, stats, "relay_stats")
+    assert k.percpu_vars["relay_stats"] is var
+    assert [k.slab.kobj_to_nid(per_cpu_ptr(var, c)) for c in range(10)] == [0] * 4 + [1] * 4 + [0, 1]
+    assert per_cpu_ptr(var, 3) is not per_cpu_ptr(var, 4)

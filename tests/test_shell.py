@@ -167,3 +167,14 @@ def test_scenarios_command_lists_titles():
     r = subprocess.run([sys.executable, "-m", "kmodel", "scenarios"], capture_output=True,
                        text=True)
     assert r.returncode == 0 and "storm" in r.stdout and "Erratum E4" in r.stdout
+
+
+def test_tab_completion_of_commands_and_paths(sh):
+    from kmodel.cli.run import Completer
+    c = Completer(sh)
+    assert c.candidates("rel", "rel") == ["relay"]
+    assert c.candidates("cat /sys/devices/system/cpu/cpu1", "/sys/devices/system/cpu/cpu1") == \
+        ["/sys/devices/system/cpu/cpu1/"]
+    assert c.candidates("cat /sys/devices/system/cpu/cpu1/", "/sys/devices/system/cpu/cpu1/") == \
+        ["/sys/devices/system/cpu/cpu1/node", "/sys/devices/system/cpu/cpu1/online"]
+    assert c.candidates("echo 1 > /proc/bu", "/proc/bu") == ["/proc/buddyinfo"]

@@ -116,6 +116,9 @@ def interactive(sh, inp=None, out=None):
                 pass
             import atexit
             atexit.register(lambda: _save_history(readline, hist))
+            readline.set_completer(Completer(sh).complete)
+            readline.set_completer_delims(" \t=")
+            readline.parse_and_bind("tab: complete")
         except ImportError:
             pass
         out.write(f"kmodel shell on {sh.k.spec.name} ({sh.k.num_online_cpus()} CPUs "
@@ -140,6 +143,37 @@ def interactive(sh, inp=None, out=None):
             out.write(sh.execute(line))
         except (CommandFailed, ScriptError, ExpectationFailed) as e:
             out.write(f"{e}\n")
+
+
+class Completer:
+    """Tab completion: command names first, then pseudo-file paths."""
+
+    def __init__(self, sh):
+        self.sh = sh
+        self.matches = []
+
+    def candidates(self, line, text):
+        words = line.split()
+        if not words or (len(words) == 1 and not line.endswith(" ")):
+            return sorted(c for c in self.sh.commands if c.startswith(text))
+        if not text.startswith("/"):
+            return []
+        head, _, stem = text.rpartition("/")
+        node = self.sh.k.fs.lookup(head or "/")
+        if node is None or not hasattr(node, "children"):
+            return []
+        out = []
+        for name in sorted(node.children):
+            if name.startswith(stem):
+                child = node.children[name]
+                out.append(f"{head}/{name}" + ("/" if hasattr(child, "children") else ""))
+        return out
+
+    def complete(self, text, state):
+        if state == 0:
+            import readline
+            self.matches = self.candidates(readline.get_line_buffer(), text)
+        return self.matches[state] if state < len(self.matches) else None
 
 
 def _save_history(readline, path):
