@@ -245,3 +245,19 @@ def test_write_past_the_end_warns_then_oopses_and_corrupts_nothing(env, backend)
         assert buf.wpage is cache[0] and buf.rpage is not None and buf.hpage == cache[2]
     ltt_relay_close(chan)
     assert k.leaks() == {}
+
+
+def test_closing_a_channel_twice_is_an_oops_not_a_crash(env):
+    from kmodel.core.list import LIST_POISON1, list_head, list_del
+    e = list_head()
+    h = list_head()
+    from kmodel.core.list import list_add
+    list_add(e, h)
+    list_del(e)
+    assert e.next is LIST_POISON1
+    with pytest.raises(Oops, match="LIST_POISON"):
+        list_del(e)
+    chan = env.open(4096, 2)
+    ltt_relay_close(chan)
+    with pytest.raises(Oops):
+        ltt_relay_close(chan)

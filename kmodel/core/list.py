@@ -5,16 +5,21 @@ A ``list_head`` is embedded in its owner, as in C; ``owner`` plays the part of
 structure holding the list (or None).  Deleted entries are poisoned so that a
 use after list_del fails loudly, like LIST_POISON1/2.
 """
+from kmodel.core.bug import Oops
 
 
 class _Poison:
     __slots__ = ("name",)
 
     def __init__(self, name):
-        self.name = name
+        object.__setattr__(self, "name", name)
 
     def __getattr__(self, attr):
-        raise AttributeError(f"{self.name} dereferenced: list entry used after list_del")
+        raise Oops(f"general protection fault: {self.name} dereferenced "
+                   "(a list entry used after list_del)")
+
+    def __setattr__(self, attr, value):
+        self.__getattr__(attr)
 
     def __repr__(self):
         return self.name
