@@ -20,6 +20,10 @@ OPTIONS = {
     "CONFIG_LTT_RELAY_ERRATA": ("n", "bool",
                                 "kmodel extension: behave as the 2009 patch did where it is "
                                 "wrong (docs/errata.md), to watch each bug happen"),
+    "CONFIG_KMODEL_EXACT_TLB": ("n", "bool",
+                                "kmodel extension: every relay access goes through the TLB "
+                                "model, not only page changes (slower; exact when streams "
+                                "interleave)"),
     "CONFIG_LOG_BUF_SHIFT": (17, "int", "kernel log buffer size, log2"),
     "CONFIG_FORCE_MAX_ZONEORDER": (11, "int", "MAX_ORDER of the buddy allocator"),
 }

@@ -9,6 +9,10 @@ The timing model calls the fold before it reports, so nothing is lost.
 
 Work that happens only when an access stream changes page (a TLB probe that
 may miss, a vmalloc fault, a list walk) is charged right away by ``touch``.
+With CONFIG_KMODEL_EXACT_TLB=y, buffers use their backend's exact_ops: no
+fast path, so every access probes the TLB model (whose MRU shortcut is per
+CPU, which keeps it exact under any interleaving of streams).
+
 For the page list, the cache pointers start on page 0 (the patch's), so the
 first page's first touch takes no probe; its compulsory TLB miss moves to the
 next page change, which falls in the same 1 GiB or 2 MiB linear-map page.

@@ -12,6 +12,10 @@ these, so a new backend plugs in by subclassing and registering its name:
     offset_address(buf, offset)   a view from offset to the end of its page
     pages(buf)               (offset, page) pairs in buffer order, for pictures
 
+Two variants may be given: ``patch_ops`` (how the 2009 patch ran, for
+CONFIG_LTT_RELAY_ERRATA) and ``exact_ops`` (every access through the TLB
+model, for CONFIG_KMODEL_EXACT_TLB).
+
 ``write`` and ``read`` are plain functions taking the buffer first, as the
 C API does, so that a caller can hold one and call it without a dispatch.
 """
@@ -23,6 +27,7 @@ class RelayBackend:
     name = "?"
     contiguous = False          # one view of the whole buffer (vmap, static)
     patch_ops = None            # the ops as the 2009 patch ran them, if they differ
+    exact_ops = None            # the ops with no fast path (CONFIG_KMODEL_EXACT_TLB)
 
     def alloc_buf(self, k, buf, nid):
         raise NotImplementedError

@@ -26,11 +26,12 @@ def _past_end(buf, fn, offset, length):
                 f"buffer of {buf.alloc_size})",), depth=3)
 
 
-def _account(buf, offset, end, write):
-    """Charge an access [offset, end) that changes page or spans pages."""
+def _account(buf, offset, end, write, exact=False):
+    """Charge an access [offset, end) that changes page or spans pages
+    (exact: every page is looked up, even the stream's own)."""
     descs = buf.descs
     touch = buf.ops.touch
-    cur = buf.wpage if write else buf.rpage
+    cur = None if exact else (buf.wpage if write else buf.rpage)
     idx = offset >> PAGE_SHIFT
     last = (end - 1) >> PAGE_SHIFT
     if idx == last:                         # one page, another than the stream's
@@ -174,3 +175,32 @@ class ContiguousBackend(RelayBackend):
     read = staticmethod(contig_read)
     read_get_page = staticmethod(contig_read_get_page)
     offset_address = staticmethod(contig_offset_address)
+
+
+def exact_write(buf, offset, src, length):
+    """contig_write with every page through the TLB model (CONFIG_KMODEL_EXACT_TLB)."""
+    offset &= buf.alloc_mask
+    end = offset + length
+    if not length or end > buf.alloc_size:
+        return _contig_copy(buf, offset, src, length, True)
+    buf.view[offset:end] = src
+    _account(buf, offset, end, True, exact=True)
+    return length
+
+
+def exact_read(buf, offset, dest, length):
+    """contig_read with every page through the TLB model."""
+    offset &= buf.alloc_mask
+    end = offset + length
+    if not length or end > buf.alloc_size:
+        return _contig_copy(buf, offset, dest, length, False)
+    dest[:length] = buf.view[offset:end]
+    _account(buf, offset, end, False, exact=True)
+    return length
+
+
+def exact_variant(backend_cls):
+    """The backend's ops without the fast path, for CONFIG_KMODEL_EXACT_TLB."""
+    cls = type(f"Exact{backend_cls.__name__}", (backend_cls,),
+               {"write": staticmethod(exact_write), "read": staticmethod(exact_read)})
+    return cls()

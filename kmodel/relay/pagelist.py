@@ -332,7 +332,8 @@ class PagelistBackend(RelayBackend):
 
 def patch_ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write exactly as the patch runs it: every access through
-    ltt_relay_cache_page, no fast path (CONFIG_LTT_RELAY_ERRATA)."""
+    ltt_relay_cache_page and the TLB model, no fast path (CONFIG_LTT_RELAY_ERRATA,
+    CONFIG_KMODEL_EXACT_TLB)."""
     return _ltt_relay_copy(buf, WPAGE, offset & buf.alloc_mask, src, length)
 
 
@@ -345,5 +346,5 @@ class PatchPagelistBackend(PagelistBackend):
     read = staticmethod(patch_ltt_relay_read)
 
 
-PagelistBackend.patch_ops = PatchPagelistBackend()
+PagelistBackend.patch_ops = PagelistBackend.exact_ops = PatchPagelistBackend()
 register_backend(PagelistBackend())

@@ -54,7 +54,12 @@ def relay_create_buf(k, chan, cpu):
         return None
     buf.errata = errata(k)
     buf.cpu = cpu
-    buf.ops = (chan.backend.patch_ops if buf.errata else None) or chan.backend
+    if buf.errata:
+        buf.ops = chan.backend.patch_ops or chan.backend
+    elif k.config["CONFIG_KMODEL_EXACT_TLB"] == "y":
+        buf.ops = chan.backend.exact_ops or chan.backend
+    else:
+        buf.ops = chan.backend
     buf.alloc_size = chan.alloc_size
     buf.alloc_mask = chan.alloc_size - 1
     buf.subbuf_size = chan.subbuf_size

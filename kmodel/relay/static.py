@@ -11,7 +11,7 @@ from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_ERR
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.relay.backend import register_backend
-from kmodel.relay.contiguous import ContiguousBackend, make_descs
+from kmodel.relay.contiguous import ContiguousBackend, exact_variant, make_descs
 from kmodel.mm.slab import get_order
 
 
@@ -63,4 +63,5 @@ class StaticBackend(ContiguousBackend):
         static_free_buf(k, buf)
 
 
+StaticBackend.exact_ops = exact_variant(StaticBackend)
 register_backend(StaticBackend())

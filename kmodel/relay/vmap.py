@@ -16,7 +16,7 @@ from kmodel.mm.gfp import GFP_KERNEL
 from kmodel.mm.page import set_page_private
 from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
 from kmodel.relay.backend import register_backend
-from kmodel.relay.contiguous import ContiguousBackend, make_descs
+from kmodel.relay.contiguous import ContiguousBackend, exact_variant, make_descs
 
 
 def relay_alloc_page_array(k, n_pages):
@@ -103,4 +103,5 @@ class VmapBackend(ContiguousBackend):
         vmap_relay_free_buf(k, buf)
 
 
+VmapBackend.exact_ops = exact_variant(VmapBackend)
 register_backend(VmapBackend())
