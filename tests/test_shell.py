@@ -178,3 +178,17 @@ def test_tab_completion_of_commands_and_paths(sh):
     assert c.candidates("cat /sys/devices/system/cpu/cpu1/", "/sys/devices/system/cpu/cpu1/") == \
         ["/sys/devices/system/cpu/cpu1/node", "/sys/devices/system/cpu/cpu1/online"]
     assert c.candidates("echo 1 > /proc/bu", "/proc/bu") == ["/proc/buddyinfo"]
+
+
+def test_taskset_chooses_the_opener_cpu(sh):
+    sh.execute("insmod ltt_relay_alloc")
+    sh.execute("taskset -c 5 relay open far subbuf_size=4k n_subbufs=2 placement=opener")
+    sh.execute("relay open near subbuf_size=4k n_subbufs=2 placement=opener")
+    assert {d.nid for d in sh.channels["far"].buf[1].descs} == {1}     # opened on node 1
+    assert {d.nid for d in sh.channels["near"].buf[1].descs} == {0}
+    assert sh.k.current.cpu == 0
+    sh.execute("echo 0 > /sys/devices/system/cpu/cpu3/online")
+    with pytest.raises(CommandFailed, match="CPU 3 is not online"):
+        sh.execute("taskset -c 3 cat /proc/meminfo")
+    with pytest.raises(ScriptError, match="taskset -c CPU"):
+        sh.execute("taskset 3 cat /proc/meminfo")

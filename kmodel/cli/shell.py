@@ -86,15 +86,36 @@ class Shell:
             "lsmod": self.cmd_lsmod, "stat": self.cmd_stat, "leaks": self.cmd_leaks,
             "expect": self.cmd_expect, "expect-fail": self.cmd_expect_fail,
             "relay": self.cmd_relay, "storm": self.cmd_storm, "help": self.cmd_help,
-            "memhog": self.cmd_memhog,
+            "memhog": self.cmd_memhog, "taskset": self.cmd_taskset,
         }
         self.hogged = []                # pages held by memhog
 
     def close(self):
         self.k.shutdown()
 
+    def cmd_taskset(self, args):
+        """taskset -c CPU COMMAND...: run one command on that CPU (the opener of a
+        channel, the CPU that runs a hotplug operation or allocates memory)."""
+        if len(args) < 3 or args[0] != "-c":
+            raise ScriptError("taskset -c CPU COMMAND...")
+        try:
+            cpu = int(args[1])
+        except ValueError:
+            raise ScriptError(f"taskset: bad CPU {args[1]!r}") from None
+        k = self.k
+        if not k.cpu_online(cpu):
+            raise CommandFailed(22, f"taskset: failed to set pid's affinity: CPU {cpu} "
+                                "is not online")
+        saved = k.current.cpu
+        k.current.cpu = cpu
+        try:
+            return self.run_words(args[2:])
+        finally:
+            k.current.cpu = saved if k.cpu_online(saved) else k.boot_cpu
+
     def cmd_memhog(self, args):
-        """memhog node=N size=SIZE | memhog free: hold (or release) a node's memory,
+        """taskset -c CPU COMMAND...         run a command on that CPU (e.g. who opens a channel)
+memhog node=N size=SIZE | memhog free: hold (or release) a node's memory,
         as a user program bound to the node would (numactl --membind=N memhog)."""
         from kmodel.mm.gfp import GFP_USER, GFPF_NOWARN, GFPF_THISNODE
         k = self.k
@@ -303,6 +324,7 @@ expect PATH == VALUE | PATH ~ REGEX | dmesg ~ REGEX | leaks == 0
 expect-fail ERRNO COMMAND...     the command must fail with that errno
 storm cpus=LIST steps=N seed=S [suspend=P]
                                  random hotplug, checking invariants each step
+taskset -c CPU COMMAND...         run a command on that CPU (e.g. who opens a channel)
 memhog node=N size=SIZE | memhog free
                                  hold a node's memory (like numactl memhog)
 Sizes take 4k, 16k, 1m; CPU lists take 0-3,6.
