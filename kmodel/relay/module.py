@@ -5,7 +5,7 @@ hotplug) and what this port adds, the live buffers (for folding their modeled
 costs) and the number of open buffer files.  rmmod is refused (-EBUSY) while
 a channel is open or a buffer file is held.
 """
-from kmodel.core.list import list_empty, list_head
+from kmodel.core.list import list_for_each, list_head
 from kmodel.core.module import KernelModule
 from kmodel.cpu.notifier import notifier_block
 from kmodel.relay.accounting import fold_buf
@@ -20,8 +20,8 @@ class LttRelayModule(KernelModule):
     def init(self):
         """relay_init - hotcpu_notifier(relay_hotcpu_callback, 5)."""
         self.relay_channels = list_head(None)
-        self.bufs = {}
-        self.fresh = {}
+        self.bufs = {}                  # id -> every live rchan_buf, for the fold
+        self.fresh = {}                 # cpu -> channels that its UP_PREPARE gave a buffer
         self.open_files = 0
         self.nb = notifier_block(lambda nb, action, cpu: relay_hotcpu_callback(self, nb,
                                                                                action, cpu),
@@ -36,19 +36,8 @@ class LttRelayModule(KernelModule):
         self.k.timing.flushers.remove(self.flush)
 
     def refcount(self):
-        n = 0
-        pos = self.relay_channels.next
-        while pos is not self.relay_channels:
-            n += 1
-            pos = pos.next
-        return n + self.open_files
-
-    def channels(self):
-        from kmodel.core.list import list_for_each_entry
-        return list(list_for_each_entry(self.relay_channels))
-
-    def busy(self):
-        return not list_empty(self.relay_channels) or self.open_files
+        """Users: the open channels and the open buffer files."""
+        return sum(1 for _ in list_for_each(self.relay_channels)) + self.open_files
 
     def flush(self):
         """Fold every live buffer's pending counts into the timing model."""
