@@ -65,12 +65,6 @@ class PhysMem:
             raise IndexError(f"pfn {pfn:#x} is beyond max_pfn {self.max_pfn:#x}")
         return bisect.bisect_right(self._starts, pfn) - 1
 
-    def frame_view(self, pfn, nr_pages=1):
-        """frame_view - the linear-map view of nr_pages frames from pfn (one node)."""
-        node = self.nodes[self.pfn_to_nid(pfn)]
-        off = (pfn - node.start_pfn) << PAGE_SHIFT
-        return node.view[off: off + (nr_pages << PAGE_SHIFT)]
-
     def frame_addr(self, pfn):
         """frame_addr - the host address of frame pfn in the linear map."""
         node = self.nodes[self.pfn_to_nid(pfn)]

@@ -8,7 +8,6 @@ that a pointer points at is always shown.  Lines fit 80 columns.
 from hw import PAGE_SIZE
 from hw.units import format_size
 
-POINTERS = ("wpage", "rpage", "hpage[0]", "hpage[1]")
 
 
 def _pointers(buf):

@@ -45,7 +45,6 @@ class CpuHotplug:
         self.cpu_hotplug_disabled = False
         self.frozen_cpus = []
         self.present_listeners = []       # sysfs: called with (cpu, present)
-        self.transitions = 0              # completed up/down operations
 
     # --- notifier registration ----------------------------------------------
     def register_cpu_notifier(self, nb):
@@ -143,8 +142,6 @@ class CpuHotplug:
                 self._notify(CPU_UP_CANCELED | mod, cpu, nr_calls)
         finally:
             self.hotplug_active = False
-        if not err:
-            self.transitions += 1
         return err
 
     def cpu_up(self, cpu):
@@ -199,7 +196,6 @@ class CpuHotplug:
             self.hotplug_active = False
         # cpu_hotplug_done() has run: CPU_POST_DEAD may take the locks it needs.
         self._notify(CPU_POST_DEAD | mod, cpu)
-        self.transitions += 1
         return 0
 
     def cpu_down(self, cpu):

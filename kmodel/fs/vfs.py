@@ -104,11 +104,6 @@ class PseudoFS:
             node.parent.children.pop(node.name, None)
             node.parent = None
 
-    def path_of(self, node):
-        if isinstance(node, PseudoDir):
-            return node.path()
-        return node.parent.path().rstrip("/") + "/" + node.name
-
     # --- what a user's shell reaches ------------------------------------------
     def open(self, path):
         """open - a handle on a file; fops.open runs now, fops.release at close()."""
@@ -152,9 +147,6 @@ class PseudoFS:
         if not isinstance(node, PseudoDir):
             return [node.name]
         return sorted(node.children)
-
-    def isdir(self, path):
-        return isinstance(self.lookup(path), PseudoDir)
 
 
 class FileHandle:
