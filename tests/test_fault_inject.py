@@ -31,29 +31,28 @@ def test_times_fails_exactly_that_many_then_succeeds(k):
     assert k.page_alloc.allocated == {}
 
 
-def test_interval_fails_every_nth(k):
-    setup_fpa(k, probability=100, times=-1, interval=3, ignore_gfp_wait="N", min_order=0,
-              verbose=0)
+def failures(k, n, nid=0):
+    """Allocate (and free) n single pages; which of them failed."""
     got = []
-    for _ in range(9):
-        p = k.alloc_pages_node(0, GFP_KERNEL | __GFP_NOWARN, 0)
+    for _ in range(n):
+        p = k.alloc_pages_node(nid, GFP_KERNEL | __GFP_NOWARN, 0)
         got.append(p is None)
         if p:
             k.__free_page(p)
-    assert got == [False, False, True] * 3
+    return got
+
+
+def test_interval_fails_every_nth(k):
+    setup_fpa(k, probability=100, times=-1, interval=3, ignore_gfp_wait="N", min_order=0,
+              verbose=0)
+    assert failures(k, 9) == [False, False, True] * 3
 
 
 def test_space_lets_that_many_bytes_through_first(k):
     # space counts in pages for fail_page_alloc (1 << order), bytes for failslab
     setup_fpa(k, probability=100, times=-1, space=3, ignore_gfp_wait="N", min_order=0,
               verbose=0)
-    got = []
-    for _ in range(4):
-        p = k.alloc_pages_node(0, GFP_KERNEL | __GFP_NOWARN, 0)
-        got.append(p is None)
-        if p:
-            k.__free_page(p)
-    assert got == [False, False, True, True]
+    assert failures(k, 4) == [False, False, True, True]
 
 
 def test_ignore_gfp_wait_and_min_order_filter(k):
@@ -78,13 +77,7 @@ def test_probability_is_deterministic_under_a_seed(kernel_factory):
     def run(seed):
         k = kernel_factory("numa2", seed=seed)
         setup_fpa(k, probability=30, times=-1, ignore_gfp_wait="N", min_order=0, verbose=0)
-        out = []
-        for _ in range(40):
-            p = k.alloc_pages_node(0, GFP_KERNEL | __GFP_NOWARN, 0)
-            out.append(p is None)
-            if p:
-                k.__free_page(p)
-        return out
+        return failures(k, 40)
     a, b, c = run(1), run(1), run(2)
     assert a == b and a != c and 0 < sum(a) < 40
 
