@@ -50,26 +50,32 @@ def parse_kv(args, allowed, required=()):
     return out
 
 
-def arg_size(kv, key, default=None):
+def _arg(kv, key, default, parse):
     if key not in kv:
         if default is None:
             raise ScriptError(f"missing {key}=")
         return default
     try:
-        return parse_size(kv[key])
+        return parse(kv[key])
     except ValueError as e:
         raise ScriptError(f"{key}: {e}") from None
 
 
+def arg_size(kv, key, default=None):
+    """arg_size - kv[key] as a size ('16k'), or default; ScriptError if bad or missing."""
+    return _arg(kv, key, default, parse_size)
+
+
 def arg_int(kv, key, default=None):
-    if key not in kv:
-        if default is None:
-            raise ScriptError(f"missing {key}=")
-        return default
+    """arg_int - kv[key] as an integer (0x allowed), or default."""
+    return _arg(kv, key, default, _parse_int)
+
+
+def _parse_int(text):
     try:
-        return int(kv[key], 0)
+        return int(text, 0)
     except ValueError:
-        raise ScriptError(f"{key}={kv[key]!r} is not a number") from None
+        raise ValueError(f"{text!r} is not a number") from None
 
 
 class Shell:

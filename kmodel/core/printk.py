@@ -15,7 +15,6 @@ KERN_WARNING = "<4>"
 KERN_NOTICE = "<5>"
 KERN_INFO = "<6>"
 KERN_DEBUG = "<7>"
-LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
 DEFAULT_MESSAGE_LOGLEVEL = 4
 
 
@@ -42,9 +41,7 @@ class LogBuf:
             _, old = self.records.popleft()
             self.size -= len(old) + 1
 
-    def lines(self, level_names=False):
-        if level_names:
-            return [f"{LEVEL_NAMES[lv]:<6}: {t}" for lv, t in self.records]
+    def lines(self):
         return [t for _, t in self.records]
 
     def text(self):

@@ -267,16 +267,7 @@ class CpuHotplug:
             return -EINVAL
         if cpu in k.cpu_present_mask:
             return -EEXIST
-        if not self._maps_begin(f"arch_register_cpu({cpu})"):
-            return -EDEADLK
-        try:
-            k.cpu_present_mask.set_cpu(cpu, True)
-            self.log.printk(KERN_INFO + f"CPU {cpu} added to node {k.cpu_to_node(cpu)}")
-            for fn in self.present_listeners:
-                fn(cpu, True)
-            return 0
-        finally:
-            self._maps_done()
+        return self._set_present(cpu, True, f"CPU {cpu} added to node {k.cpu_to_node(cpu)}")
 
     def arch_unregister_cpu(self, cpu):
         """arch_unregister_cpu - remove a present CPU; it must be offline."""
@@ -285,13 +276,17 @@ class CpuHotplug:
             return -EINVAL
         if cpu in k.cpu_online_mask:
             return -EBUSY
-        if not self._maps_begin(f"arch_unregister_cpu({cpu})"):
+        return self._set_present(cpu, False, f"CPU {cpu} removed")
+
+    def _set_present(self, cpu, present, message):
+        """Change the present mask under cpu_add_remove_lock and tell sysfs."""
+        if not self._maps_begin(f"arch_{'' if present else 'un'}register_cpu({cpu})"):
             return -EDEADLK
         try:
-            k.cpu_present_mask.set_cpu(cpu, False)
-            self.log.printk(KERN_INFO + f"CPU {cpu} removed")
+            self.k.cpu_present_mask.set_cpu(cpu, present)
+            self.log.printk(KERN_INFO + message)
             for fn in self.present_listeners:
-                fn(cpu, False)
+                fn(cpu, present)
             return 0
         finally:
             self._maps_done()

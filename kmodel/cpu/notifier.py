@@ -49,12 +49,6 @@ class raw_notifier_head:
     def __init__(self):
         self.head = None
 
-    def blocks(self):
-        nb = self.head
-        while nb is not None:
-            yield nb
-            nb = nb.next
-
 
 def notifier_chain_register(nh, n):
     """notifier_chain_register - insert n after every block of >= priority."""

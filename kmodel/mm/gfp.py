@@ -21,24 +21,6 @@ GFP_NOFS = __GFP_WAIT | __GFP_IO
 GFP_KERNEL = __GFP_WAIT | __GFP_IO | __GFP_FS
 GFP_USER = __GFP_WAIT | __GFP_IO | __GFP_FS | __GFP_HARDWALL
 
-_NAMES = [(GFP_KERNEL, "GFP_KERNEL"), (GFP_ATOMIC, "GFP_ATOMIC"),
-          (__GFP_ZERO, "__GFP_ZERO"), (__GFP_NOWARN, "__GFP_NOWARN"),
-          (__GFP_THISNODE, "__GFP_THISNODE"), (__GFP_COMP, "__GFP_COMP"),
-          (__GFP_NOFAIL, "__GFP_NOFAIL"), (__GFP_HIGHMEM, "__GFP_HIGHMEM")]
-
-
-def gfp_names(gfp):
-    """gfp_names - 'GFP_KERNEL|__GFP_ZERO' for a mask (what later kernels print)."""
-    out = []
-    rest = gfp
-    for bits, name in _NAMES:
-        if rest & bits == bits and bits:
-            out.append(name)
-            rest &= ~bits
-    if rest:
-        out.append(hex(rest))
-    return "|".join(out) or "0"
-
 # Inside a class body Python mangles names that begin with two underscores
 # (``__GFP_ZERO`` would become ``_Class__GFP_ZERO``), so class code uses these.
 GFPF_ZERO = __GFP_ZERO

@@ -20,7 +20,7 @@ next page change, which falls in the same 1 GiB or 2 MiB linear-map page.
 All accesses to a per-CPU buffer are charged to that buffer's CPU: the tracer
 writes its own CPU's buffer, and the model counts the reader as local too.
 """
-from kmodel.relay.ltt_relay import ONE_ACCESS
+from kmodel.relay.ltt_relay import ACCESS_SHIFT, ONE_ACCESS
 
 
 def fold_buf(tm, buf):
@@ -32,7 +32,7 @@ def fold_buf(tm, buf):
     for d in buf.descs:
         acct = d.acct
         if acct:
-            ops = acct >> 48
+            ops = acct >> ACCESS_SHIFT
             tm.stream(c, d.nid, acct & (ONE_ACCESS - 1))
             c.ops += ops
             lookups[size] += ops
@@ -41,7 +41,3 @@ def fold_buf(tm, buf):
                 meta[d.meta_nid] += ops
             d.acct = 0
 
-
-def touch(tm, buf, vpn):
-    """touch - an access stream of buf moved to virtual page vpn: probe the TLB."""
-    tm.tlb_probe(buf.cost, buf.ops.tlb_size(tm), vpn)

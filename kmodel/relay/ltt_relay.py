@@ -10,7 +10,8 @@ from kmodel.core.list import list_head
 from kmodel.cpu.cpumask import NR_CPUS
 
 LTT_RELAY_CHANNEL_VERSION = 8
-ONE_ACCESS = 1 << 48        # buf_page.acct: accesses above this bit, bytes below
+ACCESS_SHIFT = 48
+ONE_ACCESS = 1 << ACCESS_SHIFT  # buf_page.acct: accesses above this bit, bytes below
 NAME_MAX = 255
 
 

@@ -11,7 +11,7 @@ Module state (the patch's statics ``relay_channels`` and
 from kmodel.core.errno import EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
 from kmodel.core.list import list_add, list_del, list_for_each_entry
-from kmodel.core.printk import KERN_ERR, KERN_INFO
+from kmodel.core.printk import KERN_ERR
 from kmodel.cpu.actions import (CPU_DEAD, CPU_DEAD_FROZEN, CPU_ONLINE, CPU_ONLINE_FROZEN,
                                 CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN, CPU_UP_PREPARE,
                                 CPU_UP_PREPARE_FROZEN)
@@ -428,7 +428,3 @@ class DebugfsClient:
         debugfs_remove(self.k.fs, dentry)
         return 0
 
-
-def relay_log_open(k, chan):
-    k.printk(KERN_INFO + f"ltt_relay: channel {chan.base_filename}: {chan.n_subbufs} x "
-             f"{chan.subbuf_size} bytes per CPU, {chan.backend.name}")
