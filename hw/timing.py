@@ -14,6 +14,15 @@ An STLB hit costs ``stlb_hit_cycles``; a miss costs ``page_walk_cycles``.
 Everything else (vmalloc faults, list-walk steps, notifier calls) is counted and
 charged a fixed number of cycles from the preset's table.
 
+Atomics and irq flags (for execution contexts): an atomic operation costs
+``atomic_cycles`` (a LOCK-prefixed read-modify-write on a line in the CPU's own
+cache), a ``local_t`` operation ``local_op_cycles`` (the same instruction without
+LOCK), and either one more ``line_transfer_ns`` at the SLIT distance to the CPU
+that last owned the line when it comes from another CPU: a contended line moves.
+A line has one owner (no shared state is modeled: a read from another CPU moves
+it too, which is pessimistic for read-mostly lines).  ``local_irq_save`` and
+``local_irq_restore`` cost ``irq_save_cycles`` and ``irq_restore_cycles``.
+
 Streamed data: a tracer's buffer accesses are sequential runs.  Users of the
 model report their bytes per node with ``stream()`` (or fold them in later,
 through a flusher that ``totals()`` calls first); those bytes cost one cold line
@@ -43,6 +52,11 @@ class TimingTable:
     vmalloc_fault_cycles: int
     list_step_cycles: int       # following one list_head pointer (beyond its line)
     notifier_call_cycles: int
+    local_op_cycles: int = 6    # non-LOCK read-modify-write on an owned line
+    atomic_cycles: int = 18     # LOCK'd read-modify-write on an owned line
+    irq_save_cycles: int = 3    # pushf; cli
+    irq_restore_cycles: int = 20  # push; popf
+    line_transfer_ns: dict = None  # SLIT distance -> ns to move a line to this CPU
 
     @classmethod
     def from_doc(cls, doc, distances):
@@ -67,6 +81,16 @@ class TimingTable:
         stlb_sizes = tuple(doc.get("stlb_sizes", ["4K", "2M"]))
         if any(s not in SIZES for s in stlb_sizes):
             raise ValueError(f"stlb_sizes: {list(stlb_sizes)} (sizes: {', '.join(SIZES)})")
+        xfer = {}
+        for k, v in doc.get("line_transfer_ns", {}).items():
+            try:
+                xfer[int(k)] = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"line_transfer_ns: bad entry {k!r} = {v!r}") from None
+            if xfer[int(k)] < 0:
+                raise ValueError(f"line_transfer_ns: {k!r} = {v!r} is negative")
+        for d in distances:
+            xfer.setdefault(d, dram[d])     # default: a line costs a memory access
         return cls(cpu_ghz=num("cpu_ghz", 2.0, float), dram_ns=dram, tlb=tlb,
                    stlb_entries=num("stlb_entries", 1536),
                    stlb_sizes=stlb_sizes,
@@ -75,11 +99,20 @@ class TimingTable:
                    vmalloc_lazy_sync=bool(doc.get("vmalloc_lazy_sync", False)),
                    vmalloc_fault_cycles=num("vmalloc_fault_cycles", 2000),
                    list_step_cycles=num("list_step_cycles", 4),
-                   notifier_call_cycles=num("notifier_call_cycles", 20))
+                   notifier_call_cycles=num("notifier_call_cycles", 20),
+                   local_op_cycles=num("local_op_cycles", 6),
+                   atomic_cycles=num("atomic_cycles", 18),
+                   irq_save_cycles=num("irq_save_cycles", 3),
+                   irq_restore_cycles=num("irq_restore_cycles", 20),
+                   line_transfer_ns=xfer)
 
     def line_cycles(self, distance):
         """Cycles charged for one cache line at a SLIT distance (rounded)."""
         return int(round(self.dram_ns[distance] * self.cpu_ghz))
+
+    def transfer_cycles(self, distance):
+        """Cycles to move a cache line from another CPU at a SLIT distance."""
+        return int(round(self.line_transfer_ns[distance] * self.cpu_ghz))
 
     @property
     def linear_map_size(self):
@@ -91,7 +124,8 @@ class CpuCost:
     """Modeled counters of one emulated CPU.  Plain integers: cheap to bump."""
     __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines", "stream_bytes",
                  "meta_lines", "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
-                 "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops")
+                 "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops",
+                 "atomics", "line_transfers", "irq_flag_ops")
 
     def __init__(self, cpu, nid, line_cycles, dtlb, nr_nodes):
         self.cpu = cpu
@@ -120,6 +154,9 @@ class CpuCost:
         self.list_iters = 0
         self.notifier_calls = 0
         self.ops = 0
+        self.atomics = 0
+        self.line_transfers = 0
+        self.irq_flag_ops = 0
         self.dtlb.flush()
 
 
@@ -140,6 +177,8 @@ class TimingModel:
         self.linear_size = t.linear_map_size
         self.linear_shift = SHIFTS[self.linear_size]
         self.flushers = []          # called by totals()/reset() to fold deferred counts
+        self.transfer_cycles = [[t.transfer_cycles(spec.distance[a][b]) for b in range(n)]
+                                for a in range(n)]
 
     # --- charging -----------------------------------------------------------
     def mem(self, c, nid, paddr, n):
@@ -188,6 +227,28 @@ class TimingModel:
         c.walk_steps += iterations - 1
         c.cycles += iterations * self.table.list_step_cycles
 
+    def atomic(self, c, line, locked=True):
+        """atomic - CPU cost c does a read-modify-write on a cache line: LOCK'd
+        (an atomic) or not (a local_t operation).  See line_access."""
+        c.atomics += 1
+        c.cycles += self.table.atomic_cycles if locked else self.table.local_op_cycles
+        self.line_access(c, line)
+
+    def line_access(self, c, line):
+        """line_access - c touches a shared line (any object with a line_owner
+        attribute: the CpuCost that last had it, or None).  A line another CPU
+        had is transferred first; then c owns it."""
+        o = line.line_owner
+        if o is not None and o is not c:
+            c.line_transfers += 1
+            c.cycles += self.transfer_cycles[c.nid][o.nid]
+        line.line_owner = c
+
+    def irq_flags(self, c, restore):
+        """irq_flags - local_irq_save (restore=False) or local_irq_restore."""
+        c.irq_flag_ops += 1
+        c.cycles += self.table.irq_restore_cycles if restore else self.table.irq_save_cycles
+
     def notifier_call(self, c):
         c.notifier_calls += 1
         c.cycles += self.table.notifier_call_cycles
@@ -209,7 +270,8 @@ class TimingModel:
         out = {"cycles": 0, "ops": 0, "bytes_local": 0, "bytes_remote": 0,
                "bytes_by_node": [0] * n, "lines_by_node": [0] * n,
                "meta_lines_local": 0, "meta_lines_remote": 0,
-               "vmalloc_faults": 0, "walk_steps": 0, "list_iters": 0, "notifier_calls": 0}
+               "vmalloc_faults": 0, "walk_steps": 0, "list_iters": 0, "notifier_calls": 0,
+               "atomics": 0, "line_transfers": 0, "irq_flag_ops": 0}
         for s in SIZES:
             out[f"tlb_lookups_{s}"] = 0
             out[f"tlb_misses_{s}"] = 0
@@ -230,6 +292,9 @@ class TimingModel:
             out["walk_steps"] += c.walk_steps
             out["list_iters"] += c.list_iters
             out["notifier_calls"] += c.notifier_calls
+            out["atomics"] += c.atomics
+            out["line_transfers"] += c.line_transfers
+            out["irq_flag_ops"] += c.irq_flag_ops
             for i, s in enumerate(SIZES):
                 out[f"tlb_lookups_{s}"] += c.tlb_lookups[i]
                 out[f"tlb_misses_{s}"] += c.tlb_misses[i]

@@ -17,6 +17,8 @@ from kmodel.core.bug import Bug
 from kmodel.core.kconfig import Kconfig
 from kmodel.core.printk import KERN_INFO, KERN_NOTICE, LogBuf
 from kmodel.core.module import ModuleLoader
+from kmodel.cpu import context
+from kmodel.cpu.context import init_contexts
 from kmodel.cpu.cpumask import NR_CPUS, cpumask
 from kmodel.cpu.hotplug import CpuHotplug
 from kmodel.cpu.percpu import alloc_percpu, free_percpu, per_cpu_ptr
@@ -34,15 +36,6 @@ UTS_RELEASE = "2.6.29-kmodel"
 
 class BootError(ValueError):
     """A boot parameter that cannot be used; nothing was left allocated."""
-
-
-class Task:
-    """The current task, as far as this kernel needs one: its name and CPU."""
-    __slots__ = ("comm", "cpu")
-
-    def __init__(self, comm, cpu):
-        self.comm = comm
-        self.cpu = cpu
 
 
 class Kernel:
@@ -63,8 +56,8 @@ class Kernel:
             self.timing = TimingModel(spec)
             present = spec.present_cpus
             self.boot_cpu = present[0]
-            self.current = Task("swapper", self.boot_cpu)
             self.cpu_possible_mask = cpumask(spec.possible_cpus)
+            init_contexts(self)
             self.cpu_present_mask = cpumask(present)
             self.cpu_online_mask = cpumask()
             self.cpu_node = dict(spec.cpu_node)
@@ -193,6 +186,33 @@ class Kernel:
 
     def current_comm(self):
         return self.current.comm
+
+    # --- execution contexts (kmodel.cpu.context) -------------------------------
+    def set_cpu(self, cpu):
+        """set_cpu - make cpu the running CPU (k.current: its top context)."""
+        context.set_cpu(self, cpu)
+
+    def on_cpu(self, cpu):
+        """on_cpu - a with-block that runs on cpu, then returns to the CPU before."""
+        return context.on_cpu(self, cpu)
+
+    def in_interrupt(self):
+        return context.in_interrupt(self)
+
+    def in_irq(self):
+        return context.in_irq(self)
+
+    def in_softirq(self):
+        return context.in_softirq(self)
+
+    def in_nmi(self):
+        return context.in_nmi(self)
+
+    def irqs_disabled(self):
+        return context.irqs_disabled(self)
+
+    def preempt_count(self):
+        return context.preempt_count(self)
 
     def shutdown(self):
         """shutdown - release the host resources (mappings, memfds)."""

@@ -67,7 +67,7 @@ def open_channel(args, name="chan"):
         if not 0 <= args.cpu < len(chan.buf) or chan.buf[args.cpu] is None:
             raise UsageError(f"--cpu {args.cpu}: no buffer (online CPUs: "
                              f"{k.cpu_online_mask.cpulist()})")
-        k.current.cpu = args.cpu
+        k.set_cpu(args.cpu)
         return k, chan, chan.buf[args.cpu]
     except BaseException:
         k.shutdown()

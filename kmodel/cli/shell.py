@@ -112,12 +112,8 @@ class Shell:
         if not k.cpu_online(cpu):
             raise CommandFailed(22, f"taskset: failed to set pid's affinity: CPU {cpu} "
                                 "is not online")
-        saved = k.current.cpu
-        k.current.cpu = cpu
-        try:
+        with k.on_cpu(cpu):
             return self.run_words(args[2:])
-        finally:
-            k.current.cpu = saved if k.cpu_online(saved) else k.boot_cpu
 
     def cmd_memhog(self, args):
         """taskset -c CPU COMMAND...         run a command on that CPU (e.g. who opens a channel)

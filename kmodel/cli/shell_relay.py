@@ -1,18 +1,22 @@
 """The shell's relay verbs: a small tracer client of the relay module.
 
     relay open NAME subbuf_size=16k n_subbufs=4 [backend=...] [placement=...] [files=no]
-    relay write NAME cpu=N (data=TEXT | bytes=N) [offset=N] [count=N]
+    relay write NAME [cpu=N] (data=TEXT | bytes=N | len=N) [offset=N] [count=N]
     relay read NAME cpu=N offset=N len=N
     relay show NAME [cpu=LIST]
     relay close NAME
 
 Buffer files go to /sys/kernel/debug/ltt/NAME/cpuN.  Writes run on the CPU
-they name (a tracer writes its own CPU's buffer), so that CPU must be online.
+they name (a tracer writes its own CPU's buffer), so that CPU must be online;
+without cpu=, on the CPU the command runs on.  Run as an interrupt (``irq 3
+relay write ...``) a write stays on the interrupted CPU's buffer.
 Without offset=, a write goes at the CPU's write position and, like the layer
 above the relay, never straddles a sub-buffer: an event that does not fit in
 what is left of one starts the next.  With offset=, it goes exactly there, so a
 script can walk off the end of the buffer on purpose.
 """
+from contextlib import nullcontext
+
 from hw.ranges import parse_range_list
 from hw.units import format_size
 from kmodel.cli.draw import draw_channel
@@ -97,6 +101,10 @@ def relay_open(sh, name, args):
 
 
 def _payload(kv):
+    if "len" in kv:
+        if "bytes" in kv:
+            raise ScriptError("relay write: len= and bytes= are the same; give one")
+        kv["bytes"] = kv.pop("len")
     if ("data" in kv) == ("bytes" in kv):
         raise ScriptError("relay write takes data=TEXT or bytes=N")
     if "data" in kv:
@@ -107,10 +115,31 @@ def _payload(kv):
     return bytes((i * 7 + 1) & 0xFF for i in range(n))
 
 
+def _writer_cpu(sh, kv):
+    """The CPU a write runs on: cpu=, else the CPU the command runs on.  An
+    interrupt handler writes the buffer of the CPU it interrupted."""
+    k = sh.k
+    cur = k.current
+    if "cpu" not in kv:
+        return cur.cpu
+    cpu = arg_int(kv, "cpu")
+    if cur.kind != "task" and cpu != cur.cpu:
+        raise ScriptError(f"relay write: a {cur.kind} on CPU {cur.cpu} writes CPU "
+                          f"{cur.cpu}'s buffer, not cpu={cpu}")
+    return cpu
+
+
+def _running_on(k, cpu):
+    """on_cpu(cpu), or stay put inside an interrupt (which cannot move)."""
+    if k.current.kind != "task":
+        return nullcontext(k.current)
+    return k.on_cpu(cpu)
+
+
 def relay_write(sh, name, args):
     chan = _chan(sh, name)
-    kv = parse_kv(args, ("cpu", "data", "bytes", "offset", "count"), ("cpu",))
-    cpu = arg_int(kv, "cpu")
+    kv = parse_kv(args, ("cpu", "data", "bytes", "len", "offset", "count"))
+    cpu = _writer_cpu(sh, kv)
     data = _payload(kv)
     count = arg_int(kv, "count", 1)
     if count < 1:
@@ -121,11 +150,9 @@ def relay_write(sh, name, args):
         raise ScriptError(f"relay write: {n} bytes do not fit in a sub-buffer "
                           f"({chan.subbuf_size}); give offset= to write across")
     k = sh.k
-    saved = k.current.cpu
-    k.current.cpu = cpu
     first = None
     base = arg_size(kv, "offset") if "offset" in kv else None
-    try:
+    with _running_on(k, cpu):
         for i in range(count):
             if base is not None:
                 off = base + i * n
@@ -139,8 +166,6 @@ def relay_write(sh, name, args):
             if first is None:
                 first = off
             ltt_relay_write(buf, off, data, n)
-    finally:
-        k.current.cpu = saved
     last = off + n - 1
     times = f" x {count}" if count > 1 else ""
     return f"cpu {cpu}: wrote {n} bytes{times} at offset {first}..{last}\n"
@@ -156,12 +181,8 @@ def relay_read(sh, name, args):
     buf = _buf(sh, name, chan, cpu, False)
     out = bytearray(n)
     k = sh.k
-    saved = k.current.cpu
-    k.current.cpu = cpu if k.cpu_online(cpu) else saved
-    try:
+    with _running_on(k, cpu if k.cpu_online(cpu) else k.current.cpu):
         ltt_relay_read(buf, off, out, n)
-    finally:
-        k.current.cpu = saved
     dump = hexdump(out).splitlines()
     base = off & (chan.alloc_size - 1)
     lines = []

@@ -29,7 +29,7 @@ class RelayBench:
     def __init__(self, machine, buf_size=BUF_SIZE):
         self.k = boot(machine, maxcpus=None)
         assert self.k.modules.insmod("ltt_relay_alloc") == 0
-        self.k.current.cpu = self.k.boot_cpu             # the opener
+        self.k.set_cpu(self.k.boot_cpu)                  # the opener
         self.chans = {}
         self.cpu = writer_cpu(self.k)
         for label, (backend, placement) in DESIGNS.items():

@@ -1,0 +1,94 @@
+"""Spinlocks (include/linux/spinlock.h, lib/spinlock_debug.c of 2.6.29).
+
+``spin_lock`` disables preemption, then tries the lock once per step (a LOCK'd
+operation on the lock's line, charged as one); while another context holds it,
+the waiter is blocked and the scheduler does not step it until the lock is free.
+
+A waiter can never get a lock that a context below it on its own CPU holds:
+that context cannot run until the waiter is gone.  spin_lock then yields
+("deadlock", lock), and whatever runs the context reports the oops with both
+stacks (kmodel.cpu.sched), as CONFIG_DEBUG_SPINLOCK reports a "cpu recursion".
+The usual way there: a lock taken with spin_lock in process context and
+again from an interrupt handler on the same CPU; spin_lock_irqsave is the fix.
+
+Unlocking a lock that the context does not hold is an oops too ("wrong owner",
+"already unlocked").
+"""
+from kmodel.core.irqflags import (local_irq_restore, local_irq_save, preempt_disable,
+                                  preempt_enable)
+
+
+class spinlock_t:
+    __slots__ = ("k", "name", "holder", "line_owner")
+
+    def __init__(self, k, name="lock"):
+        self.k = k
+        self.name = name
+        self.holder = None              # the Context that holds it
+        self.line_owner = None
+
+    def __repr__(self):
+        return f"{self.name}({'held by ' + repr(self.holder) if self.holder else 'free'})"
+
+
+def spin_lock(lock):
+    k = lock.k
+    cur = k.current
+    preempt_disable(k)
+    while True:
+        yield ("spin_lock", lock)
+        k.timing.atomic(k.timing.cpus[cur.cpu], lock, True)
+        holder = lock.holder
+        if holder is None:
+            lock.holder = cur
+            cur.blocked_on = None
+            return
+        if holder.cpu == cur.cpu:
+            cur.blocked_on = lock
+            yield ("deadlock", lock)    # never resumed: the runner oopses
+            raise AssertionError("a deadlocked context was resumed")
+        cur.blocked_on = lock           # spin: not runnable until the lock is free
+
+
+def spin_unlock(lock):
+    k = lock.k
+    yield ("spin_unlock", lock)
+    cur = k.current
+    if lock.holder is None:
+        k.bug.oops(f"BUG: spinlock already unlocked on CPU#{cur.cpu}, {cur.comm}",
+                   (f" lock: {lock.name}, .owner: none",), depth=2)
+    if lock.holder is not cur:
+        k.bug.oops(f"BUG: spinlock wrong owner on CPU#{cur.cpu}, {cur.comm}",
+                   (f" lock: {lock.name}, .owner: {lock.holder.describe()}/"
+                    f"cpu{lock.holder.cpu}",), depth=2)
+    k.timing.line_access(k.timing.cpus[cur.cpu], lock)
+    lock.holder = None
+    preempt_enable(k)
+
+
+def spin_lock_irqsave(lock):
+    """spin_lock_irqsave - interrupts off on this CPU, then the lock; returns
+    the flags for spin_unlock_irqrestore."""
+    flags = local_irq_save(lock.k)
+    yield from spin_lock(lock)
+    return flags
+
+
+def spin_unlock_irqrestore(lock, flags):
+    yield from spin_unlock(lock)
+    local_irq_restore(lock.k, flags)
+
+
+def deadlock_report(k, spinner, lock, stacks):
+    """deadlock_report - the oops for a context spinning on a lock held below
+    it on its own CPU.  stacks(ctx) gives a context's backtrace lines."""
+    holder = lock.holder
+    what = "recursion" if holder is spinner else "cpu recursion"
+    lines = [f" lock: {lock.name}, .owner: {holder.describe()}/cpu{holder.cpu}",
+             f" waiter {spinner.describe()} on CPU#{spinner.cpu}:"]
+    lines += [f"  {f}" for f in stacks(spinner)]
+    lines.append(f" holder {holder.describe()}, below it on the same CPU:")
+    lines += [f"  {f}" for f in stacks(holder)]
+    k.bug.oops(f"BUG: spinlock {what} on CPU#{spinner.cpu}, {spinner.comm} "
+               f"(deadlock: {spinner.describe()} spins on {lock.name} held by "
+               f"{holder.describe()})", lines, depth=2)

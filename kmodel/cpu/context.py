@@ -1,0 +1,250 @@
+"""Execution contexts (include/linux/hardirq.h, include/linux/preempt.h, current).
+
+Each CPU runs a stack of contexts.  At the bottom is a task (process context):
+the idle task ``swapper/N`` when nothing else runs, or a task that a scenario
+spawned there.  On top of it, nested, at most one softirq, one hardirq and one
+NMI: four deep, LTTng's RING_BUFFER_MAX_NESTING.  ``k.current`` is the top
+context of the CPU that is running, so ``smp_processor_id()``, ``in_interrupt()``
+and ``preempt_count()`` read off it as they read off the CPU in Linux.
+
+A context that takes part in an interleaving is a Python generator: it yields
+before each operation on shared state (an atomic, a lock, a chunk of a copy),
+and whatever runs it (kmodel.cpu.sched) chooses at each yield which context
+steps next.  What a context yields is a pair (operation, object) naming the
+operation it is about to do; see kmodel.core.atomic.
+
+Differences from Linux, on purpose:
+- One task per CPU.  There is no task scheduler: a task runs until it ends, so
+  preempt_disable() is bookkeeping (preempt_count()) and never changes what runs.
+- In Linux ``current`` inside an interrupt is still the interrupted task; here
+  ``k.current`` is the interrupt's own context.  Its ``comm`` is the interrupted
+  task's, so code that prints ``current->comm`` prints what Linux prints.
+- Hardirq handlers run with interrupts off (as Linux does since 2.6.35, when
+  IRQF_DISABLED became the rule), so hardirqs do not nest on each other.
+"""
+from contextlib import contextmanager
+
+TASK, SOFTIRQ, HARDIRQ, NMI = "task", "softirq", "hardirq", "nmi"
+KINDS = (TASK, SOFTIRQ, HARDIRQ, NMI)
+MAX_NESTING = 4                 # RING_BUFFER_MAX_NESTING
+
+# preempt_count() layout, as include/linux/preempt.h of later kernels draws it.
+PREEMPT_OFFSET = 1 << 0
+SOFTIRQ_OFFSET = 1 << 8
+HARDIRQ_OFFSET = 1 << 16
+NMI_OFFSET = 1 << 20
+_OFFSET = {TASK: 0, SOFTIRQ: SOFTIRQ_OFFSET, HARDIRQ: HARDIRQ_OFFSET,
+           NMI: NMI_OFFSET + HARDIRQ_OFFSET}      # nmi_enter() adds both
+
+
+class Context:
+    """One execution context: a task or an interrupt handler on one CPU.
+
+    gen is the generator that runs it (None for the idle task, or for a
+    context run straight through by the shell); pending is what it yielded
+    last, the operation it does when it next steps."""
+    __slots__ = ("kind", "cpu", "name", "comm", "gen", "pending", "blocked_on",
+                 "irqs_were_off", "note", "eid")
+
+    def __init__(self, kind, cpu, name, comm, gen=None):
+        self.kind = kind
+        self.cpu = cpu
+        self.name = name
+        self.comm = comm
+        self.gen = gen
+        self.pending = None
+        self.blocked_on = None          # a spinlock_t it spins on
+        self.irqs_were_off = False      # the CPU's irq flag when this interrupt came
+        self.note = None                # what its last operation returned (for traces)
+        self.eid = None                 # its entity number in a schedule
+
+    def __repr__(self):
+        return f"{self.kind}:{self.name}@cpu{self.cpu}"
+
+    def describe(self):
+        return f"{self.kind} {self.name}"
+
+
+class CpuExec:
+    """What one CPU is executing: its context stack and its interrupt flag."""
+    __slots__ = ("cpu", "stack", "irqs_off", "preempt", "idle")
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+        self.idle = Context(TASK, cpu, f"swapper/{cpu}", "swapper")
+        self.stack = [self.idle]
+        self.irqs_off = False           # EFLAGS.IF clear
+        self.preempt = 0                # the task's own preempt_disable() depth
+
+    @property
+    def top(self):
+        return self.stack[-1]
+
+    def reset(self):
+        """Back to the idle task with interrupts on (a new run of a schedule)."""
+        self.stack[:] = [self.idle]
+        self.irqs_off = False
+        self.preempt = 0
+
+    def can_take(self, kind):
+        """can_take - may an interrupt of this kind arrive on this CPU now?"""
+        levels = {c.kind for c in self.stack}
+        if kind == NMI:
+            return NMI not in levels
+        if self.irqs_off or HARDIRQ in levels or NMI in levels:
+            return False
+        if kind == SOFTIRQ:
+            return SOFTIRQ not in levels
+        return True
+
+    def preempt_count(self):
+        n = self.preempt
+        for c in self.stack:
+            n += _OFFSET[c.kind]
+        return n
+
+
+class ContextError(ValueError):
+    """A context that cannot be started (an offline CPU, nesting too deep)."""
+
+
+def init_contexts(k):
+    """init_contexts - a CpuExec for every possible CPU; the boot CPU runs."""
+    k.cpu_exec = {cpu: CpuExec(cpu) for cpu in k.cpu_possible_mask}
+    k.current = k.cpu_exec[k.boot_cpu].top
+
+
+def set_cpu(k, cpu):
+    """set_cpu - make cpu the running CPU: k.current becomes its top context."""
+    k.current = k.cpu_exec[cpu].top
+
+
+@contextmanager
+def on_cpu(k, cpu):
+    """on_cpu - run a block on cpu, then go back to the CPU that ran before
+    (or to the boot CPU, if that one went offline meanwhile)."""
+    saved = k.current.cpu
+    set_cpu(k, cpu)
+    try:
+        yield k.current
+    finally:
+        set_cpu(k, saved if k.cpu_online(saved) else k.boot_cpu)
+
+
+def context_enter(k, cpu, kind, name, gen=None):
+    """context_enter - an interrupt of this kind arrives on cpu (irq_enter(),
+    nmi_enter()) and becomes k.current; or, for a task, cpu starts running it.
+
+    Raises ContextError when the CPU is offline or cannot take that kind now."""
+    if kind not in KINDS:
+        raise ContextError(f"unknown context kind {kind!r} (kinds: {', '.join(KINDS)})")
+    if not k.cpu_online(cpu):
+        raise ContextError(f"CPU {cpu} is not online")
+    ex = k.cpu_exec[cpu]
+    below = ex.top
+    if kind == TASK:
+        if below is not ex.idle or len(ex.stack) > 1:
+            raise ContextError(f"CPU {cpu} already runs {below.describe()}")
+        ctx = Context(TASK, cpu, name, name, gen)
+        ex.stack[0] = ctx
+    else:
+        if not ex.can_take(kind):
+            why = "interrupts are off" if ex.irqs_off and kind != NMI else \
+                f"it is in {below.kind} context"
+            raise ContextError(f"a {kind} cannot arrive on CPU {cpu} now: {why}")
+        if len(ex.stack) >= MAX_NESTING:
+            raise ContextError(f"CPU {cpu}: nesting deeper than {MAX_NESTING}")
+        ctx = Context(kind, cpu, name, ex.stack[0].comm, gen)
+        ctx.irqs_were_off = ex.irqs_off
+        if kind in (HARDIRQ, NMI):
+            ex.irqs_off = True          # the CPU clears IF on the way in
+        ex.stack.append(ctx)
+    k.current = ctx
+    return ctx
+
+
+def context_exit(k, ctx):
+    """context_exit - ctx ends (irq_exit(), or the task returns): the context
+    below it runs again, with the interrupt flag it had."""
+    ex = k.cpu_exec[ctx.cpu]
+    if ex.top is not ctx:
+        raise ContextError(f"{ctx!r} is not the top context of CPU {ctx.cpu}")
+    if ctx.kind == TASK:
+        ex.stack[0] = ex.idle
+        ex.irqs_off = False
+        ex.preempt = 0
+    else:
+        ex.stack.pop()
+        ex.irqs_off = ctx.irqs_were_off
+    if k.current is ctx:
+        k.current = ex.top
+
+
+@contextmanager
+def in_context(k, cpu, kind, name):
+    """in_context - run a block as an interrupt (or task) on cpu, straight
+    through; the shell's ``irq CPU COMMAND`` uses it."""
+    saved = k.current
+    ctx = context_enter(k, cpu, kind, name)
+    try:
+        yield ctx
+    finally:
+        context_exit(k, ctx)
+        k.current = saved if k.cpu_online(saved.cpu) else k.cpu_exec[k.boot_cpu].top
+
+
+# --- include/linux/hardirq.h and preempt.h -----------------------------------
+def preempt_count(k):
+    return k.cpu_exec[k.current.cpu].preempt_count()
+
+
+def in_irq(k):
+    """in_irq - in hardirq (or NMI) context."""
+    return bool(preempt_count(k) & (HARDIRQ_OFFSET * 0xf))
+
+
+def in_softirq(k):
+    return bool(preempt_count(k) & (SOFTIRQ_OFFSET * 0xff))
+
+
+def in_interrupt(k):
+    """in_interrupt - in softirq, hardirq or NMI context."""
+    return bool(preempt_count(k) & ~(PREEMPT_OFFSET * 0xff))
+
+
+def in_nmi(k):
+    return bool(preempt_count(k) & NMI_OFFSET)
+
+
+def irqs_disabled(k):
+    return k.cpu_exec[k.current.cpu].irqs_off
+
+
+def backtrace(ctx):
+    """backtrace - the call chain a suspended context stands in, outermost
+    first, as 'function+line' strings (its generator and every generator it
+    delegates to with yield from)."""
+    out = []
+    g = ctx.gen
+    while g is not None:
+        frame = getattr(g, "gi_frame", None)
+        if frame is None:
+            break
+        out.append(f"{frame.f_code.co_name}+{frame.f_lineno}")
+        g = getattr(g, "gi_yieldfrom", None)
+    return out
+
+
+def format_stacks(k, cpus=None):
+    """format_stacks - one line per CPU: its contexts bottom to top."""
+    lines = []
+    for cpu in (cpus if cpus is not None else k.for_each_online_cpu()):
+        ex = k.cpu_exec[cpu]
+        chain = " > ".join(c.describe() for c in ex.stack)
+        flags = []
+        if ex.irqs_off:
+            flags.append("irqs off")
+        if ex.preempt_count():
+            flags.append(f"preempt_count={ex.preempt_count():#x}")
+        lines.append(f"cpu{cpu}: {chain}" + (f"  [{', '.join(flags)}]" if flags else ""))
+    return lines

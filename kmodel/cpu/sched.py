@@ -1,0 +1,269 @@
+"""The scheduler of execution contexts: one run of one interleaving.
+
+Emulated CPUs do not run on host threads.  A scenario declares *entities*:
+tasks (one per CPU, running from the start) and interrupts (each arrives once
+on its CPU, at a moment the scheduler picks, when that CPU can take it).  At
+every step the scheduler lists the enabled entities, in a fixed order, and a
+*chooser* (kmodel.cpu.explore) picks one:
+
+- a task or an interrupt that has arrived steps: its generator runs from its
+  last yield to its next one, doing the one operation it had announced;
+- an interrupt that has not arrived yet arrives: it is pushed on its CPU's
+  context stack (the context below stops until it is gone) and runs to its
+  first yield.
+
+An entity is enabled when it is the top context of its CPU and is not
+spinning on a held lock, or, for an interrupt still to come, when its CPU can
+take it (kmodel.cpu.context.CpuExec.can_take).  The run records the index of
+each choice in the enabled list; those indices are the replay token.
+
+A run ends when no entity is enabled.  If some context has not finished then,
+every one left is spinning on a lock held by another: a lockup, reported as an
+oops with every stack.  A context that spins on a lock held below it on its own
+CPU is reported at once (kmodel.core.spinlock).
+"""
+from kmodel.core.bug import Oops
+from kmodel.core.spinlock import deadlock_report
+from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, TASK, ContextError,
+                                backtrace, context_enter, context_exit, format_stacks)
+
+COST_KEYS = ("cycles", "atomics", "line_transfers", "irq_flag_ops")
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be run: a bad strategy, bound or replay token,
+    or a context that cannot start (an offline CPU).  The message says which."""
+
+
+class RunFailed(Exception):
+    """A run found a failure: an invariant did not hold, or the kernel oopsed."""
+
+    def __init__(self, message, step):
+        super().__init__(message)
+        self.step = step
+
+
+class Entity:
+    """A task or an interrupt of a scenario; ctx is its context once running."""
+    __slots__ = ("eid", "cpu", "kind", "fn", "args", "name", "ctx", "done", "ex")
+
+    def __init__(self, eid, cpu, kind, fn, args, name):
+        self.eid = eid
+        self.cpu = cpu
+        self.kind = kind
+        self.fn = fn
+        self.args = args
+        self.name = name
+        self.ctx = None
+        self.done = False
+        self.ex = None                  # its CPU's CpuExec, while a run goes
+
+    def __repr__(self):
+        return f"{self.kind} {self.name} on cpu{self.cpu}"
+
+
+class World:
+    """What a setup function builds a run with: ``world.task(...)``,
+    ``world.irq(...)``, and the kernel ``world.k``."""
+
+    def __init__(self, k):
+        self.k = k
+        self.entities = []
+
+    def _add(self, cpu, kind, fn, args, name):
+        k = self.k
+        if not isinstance(cpu, int) or cpu not in k.cpu_possible_mask:
+            raise ScheduleError(f"cpu {cpu!r} is not a possible CPU "
+                                f"({k.cpu_possible_mask.cpulist()})")
+        if not k.cpu_online(cpu):
+            raise ScheduleError(f"a {kind} on CPU {cpu}: CPU {cpu} is not online")
+        e = Entity(len(self.entities), cpu, kind, fn, args, name or fn.__name__)
+        self.entities.append(e)
+        return e
+
+    def task(self, cpu, fn, *args, name=None):
+        """task - run fn(*args) (a generator function) as the task on cpu."""
+        if any(e.kind == TASK and e.cpu == cpu for e in self.entities):
+            raise ScheduleError(f"CPU {cpu} already has a task (one task per CPU)")
+        e = self._add(cpu, TASK, fn, args, name)
+        saved = self.k.current
+        try:
+            e.ctx = context_enter(self.k, cpu, TASK, e.name, fn(*args))
+        except ContextError as err:
+            raise ScheduleError(str(err)) from None
+        finally:
+            self.k.current = saved
+        e.ctx.eid = e.eid
+        return e
+
+    def irq(self, cpu, fn, *args, name=None, kind=HARDIRQ):
+        """irq - fn(*args) arrives once on cpu as an interrupt of this kind
+        (hardirq, softirq or nmi), when the scheduler chooses."""
+        if kind not in (SOFTIRQ, HARDIRQ, NMI):
+            raise ScheduleError(f"interrupt kind {kind!r}: softirq, hardirq or nmi")
+        return self._add(cpu, kind, fn, args, name)
+
+
+def _label(pending):
+    if pending is None:
+        return "start"
+    op, obj = pending
+    name = getattr(obj, "name", None)
+    return f"{op}({name})" if name else op
+
+
+class Run:
+    """One run of a scenario under one chooser."""
+
+    def __init__(self, k, world, chooser, check=None, state=None, max_steps=100_000,
+                 trace=False):
+        self.k = k
+        self.world = world
+        self.chooser = chooser
+        self.check = check
+        self.state = state
+        self.max_steps = max_steps
+        self.trace = [] if trace else None
+        self.choices = []
+        self.steps = 0
+        self.stacks = []
+        self.live = list(world.entities)        # entities not finished
+        for e in self.live:
+            e.ex = k.cpu_exec[e.cpu]
+
+    def enabled(self):
+        """enabled - the entities that can step now, in entity order."""
+        out = []
+        for e in self.live:
+            ctx = e.ctx
+            if ctx is None:
+                if e.ex.can_take(e.kind):
+                    out.append(e)
+            elif e.ex.stack[-1] is ctx and (ctx.blocked_on is None
+                                            or ctx.blocked_on.holder is None):
+                out.append(e)
+        return out
+
+    def step(self, e):
+        """step - run entity e to its next yield (arriving first if needed)."""
+        k = self.k
+        ctx = e.ctx
+        if ctx is None:
+            ctx = e.ctx = context_enter(k, e.cpu, e.kind, e.name, e.fn(*e.args))
+            ctx.eid = e.eid
+        else:
+            k.current = ctx
+        label = ctx.pending
+        ctx.note = None
+        try:
+            pending = ctx.pending = ctx.gen.send(None)
+        except StopIteration:
+            pending = None
+            e.done = True
+            self.live.remove(e)
+            context_exit(k, ctx)
+        if self.trace is not None:
+            self._trace(e, ctx, label)
+        if pending is not None and pending[0] == "deadlock":
+            self.stacks = format_stacks(k, self._cpus())
+            deadlock_report(k, ctx, pending[1], backtrace)
+
+    def _trace(self, e, ctx, label):
+        what = _label(label)
+        if ctx.note is not None:
+            what += f" = {ctx.note}"
+        if e.done:
+            what += ("; " if label is not None else "") + "returns"
+        self.trace.append(f"{self.steps:>5}  cpu{e.cpu}  {ctx.describe():<24} {what}")
+
+    def _cpus(self):
+        return sorted({e.cpu for e in self.world.entities})
+
+    def run(self):
+        """run - to the end; raises RunFailed at the first failure."""
+        k = self.k
+        choose = self.chooser.choose
+        check = self.check
+        state = self.state
+        choices = self.choices
+        trace = self.trace is not None
+        last = None
+        try:
+            while True:
+                enabled = self.enabled()
+                if not enabled:
+                    self._end()
+                    break
+                if self.steps >= self.max_steps:
+                    raise RunFailed(f"no end after {self.max_steps} steps (a livelock?)",
+                                    self.steps)
+                i = 0 if len(enabled) == 1 and last is enabled[0] else \
+                    choose(self.steps, enabled, last)
+                choices.append(i)
+                last = enabled[i]
+                self.steps += 1
+                ctx = last.ctx
+                if ctx is None or ctx.pending is None or trace:
+                    self.step(last)
+                else:                   # the common case, inline: resume it
+                    k.current = ctx
+                    ctx.note = None
+                    try:
+                        ctx.pending = ctx.gen.send(None)
+                    except StopIteration:
+                        ctx.pending = None
+                        last.done = True
+                        self.live.remove(last)
+                        context_exit(k, ctx)
+                    else:
+                        if ctx.blocked_on is not None and ctx.pending[0] == "deadlock":
+                            self.stacks = format_stacks(k, self._cpus())
+                            deadlock_report(k, ctx, ctx.pending[1], backtrace)
+                if check is not None:
+                    msg = check(state, False)
+                    if msg:
+                        self.stacks = format_stacks(k, self._cpus())
+                        raise RunFailed(f"invariant failed after step {self.steps}: {msg}",
+                                        self.steps)
+            if check is not None:
+                msg = check(state, True)
+                if msg:
+                    raise RunFailed(f"check failed at the end: {msg}", self.steps)
+        except Oops as e:
+            if not self.stacks:
+                self.stacks = format_stacks(k, self._cpus())
+            raise RunFailed(f"kernel oops: {e}", self.steps) from None
+        finally:
+            self.cleanup()
+
+    def _end(self):
+        stuck = [e for e in self.world.entities if not e.done and e.ctx is not None]
+        if not stuck:
+            return
+        k = self.k
+        self.stacks = format_stacks(k, self._cpus())
+        lines = []
+        for e in stuck:
+            lock = e.ctx.blocked_on
+            lines.append(f" {e.ctx.describe()} on CPU#{e.cpu} spins on "
+                         f"{getattr(lock, 'name', lock)} held by "
+                         f"{lock.holder.describe() if lock and lock.holder else '?'}:")
+            lines += [f"  {f}" for f in backtrace(e.ctx)]
+        k.bug.oops(f"BUG: spinlock lockup suspected: {len(stuck)} context(s) spin "
+                   "and nothing else can run", lines)
+
+    def cleanup(self):
+        """cleanup - close every generator and put each CPU back to idle."""
+        k = self.k
+        for e in self.world.entities:
+            if e.ctx is not None and e.ctx.gen is not None:
+                e.ctx.gen.close()
+        for cpu in self._cpus():
+            k.cpu_exec[cpu].reset()
+        k.current = k.cpu_exec[k.boot_cpu].top
+
+
+def run_cost(k):
+    t = k.timing.totals()
+    return {key: t[key] for key in COST_KEYS}
+
