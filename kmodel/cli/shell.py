@@ -93,6 +93,10 @@ class Shell:
             "expect": self.cmd_expect, "expect-fail": self.cmd_expect_fail,
             "relay": self.cmd_relay, "storm": self.cmd_storm, "help": self.cmd_help,
             "memhog": self.cmd_memhog, "taskset": self.cmd_taskset,
+            "irq": lambda a: self.run_interrupt("hardirq", a),
+            "softirq": lambda a: self.run_interrupt("softirq", a),
+            "nmi": lambda a: self.run_interrupt("nmi", a),
+            "contexts": self.cmd_contexts,
         }
         self.hogged = []                # pages held by memhog
 
@@ -114,6 +118,38 @@ class Shell:
                                 "is not online")
         with k.on_cpu(cpu):
             return self.run_words(args[2:])
+
+    def run_interrupt(self, kind, args):
+        """irq|softirq|nmi CPU COMMAND...: run one command as an interrupt of
+        that kind on CPU, nested on what the CPU runs (see docs/concurrency.md)."""
+        from kmodel.cpu.context import ContextError, context_enter, context_exit
+        if len(args) < 2:
+            raise ScriptError(f"{kind if kind != 'hardirq' else 'irq'} CPU COMMAND...")
+        try:
+            cpu = int(args[0])
+        except ValueError:
+            raise ScriptError(f"bad CPU {args[0]!r}") from None
+        k = self.k
+        if cpu not in k.cpu_possible_mask:
+            raise ScriptError(f"CPU {cpu} is not a possible CPU "
+                              f"({k.cpu_possible_mask.cpulist()})")
+        saved = k.current
+        try:
+            ctx = context_enter(k, cpu, kind, " ".join(args[1:])[:24])
+        except ContextError as e:
+            raise ScriptError(f"an interrupt on CPU {cpu}: {e}") from None
+        try:
+            return self.run_words(args[1:])
+        finally:
+            context_exit(k, ctx)
+            k.current = saved if k.cpu_online(saved.cpu) else k.cpu_exec[k.boot_cpu].top
+
+    def cmd_contexts(self, args):
+        """contexts: each online CPU's context stack, bottom to top."""
+        from kmodel.cpu.context import format_stacks
+        if args:
+            raise ScriptError("contexts takes no argument")
+        return "".join(line + "\n" for line in format_stacks(self.k))
 
     def cmd_memhog(self, args):
         """taskset -c CPU COMMAND...         run a command on that CPU (e.g. who opens a channel)
@@ -316,7 +352,7 @@ insmod NAME [param=value...]     load ltt_relay_alloc or cpu-notifier-error-inje
 rmmod NAME / lsmod               unload / list modules
 relay open NAME subbuf_size=16k n_subbufs=4 [backend=pagelist|vmap|static]
                                  [placement=local|opener] [files=no]
-relay write NAME cpu=N (data=TEXT | bytes=N) [offset=N] [count=N]
+relay write NAME [cpu=N] (data=TEXT | bytes=N) [offset=N] [count=N]
 relay read NAME cpu=N offset=N len=N
 relay show NAME [cpu=LIST]       a picture of the channel
 relay close NAME
@@ -329,5 +365,7 @@ storm cpus=LIST steps=N seed=S [suspend=P]
 taskset -c CPU COMMAND...         run a command on that CPU (e.g. who opens a channel)
 memhog node=N size=SIZE | memhog free
                                  hold a node's memory (like numactl memhog)
+irq|softirq|nmi CPU COMMAND...   run a command as an interrupt on that CPU
+contexts                         each CPU's contexts, task first
 Sizes take 4k, 16k, 1m; CPU lists take 0-3,6.
 """

@@ -180,19 +180,6 @@ def context_exit(k, ctx):
         k.current = ex.top
 
 
-@contextmanager
-def in_context(k, cpu, kind, name):
-    """in_context - run a block as an interrupt (or task) on cpu, straight
-    through; the shell's ``irq CPU COMMAND`` uses it."""
-    saved = k.current
-    ctx = context_enter(k, cpu, kind, name)
-    try:
-        yield ctx
-    finally:
-        context_exit(k, ctx)
-        k.current = saved if k.cpu_online(saved.cpu) else k.cpu_exec[k.boot_cpu].top
-
-
 # --- include/linux/hardirq.h and preempt.h -----------------------------------
 def preempt_count(k):
     return k.cpu_exec[k.current.cpu].preempt_count()

@@ -14,7 +14,8 @@ every step the scheduler lists the enabled entities, in a fixed order, and a
 
 An entity is enabled when it is the top context of its CPU and is not
 spinning on a held lock, or, for an interrupt still to come, when its CPU can
-take it (kmodel.cpu.context.CpuExec.can_take).  The run records the index of
+take it (kmodel.cpu.context.CpuExec.can_take); an interrupt for an offline CPU
+waits until the CPU is back, and never comes if it is not.  The run records the index of
 each choice in the enabled list; those indices are the replay token.
 
 A run ends when no entity is enabled.  If some context has not finished then,
@@ -104,11 +105,13 @@ class World:
         return self._add(cpu, kind, fn, args, name)
 
 
-def _label(pending):
+def _label(pending, ctx):
     if pending is None:
-        return "start"
+        return "starts" if ctx.kind == TASK else "arrives"
     op, obj = pending
     name = getattr(obj, "name", None)
+    if op == "run":                     # a script's command
+        return name
     return f"{op}({name})" if name else op
 
 
@@ -134,10 +137,11 @@ class Run:
     def enabled(self):
         """enabled - the entities that can step now, in entity order."""
         out = []
+        online = self.k.cpu_online_mask
         for e in self.live:
             ctx = e.ctx
             if ctx is None:
-                if e.ex.can_take(e.kind):
+                if e.ex.can_take(e.kind) and e.cpu in online:
                     out.append(e)
             elif e.ex.stack[-1] is ctx and (ctx.blocked_on is None
                                             or ctx.blocked_on.holder is None):
@@ -169,7 +173,7 @@ class Run:
             deadlock_report(k, ctx, pending[1], backtrace)
 
     def _trace(self, e, ctx, label):
-        what = _label(label)
+        what = _label(label, ctx)
         if ctx.note is not None:
             what += f" = {ctx.note}"
         if e.done:
@@ -197,8 +201,7 @@ class Run:
                 if self.steps >= self.max_steps:
                     raise RunFailed(f"no end after {self.max_steps} steps (a livelock?)",
                                     self.steps)
-                i = 0 if len(enabled) == 1 and last is enabled[0] else \
-                    choose(self.steps, enabled, last)
+                i = choose(self.steps, enabled, last)
                 choices.append(i)
                 last = enabled[i]
                 self.steps += 1

@@ -1,0 +1,251 @@
+"""kmodel explore SCRIPT|builtin:NAME: search a scenario's interleavings.
+
+Two kinds of scenario:
+
+- a built-in race (``kmodel explore --list``): Python contexts on atomics,
+  irq flags and spinlocks, in a buggy and a ``-fixed`` version;
+- a script: shell commands, where these lines declare what runs concurrently
+  (each command is one step; anything else is run in order, before or after):
+
+      task CPU COMMAND...         a command for CPU's task (repeat: a sequence)
+      irq CPU COMMAND...          a hardirq that arrives once on CPU
+      softirq CPU COMMAND... / nmi CPU COMMAND...
+      always EXPECTATION...       an expect checked after every step
+
+  Lines before the first declaration set up each run (every run boots a new
+  kernel); ``expect`` lines after the last one check how it ended.
+
+Exit status: 0 no failure found, 1 a failure (its replay token, the steps
+that led there and each CPU's contexts), 2 bad usage.
+"""
+import argparse
+import shlex
+
+from kmodel.cli.errors import UsageError
+from kmodel.cli.run import HeaderError, load_script, parse_header
+from kmodel.cli.shell import CommandFailed, ExpectationFailed, ScriptError, Shell
+from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
+from kmodel.cpu.explore import STRATEGIES, explore
+from kmodel.cpu.sched import ScheduleError
+from kmodel.scenarios.races import RACES, get_race
+
+DECLARATIONS = {"task": None, "irq": HARDIRQ, "softirq": SOFTIRQ, "nmi": NMI}
+TRACE_LINES = 40
+DEFAULT_RUNS = {"random": 1000, "pct": 1000, "exhaustive": 100_000}
+
+
+class _Step:
+    """What a script context yields: the command it is about to run."""
+    __slots__ = ("name",)
+
+    def __init__(self, text):
+        self.name = text
+
+
+def run_commands(sh, commands):
+    """A context that runs shell commands, one step each."""
+    for words in commands:
+        yield ("run", _Step(" ".join(words)))
+        try:
+            sh.run_words(words)
+        except CommandFailed:
+            pass                        # refused, as a shell goes on after one
+
+
+class ScriptScenario:
+    """A script split into setup, declarations and final checks."""
+
+    def __init__(self, text, name, machine=None, config=None, seed=None):
+        lines = text.splitlines()
+        try:
+            opts = parse_header(lines[0]) if lines else {}
+        except HeaderError as e:
+            raise ScriptError(f"{name}: {e}") from None
+        self.machine = machine or opts.get("machine", "numa2")
+        self.config = (opts.get("config") or []) + list(config or [])
+        self.seed = seed if seed is not None else opts.get("seed", 0)
+        self.name = name
+        self.setup_lines, self.final_lines, self.always = [], [], []
+        self.tasks, self.irqs = {}, []
+        seen_decl = False
+        for no, line in enumerate(lines, 1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            try:
+                words = shlex.split(s)
+            except ValueError as e:
+                raise ScriptError(f"{name}:{no}: cannot parse: {e}") from None
+            head = words[0]
+            if head in DECLARATIONS or head == "always":
+                seen_decl = True
+                if self.final_lines:
+                    raise ScriptError(f"{name}:{no}: a declaration after the final "
+                                      "checks; declare every context first")
+                if head == "always":
+                    if len(words) < 2:
+                        raise ScriptError(f"{name}:{no}: always EXPECTATION...")
+                    self.always.append((no, s[len("always"):].strip()))
+                    continue
+                if len(words) < 3:
+                    raise ScriptError(f"{name}:{no}: {head} CPU COMMAND...")
+                try:
+                    cpu = int(words[1])
+                except ValueError:
+                    raise ScriptError(f"{name}:{no}: {head}: bad CPU {words[1]!r}") from None
+                if head == "task":
+                    self.tasks.setdefault(cpu, []).append(words[2:])
+                else:
+                    self.irqs.append((cpu, DECLARATIONS[head], words[2:]))
+            elif seen_decl:
+                self.final_lines.append((no, s))
+            else:
+                self.setup_lines.append((no, s))
+        if not self.tasks and not self.irqs:
+            raise ScriptError(f"{name}: declares no task or interrupt to interleave "
+                              "(task CPU COMMAND..., irq CPU COMMAND...)")
+        self.sh = None
+
+    def boot(self):
+        self.sh = Shell(self.machine, self.config, self.seed)
+        return self.sh.k
+
+    def _exec(self, no, line):
+        try:
+            self.sh.execute(line)
+        except CommandFailed:
+            pass
+        except ScriptError as e:
+            raise ScheduleError(f"{self.name}:{no}: error: {e}") from None
+
+    def setup(self, world):
+        for no, line in self.setup_lines:
+            self._exec(no, line)
+        for cpu, cmds in sorted(self.tasks.items()):
+            world.task(cpu, run_commands, self.sh, cmds, name=f"sh/{cpu}")
+        for cpu, kind, words in self.irqs:
+            world.irq(cpu, run_commands, self.sh, [words], name=words[0], kind=kind)
+        self.oopses = len(self.sh.k.bug.oopses)
+        return self
+
+    def check(self, state, final):
+        oopses = self.sh.k.bug.oopses
+        if len(oopses) > self.oopses:
+            return f"kernel oops: {oopses[-1]}"
+        checks = self.always + (self.final_lines if final else [])
+        for no, line in checks:
+            try:
+                self.sh.execute(line)
+            except ExpectationFailed as e:
+                return f"{self.name}:{no}: {line}: {e}"
+            except CommandFailed:
+                pass
+            except ScriptError as e:
+                return f"{self.name}:{no}: error: {e}"
+        return None
+
+
+def _scenario(args):
+    """(setup, check, kernel) for the scenario the arguments name."""
+    name = args.script
+    if name.startswith("builtin:") and get_race(name[len("builtin:"):]):
+        setup, check = get_race(name[len("builtin:"):])
+        if args.config:
+            raise UsageError("--config applies to scripts; the built-in races boot "
+                             "a plain kernel")
+        from kmodel.kernel import boot
+        return setup, check, boot(args.machine or "numa2")
+    text, display = load_script(name)
+    sc = ScriptScenario(text, display, args.machine, args.config, args.seed_kernel)
+    return sc.setup, sc.check, sc.boot
+
+
+def cmd_explore(args, out):
+    if args.list:
+        for name in RACES:
+            out.write(f"builtin:{name:<22} {RACES[name].title}\n")
+        out.write("\neach also as builtin:NAME-fixed; scripts: see docs/concurrency.md\n")
+        return 0
+    if args.script is None:
+        raise UsageError("explore: which scenario? (a script, builtin:NAME, or --list)")
+    if args.strategy not in STRATEGIES:
+        raise UsageError(f"unknown strategy {args.strategy!r} (strategies: "
+                         f"{', '.join(STRATEGIES)})")
+    runs = args.runs if args.runs is not None else DEFAULT_RUNS[args.strategy]
+    if args.max_steps < 1:
+        raise UsageError(f"--max-steps {args.max_steps}: must be at least 1")
+    setup, check, kernel = _scenario(args)
+    try:
+        res = explore(setup, check, strategy=args.strategy, runs=runs, seed=args.seed,
+                      bound=args.bound, depth=args.depth, replay=args.replay,
+                      kernel=kernel, max_steps=args.max_steps)
+    except ScheduleError as e:
+        raise UsageError(str(e)) from None
+    finally:
+        if not callable(kernel):
+            kernel.shutdown()
+    return report(res, args, out)
+
+
+def report(res, args, out):
+    f = res.failure
+    if args.replay:
+        out.write(f"replay of {args.script}: {len(res.trace)} steps\n")
+        out.writelines(line + "\n" for line in res.trace)
+    else:
+        how = (f"exhaustive, preemption bound {args.bound}" if args.strategy == "exhaustive"
+               else f"{args.strategy}, seed {args.seed}"
+               + (f", depth {args.depth}" if args.strategy == "pct" else ""))
+        out.write(f"explore {args.script}: {how}\n")
+    cost = res.cost
+    cost_line = (f"modeled cost of the run: {cost['cycles']:,} cycles, "
+                 f"{cost['atomics']} atomics, {cost['line_transfers']} line transfers, "
+                 f"{cost['irq_flag_ops']} irq flag operations\n")
+    if f is None:
+        if args.replay:
+            out.write("no failure in this schedule\n" + cost_line)
+            return 0
+        done = ("every schedule within the bound ran" if res.complete else
+                "the search stopped at --runs" if args.strategy == "exhaustive" else "")
+        out.write(f"no failure in {res.runs:,} runs ({res.steps:,} steps, "
+                  f"{res.distinct:,} distinct interleavings)"
+                  + (f"; {done}" if done else "") + "\n")
+        return 0
+    out.write(f"FAILED in run {f.run + 1} after {f.steps} steps: {f.message}\n")
+    if not args.replay:
+        out.write(f"replay: kmodel explore {args.script} --replay {f.token}\n")
+        trace = f.trace
+        if len(trace) > TRACE_LINES:
+            out.write(f"steps (the last {TRACE_LINES} of {len(trace)}):\n")
+            trace = trace[-TRACE_LINES:]
+        else:
+            out.write("steps:\n")
+        out.writelines(line + "\n" for line in trace)
+    if f.stacks:
+        out.write("contexts when it failed:\n")
+        out.writelines(f"  {line}\n" for line in f.stacks)
+    oops = [line for line in f.dmesg if "BUG" in line or line.startswith(" ")]
+    if oops:
+        out.write("dmesg:\n")
+        out.writelines(f"  {line}\n" for line in oops)
+    out.write(cost_line)
+    return 1
+
+
+def add_parser(sub):
+    s = sub.add_parser("explore", help="search a scenario's interleavings for a failure")
+    s.add_argument("script", nargs="?", help="a script or builtin:NAME")
+    s.add_argument("--list", action="store_true", help="the built-in races")
+    s.add_argument("--strategy", default="random", metavar="|".join(STRATEGIES))
+    s.add_argument("--runs", type=int, help="runs at most (default 1000; exhaustive "
+                   "100000)")
+    s.add_argument("--bound", type=int, default=2, help="exhaustive: preemptions per "
+                   "schedule (default 2)")
+    s.add_argument("--depth", type=int, default=3, help="pct: bug depth (default 3)")
+    s.add_argument("--seed", type=int, default=0, help="the strategy's seed")
+    s.add_argument("--replay", metavar="TOKEN", help="run the schedule of a token")
+    s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
+    s.add_argument("--machine", "-m", metavar="PRESET")
+    s.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    s.set_defaults(func=cmd_explore, seed_kernel=None)
+
