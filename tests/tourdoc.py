@@ -1,14 +1,19 @@
-"""docs/tour.md as a test: every `$ kmodel ...` line in a ```console block is run,
-and its output must be the lines that follow it in the block.
+"""docs/tour.md (and docs/concurrency.md) as tests: every `$ kmodel ...` line in a
+```console block is run, and its output must be the lines that follow it in the
+block.  A command expected to exit non-zero says so at the end of its line,
+`$ kmodel ...   # exit 1`; any other exit status fails.
 
 KMODEL_UPDATE_TRANSCRIPTS=1 rewrites the blocks with the real outputs."""
+import re
 import io
 import shlex
 from pathlib import Path
 
 from transcript import normalize
 
-TOUR = Path(__file__).parent.parent / "docs" / "tour.md"
+DOCS = Path(__file__).parent.parent / "docs"
+TOUR = DOCS / "tour.md"
+CONCURRENCY = DOCS / "concurrency.md"
 
 
 def blocks(text):
@@ -34,16 +39,18 @@ def blocks(text):
 
 def run_command(cmd):
     from kmodel.cli.main import main
-    argv = shlex.split(cmd)
-    assert argv[0] == "kmodel", f"the tour runs only kmodel commands: {cmd}"
+    m = re.search(r"\s+# exit (\d+)$", cmd)
+    want_rc = int(m.group(1)) if m else 0
+    argv = shlex.split(cmd[:m.start()] if m else cmd)
+    assert argv[0] == "kmodel", f"the docs run only kmodel commands: {cmd}"
     out = io.StringIO()
     rc = main(argv[1:], out=out)
-    assert rc == 0, f"{cmd} exited {rc}"
+    assert rc == want_rc, f"{cmd} exited {rc}"
     return normalize(out.getvalue())
 
 
-def regenerate():
-    text = TOUR.read_text()
+def regenerate(doc=TOUR):
+    text = doc.read_text()
     lines = text.split("\n")
     for start, end, cmds in reversed(blocks(text)):
         new = []
@@ -51,4 +58,4 @@ def regenerate():
             new.append(f"$ {cmd}")
             new.extend(run_command(cmd).rstrip("\n").split("\n"))
         lines[start + 1:end] = new
-    TOUR.write_text("\n".join(lines))
+    doc.write_text("\n".join(lines))

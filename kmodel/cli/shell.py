@@ -135,7 +135,7 @@ class Shell:
                               f"({k.cpu_possible_mask.cpulist()})")
         saved = k.current
         try:
-            ctx = context_enter(k, cpu, kind, " ".join(args[1:])[:24])
+            ctx = context_enter(k, cpu, kind, "sh")
         except ContextError as e:
             raise ScriptError(f"an interrupt on CPU {cpu}: {e}") from None
         try:

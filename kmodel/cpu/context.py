@@ -209,15 +209,17 @@ def irqs_disabled(k):
 
 def backtrace(ctx):
     """backtrace - the call chain a suspended context stands in, outermost
-    first, as 'function+line' strings (its generator and every generator it
-    delegates to with yield from)."""
+    first, as 'function() file:line' strings (its generator and every
+    generator it delegates to with yield from)."""
+    import os
     out = []
     g = ctx.gen
     while g is not None:
         frame = getattr(g, "gi_frame", None)
         if frame is None:
             break
-        out.append(f"{frame.f_code.co_name}+{frame.f_lineno}")
+        out.append(f"{frame.f_code.co_name}() "
+                   f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
         g = getattr(g, "gi_yieldfrom", None)
     return out
 
