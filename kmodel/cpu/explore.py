@@ -76,16 +76,16 @@ class PrefixChooser:
         self.log = []
 
     def choose(self, step, enabled, last):
-        eids = [e.eid for e in enabled]
+        going = last is not None and last in enabled    # could go on: not preempted
         if step < len(self.prefix):
             i = self.prefix[step]
-        elif last is not None and last in enabled:
+        elif going:
             i = enabled.index(last)
         else:
             i = 0
-        preempted = last is not None and last in enabled and enabled[i] is not last
-        self.log.append((eids, i, self.preemptions, last.eid if last else None))
-        self.preemptions += preempted
+        self.log.append((enabled, i, self.preemptions, last if going else None))
+        if going and enabled[i] is not last:
+            self.preemptions += 1
         return i
 
 
@@ -303,13 +303,9 @@ def _exhaustive(once, runs, bound, res):
         made = [entry[1] for entry in chooser.log]
         branches = []
         for step in range(len(prefix), len(chooser.log)):
-            eids, chosen, pre, last = chooser.log[step]
-            last_enabled = last is not None and last in eids
-            for j, eid in enumerate(eids):
-                if j == chosen:
-                    continue
-                cost = pre + (1 if last_enabled and eid != last else 0)
-                if cost <= bound:
+            enabled, chosen, pre, going = chooser.log[step]
+            for j, e in enumerate(enabled):
+                if j != chosen and pre + (going is not None and e is not going) <= bound:
                     branches.append(made[:step] + [j])
         stack.extend(reversed(branches))
     res.complete = True

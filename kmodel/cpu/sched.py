@@ -134,20 +134,6 @@ class Run:
         for e in self.live:
             e.ex = k.cpu_exec[e.cpu]
 
-    def enabled(self):
-        """enabled - the entities that can step now, in entity order."""
-        out = []
-        online = self.k.cpu_online_mask
-        for e in self.live:
-            ctx = e.ctx
-            if ctx is None:
-                if e.ex.can_take(e.kind) and e.cpu in online:
-                    out.append(e)
-            elif e.ex.stack[-1] is ctx and (ctx.blocked_on is None
-                                            or ctx.blocked_on.holder is None):
-                out.append(e)
-        return out
-
     def step(self, e):
         """step - run entity e to its next yield (arriving first if needed)."""
         k = self.k
@@ -184,58 +170,79 @@ class Run:
         return sorted({e.cpu for e in self.world.entities})
 
     def run(self):
-        """run - to the end; raises RunFailed at the first failure."""
+        """run - to the end; raises RunFailed at the first failure.
+
+        The loop is the hot path of every exploration: enabled() and step()
+        are written out in it for the common case (a context that has started
+        resumes; no trace)."""
         k = self.k
         choose = self.chooser.choose
         check = self.check
         state = self.state
-        choices = self.choices
+        append = self.choices.append
         trace = self.trace is not None
+        live = self.live
+        online = k.cpu_online_mask
+        max_steps = self.max_steps
         last = None
+        steps = 0
         try:
             while True:
-                enabled = self.enabled()
+                enabled = []
+                for e in live:
+                    ctx = e.ctx
+                    if ctx is None:
+                        if e.ex.can_take(e.kind) and e.cpu in online:
+                            enabled.append(e)
+                    elif e.ex.stack[-1] is ctx:
+                        lock = ctx.blocked_on
+                        if lock is None or lock.holder is None:
+                            enabled.append(e)
                 if not enabled:
                     self._end()
                     break
-                if self.steps >= self.max_steps:
-                    raise RunFailed(f"no end after {self.max_steps} steps (a livelock?)",
-                                    self.steps)
-                i = choose(self.steps, enabled, last)
-                choices.append(i)
+                if steps >= max_steps:
+                    raise RunFailed(f"no end after {max_steps} steps (a livelock?)", steps)
+                i = choose(steps, enabled, last)
+                append(i)
                 last = enabled[i]
-                self.steps += 1
+                steps += 1
                 ctx = last.ctx
                 if ctx is None or ctx.pending is None or trace:
+                    self.steps = steps
                     self.step(last)
-                else:                   # the common case, inline: resume it
+                else:                   # the common case: resume it
                     k.current = ctx
-                    ctx.note = None
                     try:
                         ctx.pending = ctx.gen.send(None)
                     except StopIteration:
                         ctx.pending = None
                         last.done = True
-                        self.live.remove(last)
+                        live.remove(last)
                         context_exit(k, ctx)
                     else:
                         if ctx.blocked_on is not None and ctx.pending[0] == "deadlock":
+                            self.steps = steps
                             self.stacks = format_stacks(k, self._cpus())
                             deadlock_report(k, ctx, ctx.pending[1], backtrace)
                 if check is not None:
                     msg = check(state, False)
                     if msg:
                         self.stacks = format_stacks(k, self._cpus())
-                        raise RunFailed(f"invariant failed after step {self.steps}: {msg}",
-                                        self.steps)
+                        raise RunFailed(f"invariant failed after step {steps}: {msg}", steps)
+            self.steps = steps
             if check is not None:
                 msg = check(state, True)
                 if msg:
-                    raise RunFailed(f"check failed at the end: {msg}", self.steps)
+                    raise RunFailed(f"check failed at the end: {msg}", steps)
         except Oops as e:
+            self.steps = steps
             if not self.stacks:
                 self.stacks = format_stacks(k, self._cpus())
-            raise RunFailed(f"kernel oops: {e}", self.steps) from None
+            raise RunFailed(f"kernel oops: {e}", steps) from None
+        except RunFailed:
+            self.steps = steps
+            raise
         finally:
             self.cleanup()
 
