@@ -1,5 +1,6 @@
 """The scheduler and the interleaving explorer (kmodel.cpu.sched, kmodel.cpu.explore)."""
 import io
+from itertools import combinations
 from math import comb
 
 import pytest
@@ -124,11 +125,30 @@ def steps_task(n):
         yield ("op", None)
 
 
+def model_schedules(a, b, bound):
+    """How many orders of a steps of A and b steps of B have at most bound
+    preemptions: switching to the other while the one that ran could go on."""
+    count = 0
+    for pos in combinations(range(a + b), a):
+        order = ["B"] * (a + b)
+        for p in pos:
+            order[p] = "A"
+        left = {"A": a, "B": b}
+        pre = 0
+        for i, who in enumerate(order):
+            if i and who != order[i - 1] and left[order[i - 1]] > 0:
+                pre += 1
+            left[who] -= 1
+        count += pre <= bound
+    return count
+
+
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 4), st.integers(0, 4))
-def test_unbounded_exhaustive_enumerates_every_interleaving(a, b):
+@given(st.integers(0, 4), st.integers(0, 4), st.integers(0, 3))
+def test_exhaustive_enumerates_the_model_schedules(a, b, bound):
     """Two tasks of a and b operations (a+1 and b+1 steps with their start):
-    exactly C(a+b+2, a+1) schedules, each once; with bound 0, two."""
+    unbounded, exactly C(a+b+2, a+1) schedules, each once; bounded, as many as
+    the model counts."""
     k = _K[0]
 
     def setup(world):
@@ -136,8 +156,8 @@ def test_unbounded_exhaustive_enumerates_every_interleaving(a, b):
         world.task(1, steps_task, b)
     res = explore(setup, strategy="exhaustive", runs=10**6, bound=99, kernel=k)
     assert res.complete and res.runs == res.distinct == comb(a + b + 2, a + 1)
-    res = explore(setup, strategy="exhaustive", runs=10**6, bound=0, kernel=k)
-    assert res.runs == 2
+    res = explore(setup, strategy="exhaustive", runs=10**6, bound=bound, kernel=k)
+    assert res.complete and res.runs == res.distinct == model_schedules(a + 1, b + 1, bound)
 
 
 _K = []
