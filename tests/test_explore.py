@@ -235,3 +235,25 @@ def test_cli_script(tmp_path, capsys):
         rc, _ = run_cli("explore", str(script))
         assert rc == 2, bad
         assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["builtin:lost-update", "--strategy", "dfs"],
+    ["builtin:lost-update", "--strategy", "exhaustive", "--bound", "-1"],
+    ["builtin:lost-update", "--replay", "kx1-notatoken"],
+    ["builtin:lost-update", "--stacks"],
+    ["builtin:no-such-race"],
+    ["builtin:lost-update", "--runs", "0"],
+])
+def test_cli_bad_usage_is_one_line_and_exit_2(argv, capsys):
+    rc, _ = run_cli("explore", *argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("kmodel: error: ") and err.count("\n") == 1
+
+
+def test_replay_with_stacks_shows_the_nesting():
+    rc, out = run_cli("explore", "builtin:lost-update")
+    token = out.split("--replay ")[1].split()[0]
+    rc, out = run_cli("explore", "builtin:lost-update", "--replay", token, "--stacks")
+    assert "cpu0: task counter++ > hardirq timer_interrupt  [irqs off" in out
+    assert out.count("cpu0: task counter++\n") >= 2      # before and after the irq

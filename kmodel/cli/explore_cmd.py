@@ -171,6 +171,8 @@ def cmd_explore(args, out):
     if args.strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {args.strategy!r} (strategies: "
                          f"{', '.join(STRATEGIES)})")
+    if args.stacks and not args.replay:
+        raise UsageError("--stacks goes with --replay TOKEN")
     runs = args.runs if args.runs is not None else DEFAULT_RUNS[args.strategy]
     if args.max_steps < 1:
         raise UsageError(f"--max-steps {args.max_steps}: must be at least 1")
@@ -178,7 +180,7 @@ def cmd_explore(args, out):
     try:
         res = explore(setup, check, strategy=args.strategy, runs=runs, seed=args.seed,
                       bound=args.bound, depth=args.depth, replay=args.replay,
-                      kernel=kernel, max_steps=args.max_steps)
+                      kernel=kernel, max_steps=args.max_steps, stacks=args.stacks)
     except ScheduleError as e:
         raise UsageError(str(e)) from None
     finally:
@@ -190,7 +192,7 @@ def cmd_explore(args, out):
 def report(res, args, out):
     f = res.failure
     if args.replay:
-        out.write(f"replay of {args.script}: {len(res.trace)} steps\n")
+        out.write(f"replay of {args.script}: {res.steps} steps\n")
         out.writelines(line + "\n" for line in res.trace)
     else:
         how = (f"exhaustive, preemption bound {args.bound}" if args.strategy == "exhaustive"
@@ -244,6 +246,8 @@ def add_parser(sub):
     s.add_argument("--depth", type=int, default=3, help="pct: bug depth (default 3)")
     s.add_argument("--seed", type=int, default=0, help="the strategy's seed")
     s.add_argument("--replay", metavar="TOKEN", help="run the schedule of a token")
+    s.add_argument("--stacks", action="store_true", help="with --replay: each CPU's "
+                   "contexts after every step")
     s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")

@@ -200,7 +200,7 @@ class _Kernels:
             self.shared.shutdown()
 
 
-def _one_run(kernels, setup, check, chooser, max_steps, trace):
+def _one_run(kernels, setup, check, chooser, max_steps, trace, stacks=False):
     """Run once: (Run, failure message or None, cost, dmesg lines)."""
     k = kernels.get()
     try:
@@ -208,7 +208,7 @@ def _one_run(kernels, setup, check, chooser, max_steps, trace):
         seq = k.log.seq
         world = World(k)
         state = setup(world)
-        r = Run(k, world, chooser, check, state, max_steps, trace)
+        r = Run(k, world, chooser, check, state, max_steps, trace, stacks)
         msg = None
         try:
             r.run()
@@ -220,7 +220,7 @@ def _one_run(kernels, setup, check, chooser, max_steps, trace):
 
 
 def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, depth=3,
-            replay=None, kernel=None, machine="numa2", max_steps=100_000):
+            replay=None, kernel=None, machine="numa2", max_steps=100_000, stacks=False):
     """explore - run a scenario under many schedules; stop at the first failure.
 
     setup(world) declares the entities (world.task, world.irq) on world.k and
@@ -229,7 +229,8 @@ def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, dep
     True), else None.  kernel is a booted Kernel shared by every run (setup
     must build fresh state each time), a callable that boots a new one per
     run, or None to boot ``machine`` once.  With replay=TOKEN, that one
-    schedule runs, with its trace.  Returns an ExploreResult."""
+    schedule runs, with its trace (and with stacks=True, every CPU's context
+    stack after each step).  Returns an ExploreResult."""
     if strategy not in STRATEGIES:
         raise ScheduleError(f"unknown strategy {strategy!r} (strategies: "
                             f"{', '.join(STRATEGIES)})")
@@ -242,7 +243,8 @@ def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, dep
     seen = set()
 
     def once(chooser, run_index, trace=False):
-        r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, trace)
+        r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, trace,
+                                       stacks)
         res.runs += 1
         res.steps += r.steps
         res.cost = cost

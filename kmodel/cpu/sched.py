@@ -119,14 +119,15 @@ class Run:
     """One run of a scenario under one chooser."""
 
     def __init__(self, k, world, chooser, check=None, state=None, max_steps=100_000,
-                 trace=False):
+                 trace=False, stacks=False):
         self.k = k
         self.world = world
         self.chooser = chooser
         self.check = check
         self.state = state
         self.max_steps = max_steps
-        self.trace = [] if trace else None
+        self.trace = [] if trace or stacks else None
+        self.show_stacks = stacks           # each step's CPU stacks in the trace
         self.choices = []
         self.steps = 0
         self.stacks = []
@@ -165,6 +166,8 @@ class Run:
         if e.done:
             what += ("; " if label is not None else "") + "returns"
         self.trace.append(f"{self.steps:>5}  cpu{e.cpu}  {ctx.describe():<24} {what}")
+        if self.show_stacks:
+            self.trace += [f"{'':>7}{line}" for line in format_stacks(self.k, self._cpus())]
 
     def _cpus(self):
         return sorted({e.cpu for e in self.world.entities})
