@@ -62,6 +62,7 @@ class Kernel:
             self.cpu_online_mask = cpumask()
             self.cpu_node = dict(spec.cpu_node)
             self.page_alloc = PageAllocator(self)
+            self.MAX_ORDER = self.page_alloc.MAX_ORDER  # CONFIG_FORCE_MAX_ZONEORDER
             self.slab = SlabAllocator(self, self.page_alloc)
             self.vm = Vmalloc(self, self.page_alloc, self.slab, self.timing)
             self.hotplug = CpuHotplug(self)
@@ -131,6 +132,10 @@ class Kernel:
     def cpu_to_node(self, cpu):
         """cpu_to_node - the node of a possible CPU."""
         return self.cpu_node[cpu]
+
+    def node_present_pages(self, nid):
+        """node_present_pages - the pages node nid has (NODE_DATA(nid)->node_present_pages)."""
+        return self.page_alloc.zones[nid].present_pages
 
     def cpu_online(self, cpu):
         return cpu in self.cpu_online_mask

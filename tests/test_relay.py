@@ -101,19 +101,19 @@ def test_vmap_placements(env):
     k.current.cpu = 0                                          # the opener runs on node 0
     local = env.open(4096, 4, backend="vmap", name="local")
     opener = env.open(4096, 4, backend="vmap", placement="opener", name="opener")
-    assert {p.nid for p in local.buf[6].page_array[0]} == {1}
-    assert {p.nid for p in opener.buf[6].page_array[0]} == {0}
+    assert {p.nid for p in local.buf[6].priv.pages} == {1}
+    assert {p.nid for p in opener.buf[6].priv.pages} == {0}
     assert "pages=4 vmap N1=4" in k.fs.read("/proc/vmallocinfo")
 
 
 def test_vmap_page_array_is_vmalloced_beyond_a_page(env):
     k = env.k
     chan = env.open(1 << 20, 4, backend="vmap")                # 1024 pages: 8 KiB array
-    assert hasattr(chan.buf[0].page_array[1], "addr")
+    assert hasattr(chan.buf[0].priv.mem, "addr")
     assert "vmalloc vpages" not in k.fs.read("/proc/vmallocinfo")
     ltt_relay_close(chan)
     small = env.open(4096, 4, backend="vmap")
-    assert isinstance(small.buf[0].page_array[1], bytearray)   # kzalloc'ed
+    assert isinstance(small.buf[0].priv.mem, bytearray)   # kzalloc'ed
 
 
 # --- the four-pointer cache and walks -------------------------------------------

@@ -37,13 +37,9 @@ def draw_buffer(k, buf, max_pages=8):
     keep = set(range(min(len(descs), max_pages // 2)))
     keep |= set(range(max(0, len(descs) - 2), len(descs)))
     keep |= {i for i, d in enumerate(descs) if id(d) in marks}
-    contiguous = buf.ops.contiguous
-    if contiguous and buf.area is not None:
-        lines.append(f"  vmap area {buf.area.addr:#x}-{buf.area.addr + buf.area.size:#x}"
-                     f" ({'lazy sync' if buf.area.lazy else 'synced'})")
-    elif contiguous:
-        lines.append(f"  one block of order {buf.block[1]} at pfn {buf.block[0].pfn:#x}")
-    first = "  head" if not contiguous else "  page"
+    desc = buf.ops.describe(buf)
+    lines += [f"  {line}" for line in desc.details]
+    first = "  head" if desc.ring else "  page"
     skipped = 0
     for i, d in enumerate(descs):
         if i not in keep:
@@ -59,7 +55,7 @@ def draw_buffer(k, buf, max_pages=8):
         lines.append(f"{arrow} -> {cell}" + (f"  <- {' '.join(ptr)}" if ptr else ""))
     if skipped:
         lines.append(f"       ... {skipped} more ...")
-    if not contiguous and descs:
+    if desc.ring and descs:
         lines.append("       -> back to head")
     return lines
 

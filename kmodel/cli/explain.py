@@ -162,7 +162,7 @@ def _next_snapshot(events, snap):
 def explain_contiguous(k, buf, is_write, offset, length, events, first):
     out = []
     touches = [e for e in events if e[1] == "touch"]
-    kind = "vmap area" if buf.ops.name == "vmap" else "linear map block"
+    kind = buf.ops.describe(buf).mapping
     out.append(f" 1. one slice {'assignment' if is_write else 'copy'} of {length} bytes at "
                f"{offset:#x} of the {kind}")
     out.append("    (an offset is an address: no page lookup)")

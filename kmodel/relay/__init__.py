@@ -7,4 +7,7 @@
 - ``static.py``: one physically contiguous block (the patch's "static array").
 - ``relay_alloc.py``: ltt/ltt-relay-alloc.c, the code above the backends.
 - ``module.py``: the loadable module (insmod ltt_relay_alloc).
+
+Importing the package defines, and so registers, the built-in backends.
 """
+from kmodel.relay import pagelist, static, vmap  # noqa: F401  (register the backends)

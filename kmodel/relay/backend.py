@@ -1,54 +1,130 @@
-"""The allocation interface under the relay (the patch author's "allocation layer").
+"""The allocation-backend contract: everything a layer above may ask of a buffer.
 
-A backend owns how a buffer's memory is allocated, freed, read and written.
-Everything above it (ltt_relay_open, hotplug, files, kref lifetimes) calls only
-these, so a new backend plugs in by subclassing and registering its name:
+The patch's author splits the relay into an allocation layer and the layers on
+top of it "because we can then easily mix and match each of those".  This file
+is the seam.  A backend is a subclass of :class:`RelayBackend` that sets
+``name``: defining the class registers it, and the registry is the one list of
+backend names (the CLI, its help and completion, and the tests read it).  A
+new backend is one new file, plus its name in a test parametrization.
 
-    alloc_buf(k, buf, nid)   allocate buf.alloc_size bytes for buf on node nid;
-                             0 or -ENOMEM with nothing left allocated
-    free_buf(k, buf)         give everything back
-    write(buf, offset, src, len) / read(buf, offset, dest, len)
-    read_get_page(buf, offset)    the buf_page holding offset
-    offset_address(buf, offset)   a view from offset to the end of its page
-    pages(buf)               (offset, page) pairs in buffer order, for pictures
+What the layers above may call, and nothing else:
 
-Two variants may be given: ``patch_ops`` (how the 2009 patch ran, for
-CONFIG_LTT_RELAY_ERRATA) and ``exact_ops`` (every access through the TLB
-model, for CONFIG_KMODEL_EXACT_TLB).
+    alloc_buf(k, buf, nid)        allocate buf.alloc_size bytes for buf, on node nid
+                                  (nid < 0: the running CPU's node, as mainline's
+                                  alloc_page()); 0, or -ENOMEM with nothing left
+    free_buf(k, buf)              give back everything alloc_buf took
+    write(buf, offset, src, len)  ltt_relay_write: returns len
+    read(buf, offset, dest, len)  ltt_relay_read: returns len
+    read_get_page(buf, offset)    ltt_relay_read_get_page: the buf_page holding offset
+    offset_address(buf, offset)   ltt_relay_offset_address: a writable view from
+                                  offset to the end of its page
+    pages(buf)                    (offset, page) pairs in buffer order
+    describe(buf)                 a Description, for pictures and explanations
+    variant(errata, exact)        the ops a buffer uses: the patch's own code under
+                                  CONFIG_LTT_RELAY_ERRATA, every access through the
+                                  TLB model under CONFIG_KMODEL_EXACT_TLB, else self
+    tlb_size(tm)                  the page size (index in hw.tlb.SIZES) its accesses
+                                  go through, for the accounting fold
+    meta_per_page                 True when each access also reads a per-page
+                                  descriptor (the page list's buf_page)
+    contiguous                    True when buf.view maps the whole buffer
 
-``write`` and ``read`` are plain functions taking the buffer first, as the
-C API does, so that a caller can hold one and call it without a dispatch.
+``write``, ``read``, ``read_get_page`` and ``offset_address`` are plain
+functions taking the buffer first, as the C API does, so a caller can hold one
+and call it without a dispatch.
+
+What a backend may keep in the buffer (kmodel.relay.ltt_relay.rchan_buf):
+``descs`` (one buf_page per page, in buffer order; the accounting counts on
+them), the cache pointers ``wpage``/``rpage``/``hpage``, ``view`` (a
+contiguous view of the whole buffer, if it has one), ``page_count``, and
+``priv``: one field for anything else of its own.
 """
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
-BACKENDS = {}
+_REGISTRY = {}
 
 
-class RelayBackend:
-    name = "?"
-    contiguous = False          # one view of the whole buffer (vmap, static)
-    patch_ops = None            # the ops as the 2009 patch ran them, if they differ
-    exact_ops = None            # the ops with no fast path (CONFIG_KMODEL_EXACT_TLB)
+@dataclass(frozen=True)
+class Description:
+    """How a buffer's memory is laid out, in words a picture can use.
 
+    mapping: what an offset goes through ("page list", "vmap area", ...);
+    details: lines that say where it is (an address range, a block);
+    ring: the pages form a list with a head (drawn as a ring)."""
+    mapping: str
+    details: list = field(default_factory=list)
+    ring: bool = False
+
+
+class RelayBackend(ABC):
+    name = None                 # set by a backend: defining the class registers it
+    contiguous = False          # buf.view covers the whole buffer
+    meta_per_page = False
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        name = cls.__dict__.get("name")
+        if name is not None:    # a variant (no name of its own) is not registered
+            if name in _REGISTRY and type(_REGISTRY[name]).__qualname__ != cls.__qualname__:
+                raise ValueError(f"relay backend {name!r} is already registered "
+                                 f"({type(_REGISTRY[name]).__qualname__})")
+            _REGISTRY[name] = cls()
+
+    @abstractmethod
     def alloc_buf(self, k, buf, nid):
-        raise NotImplementedError
+        """alloc_buf - 0, or -ENOMEM with nothing left allocated."""
 
+    @abstractmethod
     def free_buf(self, k, buf):
-        raise NotImplementedError
+        """free_buf - free what alloc_buf allocated."""
+
+    @staticmethod
+    @abstractmethod
+    def write(buf, offset, src, length):
+        """ltt_relay_write."""
+
+    @staticmethod
+    @abstractmethod
+    def read(buf, offset, dest, length):
+        """ltt_relay_read."""
+
+    @staticmethod
+    @abstractmethod
+    def read_get_page(buf, offset):
+        """ltt_relay_read_get_page."""
+
+    @staticmethod
+    @abstractmethod
+    def offset_address(buf, offset):
+        """ltt_relay_offset_address."""
+
+    @staticmethod
+    @abstractmethod
+    def tlb_size(tm):
+        """The hw.tlb.SIZES index of the pages this backend's accesses go through."""
+
+    @abstractmethod
+    def describe(self, buf):
+        """describe - a Description of buf's memory."""
 
     def pages(self, buf):
         return [(d.offset, d.page) for d in buf.descs]
 
-
-def register_backend(backend):
-    BACKENDS[backend.name] = backend
-    return backend
+    def variant(self, errata, exact):
+        return self
 
 
 def get_backend(name):
     """get_backend - the backend registered under name, or None."""
-    if not BACKENDS:
-        # importing registers them
-        import kmodel.relay.pagelist  # noqa: F401  (importing a backend registers it)
-        import kmodel.relay.static  # noqa: F401
-        import kmodel.relay.vmap  # noqa: F401
-    return BACKENDS.get(name)
+    return _REGISTRY.get(name)
+
+
+def backend_names():
+    """backend_names - every registered backend, in the order they were defined."""
+    return list(_REGISTRY)
+
+
+def unregister_backend(name):
+    """unregister_backend - forget a backend (for tests that define their own)."""
+    _REGISTRY.pop(name, None)

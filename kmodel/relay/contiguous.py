@@ -168,13 +168,34 @@ def make_descs(k, buf, pages, meta_nid):
 
 class ContiguousBackend(RelayBackend):
     """What vmap and static share: one view, accessed by the functions above.
-    A subclass gives alloc_buf/free_buf, tlb_size, touch and fault_address."""
+    A subclass gives alloc_buf/free_buf, tlb_size, describe, and the two hooks
+    of this family: touch(buf, idx, offset, n), what a stream's move to page
+    idx costs, and fault_address(buf, offset), the address a run past the end
+    faults at."""
     contiguous = True
     meta_per_page = False
     write = staticmethod(contig_write)
     read = staticmethod(contig_read)
     read_get_page = staticmethod(contig_read_get_page)
     offset_address = staticmethod(contig_offset_address)
+
+    @staticmethod
+    def touch(buf, idx, offset, n):
+        raise NotImplementedError
+
+    @staticmethod
+    def fault_address(buf, offset):
+        raise NotImplementedError
+
+    def variant(self, errata, exact):
+        if not exact:
+            return self
+        cls = type(self)
+        ops = cls.__dict__.get("_exact_ops")
+        if ops is None:
+            ops = exact_variant(cls)
+            cls._exact_ops = ops
+        return ops
 
 
 def exact_write(buf, offset, src, length):

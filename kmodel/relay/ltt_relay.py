@@ -1,8 +1,9 @@
 """The relay structures (include/linux/ltt-relay.h of the patch).
 
 Field names are the patch's.  Fields after the patch's are this port's: which
-backend a buffer uses, the node its structure lives on, and the pieces the
-backends keep (the mask of the offset, the contiguous view of vmap).
+backend a buffer uses, the node its structure lives on, and what the backend
+contract (kmodel/relay/backend.py) lets a backend keep: descriptors per page,
+a contiguous view, and one private field.
 """
 from hw import PAGE_SIZE
 from kmodel.core.kref import kref
@@ -50,8 +51,8 @@ class rchan_buf:
     __slots__ = ("chan_private", "chan", "dentry", "kref", "pages", "wpage", "hpage",
                  "rpage", "page_count", "cpu",
                  # this port's
-                 "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs", "area",
-                 "view", "page_array", "block", "cost", "errata")
+                 "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs",
+                 "view", "priv", "cost", "errata")
 
     def __init__(self):
         self.chan_private = None
@@ -70,10 +71,8 @@ class rchan_buf:
         self.subbuf_size = 0
         self.nid = 0
         self.descs = []                     # buf_page per page index, any backend
-        self.area = None
-        self.view = None
-        self.page_array = None
-        self.block = None
+        self.view = None                    # a contiguous backend's view of it all
+        self.priv = None                    # the backend's own (kmodel.relay.backend)
         self.cost = None
         self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
 

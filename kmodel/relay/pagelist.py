@@ -26,7 +26,7 @@ from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_WARNING
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
-from kmodel.relay.backend import RelayBackend, register_backend
+from kmodel.relay.backend import Description, RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
 
 PAGE_MASK = ~(PAGE_SIZE - 1)
@@ -308,6 +308,8 @@ def ltt_relay_offset_address(buf, offset):
 
 
 class PagelistBackend(RelayBackend):
+    """The patch's page list.  Its variant for the errata and for the exact TLB
+    is the patch's own loop, with no fast path."""
     name = "pagelist"
     meta_per_page = True
     write = staticmethod(ltt_relay_write)
@@ -329,6 +331,12 @@ class PagelistBackend(RelayBackend):
         from kmodel.core.list import list_for_each_entry
         return [(bp.offset, bp.page) for bp in list_for_each_entry(buf.pages)]
 
+    def describe(self, buf):
+        return Description("page list", [], ring=True)
+
+    def variant(self, errata, exact):
+        return PATCH_OPS if errata or exact else self
+
 
 def patch_ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write exactly as the patch runs it: every access through
@@ -346,5 +354,4 @@ class PatchPagelistBackend(PagelistBackend):
     read = staticmethod(patch_ltt_relay_read)
 
 
-PagelistBackend.patch_ops = PagelistBackend.exact_ops = PatchPagelistBackend()
-register_backend(PagelistBackend())
+PATCH_OPS = PatchPagelistBackend()

@@ -54,12 +54,7 @@ def relay_create_buf(k, chan, cpu):
         return None
     buf.errata = errata(k)
     buf.cpu = cpu
-    if buf.errata:
-        buf.ops = chan.backend.patch_ops or chan.backend
-    elif k.config["CONFIG_KMODEL_EXACT_TLB"] == "y":
-        buf.ops = chan.backend.exact_ops or chan.backend
-    else:
-        buf.ops = chan.backend
+    buf.ops = chan.backend.variant(buf.errata, k.config["CONFIG_KMODEL_EXACT_TLB"] == "y")
     buf.alloc_size = chan.alloc_size
     buf.alloc_mask = chan.alloc_size - 1
     buf.subbuf_size = chan.subbuf_size
@@ -239,7 +234,7 @@ def _check_sizes(k, subbuf_size, n_subbufs):
     alloc_size = FIX_SIZE(subbuf_size * n_subbufs)
     for cpu in k.cpu_online_mask:
         nid = k.cpu_to_node(cpu)
-        total = k.page_alloc.zones[nid].present_pages << 12
+        total = k.node_present_pages(nid) << 12
         if alloc_size > total:
             return (f"subbuf_size * n_subbufs = {alloc_size} bytes exceeds the memory of "
                     f"node {nid} ({total} bytes)")

@@ -10,21 +10,30 @@ from hw import PAGE_SHIFT
 from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_ERR
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
-from kmodel.relay.backend import register_backend
-from kmodel.relay.contiguous import ContiguousBackend, exact_variant, make_descs
 from kmodel.mm.slab import get_order
+from kmodel.relay.backend import Description
+from kmodel.relay.contiguous import ContiguousBackend, make_descs
+
+
+class static_buf:
+    """The static backend's part of a buffer (rchan_buf.priv): its one block."""
+    __slots__ = ("block", "order")
+
+    def __init__(self, block, order):
+        self.block = block
+        self.order = order
 
 
 def static_alloc_buf(k, buf, nid):
     order = get_order(buf.alloc_size)
-    if order >= k.page_alloc.MAX_ORDER:
+    if order >= k.MAX_ORDER:
         k.printk(KERN_ERR + f"ltt_relay: static backend: {buf.alloc_size} bytes is more than "
-                 f"one block of order {k.page_alloc.MAX_ORDER - 1}")
+                 f"one block of order {k.MAX_ORDER - 1}")
         return -ENOMEM
     block = k.alloc_pages_node(nid, GFP_KERNEL | __GFP_ZERO, order)
     if block is None:
         return -ENOMEM
-    buf.block = (block, order)
+    buf.priv = static_buf(block, order)
     buf.view = block.virtual[:buf.alloc_size]
     buf.page_count = buf.alloc_size >> PAGE_SHIFT
     pages = [k.pfn_to_page(block.pfn + i) for i in range(buf.page_count)]
@@ -33,9 +42,8 @@ def static_alloc_buf(k, buf, nid):
 
 
 def static_free_buf(k, buf):
-    block, order = buf.block
-    k.__free_pages(block, order)
-    buf.block = buf.view = None
+    k.__free_pages(buf.priv.block, buf.priv.order)
+    buf.priv = buf.view = None
     buf.descs = []
 
 
@@ -48,7 +56,7 @@ class StaticBackend(ContiguousBackend):
 
     @staticmethod
     def fault_address(buf, offset):
-        return 0xFFFF880000000000 + (buf.block[0].pfn << PAGE_SHIFT) + offset
+        return 0xFFFF880000000000 + (buf.priv.block.pfn << PAGE_SHIFT) + offset
 
     @staticmethod
     def touch(buf, idx, offset, n):
@@ -62,6 +70,7 @@ class StaticBackend(ContiguousBackend):
     def free_buf(self, k, buf):
         static_free_buf(k, buf)
 
-
-StaticBackend.exact_ops = exact_variant(StaticBackend)
-register_backend(StaticBackend())
+    def describe(self, buf):
+        p = buf.priv
+        return Description("linear map block",
+                           [f"one block of order {p.order} at pfn {p.block.pfn:#x}"])

@@ -15,8 +15,18 @@ from kmodel.core.errno import ENOMEM
 from kmodel.mm.gfp import GFP_KERNEL
 from kmodel.mm.page import set_page_private
 from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
-from kmodel.relay.backend import register_backend
-from kmodel.relay.contiguous import ContiguousBackend, exact_variant, make_descs
+from kmodel.relay.backend import Description
+from kmodel.relay.contiguous import ContiguousBackend, make_descs
+
+
+class vmap_buf:
+    """The vmap backend's part of a buffer (rchan_buf.priv)."""
+    __slots__ = ("area", "pages", "mem")
+
+    def __init__(self, area, pages, mem):
+        self.area = area
+        self.pages = pages          # the page-pointer array's contents
+        self.mem = mem              # the array's own memory (kzalloc or vzalloc)
 
 
 def relay_alloc_page_array(k, n_pages):
@@ -58,9 +68,8 @@ def vmap_relay_alloc_buf(k, buf, nid):
         relay_free_page_array(k, mem)
         return -ENOMEM
     area.view[:] = bytes(len(area.view))        # memset(mem, 0, *size)
-    buf.area = area
+    buf.priv = vmap_buf(area, pages, mem)
     buf.view = area.view
-    buf.page_array = (pages, mem)
     buf.page_count = n_pages
     make_descs(k, buf, pages, buf.nid)
     return 0
@@ -68,12 +77,12 @@ def vmap_relay_alloc_buf(k, buf, nid):
 
 def vmap_relay_free_buf(k, buf):
     """relay_destroy_buf's freeing (mainline): vunmap, the pages, the array."""
-    pages, mem = buf.page_array
-    k.vunmap(buf.area)
-    for page in pages:
+    priv = buf.priv
+    k.vunmap(priv.area)
+    for page in priv.pages:
         k.__free_page(page)
-    relay_free_page_array(k, mem)
-    buf.area = buf.view = buf.page_array = None
+    relay_free_page_array(k, priv.mem)
+    buf.priv = buf.view = None
     buf.descs = []
 
 
@@ -86,11 +95,11 @@ class VmapBackend(ContiguousBackend):
 
     @staticmethod
     def fault_address(buf, offset):
-        return buf.area.addr + offset
+        return buf.priv.area.addr + offset
 
     @staticmethod
     def touch(buf, idx, offset, n):
-        area = buf.area
+        area = buf.priv.area
         k = buf.chan.k
         k.timing.tlb_probe(buf.cost, 0, (area.addr >> PAGE_SHIFT) + idx)
         if area.lazy:
@@ -102,6 +111,7 @@ class VmapBackend(ContiguousBackend):
     def free_buf(self, k, buf):
         vmap_relay_free_buf(k, buf)
 
-
-VmapBackend.exact_ops = exact_variant(VmapBackend)
-register_backend(VmapBackend())
+    def describe(self, buf):
+        area = buf.priv.area
+        return Description("vmap area", [f"vmap area {area.addr:#x}-{area.addr + area.size:#x}"
+                                         f" ({'lazy sync' if area.lazy else 'synced'})"])
