@@ -25,6 +25,9 @@ from hw.units import parse_size
 from hw.timing import TimingTable
 
 
+DEFAULT_PRESET = "numa2"       # the machine every command boots unless told otherwise
+
+
 class MachineError(ValueError):
     """A machine description that cannot be built; the message names why."""
 

@@ -12,7 +12,7 @@ from hw import PAGE_SHIFT
 from hw.mmu import MMU
 from hw.physmem import PhysMem
 from hw.timing import TimingModel
-from hw.topology import MachineSpec, load_preset
+from hw.topology import DEFAULT_PRESET, MachineSpec, load_preset
 from kmodel.core.bug import Bug
 from kmodel.core.kconfig import Kconfig
 from kmodel.core.printk import KERN_INFO, KERN_NOTICE, LogBuf
@@ -227,7 +227,7 @@ class Kernel:
         self.physmem.close()
 
 
-def boot(machine="numa2", config=(), seed=0, maxcpus=None):
+def boot(machine=DEFAULT_PRESET, config=(), seed=0, maxcpus=None):
     """boot - a Kernel on a machine (a preset name or a MachineSpec)."""
     spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
     return Kernel(spec, config=config, seed=seed, maxcpus=maxcpus)

@@ -1,5 +1,6 @@
 """Helpers for relay tests: a booted kernel with the module and a debugfs client."""
-from kmodel.relay.relay_alloc import DebugfsClient, ltt_relay_open_err, ltt_relay_open  # noqa
+from kmodel.relay.relay_alloc import ltt_relay_open_err, ltt_relay_open  # noqa
+from kmodel.relay.relay_file import DebugfsClient  # noqa
 
 
 class RelayEnv:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from kmodel.kernel import boot
-from kmodel.relay.relay_alloc import (DebugfsClient, ltt_relay_close, ltt_relay_open,
-                                      ltt_relay_read, ltt_relay_write)
+from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open, ltt_relay_read, ltt_relay_write
+from kmodel.relay.relay_file import DebugfsClient
 
 SIZE = 4 * 4096
 FPA = "/sys/kernel/debug/fail_page_alloc/"

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from kmodel.cli.run import run_text
-from kmodel.cli.shell import CommandFailed, ExpectationFailed, ScriptError, Shell
+from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
+from kmodel.cli.shell import Shell
 
 
 @pytest.fixture
@@ -170,14 +171,12 @@ def test_scenarios_command_lists_titles():
 
 
 def test_tab_completion_of_commands_and_paths(sh):
-    from kmodel.cli.run import Completer
-    c = Completer(sh)
-    assert c.candidates("rel", "rel") == ["relay"]
-    assert c.candidates("cat /sys/devices/system/cpu/cpu1", "/sys/devices/system/cpu/cpu1") == \
+    assert sh.completions("rel", "rel") == ["relay"]
+    assert sh.completions("cat /sys/devices/system/cpu/cpu1", "/sys/devices/system/cpu/cpu1") == \
         ["/sys/devices/system/cpu/cpu1/"]
-    assert c.candidates("cat /sys/devices/system/cpu/cpu1/", "/sys/devices/system/cpu/cpu1/") == \
+    assert sh.completions("cat /sys/devices/system/cpu/cpu1/", "/sys/devices/system/cpu/cpu1/") == \
         ["/sys/devices/system/cpu/cpu1/node", "/sys/devices/system/cpu/cpu1/online"]
-    assert c.candidates("echo 1 > /proc/bu", "/proc/bu") == ["/proc/buddyinfo"]
+    assert sh.completions("echo 1 > /proc/bu", "/proc/bu") == ["/proc/buddyinfo"]
 
 
 def test_taskset_chooses_the_opener_cpu(sh):

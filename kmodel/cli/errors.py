@@ -2,16 +2,37 @@
 
 Each is a mistake in what was asked (a preset that does not exist, a path
 that is not there), never a bug: the CLI prints one line and exits non-zero.
+The shell's own three (a script error, a refused command, a failed
+expectation) live here too, so that every command module can raise them
+without importing the shell.
 """
 from hw.topology import MachineError
 from kmodel.core.kconfig import KconfigError
 from kmodel.fs.vfs import FsError
 from kmodel.kernel import BootError
-from kmodel.cli.shell import ScriptError
 
 
 class UsageError(ValueError):
     """A bad argument to a kmodel command."""
+
+
+class ScriptError(Exception):
+    """A mistake in a shell command: unknown, or a bad path or argument.
+    ``kmodel run`` stops with exit 2."""
+
+
+class CommandFailed(Exception):
+    """The kernel refused a command with an errno; the message is the shell's.
+    A script goes on after one."""
+
+    def __init__(self, errno, message):
+        super().__init__(message)
+        self.errno = abs(errno)
+
+
+class ExpectationFailed(Exception):
+    """An expect line that does not hold; the message says what was seen.
+    ``kmodel run`` stops with exit 1."""
 
 
 USER_ERRORS = (MachineError, KconfigError, FsError, BootError, UsageError, ScriptError)

@@ -5,10 +5,14 @@
     expect dmesg ~ REGEX     the kernel log matches REGEX
     expect leaks == 0        nothing allocated since boot is still allocated
     != and !~ negate == and ~.
+    expect-fail ERRNO COMMAND...   the command must fail with that errno
 """
 import re
 
-from kmodel.cli.shell import ExpectationFailed, ScriptError
+from kmodel.cli.command import Command
+from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
+from kmodel.cli.shell_files import read_text
+from kmodel.core.errno import errno_name, errno_value
 from kmodel.fs.vfs import FsError
 
 
@@ -16,7 +20,7 @@ def _read(sh, what):
     if what == "dmesg":
         return sh.k.log.text()
     try:
-        return sh.k.fs.read(what)
+        return read_text(sh.k, what)
     except FsError as e:
         raise ScriptError(f"expect: {e}") from None
 
@@ -50,3 +54,28 @@ def expect(sh, args):
         raise ExpectationFailed(f"{what} {'does not match' if op == '~' else 'matches'} "
                                 f"{want!r}; it reads:\n{shown}")
     return ""
+
+
+def expect_fail(sh, args):
+    if len(args) < 2:
+        raise ScriptError("expect-fail ERRNO COMMAND...")
+    try:
+        want = errno_value(args[0])
+    except ValueError as e:
+        raise ScriptError(str(e)) from None
+    try:
+        sh.run_words(args[1:])
+    except CommandFailed as e:
+        if e.errno != want:
+            raise ExpectationFailed(f"expected {errno_name(want)}, got "
+                                    f"{errno_name(e.errno)} ({e})") from None
+        return f"{e}\n"
+    raise ExpectationFailed(f"expected {errno_name(want)}, but the command succeeded")
+
+
+COMMANDS = [
+    Command("expect", expect, (("expect PATH == VALUE | PATH ~ REGEX | dmesg ~ REGEX | "
+                                "leaks == 0", "an assertion (!= and !~ negate)"),)),
+    Command("expect-fail", expect_fail, (("expect-fail ERRNO COMMAND...",
+                                          "the command must fail with that errno"),)),
+]

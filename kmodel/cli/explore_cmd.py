@@ -21,9 +21,10 @@ that led there and each CPU's contexts), 2 bad usage.
 import argparse
 import shlex
 
-from kmodel.cli.errors import UsageError
+from hw.topology import DEFAULT_PRESET
 from kmodel.cli.run import HeaderError, load_script, parse_header
-from kmodel.cli.shell import CommandFailed, ExpectationFailed, ScriptError, Shell
+from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
+from kmodel.cli.shell import Shell
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
 from kmodel.cpu.explore import STRATEGIES, explore
 from kmodel.cpu.sched import ScheduleError
@@ -61,7 +62,7 @@ class ScriptScenario:
             opts = parse_header(lines[0]) if lines else {}
         except HeaderError as e:
             raise ScriptError(f"{name}: {e}") from None
-        self.machine = machine or opts.get("machine", "numa2")
+        self.machine = machine or opts.get("machine", DEFAULT_PRESET)
         self.config = (opts.get("config") or []) + list(config or [])
         self.seed = seed if seed is not None else opts.get("seed", 0)
         self.name = name
@@ -154,7 +155,7 @@ def _scenario(args):
             raise UsageError("--config applies to scripts; the built-in races boot "
                              "a plain kernel")
         from kmodel.kernel import boot
-        return setup, check, boot(args.machine or "numa2")
+        return setup, check, boot(args.machine or DEFAULT_PRESET)
     text, display = load_script(name)
     sc = ScriptScenario(text, display, args.machine, args.config, args.seed_kernel)
     return sc.setup, sc.check, sc.boot

@@ -7,6 +7,7 @@ only with --debug.
 import argparse
 import sys
 
+from hw.topology import DEFAULT_PRESET
 from kmodel.cli.bench import cmd_bench
 from kmodel.cli.cat import cmd_cat
 from kmodel.cli.draw_cmd import cmd_draw
@@ -35,12 +36,12 @@ def build_parser():
     msub = s.add_subparsers(dest="machine_command", metavar="show")
     msub.required = True
     show = msub.add_parser("show", help="print a preset's topology")
-    show.add_argument("preset", nargs="?", default="numa2")
+    show.add_argument("preset", nargs="?", default=DEFAULT_PRESET)
     show.set_defaults(func=cmd_machine_show)
 
     s = sub.add_parser("cat", help="print a pseudo-file of a freshly booted kernel")
     s.add_argument("path", help="e.g. /proc/buddyinfo")
-    s.add_argument("--machine", "-m", default="numa2", metavar="PRESET")
+    s.add_argument("--machine", "-m", default=DEFAULT_PRESET, metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
     s.set_defaults(func=cmd_cat)
 

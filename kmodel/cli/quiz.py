@@ -9,7 +9,7 @@ import random
 import textwrap
 
 from hw import PAGE_SIZE
-from hw.topology import parse_machine
+from hw.topology import DEFAULT_PRESET, parse_machine
 from kmodel.cli.errors import UsageError
 from kmodel.cpu.actions import CPU_DOWN_PREPARE, CPU_UP_PREPARE, action_name
 from kmodel.cpu.notifier import NOTIFY_OK, notifier_block, notifier_from_errno
@@ -51,7 +51,7 @@ class WalkTopic(Topic):
         self.length = r.choice([16, 100, 700, 3000, 6000])
         self.offset = r.randrange(0, size - self.length) // 8 * 8
         self.cpu = r.choice([1, 5])
-        return [("machine", "numa2"), ("buffer", f"{self.n_pages} pages, pagelist"),
+        return [("machine", DEFAULT_PRESET), ("buffer", f"{self.n_pages} pages, pagelist"),
                 ("cpu", self.cpu), ("wpage before", f"page {self.start}"),
                 ("write", f"{self.length} bytes at offset {self.offset:#x}")]
 
@@ -64,7 +64,7 @@ class WalkTopic(Topic):
                 "  4. Which page does wpage point at afterwards?"]
 
     def solve(self):
-        k, chan = _relay("numa2", PAGE_SIZE, self.n_pages)
+        k, chan = _relay(DEFAULT_PRESET, PAGE_SIZE, self.n_pages)
         try:
             buf = chan.buf[self.cpu]
             buf.wpage = buf.descs[self.start]             # as if a write had left it there
@@ -96,7 +96,7 @@ class CacheTopic(Topic):
             kind = r.choice(["write", "read", "header"])
             off = r.randrange(self.n_pages * PAGE_SIZE) // 64 * 64
             self.ops.append((kind, off))
-        return [("machine", "numa2"), ("buffer", "8 pages, 4 sub-buffers of 2 pages"),
+        return [("machine", DEFAULT_PRESET), ("buffer", "8 pages, 4 sub-buffers of 2 pages"),
                 ("accesses", "; ".join(f"{k} {o:#x}" for k, o in self.ops))]
 
     def problem(self):
@@ -106,7 +106,7 @@ class CacheTopic(Topic):
                 "  1. wpage?", "  2. rpage?", "  3. hpage[0]?", "  4. hpage[1]?"]
 
     def solve(self):
-        k, chan = _relay("numa2", self.subbuf, self.n_pages * PAGE_SIZE // self.subbuf)
+        k, chan = _relay(DEFAULT_PRESET, self.subbuf, self.n_pages * PAGE_SIZE // self.subbuf)
         try:
             buf = chan.buf[0]
             for kind, off in self.ops:
@@ -233,7 +233,7 @@ class PlacementTopic(Topic):
 
     def setup(self):
         r = self.rng
-        self.machine = r.choice(["numa2", "xeon-2s-skylake", "nehalem-2009"])
+        self.machine = r.choice([DEFAULT_PRESET, "xeon-2s-skylake", "nehalem-2009"])
         self.length = r.choice([64, 256, 1024, 4096])
         self.offset = r.randrange(16) * 256
         return [("machine", self.machine), ("backend", "vmap (4 pages per CPU)"),
@@ -279,7 +279,7 @@ class InterleaveTopic(Topic):
         self.race = r.choice(["lost-update", "local-remote", "cmpxchg-loop"])
         self.fixed = r.random() < 0.3
         self.sched_seed = r.randrange(1000)
-        return [("machine", "numa2"), ("scenario", f"{self.race}"
+        return [("machine", DEFAULT_PRESET), ("scenario", f"{self.race}"
                                        f"{'-fixed' if self.fixed else ''}: "
                                        f"{RACES[self.race].title}"),
                 ("schedule", f"random, seed {self.sched_seed}")]
@@ -296,7 +296,7 @@ class InterleaveTopic(Topic):
 
     def problem(self):
         import re
-        k = boot("numa2")
+        k = boot(DEFAULT_PRESET)
         try:
             state, run = self._run(k)
         finally:
@@ -313,7 +313,7 @@ class InterleaveTopic(Topic):
         from kmodel.cpu.explore import explore
         from kmodel.scenarios.races import get_race
         setup, check = get_race(self.race + ("-fixed" if self.fixed else ""))
-        k = boot("numa2")
+        k = boot(DEFAULT_PRESET)
         try:
             res = explore(setup, check, strategy="exhaustive", runs=10**6, bound=1,
                           kernel=k)

@@ -14,7 +14,9 @@ import shlex
 import sys
 from importlib import resources
 
-from kmodel.cli.shell import CommandFailed, ExpectationFailed, ScriptError, Shell
+from hw.topology import DEFAULT_PRESET
+from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
+from kmodel.cli.shell import Shell
 
 SCENARIO_PACKAGE = "kmodel.scenarios"
 
@@ -73,7 +75,7 @@ def run_text(text, out, machine=None, config=None, seed=None, name="script"):
     """run_text - run a script, writing the transcript to out; returns the exit status."""
     lines = text.splitlines()
     opts = parse_header(lines[0]) if lines else {}
-    machine = machine or opts.get("machine", "numa2")
+    machine = machine or opts.get("machine", DEFAULT_PRESET)
     config = (opts.get("config") or []) + list(config or [])
     seed = seed if seed is not None else opts.get("seed", 0)
     sh = Shell(machine, config, seed)
@@ -146,33 +148,16 @@ def interactive(sh, inp=None, out=None):
 
 
 class Completer:
-    """Tab completion: command names first, then pseudo-file paths."""
+    """readline's completer: the shell's own completions (Shell.completions)."""
 
     def __init__(self, sh):
         self.sh = sh
         self.matches = []
 
-    def candidates(self, line, text):
-        words = line.split()
-        if not words or (len(words) == 1 and not line.endswith(" ")):
-            return sorted(c for c in self.sh.commands if c.startswith(text))
-        if not text.startswith("/"):
-            return []
-        head, _, stem = text.rpartition("/")
-        node = self.sh.k.fs.lookup(head or "/")
-        if node is None or not hasattr(node, "children"):
-            return []
-        out = []
-        for name in sorted(node.children):
-            if name.startswith(stem):
-                child = node.children[name]
-                out.append(f"{head}/{name}" + ("/" if hasattr(child, "children") else ""))
-        return out
-
     def complete(self, text, state):
         if state == 0:
             import readline
-            self.matches = self.candidates(readline.get_line_buffer(), text)
+            self.matches = self.sh.completions(readline.get_line_buffer(), text)
         return self.matches[state] if state < len(self.matches) else None
 
 
@@ -192,7 +177,7 @@ def cmd_run(args, out):
 
 
 def cmd_shell(args, out):
-    sh = Shell(args.machine or "numa2", args.config or (), args.seed or 0)
+    sh = Shell(args.machine or DEFAULT_PRESET, args.config or (), args.seed or 0)
     try:
         return interactive(sh, out=out)
     finally:

@@ -3,18 +3,21 @@
 Options shared by those commands: machine, sizes, backend, placement, and
 accesses to make first (to move the cache pointers).
 """
+from hw.topology import DEFAULT_PRESET
 from hw.units import parse_size
 from kmodel.cli.errors import UsageError
 from kmodel.kernel import boot
-from kmodel.relay.relay_alloc import DebugfsClient, ltt_relay_open_err
+from kmodel.relay.backend import backend_names
+from kmodel.relay.relay_alloc import DEFAULT_BACKEND, PLACEMENTS, ltt_relay_open_err
+from kmodel.relay.relay_file import DebugfsClient
 
 
 def add_channel_options(p, subbuf="4k", n_subbufs=4):
-    p.add_argument("--machine", "-m", default="numa2", metavar="PRESET")
+    p.add_argument("--machine", "-m", default=DEFAULT_PRESET, metavar="PRESET")
     p.add_argument("--subbuf-size", default=subbuf, metavar="SIZE")
     p.add_argument("--n-subbufs", type=int, default=n_subbufs, metavar="N")
-    p.add_argument("--backend", default="pagelist", choices=["pagelist", "vmap", "static"])
-    p.add_argument("--placement", default="local", choices=["local", "opener"])
+    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=backend_names())
+    p.add_argument("--placement", default="local", choices=PLACEMENTS)
     p.add_argument("--cpu", type=int, default=0, help="the CPU whose buffer is used")
     p.add_argument("--config", action="append", metavar="CONFIG_X=y")
 

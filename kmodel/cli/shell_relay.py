@@ -20,10 +20,15 @@ from contextlib import nullcontext
 from hw.ranges import parse_range_list
 from hw.units import format_size
 from kmodel.cli.draw import draw_channel
-from kmodel.cli.shell import CommandFailed, ScriptError, arg_int, arg_size, parse_kv
+from kmodel.cli.args import arg_int, arg_size, parse_kv
+from kmodel.cli.command import Command
+from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.core.errno import ENODEV, strerror
-from kmodel.relay.relay_alloc import (DebugfsClient, hexdump, ltt_relay_close,
+from kmodel.cli.hexdump import hexdump
+from kmodel.relay.backend import backend_names
+from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, PLACEMENTS, ltt_relay_close,
                                       ltt_relay_open_err, ltt_relay_read, ltt_relay_write)
+from kmodel.relay.relay_file import DebugfsClient
 
 DEBUG_DIR = "/sys/kernel/debug/ltt"
 
@@ -73,12 +78,12 @@ def relay_open(sh, name, args):
     if k.modules.get("ltt_relay_alloc") is None:
         raise ScriptError("relay: the relay module is not loaded (insmod ltt_relay_alloc)")
     subbuf, n = arg_size(kv, "subbuf_size"), arg_int(kv, "n_subbufs")
-    backend = kv.get("backend", "pagelist")
+    backend = kv.get("backend", DEFAULT_BACKEND)
     placement = kv.get("placement", "local")
-    if backend not in ("pagelist", "vmap", "static"):
-        raise ScriptError(f"relay: backend={backend!r} (pagelist, vmap or static)")
-    if placement not in ("local", "opener"):
-        raise ScriptError(f"relay: placement={placement!r} (local or opener)")
+    if backend not in backend_names():
+        raise ScriptError(f"relay: backend={backend!r} ({', '.join(backend_names())})")
+    if placement not in PLACEMENTS:
+        raise ScriptError(f"relay: placement={placement!r} ({' or '.join(PLACEMENTS)})")
     if 0 < subbuf * n < 1 << 64:            # an overflowing product is the kernel's to judge
         from kmodel.cli.setup_channel import check_host_size
         from kmodel.cli.errors import UsageError
@@ -219,3 +224,17 @@ def relay_close(sh, name, args):
     if d is not None and not d.children:
         sh.k.fs.remove(d)
     return ""
+
+
+COMMANDS = [
+    Command("relay", relay_command, (
+        ("relay open NAME subbuf_size=16k n_subbufs=4 [backend=B] [placement=local|opener] "
+         "[files=no]", lambda: "open a channel (backends: " + ", ".join(backend_names()) + ")"),
+        ("relay write NAME [cpu=N] (data=TEXT | bytes=N) [offset=N] [count=N]",
+         "write on a CPU"),
+        ("relay read NAME cpu=N offset=N len=N", "read bytes back, as a hexdump"),
+        ("relay show NAME [cpu=LIST]", "a picture of the channel"),
+        ("relay close NAME", "close it"),
+    ), values={"backend": backend_names, "placement": lambda: list(PLACEMENTS),
+               "files": lambda: ["yes", "no"]}),
+]

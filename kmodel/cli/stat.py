@@ -1,5 +1,7 @@
-"""The `stat` command: modeled counters, as a table."""
+"""What the kernel counts: `stat` (modeled counters, as a table) and `leaks`."""
 from hw.tlb import SIZES
+from kmodel.cli.command import Command
+from kmodel.cli.errors import ScriptError
 
 
 def stat_delta(now, base):
@@ -36,3 +38,28 @@ def format_stat(k, t):
               f"  vmalloc faults  {t['vmalloc_faults']:>14,}",
               f"  notifier calls  {t['notifier_calls']:>14,}"]
     return "\n".join(lines) + "\n"
+
+
+def cmd_stat(sh, args):
+    if args not in ([], ["-c"]):
+        raise ScriptError("stat takes no argument but -c")
+    now = sh.k.timing.totals()
+    out = format_stat(sh.k, stat_delta(now, sh.stat_base))
+    if args == ["-c"]:
+        sh.stat_base = now
+    return out
+
+
+def cmd_leaks(sh, args):
+    leaks = sh.k.leaks()
+    if not leaks:
+        return "no leaks\n"
+    return "".join(f"{caller}: {p} pages, {o} objects ({b} bytes)\n"
+                   for caller, (p, o, b) in sorted(leaks.items()))
+
+
+COMMANDS = [
+    Command("stat", cmd_stat, (("stat [-c]",
+                                "modeled counters since boot (or the last stat -c)"),)),
+    Command("leaks", cmd_leaks, (("leaks", "what is still allocated since boot, by caller"),)),
+]

@@ -12,7 +12,9 @@ The first broken invariant stops the storm as a failed expectation.
 import random
 
 from hw.ranges import parse_range_list
-from kmodel.cli.shell import ExpectationFailed, ScriptError, arg_int, parse_kv
+from kmodel.cli.args import arg_int, parse_kv
+from kmodel.cli.command import Command
+from kmodel.cli.errors import ExpectationFailed, ScriptError
 from kmodel.core.errno import errno_name
 from kmodel.cpu.suspend import pm_suspend
 
@@ -81,3 +83,9 @@ def storm(sh, args):
     return (f"storm: {steps} steps, seed {seed}: {counts['down']} down, {counts['up']} up, "
             f"{counts['suspend']} suspend; refused: {ref}; invariants held\n"
             f"online now: {k.cpu_online_mask.cpulist()}\n")
+
+
+COMMANDS = [
+    Command("storm", storm, (("storm cpus=LIST steps=N seed=S [suspend=P]",
+                              "random hotplug, checking invariants each step"),)),
+]

@@ -184,7 +184,7 @@ class _Kernels:
         if self.factory is None:
             if kernel is None:
                 from kmodel.kernel import boot
-                kernel = boot(machine)
+                kernel = boot(machine) if machine else boot()
                 self.owned = True
             self.shared = kernel
 
@@ -220,7 +220,7 @@ def _one_run(kernels, setup, check, chooser, max_steps, trace, stacks=False):
 
 
 def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, depth=3,
-            replay=None, kernel=None, machine="numa2", max_steps=100_000, stacks=False):
+            replay=None, kernel=None, machine=None, max_steps=100_000, stacks=False):
     """explore - run a scenario under many schedules; stop at the first failure.
 
     setup(world) declares the entities (world.task, world.irq) on world.k and
@@ -228,7 +228,7 @@ def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, dep
     does not hold (after every step with final False, at the end with final
     True), else None.  kernel is a booted Kernel shared by every run (setup
     must build fresh state each time), a callable that boots a new one per
-    run, or None to boot ``machine`` once.  With replay=TOKEN, that one
+    run, or None to boot ``machine`` (default: the default preset) once.  With replay=TOKEN, that one
     schedule runs, with its trace (and with stacks=True, every CPU's context
     stack after each step).  Returns an ExploreResult."""
     if strategy not in STRATEGIES:

@@ -6,7 +6,8 @@ bytes written).  Modeled figures come from running fn once on a kernel whose
 counters were reset; the timing model makes them the same on any host.
 """
 from kmodel.kernel import boot
-from kmodel.relay.relay_alloc import DebugfsClient, ltt_relay_close, ltt_relay_open
+from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open
+from kmodel.relay.relay_file import DebugfsClient
 
 # backend label -> (backend, placement)
 DESIGNS = {"pagelist": ("pagelist", "local"), "vmap": ("vmap", "local"),

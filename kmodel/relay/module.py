@@ -9,7 +9,7 @@ from kmodel.core.list import list_for_each, list_head
 from kmodel.core.module import KernelModule
 from kmodel.cpu.notifier import notifier_block
 from kmodel.relay.accounting import fold_buf
-from kmodel.relay.relay_alloc import relay_hotcpu_callback
+from kmodel.relay.relay_hotplug import relay_hotcpu_callback
 
 
 class LttRelayModule(KernelModule):

@@ -1,7 +1,8 @@
-"""ltt/ltt-relay-alloc.c: channels, buffers, lifetimes, hotplug, files.
+"""ltt/ltt-relay-alloc.c: channels and buffers, and their lifetimes.
 
 A port of the patch's common code, above the allocation interface
-(kmodel/relay/backend.py).  Each function names the C it mirrors; where the
+(kmodel/relay/backend.py).  The patch's hotplug callback is in
+relay_hotplug.py and its buffer files in relay_file.py.  Each function names the C it mirrors; where the
 port departs from the patch to fix a bug, the comment says "erratum" and
 docs/errata.md has the entry.
 
@@ -10,13 +11,8 @@ Module state (the patch's statics ``relay_channels`` and
 """
 from kmodel.core.errno import EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
-from kmodel.core.list import list_add, list_del, list_for_each_entry
+from kmodel.core.list import list_add, list_del
 from kmodel.core.printk import KERN_ERR
-from kmodel.cpu.actions import (CPU_DEAD, CPU_DEAD_FROZEN, CPU_ONLINE, CPU_ONLINE_FROZEN,
-                                CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN, CPU_UP_PREPARE,
-                                CPU_UP_PREPARE_FROZEN)
-from kmodel.cpu.notifier import NOTIFY_BAD, NOTIFY_OK, notifier_from_errno
-from kmodel.fs.debugfs import debugfs_create_file, debugfs_remove
 from kmodel.fs.vfs import S_IRUSR
 from kmodel.mm.gfp import GFP_KERNEL
 from kmodel.relay.accounting import fold_buf
@@ -26,6 +22,7 @@ from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MA
 
 SIZE_MAX = (1 << 64) - 1
 PLACEMENTS = ("local", "opener")
+DEFAULT_BACKEND = "pagelist"            # the patch's
 
 
 def errata(k):
@@ -176,50 +173,6 @@ def setup_callbacks(chan, cb):
     chan.cb = cb
 
 
-# --- CPU hotplug --------------------------------------------------------------
-def relay_hotcpu_callback(relay, nb, action, hotcpu):
-    """relay_hotcpu_callback - give a CPU coming up a buffer in every channel.
-
-    At CPU_UP_PREPARE (and _FROZEN) each open channel that has no buffer for
-    the CPU gets one on the CPU's node.  CPU_DEAD keeps the buffer: its data
-    stays readable, and it is reused if the CPU comes back.
-
-    Errata: the patch ignores CPU_UP_CANCELED, so when a later notifier vetoes
-    the CPU, the buffers made here stay behind for a CPU that never came up;
-    and when it fails itself half-way (it hears no UP_CANCELED then) the
-    buffers it made for the earlier channels stay too.  Here both are undone.
-    It also answers NOTIFY_BAD, which reaches the user as EPERM; here the
-    cause, -ENOMEM, is passed back.
-    """
-    k = relay.k
-    if action in (CPU_UP_PREPARE, CPU_UP_PREPARE_FROZEN):
-        made = []
-        for chan in list_for_each_entry(relay.relay_channels):
-            if chan.buf[hotcpu] is not None:
-                continue
-            chan.buf[hotcpu] = relay_open_buf(k, chan, hotcpu)
-            if chan.buf[hotcpu] is None:
-                k.printk(KERN_ERR + f"relay_hotcpu_callback: cpu {hotcpu} buffer "
-                         "creation failed")
-                if errata(k):
-                    return NOTIFY_BAD
-                for other in made:
-                    relay_close_buf(other.buf[hotcpu])
-                return notifier_from_errno(-ENOMEM)
-            made.append(chan)
-        relay.fresh[hotcpu] = made
-    elif action in (CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN) and not errata(k):
-        for chan in relay.fresh.pop(hotcpu, []):
-            if chan.buf[hotcpu] is not None:
-                relay_close_buf(chan.buf[hotcpu])
-    elif action in (CPU_ONLINE, CPU_ONLINE_FROZEN):
-        relay.fresh.pop(hotcpu, None)
-    elif action in (CPU_DEAD, CPU_DEAD_FROZEN):
-        # "No need to flush the cpu : will be flushed upon final relay_flush() call."
-        pass
-    return NOTIFY_OK
-
-
 # --- channels -----------------------------------------------------------------
 def _check_sizes(k, subbuf_size, n_subbufs):
     """Bad sizes the patch would take silently and get wrong: (errno, why) or None."""
@@ -242,7 +195,7 @@ def _check_sizes(k, subbuf_size, n_subbufs):
 
 
 def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
-                     private_data=None, backend="pagelist", placement="local"):
+                     private_data=None, backend=DEFAULT_BACKEND, placement="local"):
     """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
     relay = relay_module(k)
     if relay is None:
@@ -302,12 +255,13 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
 
 
 def ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
-                   private_data=None, backend="pagelist", placement="local"):
+                   private_data=None, backend=DEFAULT_BACKEND, placement="local"):
     """ltt_relay_open - create a channel with a buffer for each online CPU.
 
     Returns the channel, or None (the patch's API; the shell uses
     ltt_relay_open_err for the errno).  Buffers are named base_filename0 ...
-    through cb->create_buf_file.  backend ("pagelist", "vmap", "static") and
+    through cb->create_buf_file.  backend (a name in kmodel.relay.backend's
+    registry: "pagelist", "vmap", "static", ...) and
     placement ("local": each buffer on its CPU's node; "opener": mainline's
     alloc_page() on the running CPU's node) are this port's additions.
     """
@@ -345,81 +299,3 @@ def ltt_relay_read_get_page(buf, offset):
 
 def ltt_relay_offset_address(buf, offset):
     return buf.ops.offset_address(buf, offset)
-
-
-# --- files --------------------------------------------------------------------
-def hexdump(data):
-    """hexdump -C of data, with '*' for runs of identical lines."""
-    out = []
-    prev = None
-    starred = False
-    for off in range(0, len(data), 16):
-        chunk = bytes(data[off:off + 16])
-        if chunk == prev:
-            if not starred:
-                out.append("*")
-                starred = True
-            continue
-        prev, starred = chunk, False
-        hexs = " ".join(f"{b:02x}" for b in chunk[:8]) + "  " + \
-            " ".join(f"{b:02x}" for b in chunk[8:])
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        out.append(f"{off:08x}  {hexs:<48}  |{text}|")
-    out.append(f"{len(data):08x}")
-    return "\n".join(out) + "\n"
-
-
-class ltt_relay_file_operations:
-    """The buffer files' operations: open and release take and drop a buffer
-    reference, as the patch's.  read is an extension (the patch has none yet):
-    a hexdump of the buffer's bytes, page by page in buffer order, read from the
-    pages directly so that it moves no cache pointer and costs no modeled time."""
-
-    @staticmethod
-    def open(inode, filp):
-        """relay_file_open - take a reference on the buffer for the open file."""
-        buf = inode.private
-        kref_get(buf.kref, buf.chan.k.bug)
-        filp.private_data = buf
-        relay_module(buf.chan.k).open_files += 1
-        return 0
-
-    @staticmethod
-    def release(inode, filp):
-        """relay_file_release - drop the open file's reference."""
-        buf = filp.private_data
-        k = buf.chan.k
-        relay_module(k).open_files -= 1
-        kref_put(buf.kref, relay_remove_buf, k.bug)
-        return 0
-
-    @staticmethod
-    def read(inode):
-        buf = inode.private
-        data = bytearray()
-        for _, page in buf.ops.pages(buf):
-            data += page.virtual[:4096]
-        return hexdump(data)
-
-
-class DebugfsClient:
-    """A relay client that puts buffer files in debugfs (as LTTng's does).
-
-    ``parent`` is a debugfs directory; files are ``<base_filename><cpu>``.
-    """
-
-    def __init__(self, k):
-        self.k = k
-
-    def callbacks(self):
-        return rchan_callbacks(create_buf_file=self.create_buf_file,
-                               remove_buf_file=self.remove_buf_file)
-
-    def create_buf_file(self, filename, parent, mode, buf):
-        return debugfs_create_file(self.k.fs, filename, mode, parent, buf,
-                                   ltt_relay_file_operations)
-
-    def remove_buf_file(self, dentry):
-        debugfs_remove(self.k.fs, dentry)
-        return 0
-
