@@ -1,20 +1,18 @@
 """Loadable modules (kernel/module.c): insmod, rmmod, lsmod.
 
-The table below plays the part of /lib/modules: a module's name and where its
-code lives.  A module is a class with ``init()`` (0 or a negative errno),
-``exit()``, its parameters (``PARAMS``: name -> type, as module_param), and
-``refcount()``.  Names are kept with underscores, as lsmod shows them; a dash
-in a name given by a user is the same as an underscore, as with modprobe.
+A module is a subclass of :class:`KernelModule` with ``init()`` (0 or a
+negative errno), ``exit()``, its parameters (``PARAMS``: name -> type, as
+module_param), and ``refcount()``.  Defining one with a ``NAME`` installs it
+(the part /lib/modules plays): the loader lists and loads what is installed,
+and names no module itself, so nothing here depends on the layers above.
+Which modules a kernel has is decided by what is imported (kmodel/kernel.py).
+Names are kept with underscores, as lsmod shows them; a dash in a name given
+by a user is the same as an underscore, as with modprobe.
 """
-import importlib
-
 from kmodel.core.errno import EBUSY, EEXIST, EINVAL, ENOENT
 from kmodel.core.printk import KERN_ERR, KERN_WARNING
 
-MODULE_TABLE = {
-    "cpu_notifier_error_inject": "kmodel.lib.cpu_notifier_error_inject:CpuNotifierErrorInject",
-    "ltt_relay_alloc": "kmodel.relay.module:LttRelayModule",
-}
+_INSTALLED = {}                 # name -> KernelModule subclass
 
 
 def module_name(name):
@@ -23,9 +21,15 @@ def module_name(name):
 
 class KernelModule:
     """Base class of a loadable module."""
-    NAME = "module"
+    NAME = None
     PARAMS = {}
     DESCRIPTION = ""
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        name = cls.__dict__.get("NAME")
+        if name is not None:
+            _INSTALLED[module_name(name)] = cls
 
     def __init__(self, kernel, params):
         self.k = kernel
@@ -51,7 +55,7 @@ class ModuleLoader:
         self.loaded = {}            # name -> instance, in load order
 
     def available(self):
-        return sorted(MODULE_TABLE)
+        return sorted(_INSTALLED)
 
     def _parse_params(self, cls, params):
         out = {}
@@ -70,13 +74,11 @@ class ModuleLoader:
     def insmod(self, name, params=None):
         """insmod - load and init a module; 0 or a negative errno."""
         name = module_name(name)
-        path = MODULE_TABLE.get(name)
-        if path is None:
+        cls = _INSTALLED.get(name)
+        if cls is None:
             return -ENOENT
         if name in self.loaded:
             return -EEXIST
-        modpath, cls_name = path.split(":")
-        cls = getattr(importlib.import_module(modpath), cls_name)
         parsed = self._parse_params(cls, params or {})
         if parsed is None:
             return -EINVAL
