@@ -1,6 +1,5 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from hw import PAGE_SIZE
 from kmodel.core.bug import Oops
@@ -9,6 +8,8 @@ from kmodel.relay.relay_alloc import (ltt_relay_close, ltt_relay_offset_address,
                                       ltt_relay_read, ltt_relay_read_get_page,
                                       ltt_relay_write)
 from relay_helpers import RelayEnv
+import backend_suite
+from backend_suite import SIZE
 
 BACKENDS = ["pagelist", "vmap", "static"]
 
@@ -18,64 +19,17 @@ def env(k):
     return RelayEnv(k)
 
 
-# --- round trips against a bytearray model ------------------------------------
-SIZE = 4 * PAGE_SIZE                     # 16 KiB: 4 pages, 2 sub-buffers of 8 KiB
-ops = st.lists(st.tuples(st.booleans(),
-                         st.one_of(st.integers(0, SIZE - 1),                     # anywhere
-                                   st.integers(0, 3).map(lambda p: p * PAGE_SIZE - 3),
-                                   st.sampled_from([0, PAGE_SIZE - 1, SIZE - 64])),
-                         st.one_of(st.integers(0, 70), st.integers(0, 2 * PAGE_SIZE + 10)),
-                         st.integers(0, 255)),
-               min_size=1, max_size=25)
-
-
+# --- the backend conformance suite (tests/backend_suite.py) ----------------------
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(script=ops)
+@given(script=backend_suite.OPS)
 def test_round_trips_match_a_bytearray_model_for_every_backend(kernel_factory, script):
-    """Writes and reads at every class of offset and length, on all backends at once:
-    the bytes read back must equal the model's, and the backends must agree."""
-    k = kernel_factory("numa2")
-    env = RelayEnv(k)
-    chans = {be: env.open(8192, 2, backend=be, name=be) for be in BACKENDS}
-    model = bytearray(SIZE)
-    for is_write, offset, length, fill in script:
-        offset %= SIZE
-        length = min(length, SIZE - offset)    # the layer above never runs off the end
-        if is_write:
-            data = bytes((fill + i) % 256 for i in range(length))
-            model[offset:offset + length] = data
-            for chan in chans.values():
-                assert ltt_relay_write(chan.buf[0], offset, data, length) == length
-        else:
-            for chan in chans.values():
-                out = bytearray(length)
-                assert ltt_relay_read(chan.buf[0], offset, out, length) == length
-                assert out == model[offset:offset + length]
-    for chan in chans.values():
-        whole = bytearray(SIZE)
-        for off in range(0, SIZE, PAGE_SIZE):       # page by page: never crosses the end
-            ltt_relay_read(chan.buf[0], off, memoryview(whole)[off:off + PAGE_SIZE], PAGE_SIZE)
-        assert whole == model
-    for chan in chans.values():
-        ltt_relay_close(chan)
-    assert k.leaks() == {}
+    backend_suite.round_trips(kernel_factory("numa2"), BACKENDS, script)
 
 
+@pytest.mark.parametrize("check", backend_suite.CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_offsets_wrap_modulo_the_buffer(env, backend):
-    chan = env.open(4096, 4, backend=backend)
-    buf = chan.buf[1]
-    ltt_relay_write(buf, 5 * SIZE + 100, b"wrapped", 7)
-    out = bytearray(7)
-    ltt_relay_read(buf, 100, out, 7)
-    assert out == b"wrapped"
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_zero_length_is_a_no_op(env, backend):
-    chan = env.open(backend=backend)
-    assert ltt_relay_write(chan.buf[0], 10, b"", 0) == 0
-    assert ltt_relay_read(chan.buf[0], 10, bytearray(), 0) == 0
+def test_backend_conformance(env, backend, check):
+    check(env, backend)
 
 
 # --- placement and structure ---------------------------------------------------
@@ -186,18 +140,6 @@ def test_read_get_page_and_offset_address(env):
 
 
 # --- lifetimes ------------------------------------------------------------------
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_close_returns_every_page_and_object(env, backend):
-    before = env.counters()
-    chan = env.open(16384, 4, backend=backend)
-    assert env.counters() != before
-    for cpu in range(8):
-        ltt_relay_write(chan.buf[cpu], 100, b"data", 4)
-    ltt_relay_close(chan)
-    assert env.counters() == before
-    assert env.k.fs.listdir("/sys/kernel/debug/ltt") == []
-
-
 def test_open_file_holds_the_buffer(env):
     k = env.k
     before = env.counters()

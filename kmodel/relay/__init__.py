@@ -10,4 +10,7 @@
 
 Importing the package defines, and so registers, the built-in backends.
 """
-from kmodel.relay import pagelist, static, vmap  # noqa: F401  (register the backends)
+# in the order the CLI lists them: the patch's, mainline's, the static array
+from kmodel.relay import pagelist  # noqa: F401,I001
+from kmodel.relay import vmap  # noqa: F401
+from kmodel.relay import static  # noqa: F401

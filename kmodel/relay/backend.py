@@ -66,6 +66,12 @@ class RelayBackend(ABC):
         super().__init_subclass__(**kw)
         name = cls.__dict__.get("name")
         if name is not None:    # a variant (no name of its own) is not registered
+            # (ABCMeta sets __abstractmethods__ only after this hook: look here)
+            missing = sorted(n for n in dir(cls)
+                             if getattr(getattr(cls, n, None), "__isabstractmethod__", False))
+            if missing:
+                raise TypeError(f"relay backend {name!r} does not implement "
+                                f"{', '.join(missing)}")
             if name in _REGISTRY and type(_REGISTRY[name]).__qualname__ != cls.__qualname__:
                 raise ValueError(f"relay backend {name!r} is already registered "
                                  f"({type(_REGISTRY[name]).__qualname__})")
