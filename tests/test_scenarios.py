@@ -25,3 +25,23 @@ def test_scenario_transcript(name):
     rc = run_text(scenario_text(name), out, name=f"builtin:{name}")
     assert rc == 0, out.getvalue()[-2000:]
     check(f"{name}.out", out.getvalue())
+
+
+def test_a_missing_transcript_fails_unless_asked_to_write_it(tmp_path, monkeypatch):
+    import transcript
+    monkeypatch.setattr(transcript, "HERE", tmp_path)
+    monkeypatch.delenv("KMODEL_UPDATE_TRANSCRIPTS", raising=False)
+    for ci in ("true", None):
+        if ci:
+            monkeypatch.setenv("CI", ci)
+        else:
+            monkeypatch.delenv("CI", raising=False)
+        with pytest.raises(AssertionError, match="missing stored transcript"):
+            check("new.out", "text\n")
+        assert not (tmp_path / "new.out").exists()
+    monkeypatch.setenv("KMODEL_UPDATE_TRANSCRIPTS", "1")
+    check("new.out", "text\n")
+    monkeypatch.delenv("KMODEL_UPDATE_TRANSCRIPTS")
+    check("new.out", "text\n")
+    with pytest.raises(AssertionError, match="differs"):
+        check("new.out", "other\n")

@@ -1,9 +1,11 @@
 """The benchmark workloads: what is measured, on which machine, checked how.
 
-A workload's ``prepare(k)`` returns (fn, ops, check): fn() performs ``ops``
-operations, check() asserts the result is right (the bytes read back are the
-bytes written).  Modeled figures come from running fn once on a kernel whose
-counters were reset; the timing model makes them the same on any host.
+``RelayBench`` is a kernel with one channel per design (DESIGNS).  The
+builders below (``sequential``, ``sequential_read``, ``random_offsets``)
+return a function that performs a fixed number of operations, and what lets
+the caller check the result (the data written, or the buffer a read fills).
+Modeled figures come from running it once on a kernel whose counters were
+reset; the timing model makes them the same on any host.
 """
 from kmodel.kernel import boot
 from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open

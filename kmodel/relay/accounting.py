@@ -8,8 +8,10 @@ access on the node of the rchan_buf (and of the buf_page, for the page list).
 The timing model calls the fold before it reports, so nothing is lost.
 
 Work that happens only when an access stream changes page (a TLB probe that
-may miss, a vmalloc fault, a list walk) is charged right away by ``touch``.
-With CONFIG_KMODEL_EXACT_TLB=y, buffers use their backend's exact_ops: no
+may miss, a vmalloc fault, a list walk) is charged right away, where the
+backend changes page: the page list's lookup and ``_touch_linear``, a
+contiguous backend's ``touch`` hook.  With CONFIG_KMODEL_EXACT_TLB=y, buffers
+use their backend's exact variant (``variant(errata, exact)``): no
 fast path, so every access probes the TLB model (whose MRU shortcut is per
 CPU, which keeps it exact under any interleaving of streams).
 
