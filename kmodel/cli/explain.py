@@ -1,24 +1,22 @@
 """kmodel explain write|read OFFSET LEN: one access, step by step, with its cost.
 
 The steps are not computed by a second implementation: the access runs in the
-emulator under a profile hook that records each call of the relay's lookup
-functions (ltt_relay_cache_page, ltt_relay_find_next_page/prev_page, the TLB
-probe), and snapshots of the timing model and the pages' counters around
-them.  The narrative is read off those records.
+emulator with probes on the relay's tracepoints (kmodel/relay/relay_trace.py:
+each lookup, walk, TLB lookup and copy), each probe taking a snapshot of the
+timing model and the pages' counters.  The narrative is read off those events.
 """
-import sys
-
 from hw import PAGE_SIZE
 from hw.tlb import SIZES
 from kmodel.cli.errors import UsageError
 from kmodel.cli.setup_channel import do_access, open_channel, parse_access
+from kmodel.core.tracepoint import tracing
+from kmodel.relay import relay_trace as rt
 from kmodel.relay.accounting import fold_buf
-from kmodel.relay.ltt_relay import ONE_ACCESS
 
-WATCH = {"ltt_relay_cache_page", "ltt_relay_find_next_page", "ltt_relay_find_prev_page",
-         "_touch_linear", "touch", "ltt_relay_write", "ltt_relay_read", "contig_write",
-         "contig_read"}
 CACHE_NAMES = ("wpage", "rpage", "hpage[0]", "hpage[1]")
+EVENTS = {rt.trace_relay_lookup: "lookup", rt.trace_relay_walk: "walk",
+          rt.trace_relay_lookup_done: "lookup_done", rt.trace_relay_tlb: "tlb",
+          rt.trace_relay_tlb_done: "tlb_done", rt.trace_relay_copy: "copy"}
 
 
 class Snapshot:
@@ -35,20 +33,17 @@ class Snapshot:
 
 
 def record(buf, fn):
+    """record - run fn with a probe on every relay tracepoint; the events of
+    buf, as (event, args after buf, Snapshot) in the order they fired."""
     events = []
 
-    def hook(frame, event, arg):
-        if event in ("call", "return"):
-            name = frame.f_code.co_name
-            if name in WATCH:
-                data = dict(frame.f_locals) if event == "call" else arg
-                events.append((event, name, data, Snapshot(buf)))
-    old = sys.getprofile()
-    sys.setprofile(hook)
-    try:
+    def probe_for(name):
+        def probe(b, *args):
+            if b is buf:
+                events.append((name, args, Snapshot(buf)))
+        return probe
+    with tracing({tp: probe_for(name) for tp, name in EVENTS.items()}):
         fn()
-    finally:
-        sys.setprofile(old)
     return events
 
 
@@ -90,9 +85,8 @@ def data_row(k, buf, idx, nbytes, is_write, poff):
 def explain_pagelist(k, buf, is_write, offset, length, events, first):
     out = []
     step = 0
-    cur = None          # (desc, before-snapshot) of the piece being copied
-    pending = None
-    lookups = [e for e in events if e[1] == "ltt_relay_cache_page"]
+    pending = None      # (cached page, snapshot) of the lookup under way
+    lookups = [e for e in events if e[0] == "lookup"]
     if not lookups:
         page = buf.wpage if is_write else buf.rpage
         out.append(" 1. the cached page holds the whole access: no lookup, no walk")
@@ -103,27 +97,24 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
                             offset - page.offset))
         return out
     direction = None
-    for kind, name, data, snap in events:
-        if name == "ltt_relay_cache_page" and kind == "call":
+    for name, args, snap in events:
+        if name == "lookup":
             step += 1
-            start = data["page"]
-            off = data["offset"]
+            which, start, off = args
             diff = off - start.offset
-            frm = (f"{CACHE_NAMES[data['which']]} (page {start.offset // PAGE_SIZE}, "
+            frm = (f"{CACHE_NAMES[which]} (page {start.offset // PAGE_SIZE}, "
                    f"at {start.offset:#x})" if step == 1 else
                    f"page {start.offset // PAGE_SIZE} (at {start.offset:#x})")
             out.append(f"{step:2d}. look up offset {off} ({off:#x}) from {frm}: "
                        f"{diff:+d} bytes")
             pending = (start, snap)
             direction = None
-        elif name in ("ltt_relay_find_next_page", "ltt_relay_find_prev_page") and kind == "call":
-            direction = "forward" if name.endswith("next_page") else "backward"
-        elif name == "ltt_relay_cache_page" and kind == "return":
+        elif name == "walk":
+            direction = "forward" if args[0] else "backward"
+        elif name == "lookup_done":
             start, before = pending
-            found = data
+            found = args[1]
             iters = snap.iters - before.iters
-            if direction is None and found is not start:
-                direction = "forward"       # the next page: the walk's first step, inline
             if found is start:
                 out.append(_row("the page at hand holds it: no walk", None))
             else:
@@ -133,58 +124,43 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
                 out.append(_row(f"walk {direction} {iters} step{'s' if iters > 1 else ''}"
                                 f" -> {page_name(buf, found)}{upd}",
                                 snap.cycles - before.cycles))
-            cur = found
-        elif name == "_touch_linear" and kind == "call":
-            pending = (cur, snap)
-        elif name == "_touch_linear" and kind == "return":
-            d, before = pending
-            out.append(_row(tlb_text(before, snap) + ", linear map",
-                            snap.cycles - before.cycles))
-            idx = d.offset // PAGE_SIZE
-            # the bytes of this piece: the page's counter after the copy
-            nxt = _next_snapshot(events, snap)
-            nbytes = (nxt.acct[idx] - snap.acct[idx]) & (ONE_ACCESS - 1)
-            poff = (first if step == 1 else 0) & (PAGE_SIZE - 1)
+        elif name == "tlb":
+            pending = (args[0], snap)
+        elif name == "tlb_done":
+            out.append(_row(tlb_text(pending[1], snap) + ", linear map",
+                            snap.cycles - pending[1].cycles))
+        elif name == "copy":
+            idx, poff, nbytes, _ = args
             out.append(data_row(k, buf, idx, nbytes, is_write, poff))
     return out
 
 
-def _next_snapshot(events, snap):
-    seen = False
-    for _, _, _, s in events:
-        if seen:
-            return s
-        if s is snap:
-            seen = True
-    return snap
-
-
 def explain_contiguous(k, buf, is_write, offset, length, events, first):
     out = []
-    touches = [e for e in events if e[1] == "touch"]
     kind = buf.ops.describe(buf).mapping
     out.append(f" 1. one slice {'assignment' if is_write else 'copy'} of {length} bytes at "
                f"{offset:#x} of the {kind}")
     out.append("    (an offset is an address: no page lookup)")
-    start, end = events[0][3], events[-1][3]
-    if not touches:
+    if not any(e[0] == "tlb" for e in events):
         out.append("    (same page as the stream's last access: its TLB entry is a hit)")
     step = 1
-    for ev_kind, name, data, snap in events:
-        if name == "touch" and ev_kind == "call":
+    copies = []
+    for name, args, snap in events:
+        if name == "tlb":
             before = snap
-            idx = data["idx"]
-        elif name == "touch" and ev_kind == "return":
+        elif name == "tlb_done":
             step += 1
-            text = f"page {idx}: {tlb_text(before, snap)}"
+            text = f"page {args[0]}: {tlb_text(before, snap)}"
             if snap.faults > before.faults:
                 text += "; vmalloc fault"
             out.append(f"{step:2d}." + _row(text, snap.cycles - before.cycles)[3:])
-    for idx, (a, b) in enumerate(zip(start.acct, end.acct)):
-        n = (b - a) & (ONE_ACCESS - 1)
-        if n:
-            poff = (first & (PAGE_SIZE - 1)) if idx == first // PAGE_SIZE else 0
-            out.append(data_row(k, buf, idx, n, is_write, poff))
+        elif name == "copy":
+            copies.append(args)
+    if not copies:                  # the fast path: one page, the stream's own
+        page = buf.wpage if is_write else buf.rpage
+        copies = [(page.offset // PAGE_SIZE, offset - page.offset, length, is_write)]
+    for idx, poff, nbytes, _ in copies:
+        out.append(data_row(k, buf, idx, nbytes, is_write, poff))
     return out
 
 
@@ -212,17 +188,16 @@ def cmd_explain(args, out):
                   f"{cpu_node}) of {k.spec.name}\n{chan.backend.name} buffer of "
                   f"{chan.n_subbufs} x {chan.subbuf_size} = {chan.alloc_size} bytes, "
                   f"{chan.placement} pages\n")
-        if not chan.backend.contiguous:
+        ring = buf.ops.describe(buf).ring
+        if ring:
             out.write(f"cache before: {cache_line(buf)}\n")
         out.write(f"offset {offset} & {chan.alloc_size - 1:#x} = {masked} "
                   f"(page {masked // PAGE_SIZE} +{masked % PAGE_SIZE:#x})\n\n")
         events = record(buf, lambda: do_access(buf, is_write, offset, length))
-        if chan.backend.contiguous:
-            lines = explain_contiguous(k, buf, is_write, masked, length, events, masked)
-        else:
-            lines = explain_pagelist(k, buf, is_write, masked, length, events, masked)
+        explain = explain_pagelist if ring else explain_contiguous
+        lines = explain(k, buf, is_write, masked, length, events, masked)
         out.write("\n".join(lines) + "\n\n")
-        if not chan.backend.contiguous:
+        if ring:
             out.write(f"cache after: {cache_line(buf)}\n")
         t = k.timing.totals()
         tlbm = sum(t[f"tlb_misses_{s}"] for s in SIZES)

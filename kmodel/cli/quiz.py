@@ -16,6 +16,8 @@ from kmodel.cpu.notifier import NOTIFY_OK, notifier_block, notifier_from_errno
 from kmodel.core.errno import errno_name
 from kmodel.kernel import Kernel, boot
 from kmodel.mm.gfp import GFP_KERNEL, GFPF_NOWARN
+from kmodel.core.tracepoint import tracing
+from kmodel.relay.relay_trace import trace_relay_copy
 from kmodel.relay.relay_alloc import (ltt_relay_offset_address, ltt_relay_open, ltt_relay_read,
                                       ltt_relay_write)
 
@@ -69,11 +71,13 @@ class WalkTopic(Topic):
             buf = chan.buf[self.cpu]
             buf.wpage = buf.descs[self.start]             # as if a write had left it there
             idx = _pages(buf)
-            before = [d.acct for d in buf.descs]
+            order = []                  # the pages, as the relay_copy tracepoint saw them
             t0 = k.timing.totals()["walk_steps"]
-            ltt_relay_write(buf, self.offset, bytes(self.length), self.length)
-            touched = [i for i, d in enumerate(buf.descs) if d.acct != before[i]]
-            order = sorted(touched, key=lambda i: (i - self.offset // PAGE_SIZE) % self.n_pages)
+            with tracing({trace_relay_copy: lambda b, i, *rest: order.append(i)}):
+                ltt_relay_write(buf, self.offset, bytes(self.length), self.length)
+            if not order:               # no event: the fast path, on the cached page
+                order = [idx[id(buf.wpage)]]
+            touched = order
             steps = k.timing.totals()["walk_steps"] - t0
             nodes = sorted({buf.descs[i].nid for i in touched})
             return [", ".join(f"page {i}" for i in order),

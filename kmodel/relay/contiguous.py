@@ -15,6 +15,17 @@ memcpy would when it reaches the vmap guard page or the next block.
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.relay.backend import RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
+from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_tlb, trace_relay_tlb_done
+
+
+def _touch(buf, idx, offset, n):
+    """The backend's touch hook (a page change), with its tracepoints."""
+    if trace_relay_tlb.enabled:
+        trace_relay_tlb(buf, idx)
+        buf.ops.touch(buf, idx, offset, n)
+        trace_relay_tlb_done(buf, idx)
+    else:
+        buf.ops.touch(buf, idx, offset, n)
 
 
 def _past_end(buf, fn, offset, length):
@@ -30,7 +41,8 @@ def _account(buf, offset, end, write, exact=False):
     """Charge an access [offset, end) that changes page or spans pages
     (exact: every page is looked up, even the stream's own)."""
     descs = buf.descs
-    touch = buf.ops.touch
+    touch = _touch
+    copied = trace_relay_copy.enabled
     cur = None if exact else (buf.wpage if write else buf.rpage)
     idx = offset >> PAGE_SHIFT
     last = (end - 1) >> PAGE_SHIFT
@@ -39,6 +51,8 @@ def _account(buf, offset, end, write, exact=False):
         if d is not cur:
             touch(buf, idx, offset, end - offset)
         d.acct += end - offset + ONE_ACCESS
+        if copied:
+            trace_relay_copy(buf, idx, offset - d.offset, end - offset, write)
         if write:
             buf.wpage = d
         else:
@@ -52,6 +66,8 @@ def _account(buf, offset, end, write, exact=False):
             touch(buf, idx, max(offset, lo), n)
             cur = d
         d.acct += n + ONE_ACCESS
+        if copied:
+            trace_relay_copy(buf, idx, max(offset, lo) - lo, n, write)
         idx += 1
     if write:
         buf.wpage = cur
@@ -116,7 +132,7 @@ def _lookup(buf, offset, write):
     idx = offset >> PAGE_SHIFT
     d = buf.descs[idx]
     if d is not (buf.wpage if write else buf.rpage):
-        buf.ops.touch(buf, idx, offset, 1)
+        _touch(buf, idx, offset, 1)
         if write:
             buf.wpage = d
         else:

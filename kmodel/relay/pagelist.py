@@ -28,6 +28,9 @@ from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
 from kmodel.relay.backend import Description, RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
+from kmodel.relay.relay_trace import (trace_relay_cache, trace_relay_copy, trace_relay_lookup,
+                                      trace_relay_lookup_done, trace_relay_tlb,
+                                      trace_relay_tlb_done, trace_relay_walk)
 
 PAGE_MASK = ~(PAGE_SIZE - 1)
 WPAGE, RPAGE, HPAGE0, HPAGE1 = 0, 1, 2, 3
@@ -115,6 +118,8 @@ def _find_page(buf, page, offset, diff_offset, forward):
     """The loop of ltt_relay_find_{next,prev}_page: list_for_each_entry(_reverse)
     started at page's own list_head, so it visits every other entry and the
     real head, which it skips."""
+    if trace_relay_walk.enabled:
+        trace_relay_walk(buf, forward)
     head = buf.pages
     orig_iter_off = page.offset
     i = 0
@@ -146,6 +151,8 @@ def ltt_relay_find_next_page(buf, page, offset, diff_offset):
 
 
 def _set_cache(buf, which, page):
+    if trace_relay_cache.enabled:
+        trace_relay_cache(buf, which, page)
     if which == WPAGE:
         buf.wpage = page
     elif which == RPAGE:
@@ -154,13 +161,19 @@ def _set_cache(buf, which, page):
         buf.hpage[which - HPAGE0] = page
 
 
-def ltt_relay_cache_page(buf, which, page, offset):
+def ltt_relay_cache_page(buf, which, page, offset, traced=False):
     """ltt_relay_cache_page - the page holding offset, found from page.
 
     which names the cache pointer (WPAGE, RPAGE, HPAGE0, HPAGE1) that a forward
     walk updates.  Returns None where the C would go on with a NULL page (after
-    its WARN_ON); the caller turns that into the oops the C would hit.
+    its WARN_ON); the caller turns that into the oops the C would hit.  Fires
+    relay_lookup and relay_lookup_done around the lookup when traced.
     """
+    if trace_relay_lookup.enabled and not traced:
+        trace_relay_lookup(buf, which, page, offset)
+        found = ltt_relay_cache_page(buf, which, page, offset, True)
+        trace_relay_lookup_done(buf, which, found)
+        return found
     diff_offset = offset - page.offset
     if 0 <= diff_offset < PAGE_SIZE and not buf.errata:
         return page                 # erratum fix: the page at hand holds the offset
@@ -179,6 +192,8 @@ def ltt_relay_cache_page(buf, which, page, offset):
                 pos = pos.next
             it = pos.owner
             if it.offset <= offset < it.offset + PAGE_SIZE:
+                if trace_relay_walk.enabled:
+                    trace_relay_walk(buf, True)
                 c = buf.cost
                 c.meta_lines[it.meta_nid] += 1
                 c.list_iters += 1
@@ -205,11 +220,17 @@ def _null_deref(buf, fn):
 
 
 def _touch_linear(buf, page):
+    """The TLB lookup of a page change, through the linear map."""
     tm = buf.chan.k.timing
     size = tm.linear_size
     vpn = page.paddr >> tm.linear_shift
+    traced = trace_relay_tlb.enabled
+    if traced:
+        trace_relay_tlb(buf, page.offset >> PAGE_SHIFT)
     if buf.cost.last_vpn[size] != vpn:      # else the MRU entry: a hit
         tm.tlb_probe(buf.cost, size, vpn)
+    if traced:
+        trace_relay_tlb_done(buf, page.offset >> PAGE_SHIFT)
 
 
 # --- reading and writing -----------------------------------------------------
@@ -254,6 +275,8 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
         else:
             mem[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
         page.acct += pagecpy + ONE_ACCESS
+        if trace_relay_copy.enabled:
+            trace_relay_copy(buf, page.offset >> PAGE_SHIFT, poff, pagecpy, write)
         length -= pagecpy
         if not length:
             break

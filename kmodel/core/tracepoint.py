@@ -1,0 +1,72 @@
+"""Tracepoints (include/linux/tracepoint.h): named hooks in kernel code.
+
+A kernel path declares a tracepoint once, ``trace_foo = DEFINE_TRACE("foo")``,
+and calls it where something worth seeing happens::
+
+    if trace_foo.enabled:
+        trace_foo(buf, page, offset)
+
+With no probe registered, ``enabled`` is False and the call is one attribute
+test: the Python counterpart of the kernel's static key, which patches the
+call out.  Tracepoints are put on paths that are not the hottest (a page
+change, a walk), so that even the test costs nothing measurable; the fast path
+of a write carries none, and a subscriber that sees no event for an access
+knows it took the fast path.  ``register_trace(tp, probe)`` and
+``unregister_trace(tp, probe)`` attach and detach probes, which are called
+with the tracepoint's arguments, in registration order.  Tracepoints are
+global, as the kernel's are: a probe sees the events of every kernel in the
+process, and tells them apart by its arguments.
+"""
+from contextlib import contextmanager
+
+TRACEPOINTS = {}
+
+
+class Tracepoint:
+    __slots__ = ("name", "probes", "enabled")
+
+    def __init__(self, name):
+        self.name = name
+        self.probes = ()
+        self.enabled = False
+
+    def __call__(self, *args):
+        for probe in self.probes:
+            probe(*args)
+
+    def __repr__(self):
+        return f"<tracepoint {self.name}: {len(self.probes)} probe(s)>"
+
+
+def DEFINE_TRACE(name):
+    """DEFINE_TRACE - the tracepoint called name (one per name)."""
+    tp = TRACEPOINTS.get(name)
+    if tp is None:
+        tp = TRACEPOINTS[name] = Tracepoint(name)
+    return tp
+
+
+def register_trace(tp, probe):
+    tp.probes = tp.probes + (probe,)
+    tp.enabled = True
+
+
+def unregister_trace(tp, probe):
+    probes = list(tp.probes)
+    probes.remove(probe)
+    tp.probes = tuple(probes)
+    tp.enabled = bool(probes)
+
+
+@contextmanager
+def tracing(probes):
+    """tracing - attach {tracepoint: probe} for the duration of a with-block."""
+    done = []
+    try:
+        for tp, probe in probes.items():
+            register_trace(tp, probe)
+            done.append((tp, probe))
+        yield
+    finally:
+        for tp, probe in reversed(done):
+            unregister_trace(tp, probe)
