@@ -41,7 +41,7 @@ def _account(buf, offset, end, write, exact=False):
     """Charge an access [offset, end) that changes page or spans pages
     (exact: every page is looked up, even the stream's own)."""
     descs = buf.descs
-    touch = _touch
+    touch = _touch if trace_relay_tlb.enabled else buf.ops.touch
     copied = trace_relay_copy.enabled
     cur = None if exact else (buf.wpage if write else buf.rpage)
     idx = offset >> PAGE_SHIFT

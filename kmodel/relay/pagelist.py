@@ -261,6 +261,7 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
         return 0
     if (offset & ~PAGE_MASK) + length > PAGE_SIZE:
         mem = memoryview(mem).cast("B")     # several pages: slices of it copy nothing
+    copied = trace_relay_copy.enabled
     pos = 0
     while True:
         page = ltt_relay_cache_page(buf, which, page, offset)
@@ -275,7 +276,7 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
         else:
             mem[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
         page.acct += pagecpy + ONE_ACCESS
-        if trace_relay_copy.enabled:
+        if copied:
             trace_relay_copy(buf, page.offset >> PAGE_SHIFT, poff, pagecpy, write)
         length -= pagecpy
         if not length:
