@@ -8,8 +8,9 @@ from hw.units import parse_size
 from kmodel.cli.errors import UsageError
 from kmodel.kernel import boot
 from kmodel.relay.backend import backend_names
-from kmodel.relay.relay_alloc import DEFAULT_BACKEND, PLACEMENTS, ltt_relay_open_err
-from kmodel.relay.relay_file import DebugfsClient
+from kmodel.perf.workloads import payload
+from kmodel.relay.relay_alloc import DEFAULT_BACKEND, PLACEMENTS
+from kmodel.relay.relay_file import ltt_relay_open_debugfs
 
 
 def add_channel_options(p, subbuf="4k", n_subbufs=4):
@@ -60,10 +61,8 @@ def open_channel(args, name="chan"):
     k = boot(args.machine, config=args.config or ())
     try:
         k.modules.insmod("ltt_relay_alloc")
-        parent = k.fs.mkdir(f"/sys/kernel/debug/ltt/{name}")
-        chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf, args.n_subbufs,
-                                       DebugfsClient(k).callbacks(), None, args.backend,
-                                       args.placement)
+        chan, err = ltt_relay_open_debugfs(k, name, subbuf, args.n_subbufs, args.backend,
+                                           args.placement)
         if chan is None:
             why = [t for t in k.log.lines() if "ltt_relay" in t or "failure" in t]
             raise UsageError(why[-1] if why else f"ltt_relay_open failed ({err})")
@@ -80,6 +79,6 @@ def open_channel(args, name="chan"):
 def do_access(buf, is_write, offset, length):
     from kmodel.relay.relay_alloc import ltt_relay_read, ltt_relay_write
     if is_write:
-        ltt_relay_write(buf, offset, bytes((i * 7 + 1) & 0xFF for i in range(length)), length)
+        ltt_relay_write(buf, offset, payload(length), length)
     else:
         ltt_relay_read(buf, offset, bytearray(length), length)

@@ -26,12 +26,10 @@ from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.core.errno import ENODEV, strerror
 from kmodel.cli.hexdump import hexdump
 from kmodel.relay.backend import backend_names
+from kmodel.perf.workloads import payload
 from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, PLACEMENTS, ltt_relay_close,
-                                      ltt_relay_open_err, ltt_relay_read, ltt_relay_write)
-from kmodel.relay.relay_file import DebugfsClient
-
-DEBUG_DIR = "/sys/kernel/debug/ltt"
-
+                                      ltt_relay_read, ltt_relay_write)
+from kmodel.relay.relay_file import LTT_DEBUGFS_DIR as DEBUG_DIR, ltt_relay_open_debugfs
 
 def relay_command(sh, args):
     if not args:
@@ -91,13 +89,9 @@ def relay_open(sh, name, args):
             check_host_size(subbuf * n, k.num_online_cpus())
         except UsageError as e:
             raise ScriptError(f"relay open: {e}") from None
-    parent = k.fs.mkdir(f"{DEBUG_DIR}/{name}")
-    # files=no: a client that gives no callbacks (the defaults make no files)
-    cb = DebugfsClient(k).callbacks() if kv.get("files", "yes") == "yes" else None
-    chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf, n, cb, None, backend, placement)
+    chan, err = ltt_relay_open_debugfs(k, name, subbuf, n, backend, placement,
+                                       files=kv.get("files", "yes") == "yes")
     if chan is None:
-        if not parent.children:         # a leaked buffer's file may still be there
-            k.fs.remove(parent)
         raise CommandFailed(err, f"relay open: {strerror(err)} (see dmesg)")
     sh.channels[name] = chan
     bufs = [c for c in k.for_each_possible_cpu() if chan.buf[c] is not None]
@@ -117,7 +111,7 @@ def _payload(kv):
     n = arg_size(kv, "bytes")
     if n <= 0:
         raise ScriptError("bytes= must be positive")
-    return bytes((i * 7 + 1) & 0xFF for i in range(n))
+    return payload(n)
 
 
 def _writer_cpu(sh, kv):

@@ -8,8 +8,8 @@ Modeled figures come from running it once on a kernel whose counters were
 reset; the timing model makes them the same on any host.
 """
 from kmodel.kernel import boot
-from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open
-from kmodel.relay.relay_file import DebugfsClient
+from kmodel.relay.relay_alloc import ltt_relay_close
+from kmodel.relay.relay_file import ltt_relay_open_debugfs
 
 # backend label -> (backend, placement)
 DESIGNS = {"pagelist": ("pagelist", "local"), "vmap": ("vmap", "local"),
@@ -36,10 +36,9 @@ class RelayBench:
         self.chans = {}
         self.cpu = writer_cpu(self.k)
         for label, (backend, placement) in DESIGNS.items():
-            self.chans[label] = ltt_relay_open(self.k, label, None, buf_size // 4, 4,
-                                               DebugfsClient(self.k).callbacks(),
-                                               backend=backend, placement=placement)
-            assert self.chans[label] is not None, label
+            self.chans[label], err = ltt_relay_open_debugfs(self.k, label, buf_size // 4, 4,
+                                                            backend, placement)
+            assert self.chans[label] is not None, (label, err)
 
     def buf(self, label):
         return self.chans[label].buf[self.cpu]
@@ -68,7 +67,9 @@ def make_floor(size):
 
 
 def payload(length):
-    return bytes((i * 31 + 7) & 0xFF for i in range(length))
+    """payload - length bytes of a fixed pattern: what every synthetic write
+    writes (the benchmarks, the shell's relay write, explain and draw)."""
+    return bytes((i * 7 + 1) & 0xFF for i in range(length))
 
 
 def _stream(op, target, length, mem, nops):

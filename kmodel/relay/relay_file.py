@@ -6,7 +6,10 @@ patch's open and release do.  read is this port's: the patch has none yet.
 from kmodel.core.kref import kref_get, kref_put
 from kmodel.fs.debugfs import debugfs_create_file, debugfs_remove
 from kmodel.relay.ltt_relay import rchan_callbacks
-from kmodel.relay.relay_alloc import relay_module, relay_remove_buf
+from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, ltt_relay_open_err, relay_module,
+                                      relay_remove_buf)
+
+LTT_DEBUGFS_DIR = "/sys/kernel/debug/ltt"
 
 
 class ltt_relay_file_operations:
@@ -62,3 +65,18 @@ class DebugfsClient:
     def remove_buf_file(self, dentry):
         debugfs_remove(self.k.fs, dentry)
         return 0
+
+
+def ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend=DEFAULT_BACKEND,
+                           placement="local", files=True):
+    """ltt_relay_open_debugfs - a tracer's channel NAME, its buffer files in
+    /sys/kernel/debug/ltt/NAME/cpuN (files=False: a client with no callbacks,
+    so no files).  Returns (chan, 0) or (None, -errno); a failed open removes
+    the directory, unless a buffer file the open leaked is still in it."""
+    parent = k.fs.mkdir(f"{LTT_DEBUGFS_DIR}/{name}")
+    cb = DebugfsClient(k).callbacks() if files else None
+    chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf_size, n_subbufs, cb, None,
+                                   backend, placement)
+    if chan is None and not parent.children:
+        k.fs.remove(parent)
+    return chan, err
