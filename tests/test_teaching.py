@@ -110,3 +110,15 @@ def test_quiz_lists_topics_and_rejects_unknown():
     rc, out = run("quiz")
     assert rc == 0 and all(t in out for t in ("walk", "cache", "buddy", "hotplug", "placement"))
     assert run("quiz", "nope")[0] == 2
+
+
+def test_draw_access_says_what_each_access_did():
+    rc, out = run("draw", "t", "--cpu", "5", "--n-subbufs", "8", "--access", "12k:1",
+                  "--access", "12k:64", "--access", "r30k:1", "--access", "6k:5000")
+    assert rc == 0
+    tail = out.splitlines()[-4:]
+    assert tail == ["  write 1 B at 0x3000: page 3; walks forward; 2 walk steps",
+                    "  write 64 B at 0x3000: the stream's cached page, no lookup",
+                    "  read 1 B at 0x7800: page 7; walks backward; 0 walk steps",
+                    "  write 5000 B at 0x1800: pages 1, 2; walks backward, forward; "
+                    "1 walk step"]

@@ -2,13 +2,35 @@
 
 The channel is opened with the options given (or by a script, --script FILE,
 that opens it with relay open NAME ...); --access makes reads and writes
-first, so the picture shows where the cache pointers went.
+first, so the picture shows where the cache pointers went, and a line per
+access under it says what it did (read off the relay's tracepoints).
 """
 import io
 
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.errors import UsageError
 from kmodel.cli.setup_channel import do_access, open_channel, parse_access
+from kmodel.core.tracepoint import tracing
+from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_walk
+
+
+def traced_access(buf, is_write, offset, length):
+    """traced_access - make one access; a line saying which pages it touched
+    and how it found them."""
+    pages, walks = [], []
+    steps = buf.cost.walk_steps
+    with tracing({trace_relay_copy: lambda b, idx, *rest: b is buf and pages.append(idx),
+                  trace_relay_walk: lambda b, fwd: b is buf and walks.append(fwd)}):
+        do_access(buf, is_write, offset, length)
+    steps = buf.cost.walk_steps - steps
+    what = f"{'write' if is_write else 'read'} {length} B at {offset:#x}: "
+    if not pages:
+        return what + "the stream's cached page, no lookup"
+    how = ("no walk" if not walks else
+           "walks " + ", ".join("forward" if f else "backward" for f in walks) +
+           f"; {steps} walk step{'' if steps == 1 else 's'}")
+    return what + f"page{'s' if len(pages) > 1 else ''} " + \
+        ", ".join(map(str, pages)) + f"; {how}"
 
 
 def cmd_draw(args, out):
@@ -16,10 +38,10 @@ def cmd_draw(args, out):
         return _draw_from_script(args, out)
     k, chan, buf = open_channel(args, args.name)
     try:
-        for a in args.access or []:
-            do_access(buf, *parse_access(a))
+        done = [traced_access(buf, *parse_access(a)) for a in args.access or []]
         cpus = None if args.all_cpus else {args.cpu}
         out.write("\n".join(draw_channel(k, args.name, chan, cpus, args.max_pages)) + "\n")
+        out.writelines(f"  {line}\n" for line in done)
     finally:
         k.shutdown()
     return 0

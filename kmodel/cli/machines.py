@@ -15,17 +15,27 @@ def cmd_machines(args, out):
     return 0
 
 
+def node_meminfo(k, nid):
+    """/sys/devices/system/node/nodeN/meminfo as {field: kB}, as libnuma reads it."""
+    out = {}
+    for line in k.fs.read(f"/sys/devices/system/node/node{nid}/meminfo").splitlines():
+        words = line.split()            # Node 0 MemTotal:   65536 kB
+        out[words[2].rstrip(":")] = int(words[3])
+    return out
+
+
 def numactl_hardware(k):
-    """The text of `numactl --hardware` on kernel k (node sizes in MB)."""
+    """The text of `numactl --hardware` on kernel k (node sizes in MB), read off
+    the node pseudo-files as numactl does."""
     spec = k.spec
     n = spec.nr_nodes
     lines = [f"available: {n} nodes (0-{n - 1})" if n > 1 else "available: 1 nodes (0)"]
     for nid in range(n):
         cpus = [c for c in k.cpu_online_mask if spec.cpu_node[c] == nid]
-        z = k.page_alloc.zones[nid]
+        info = node_meminfo(k, nid)
         lines.append(f"node {nid} cpus: " + " ".join(map(str, cpus)))
-        lines.append(f"node {nid} size: {z.present_pages >> 8} MB")
-        lines.append(f"node {nid} free: {z.free_pages >> 8} MB")
+        lines.append(f"node {nid} size: {info['MemTotal'] >> 10} MB")
+        lines.append(f"node {nid} free: {info['MemFree'] >> 10} MB")
     lines.append("node distances:")
     lines.append("node " + "".join(f"{i:3d} " for i in range(n)))
     for i in range(n):

@@ -7,15 +7,8 @@
 from kmodel.cli.args import arg_int, arg_size, parse_kv
 from kmodel.cli.command import Command
 from kmodel.cli.errors import ScriptError
+from kmodel.cli.machines import node_meminfo
 from kmodel.mm.gfp import GFP_USER, GFPF_NOWARN, GFPF_THISNODE
-
-
-def node_free_pages(k, nid):
-    """MemFree of /sys/devices/system/node/nodeN/meminfo, in pages."""
-    for line in k.fs.read(f"/sys/devices/system/node/node{nid}/meminfo").splitlines():
-        if "MemFree:" in line:
-            return int(line.split()[-2]) >> 2
-    raise ScriptError(f"memhog: node {nid} has no MemFree line")
 
 
 def cmd_memhog(sh, args):
@@ -37,8 +30,8 @@ def cmd_memhog(sh, args):
             break
         sh.hogged.append(page)
         got += 1
-    return (f"memhog: holding {got} pages of node {nid}; {node_free_pages(k, nid)} pages "
-            "left free there\n")
+    free = node_meminfo(k, nid)["MemFree"] >> 2           # kB -> pages
+    return f"memhog: holding {got} pages of node {nid}; {free} pages left free there\n"
 
 
 COMMANDS = [
