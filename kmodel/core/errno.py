@@ -27,6 +27,9 @@ EDEADLK = _errno.EDEADLK
 ENOSYS = _errno.ENOSYS
 ENAMETOOLONG = _errno.ENAMETOOLONG
 ETIMEDOUT = _errno.ETIMEDOUT
+ENOBUFS = _errno.ENOBUFS
+ENODATA = _errno.ENODATA
+ENXIO = _errno.ENXIO
 
 
 def errno_name(err):

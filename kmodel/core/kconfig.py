@@ -24,6 +24,15 @@ OPTIONS = {
                                 "kmodel extension: every relay access goes through the TLB "
                                 "model, not only page changes (slower; exact when streams "
                                 "interleave)"),
+    "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug 5e391252 (a flush from another CPU "
+        "runs on the owner's local_t counters)"),
+    "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug 0fdec686 (the nested wrap-around "
+        "check ignores a concurrent commit)"),
+    "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug b2cf5e0b (events discarded sampled "
+        "at delivery, after the reserve)"),
     "CONFIG_LOG_BUF_SHIFT": (17, "int", "kernel log buffer size, log2"),
     "CONFIG_FORCE_MAX_ZONEORDER": (11, "int", "MAX_ORDER of the buddy allocator"),
 }

@@ -24,6 +24,7 @@ oops with every stack.  A context that spins on a lock held below it on its own
 CPU is reported at once (kmodel.core.spinlock).
 """
 from kmodel.core.bug import Oops
+from kmodel.core.errno import ENXIO
 from kmodel.core.spinlock import deadlock_report
 from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, TASK, ContextError,
                                 backtrace, context_enter, context_exit, format_stacks)
@@ -45,8 +46,9 @@ class RunFailed(Exception):
 
 
 class Entity:
-    """A task or an interrupt of a scenario; ctx is its context once running."""
-    __slots__ = ("eid", "cpu", "kind", "fn", "args", "name", "ctx", "done", "ex")
+    """A task or an interrupt of a scenario; ctx is its context once running.
+    call is the IPICall it serves, for an interrupt that an IPI raised."""
+    __slots__ = ("eid", "cpu", "kind", "fn", "args", "name", "ctx", "done", "ex", "call")
 
     def __init__(self, eid, cpu, kind, fn, args, name):
         self.eid = eid
@@ -58,6 +60,7 @@ class Entity:
         self.ctx = None
         self.done = False
         self.ex = None                  # its CPU's CpuExec, while a run goes
+        self.call = None
 
     def __repr__(self):
         return f"{self.kind} {self.name} on cpu{self.cpu}"
@@ -150,14 +153,34 @@ class Run:
             pending = ctx.pending = ctx.gen.send(None)
         except StopIteration:
             pending = None
-            e.done = True
-            self.live.remove(e)
-            context_exit(k, ctx)
+            self._finished(e, ctx)
         if self.trace is not None:
             self._trace(e, ctx, label)
-        if pending is not None and pending[0] == "deadlock":
+        if pending is not None and ctx.blocked_on is not None:
+            self._blocked(e, ctx, pending)
+
+    def _finished(self, e, ctx):
+        e.done = True
+        self.live.remove(e)
+        context_exit(self.k, ctx)
+        if e.call is not None:
+            e.call.holder = None        # the IPI's sender may go on
+
+    def _blocked(self, e, ctx, pending):
+        """A context that yielded waiting: a deadlock to report, or an IPI to raise."""
+        k = self.k
+        if pending[0] == "deadlock":
             self.stacks = format_stacks(k, self._cpus())
             deadlock_report(k, ctx, pending[1], backtrace)
+        elif pending[0] == "ipi" and pending[1].holder is None:
+            call = pending[1]
+            ipi = Entity(len(self.world.entities), call.cpu, HARDIRQ, call.fn, call.args,
+                         call.fn.__name__)
+            ipi.call = call
+            ipi.ex = k.cpu_exec[call.cpu]
+            call.holder = ipi
+            self.world.entities.append(ipi)
+            self.live.append(ipi)
 
     def _trace(self, e, ctx, label):
         what = _label(label, ctx)
@@ -220,14 +243,11 @@ class Run:
                         ctx.pending = ctx.gen.send(None)
                     except StopIteration:
                         ctx.pending = None
-                        last.done = True
-                        live.remove(last)
-                        context_exit(k, ctx)
+                        self._finished(last, ctx)
                     else:
-                        if ctx.blocked_on is not None and ctx.pending[0] == "deadlock":
+                        if ctx.blocked_on is not None:
                             self.steps = steps
-                            self.stacks = format_stacks(k, self._cpus())
-                            deadlock_report(k, ctx, ctx.pending[1], backtrace)
+                            self._blocked(last, ctx, ctx.pending)
                 if check is not None:
                     msg = check(state, False)
                     if msg:
@@ -280,3 +300,74 @@ def run_cost(k):
     t = k.timing.totals()
     return {key: t[key] for key in COST_KEYS}
 
+
+
+class IPICall:
+    """smp_call_function_single(cpu, fn, args, wait=1): fn runs as a hardirq on
+    cpu, and the sender waits for it (holder: the interrupt, until it ends)."""
+    __slots__ = ("cpu", "fn", "args", "holder", "name")
+
+    def __init__(self, cpu, fn, args):
+        self.cpu = cpu
+        self.fn = fn
+        self.args = args
+        self.holder = None
+        self.name = f"ipi->cpu{cpu}"
+
+
+def smp_call_function_single(k, cpu, fn, *args):
+    """smp_call_function_single - run fn(*args) (a generator function) as an
+    interrupt on cpu and wait for it; -ENXIO (and nothing run) if cpu is offline.
+    A generator: ``ret = yield from smp_call_function_single(k, cpu, fn)``."""
+    if not k.cpu_online(cpu):
+        return -ENXIO                   # as kernel/smp.c answers
+    if k.current.cpu == cpu:            # on the target already: call it here
+        flags = k.cpu_exec[cpu].irqs_off
+        k.cpu_exec[cpu].irqs_off = True
+        try:
+            yield from fn(*args)
+        finally:
+            k.cpu_exec[cpu].irqs_off = flags
+        return 0
+    call = IPICall(cpu, fn, args)
+    cur = k.current
+    cur.blocked_on = call
+    yield ("ipi", call)                 # the scheduler raises it; we wait
+    while call.holder is not None:      # (run_now runs it before resuming us)
+        yield ("ipi", call)
+    cur.blocked_on = None
+    return 0
+
+
+def run_now(k, gen):
+    """run_now - run a context's generator straight through, with no other
+    context between its steps: how code runs outside the explorer (the shell,
+    the benchmarks).  An IPI it raises runs at once on its CPU; a lock it
+    cannot get is a deadlock, reported as the oops it is.  Returns gen's value."""
+    send = gen.send
+    try:
+        while True:
+            p = send(None)
+            cur = k.current
+            if cur.blocked_on is None:
+                continue
+            if p[0] == "ipi":
+                call = p[1]
+                saved = k.current
+                ctx = context_enter(k, call.cpu, HARDIRQ, call.fn.__name__)
+                try:
+                    run_now(k, call.fn(*call.args))
+                finally:
+                    context_exit(k, ctx)
+                    k.current = saved
+                call.holder = None
+            elif p[0] == "deadlock":
+                deadlock_report(k, cur, p[1], backtrace)
+            elif getattr(cur.blocked_on, "holder", None) is not None:
+                lock = cur.blocked_on
+                cur.blocked_on = None
+                k.bug.oops(f"BUG: spinlock lockup on CPU#{cur.cpu}, {cur.comm}: "
+                           f"{lock.name} is held by {lock.holder.describe()}, which "
+                           "cannot run")
+    except StopIteration as e:
+        return e.value

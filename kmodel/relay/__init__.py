@@ -14,3 +14,6 @@ Importing the package defines, and so registers, the built-in backends.
 from kmodel.relay import pagelist  # noqa: F401,I001
 from kmodel.relay import vmap  # noqa: F401
 from kmodel.relay import static  # noqa: F401
+# and the locking layers above them
+from kmodel.relay import layer_locked  # noqa: F401
+from kmodel.relay import layer_lockless  # noqa: F401

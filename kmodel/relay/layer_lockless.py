@@ -1,0 +1,27 @@
+"""ltt-relay-lockless: the sub-buffer layer with no lock at all.
+
+Per-CPU buffers keep their counters in ``local_t``: the reservation is a
+``local_cmpxchg`` loop on the write offset, a commit is a ``local_add`` on the
+sub-buffer's commit count, and delivery takes exclusive access with a cmpxchg
+on ``cc_sb``.  These are single instructions without the LOCK prefix, atomic
+against every context of the owning CPU, which is all that writes there: a
+nested writer (an interrupt that traces) simply reserves after the context it
+interrupted.  A flush asked from another CPU runs on the owner by IPI.  A
+global buffer, written from every CPU, needs ``atomic_long_t`` and LOCK'd
+cmpxchg instead, and the cache line of its offset moves between writers.
+"""
+from kmodel.relay.ring_buffer import (ATOMIC_OPS, LOCAL_OPS, LockingLayer,
+                                      lib_ring_buffer_switch_remote, write_record)
+
+
+class LocklessLayer(LockingLayer):
+    name = "lockless"
+
+    def counter_ops(self, scope):
+        return LOCAL_OPS if scope == "per-cpu" else ATOMIC_OPS
+
+    def write(self, rb, payload, event_id=0):
+        return (yield from write_record(rb, payload, event_id))
+
+    def flush(self, rb, finalize=False):
+        yield from lib_ring_buffer_switch_remote(rb, finalize)

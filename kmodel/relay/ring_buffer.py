@@ -1,0 +1,516 @@
+"""The sub-buffer layer above the allocation layer (LTTng's ring buffer frontend).
+
+A channel's buffer is cut into ``n_subbufs`` sub-buffers of ``subbuf_size``
+bytes.  Writers reserve space for a record, copy it in, and commit it; each
+sub-buffer is a *packet*: a header (magic, CPU, begin and end timestamps,
+content and packet size in bits, sequence number, events discarded so far),
+then records, then padding.  A sub-buffer is *delivered* to the reader when
+every byte reserved in it is committed.  This file is the one algorithm both
+locking layers run (layer_locked.py, layer_lockless.py); it touches the
+buffer's memory only through the allocation interface (ltt_relay_write,
+ltt_relay_read, ltt_relay_offset_address), so it runs on every backend.
+
+Positions are free-running byte counts (as LTTng's, which wrap at 2^64):
+``offset`` is where the next reservation goes, ``consumed`` where the reader
+is.  For sub-buffer ``idx`` the counters are LTTng's:
+
+- ``commit_hot[idx].cc``: bytes committed into it, over all its laps, so lap
+  L is complete when cc == (L+1) * subbuf_size; ``commit_hot[idx].seq`` copies
+  cc after each commit, for readers of a crashed kernel;
+- ``commit_cold[idx].cc_sb``: the cc at which it was last delivered.  The
+  committer that completes a lap takes the delivery with a cmpxchg from
+  L*size to L*size+1, writes the packet's end fields, then sets (L+1)*size.
+
+Reservation (a loop on cmpxchg of ``offset``): a record that does not fit in
+what is left of the current sub-buffer closes it (the rest is padding,
+committed by the reserver) and starts the next one.  Entering a sub-buffer
+checks it first:
+
+- its previous lap must be delivered (cc_sb == lap * size), else a writer
+  still holds a reservation there from a lap ago: the record is dropped and
+  counted in ``records_lost_wrap`` (a nested wrap-around);
+- it must not hold unconsumed data: in ``discard`` mode the record is dropped
+  (``records_lost_full``); in ``overwrite`` mode (flight recorder) the writer
+  pushes ``consumed`` past it, and its records count as ``records_overrun``.
+  A sub-buffer the reader holds is never overwritten: the record is dropped.
+
+The reader takes a delivered sub-buffer by setting the low bit of
+``consumed`` with a cmpxchg (positions are multiples of a page, so the bit is
+free), and gives it back with a cmpxchg to the next sub-buffer.  A writer's
+push is a cmpxchg from the unheld value, so the two never both win.
+
+A record larger than what a sub-buffer holds after its header is dropped at
+once (``records_lost_big``).  ``events_discarded`` in a packet header is
+full + wrap + big, sampled before the reservation that closes the packet.
+
+Differences from LTTng, on purpose: the reader owns no spare sub-buffer
+(LTTng swaps one in, so overwrite mode never stops for the reader); records
+carry a 16-byte header of our own (timestamp, payload size, event id); the
+clock is a per-kernel counter read at each reservation attempt, so time is
+deterministic and strictly increasing.
+
+Historical bugs, switchable (CONFIG_KMODEL_RB_ERRATUM_*; docs/layers.md):
+``remote_flush`` (lttng-modules 5e391252: a flush from another CPU used the
+owner's local_t operations), ``wrap_check`` (0fdec686: the nested wrap-around
+check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b: events
+discarded sampled when the packet is delivered, not before it is closed).
+"""
+import struct
+from dataclasses import dataclass
+
+from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
+                                atomic_long_cmpxchg, atomic_long_read, atomic_long_set,
+                                atomic_long_t, local_add_return, local_cmpxchg, local_read,
+                                local_set, local_t, plain_long)
+from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC
+from kmodel.cpu.sched import smp_call_function_single
+from kmodel.relay.relay_alloc import ltt_relay_offset_address, ltt_relay_read, ltt_relay_write
+
+PAGE = 4096
+PACKET_MAGIC = 0xC1FC1FC1
+# magic, cpu_id, timestamp_begin, timestamp_end, content_size, packet_size (bits),
+# packet_seq_num, events_discarded
+PACKET_HEADER = struct.Struct("<IIQQQQQQ")
+HDR = PACKET_HEADER.size                     # 56
+RECORD_HEADER = struct.Struct("<QII")        # timestamp, payload size, event id
+REC = RECORD_HEADER.size                     # 16
+MODES = ("overwrite", "discard")
+SCOPES = ("per-cpu", "global")
+ERRATA = {"remote_flush": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH",
+          "wrap_check": "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK",
+          "discard_sample": "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE"}
+
+
+def record_size(payload_len):
+    """The bytes a record of payload_len takes: header and payload, 8-aligned."""
+    return (REC + payload_len + 7) & ~7
+
+
+# --- the counter operations a locking layer uses ---------------------------------
+@dataclass(frozen=True)
+class CounterOps:
+    """How the layer reads and updates its counters: local_t (lockless, per-CPU),
+    atomic_long_t (lockless, global) or plain longs (under the locked layer's lock)."""
+    name: str
+    new: object                 # new(k, owner_cpu, name) -> counter
+    read: object
+    set: object
+    add_return: object
+    cmpxchg: object
+
+
+def _plain_add_return(w, i):
+    v = yield from READ_ONCE(w)
+    yield from WRITE_ONCE(w, v + i)
+    return v + i
+
+
+def _plain_cmpxchg(w, old, new):
+    v = yield from READ_ONCE(w)
+    if v == old:
+        yield from WRITE_ONCE(w, new)
+    return v
+
+
+LOCAL_OPS = CounterOps("local_t", lambda k, cpu, name: local_t(k, cpu, name=name),
+                       local_read, local_set, local_add_return, local_cmpxchg)
+ATOMIC_OPS = CounterOps("atomic_long_t", lambda k, cpu, name: atomic_long_t(k, name=name),
+                        atomic_long_read, atomic_long_set, atomic_long_add_return,
+                        atomic_long_cmpxchg)
+PLAIN_OPS = CounterOps("plain", lambda k, cpu, name: plain_long(k, name=name),
+                       READ_ONCE, WRITE_ONCE, _plain_add_return, _plain_cmpxchg)
+
+
+class commit_counters_hot:
+    __slots__ = ("cc", "seq")
+
+    def __init__(self, ops, k, cpu, idx):
+        self.cc = ops.new(k, cpu, f"commit_hot[{idx}].cc")
+        self.seq = ops.new(k, cpu, f"commit_hot[{idx}].seq")
+
+
+class lib_ring_buffer:
+    """One buffer of the layer: per CPU (cpu is its owner) or the channel's one
+    global buffer (cpu None).  rbuf is the allocation layer's rchan_buf."""
+
+    def __init__(self, rbc, rbuf, cpu):
+        k = rbc.k
+        ops = rbc.ops
+        self.k = k
+        self.rbc = rbc
+        self.rbuf = rbuf
+        self.cpu = cpu
+        self.ops = ops
+        n = rbc.n_subbufs
+        self.offset = ops.new(k, cpu, "offset")
+        self.consumed = atomic_long_t(k, name="consumed")
+        self.commit_hot = [commit_counters_hot(ops, k, cpu, i) for i in range(n)]
+        self.commit_cold = [ops.new(k, cpu, f"commit_cold[{i}].cc_sb") for i in range(n)]
+        self.records_lost_full = ops.new(k, cpu, "records_lost_full")
+        self.records_lost_wrap = ops.new(k, cpu, "records_lost_wrap")
+        self.records_lost_big = ops.new(k, cpu, "records_lost_big")
+        self.records_overrun = ops.new(k, cpu, "records_overrun")
+        # What the reserver that closes a sub-buffer leaves for its delivery
+        # (written before the commit that may deliver it):
+        self.data_size = [0] * n
+        self.ts_end = [0] * n
+        self.discarded_at_close = [0] * n
+        self.finalized = False
+        self.lock = None                # the locked layer's spinlock_t
+        self.book = Bookkeeping()
+
+    def events_discarded(self):
+        return (self.records_lost_full.counter + self.records_lost_wrap.counter +
+                self.records_lost_big.counter)
+
+
+class Bookkeeping:
+    """The emulator's own records of what happened, for invariants and tests
+    (not kernel memory; costs nothing in the model)."""
+
+    def __init__(self):
+        self.reserved = []              # (begin, end) of every reservation, in order
+        self.inflight = {}              # slot -> end, reserved and not committed
+        self.records_per_packet = {}    # packet seq -> records committed
+        self.delivered = []             # (seq, ts_begin, ts_end, events_discarded)
+        self.spurious_wrap = 0          # wrap losses with no reservation in the way
+        self.produced = 0               # records writers asked to write
+        self.committed = 0
+
+
+# --- reserve, commit, switch, deliver ------------------------------------------
+def trace_clock_read(k):
+    """trace_clock_read - the trace clock: a per-kernel counter, strictly increasing."""
+    k.trace_clock = getattr(k, "trace_clock", 0) + 1
+    return k.trace_clock
+
+
+def lib_ring_buffer_reserve(rb, rsize):
+    """lib_ring_buffer_reserve - room for rsize bytes: (slot, tsc) or (-errno, 0)."""
+    rbc = rb.rbc
+    ops = rb.ops
+    S, A = rbc.subbuf_size, rbc.alloc_size
+    if rsize > S - HDR:
+        yield from ops.add_return(rb.records_lost_big, 1)
+        return -ENOSPC, 0
+    while True:
+        o_begin = yield from ops.read(rb.offset)
+        tsc = trace_clock_read(rb.k)
+        discarded = rb.events_discarded()       # sampled before the reserve (b2cf5e0b)
+        begin = o_begin
+        off = begin & (S - 1)
+        switch_old_end = off != 0 and off + rsize > S
+        if switch_old_end:
+            begin = (begin + S) & ~(S - 1)
+        switch_new_start = begin & (S - 1) == 0
+        if switch_new_start:                    # a sub-buffer starts: test it
+            idx = (begin // S) % rbc.n_subbufs
+            lap = begin // A
+            cc_sb = yield from ops.read(rb.commit_cold[idx])
+            if not rbc.errata["wrap_check"]:
+                again = yield from ops.read(rb.offset)
+                if again != o_begin:            # a concurrent reserve moved on: retry
+                    continue
+            if cc_sb != lap * S:
+                _note_wrap_loss(rb, begin)
+                yield from ops.add_return(rb.records_lost_wrap, 1)
+                return -EIO, 0
+            consumed = yield from atomic_long_read(rb.consumed)
+            if begin - (consumed & ~(S - 1)) >= A:
+                if rbc.mode == "discard" or consumed & HELD:
+                    yield from ops.add_return(rb.records_lost_full, 1)
+                    return -ENOBUFS, 0
+                got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
+                if got != consumed:
+                    continue                    # the reader moved or took it: look again
+                lost = rb.book.records_per_packet.pop(consumed // S, 0)
+                if lost:
+                    yield from ops.add_return(rb.records_overrun, lost)
+            begin += HDR
+        end = begin + rsize
+        got = yield from ops.cmpxchg(rb.offset, o_begin, end)
+        if got != o_begin:
+            continue
+        break
+    _note_reserved(rb, begin, end)
+    if switch_old_end:
+        yield from _switch_old_end(rb, o_begin, tsc, discarded)
+    if switch_new_start:
+        yield from _switch_new_start(rb, begin - HDR, tsc)
+    if end & (S - 1) == 0:                      # this record fills its sub-buffer
+        idx = ((end - 1) // S) % rbc.n_subbufs
+        rb.data_size[idx], rb.ts_end[idx], rb.discarded_at_close[idx] = S, tsc, discarded
+    return begin, tsc
+
+
+def _note_reserved(rb, begin, end):
+    book = rb.book
+    book.reserved.append((begin, end))
+    book.inflight[begin] = end
+
+
+def _note_wrap_loss(rb, begin):
+    """A wrap-around loss is justified only by a reservation still in flight in
+    the sub-buffer's previous lap."""
+    lo, hi = begin - rb.rbc.alloc_size, begin - rb.rbc.alloc_size + rb.rbc.subbuf_size
+    if not any(lo <= s < hi for s in rb.book.inflight):
+        rb.book.spurious_wrap += 1
+
+
+def _switch_old_end(rb, o_old, tsc, discarded):
+    """lib_ring_buffer_switch_old_end - close the sub-buffer o_old is in: its
+    end fields for the delivery, and the padding committed."""
+    rbc = rb.rbc
+    S = rbc.subbuf_size
+    sb_begin = o_old & ~(S - 1)
+    idx = (sb_begin // S) % rbc.n_subbufs
+    rb.data_size[idx] = o_old - sb_begin
+    rb.ts_end[idx] = tsc
+    rb.discarded_at_close[idx] = discarded
+    padding = S - (o_old - sb_begin)
+    cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
+    yield from _check_deliver(rb, idx, sb_begin, cc)
+
+
+def _switch_new_start(rb, sb_begin, tsc):
+    """lib_ring_buffer_switch_new_start - write the new packet's header, commit it."""
+    rbc = rb.rbc
+    S = rbc.subbuf_size
+    idx = (sb_begin // S) % rbc.n_subbufs
+    cpu = rb.cpu if rb.cpu is not None else 0xFFFFFFFF
+    hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
+    hdr[:HDR] = PACKET_HEADER.pack(PACKET_MAGIC, cpu, tsc, 0, 0, S * 8, sb_begin // S, 0)
+    cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
+    yield from _check_deliver(rb, idx, sb_begin, cc)
+
+
+def _check_deliver(rb, idx, sb_begin, cc):
+    """lib_ring_buffer_check_deliver - deliver the sub-buffer if this commit
+    completed it; one committer wins the cmpxchg on cc_sb."""
+    S = rb.rbc.subbuf_size
+    base = (sb_begin // rb.rbc.alloc_size) * S
+    if cc - base != S:
+        return
+    got = yield from rb.ops.cmpxchg(rb.commit_cold[idx], base, base + 1)
+    if got != base:
+        return
+    discarded = (rb.events_discarded() if rb.rbc.errata["discard_sample"]
+                 else rb.discarded_at_close[idx])
+    hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
+    fields = PACKET_HEADER.unpack_from(hdr)
+    hdr[:HDR] = PACKET_HEADER.pack(fields[0], fields[1], fields[2], rb.ts_end[idx],
+                                   rb.data_size[idx] * 8, S * 8, fields[6], discarded)
+    rb.book.delivered.append((fields[6], fields[2], rb.ts_end[idx], discarded))
+    yield from rb.ops.set(rb.commit_cold[idx], base + S)
+
+
+def lib_ring_buffer_commit(rb, slot, rsize):
+    """lib_ring_buffer_commit - the record at slot is written: count it in."""
+    rbc = rb.rbc
+    S = rbc.subbuf_size
+    idx = (slot // S) % rbc.n_subbufs
+    book = rb.book
+    book.inflight.pop(slot, None)
+    book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
+    book.committed += 1
+    cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
+    yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
+    yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
+
+
+def lib_ring_buffer_write(rb, slot, data):
+    """lib_ring_buffer_write - copy data to slot through the allocation layer,
+    a page at a time; another context can run between two pages."""
+    n = len(data)
+    done = 0
+    view = memoryview(data)
+    while done < n:
+        chunk = min(n - done, PAGE - ((slot + done) & (PAGE - 1)))
+        yield ("copy", rb.rbuf)
+        ltt_relay_write(rb.rbuf, slot + done, view[done:done + chunk], chunk)
+        done += chunk
+
+
+def write_record(rb, payload, event_id=0):
+    """write_record - reserve, copy (header and payload), commit one record:
+    what a tracepoint's probe does.  Returns the slot, or a negative errno
+    when the record was dropped (and counted)."""
+    rb.book.produced += 1
+    rsize = record_size(len(payload))
+    slot, tsc = yield from lib_ring_buffer_reserve(rb, rsize)
+    if slot < 0:
+        return slot
+    body = RECORD_HEADER.pack(tsc, len(payload), event_id) + bytes(payload)
+    yield from lib_ring_buffer_write(rb, slot, body + bytes(rsize - len(body)))
+    yield from lib_ring_buffer_commit(rb, slot, rsize)
+    return slot
+
+
+# --- flush ---------------------------------------------------------------------
+def lib_ring_buffer_switch_slow(rb, finalize=False):
+    """lib_ring_buffer_switch_slow - close the current packet if it holds
+    records, so that it can be delivered (a flush); with finalize, also mark
+    the buffer finalized.  Must run on the CPU that owns a per-CPU buffer."""
+    ops = rb.ops
+    S = rb.rbc.subbuf_size
+    while True:
+        o_old = yield from ops.read(rb.offset)
+        if o_old & (S - 1) in (0, HDR):         # nothing open, or a header alone
+            break
+        tsc = trace_clock_read(rb.k)
+        discarded = rb.events_discarded()
+        new = (o_old + S) & ~(S - 1)
+        got = yield from ops.cmpxchg(rb.offset, o_old, new)
+        if got == o_old:
+            yield from _switch_old_end(rb, o_old, tsc, discarded)
+            break
+    if finalize:
+        rb.finalized = True
+
+
+def lib_ring_buffer_switch_remote(rb, finalize=False):
+    """lib_ring_buffer_switch_remote - a flush asked from any CPU.  A per-CPU
+    buffer's counters are local_t, so the flush runs on its CPU, by IPI (as
+    lttng-modules since 5e391252); if that CPU is offline, here.  With the
+    remote_flush erratum, it runs here anyway, on another CPU's local_t."""
+    k = rb.k
+    if rb.cpu is None or rb.rbc.errata["remote_flush"] or k.current.cpu == rb.cpu:
+        yield from lib_ring_buffer_switch_slow(rb, finalize)
+        return
+    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb,
+                                              finalize)
+    if ret:                             # the CPU is offline: nobody writes there now
+        yield from lib_ring_buffer_switch_slow(rb, finalize)
+
+
+# --- the reader ------------------------------------------------------------------
+HELD = 1                        # low bit of consumed: the reader holds that sub-buffer
+
+
+def lib_ring_buffer_get_subbuf(rb):
+    """lib_ring_buffer_get_next_subbuf - the consumed position of the next
+    delivered sub-buffer, now held by the reader; -EBUSY if one is held
+    already, -EAGAIN if none is ready, -ENODATA if none will be (finalized)."""
+    S = rb.rbc.subbuf_size
+    while True:
+        consumed = yield from atomic_long_read(rb.consumed)
+        if consumed & HELD:
+            return -EBUSY
+        idx = (consumed // S) % rb.rbc.n_subbufs
+        lap = consumed // rb.rbc.alloc_size
+        cc_sb = yield from rb.ops.read(rb.commit_cold[idx])
+        if cc_sb != (lap + 1) * S:
+            return -ENODATA if rb.finalized else -EAGAIN
+        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed | HELD)
+        if got == consumed:
+            return consumed             # else a writer pushed past it: the next one
+
+
+def lib_ring_buffer_put_subbuf(rb, consumed):
+    """lib_ring_buffer_put_next_subbuf - give the held sub-buffer back; -EINVAL
+    if consumed is not the sub-buffer held."""
+    S = rb.rbc.subbuf_size
+    got = yield from atomic_long_cmpxchg(rb.consumed, consumed | HELD, consumed + S)
+    if got != consumed | HELD:
+        return -EINVAL
+    rb.book.records_per_packet.pop(consumed // S, None)
+    return 0
+
+
+def read_packet(rb, consumed):
+    """read_packet - (header fields, [(timestamp, event id, payload)]) of the
+    held sub-buffer, read through the allocation layer (padding skipped)."""
+    S = rb.rbc.subbuf_size
+    raw = bytearray(S)
+    ltt_relay_read(rb.rbuf, consumed, raw, S)
+    fields = PACKET_HEADER.unpack_from(raw)
+    content = fields[4] // 8
+    records = []
+    pos = HDR
+    while pos + REC <= content:
+        tsc, size, eid = RECORD_HEADER.unpack_from(raw, pos)
+        records.append((tsc, eid, bytes(raw[pos + REC:pos + REC + size])))
+        pos += record_size(size)
+    return fields, records
+
+
+# --- channels ----------------------------------------------------------------------
+class rb_channel:
+    """The layer's channel: a mode, a scope, a locking layer and its buffers
+    (bufs[cpu] per CPU, or one shared buffer as bufs[None]) over an
+    allocation-layer channel chan."""
+
+    def __init__(self, k, chan, layer, mode, scope):
+        self.k = k
+        self.chan = chan
+        self.layer = layer
+        self.mode = mode
+        self.scope = scope
+        self.subbuf_size = chan.subbuf_size
+        self.n_subbufs = chan.n_subbufs
+        self.alloc_size = chan.alloc_size
+        self.ops = layer.counter_ops(scope)
+        self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
+        self.bufs = {}
+
+    def buf_for(self, cpu):
+        """The buffer a writer on cpu writes (the global one, for that scope)."""
+        return self.bufs.get(None if self.scope == "global" else cpu)
+
+    def add_buf(self, cpu):
+        rbuf = self.chan.buf[cpu]
+        key = None if self.scope == "global" else cpu
+        rb = lib_ring_buffer(self, rbuf, key)
+        self.layer.init_buf(rb)
+        self.bufs[key] = rb
+        return rb
+
+
+def check_geometry(chan, mode, scope):
+    """The layer's own checks on a channel: an errno and why, or None."""
+    if mode not in MODES:
+        return EINVAL, f"mode={mode!r} (overwrite or discard)"
+    if scope not in SCOPES:
+        return EINVAL, f"scope={scope!r} (per-cpu or global)"
+    if mode == "overwrite" and chan.n_subbufs < 2:
+        return EINVAL, "overwrite mode needs at least 2 sub-buffers"
+    if chan.subbuf_size < PAGE:
+        return EINVAL, "sub-buffers must be at least a page"
+    return None
+
+
+# --- locking layers ------------------------------------------------------------------
+_LAYERS = {}
+
+
+class LockingLayer:
+    """What a locking layer gives the sub-buffer layer: the counter operations,
+    per-buffer set-up, and how a record is written and a buffer flushed.
+    Defining a subclass with a name registers it (layer_names())."""
+    name = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__dict__.get("name"):
+            _LAYERS[cls.name] = cls()
+
+    def counter_ops(self, scope):
+        raise NotImplementedError
+
+    def init_buf(self, rb):
+        pass
+
+    def write(self, rb, payload, event_id=0):
+        """A generator: write one record; the slot or a negative errno."""
+        raise NotImplementedError
+
+    def flush(self, rb, finalize=False):
+        raise NotImplementedError
+
+
+def get_layer(name):
+    return _LAYERS.get(name)
+
+
+def layer_names():
+    return list(_LAYERS)
