@@ -170,9 +170,10 @@ class Bookkeeping:
 
     def __init__(self):
         self.reserved = []              # (begin, end) of every reservation, in order
-        self.inflight = {}              # slot -> end, reserved and not committed
+        self.inflight = {}              # start -> end of what is reserved and not yet
+                                        # committed: records, headers, padding
         self.records_per_packet = {}    # packet seq -> records committed
-        self.delivered = []             # (seq, ts_begin, ts_end, events_discarded)
+        self.delivered = []             # (seq, ts_begin, ts_end, discarded, data size)
         self.spurious_wrap = 0          # wrap losses with no reservation in the way
         self.produced = 0               # records writers asked to write
         self.committed = 0
@@ -233,6 +234,10 @@ def lib_ring_buffer_reserve(rb, rsize):
             continue
         break
     _note_reserved(rb, begin, end)
+    if switch_old_end:                          # the padding is reserved too, until committed
+        rb.book.inflight[o_begin] = (o_begin + S) & ~(S - 1)
+    if switch_new_start:                        # and so is the new packet's header
+        rb.book.inflight[begin - HDR] = begin
     if switch_old_end:
         yield from _switch_old_end(rb, o_begin, tsc, discarded)
     if switch_new_start:
@@ -268,7 +273,9 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     rb.ts_end[idx] = tsc
     rb.discarded_at_close[idx] = discarded
     padding = S - (o_old - sb_begin)
+    rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
+    rb.book.inflight.pop(o_old, None)
     yield from _check_deliver(rb, idx, sb_begin, cc)
 
 
@@ -281,6 +288,7 @@ def _switch_new_start(rb, sb_begin, tsc):
     hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
     hdr[:HDR] = PACKET_HEADER.pack(PACKET_MAGIC, cpu, tsc, 0, 0, S * 8, sb_begin // S, 0)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
+    rb.book.inflight.pop(sb_begin, None)
     yield from _check_deliver(rb, idx, sb_begin, cc)
 
 
@@ -300,7 +308,8 @@ def _check_deliver(rb, idx, sb_begin, cc):
     fields = PACKET_HEADER.unpack_from(hdr)
     hdr[:HDR] = PACKET_HEADER.pack(fields[0], fields[1], fields[2], rb.ts_end[idx],
                                    rb.data_size[idx] * 8, S * 8, fields[6], discarded)
-    rb.book.delivered.append((fields[6], fields[2], rb.ts_end[idx], discarded))
+    rb.book.delivered.append((fields[6], fields[2], rb.ts_end[idx], discarded,
+                              rb.data_size[idx]))
     yield from rb.ops.set(rb.commit_cold[idx], base + S)
 
 
@@ -310,10 +319,10 @@ def lib_ring_buffer_commit(rb, slot, rsize):
     S = rbc.subbuf_size
     idx = (slot // S) % rbc.n_subbufs
     book = rb.book
-    book.inflight.pop(slot, None)
     book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
     book.committed += 1
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
+    book.inflight.pop(slot, None)
     yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
     yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
 

@@ -1,0 +1,181 @@
+"""The locking layers' conformance scenario and invariants (docs/layers.md).
+
+A scenario: writers in tasks and interrupts, and a reader that takes and
+gives back sub-buffers while they write, on one channel of some backend,
+layer, mode and scope.  Invariants, after every step:
+
+- reserved slots never overlap;
+- a delivered packet's committed bytes are exactly what was reserved in it
+  (header + records + padding = the sub-buffer);
+- the events-discarded counts of delivered packets never decrease with their
+  sequence numbers;
+- no record is dropped for a nested wrap-around unless a reservation from a
+  lap ago is still uncommitted in the sub-buffer it would enter;
+
+and at the end, after a final flush and a drain:
+
+- every record written is read back byte for byte, or counted lost, once:
+  per buffer, produced == read + lost (full, wrap, big, overrun);
+- every record's timestamp lies within its packet's begin and end, and
+  packets follow each other in time;
+- every delivered packet was read or overrun, none twice.
+"""
+import struct
+
+from kmodel.core.errno import EAGAIN
+from kmodel.cpu.sched import run_now
+from kmodel.relay.relay_alloc import ltt_relay_close
+from kmodel.relay.relay_file import ltt_relay_open_debugfs
+from kmodel.relay.ring_buffer import (HDR, get_layer, lib_ring_buffer_get_subbuf,
+                                      lib_ring_buffer_put_subbuf, rb_channel, read_packet)
+
+PAYLOAD = struct.Struct("<HH")          # writer id, record number
+
+
+def payload(writer, i, size):
+    head = PAYLOAD.pack(writer, i)
+    return head + bytes((writer * 31 + i * 7 + j) & 0xFF for j in range(size - len(head)))
+
+
+class LayerScenario:
+    """Build with the geometry and the writers: [(cpu, kind, n records, size)]."""
+
+    def __init__(self, backend, layer, mode, scope="per-cpu", writers=None, subbuf=4096,
+                 n_subbufs=2, reader_cpu=2, reader_tries=6):
+        self.backend, self.layer, self.mode, self.scope = backend, layer, mode, scope
+        # per CPU 0: ~7 KiB of records into 2 x 4 KiB (losses or overrun), and
+        # one record too big for a sub-buffer
+        self.writers = writers or [(0, "task", 4, 900), (0, "hardirq", 3, 1500),
+                                   (1, "task", 3, 1700), (1, "softirq", 1, 5000)]
+        self.subbuf, self.n_subbufs = subbuf, n_subbufs
+        self.reader_cpu, self.reader_tries = reader_cpu, reader_tries
+        self.opened = []
+        self.runs = 0
+
+    # --- a run -------------------------------------------------------------------
+    def setup(self, world):
+        k = world.k
+        self.close()
+        self.runs += 1
+        chan, err = ltt_relay_open_debugfs(k, f"conf{self.runs}", self.subbuf, self.n_subbufs,
+                                           self.backend)
+        assert chan is not None, err
+        self.opened.append((k, chan))
+        rbc = rb_channel(k, chan, get_layer(self.layer), self.mode, self.scope)
+        cpus = sorted({c for c, _, _, _ in self.writers})
+        for cpu in cpus if self.scope == "per-cpu" else cpus[:1]:
+            rbc.add_buf(cpu)
+        self.rbc, self.k = rbc, k
+        self.read = {id(rb): [] for rb in rbc.bufs.values()}    # (fields, records)
+        self.written = {}                                       # (writer, i) -> payload
+        for w, (cpu, kind, n, size) in enumerate(self.writers):
+            rb = rbc.buf_for(cpu)
+            fn = self._writer(rb, w, n, size)
+            if kind == "task":
+                world.task(cpu, fn, name=f"writer{w}")
+            else:
+                world.irq(cpu, fn, name=f"writer{w}", kind=kind)
+        if self.reader_cpu is not None:
+            world.task(self.reader_cpu, self._reader, name="consumer")
+        return self
+
+    def _writer(self, rb, w, n, size):
+        layer = self.rbc.layer
+
+        def writer():
+            for i in range(n):
+                data = payload(w, i, size)
+                self.written[(w, i)] = data
+                yield from layer.write(rb, data, event_id=w)
+        return writer
+
+    def _reader(self):
+        for _ in range(self.reader_tries):
+            for rb in list(self.rbc.bufs.values()):
+                c = yield from lib_ring_buffer_get_subbuf(rb)
+                if c == -EAGAIN:
+                    continue
+                assert c >= 0, c
+                self.read[id(rb)].append(read_packet(rb, c))
+                assert (yield from lib_ring_buffer_put_subbuf(rb, c)) == 0
+
+    def close(self):
+        for k, chan in self.opened:
+            ltt_relay_close(chan)
+        self.opened = []
+
+    # --- invariants ----------------------------------------------------------------
+    def check(self, state, final):
+        for rb in self.rbc.bufs.values():
+            msg = check_buffer(rb)
+            if msg:
+                return msg
+        if final:
+            return self.check_end()
+        return None
+
+    def check_end(self):
+        k = self.k
+        with k.on_cpu(k.boot_cpu):
+            for rb in self.rbc.bufs.values():
+                run_now(k, self.rbc.layer.flush(rb, finalize=True))
+                while True:
+                    c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+                    if c < 0:
+                        break
+                    self.read[id(rb)].append(read_packet(rb, c))
+                    run_now(k, lib_ring_buffer_put_subbuf(rb, c))
+        seen = {}
+        for rb in self.rbc.bufs.values():
+            msg = check_buffer(rb)
+            if msg:
+                return msg
+            packets = self.read[id(rb)]
+            n_read = 0
+            last_end = 0
+            seqs = [f[6] for f, _ in packets]
+            if len(seqs) != len(set(seqs)):
+                return f"a packet was read twice: {seqs}"
+            for fields, records in sorted(packets, key=lambda p: p[0][6]):
+                magic, cpu, ts_begin, ts_end, content, size, seq, disc = fields
+                if ts_begin < last_end or ts_end < ts_begin:
+                    return f"packet {seq} spans {ts_begin}..{ts_end} after one ending {last_end}"
+                last_end = ts_end
+                for tsc, eid, data in records:
+                    if not ts_begin <= tsc <= ts_end:
+                        return f"record at {tsc} outside packet {seq} ({ts_begin}..{ts_end})"
+                    key = PAYLOAD.unpack_from(data)
+                    if self.written.get(key) != data:
+                        return f"record {key} of packet {seq} is not what was written"
+                    if key in seen:
+                        return f"record {key} read twice"
+                    seen[key] = True
+                    n_read += 1
+            lost = (rb.records_lost_full.counter + rb.records_lost_wrap.counter +
+                    rb.records_lost_big.counter + rb.records_overrun.counter)
+            if rb.book.produced != n_read + lost:
+                return (f"buffer {rb.cpu}: {rb.book.produced} records produced, {n_read} read "
+                        f"+ {lost} lost")
+        return None
+
+
+def check_buffer(rb):
+    """The step invariants of one buffer; a message, or None."""
+    book = rb.book
+    spans = sorted(book.reserved)
+    for (b0, e0), (b1, e1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            return f"reservations overlap: [{b0}, {e0}) and [{b1}, {e1})"
+    S = rb.rbc.subbuf_size
+    for seq, ts_begin, ts_end, disc, data_size in book.delivered:
+        used = sum(e - b for b, e in book.reserved if seq * S <= b < (seq + 1) * S)
+        if HDR + used != data_size:         # the padding committed is the rest
+            return (f"packet {seq} delivered with {data_size} bytes of content, but "
+                    f"{HDR + used} were reserved in it")
+    discs = [d[3] for d in sorted(book.delivered)]
+    if discs != sorted(discs):
+        return f"events discarded go down between packets: {discs}"
+    if book.spurious_wrap:
+        return (f"{book.spurious_wrap} record(s) dropped for a nested wrap-around with no "
+                "reservation in the way")
+    return None

@@ -1,0 +1,118 @@
+"""The sub-buffer layer, run straight through (no interleaving): packets, modes,
+loss counters, the reader's get/put, flush (kmodel/relay/ring_buffer.py)."""
+import pytest
+
+from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA
+from kmodel.cpu.sched import run_now
+from kmodel.relay.relay_file import ltt_relay_open_debugfs
+from kmodel.relay.ring_buffer import (HDR, PACKET_MAGIC, check_geometry, get_layer,
+                                      lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf,
+                                      rb_channel, read_packet, record_size)
+
+
+@pytest.fixture
+def make(k):
+    k.modules.insmod("ltt_relay_alloc")
+
+    def make(layer="lockless", mode="discard", subbuf=4096, n=2, scope="per-cpu",
+             backend="pagelist"):
+        chan, err = ltt_relay_open_debugfs(k, f"rb{len(made)}", subbuf, n, backend)
+        assert chan is not None, err
+        rbc = rb_channel(k, chan, get_layer(layer), mode, scope)
+        made.append(rbc)
+        return rbc, rbc.add_buf(0)
+    made = []
+    return make
+
+
+def write(k, rbc, rb, n, size, cpu=0):
+    with k.on_cpu(cpu):
+        return [run_now(k, rbc.layer.write(rb, bytes([i & 0xFF]) * size, i)) for i in range(n)]
+
+
+def drain(k, rb):
+    out = []
+    while True:
+        c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+        if c < 0:
+            return out, c
+        out.append(read_packet(rb, c))
+        assert run_now(k, lib_ring_buffer_put_subbuf(rb, c)) == 0
+
+
+@pytest.mark.parametrize("layer", ["locked", "lockless"])
+def test_packets_hold_what_was_written(k, make, layer):
+    rbc, rb = make(layer)
+    slots = write(k, rbc, rb, 40, 100)
+    assert slots[0] == HDR and slots[1] == HDR + record_size(100)
+    packets, err = drain(k, rb)
+    assert err == -EAGAIN and len(packets) == 1          # the second one is still open
+    fields, records = packets[0]
+    magic, cpu, ts_begin, ts_end, content, size, seq, disc = fields
+    per = (4096 - HDR) // record_size(100)
+    assert (magic, cpu, size, seq, disc) == (PACKET_MAGIC, 0, 4096 * 8, 0, 0)
+    assert content == (HDR + per * record_size(100)) * 8
+    assert [r[2] for r in records] == [bytes([i]) * 100 for i in range(per)]
+    assert [r[1] for r in records] == list(range(per))
+    assert ts_begin <= records[0][0] < records[-1][0] <= ts_end
+    run_now(k, rbc.layer.flush(rb, finalize=True))
+    packets, err = drain(k, rb)
+    assert err == -ENODATA and len(packets[0][1]) == 40 - per
+
+
+def test_discard_mode_counts_what_it_drops(k, make):
+    rbc, rb = make(mode="discard")
+    res = write(k, rbc, rb, 100, 100)
+    kept = sum(1 for r in res if r >= 0)
+    assert rb.records_lost_full.counter == 100 - kept > 0
+    assert write(k, rbc, rb, 1, 4096)[0] < 0 and rb.records_lost_big.counter == 1
+    packets, _ = drain(k, rb)
+    assert len(packets) == 1 and packets[0][0][7] == 0  # closed before the losses
+    run_now(k, rbc.layer.flush(rb, finalize=True))
+    last, err = drain(k, rb)
+    assert err == -ENODATA and last[0][0][7] == 100 - kept + 1   # full + big, while open
+    assert len(packets[0][1]) + len(last[0][1]) == kept
+
+
+def test_overwrite_never_overwrites_what_the_reader_holds(k, make):
+    rbc, rb = make(mode="overwrite")
+    write(k, rbc, rb, 40, 100)                          # packet 0 delivered, 1 open
+    c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+    assert c == 0 and run_now(k, lib_ring_buffer_get_subbuf(rb)) == -EBUSY
+    before = read_packet(rb, c)
+    res = write(k, rbc, rb, 60, 100)                    # laps around to packet 0's room
+    assert any(r < 0 for r in res) and rb.records_lost_full.counter > 0
+    assert read_packet(rb, c) == before                 # intact
+    assert run_now(k, lib_ring_buffer_put_subbuf(rb, c + 4096)) == -EINVAL
+    assert run_now(k, lib_ring_buffer_put_subbuf(rb, c)) == 0
+    write(k, rbc, rb, 80, 100)                          # now it laps: overrun
+    assert rb.records_overrun.counter > 0
+
+
+def test_flush_from_another_cpu_runs_on_the_owner(k, make):
+    rbc, rb = make()
+    write(k, rbc, rb, 3, 100)
+    seen = []
+    import kmodel.relay.ring_buffer as ring_buffer
+    real = ring_buffer.lib_ring_buffer_switch_slow
+
+    def spy(rb, finalize=False):
+        seen.append((k.current.cpu, k.current.kind))
+        yield from real(rb, finalize)
+    ring_buffer.lib_ring_buffer_switch_slow = spy
+    try:
+        with k.on_cpu(5):
+            run_now(k, rbc.layer.flush(rb))
+    finally:
+        ring_buffer.lib_ring_buffer_switch_slow = real
+    assert seen == [(0, "hardirq")]                      # by IPI
+    assert len(drain(k, rb)[0][0][1]) == 3
+
+
+def test_geometry_checks(k, make):
+    rbc, rb = make(n=2)
+    assert check_geometry(rbc.chan, "overwrite", "per-cpu") is None
+    assert "at least 2" in check_geometry(type("C", (), {"n_subbufs": 1,
+                                                          "subbuf_size": 4096})(),
+                                          "overwrite", "per-cpu")[1]
+    assert check_geometry(rbc.chan, "ring", "per-cpu")[0] == EINVAL
