@@ -14,6 +14,7 @@ class Command:
     usage: tuple                # (synopsis, what it does) pairs, one per form; what
                                 # may be a callable, for text from a registry
     values: dict = field(default_factory=dict)   # key -> callable giving completions
+    steps: object = None        # steps(sh, args): a generator, for kmodel explore
 
     def help_lines(self, width=33):
         out = []

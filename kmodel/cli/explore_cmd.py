@@ -44,11 +44,16 @@ class _Step:
 
 
 def run_commands(sh, commands):
-    """A context that runs shell commands, one step each."""
+    """A context that runs shell commands: one step each, or step by step for
+    a command that has steps (a write through a locking layer)."""
     for words in commands:
         yield ("run", _Step(" ".join(words)))
+        cmd = sh.commands.get(words[0])
         try:
-            sh.run_words(words)
+            if cmd is not None and cmd.steps is not None:
+                yield from cmd.steps(sh, words[1:])
+            else:
+                sh.run_words(words)
         except CommandFailed:
             pass                        # refused, as a shell goes on after one
 

@@ -49,6 +49,8 @@ class Shell:
         self.cursors = {}               # (name, cpu) -> next write offset
         self.stat_base = None
         self.hogged = []                # pages held by memhog
+        self.layers = {}                # name -> rb_channel, for layer= channels
+        self.reserved = {}              # (name, cpu) -> a reservation held by the shell
         self.commands = {c.name: c for c in COMMANDS}
 
     def close(self):

@@ -1,6 +1,7 @@
 """The shell's relay verbs: a small tracer client of the relay module.
 
     relay open NAME subbuf_size=16k n_subbufs=4 [backend=...] [placement=...] [files=no]
+               [layer=none|locked|lockless] [mode=overwrite|discard] [scope=per-cpu|global]
     relay write NAME [cpu=N] (data=TEXT | bytes=N | len=N) [offset=N] [count=N]
     relay read NAME cpu=N offset=N len=N
     relay show NAME [cpu=LIST]
@@ -29,7 +30,10 @@ from kmodel.relay.backend import backend_names
 from kmodel.perf.workloads import payload
 from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, PLACEMENTS, ltt_relay_close,
                                       ltt_relay_read, ltt_relay_write)
+from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR as DEBUG_DIR, ltt_relay_open_debugfs
+from kmodel.relay.ring_buffer import MODES, SCOPES, layer_names
+from kmodel.cli.shell_layer import STEP_VERBS, layered_show, layered_steps, run_layered
 
 def relay_command(sh, args):
     if not args:
@@ -37,11 +41,38 @@ def relay_command(sh, args):
     verb, rest = args[0], args[1:]
     fn = {"open": relay_open, "write": relay_write, "read": relay_read,
           "show": relay_show, "close": relay_close}.get(verb)
-    if fn is None:
-        raise ScriptError(f"relay: unknown verb {verb!r} (open, write, read, show, close)")
+    if fn is None and verb not in STEP_VERBS:
+        raise ScriptError(f"relay: unknown verb {verb!r} (open, write, read, show, close, "
+                          "reserve, commit, flush, consume)")
     if not rest:
         raise ScriptError(f"relay {verb} NAME ...")
+    rbc = _layered(sh, verb, rest[0])
+    if rbc is not None:
+        return run_layered(sh, verb, rest[0], rbc, rest[1:])
     return fn(sh, rest[0], rest[1:])
+
+
+def _layered(sh, verb, name):
+    """The layered channel a verb goes through, or None for the raw verbs."""
+    if verb not in STEP_VERBS:
+        return None
+    _chan(sh, name)
+    rbc = sh.layers.get(name)
+    if rbc is None and verb != "write":
+        raise ScriptError(f"relay {verb}: channel {name} has no locking layer "
+                          "(open it with layer=locked or layer=lockless)")
+    return rbc
+
+
+def relay_steps(sh, args):
+    """relay, step by step (for kmodel explore): the layered verbs yield at
+    each atomic operation; the others run in one step."""
+    if len(args) >= 2:
+        rbc = _layered(sh, args[0], args[1])
+        if rbc is not None:
+            return (yield from layered_steps(sh, args[0], args[1], rbc, args[2:]))
+    yield ("run", None)
+    return relay_command(sh, args)
 
 
 def _chan(sh, name):
@@ -67,8 +98,8 @@ def _buf(sh, name, chan, cpu, writing):
 
 def relay_open(sh, name, args):
     k = sh.k
-    kv = parse_kv(args, ("subbuf_size", "n_subbufs", "backend", "placement", "files"),
-                  ("subbuf_size", "n_subbufs"))
+    kv = parse_kv(args, ("subbuf_size", "n_subbufs", "backend", "placement", "files",
+                         "layer", "mode", "scope"), ("subbuf_size", "n_subbufs"))
     if kv.get("files", "yes") not in ("yes", "no"):
         raise ScriptError("relay: files=yes or files=no")
     if name in sh.channels:
@@ -89,8 +120,22 @@ def relay_open(sh, name, args):
             check_host_size(subbuf * n, k.num_online_cpus())
         except UsageError as e:
             raise ScriptError(f"relay open: {e}") from None
-    chan, err = ltt_relay_open_debugfs(k, name, subbuf, n, backend, placement,
-                                       files=kv.get("files", "yes") == "yes")
+    layer = kv.get("layer", "none")
+    files = kv.get("files", "yes") == "yes"
+    if layer == "none":
+        if "mode" in kv or "scope" in kv:
+            raise ScriptError("relay open: mode= and scope= need a layer (layer=locked or "
+                              "layer=lockless)")
+        chan, err = ltt_relay_open_debugfs(k, name, subbuf, n, backend, placement, files)
+    elif layer not in layer_names():
+        raise ScriptError(f"relay: layer={layer!r} (none, {', '.join(layer_names())})")
+    else:
+        rbc, err = ring_buffer_open(k, name, subbuf, n, backend, placement, layer,
+                                    kv.get("mode", "overwrite"), kv.get("scope", "per-cpu"),
+                                    files)
+        chan = rbc.chan if rbc is not None else None
+        if rbc is not None:
+            sh.layers[name] = rbc
     if chan is None:
         raise CommandFailed(err, f"relay open: {strerror(err)} (see dmesg)")
     sh.channels[name] = chan
@@ -203,15 +248,24 @@ def relay_show(sh, name, args):
             cpus = set(parse_range_list(kv["cpu"]))
         except ValueError as e:
             raise ScriptError(f"cpu: {e}") from None
-    return "\n".join(draw_channel(sh.k, name, chan, cpus)) + "\n"
+    lines = draw_channel(sh.k, name, chan, cpus)
+    if name in sh.layers:
+        lines += layered_show(sh, name, sh.layers[name], cpus)
+    return "\n".join(lines) + "\n"
 
 
 def relay_close(sh, name, args):
     chan = _chan(sh, name)
     if args:
         raise ScriptError("relay close NAME")
-    ltt_relay_close(chan)
+    rbc = sh.layers.pop(name, None)
+    if rbc is not None:
+        ring_buffer_close(rbc, name)
+    else:
+        ltt_relay_close(chan)
     del sh.channels[name]
+    for key in [r for r in sh.reserved if r[0] == name]:
+        del sh.reserved[key]
     for key in [c for c in sh.cursors if c[0] == name]:
         del sh.cursors[key]
     d = sh.k.fs.lookup(f"{DEBUG_DIR}/{name}")
@@ -224,11 +278,19 @@ COMMANDS = [
     Command("relay", relay_command, (
         ("relay open NAME subbuf_size=16k n_subbufs=4 [backend=B] [placement=local|opener] "
          "[files=no]", lambda: "open a channel (backends: " + ", ".join(backend_names()) + ")"),
+        ("  ... [layer=none|locked|lockless] [mode=overwrite|discard] [scope=per-cpu|global]",
+         "with a locking layer on top (docs/layers.md)"),
         ("relay write NAME [cpu=N] (data=TEXT | bytes=N) [offset=N] [count=N]",
-         "write on a CPU"),
+         "write on a CPU (with a layer: records)"),
+        ("relay reserve NAME [cpu=N] bytes=N | relay commit NAME [cpu=N]",
+         "reserve a record and hold it; copy and commit it"),
+        ("relay flush NAME [cpu=N] | relay consume NAME cpu=N [count=N]",
+         "close the open packet; read delivered packets"),
         ("relay read NAME cpu=N offset=N len=N", "read bytes back, as a hexdump"),
         ("relay show NAME [cpu=LIST]", "a picture of the channel"),
         ("relay close NAME", "close it"),
     ), values={"backend": backend_names, "placement": lambda: list(PLACEMENTS),
-               "files": lambda: ["yes", "no"]}),
+               "files": lambda: ["yes", "no"], "layer": lambda: ["none"] + layer_names(),
+               "mode": lambda: list(MODES), "scope": lambda: list(SCOPES)},
+       steps=relay_steps),
 ]

@@ -1,15 +1,15 @@
 """ltt-relay-locked: the sub-buffer layer under interrupts off and a spinlock.
 
-Each write takes ``spin_lock_irqsave`` on the buffer's lock around reserve,
-copy and commit, so no other context, on this CPU or another, is inside the
-buffer meanwhile: the counters are plain longs.  A flush takes the same lock,
-from any CPU.  The price is the irq save/restore and the lock's atomic on
-every record, and for a global buffer the lock's cache line moving between
-writers; the gain is that the algorithm needs no cmpxchg retry.
+Each record takes ``spin_lock_irqsave`` on the buffer's lock at its reserve
+and gives it back after its commit, so no other context, on this CPU or
+another, is inside the buffer meanwhile: the counters are plain longs.  A
+flush takes the same lock, from any CPU.  The price is the irq save/restore
+and the lock's atomic on every record, and for a global buffer the lock's
+cache line moving between writers; the gain is that nothing ever retries.
 """
 from kmodel.core.spinlock import spin_lock_irqsave, spin_unlock_irqrestore, spinlock_t
-from kmodel.relay.ring_buffer import (PLAIN_OPS, LockingLayer, lib_ring_buffer_switch_slow,
-                                      write_record)
+from kmodel.relay.ring_buffer import (PLAIN_OPS, LockingLayer, commit_record,
+                                      lib_ring_buffer_switch_slow, reserve_record)
 
 
 class LockedLayer(LockingLayer):
@@ -19,16 +19,19 @@ class LockedLayer(LockingLayer):
         return PLAIN_OPS
 
     def init_buf(self, rb):
-        rb.lock = spinlock_t(rb.k, name=f"ltt_buf_lock/{rb.cpu if rb.cpu is not None else 'all'}")
+        rb.lock = spinlock_t(rb.k, name=f"ltt_buf_lock/{'all' if rb.cpu is None else rb.cpu}")
 
-    def write(self, rb, payload, event_id=0):
+    def reserve(self, rb, payload_len):
         flags = yield from spin_lock_irqsave(rb.lock)
-        try:
-            slot = yield from write_record(rb, payload, event_id)
-        finally:
-            if rb.lock.holder is rb.k.current:
-                yield from spin_unlock_irqrestore(rb.lock, flags)
-        return slot
+        slot, tsc = yield from reserve_record(rb, payload_len)
+        if slot < 0:
+            yield from spin_unlock_irqrestore(rb.lock, flags)
+            return slot, 0, None
+        return slot, tsc, flags
+
+    def commit(self, rb, slot, tsc, payload, event_id, flags):
+        yield from commit_record(rb, slot, tsc, payload, event_id)
+        yield from spin_unlock_irqrestore(rb.lock, flags)
 
     def flush(self, rb, finalize=False):
         flags = yield from spin_lock_irqsave(rb.lock)

@@ -10,8 +10,9 @@ interrupted.  A flush asked from another CPU runs on the owner by IPI.  A
 global buffer, written from every CPU, needs ``atomic_long_t`` and LOCK'd
 cmpxchg instead, and the cache line of its offset moves between writers.
 """
-from kmodel.relay.ring_buffer import (ATOMIC_OPS, LOCAL_OPS, LockingLayer,
-                                      lib_ring_buffer_switch_remote, write_record)
+from kmodel.relay.ring_buffer import (ATOMIC_OPS, LOCAL_OPS, LockingLayer, commit_record,
+                                      lib_ring_buffer_switch_remote, reserve_record,
+                                      write_record)
 
 
 class LocklessLayer(LockingLayer):
@@ -19,6 +20,13 @@ class LocklessLayer(LockingLayer):
 
     def counter_ops(self, scope):
         return LOCAL_OPS if scope == "per-cpu" else ATOMIC_OPS
+
+    def reserve(self, rb, payload_len):
+        slot, tsc = yield from reserve_record(rb, payload_len)
+        return slot, tsc, None
+
+    def commit(self, rb, slot, tsc, payload, event_id, token):
+        yield from commit_record(rb, slot, tsc, payload, event_id)
 
     def write(self, rb, payload, event_id=0):
         return (yield from write_record(rb, payload, event_id))

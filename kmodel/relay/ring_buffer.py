@@ -340,18 +340,27 @@ def lib_ring_buffer_write(rb, slot, data):
         done += chunk
 
 
-def write_record(rb, payload, event_id=0):
-    """write_record - reserve, copy (header and payload), commit one record:
-    what a tracepoint's probe does.  Returns the slot, or a negative errno
-    when the record was dropped (and counted)."""
+def reserve_record(rb, payload_len):
+    """reserve_record - room for a record of payload_len: (slot, tsc), or
+    (-errno, 0) when it is dropped (and counted)."""
     rb.book.produced += 1
+    return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len)))
+
+
+def commit_record(rb, slot, tsc, payload, event_id=0):
+    """commit_record - copy the record (header and payload) to its slot and commit it."""
     rsize = record_size(len(payload))
-    slot, tsc = yield from lib_ring_buffer_reserve(rb, rsize)
-    if slot < 0:
-        return slot
     body = RECORD_HEADER.pack(tsc, len(payload), event_id) + bytes(payload)
     yield from lib_ring_buffer_write(rb, slot, body + bytes(rsize - len(body)))
     yield from lib_ring_buffer_commit(rb, slot, rsize)
+
+
+def write_record(rb, payload, event_id=0):
+    """write_record - reserve, copy, commit one record: what a tracepoint's
+    probe does.  Returns the slot, or a negative errno when it was dropped."""
+    slot, tsc = yield from reserve_record(rb, len(payload))
+    if slot >= 0:
+        yield from commit_record(rb, slot, tsc, payload, event_id)
     return slot
 
 
@@ -463,8 +472,14 @@ class rb_channel:
         self.bufs = {}
 
     def buf_for(self, cpu):
-        """The buffer a writer on cpu writes (the global one, for that scope)."""
-        return self.bufs.get(None if self.scope == "global" else cpu)
+        """The buffer a writer on cpu writes (the global one, for that scope);
+        a CPU that came online since the open gets its layer state now, over
+        the buffer the relay gave it at CPU_UP_PREPARE.  None if it has none."""
+        key = None if self.scope == "global" else cpu
+        rb = self.bufs.get(key)
+        if rb is None and key is not None and self.chan.buf[cpu] is not None:
+            rb = self.add_buf(cpu)
+        return rb
 
     def add_buf(self, cpu):
         rbuf = self.chan.buf[cpu]
@@ -509,9 +524,20 @@ class LockingLayer:
     def init_buf(self, rb):
         pass
 
+    def reserve(self, rb, payload_len):
+        """A generator: (slot, tsc, token) or (-errno, 0, None); the token goes
+        to commit (the locked layer's saved irq flags)."""
+        raise NotImplementedError
+
+    def commit(self, rb, slot, tsc, payload, event_id, token):
+        raise NotImplementedError
+
     def write(self, rb, payload, event_id=0):
         """A generator: write one record; the slot or a negative errno."""
-        raise NotImplementedError
+        slot, tsc, token = yield from self.reserve(rb, len(payload))
+        if slot >= 0:
+            yield from self.commit(rb, slot, tsc, payload, event_id, token)
+        return slot
 
     def flush(self, rb, finalize=False):
         raise NotImplementedError

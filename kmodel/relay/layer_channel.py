@@ -1,0 +1,80 @@
+"""A channel with a locking layer on top: open, close, and its counters files.
+
+``ring_buffer_open`` opens the allocation-layer channel with its buffer files
+(/sys/kernel/debug/ltt/NAME/cpuN), puts the sub-buffer layer of the chosen
+locking layer, mode and scope on it, and shows each buffer's counters in
+/sys/kernel/debug/ltt/NAME/counters/cpuN (or .../global), one ``name value``
+a line, with LTTng's names.
+"""
+from kmodel.core.errno import EINVAL
+from kmodel.core.printk import KERN_ERR
+from kmodel.relay.relay_alloc import ltt_relay_close
+from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
+from kmodel.relay.ring_buffer import HELD, check_geometry, get_layer, layer_names, rb_channel
+
+
+def buffer_counters(rb):
+    """The counters of one buffer, as the counters file shows them."""
+    rows = [("offset", rb.offset.counter), ("consumed", rb.consumed.counter & ~HELD),
+            ("reader_holds", rb.consumed.counter & HELD),
+            ("records_lost_full", rb.records_lost_full.counter),
+            ("records_lost_wrap", rb.records_lost_wrap.counter),
+            ("records_lost_big", rb.records_lost_big.counter),
+            ("records_overrun", rb.records_overrun.counter),
+            ("packets_delivered", len(rb.book.delivered))]
+    for i, (hot, cold) in enumerate(zip(rb.commit_hot, rb.commit_cold)):
+        rows.append((f"subbuf{i}_cc", hot.cc.counter))
+        rows.append((f"subbuf{i}_cc_sb", cold.counter))
+    return "".join(f"{n} {v}\n" for n, v in rows)
+
+
+def ring_buffer_open(k, name, subbuf_size, n_subbufs, backend, placement, layer, mode,
+                     scope, files=True):
+    """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason."""
+    lyr = get_layer(layer)
+    if lyr is None:
+        k.printk(KERN_ERR + f"ring_buffer_open: layer={layer!r} "
+                 f"({', '.join(layer_names())})")
+        return None, -EINVAL
+    chan, err = ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend, placement,
+                                       files)
+    if chan is None:
+        return None, err
+    bad = check_geometry(chan, mode, scope)
+    if bad:
+        k.printk(KERN_ERR + f"ring_buffer_open: {bad[1]}")
+        ltt_relay_close(chan)
+        _remove_dir(k, name)
+        return None, -bad[0]
+    rbc = rb_channel(k, chan, lyr, mode, scope)
+    if scope == "global":
+        rbc.add_buf(k.boot_cpu)
+    else:
+        for cpu in k.for_each_online_cpu():
+            rbc.add_buf(cpu)
+    base = f"{LTT_DEBUGFS_DIR}/{name}/counters"
+    for key in (["global"] if scope == "global" else [f"cpu{c}" for c in
+                                                      k.for_each_possible_cpu()]):
+        cpu = None if key == "global" else int(key[3:])
+        k.fs.create_file(f"{base}/{key}", lambda cpu=cpu: _counters_text(rbc, cpu))
+    return rbc, 0
+
+
+def _counters_text(rbc, cpu):
+    rb = rbc.bufs.get(cpu)
+    return buffer_counters(rb) if rb is not None else "no buffer\n"
+
+
+def ring_buffer_close(rbc, name):
+    k = rbc.k
+    ltt_relay_close(rbc.chan)
+    d = k.fs.lookup(f"{LTT_DEBUGFS_DIR}/{name}/counters")
+    if d is not None:
+        k.fs.remove(d)
+    _remove_dir(k, name)
+
+
+def _remove_dir(k, name):
+    d = k.fs.lookup(f"{LTT_DEBUGFS_DIR}/{name}")
+    if d is not None and not d.children:
+        k.fs.remove(d)
