@@ -14,6 +14,7 @@ through (run_now).
 """
 from kmodel.cli.args import arg_int, parse_kv
 from kmodel.cli.errors import CommandFailed, ScriptError
+from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
 from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import buffer_counters
@@ -25,8 +26,7 @@ CAUSES = {-105: "buffer full", -5: "nested wrap-around", -28: "record too big"}
 
 
 def _rb(sh, name, rbc, kv, writing=True):
-    from kmodel.cli.shell_relay import _writer_cpu
-    cpu = _writer_cpu(sh, kv)
+    cpu = writer_cpu(sh, kv)
     if writing and not sh.k.cpu_online(cpu):
         raise CommandFailed(ENODEV, f"relay write: cpu {cpu} is offline: it cannot run a tracer")
     rb = rbc.buf_for(cpu)
@@ -44,20 +44,18 @@ def layered_steps(sh, verb, name, rbc, args):
 
 def run_layered(sh, verb, name, rbc, args):
     """Run a layered verb straight through, on the CPU it names (or the current)."""
-    from kmodel.cli.shell_relay import _running_on, _writer_cpu
-    cpu = _writer_cpu(sh, parse_kv([a for a in args if a.startswith("cpu=")], ("cpu",)))
-    with _running_on(sh.k, cpu if sh.k.cpu_online(cpu) else sh.k.current.cpu):
+    cpu = writer_cpu(sh, parse_kv([a for a in args if a.startswith("cpu=")], ("cpu",)))
+    with running_on(sh.k, cpu if sh.k.cpu_online(cpu) else sh.k.current.cpu):
         return run_now(sh.k, layered_steps(sh, verb, name, rbc, args))
 
 
 def _write(sh, name, rbc, args):
-    from kmodel.cli.shell_relay import _payload
     kv = parse_kv(args, ("cpu", "data", "bytes", "len", "count"))
     count = arg_int(kv, "count", 1)
     if count < 1:
         raise ScriptError("count= must be at least 1")
     cpu, rb = _rb(sh, name, rbc, kv)
-    data = _payload(kv)
+    data = payload_arg(kv)
     dropped = {}
     for i in range(count):
         slot = yield from rbc.layer.write(rb, data, event_id=i)
@@ -73,12 +71,11 @@ def _write(sh, name, rbc, args):
 
 
 def _reserve(sh, name, rbc, args):
-    from kmodel.cli.shell_relay import _payload
     kv = parse_kv(args, ("cpu", "data", "bytes", "len"))
     cpu, rb = _rb(sh, name, rbc, kv)
     if (name, cpu) in sh.reserved:
         raise ScriptError(f"relay reserve: cpu {cpu} already holds a reservation in {name}")
-    data = _payload(kv)
+    data = payload_arg(kv)
     slot, tsc, token = yield from rbc.layer.reserve(rb, len(data))
     if slot < 0:
         return f"cpu {cpu}: record dropped ({CAUSES.get(slot, errno_name(slot))})\n"

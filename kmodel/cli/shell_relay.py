@@ -16,8 +16,6 @@ above the relay, never straddles a sub-buffer: an event that does not fit in
 what is left of one starts the next.  With offset=, it goes exactly there, so a
 script can walk off the end of the buffer on purpose.
 """
-from contextlib import nullcontext
-
 from hw.ranges import parse_range_list
 from hw.units import format_size
 from kmodel.cli.draw import draw_channel
@@ -27,12 +25,12 @@ from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.core.errno import ENODEV, strerror
 from kmodel.cli.hexdump import hexdump
 from kmodel.relay.backend import backend_names
-from kmodel.perf.workloads import payload
 from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, PLACEMENTS, ltt_relay_close,
                                       ltt_relay_read, ltt_relay_write)
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR as DEBUG_DIR, ltt_relay_open_debugfs
 from kmodel.relay.ring_buffer import MODES, SCOPES, layer_names
+from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
 from kmodel.cli.shell_layer import STEP_VERBS, layered_show, layered_steps, run_layered
 
 def relay_command(sh, args):
@@ -71,8 +69,8 @@ def relay_steps(sh, args):
         rbc = _layered(sh, args[0], args[1])
         if rbc is not None:
             return (yield from layered_steps(sh, args[0], args[1], rbc, args[2:]))
-    yield ("run", None)
-    return relay_command(sh, args)
+    return relay_command(sh, args)           # a raw verb: one step, in run_commands
+
 
 
 def _chan(sh, name):
@@ -144,47 +142,11 @@ def relay_open(sh, name, args):
             f"({chan.alloc_size >> 12} pages), files in {DEBUG_DIR}/{name}/\n")
 
 
-def _payload(kv):
-    if "len" in kv:
-        if "bytes" in kv:
-            raise ScriptError("relay write: len= and bytes= are the same; give one")
-        kv["bytes"] = kv.pop("len")
-    if ("data" in kv) == ("bytes" in kv):
-        raise ScriptError("relay write takes data=TEXT or bytes=N")
-    if "data" in kv:
-        return kv["data"].encode()
-    n = arg_size(kv, "bytes")
-    if n <= 0:
-        raise ScriptError("bytes= must be positive")
-    return payload(n)
-
-
-def _writer_cpu(sh, kv):
-    """The CPU a write runs on: cpu=, else the CPU the command runs on.  An
-    interrupt handler writes the buffer of the CPU it interrupted."""
-    k = sh.k
-    cur = k.current
-    if "cpu" not in kv:
-        return cur.cpu
-    cpu = arg_int(kv, "cpu")
-    if cur.kind != "task" and cpu != cur.cpu:
-        raise ScriptError(f"relay write: a {cur.kind} on CPU {cur.cpu} writes CPU "
-                          f"{cur.cpu}'s buffer, not cpu={cpu}")
-    return cpu
-
-
-def _running_on(k, cpu):
-    """on_cpu(cpu), or stay put inside an interrupt (which cannot move)."""
-    if k.current.kind != "task":
-        return nullcontext(k.current)
-    return k.on_cpu(cpu)
-
-
 def relay_write(sh, name, args):
     chan = _chan(sh, name)
     kv = parse_kv(args, ("cpu", "data", "bytes", "len", "offset", "count"))
-    cpu = _writer_cpu(sh, kv)
-    data = _payload(kv)
+    cpu = writer_cpu(sh, kv)
+    data = payload_arg(kv)
     count = arg_int(kv, "count", 1)
     if count < 1:
         raise ScriptError("count= must be at least 1")
@@ -196,7 +158,7 @@ def relay_write(sh, name, args):
     k = sh.k
     first = None
     base = arg_size(kv, "offset") if "offset" in kv else None
-    with _running_on(k, cpu):
+    with running_on(k, cpu):
         for i in range(count):
             if base is not None:
                 off = base + i * n
@@ -225,7 +187,7 @@ def relay_read(sh, name, args):
     buf = _buf(sh, name, chan, cpu, False)
     out = bytearray(n)
     k = sh.k
-    with _running_on(k, cpu if k.cpu_online(cpu) else k.current.cpu):
+    with running_on(k, cpu if k.cpu_online(cpu) else k.current.cpu):
         ltt_relay_read(buf, off, out, n)
     dump = hexdump(out).splitlines()
     base = off & (chan.alloc_size - 1)

@@ -1,0 +1,45 @@
+"""Arguments of the relay verbs that write: which CPU, and what bytes.
+
+Shared by the raw verbs (shell_relay.py) and the layered ones (shell_layer.py).
+"""
+from contextlib import nullcontext
+
+from kmodel.cli.args import arg_int, arg_size
+from kmodel.cli.errors import ScriptError
+from kmodel.perf.workloads import payload
+
+
+def payload_arg(kv):
+    if "len" in kv:
+        if "bytes" in kv:
+            raise ScriptError("relay write: len= and bytes= are the same; give one")
+        kv["bytes"] = kv.pop("len")
+    if ("data" in kv) == ("bytes" in kv):
+        raise ScriptError("relay write takes data=TEXT or bytes=N")
+    if "data" in kv:
+        return kv["data"].encode()
+    n = arg_size(kv, "bytes")
+    if n <= 0:
+        raise ScriptError("bytes= must be positive")
+    return payload(n)
+
+
+def writer_cpu(sh, kv):
+    """The CPU a write runs on: cpu=, else the CPU the command runs on.  An
+    interrupt handler writes the buffer of the CPU it interrupted."""
+    k = sh.k
+    cur = k.current
+    if "cpu" not in kv:
+        return cur.cpu
+    cpu = arg_int(kv, "cpu")
+    if cur.kind != "task" and cpu != cur.cpu:
+        raise ScriptError(f"relay write: a {cur.kind} on CPU {cur.cpu} writes CPU "
+                          f"{cur.cpu}'s buffer, not cpu={cpu}")
+    return cpu
+
+
+def running_on(k, cpu):
+    """on_cpu(cpu), or stay put inside an interrupt (which cannot move)."""
+    if k.current.kind != "task":
+        return nullcontext(k.current)
+    return k.on_cpu(cpu)
