@@ -5,41 +5,7 @@ import pytest
 
 from kmodel.cpu.explore import explore
 from kmodel.kernel import boot
-from kmodel.relay.ring_buffer import lib_ring_buffer_switch_remote
-from layer_suite import LayerScenario
-
-
-class RemoteFlush(LayerScenario):
-    """5e391252: CPU 1 flushes CPU 0's buffer while CPU 0 writes."""
-
-    def __init__(self):
-        super().__init__("pagelist", "lockless", "discard",
-                         writers=[(0, "task", 2, 200)], reader_cpu=None)
-
-    def setup(self, world):
-        super().setup(world)
-        world.task(1, lib_ring_buffer_switch_remote, self.rbc.buf_for(0), name="flush")
-        return self
-
-
-class WrapCheck(LayerScenario):
-    """0fdec686: a task starts its reserve at a sub-buffer boundary; an
-    interrupt fills that whole sub-buffer meanwhile."""
-
-    def __init__(self):
-        super().__init__("pagelist", "lockless", "discard",
-                         writers=[(0, "task", 1, 100), (0, "hardirq", 1, 4096 - 56 - 16)],
-                         reader_cpu=None)
-
-
-class DiscardSample(LayerScenario):
-    """b2cf5e0b: an interrupt closes the task's packet, fills the next one, and
-    loses a record before the task commits."""
-
-    def __init__(self):
-        super().__init__("pagelist", "lockless", "discard",
-                         writers=[(0, "task", 1, 100), (0, "hardirq", 2, 4096 - 56 - 16)],
-                         reader_cpu=None)
+from kmodel.scenarios.layer_races import DiscardSample, RemoteFlush, WrapCheck
 
 
 # erratum -> (scenario, {strategy: runs within which it finds the bug at seed 0}),

@@ -7,7 +7,7 @@ from kmodel.cpu.explore import explore
 from kmodel.kernel import boot
 from kmodel.relay.backend import backend_names
 from kmodel.relay.ring_buffer import layer_names
-from layer_suite import LayerScenario
+from kmodel.scenarios.layer_races import LayerScenario
 
 BACKENDS = ["pagelist", "vmap", "static"]
 

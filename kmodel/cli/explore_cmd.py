@@ -28,6 +28,7 @@ from kmodel.cli.shell import Shell
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
 from kmodel.cpu.explore import STRATEGIES, explore
 from kmodel.cpu.sched import ScheduleError
+from kmodel.scenarios.layer_races import LAYER_RACES, make_layer_race
 from kmodel.scenarios.races import RACES, get_race
 
 DECLARATIONS = {"task": None, "irq": HARDIRQ, "softirq": SOFTIRQ, "nmi": NMI}
@@ -154,6 +155,12 @@ class ScriptScenario:
 def _scenario(args):
     """(setup, check, kernel) for the scenario the arguments name."""
     name = args.script
+    if name.startswith("builtin:") and name[len("builtin:"):] in LAYER_RACES:
+        from kmodel.kernel import boot
+        k = boot(args.machine or DEFAULT_PRESET, config=args.config or ())
+        k.modules.insmod("ltt_relay_alloc")
+        sc = make_layer_race(name[len("builtin:"):])
+        return sc.setup, sc.check, k
     if name.startswith("builtin:") and get_race(name[len("builtin:"):]):
         setup, check = get_race(name[len("builtin:"):])
         if args.config:
@@ -170,7 +177,12 @@ def cmd_explore(args, out):
     if args.list:
         for name in RACES:
             out.write(f"builtin:{name:<22} {RACES[name].title}\n")
-        out.write("\neach also as builtin:NAME-fixed; scripts: see docs/concurrency.md\n")
+        out.write("  (each also as builtin:NAME-fixed)\n")
+        for name, (_, option, title) in LAYER_RACES.items():
+            out.write(f"builtin:{name:<22} {title}\n")
+        out.write("  (fixed; --config OPTION=y restores the bug: "
+                  + ", ".join(o for _, o, _ in LAYER_RACES.values() if o) + ")\n")
+        out.write("\nscripts: see docs/concurrency.md\n")
         return 0
     if args.script is None:
         raise UsageError("explore: which scenario? (a script, builtin:NAME, or --list)")
@@ -221,7 +233,8 @@ def report(res, args, out):
         return 0
     out.write(f"FAILED in run {f.run + 1} after {f.steps} steps: {f.message}\n")
     if not args.replay:
-        out.write(f"replay: kmodel explore {args.script} --replay {f.token}\n")
+        config = "".join(f" --config {c}" for c in args.config or ())
+        out.write(f"replay: kmodel explore {args.script}{config} --replay {f.token}\n")
         trace = f.trace
         if len(trace) > TRACE_LINES:
             out.write(f"steps (the last {TRACE_LINES} of {len(trace)}):\n")

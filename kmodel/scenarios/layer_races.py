@@ -1,4 +1,7 @@
-"""The locking layers' conformance scenario and invariants (docs/layers.md).
+"""Scenarios for the locking layers: a conformance scenario with its invariants,
+and the three lttng-modules bugs (docs/layers.md).  ``kmodel explore
+builtin:rb-NAME`` runs one; with the bug's CONFIG_KMODEL_RB_ERRATUM_* option,
+the explorer finds it.
 
 A scenario: writers in tasks and interrupts, and a reader that takes and
 gives back sub-buffers while they write, on one channel of some backend,
@@ -27,6 +30,7 @@ from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.ring_buffer import (HDR, get_layer, lib_ring_buffer_get_subbuf,
+                                      lib_ring_buffer_switch_remote,
                                       lib_ring_buffer_put_subbuf, rb_channel, read_packet)
 
 PAYLOAD = struct.Struct("<HH")          # writer id, record number
@@ -179,3 +183,58 @@ def check_buffer(rb):
         return (f"{book.spurious_wrap} record(s) dropped for a nested wrap-around with no "
                 "reservation in the way")
     return None
+
+
+class RemoteFlush(LayerScenario):
+    """5e391252: CPU 1 flushes CPU 0's buffer while CPU 0 writes."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", "discard",
+                         writers=[(0, "task", 2, 200)], reader_cpu=None)
+
+    def setup(self, world):
+        super().setup(world)
+        world.task(1, lib_ring_buffer_switch_remote, self.rbc.buf_for(0), name="flush")
+        return self
+
+
+class WrapCheck(LayerScenario):
+    """0fdec686: a task starts its reserve at a sub-buffer boundary; an
+    interrupt fills that whole sub-buffer meanwhile."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", "discard",
+                         writers=[(0, "task", 1, 100), (0, "hardirq", 1, 4096 - 56 - 16)],
+                         reader_cpu=None)
+
+
+class DiscardSample(LayerScenario):
+    """b2cf5e0b: an interrupt closes the task's packet, fills the next one, and
+    loses a record before the task commits."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", "discard",
+                         writers=[(0, "task", 1, 100), (0, "hardirq", 2, 4096 - 56 - 16)],
+                         reader_cpu=None)
+
+
+# name -> (scenario, the option that restores its bug, what it shows)
+LAYER_RACES = {
+    "rb-conformance": (LayerScenario, None,
+                       "writers, an irq and a reader on a lockless per-CPU channel"),
+    "rb-remote-flush": (RemoteFlush, "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH",
+                        "a flush from another CPU while the owner writes (5e391252)"),
+    "rb-wrap-check": (WrapCheck, "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK",
+                      "a reserve at a boundary, an irq fills the sub-buffer (0fdec686)"),
+    "rb-discard-sample": (DiscardSample, "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE",
+                          "a packet closed, delivered after losses (b2cf5e0b)"),
+}
+
+
+def make_layer_race(name):
+    """A fresh scenario of the built-in layer race name, or None."""
+    entry = LAYER_RACES.get(name)
+    if entry is None:
+        return None
+    cls = entry[0]
+    return cls("pagelist", "lockless", "discard") if cls is LayerScenario else cls()

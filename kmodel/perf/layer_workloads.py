@@ -1,0 +1,58 @@
+"""Workloads for the locking layers: events through a layer, in host time and
+in modeled cost, with one writer CPU or many.
+
+``modeled_cost_per_event`` runs ``events`` records of ``size`` bytes on each of
+``writers`` CPUs, taking turns, through one layer on one backend, in per-CPU or
+global buffers, and returns the modeled figures per event.  The writers are
+the first CPUs of each node in turn (node 0's first, node 1's first, ...), as
+a scheduler spreading threads would place them, and take turns in that order.
+Taking turns is the worst case for a global buffer: every record moves its
+offset's cache line (and, under the locked layer, its lock's) to another CPU,
+at the SLIT distance between them.  The model charges each transfer by
+distance; it has no queueing, so cost grows with the distances the writers
+span, not with their number alone.
+"""
+from kmodel.cpu.sched import run_now
+from kmodel.kernel import boot
+from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+
+EVENT = 64                      # bytes per record: a 16-byte header and 48 of payload
+
+
+def open_layer(k, name, layer, backend, scope, subbuf=16384, n_subbufs=4):
+    rbc, err = ring_buffer_open(k, name, subbuf, n_subbufs, backend, "local", layer,
+                                "overwrite", scope)
+    assert rbc is not None, err
+    return rbc
+
+
+def spread_cpus(k, n):
+    """The first n CPUs taken one node at a time: node 0's first, node 1's first..."""
+    by_node = {}
+    for cpu in k.for_each_online_cpu():
+        by_node.setdefault(k.cpu_to_node(cpu), []).append(cpu)
+    order = [cpus[i] for i in range(max(map(len, by_node.values())))
+             for _, cpus in sorted(by_node.items()) if i < len(cpus)]
+    return order[:n]
+
+
+def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32):
+    """{'cycles', 'atomics', 'line_transfers', 'irq_flag_ops'} per event."""
+    k = boot(machine)
+    try:
+        k.modules.insmod("ltt_relay_alloc")
+        rbc = open_layer(k, "m", layer, backend, scope)
+        cpus = spread_cpus(k, writers)
+        data = bytes(EVENT - 16)
+        k.timing.reset()
+        for _ in range(events):
+            for cpu in cpus:
+                with k.on_cpu(cpu):
+                    run_now(k, rbc.layer.write(rbc.buf_for(cpu), data))
+        t = k.timing.totals()
+        n = events * len(cpus)
+        ring_buffer_close(rbc, "m")
+        return {key: t[key] / n for key in ("cycles", "atomics", "line_transfers",
+                                            "irq_flag_ops")}
+    finally:
+        k.shutdown()
