@@ -13,7 +13,7 @@ from transcript import normalize
 
 DOCS = Path(__file__).parent.parent / "docs"
 TOUR = DOCS / "tour.md"
-CONCURRENCY = DOCS / "concurrency.md"
+
 
 
 def blocks(text):

@@ -1,0 +1,31 @@
+"""The commands in docs/concurrency.md and docs/layers.md print what the pages
+say they print (KMODEL_UPDATE_TRANSCRIPTS=1 rewrites the blocks)."""
+import os
+
+import pytest
+
+from tourdoc import DOCS, blocks, regenerate, run_command
+
+PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay",
+                            "quiz interleave", "builtin:irq-nesting"),
+         "layers.md": ("builtin:nested-writer-walks-back", "builtin:rb-discard-sample",
+                       "CONFIG_KMODEL_RB_ERRATUM")}
+
+if os.environ.get("KMODEL_UPDATE_TRANSCRIPTS") == "1":
+    for page in PAGES:
+        regenerate(DOCS / page)
+
+CASES = [(page, cmd, want) for page in PAGES
+         for _, _, cmds in blocks((DOCS / page).read_text()) for cmd, want in cmds]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_the_page_shows_what_it_must(page):
+    used = " ".join(c for p, c, _ in CASES if p == page)
+    for what in PAGES[page]:
+        assert what in used
+
+
+@pytest.mark.parametrize("page, cmd, want", CASES, ids=[f"{p}: {c}" for p, c, _ in CASES])
+def test_doc_command(page, cmd, want):
+    assert run_command(cmd) == want
