@@ -85,3 +85,16 @@ def test_explore_runs_layered_writes_step_by_step(tmp_path):
     assert rc == 0, text
     runs = int(text.split("no failure in ")[1].split()[0])
     assert runs > 10          # the interrupt can come between the task's atomic steps
+
+
+@pytest.mark.parametrize("scope", ["per-cpu", "global"])
+def test_storm_invariants_hold_with_layers_open(sh, scope):
+    sh.execute(f"relay open t subbuf_size=4k n_subbufs=4 layer=lockless scope={scope}")
+    sh.execute("relay open u subbuf_size=4k n_subbufs=2 layer=locked mode=discard")
+    assert "invariants held" in sh.execute("storm cpus=1-7 steps=150 seed=4 suspend=0.1")
+    for cpu in sh.k.for_each_online_cpu():
+        assert sh.execute(f"relay write t cpu={cpu} bytes=64").startswith(f"cpu {cpu}: 1 of 1")
+        assert sh.execute(f"relay write u cpu={cpu} bytes=64").startswith(f"cpu {cpu}: 1 of 1")
+    sh.execute("relay close t")
+    sh.execute("relay close u")
+    assert sh.execute("leaks") == "no leaks\n"
