@@ -68,10 +68,23 @@ from kmodel.relay.relay_alloc import ltt_relay_offset_address, ltt_relay_read, l
 
 PAGE = 4096
 PACKET_MAGIC = 0xC1FC1FC1
-# magic, cpu_id, timestamp_begin, timestamp_end, content_size, packet_size (bits),
-# packet_seq_num, events_discarded
-PACKET_HEADER = struct.Struct("<IIQQQQQQ")
-HDR = PACKET_HEADER.size                     # 56
+# As a CTF reader lays it out: magic, 4 bytes of alignment, timestamp_begin,
+# timestamp_end, content_size, packet_size (bits), packet_seq_num,
+# events_discarded, cpu_id, 4 bytes of alignment.
+PACKET_HEADER = struct.Struct("<I4xQQQQQQI4x")
+HDR = PACKET_HEADER.size                     # 64
+
+
+def pack_packet_header(magic, cpu, ts_begin, ts_end, content_bits, size_bits, seq, discarded):
+    return PACKET_HEADER.pack(magic, ts_begin, ts_end, content_bits, size_bits, seq,
+                              discarded, cpu)
+
+
+def unpack_packet_header(buf, offset=0):
+    """unpack_packet_header - (magic, cpu, ts_begin, ts_end, content size in bits,
+    packet size in bits, packet_seq_num, events_discarded)."""
+    magic, tb, te, content, size, seq, disc, cpu = PACKET_HEADER.unpack_from(buf, offset)
+    return magic, cpu, tb, te, content, size, seq, disc
 RECORD_HEADER = struct.Struct("<QII")        # timestamp, payload size, event id
 REC = RECORD_HEADER.size                     # 16
 MODES = ("overwrite", "discard")
@@ -153,6 +166,7 @@ class lib_ring_buffer:
         # What the reserver that closes a sub-buffer leaves for its delivery
         # (written before the commit that may deliver it):
         self.data_size = [0] * n
+        self.content_end = [0] * n      # where the last record reserved in it ends
         self.ts_end = [0] * n
         self.discarded_at_close = [0] * n
         self.finalized = False
@@ -169,7 +183,7 @@ class Bookkeeping:
     (not kernel memory; costs nothing in the model)."""
 
     def __init__(self):
-        self.reserved = []              # (begin, end) of every reservation, in order
+        self.reserved = []              # (begin, end, end of data) of every reservation
         self.inflight = {}              # start -> end of what is reserved and not yet
                                         # committed: records, headers, padding
         self.records_per_packet = {}    # packet seq -> records committed
@@ -186,8 +200,11 @@ def trace_clock_read(k):
     return k.trace_clock
 
 
-def lib_ring_buffer_reserve(rb, rsize):
-    """lib_ring_buffer_reserve - room for rsize bytes: (slot, tsc) or (-errno, 0)."""
+def lib_ring_buffer_reserve(rb, rsize, data_len=None):
+    """lib_ring_buffer_reserve - room for rsize bytes (a record's size, padded
+    to 8), of which data_len (default rsize) are data: (slot, tsc) or
+    (-errno, 0).  A packet's content ends at its last record's last data byte,
+    as CTF readers expect (the padding after it is not content)."""
     rbc = rb.rbc
     ops = rb.ops
     S, A = rbc.subbuf_size, rbc.alloc_size
@@ -233,7 +250,7 @@ def lib_ring_buffer_reserve(rb, rsize):
         if got != o_begin:
             continue
         break
-    _note_reserved(rb, begin, end)
+    _note_reserved(rb, begin, end, begin + (rsize if data_len is None else data_len))
     if switch_old_end:                          # the padding is reserved too, until committed
         rb.book.inflight[o_begin] = (o_begin + S) & ~(S - 1)
     if switch_new_start:                        # and so is the new packet's header
@@ -244,13 +261,16 @@ def lib_ring_buffer_reserve(rb, rsize):
         yield from _switch_new_start(rb, begin - HDR, tsc)
     if end & (S - 1) == 0:                      # this record fills its sub-buffer
         idx = ((end - 1) // S) % rbc.n_subbufs
-        rb.data_size[idx], rb.ts_end[idx], rb.discarded_at_close[idx] = S, tsc, discarded
+        rb.data_size[idx] = rb.content_end[idx] - (begin & ~(S - 1))
+        rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
     return begin, tsc
 
 
-def _note_reserved(rb, begin, end):
+def _note_reserved(rb, begin, end, data_end):
+    S = rb.rbc.subbuf_size
+    rb.content_end[(begin // S) % rb.rbc.n_subbufs] = data_end   # the packet's last record
     book = rb.book
-    book.reserved.append((begin, end))
+    book.reserved.append((begin, end, data_end))
     book.inflight[begin] = end
 
 
@@ -269,7 +289,8 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     S = rbc.subbuf_size
     sb_begin = o_old & ~(S - 1)
     idx = (sb_begin // S) % rbc.n_subbufs
-    rb.data_size[idx] = o_old - sb_begin
+    rb.data_size[idx] = (rb.content_end[idx] - sb_begin if rb.content_end[idx] > sb_begin
+                         else o_old - sb_begin)
     rb.ts_end[idx] = tsc
     rb.discarded_at_close[idx] = discarded
     padding = S - (o_old - sb_begin)
@@ -286,7 +307,7 @@ def _switch_new_start(rb, sb_begin, tsc):
     idx = (sb_begin // S) % rbc.n_subbufs
     cpu = rb.cpu if rb.cpu is not None else 0xFFFFFFFF
     hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
-    hdr[:HDR] = PACKET_HEADER.pack(PACKET_MAGIC, cpu, tsc, 0, 0, S * 8, sb_begin // S, 0)
+    hdr[:HDR] = pack_packet_header(PACKET_MAGIC, cpu, tsc, 0, 0, S * 8, sb_begin // S, 0)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
     rb.book.inflight.pop(sb_begin, None)
     yield from _check_deliver(rb, idx, sb_begin, cc)
@@ -305,8 +326,8 @@ def _check_deliver(rb, idx, sb_begin, cc):
     discarded = (rb.events_discarded() if rb.rbc.errata["discard_sample"]
                  else rb.discarded_at_close[idx])
     hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
-    fields = PACKET_HEADER.unpack_from(hdr)
-    hdr[:HDR] = PACKET_HEADER.pack(fields[0], fields[1], fields[2], rb.ts_end[idx],
+    fields = unpack_packet_header(hdr)
+    hdr[:HDR] = pack_packet_header(fields[0], fields[1], fields[2], rb.ts_end[idx],
                                    rb.data_size[idx] * 8, S * 8, fields[6], discarded)
     rb.book.delivered.append((fields[6], fields[2], rb.ts_end[idx], discarded,
                               rb.data_size[idx]))
@@ -344,7 +365,7 @@ def reserve_record(rb, payload_len):
     """reserve_record - room for a record of payload_len: (slot, tsc), or
     (-errno, 0) when it is dropped (and counted)."""
     rb.book.produced += 1
-    return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len)))
+    return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len), REC + payload_len))
 
 
 def commit_record(rb, slot, tsc, payload, event_id=0):
@@ -441,7 +462,7 @@ def read_packet(rb, consumed):
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
     ltt_relay_read(rb.rbuf, consumed, raw, S)
-    fields = PACKET_HEADER.unpack_from(raw)
+    fields = unpack_packet_header(raw)
     content = fields[4] // 8
     records = []
     pos = HDR

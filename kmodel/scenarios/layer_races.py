@@ -166,16 +166,18 @@ class LayerScenario:
 def check_buffer(rb):
     """The step invariants of one buffer; a message, or None."""
     book = rb.book
-    spans = sorted(book.reserved)
+    spans = sorted((b, e) for b, e, _ in book.reserved)
     for (b0, e0), (b1, e1) in zip(spans, spans[1:]):
         if b1 < e0:
             return f"reservations overlap: [{b0}, {e0}) and [{b1}, {e1})"
     S = rb.rbc.subbuf_size
     for seq, ts_begin, ts_end, disc, data_size in book.delivered:
-        used = sum(e - b for b, e in book.reserved if seq * S <= b < (seq + 1) * S)
-        if HDR + used != data_size:         # the padding committed is the rest
+        mine = [(b, e, d) for b, e, d in book.reserved if seq * S <= b < (seq + 1) * S]
+        used = sum(e - b for b, e, _ in mine)
+        last = max((d for _, _, d in mine), default=seq * S + HDR) - seq * S
+        if HDR + used != (data_size + 7) & ~7 or data_size != last:
             return (f"packet {seq} delivered with {data_size} bytes of content, but "
-                    f"{HDR + used} were reserved in it")
+                    f"{HDR + used} were reserved in it, the last record ending at {last}")
     discs = [d[3] for d in sorted(book.delivered)]
     if discs != sorted(discs):
         return f"events discarded go down between packets: {discs}"
@@ -204,7 +206,7 @@ class WrapCheck(LayerScenario):
 
     def __init__(self):
         super().__init__("pagelist", "lockless", "discard",
-                         writers=[(0, "task", 1, 100), (0, "hardirq", 1, 4096 - 56 - 16)],
+                         writers=[(0, "task", 1, 100), (0, "hardirq", 1, 4096 - 64 - 16)],
                          reader_cpu=None)
 
 
@@ -214,7 +216,7 @@ class DiscardSample(LayerScenario):
 
     def __init__(self):
         super().__init__("pagelist", "lockless", "discard",
-                         writers=[(0, "task", 1, 100), (0, "hardirq", 2, 4096 - 56 - 16)],
+                         writers=[(0, "task", 1, 100), (0, "hardirq", 2, 4096 - 64 - 16)],
                          reader_cpu=None)
 
 

@@ -1,0 +1,200 @@
+"""CTF 1.8: the metadata that says what kmodel's packets mean, and a small reader.
+
+A sub-buffer of the sub-buffer layer (kmodel/relay/ring_buffer.py) is already a
+CTF packet: its 64-byte header is the trace's packet header (``magic``) followed,
+at the next 8-byte boundary, by the stream's packet context
+(``timestamp_begin``, ``timestamp_end``, ``content_size`` and ``packet_size`` in
+bits, ``packet_seq_num``, ``events_discarded``, ``cpu_id``), and each record's 16-byte header is
+the stream's event header (``timestamp``, ``payload_size``, ``id``, aligned to
+64 bits: TSDL counts alignment in bits).  So a consumer writes a stream file by appending whole sub-buffers as they
+are (splice.py), and the ``metadata`` file below lets babeltrace2, or
+``read_trace`` here, decode them.  Discarded events show as the difference of
+``events_discarded`` between packets; overwritten packets as gaps in
+``packet_seq_num``.
+
+The event classes are the synthetic ones of ``kmodel trace record``.  Every
+payload starts with ``seq``, the event's number on its CPU, so that a reader
+can tell which events are missing.
+"""
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+from kmodel.relay.ring_buffer import (HDR, PACKET_MAGIC, RECORD_HEADER, REC,
+                                      unpack_packet_header)
+
+
+class TraceError(ValueError):
+    """A trace directory that cannot be read; the message names the file and offset."""
+
+
+@dataclass(frozen=True)
+class EventClass:
+    id: int
+    name: str
+    fields: tuple               # (name, struct code) in order; "data" is uint8[len]
+
+
+EVENT_CLASSES = (
+    EventClass(0, "sched_switch", (("seq", "Q"), ("prev_tid", "I"), ("next_tid", "I"),
+                                   ("prev_state", "I"), ("cpu", "I"))),
+    EventClass(1, "irq_handler_entry", (("seq", "Q"), ("irq", "I"), ("vector", "I"))),
+    EventClass(2, "irq_handler_exit", (("seq", "Q"), ("irq", "I"), ("ret", "I"))),
+    EventClass(3, "blob", (("seq", "Q"), ("len", "I"), ("crc", "I"), ("data", "len"))),
+)
+BY_ID = {c.id: c for c in EVENT_CLASSES}
+_TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t"}
+
+
+def encode(cls, values):
+    """encode - the payload bytes of an event of class cls from its field values."""
+    fixed = [f for f in cls.fields if f[1] != "len"]
+    out = struct.pack("<" + "".join(code for _, code in fixed), *(values[n] for n, _ in fixed))
+    if cls.name == "blob":
+        out += values["data"]
+    return out
+
+
+def decode(cls, payload):
+    """decode - {field: value} of an event's payload (TraceError if it is short)."""
+    fixed = [f for f in cls.fields if f[1] != "len"]
+    fmt = "<" + "".join(code for _, code in fixed)
+    need = struct.calcsize(fmt)
+    if len(payload) < need:
+        raise TraceError(f"{cls.name} payload of {len(payload)} bytes, needs {need}")
+    values = dict(zip((n for n, _ in fixed), struct.unpack_from(fmt, payload)))
+    if cls.name == "blob":
+        data = payload[need:need + values["len"]]
+        if len(data) != values["len"] or zlib.crc32(data) != values["crc"]:
+            raise TraceError(f"blob {values['seq']}: data does not match its length or crc")
+        values["data"] = data
+    return values
+
+
+def metadata(hostname="kmodel", release="2.6.29-kmodel"):
+    """metadata - the TSDL text of a kmodel trace."""
+    events = []
+    for c in EVENT_CLASSES:
+        fields = []
+        for name, code in c.fields:
+            if code == "len":
+                fields.append(f"\t\tuint8_t {name}[len];")
+            else:
+                fields.append(f"\t\t{_TSDL_TYPE[code]} {name};")
+        events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n"
+                      f"\tfields := struct {{\n" + "\n".join(fields) + "\n\t};\n};\n")
+    return f"""/* CTF 1.8 */
+
+typealias integer {{ size = 8; align = 8; signed = false; }} := uint8_t;
+typealias integer {{ size = 32; align = 32; signed = false; }} := uint32_t;
+typealias integer {{ size = 64; align = 64; signed = false; }} := uint64_t;
+
+trace {{
+\tmajor = 1;
+\tminor = 8;
+\tbyte_order = le;
+\tpacket.header := struct {{
+\t\tuint32_t magic;
+\t}};
+}};
+
+env {{
+\thostname = "{hostname}";
+\tdomain = "kernel";
+\tsysname = "Linux";
+\tkernel_release = "{release}";
+\ttracer_name = "kmodel";
+}};
+
+clock {{
+\tname = "monotonic";
+\tdescription = "kmodel trace clock: one tick a reservation attempt";
+\tfreq = 1000000000;
+\toffset = 0;
+}};
+
+typealias integer {{ size = 64; align = 64; signed = false; map = clock.monotonic.value; }} := uint64_clock_t;
+
+stream {{
+\tpacket.context := struct {{
+\t\tuint64_clock_t timestamp_begin;
+\t\tuint64_clock_t timestamp_end;
+\t\tuint64_t content_size;
+\t\tuint64_t packet_size;
+\t\tuint64_t packet_seq_num;
+\t\tuint64_t events_discarded;
+\t\tuint32_t cpu_id;
+\t}};
+\tevent.header := struct {{
+\t\tuint64_clock_t timestamp;
+\t\tuint32_t payload_size;
+\t\tuint32_t id;
+\t}} align(64);
+}};
+
+""" + "\n".join(events)
+
+
+@dataclass
+class Packet:
+    file: str
+    offset: int                 # in the stream file
+    cpu: int
+    ts_begin: int
+    ts_end: int
+    seq: int
+    events_discarded: int
+    events: list                # (timestamp, class name, {field: value})
+
+
+def read_stream(path):
+    """read_stream - the packets of one stream file, decoded."""
+    data = open(path, "rb").read()
+    name = os.path.basename(path)
+    packets = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < HDR:
+            raise TraceError(f"{name}: offset {pos}: truncated packet header "
+                             f"({len(data) - pos} of {HDR} bytes)")
+        magic, cpu, tb, te, content, size, seq, disc = unpack_packet_header(data, pos)
+        if magic != PACKET_MAGIC:
+            raise TraceError(f"{name}: offset {pos}: bad packet magic {magic:#x}")
+        if size % 8 or content % 8 or content > size or size // 8 < HDR:
+            raise TraceError(f"{name}: offset {pos}: bad sizes (content {content} bits, "
+                             f"packet {size} bits)")
+        if pos + size // 8 > len(data):
+            raise TraceError(f"{name}: offset {pos}: truncated packet "
+                             f"({len(data) - pos} of {size // 8} bytes)")
+        events = []
+        at = pos + HDR
+        end = pos + content // 8
+        while at < end:
+            if end - at < REC:
+                raise TraceError(f"{name}: offset {at}: truncated event header")
+            ts, psize, eid = RECORD_HEADER.unpack_from(data, at)
+            cls = BY_ID.get(eid)
+            if cls is None or at + REC + psize > end:
+                raise TraceError(f"{name}: offset {at}: bad event (id {eid}, "
+                                 f"{psize} bytes)")
+            try:
+                values = decode(cls, data[at + REC:at + REC + psize])
+            except TraceError as e:
+                raise TraceError(f"{name}: offset {at}: {e}") from None
+            events.append((ts, cls.name, values))
+            at += (REC + psize + 7) & ~7
+        packets.append(Packet(name, pos, cpu, tb, te, seq, disc, events))
+        pos += size // 8
+    return packets
+
+
+def read_trace(path):
+    """read_trace - {stream file name: [Packet]} of a trace directory."""
+    if not os.path.isdir(path):
+        raise TraceError(f"{path}: not a directory")
+    if not os.path.isfile(os.path.join(path, "metadata")):
+        raise TraceError(f"{path}: no metadata file: not a CTF trace")
+    return {name: read_stream(os.path.join(path, name))
+            for name in sorted(os.listdir(path))
+            if name != "metadata" and not name.startswith(".")}
