@@ -12,7 +12,7 @@ from kmodel.cli.bench import cmd_bench
 from kmodel.cli.cat import cmd_cat
 from kmodel.cli.draw_cmd import cmd_draw
 from kmodel.cli.explain import cmd_explain
-from kmodel.cli import explore_cmd
+from kmodel.cli import explore_cmd, trace_cmd
 from kmodel.cli.quiz import cmd_quiz
 from kmodel.cli.setup_channel import add_channel_options
 from kmodel.cli.errors import USER_ERRORS
@@ -90,6 +90,7 @@ def build_parser():
     s.set_defaults(func=cmd_explain)
 
     explore_cmd.add_parser(sub)
+    trace_cmd.add_parser(sub)
 
     s = sub.add_parser("quiz", help="exercises with answers (-c), OSTEP style")
     s.add_argument("topic", nargs="?", help="walk, cache, buddy, hotplug, placement")

@@ -62,8 +62,9 @@ class CpuStats:
 
 
 class Recorder:
-    def __init__(self, opts, outdir, progress=None):
+    def __init__(self, opts, outdir, progress=None, keep=False):
         self.opts = opts
+        self.expected = {} if keep else None    # cpu -> {seq: (name, values)}
         self.outdir = outdir
         self.progress = progress
         self.rng = random.Random(opts.seed)
@@ -79,6 +80,8 @@ class Recorder:
         cls = CLASS[name]
         values["seq"] = self.seq.get(cpu, 0)
         self.seq[cpu] = values["seq"] + 1
+        if self.expected is not None:
+            self.expected.setdefault(cpu, {})[values["seq"]] = (name, dict(values))
         rb = self.rbc.buf_for(cpu)
         run_now(self.k, self.rbc.layer.write(rb, encode(cls, values), cls.id))
 
@@ -165,10 +168,11 @@ class Recorder:
                 if self.progress and tick % 16 == 0:
                     self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
                                   f"{self.spliced >> 10} KiB spliced")
-            with k.on_cpu(k.boot_cpu):
-                for rb in self.rbc.bufs.values():
-                    run_now(k, self.rbc.layer.flush(rb, finalize=True))
-            self.consume(None)
+            for _ in range(2):          # the second time, room for a packet of losses
+                with k.on_cpu(k.boot_cpu):
+                    for rb in self.rbc.bufs.values():
+                        run_now(k, self.rbc.layer.flush(rb, finalize=True))
+                self.consume(None)
             self.ticks = tick
             return self._stats()
         finally:

@@ -73,6 +73,8 @@ PACKET_MAGIC = 0xC1FC1FC1
 # events_discarded, cpu_id, 4 bytes of alignment.
 PACKET_HEADER = struct.Struct("<I4xQQQQQQI4x")
 HDR = PACKET_HEADER.size                     # 64
+CONTEXT_END = HDR - 4                        # where the packet context's last field ends:
+                                             # the content of a packet with no record
 
 
 def pack_packet_header(magic, cpu, ts_begin, ts_end, content_bits, size_bits, seq, discarded):
@@ -169,6 +171,7 @@ class lib_ring_buffer:
         self.content_end = [0] * n      # where the last record reserved in it ends
         self.ts_end = [0] * n
         self.discarded_at_close = [0] * n
+        self.last_closed_discarded = 0  # the count the last packet closed carries
         self.finalized = False
         self.lock = None                # the locked layer's spinlock_t
         self.book = Bookkeeping()
@@ -263,6 +266,7 @@ def lib_ring_buffer_reserve(rb, rsize, data_len=None):
         idx = ((end - 1) // S) % rbc.n_subbufs
         rb.data_size[idx] = rb.content_end[idx] - (begin & ~(S - 1))
         rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
+        rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
     return begin, tsc
 
 
@@ -291,8 +295,11 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     idx = (sb_begin // S) % rbc.n_subbufs
     rb.data_size[idx] = (rb.content_end[idx] - sb_begin if rb.content_end[idx] > sb_begin
                          else o_old - sb_begin)
+    if rb.data_size[idx] <= HDR:                # no record: content ends with the context
+        rb.data_size[idx] = CONTEXT_END
     rb.ts_end[idx] = tsc
     rb.discarded_at_close[idx] = discarded
+    rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
     padding = S - (o_old - sb_begin)
     rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
@@ -388,13 +395,22 @@ def write_record(rb, payload, event_id=0):
 # --- flush ---------------------------------------------------------------------
 def lib_ring_buffer_switch_slow(rb, finalize=False):
     """lib_ring_buffer_switch_slow - close the current packet if it holds
-    records, so that it can be delivered (a flush); with finalize, also mark
-    the buffer finalized.  Must run on the CPU that owns a per-CPU buffer."""
+    records, so that it can be delivered (a flush).  With finalize, the last
+    word: the buffer is marked finalized, and if records were dropped since the
+    last packet closed, a packet carries the count (the open one even if it
+    holds only its header, or an empty one, as LTTng's final flush writes),
+    room permitting: in a full buffer, drain and finalize again.  Must run on
+    the CPU that owns a per-CPU buffer."""
     ops = rb.ops
     S = rb.rbc.subbuf_size
     while True:
         o_old = yield from ops.read(rb.offset)
-        if o_old & (S - 1) in (0, HDR):         # nothing open, or a header alone
+        off = o_old & (S - 1)
+        untold = finalize and rb.events_discarded() > rb.last_closed_discarded
+        if off == 0 and untold:
+            yield from _empty_packet(rb, o_old)
+            break
+        if off == 0 or (off == HDR and not untold):     # nothing open, or a header alone
             break
         tsc = trace_clock_read(rb.k)
         discarded = rb.events_discarded()
@@ -405,6 +421,28 @@ def lib_ring_buffer_switch_slow(rb, finalize=False):
             break
     if finalize:
         rb.finalized = True
+
+
+def _empty_packet(rb, begin):
+    """A packet with a header and no record, to carry the final count of
+    events discarded; nothing if the buffer has no room for it now."""
+    rbc = rb.rbc
+    S, A = rbc.subbuf_size, rbc.alloc_size
+    idx = (begin // S) % rbc.n_subbufs
+    cc_sb = yield from rb.ops.read(rb.commit_cold[idx])
+    consumed = yield from atomic_long_read(rb.consumed)
+    if cc_sb != (begin // A) * S or begin - (consumed & ~(S - 1)) >= A:
+        return
+    tsc = trace_clock_read(rb.k)
+    discarded = rb.events_discarded()
+    got = yield from rb.ops.cmpxchg(rb.offset, begin, begin + HDR)
+    if got != begin:
+        return
+    rb.book.inflight[begin] = begin + HDR
+    yield from _switch_new_start(rb, begin, tsc)
+    got = yield from rb.ops.cmpxchg(rb.offset, begin + HDR, begin + S)
+    if got == begin + HDR:
+        yield from _switch_old_end(rb, begin + HDR, tsc, discarded)
 
 
 def lib_ring_buffer_switch_remote(rb, finalize=False):
