@@ -1,5 +1,6 @@
-"""The commands in docs/concurrency.md and docs/layers.md print what the pages
-say they print (KMODEL_UPDATE_TRANSCRIPTS=1 rewrites the blocks)."""
+"""The commands in docs/concurrency.md, docs/layers.md and docs/consumers.md
+print what the pages say they print (KMODEL_UPDATE_TRANSCRIPTS=1 rewrites the
+blocks)."""
 import os
 
 import pytest
@@ -9,7 +10,8 @@ from tourdoc import DOCS, blocks, regenerate, run_command
 PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay",
                             "quiz interleave", "builtin:irq-nesting"),
          "layers.md": ("builtin:nested-writer-walks-back", "builtin:rb-discard-sample",
-                       "CONFIG_KMODEL_RB_ERRATUM")}
+                       "CONFIG_KMODEL_RB_ERRATUM"),
+         "consumers.md": ("trace record", "trace show")}
 
 if os.environ.get("KMODEL_UPDATE_TRANSCRIPTS") == "1":
     for page in PAGES:

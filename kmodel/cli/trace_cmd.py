@@ -125,7 +125,7 @@ def add_parser(sub):
     r = tsub.add_parser("record", help="run a workload and write a CTF trace to DIR")
     r.add_argument("dir")
     r.add_argument("--machine", "-m", metavar="PRESET")
-    r.add_argument("--events", type=int, help="events per CPU")
+    r.add_argument("--events", type=int, help="events per CPU (at least; a tick writes --rate)")
     r.add_argument("--duration", type=int, metavar="TICKS", help="ticks to run")
     r.add_argument("--rate", type=int, default=16, help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
