@@ -72,6 +72,7 @@ def cmd_record(args, out):
                          rate=args.rate, layer=args.layer, mode=args.mode,
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
+                         consumer=args.consumer,
                          config=tuple(args.config or ()))
 
     def progress(text):
@@ -135,6 +136,9 @@ def add_parser(sub):
     r.add_argument("--n-subbufs", type=int, default=4, metavar="N")
     r.add_argument("--consumer-rate", type=int, metavar="N",
                    help="sub-buffers the consumer takes per CPU per tick (default: all)")
+    r.add_argument("--consumer", default="splice", choices=["splice", "mmap"],
+                   help="splice: in this process, zero copy; mmap: a second process maps "
+                   "the frames and takes packets over a socket")
     r.add_argument("--hotplug", metavar="SCRIPT", help="lines 'TICK COMMAND' run while "
                    "tracing, e.g. '10 echo 0 > /sys/devices/system/cpu/cpu3/online'")
     r.add_argument("--seed", type=int, default=0)

@@ -44,6 +44,7 @@ class RecordOptions:
     hotplug: list = field(default_factory=list)     # (tick, shell command)
     seed: int = 0
     config: tuple = ()
+    consumer: str = "splice"        # or "mmap": a consumer in another process
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Recorder:
         self.files = {}                 # cpu -> stream file fd
         self.spliced = 0                # bytes moved by sendfile
         self.calls = 0
+        self.server = self.proc = None  # the mmap consumer's socket and process
 
     # --- the workload ---------------------------------------------------------------
     def _event(self, on_cpu, name, **values):
@@ -132,6 +134,40 @@ class Recorder:
                 run_now(k, lib_ring_buffer_put_subbuf(rb, c))
                 taken += 1
 
+    def _start_consumer(self):
+        import subprocess
+        import sys
+        import tempfile
+        from kmodel.consumer.mmap_server import ConsumerServer
+        self.sockdir = tempfile.mkdtemp(prefix="kmodel-consumer-")
+        self.server = ConsumerServer(self.k, self.rbc, os.path.join(self.sockdir, "sock"))
+        self.proc = subprocess.Popen([sys.executable, "-m", "kmodel.consumer.mmap_consumer",
+                                      self.server.path, self.outdir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.server.wait_for_consumer(self.proc, timeout=60)
+
+    def _consume_tick(self, limit):
+        if self.server is None:
+            self.consume(limit)
+            return
+        n = len(self.rbc.bufs)
+        self.server.serve(max_requests=2 * n * limit if limit is not None else 10**6,
+                          wait=0.02 if limit is None else 0.005)
+
+    def _finish_consumer(self):
+        """Serve the consumer process until it has drained every buffer."""
+        if self.server is None:
+            return
+        import time
+        deadline = time.monotonic() + 120
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise ValueError("the consumer process did not finish in 120 s")
+            self.server.serve(max_requests=10**6, wait=0.05)
+        err = self.proc.stderr.read().decode(errors="replace").strip()
+        if self.proc.returncode != 0:
+            raise ValueError(f"the consumer process failed: {err}")
+
     # --- a run ---------------------------------------------------------------------
     def run(self):
         from kmodel.cli.shell import Shell
@@ -149,6 +185,8 @@ class Recorder:
                 raise ValueError(why[-1] if why else f"the channel cannot be opened ({err})")
             with open(os.path.join(self.outdir, "metadata"), "w") as f:
                 f.write(metadata())
+            if o.consumer == "mmap":
+                self._start_consumer()
             script = sorted(o.hotplug)
             tick = 0
             while True:
@@ -163,7 +201,7 @@ class Recorder:
                 for cpu in online:
                     if o.events is None or self.seq.get(cpu, 0) < o.events:
                         self._tick_cpu(cpu)
-                self.consume(o.consumer_rate)
+                self._consume_tick(o.consumer_rate)
                 tick += 1
                 if self.progress and tick % 16 == 0:
                     self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
@@ -172,12 +210,19 @@ class Recorder:
                 with k.on_cpu(k.boot_cpu):
                     for rb in self.rbc.bufs.values():
                         run_now(k, self.rbc.layer.flush(rb, finalize=True))
-                self.consume(None)
+                self._consume_tick(None)
+            self._finish_consumer()
             self.ticks = tick
             return self._stats()
         finally:
             for fd in self.files.values():
                 os.close(fd)
+            if self.server is not None:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.server.close()
+                os.rmdir(self.sockdir)
             if getattr(self, "rbc", None) is not None:
                 ring_buffer_close(self.rbc, "trace")
             sh.close()

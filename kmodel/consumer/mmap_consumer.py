@@ -1,0 +1,130 @@
+"""A consumer in its own process: python -m kmodel.consumer.mmap_consumer SOCKET DIR.
+
+It connects to the emulator's socket (mmap_server.py), receives the node
+memfds by SCM_RIGHTS and each buffer's layout, and maps each CPU buffer's
+frames at consecutive addresses of its own address space (a PROT_NONE area,
+then one MAP_FIXED|MAP_SHARED mapping a page): the scattered pages of the
+page list become one contiguous buffer here, as relay's mmap makes them in a
+process.  Then it asks for packets, writes each from its mapping to
+DIR/channel0_<cpu>, and gives it back, until every buffer answers -ENODATA.
+
+It can be killed at any moment.  A new consumer on the same DIR first cuts
+each stream file back to its last whole packet, and skips a packet it
+already has (by sequence number), so the trace holds each packet once.
+"""
+import json
+import os
+import socket
+import sys
+import time
+
+from hw import libc
+from kmodel.relay.ring_buffer import HDR, unpack_packet_header
+
+EAGAIN, ENODATA = 11, 61
+PAGE = 4096
+
+
+class Connection:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 22, 64)
+        self.inbuf = msg
+        while b"\n" not in self.inbuf:
+            self.inbuf += self.sock.recv(1 << 22)
+        line, self.inbuf = self.inbuf.split(b"\n", 1)
+        self.layout = json.loads(line)
+        self.fds = fds
+
+    def call(self, **req):
+        self.sock.sendall(json.dumps(req).encode() + b"\n")
+        while b"\n" not in self.inbuf:
+            data = self.sock.recv(4096)
+            if not data:
+                raise ConnectionError("the emulator went away")
+            self.inbuf += data
+        line, self.inbuf = self.inbuf.split(b"\n", 1)
+        return json.loads(line)["ret"]
+
+
+def map_buffer(fds, pages):
+    """The buffer's frames at consecutive addresses: a read-only memoryview."""
+    size = len(pages) * PAGE
+    base = libc.mmap(None, size, libc.PROT_NONE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS)
+    for i, (nid, offset) in enumerate(pages):
+        libc.mmap(base + i * PAGE, PAGE, 1, libc.MAP_SHARED | libc.MAP_FIXED, fds[nid],
+                  offset)                               # PROT_READ
+    return libc.memview(base, size)
+
+
+def resume_stream(path, subbuf_size):
+    """Cut a stream file back to whole packets; the last packet's sequence number."""
+    if not os.path.exists(path):
+        return -1
+    size = os.path.getsize(path)
+    whole = size - size % subbuf_size
+    if whole != size:
+        os.truncate(path, whole)
+    if not whole:
+        return -1
+    with open(path, "rb") as f:
+        f.seek(whole - subbuf_size)
+        return unpack_packet_header(f.read(HDR))[6]
+
+
+def run(sock_path, outdir):
+    conn = Connection(sock_path)
+    S = conn.layout["subbuf_size"]
+    A = conn.layout["alloc_size"]
+    views, files, last_seq = {}, {}, {}
+    for cpu, pages in conn.layout["buffers"].items():
+        cpu = int(cpu)
+        views[cpu] = map_buffer(conn.fds, pages)
+        path = os.path.join(outdir, f"channel0_{cpu}")
+        last_seq[cpu] = resume_stream(path, S)
+        files[cpu] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    finished = set()
+    packets = 0
+    while len(finished) < len(views):
+        progress = False
+        for cpu in sorted(views):
+            if cpu in finished:
+                continue
+            pos = conn.call(op="get", cpu=cpu)
+            if pos == -ENODATA:
+                finished.add(cpu)
+                continue
+            if pos < 0:
+                continue
+            off = pos % A
+            seq = unpack_packet_header(views[cpu][off:off + HDR])[6]
+            if seq > last_seq[cpu]:             # else the last consumer wrote it already
+                os.write(files[cpu], views[cpu][off:off + S])
+                last_seq[cpu] = seq
+                packets += 1
+            conn.call(op="put", cpu=cpu, pos=pos)
+            progress = True
+        if not progress:
+            time.sleep(0.001)                   # nothing delivered: let the emulator run
+    for fd in files.values():
+        os.close(fd)
+    return packets
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m kmodel.consumer.mmap_consumer SOCKET DIR", file=sys.stderr)
+        return 2
+    try:
+        n = run(argv[0], argv[1])
+    except (OSError, ConnectionError) as e:
+        print(f"mmap_consumer: {e}", file=sys.stderr)
+        return 1
+    print(f"mmap_consumer: {n} packets", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

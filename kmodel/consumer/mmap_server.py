@@ -1,0 +1,165 @@
+"""The emulator's side of a consumer in another process (mmap_consumer.py).
+
+A consumer connects to a Unix socket.  It is sent the layout of every
+per-CPU buffer (for each page, the node and the offset of its frame) and, by
+SCM_RIGHTS, the memfd of every node: it then maps the frames of each buffer
+at consecutive addresses of its own, as relay's mmap inserts a buffer's pages
+into a process with vm_insert_page, and reads packets from there while the
+emulator writes.  Taking and giving back a packet go through the socket, one
+JSON line a request:
+
+    {"op": "get", "cpu": N}            -> {"ret": consumed position, or -errno}
+    {"op": "put", "cpu": N, "pos": P}  -> {"ret": 0 or -errno}
+
+The emulator is single-threaded: it answers in ``serve``, which the recorder
+calls between ticks.  A consumer that goes away (killed, say) while it holds
+a packet loses its hold: the packet stays unconsumed, and the next consumer
+gets it again.  Nothing that was not consumed is lost.
+"""
+import json
+import os
+import select
+import socket
+import time
+
+from hw import PAGE_SHIFT
+from kmodel.core.atomic import atomic_long_cmpxchg
+from kmodel.core.errno import EINVAL
+from kmodel.cpu.sched import run_now
+from kmodel.relay.ring_buffer import HELD, lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf
+
+
+def buffer_layout(k, rbc):
+    """The layout a consumer maps: sizes, and each CPU buffer's frames."""
+    bufs = {}
+    for cpu, rb in rbc.bufs.items():
+        pages = []
+        for d in rb.rbuf.descs:
+            nid = k.physmem.pfn_to_nid(d.page.pfn)
+            node = k.physmem.nodes[nid]
+            pages.append([nid, (d.page.pfn - node.start_pfn) << PAGE_SHIFT])
+        bufs[str(cpu)] = pages
+    return {"subbuf_size": rbc.subbuf_size, "alloc_size": rbc.alloc_size,
+            "nodes": len(k.physmem.nodes), "buffers": bufs}
+
+
+class Client:
+    def __init__(self, sock):
+        self.sock = sock
+        self.inbuf = b""
+        self.held = {}                  # cpu -> position it got and has not put
+
+
+class ConsumerServer:
+    def __init__(self, k, rbc, path):
+        self.k = k
+        self.rbc = rbc
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(4)
+        self.listener.setblocking(False)
+        self.clients = []
+        self.served = 0
+        self.detached = 0
+
+    def wait_for_consumer(self, proc, timeout):
+        """Block until a consumer has connected (tracing starts with it there)."""
+        deadline = time.monotonic() + timeout
+        while not self.clients:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ValueError("the consumer process did not connect"
+                                 + (f" (exit {proc.returncode})" if proc.poll() is not None
+                                    else f" in {timeout} s"))
+            select.select([self.listener], [], [], 0.05)
+            self._accept()
+
+    def close(self):
+        for c in list(self.clients):
+            self._drop(c)
+        self.listener.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    # --- connections -----------------------------------------------------------------
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except BlockingIOError:
+                return
+            sock.setblocking(True)
+            layout = json.dumps(buffer_layout(self.k, self.rbc)).encode() + b"\n"
+            fds = [n.fd for n in self.k.physmem.nodes]
+            socket.send_fds(sock, [layout], fds)
+            sock.setblocking(False)
+            self.clients.append(Client(sock))
+
+    def _drop(self, c):
+        """A consumer went away: give back what it held, unconsumed."""
+        k = self.k
+        for cpu, pos in c.held.items():
+            rb = self.rbc.bufs.get(cpu)
+            if rb is not None:
+                run_now(k, atomic_long_cmpxchg(rb.consumed, pos | HELD, pos))
+        c.held.clear()
+        try:
+            c.sock.close()
+        except OSError:
+            pass
+        self.clients.remove(c)
+        self.detached += 1
+
+    # --- requests --------------------------------------------------------------------
+    def _handle(self, c, req):
+        k = self.k
+        cpu = req.get("cpu")
+        rb = self.rbc.bufs.get(cpu) if isinstance(cpu, int) else None
+        if rb is None:
+            return -EINVAL
+        with k.on_cpu(k.boot_cpu):
+            if req.get("op") == "get":
+                ret = run_now(k, lib_ring_buffer_get_subbuf(rb))
+                if ret >= 0:
+                    c.held[cpu] = ret
+                return ret
+            if req.get("op") == "put" and isinstance(req.get("pos"), int):
+                ret = run_now(k, lib_ring_buffer_put_subbuf(rb, req["pos"]))
+                if ret == 0:
+                    c.held.pop(cpu, None)
+                return ret
+        return -EINVAL
+
+    def serve(self, max_requests=64, wait=0.002):
+        """serve - accept consumers and answer their requests: up to
+        max_requests, waiting at most wait seconds for each next one."""
+        self._accept()
+        done = 0
+        while done < max_requests and self.clients:
+            ready, _, _ = select.select([c.sock for c in self.clients], [], [], wait)
+            if not ready:
+                break
+            for c in [c for c in self.clients if c.sock in ready]:
+                try:
+                    data = c.sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self._drop(c)
+                    continue
+                c.inbuf += data
+                while b"\n" in c.inbuf and c in self.clients:
+                    line, c.inbuf = c.inbuf.split(b"\n", 1)
+                    try:
+                        ret = self._handle(c, json.loads(line))
+                    except (ValueError, AttributeError):
+                        ret = -EINVAL
+                    try:
+                        c.sock.sendall(json.dumps({"ret": ret}).encode() + b"\n")
+                    except OSError:
+                        self._drop(c)
+                    done += 1
+                    self.served += 1
+        return done
