@@ -57,16 +57,21 @@ def test_a_killed_consumer_loses_nothing_and_a_new_one_carries_on(tmp_path, seed
 
         while server.served < kill_after:
             write(5)
+        def sizes():
+            return {c: (out / f"channel0_{c}").stat().st_size
+                    if (out / f"channel0_{c}").exists() else 0 for c in cpus}
+
         # one request at a time, until the consumer holds a packet: kill it then
-        while not any(c.held for c in server.clients):
+        while True:
+            before = sizes()
             write(1, serve=1)
+            if any(c.held for c in server.clients):
+                break
         assert sum(len(c.held) for c in server.clients) == 1
         if seed % 2:        # let it write the packet first: the next one must not again
             cpu = next(cpu for c in server.clients for cpu in c.held)
-            path = out / f"channel0_{cpu}"
-            size = path.stat().st_size if path.exists() else 0
             deadline = time.monotonic() + 30
-            while (path.stat().st_size if path.exists() else 0) < size + 4096:
+            while sizes()[cpu] < before[cpu] + 4096:
                 assert time.monotonic() < deadline, "the consumer did not write"
                 time.sleep(0.001)
         first.send_signal(signal.SIGKILL)
