@@ -30,6 +30,8 @@ ETIMEDOUT = _errno.ETIMEDOUT
 ENOBUFS = _errno.ENOBUFS
 ENODATA = _errno.ENODATA
 ENXIO = _errno.ENXIO
+ENOTTY = _errno.ENOTTY
+ENOIOCTLCMD = 515                       # kernel-internal: "no such ioctl here"
 
 
 def errno_name(err):

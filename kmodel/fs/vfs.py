@@ -6,8 +6,9 @@ paths are Linux's own (``/proc/buddyinfo``, ``/sys/devices/system/cpu/online``).
 ``read``/``write`` are what a user's ``cat`` and ``echo`` reach; they raise
 :class:`FsError` with the errno a shell would report.
 """
-from kmodel.core.errno import EACCES, EINVAL, EISDIR, ENOENT, ENOTDIR, strerror
+from kmodel.core.errno import EACCES, EINVAL, EISDIR, ENOENT, ENOTDIR, ENOTTY, strerror
 
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
 S_IRUSR = 0o400
 S_IWUSR = 0o200
 S_IRUGO = 0o444
@@ -159,10 +160,33 @@ class FileHandle:
         self.private_data = None
         self.closed = False
 
-    def read(self):
+    def read(self, count=None):
+        """read - the file's contents; with count, read(2) of a file whose fops
+        have a read_count (at most count bytes, consumed; b"" at end of file).
+        A negative errno from the file is raised as FsError (EAGAIN: nothing
+        yet, as for a file opened O_NONBLOCK)."""
+        rd = getattr(self.node.fops, "read_count", None)
+        if rd is not None:
+            ret = rd(self, (1 << 62) if count is None else count)
+            if isinstance(ret, int) and ret < 0:
+                raise FsError(-ret, self.path)
+            return ret
         if self.node.show is None:
             raise FsError(EACCES, self.path)
         return self.node.show()
+
+    def poll(self):
+        """poll - the file's poll mask (POLLIN, POLLHUP, ...); POLLIN if it has no poll."""
+        fn = getattr(self.node.fops, "poll", None)
+        return fn(self) if fn is not None else POLLIN
+
+    def ioctl(self, cmd, arg=0):
+        """ioctl - unlocked_ioctl(2): its result, or FsError(ENOTTY) if none."""
+        fn = getattr(self.node.fops, "unlocked_ioctl", None)
+        ret = fn(self, cmd, arg) if fn is not None else -ENOTTY
+        if isinstance(ret, int) and ret < 0:
+            raise FsError(-ret, self.path)
+        return ret
 
     def close(self):
         if self.closed:

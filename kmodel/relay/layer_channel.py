@@ -11,6 +11,7 @@ from kmodel.core.printk import KERN_ERR
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
 from kmodel.relay.ring_buffer import HELD, check_geometry, get_layer, layer_names, rb_channel
+from kmodel.relay.ring_buffer_vfs import install_file_operations
 
 
 def buffer_counters(rb):
@@ -47,6 +48,7 @@ def ring_buffer_open(k, name, subbuf_size, n_subbufs, backend, placement, layer,
         _remove_dir(k, name)
         return None, -bad[0]
     rbc = rb_channel(k, chan, lyr, mode, scope)
+    install_file_operations(rbc)
     if scope == "global":
         rbc.add_buf(k.boot_cpu)
     else:

@@ -1,0 +1,157 @@
+"""The consumer's file interface of a layered buffer (LTTng's ring_buffer_vfs.c).
+
+A channel opened with a locking layer gives its per-CPU buffer files
+(/sys/kernel/debug/ltt/NAME/cpuN) these operations, on top of the relay's
+open and release (which hold the buffer):
+
+- ``read(2)``: consumes delivered packets, content only (padding skipped):
+  it takes the next packet, returns its bytes as far as count allows, and
+  gives the packet back once all of it is read.  Nothing delivered: -EAGAIN,
+  as for a file opened O_NONBLOCK; finalized and drained: end of file (b"").
+- ``poll``: POLLIN when a packet is delivered (or one is being read),
+  POLLHUP once finalized and drained.
+- ``ioctl``, LTTng's consumer commands, with their names:
+  RING_BUFFER_GET_NEXT_SUBBUF (the consumed position; -EAGAIN, -ENODATA; -EBUSY
+  if one is held already), RING_BUFFER_PUT_NEXT_SUBBUF, RING_BUFFER_GET_SUBBUF_SIZE
+  (the held packet's content size), RING_BUFFER_GET_PADDED_SUBBUF_SIZE (its
+  packet size), RING_BUFFER_GET_MMAP_READ_OFFSET (where it starts in the
+  buffer, for a consumer that maps it), RING_BUFFER_FLUSH, and
+  RING_BUFFER_SNAPSHOT (overwrite mode: the produced and consumed positions,
+  for reading what is there without consuming it).
+
+The numbers are ours (kmodel has no ioctl ABI to keep): the names are the key.
+"""
+from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA, ENOIOCTLCMD, ENOTTY
+from kmodel.cpu.sched import run_now
+from kmodel.fs.vfs import POLLHUP, POLLIN
+from kmodel.relay.relay_alloc import ltt_relay_read
+from kmodel.relay.relay_file import ltt_relay_file_operations
+from kmodel.relay.ring_buffer import (HDR, HELD, lib_ring_buffer_get_subbuf,
+                                      lib_ring_buffer_put_subbuf, unpack_packet_header)
+
+RING_BUFFER_SNAPSHOT = 0xF600
+RING_BUFFER_GET_NEXT_SUBBUF = 0xF601
+RING_BUFFER_PUT_NEXT_SUBBUF = 0xF602
+RING_BUFFER_GET_SUBBUF_SIZE = 0xF603
+RING_BUFFER_GET_PADDED_SUBBUF_SIZE = 0xF604
+RING_BUFFER_GET_MMAP_READ_OFFSET = 0xF605
+RING_BUFFER_FLUSH = 0xF606
+IOCTLS = {name: value for name, value in globals().items() if name.startswith("RING_BUFFER_")}
+
+
+class ReaderState:
+    """What an open file has taken: a held packet and how far it read it."""
+    __slots__ = ("rb", "held", "content", "pos")
+
+    def __init__(self, rb):
+        self.rb = rb
+        self.held = None                # consumed position of the packet held
+        self.content = 0
+        self.pos = 0
+
+
+def _take(st):
+    """Get the next packet into st; 0, or a negative errno."""
+    rb = st.rb
+    c = run_now(rb.k, lib_ring_buffer_get_subbuf(rb))
+    if c < 0:
+        return c
+    hdr = bytearray(HDR)
+    ltt_relay_read(rb.rbuf, c, hdr, HDR)
+    st.held, st.content, st.pos = c, unpack_packet_header(hdr)[4] // 8, 0
+    return 0
+
+
+def _give_back(st):
+    run_now(st.rb.k, lib_ring_buffer_put_subbuf(st.rb, st.held))
+    st.held = None
+
+
+class ring_buffer_file_operations:
+    """The layered buffer file: the relay's open/release plus a consumer's reads."""
+
+    def __init__(self, rbc, cpu):
+        self.rbc = rbc
+        self.cpu = cpu
+
+    def open(self, inode, filp):
+        ret = ltt_relay_file_operations.open(inode, filp)
+        if ret == 0:
+            filp.rb_state = ReaderState(self.rbc.buf_for(self.cpu))
+        return ret
+
+    def release(self, inode, filp):
+        st = getattr(filp, "rb_state", None)
+        if st is not None and st.held is not None:
+            _give_back(st)              # a packet half read is consumed, as in LTTng
+        return ltt_relay_file_operations.release(inode, filp)
+
+    def read_count(self, filp, count):
+        st = filp.rb_state
+        out = bytearray()
+        while len(out) < count:
+            if st.held is None:
+                ret = _take(st)
+                if ret == -EAGAIN or ret == -ENODATA:
+                    if out:
+                        break
+                    return b"" if ret == -ENODATA else ret
+                if ret < 0:
+                    return ret
+            n = min(count - len(out), st.content - st.pos)
+            chunk = bytearray(n)
+            ltt_relay_read(st.rb.rbuf, st.held + st.pos, chunk, n)
+            out += chunk
+            st.pos += n
+            if st.pos >= st.content:
+                _give_back(st)
+        return bytes(out)
+
+    def poll(self, filp):
+        st = filp.rb_state
+        rb = st.rb
+        if st.held is not None:
+            return POLLIN
+        S = rb.rbc.subbuf_size
+        c = rb.consumed.counter
+        idx = (c // S) % rb.rbc.n_subbufs
+        if not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S:
+            return POLLIN
+        return POLLHUP if rb.finalized else 0
+
+    def unlocked_ioctl(self, filp, cmd, arg):
+        st = filp.rb_state
+        rb = st.rb
+        if cmd == RING_BUFFER_GET_NEXT_SUBBUF:
+            if st.held is not None:
+                return -EBUSY                # one is held already
+            ret = _take(st)
+            return st.held if ret == 0 else ret
+        if cmd == RING_BUFFER_PUT_NEXT_SUBBUF:
+            if st.held is None:
+                return -EINVAL
+            _give_back(st)
+            return 0
+        if cmd in (RING_BUFFER_GET_SUBBUF_SIZE, RING_BUFFER_GET_PADDED_SUBBUF_SIZE,
+                   RING_BUFFER_GET_MMAP_READ_OFFSET):
+            if st.held is None:
+                return -EINVAL
+            return {RING_BUFFER_GET_SUBBUF_SIZE: st.content,
+                    RING_BUFFER_GET_PADDED_SUBBUF_SIZE: rb.rbc.subbuf_size,
+                    RING_BUFFER_GET_MMAP_READ_OFFSET: st.held % rb.rbc.alloc_size}[cmd]
+        if cmd == RING_BUFFER_FLUSH:
+            with rb.k.on_cpu(rb.k.boot_cpu):
+                run_now(rb.k, rb.rbc.layer.flush(rb))
+            return 0
+        if cmd == RING_BUFFER_SNAPSHOT:
+            if rb.rbc.mode != "overwrite":
+                return -EINVAL
+            return (rb.offset.counter, rb.consumed.counter & ~HELD)
+        return -ENOTTY if cmd != ENOIOCTLCMD else -ENOIOCTLCMD
+
+
+def install_file_operations(rbc):
+    """Give each of rbc's buffer files the consumer's file operations."""
+    for cpu, buf in enumerate(rbc.chan.buf):
+        if buf is not None and buf.dentry is not None:
+            buf.dentry.fops = ring_buffer_file_operations(rbc, cpu)
