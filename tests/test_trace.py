@@ -167,3 +167,30 @@ def test_babeltrace2_reads_every_event_and_reports_the_losses(tmp_path, layer):
         assert printed.get(cpu, 0) == s.read
         assert printed.get(cpu, 0) + discarded.get(cpu, 0) == s.produced, (cpu, s)
     assert sum(discarded.values()) > 0
+
+
+def test_sizing_sweep_is_the_same_with_any_number_of_workers(capsys):
+    argv = ["trace", "sizing", "--subbuf-sizes", "4k", "--n-subbufs", "2,4", "--rates",
+            "16,64", "--events", "60"]
+    rc1, one = run(*argv, "--jobs", "1")
+    rc2, two = run(*argv, "--jobs", "2")
+    assert rc1 == rc2 == 0 and one == two
+    rows = [line.split() for line in one.splitlines()[1:5]]
+    lost = {(int(r[1]), int(r[3])): float(r[7].rstrip("%")) for r in rows}
+    assert lost[(2, 64)] > lost[(4, 64)] and lost[(2, 64)] > lost[(2, 16)]
+    for bad in (["--rates", "x"], ["--n-subbufs", ""], ["--jobs", "0"], ["--events", "0"]):
+        rc, _ = run("trace", "sizing", *bad)
+        assert rc == 2, bad
+        assert capsys.readouterr().err.startswith("kmodel: error: ")
+
+
+@pytest.mark.skipif(BABELTRACE is None, reason="babeltrace2 is not installed (Debian "
+                    "package babeltrace2; .ci/run installs it)")
+def test_babeltrace2_reports_overwritten_packets(tmp_path):
+    d, rec, stats = record(tmp_path, events=160, rate=40, layer="lockless", mode="overwrite",
+                           subbuf_size=4096, n_subbufs=4, consumer_rate=1, seed=5)
+    r = subprocess.run([BABELTRACE, str(d)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(r.stdout.splitlines()) == sum(s.read for s in stats.values())
+    assert sum(s.overrun for s in stats.values()) > 0
+    assert re.search(r"discarded \d+ packets?", r.stderr.replace("\n", " "))

@@ -121,7 +121,7 @@ def cmd_show(args, out):
 
 def add_parser(sub):
     s = sub.add_parser("trace", help="record a CTF trace, or show one")
-    tsub = s.add_subparsers(dest="trace_command", metavar="record|show")
+    tsub = s.add_subparsers(dest="trace_command", metavar="record|show|sizing")
     tsub.required = True
     r = tsub.add_parser("record", help="run a workload and write a CTF trace to DIR")
     r.add_argument("dir")
@@ -149,3 +149,100 @@ def add_parser(sub):
     s2.add_argument("dir")
     s2.add_argument("--events", action="store_true", help="every event, not only packets")
     s2.set_defaults(func=cmd_show)
+    add_sizing_parser(tsub)
+
+
+def _int_list(text, what, parse=int):
+    try:
+        values = [parse(v) for v in str(text).split(",") if v.strip()]
+    except ValueError as e:
+        raise UsageError(f"{what}: {e}") from None
+    if not values or any(v < 0 for v in values):
+        raise UsageError(f"{what}: a comma-separated list of positive numbers")
+    return values
+
+
+def cmd_sizing(args, out):
+    from kmodel.consumer.sizing import sweep
+    sizes = _int_list(args.subbuf_sizes, "--subbuf-sizes", parse_size)
+    counts = _int_list(args.n_subbufs, "--n-subbufs")
+    rates = _int_list(args.rates, "--rates")
+    consumers = _int_list(args.consumer_rates, "--consumer-rates")
+    npoints = len(sizes) * len(counts) * len(rates) * len(consumers)
+    if npoints > 400:
+        raise UsageError(f"{npoints} points: at most 400 a sweep")
+    if not 1 <= args.events <= 100_000:
+        raise UsageError(f"--events {args.events}: must be 1..100000")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if args.plot:
+        _check_plot(args.plot)
+    try:
+        rows = sweep(sizes, counts, rates, consumers, args.machine, args.events, args.seed,
+                     args.layer, args.mode, args.jobs)
+    except ValueError as e:
+        raise UsageError(f"trace sizing: {e}") from None
+    out.write(f"{'subbuf':>7} {'n':>3} {'buffer':>7} {'rate':>5} {'consumer':>8} "
+              f"{'events':>8} {'lost':>7} {'lost %':>7}\n")
+    for p, produced, lost in rows:
+        out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
+                  f"{p.subbuf_size * p.n_subbufs >> 10:>6}K {p.rate:>5} {p.consumer_rate:>8} "
+                  f"{produced:>8} {lost:>7} {100 * lost / max(produced, 1):>6.1f}%\n")
+    out.write("rate: events per CPU per tick; consumer: sub-buffers it takes per CPU per "
+              "tick\n")
+    if args.plot:
+        _plot(rows, args.plot)
+        out.write(f"plot: {args.plot}\n")
+    return 0
+
+
+def _check_plot(path):
+    """Refuse a plot that cannot be made before the sweep runs."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'kmodel[plot]'") from None
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d) or not os.access(d, os.W_OK):
+        raise UsageError(f"--plot {path}: {d} is not a directory this user can write")
+
+
+def _plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = {}
+    for p, produced, lost in rows:
+        series.setdefault((p.rate, p.consumer_rate, p.subbuf_size), []).append(
+            ((p.subbuf_size * p.n_subbufs) >> 10, 100 * lost / max(produced, 1)))
+    for (rate, consumer, subbuf), pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
+                label=f"{subbuf >> 10}K sub-buffers, {rate} events/tick, consumer "
+                f"{consumer}/tick")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("buffer per CPU (KiB)")
+    ax.set_ylabel("events lost (%)")
+    ax.set_title("kmodel trace sizing")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def add_sizing_parser(tsub):
+    s = tsub.add_parser("sizing", help="sweep sub-buffer size and count against event "
+                        "and consumer rates: the loss rate")
+    s.add_argument("--machine", "-m", metavar="PRESET")
+    s.add_argument("--subbuf-sizes", default="4k,16k", metavar="LIST")
+    s.add_argument("--n-subbufs", default="2,4,8", metavar="LIST")
+    s.add_argument("--rates", default="16,64", metavar="LIST")
+    s.add_argument("--consumer-rates", default="1", metavar="LIST")
+    s.add_argument("--events", type=int, default=200, help="events per CPU a point")
+    s.add_argument("--layer", default="lockless", choices=layer_names())
+    s.add_argument("--mode", default="discard", choices=list(MODES))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--plot", metavar="F.png", help="loss against buffer size (matplotlib)")
+    s.set_defaults(func=cmd_sizing)
