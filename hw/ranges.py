@@ -6,10 +6,14 @@
 """
 
 
-def parse_range_list(text):
+MAX_ID = 4095                           # NR_CPUS and MAX_NUMNODES stay far below
+
+
+def parse_range_list(text, max_id=MAX_ID):
     """parse_range_list - '0-3,6' -> [0, 1, 2, 3, 6] (sorted, no duplicates).
 
-    Raises ValueError naming the bad part.  An empty string is the empty set.
+    Raises ValueError naming the bad part, or an id above max_id (checked
+    before anything is expanded).  An empty string is the empty set.
     """
     out = set()
     s = str(text).strip()
@@ -22,9 +26,11 @@ def parse_range_list(text):
             a = int(lo)
             b = int(hi) if dash else a
         except ValueError:
-            raise ValueError(f"bad range {part!r} in {text!r}") from None
+            raise ValueError(f"bad range {part[:40]!r}") from None
         if a < 0 or b < a:
-            raise ValueError(f"bad range {part!r} in {text!r}")
+            raise ValueError(f"bad range {part[:40]!r}")
+        if b > max_id:
+            raise ValueError(f"{b} is more than {max_id}, the largest id allowed")
         out.update(range(a, b + 1))
     return sorted(out)
 

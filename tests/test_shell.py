@@ -158,10 +158,11 @@ def test_cli_run_exit_codes_and_no_traceback(tmp_path):
 
 def test_interactive_shell_reads_stdin():
     r = subprocess.run([sys.executable, "-m", "kmodel", "shell", "--machine", "uma"],
-                       input="cat /sys/devices/system/cpu/online\nfrob\nexit\n",
+                       input="cat /sys/devices/system/cpu/online\nfrob\necho after\nexit\n",
                        capture_output=True, text=True)
-    assert r.returncode == 0
+    assert r.returncode == 2                    # a script error, as kmodel run says
     assert "0-3\n" in r.stdout and "unknown command 'frob'" in r.stdout
+    assert "after\n" in r.stdout                # the shell went on
 
 
 def test_scenarios_command_lists_titles():

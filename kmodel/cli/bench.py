@@ -9,9 +9,11 @@ the timing model on each preset.  The goals of the relay issue are printed
 beside the measured ratios, marked met or missed.
 """
 import json
+import os
 import sys
 import time
 
+from kmodel.cli.errors import UsageError
 from kmodel.perf.harness import measure
 from kmodel.perf.workloads import (DESIGNS, QUICK_SIZES, SIZES, RelayBench, make_floor,
                                    random_offsets, sequential, sequential_read)
@@ -281,6 +283,11 @@ def cmd_bench(args, out):
     machines = args.machine or DEFAULT_MACHINES
     for m in machines:
         load_preset(m)                      # a bad name fails here, before any work
+    for opt, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path:                            # before the run, not after it
+            d = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(d) or not os.access(d, os.W_OK):
+                raise UsageError(f"{opt} {path}: {d} is not a directory this user can write")
     if args.plot:
         try:
             import matplotlib  # noqa: F401

@@ -65,10 +65,15 @@ def load_script(path):
     if path.startswith("builtin:"):
         return scenario_text(path[len("builtin:"):]), path
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read(), path
+        with open(path, encoding="utf-8-sig") as f:       # a UTF-8 BOM is not a command
+            text = f.read()
     except OSError as e:
         raise ScriptError(f"{path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ScriptError(f"{path}: not a text script (byte {e.start} is not UTF-8)") from None
+    if "\0" in text:
+        raise ScriptError(f"{path}: not a text script (it holds NUL bytes)")
+    return text, path
 
 
 def run_text(text, out, machine=None, config=None, seed=None, name="script"):
@@ -84,9 +89,15 @@ def run_text(text, out, machine=None, config=None, seed=None, name="script"):
             stripped = line.strip()
             if no == 1 and stripped.startswith("#!"):
                 continue
+            if stripped.startswith("#!kmodel"):
+                out.write(f"{name}:{no}: error: a #!kmodel header must be the first line\n")
+                return 2
             if not stripped or stripped.startswith("#"):
                 out.write(line + "\n")
                 continue
+            if stripped in ("exit", "quit"):        # as in the shell: the script ends here
+                out.write(f"$ {stripped}\n")
+                return 0
             out.write(f"$ {stripped}\n")
             try:
                 out.write(sh.execute(stripped))
@@ -126,25 +137,49 @@ def interactive(sh, inp=None, out=None):
         out.write(f"kmodel shell on {sh.k.spec.name} ({sh.k.num_online_cpus()} CPUs "
                   f"online). 'help' lists the commands, Ctrl-D leaves.\n")
     prompt = f"kmodel:{sh.k.spec.name}# "
+    status = 0          # what `kmodel shell < file` exits with: as `kmodel run` would
     while True:
         try:
             line = input(prompt) if tty else inp.readline()
         except EOFError:
             out.write("\n")
-            return 0
+            return status
+        except KeyboardInterrupt:           # Ctrl-C at the prompt: a new line, as bash
+            out.write("^C\n")
+            continue
         if not tty and not line:
-            return 0
-        line = line.strip()
+            return status
+        line = line.strip().lstrip("\ufeff")
         if line in ("exit", "quit"):
-            return 0
+            return status
         if not line or line.startswith("#"):
             continue
         if not tty:
             out.write(f"$ {line}\n")
         try:
-            out.write(sh.execute(line))
-        except (CommandFailed, ScriptError, ExpectationFailed) as e:
+            out.write(_execute_interruptibly(sh, line) if tty else sh.execute(line))
+        except KeyboardInterrupt:           # Ctrl-C in a command: that command stops
+            out.write("^C (interrupted; the kernel goes on)\n")
+        except CommandFailed as e:
             out.write(f"{e}\n")
+        except ExpectationFailed as e:
+            out.write(f"{e}\n")
+            status = max(status, 1)
+        except ScriptError as e:
+            out.write(f"{e}\n")
+            status = 2 if not tty else status
+
+
+def _execute_interruptibly(sh, line):
+    """Run a command with Ctrl-C asking it to stop (sh.interrupted), so that a
+    long one (storm) stops between two steps instead of inside a hotplug."""
+    import signal
+    sh.interrupted = False
+    old = signal.signal(signal.SIGINT, lambda sig, frame: setattr(sh, "interrupted", True))
+    try:
+        return sh.execute(line)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class Completer:

@@ -51,6 +51,7 @@ class Shell:
         self.hogged = []                # pages held by memhog
         self.layers = {}                # name -> rb_channel, for layer= channels
         self.reserved = {}              # (name, cpu) -> a reservation held by the shell
+        self.interrupted = False        # Ctrl-C while a command runs (kmodel shell)
         self.commands = {c.name: c for c in COMMANDS}
 
     def close(self):

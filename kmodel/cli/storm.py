@@ -54,13 +54,17 @@ def storm(sh, args):
         p_suspend = float(kv.get("suspend", "0"))
     except ValueError:
         raise ScriptError(f"suspend={kv['suspend']!r} is not a probability") from None
-    if not 0 <= p_suspend <= 1 or steps < 1:
-        raise ScriptError("suspend= is 0..1 and steps= at least 1")
+    if not 0 <= p_suspend <= 1 or not 1 <= steps <= 1_000_000:
+        raise ScriptError("suspend= is 0..1 and steps= 1..1000000")
     rng = random.Random(seed)
     k = sh.k
     counts = {"up": 0, "down": 0, "suspend": 0}
     refused = {}
+    sh.interrupted = False
     for step in range(1, steps + 1):
+        if sh.interrupted:                  # Ctrl-C: stop between two steps, never in one
+            steps = step - 1
+            break
         if p_suspend and rng.random() < p_suspend:
             err = pm_suspend(k, "mem")
             what = "suspend"
@@ -80,7 +84,8 @@ def storm(sh, args):
         if broken:
             raise ExpectationFailed(f"storm step {step} ({what}): {broken}")
     ref = ", ".join(f"{n} {e}" for e, n in sorted(refused.items())) or "none"
-    return (f"storm: {steps} steps, seed {seed}: {counts['down']} down, {counts['up']} up, "
+    stopped = " (interrupted)" if sh.interrupted else ""
+    return (f"storm: {steps} steps{stopped}, seed {seed}: {counts['down']} down, {counts['up']} up, "
             f"{counts['suspend']} suspend; refused: {ref}; invariants held\n"
             f"online now: {k.cpu_online_mask.cpulist()}\n")
 

@@ -38,6 +38,10 @@ OPTIONS = {
 }
 
 
+# The ranges Kconfig gives the int options (init/Kconfig: LOG_BUF_SHIFT 12..25).
+RANGES = {"CONFIG_LOG_BUF_SHIFT": (12, 25), "CONFIG_FORCE_MAX_ZONEORDER": (2, 20)}
+
+
 class KconfigError(ValueError):
     """A CONFIG_* setting that cannot be used; the message names it."""
 
@@ -66,9 +70,10 @@ class Kconfig:
             if name not in OPTIONS:
                 raise KconfigError(f"unknown option {name} (known: {', '.join(sorted(OPTIONS))})")
             self.values[name] = _coerce(name, value, OPTIONS[name][1])
-        order = self.values["CONFIG_FORCE_MAX_ZONEORDER"]
-        if not 2 <= order <= 20:
-            raise KconfigError(f"CONFIG_FORCE_MAX_ZONEORDER={order}: must be 2..20")
+        for name, (lo, hi) in RANGES.items():
+            v = self.values[name]
+            if not lo <= v <= hi:
+                raise KconfigError(f"{name}={v}: must be {lo}..{hi}")
 
     def __getitem__(self, name):
         return self.values[name]

@@ -1,0 +1,103 @@
+"""Regressions from the hostile new-user trial (issue: hardening): each input
+here once ended in a traceback, a wrong exit status, or a runaway."""
+import io
+import subprocess
+import sys
+
+import pytest
+
+from kmodel.cli.main import main
+from kmodel.cli.shell import Shell
+
+
+def run(*argv):
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+def test_a_binary_script_is_refused_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "b.kms"
+    bad.write_bytes(bytes(range(256)) * 2)
+    assert run("run", str(bad))[0] == 2
+    err = capsys.readouterr().err
+    assert "not a text script" in err and err.count("\n") == 1
+    nul = tmp_path / "n.kms"
+    nul.write_text("cat /proc/meminfo\0\n")
+    assert run("run", str(nul))[0] == 2
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_command(tmp_path):
+    s = tmp_path / "bom.kms"
+    s.write_bytes("\ufeffcat /sys/devices/system/cpu/online\n".encode())
+    rc, out = run("run", str(s))
+    assert rc == 0 and "0-7" in out
+
+
+@pytest.mark.parametrize("setting", ["CONFIG_LOG_BUF_SHIFT=-5", "CONFIG_LOG_BUF_SHIFT=40",
+                                     "CONFIG_FORCE_MAX_ZONEORDER=1"])
+def test_int_options_keep_their_ranges(setting, capsys):
+    assert run("cat", "/proc/meminfo", "--config", setting)[0] == 2
+    assert "must be" in capsys.readouterr().err
+
+
+def test_bench_checks_its_output_paths_before_running(capsys):
+    rc, out = run("bench", "--quick", "--json", "/nonexistent/x.json")
+    assert rc == 2 and out == ""                # nothing ran
+    assert "/nonexistent is not a directory" in capsys.readouterr().err
+
+
+def test_a_header_on_line_two_is_an_error(tmp_path):
+    s = tmp_path / "h.kms"
+    s.write_text("cat /proc/meminfo\n#!kmodel --machine uma\n")
+    rc, out = run("run", str(s))
+    assert rc == 2 and "must be the first line" in out
+
+
+def test_exit_ends_a_script(tmp_path):
+    s = tmp_path / "e.kms"
+    s.write_text("echo one\nexit\necho two\n")
+    rc, out = run("run", str(s))
+    assert rc == 0 and "one" in out and "two" not in out
+
+
+def test_piped_shell_exits_like_run():
+    def shell(text):
+        return subprocess.run([sys.executable, "-m", "kmodel", "shell"], input=text,
+                               capture_output=True, text=True).returncode
+    assert shell("echo fine\n") == 0
+    assert shell("expect /sys/devices/system/cpu/online == 9\necho on\n") == 1
+    assert shell("frob\n") == 2
+
+
+def test_huge_cpu_ranges_are_refused_before_they_are_expanded():
+    sh = Shell()
+    try:
+        sh.execute("insmod ltt_relay_alloc")
+        sh.execute("relay open t subbuf_size=4k n_subbufs=2")
+        for line in ("storm cpus=0-100000000 steps=3", "relay show t cpu=0-100000000",
+                     "storm cpus=0-3 steps=100000000"):
+            with pytest.raises(Exception) as e:
+                sh.execute(line)
+            assert len(str(e.value)) < 200 and ("4095" in str(e.value) or
+                                                "1000000" in str(e.value))
+    finally:
+        sh.close()
+
+
+def test_storm_stops_between_steps_when_interrupted():
+    sh = Shell()
+    try:
+        real = sh.k.cpu_down
+        calls = []
+
+        def down(cpu):
+            calls.append(cpu)
+            if len(calls) == 3:
+                sh.interrupted = True       # Ctrl-C arrives during the third step
+            return real(cpu)
+        sh.k.cpu_down = down
+        out = sh.execute("storm cpus=1-7 steps=50 seed=1")
+        assert "(interrupted)" in out and "invariants held" in out
+        assert int(out.split("storm: ")[1].split()[0]) < 50
+    finally:
+        sh.close()
