@@ -101,3 +101,46 @@ def test_storm_stops_between_steps_when_interrupted():
         assert int(out.split("storm: ")[1].split()[0]) < 50
     finally:
         sh.close()
+
+
+def test_the_relay_library_contract(k):
+    from kmodel.core.bug import Oops
+    from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_read, ltt_relay_write
+    from relay_helpers import RelayEnv
+    env = RelayEnv(k)
+    chan = env.open(4096, 2, backend="vmap")
+    buf = chan.buf[0]
+    assert ltt_relay_write(buf, 0, b"abcdef", 3) == 3           # the first 3, as memcpy
+    out = bytearray(3)
+    ltt_relay_read(buf, 0, out, 3)
+    assert out == b"abc"
+    with pytest.raises(Oops, match="source of 1 bytes for 5"):
+        ltt_relay_write(buf, 0, b"x", 5)
+    short = bytearray(2)
+    with pytest.raises(Oops, match="destination of 2 bytes for 10"):
+        ltt_relay_read(buf, 0, short, 10)
+    assert len(short) == 2                                      # not grown
+    chan2, err = env.open_err(4096, 2)
+    assert chan2 is None and err == -17                         # EEXIST, files untouched
+    assert "exist already" in k.log.text()
+    ltt_relay_close(chan)
+    for f in (lambda: ltt_relay_write(buf, 0, b"x", 1),
+              lambda: ltt_relay_read(buf, 0, bytearray(1), 1)):
+        with pytest.raises(Oops, match="freed rchan_buf"):
+            f()
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../../x"])
+def test_channel_names_that_are_not_names(name):
+    from kmodel.cli.errors import CommandFailed
+    sh = Shell()
+    try:
+        sh.execute("insmod ltt_relay_alloc")
+        before = sh.k.fs.listdir("/sys/kernel/debug")
+        with pytest.raises(CommandFailed):
+            sh.execute(f"relay open '{name}' subbuf_size=4k n_subbufs=2")
+        assert sh.k.fs.listdir("/sys/kernel/debug") == before
+        assert sh.k.fs.lookup("/sys/kernel/debug/ltt") is None or \
+            sh.k.fs.listdir("/sys/kernel/debug/ltt") == []
+    finally:
+        sh.close()

@@ -9,7 +9,7 @@ docs/errata.md has the entry.
 Module state (the patch's statics ``relay_channels`` and
 ``relay_channels_mutex``) lives in the loaded module, ``relay_module(k)``.
 """
-from kmodel.core.errno import EINVAL, ENOMEM
+from kmodel.core.errno import EEXIST, EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
 from kmodel.core.list import list_add, list_del
 from kmodel.core.printk import KERN_ERR
@@ -201,8 +201,17 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
     if relay is None:
         k.printk(KERN_ERR + "ltt_relay_open: the ltt_relay_alloc module is not loaded")
         return None, -EINVAL
-    if base_filename is None:
+    if base_filename is None or "/" in base_filename:
+        if base_filename is not None:
+            k.printk(KERN_ERR + f"ltt_relay_open: base_filename {base_filename!r} holds a '/'")
         return None, -EINVAL
+    if parent is not None and cb is not None and any(
+            f"{base_filename}{cpu}"[:NAME_MAX] in parent.children
+            for cpu in k.for_each_possible_cpu()):
+        # debugfs_create_file() would answer -EEXIST for the first buffer file
+        k.printk(KERN_ERR + f"ltt_relay_open: files {base_filename}N exist already in "
+                 f"{parent.path()}")
+        return None, -EEXIST
     if errata(k):
         # the patch checks only for zero, and lets size_t wrap
         why = None if subbuf_size and n_subbufs else "subbuf_size or n_subbufs is 0"
@@ -284,13 +293,43 @@ def ltt_relay_close(chan):
 
 # --- generic access (dispatch to the channel's backend) -----------------------
 def ltt_relay_write(buf, offset, src, length):
-    """ltt_relay_write - write length bytes of src at offset of buf; returns length."""
-    return buf.ops.write(buf, offset, src, length)
+    """ltt_relay_write - write length bytes of src at offset of buf; returns length.
+
+    As the C's memcpy, it takes the first length bytes of a longer src.  A src
+    shorter than length, or a buffer already freed, is a kernel bug: an oops."""
+    try:
+        return buf.ops.write(buf, offset, src, length)
+    except (ValueError, TypeError, AttributeError):
+        _bad_access(buf, "ltt_relay_write", "source", src, length)
+        return buf.ops.write(buf, offset, memoryview(src).cast("B")[:length], length)
 
 
 def ltt_relay_read(buf, offset, dest, length):
-    """ltt_relay_read - read length bytes at offset of buf into dest; returns length."""
+    """ltt_relay_read - read length bytes at offset of buf into dest; returns length.
+    A dest shorter than length (the C would write past its end), or a buffer
+    already freed, is an oops."""
+    if len(dest) < length or id(buf) not in _live_bufs(buf):
+        _bad_access(buf, "ltt_relay_read", "destination", dest, length)
     return buf.ops.read(buf, offset, dest, length)
+
+
+def _live_bufs(buf):
+    relay = relay_module(buf.chan.k) if buf.chan is not None else None
+    return relay.bufs if relay is not None else {}
+
+
+def _bad_access(buf, fn, what, mem, length):
+    """The oops of a bad relay access; returns if the access was only a longer src."""
+    k = buf.chan.k if buf.chan is not None else None
+    if k is None or id(buf) not in _live_bufs(buf):
+        if k is None:
+            raise RuntimeError(f"{fn}: a relay buffer that was never opened")
+        k.bug.oops(f"BUG: {fn} on a freed rchan_buf (cpu {buf.cpu}): use after "
+                   "ltt_relay_close", depth=3)
+    n = len(memoryview(mem).cast("B")) if mem is not None else 0
+    if n < length:
+        k.bug.oops(f"BUG: {fn}: {what} of {n} bytes for {length} bytes: it would run past "
+                   f"the end of the {what}", depth=3)
 
 
 def ltt_relay_read_get_page(buf, offset):

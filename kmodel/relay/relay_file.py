@@ -3,7 +3,9 @@
 A buffer file holds a reference on its buffer while it is open, as the
 patch's open and release do.  read is this port's: the patch has none yet.
 """
+from kmodel.core.errno import EINVAL
 from kmodel.core.kref import kref_get, kref_put
+from kmodel.core.printk import KERN_ERR
 from kmodel.fs.debugfs import debugfs_create_file, debugfs_remove
 from kmodel.relay.ltt_relay import rchan_callbacks
 from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, ltt_relay_open_err, relay_module,
@@ -73,6 +75,9 @@ def ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend=DEFAULT_BACK
     /sys/kernel/debug/ltt/NAME/cpuN (files=False: a client with no callbacks,
     so no files).  Returns (chan, 0) or (None, -errno); a failed open removes
     the directory, unless a buffer file the open leaked is still in it."""
+    if not name or "/" in name or name in (".", "..") or len(name) > 255:
+        k.printk(KERN_ERR + f"ltt_relay_open_debugfs: bad channel name {name[:40]!r}")
+        return None, -EINVAL
     parent = k.fs.mkdir(f"{LTT_DEBUGFS_DIR}/{name}")
     cb = DebugfsClient(k).callbacks() if files else None
     chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf_size, n_subbufs, cb, None,
