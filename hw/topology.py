@@ -73,7 +73,10 @@ def preset_names():
 
 
 def load_preset(name):
-    """load_preset - build the MachineSpec of a shipped preset by name."""
+    """load_preset - build the MachineSpec of a shipped preset by name, or of a
+    machine file of one's own (a path ending in .toml, or with a '/')."""
+    if str(name).endswith(".toml") or "/" in str(name):
+        return load_machine_file(name)
     if name not in preset_names():
         raise MachineError(
             f"unknown machine preset {name!r}; known: {', '.join(preset_names())}")
@@ -84,10 +87,13 @@ def load_preset(name):
 def load_machine_file(path):
     """load_machine_file - build a MachineSpec from a TOML file of one's own."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except OSError as e:
         raise MachineError(f"{path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise MachineError(f"{path}: not a TOML text file (byte {e.start} is not UTF-8)") \
+            from None
     return parse_machine(text, source=str(path))
 
 

@@ -8,6 +8,9 @@ against this kernel reads like the C it mirrors.  The double-underscore names
 (``__free_pages``, ``__free_page``) are there too; call them from module-level
 functions, where Python does not mangle them.
 """
+import gc
+import weakref
+
 from hw import PAGE_SHIFT
 from hw.mmu import MMU
 from hw.physmem import PhysMem
@@ -91,6 +94,17 @@ class Kernel:
         except BaseException:
             self.shutdown()
             raise
+        # A kernel dropped without shutdown() still gives back its memfds and
+        # mappings, when the collector frees it (the finalizer holds no kernel).
+        self._finalizer = weakref.finalize(self, _release, self.physmem, self.mmu)
+        _LIVE.add(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        return False
 
     def _export_api(self):
         pa, sl, vm, hp = self.page_alloc, self.slab, self.vm, self.hotplug
@@ -225,14 +239,29 @@ class Kernel:
         return context.preempt_count(self)
 
     def shutdown(self):
-        """shutdown - release the host resources (mappings, memfds)."""
-        mmu = getattr(self, "mmu", None)
-        if mmu is not None:
-            mmu.close()
-        self.physmem.close()
+        """shutdown - release the host resources (mappings, memfds); again is a no-op."""
+        fin = getattr(self, "_finalizer", None)
+        if fin is not None:
+            fin()
+            return
+        _release(self.physmem, getattr(self, "mmu", None))
+
+
+_LIVE = weakref.WeakSet()               # kernels not yet collected
+_COLLECT_AT = 16                        # this many live: collect the dropped ones first
+
+
+def _release(physmem, mmu):
+    if mmu is not None:
+        mmu.close()
+    physmem.close()
 
 
 def boot(machine=DEFAULT_PRESET, config=(), seed=0, maxcpus=None):
-    """boot - a Kernel on a machine (a preset name or a MachineSpec)."""
+    """boot - a Kernel on a machine (a preset name, a machine file or a
+    MachineSpec).  Use it in a with-block, or call shutdown(); a kernel that
+    is only dropped is released when the collector frees it."""
     spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
+    if len(_LIVE) >= _COLLECT_AT:
+        gc.collect()                    # kernels dropped in cycles: finalize them now
     return Kernel(spec, config=config, seed=seed, maxcpus=maxcpus)

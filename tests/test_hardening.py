@@ -144,3 +144,39 @@ def test_channel_names_that_are_not_names(name):
             sh.k.fs.listdir("/sys/kernel/debug/ltt") == []
     finally:
         sh.close()
+
+
+def test_the_library_api_cleans_up():
+    import os
+    import kmodel
+    with kmodel.boot() as k:
+        fds = len(os.listdir("/proc/self/fd"))
+        assert k.num_online_cpus() == 8
+    k.shutdown()                                        # again: a no-op
+    for _ in range(120):
+        kmodel.boot()                                   # dropped without shutdown
+    assert len(os.listdir("/proc/self/fd")) <= fds + 40
+
+
+def test_open_channel_raises_with_the_kernels_reason():
+    import kmodel
+    with kmodel.boot() as k:
+        with pytest.raises(kmodel.RelayError, match="not loaded"):
+            kmodel.open_channel(k, "t", 4096, 4)
+        k.modules.insmod("ltt_relay_alloc")
+        with pytest.raises(kmodel.RelayError) as e:
+            kmodel.open_channel(k, "t", 4096, 1, layer="lockless", mode="overwrite")
+        assert e.value.errno == 22 and "at least 2 sub-buffers" in e.value.reason
+
+
+def test_machine_files_work_wherever_presets_do(tmp_path, capsys):
+    m = tmp_path / "mine.toml"
+    m.write_text('name = "mine"\ndescription = "x"\n[[nodes]]\nmemory = "16M"\n'
+                 'cpus = "0-1"\n')
+    assert run("machine", "show", str(m))[0] == 0
+    rc, out = run("cat", "/sys/devices/system/cpu/online", "--machine", str(m))
+    assert rc == 0 and out == "0-1\n"
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"\xff\xfe\x00binary")
+    assert run("cat", "/proc/meminfo", "--machine", str(bad))[0] == 2
+    assert "not a TOML text file" in capsys.readouterr().err

@@ -1,0 +1,50 @@
+"""The Python entry points a library user reaches for (docs/api.md).
+
+``kmodel.boot`` gives a kernel to use in a with-block.  ``open_channel``
+loads nothing by itself, opens a relay channel (with a locking layer on top
+if asked), and raises :class:`RelayError` with the errno and the kernel's own
+reason when the kernel refuses, where the kernel-style ``ltt_relay_open``
+answers None and leaves the reason in dmesg.
+"""
+from kmodel.core.errno import EINVAL, errno_name
+
+
+class RelayError(OSError):
+    """A refused open: ``errno`` (positive) and ``reason``, the kernel's words."""
+
+    def __init__(self, err, reason):
+        super().__init__(abs(err), reason)
+        self.reason = reason
+
+    def __str__(self):
+        return f"{errno_name(self.errno)}: {self.reason}"
+
+
+def boot(machine=None, config=(), seed=0, maxcpus=None):
+    """boot - a kernel on a machine (a preset, a machine file, or a MachineSpec)."""
+    from kmodel.kernel import boot as _boot
+    return _boot(machine, config, seed, maxcpus) if machine is not None else \
+        _boot(config=config, seed=seed, maxcpus=maxcpus)
+
+
+def open_channel(k, name, subbuf_size, n_subbufs, backend="pagelist", placement="local",
+                 layer=None, mode="overwrite", scope="per-cpu"):
+    """open_channel - a channel with its buffer files in /sys/kernel/debug/ltt/NAME:
+    the relay channel (rchan), or with layer= the layered channel (rb_channel).
+    Raises RelayError (errno, the kernel's reason) if the kernel refuses."""
+    if k.modules.get("ltt_relay_alloc") is None:
+        raise RelayError(EINVAL, "the ltt_relay_alloc module is not loaded "
+                         "(k.modules.insmod('ltt_relay_alloc'))")
+    seq = k.log.seq
+    if layer is None:
+        from kmodel.relay.relay_file import ltt_relay_open_debugfs
+        chan, err = ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend,
+                                           placement)
+    else:
+        from kmodel.relay.layer_channel import ring_buffer_open
+        chan, err = ring_buffer_open(k, name, subbuf_size, n_subbufs, backend, placement,
+                                     layer, mode, scope)
+    if chan is None:
+        why = [line for line in k.log.since(seq) if line.strip()]
+        raise RelayError(err, why[-1] if why else "refused")
+    return chan
