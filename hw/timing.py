@@ -60,43 +60,64 @@ class TimingTable:
 
     @classmethod
     def from_doc(cls, doc, distances):
-        def num(key, default, kind=int):
+        if not isinstance(doc, dict):
+            raise ValueError(f"timing = {doc!r}: must be a table ([timing])")
+
+        def num(key, default, kind=int, hi=1e9):
             v = doc.get(key, default)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{key} = {v!r} is not a non-negative number")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= hi:
+                raise ValueError(f"{key} = {v!r} is not a number in 0..{hi:g}")
             return kind(v)
+
+        def table(key, default):
+            t = doc.get(key, default)
+            if not isinstance(t, dict):
+                raise ValueError(f"{key} = {t!r}: must be a table of distance = ns")
+            return t
         dram = {}
-        for k, v in doc.get("dram_ns", {"10": 90}).items():
+        for k, v in table("dram_ns", {"10": 90}).items():
             try:
                 dram[int(k)] = float(v)
             except (TypeError, ValueError):
                 raise ValueError(f"dram_ns: bad entry {k!r} = {v!r}") from None
+            if not 0 < dram[int(k)] <= 1e6:
+                raise ValueError(f"dram_ns: {k!r} = {v!r} must be more than 0 ns "
+                                 "(and at most 1 ms)")
         missing = sorted(d for d in distances if d not in dram)
         if missing:
             raise ValueError(f"dram_ns has no latency for SLIT distance(s) {missing}")
-        tlb = dict(doc.get("tlb", {"4K": 64, "2M": 32}))
+        tlb = dict(table("tlb", {"4K": 64, "2M": 32}))
         for s, n in tlb.items():
             if s not in SIZES or not isinstance(n, int) or n < 0:
                 raise ValueError(f"tlb: bad entry {s!r} = {n!r} (sizes: {', '.join(SIZES)})")
-        stlb_sizes = tuple(doc.get("stlb_sizes", ["4K", "2M"]))
+        stlb_sizes = doc.get("stlb_sizes", ["4K", "2M"])
+        if not isinstance(stlb_sizes, list):
+            raise ValueError(f"stlb_sizes = {stlb_sizes!r}: must be a list of page sizes")
+        stlb_sizes = tuple(stlb_sizes)
         if any(s not in SIZES for s in stlb_sizes):
             raise ValueError(f"stlb_sizes: {list(stlb_sizes)} (sizes: {', '.join(SIZES)})")
         xfer = {}
-        for k, v in doc.get("line_transfer_ns", {}).items():
+        for k, v in table("line_transfer_ns", {}).items():
             try:
                 xfer[int(k)] = float(v)
             except (TypeError, ValueError):
                 raise ValueError(f"line_transfer_ns: bad entry {k!r} = {v!r}") from None
-            if xfer[int(k)] < 0:
-                raise ValueError(f"line_transfer_ns: {k!r} = {v!r} is negative")
+            if not 0 <= xfer[int(k)] <= 1e6:
+                raise ValueError(f"line_transfer_ns: {k!r} = {v!r} must be 0..1e6 ns")
         for d in distances:
             xfer.setdefault(d, dram[d])     # default: a line costs a memory access
-        return cls(cpu_ghz=num("cpu_ghz", 2.0, float), dram_ns=dram, tlb=tlb,
+        lazy = doc.get("vmalloc_lazy_sync", False)
+        if not isinstance(lazy, bool):
+            raise ValueError(f"vmalloc_lazy_sync = {lazy!r}: must be true or false")
+        ghz = num("cpu_ghz", 2.0, float, hi=20)
+        if ghz <= 0:
+            raise ValueError(f"cpu_ghz = {ghz!r}: must be more than 0")
+        return cls(cpu_ghz=ghz, dram_ns=dram, tlb=tlb,
                    stlb_entries=num("stlb_entries", 1536),
                    stlb_sizes=stlb_sizes,
                    stlb_hit_cycles=num("stlb_hit_cycles", 9),
                    page_walk_cycles=num("page_walk_cycles", 30),
-                   vmalloc_lazy_sync=bool(doc.get("vmalloc_lazy_sync", False)),
+                   vmalloc_lazy_sync=lazy,
                    vmalloc_fault_cycles=num("vmalloc_fault_cycles", 2000),
                    list_step_cycles=num("list_step_cycles", 4),
                    notifier_call_cycles=num("notifier_call_cycles", 20),

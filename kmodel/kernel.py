@@ -58,7 +58,11 @@ class Kernel:
                             f"NR_CPUS ({NR_CPUS})")
         self.log = LogBuf(1 << self.config["CONFIG_LOG_BUF_SHIFT"])
         self.bug = Bug(self.log)
-        self.physmem = PhysMem([n.memory for n in spec.nodes])
+        try:
+            self.physmem = PhysMem([n.memory for n in spec.nodes])
+        except OSError as e:
+            raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated memory "
+                            f"cannot be mapped on this host ({e.strerror})") from None
         try:
             self.mmu = MMU(self.physmem)
             self.timing = TimingModel(spec)
