@@ -30,8 +30,8 @@ def expect(sh, args):
         raise ScriptError("expect PATH == VALUE | PATH ~ REGEX | dmesg ~ REGEX | leaks == 0")
     what, op, want = args[0], args[1], " ".join(args[2:])
     if what == "leaks":
-        if op not in ("==", "!="):
-            raise ScriptError("expect leaks == N (or != N)")
+        if op not in ("==", "!=") or not want.isdigit():
+            raise ScriptError(f"expect leaks == N (or != N), N a number, not {want!r}")
         leaks = sh.k.leaks()
         n = sum(p + o for p, o, _ in leaks.values())
         if (str(n) == want) != (op == "=="):

@@ -17,6 +17,8 @@ def payload_arg(kv):
     if ("data" in kv) == ("bytes" in kv):
         raise ScriptError("relay write takes data=TEXT or bytes=N")
     if "data" in kv:
+        if not kv["data"]:
+            raise ScriptError("relay write: data= is empty; nothing to write")
         return kv["data"].encode()
     n = arg_size(kv, "bytes")
     if n <= 0:

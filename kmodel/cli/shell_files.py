@@ -42,7 +42,7 @@ def cmd_cat(sh, args):
 
 def cmd_echo(sh, args):
     text = " ".join(args)
-    m = re.fullmatch(r"(.*?)\s*>\s*(\S+)", text)
+    m = re.fullmatch(r"(.*?)\s*>>?\s*(\S+)", text)     # >> too: sysfs has no append
     if not m:
         return text + "\n"
     value, path = m.group(1), m.group(2)

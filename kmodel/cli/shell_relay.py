@@ -16,7 +16,7 @@ above the relay, never straddles a sub-buffer: an event that does not fit in
 what is left of one starts the next.  With offset=, it goes exactly there, so a
 script can walk off the end of the buffer on purpose.
 """
-from hw.ranges import parse_range_list
+from hw.ranges import format_range_list, parse_range_list
 from hw.units import format_size
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.args import arg_int, arg_size, parse_kv
@@ -172,9 +172,12 @@ def relay_write(sh, name, args):
             if first is None:
                 first = off
             ltt_relay_write(buf, off, data, n)
-    last = off + n - 1
-    times = f" x {count}" if count > 1 else ""
-    return f"cpu {cpu}: wrote {n} bytes{times} at offset {first}..{last}\n"
+    mask = chan.alloc_size - 1
+    what = f"{n} byte{'' if n == 1 else 's'}"
+    if count == 1:
+        return f"cpu {cpu}: wrote {what} at offset {first & mask}..{(first & mask) + n - 1}\n"
+    return (f"cpu {cpu}: wrote {what} x {count}, the first at {first & mask}.."
+            f"{(first & mask) + n - 1}, the last at {off & mask}..{(off & mask) + n - 1}\n")
 
 
 def relay_read(sh, name, args):
@@ -210,6 +213,13 @@ def relay_show(sh, name, args):
             cpus = set(parse_range_list(kv["cpu"]))
         except ValueError as e:
             raise ScriptError(f"cpu: {e}") from None
+    if cpus is not None:
+        have = [c for c in sh.k.for_each_possible_cpu() if chan.buf[c] is not None]
+        missing = sorted(set(cpus) - set(have))
+        if missing:
+            raise ScriptError(f"relay show: no buffer in {name} for cpu "
+                              f"{format_range_list(missing)} (buffers: "
+                              f"{format_range_list(have)})")
     lines = draw_channel(sh.k, name, chan, cpus)
     if name in sh.layers:
         lines += layered_show(sh, name, sh.layers[name], cpus)
