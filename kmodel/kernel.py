@@ -53,6 +53,9 @@ class Kernel:
         self.config = Kconfig(config)
         if maxcpus is not None and (not isinstance(maxcpus, int) or maxcpus < 1):
             raise BootError(f"maxcpus={maxcpus}: must be a whole number >= 1")
+        if self.config["CONFIG_NUMA"] == "n" and spec.nr_nodes > 1:
+            raise BootError(f"CONFIG_NUMA=n: {spec.name} has {spec.nr_nodes} nodes; a kernel "
+                            "without NUMA needs a machine with one (uma)")
         if max(spec.possible_cpus) >= NR_CPUS:
             raise BootError(f"{spec.name}: CPU {max(spec.possible_cpus)} is beyond "
                             f"NR_CPUS ({NR_CPUS})")

@@ -204,3 +204,42 @@ def test_relay_write_and_show_say_what_happened():
         assert sh.execute("cat /sys/devices/system/cpu/cpu3/online") == "0\n"
     finally:
         sh.close()
+
+
+@pytest.mark.parametrize("config, absent, missing_module", [
+    (["CONFIG_LTT_RELAY=n"], None, "ltt_relay_alloc"),
+    (["CONFIG_CPU_NOTIFIER_ERROR_INJECT=n"], None, "cpu_notifier_error_inject"),
+    (["CONFIG_PM_SLEEP=n"], "/sys/power/state", None),
+    (["CONFIG_PM_SLEEP=n", "CONFIG_HOTPLUG_CPU=n"], "/sys/devices/system/cpu/cpu3/online",
+     None),
+    (["CONFIG_FAULT_INJECTION=n"], "/sys/kernel/debug/fail_page_alloc", None),
+    (["CONFIG_FAIL_PAGE_ALLOC=n"], "/sys/kernel/debug/fail_page_alloc", None),
+    (["CONFIG_FAILSLAB=n"], "/sys/kernel/debug/failslab", None),
+])
+def test_kconfig_options_do_what_they_say(config, absent, missing_module):
+    import kmodel
+    with kmodel.boot(config=config) as k:
+        if absent:
+            assert k.fs.lookup(absent) is None
+        if missing_module:
+            assert missing_module not in k.modules.available()
+            assert k.modules.insmod(missing_module) == -2          # ENOENT
+        if "CONFIG_HOTPLUG_CPU=n" in config:
+            assert k.cpu_down(3) == -1 and k.cpu_online(3)         # EPERM
+
+
+@pytest.mark.parametrize("config, words", [
+    (["CONFIG_DEBUG_VM=n"], "is not supported"),
+    (["CONFIG_HOTPLUG_CPU=n"], "needs CONFIG_HOTPLUG_CPU=y"),
+])
+def test_kconfig_settings_kmodel_does_not_build_are_refused(config, words, capsys):
+    assert run("cat", "/proc/meminfo", *[a for c in config for a in ("--config", c)])[0] == 2
+    assert words in capsys.readouterr().err
+
+
+def test_numa_off_needs_one_node(capsys):
+    assert run("cat", "/proc/meminfo", "--config", "CONFIG_NUMA=n")[0] == 2
+    assert "has 2 nodes" in capsys.readouterr().err
+    rc, out = run("cat", "/sys/devices/system/node/online", "--config", "CONFIG_NUMA=n",
+                  "--machine", "uma")
+    assert rc == 0 and out == "0\n"

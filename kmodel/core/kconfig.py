@@ -38,6 +38,10 @@ OPTIONS = {
 }
 
 
+# Settings kmodel does not build, with why (a clear refusal, not a silent one).
+UNSUPPORTED = {"CONFIG_DEBUG_VM": ("n", "kmodel's page allocator keeps its checks on "
+                                        "(a bad free is an oops, as bad_page() reports)")}
+
 # The ranges Kconfig gives the int options (init/Kconfig: LOG_BUF_SHIFT 12..25).
 RANGES = {"CONFIG_LOG_BUF_SHIFT": (12, 25), "CONFIG_FORCE_MAX_ZONEORDER": (2, 20)}
 
@@ -70,6 +74,12 @@ class Kconfig:
             if name not in OPTIONS:
                 raise KconfigError(f"unknown option {name} (known: {', '.join(sorted(OPTIONS))})")
             self.values[name] = _coerce(name, value, OPTIONS[name][1])
+        for name, (value, why) in UNSUPPORTED.items():
+            if self.values[name] == value:
+                raise KconfigError(f"{name}={value} is not supported: {why}")
+        if self.values["CONFIG_PM_SLEEP"] == "y" and self.values["CONFIG_HOTPLUG_CPU"] != "y":
+            raise KconfigError("CONFIG_PM_SLEEP=y needs CONFIG_HOTPLUG_CPU=y (PM_SLEEP_SMP "
+                               "selects it: suspend takes the other CPUs down)")
         for name, (lo, hi) in RANGES.items():
             v = self.values[name]
             if not lo <= v <= hi:

@@ -22,6 +22,7 @@ def module_name(name):
 class KernelModule:
     """Base class of a loadable module."""
     NAME = None
+    CONFIG = None               # its Kconfig option: =n, and the module is not built
     PARAMS = {}
     DESCRIPTION = ""
 
@@ -55,7 +56,9 @@ class ModuleLoader:
         self.loaded = {}            # name -> instance, in load order
 
     def available(self):
-        return sorted(_INSTALLED)
+        """available - the modules this kernel's .config built (=m or =y)."""
+        return sorted(n for n, cls in _INSTALLED.items()
+                      if cls.CONFIG is None or self.k.config.enabled(cls.CONFIG))
 
     def _parse_params(self, cls, params):
         out = {}
@@ -75,7 +78,7 @@ class ModuleLoader:
         """insmod - load and init a module; 0 or a negative errno."""
         name = module_name(name)
         cls = _INSTALLED.get(name)
-        if cls is None:
+        if cls is None or name not in self.available():
             return -ENOENT
         if name in self.loaded:
             return -EEXIST

@@ -21,7 +21,7 @@ reported as lockdep would, and fails with -EDEADLK.
 Suspend (``disable_nonboot_cpus``/``enable_nonboot_cpus``) uses the same
 paths with CPU_TASKS_FROZEN set in every action.
 """
-from kmodel.core.errno import EBUSY, EDEADLK, EEXIST, EINVAL
+from kmodel.core.errno import EBUSY, EDEADLK, EEXIST, EINVAL, EPERM
 from kmodel.core.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 from kmodel.cpu.actions import (CPU_DEAD, CPU_DOWN_FAILED, CPU_DOWN_PREPARE, CPU_DYING,
                                 CPU_ONLINE, CPU_POST_DEAD, CPU_TASKS_FROZEN,
@@ -145,8 +145,11 @@ class CpuHotplug:
         return err
 
     def cpu_up(self, cpu):
-        """cpu_up - bring a present CPU online.  0 or a negative errno."""
+        """cpu_up - bring a present CPU online.  0 or a negative errno (-EPERM
+        in a kernel built without CONFIG_HOTPLUG_CPU: no CPU comes or goes)."""
         k = self.k
+        if k.config["CONFIG_HOTPLUG_CPU"] != "y":
+            return -EPERM
         if cpu not in k.cpu_possible_mask:
             self.log.printk(KERN_ERR + f"can't online cpu {cpu} because it is not configured "
                             "as may-hotadd at boot time")
@@ -200,6 +203,8 @@ class CpuHotplug:
 
     def cpu_down(self, cpu):
         """cpu_down - take an online CPU offline.  0 or a negative errno."""
+        if self.k.config["CONFIG_HOTPLUG_CPU"] != "y":
+            return -EPERM
         if cpu not in self.k.cpu_possible_mask:
             return -EINVAL
         if not self._maps_begin(f"cpu_down({cpu})"):

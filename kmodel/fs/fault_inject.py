@@ -24,7 +24,14 @@ def _create(fs, name, attr, extra=()):
 
 
 def register_fault_inject(k):
-    _create(k.fs, "fail_page_alloc", k.page_alloc.fail_page_alloc,
-            [("ignore-gfp-highmem", "ignore_gfp_highmem", "bool", None),
-             ("min-order", "min_order", "int", 0)])
-    _create(k.fs, "failslab", k.slab.failslab)
+    """The debugfs knobs, for the injectors the .config built (each needs
+    CONFIG_FAULT_INJECTION too); without a knob an injector never fires."""
+    cfg = k.config
+    if cfg["CONFIG_FAULT_INJECTION"] != "y":
+        return
+    if cfg["CONFIG_FAIL_PAGE_ALLOC"] == "y":
+        _create(k.fs, "fail_page_alloc", k.page_alloc.fail_page_alloc,
+                [("ignore-gfp-highmem", "ignore_gfp_highmem", "bool", None),
+                 ("min-order", "min_order", "int", 0)])
+    if cfg["CONFIG_FAILSLAB"] == "y":
+        _create(k.fs, "failslab", k.slab.failslab)

@@ -25,6 +25,7 @@ def _ret(ret, text):
 def register_cpu_sysfs(k):
     fs = k.fs
     hp = k.hotplug
+    hotplug = k.config["CONFIG_HOTPLUG_CPU"] == "y"
 
     def offline():
         # print_cpus_offline(): possible CPUs that are not online
@@ -52,7 +53,8 @@ def register_cpu_sysfs(k):
             if t == "1":
                 return _ret(hp.cpu_up(cpu), text)
             return -EINVAL
-        fs.create_file(f"{path}/online", show, store, mode=0o644)
+        if hotplug:                     # the online attribute needs CONFIG_HOTPLUG_CPU
+            fs.create_file(f"{path}/online", show, store, mode=0o644)
         fs.create_file(f"{path}/node", lambda: f"{k.cpu_to_node(cpu)}\n")
 
     for cpu in k.cpu_present_mask:
@@ -67,10 +69,12 @@ def register_cpu_sysfs(k):
         cpu = parse_int(text)
         return -EINVAL if cpu is None else _ret(hp.arch_unregister_cpu(cpu), text)
 
-    fs.create_file(f"{CPU_ROOT}/probe", None, probe, mode=0o200)
-    fs.create_file(f"{CPU_ROOT}/release", None, release, mode=0o200)
+    if hotplug:
+        fs.create_file(f"{CPU_ROOT}/probe", None, probe, mode=0o200)
+        fs.create_file(f"{CPU_ROOT}/release", None, release, mode=0o200)
 
     def state_store(text):
         return _ret(pm_suspend(k, text.strip()), text)
-    fs.create_file("/sys/power/state", lambda: " ".join(PM_STATES) + "\n", state_store,
-                   mode=0o644)
+    if k.config["CONFIG_PM_SLEEP"] == "y":
+        fs.create_file("/sys/power/state", lambda: " ".join(PM_STATES) + "\n", state_store,
+                       mode=0o644)

@@ -21,6 +21,7 @@ ACTIONS = (CPU_UP_PREPARE, CPU_UP_PREPARE_FROZEN, CPU_DOWN_PREPARE, CPU_DOWN_PRE
 
 class CpuNotifierErrorInject(KernelModule):
     NAME = "cpu_notifier_error_inject"
+    CONFIG = "CONFIG_CPU_NOTIFIER_ERROR_INJECT"
     PARAMS = {"priority": int}
     DESCRIPTION = "CPU notifier error injection module"
 

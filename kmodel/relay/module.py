@@ -14,6 +14,7 @@ from kmodel.relay.relay_hotplug import relay_hotcpu_callback
 
 class LttRelayModule(KernelModule):
     NAME = "ltt_relay_alloc"
+    CONFIG = "CONFIG_LTT_RELAY"
     PARAMS = {}
     DESCRIPTION = "LTTng relay buffer allocation, read, write"
 
