@@ -243,3 +243,26 @@ def test_numa_off_needs_one_node(capsys):
     rc, out = run("cat", "/sys/devices/system/node/online", "--config", "CONFIG_NUMA=n",
                   "--machine", "uma")
     assert rc == 0 and out == "0\n"
+
+
+def test_file_names_and_orders_as_the_c_computes_them(k):
+    from kmodel.relay.relay_alloc import ltt_relay_open_err
+    from relay_helpers import RelayEnv
+    env = RelayEnv(k)
+    chan, err = ltt_relay_open_err(k, "a" * 254, env.parent, 4096, 2, env.client.callbacks())
+    assert chan is None and err < 0 and k.leaks() == {}     # every CPU: the same name
+    chan, err = ltt_relay_open_err(k, "b" * 253, env.parent, 4096, 2, env.client.callbacks())
+    assert chan is not None and f"{'b' * 253}7" in env.parent.children
+    assert chan.subbuf_size_order == 12
+    from kmodel.relay.relay_alloc import ltt_relay_close
+    ltt_relay_close(chan)
+
+
+def test_get_count_order_rounds_up():
+    import kmodel
+    from relay_helpers import RelayEnv
+    from kmodel.relay.relay_alloc import ltt_relay_open_err
+    with kmodel.boot(config=["CONFIG_LTT_RELAY_ERRATA=y"]) as k:
+        env = RelayEnv(k)
+        chan, _ = ltt_relay_open_err(k, "o", env.parent, 3000, 4, env.client.callbacks())
+        assert chan.subbuf_size_order == 12                 # 3000 -> 4096, as the C

@@ -142,7 +142,8 @@ def relay_open_buf(k, chan, cpu):
     tmpname = k.kzalloc(NAME_MAX + 1, GFP_KERNEL)
     if tmpname is None:
         return None
-    name = f"{chan.base_filename}{cpu}"[:NAME_MAX]
+    # snprintf(tmpname, NAME_MAX, ...): NAME_MAX - 1 characters and the NUL
+    name = f"{chan.base_filename}{cpu}"[:NAME_MAX - 1]
     buf = relay_create_buf(k, chan, cpu)
     if buf is not None:
         __relay_reset(buf, 1)
@@ -206,7 +207,7 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
             k.printk(KERN_ERR + f"ltt_relay_open: base_filename {base_filename!r} holds a '/'")
         return None, -EINVAL
     if parent is not None and cb is not None and any(
-            f"{base_filename}{cpu}"[:NAME_MAX] in parent.children
+            f"{base_filename}{cpu}"[:NAME_MAX - 1] in parent.children
             for cpu in k.for_each_possible_cpu()):
         # debugfs_create_file() would answer -EEXIST for the first buffer file
         k.printk(KERN_ERR + f"ltt_relay_open: files {base_filename}N exist already in "
@@ -234,11 +235,11 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
     chan.version = LTT_RELAY_CHANNEL_VERSION
     chan.n_subbufs = n_subbufs
     chan.subbuf_size = subbuf_size
-    chan.subbuf_size_order = subbuf_size.bit_length() - 1     # get_count_order()
+    chan.subbuf_size_order = (subbuf_size - 1).bit_length()   # get_count_order(): rounds up
     chan.alloc_size = FIX_SIZE((subbuf_size * n_subbufs) & SIZE_MAX)
     chan.parent = parent
     chan.private_data = private_data
-    chan.base_filename = base_filename[:NAME_MAX]
+    chan.base_filename = base_filename[:NAME_MAX - 1]          # strlcpy(..., NAME_MAX)
     chan.backend = ops
     chan.placement = placement
     chan.opener_nid = k.numa_node_id()
