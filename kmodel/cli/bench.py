@@ -240,9 +240,15 @@ def format_report(results, machines):
             ", ".join(f"{d} {tot[d]['tlb_misses_4K']:,}" for d in DESIGNS))
         lines.append("  vmalloc faults " + ", ".join(
             f"{d} {tot[d]['vmalloc_faults']:,}" for d in DESIGNS))
-    lines.append("\nGoals (relay issue)")
+    lines.append("\nHow close the relay comes to a bare copy (host time; goals set for this "
+                 "project)")
     for text, measured, limit, met in goals(results):
         lines.append(f"  [{'met' if met else 'MISSED'}] {text}: measured {measured:.2f}x")
+    lines.append("  A small write costs about twice a bare slice assignment in both designs, "
+                 "the")
+    lines.append("  price of exact per-access accounting in Python; what compares the designs "
+                 "is")
+    lines.append("  the page list against vmap in the same run (the list/vmap column above).")
     return "\n".join(lines) + "\n"
 
 
