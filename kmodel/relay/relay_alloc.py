@@ -93,6 +93,7 @@ def relay_destroy_buf(buf):
     if chan.buf[buf.cpu] is buf:
         chan.buf[buf.cpu] = None
     relay_module(k).bufs.pop(id(buf), None)
+    buf.ops = FreedRchanBuf
     k.kfree(buf)
     kref_put(chan.kref, relay_destroy_channel, k.bug)
 
@@ -297,40 +298,46 @@ def ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write - write length bytes of src at offset of buf; returns length.
 
     As the C's memcpy, it takes the first length bytes of a longer src.  A src
-    shorter than length, or a buffer already freed, is a kernel bug: an oops."""
+    shorter than length is a kernel bug: an oops (and so is a buffer already
+    freed: see FreedRchanBuf)."""
     try:
         return buf.ops.write(buf, offset, src, length)
-    except (ValueError, TypeError, AttributeError):
-        _bad_access(buf, "ltt_relay_write", "source", src, length)
+    except (ValueError, TypeError):
+        _short_mem(buf, "ltt_relay_write", "source", src, length)
         return buf.ops.write(buf, offset, memoryview(src).cast("B")[:length], length)
 
 
 def ltt_relay_read(buf, offset, dest, length):
     """ltt_relay_read - read length bytes at offset of buf into dest; returns length.
-    A dest shorter than length (the C would write past its end), or a buffer
-    already freed, is an oops."""
-    if len(dest) < length or id(buf) not in _live_bufs(buf):
-        _bad_access(buf, "ltt_relay_read", "destination", dest, length)
+    A dest shorter than length (the C would write past its end) is an oops."""
+    if len(dest) < length:
+        _short_mem(buf, "ltt_relay_read", "destination", dest, length)
     return buf.ops.read(buf, offset, dest, length)
 
 
-def _live_bufs(buf):
-    relay = relay_module(buf.chan.k) if buf.chan is not None else None
-    return relay.bufs if relay is not None else {}
-
-
-def _bad_access(buf, fn, what, mem, length):
-    """The oops of a bad relay access; returns if the access was only a longer src."""
-    k = buf.chan.k if buf.chan is not None else None
-    if k is None or id(buf) not in _live_bufs(buf):
-        if k is None:
-            raise RuntimeError(f"{fn}: a relay buffer that was never opened")
-        k.bug.oops(f"BUG: {fn} on a freed rchan_buf (cpu {buf.cpu}): use after "
-                   "ltt_relay_close", depth=3)
+def _short_mem(buf, fn, what, mem, length):
+    """The oops of a src or dest shorter than length; returns if it is not."""
     n = len(memoryview(mem).cast("B")) if mem is not None else 0
     if n < length:
-        k.bug.oops(f"BUG: {fn}: {what} of {n} bytes for {length} bytes: it would run past "
-                   f"the end of the {what}", depth=3)
+        buf.chan.k.bug.oops(f"BUG: {fn}: {what} of {n} bytes for {length} bytes: it would "
+                            f"run past the end of the {what}", depth=3)
+
+
+def _use_after_free(fn):
+    def access(buf, *args):
+        buf.chan.k.bug.oops(f"BUG: {fn} on a freed rchan_buf (cpu {buf.cpu}): use after "
+                            "ltt_relay_close", depth=3)
+    return staticmethod(access)
+
+
+class FreedRchanBuf:
+    """The ops relay_destroy_buf leaves in a freed buffer, as the slab's poison
+    is left in freed memory: an access through it oopses, at no cost to the
+    accesses of live buffers."""
+    write = _use_after_free("ltt_relay_write")
+    read = _use_after_free("ltt_relay_read")
+    read_get_page = _use_after_free("ltt_relay_read_get_page")
+    offset_address = _use_after_free("ltt_relay_offset_address")
 
 
 def ltt_relay_read_get_page(buf, offset):
