@@ -161,19 +161,27 @@ def _set_cache(buf, which, page):
         buf.hpage[which - HPAGE0] = page
 
 
-def ltt_relay_cache_page(buf, which, page, offset, traced=False):
+def _lookup_fn():
+    """ltt_relay_cache_page, or its form that fires relay_lookup and
+    relay_lookup_done around it: chosen once per access, not per page."""
+    return _traced_cache_page if trace_relay_lookup.enabled else ltt_relay_cache_page
+
+
+def _traced_cache_page(buf, which, page, offset):
+    trace_relay_lookup(buf, which, page, offset)
+    found = ltt_relay_cache_page(buf, which, page, offset)
+    trace_relay_lookup_done(buf, which, found)
+    return found
+
+
+def ltt_relay_cache_page(buf, which, page, offset):
     """ltt_relay_cache_page - the page holding offset, found from page.
 
     which names the cache pointer (WPAGE, RPAGE, HPAGE0, HPAGE1) that a forward
     walk updates.  Returns None where the C would go on with a NULL page (after
-    its WARN_ON); the caller turns that into the oops the C would hit.  Fires
-    relay_lookup and relay_lookup_done around the lookup when traced.
+    its WARN_ON); the caller turns that into the oops the C would hit.  Its
+    callers reach it through _lookup_fn(), which adds the lookup tracepoints.
     """
-    if trace_relay_lookup.enabled and not traced:
-        trace_relay_lookup(buf, which, page, offset)
-        found = ltt_relay_cache_page(buf, which, page, offset, True)
-        trace_relay_lookup_done(buf, which, found)
-        return found
     diff_offset = offset - page.offset
     if 0 <= diff_offset < PAGE_SIZE and not buf.errata:
         return page                 # erratum fix: the page at hand holds the offset
@@ -224,13 +232,19 @@ def _touch_linear(buf, page):
     tm = buf.chan.k.timing
     size = tm.linear_size
     vpn = page.paddr >> tm.linear_shift
-    traced = trace_relay_tlb.enabled
-    if traced:
-        trace_relay_tlb(buf, page.offset >> PAGE_SHIFT)
     if buf.cost.last_vpn[size] != vpn:      # else the MRU entry: a hit
         tm.tlb_probe(buf.cost, size, vpn)
-    if traced:
-        trace_relay_tlb_done(buf, page.offset >> PAGE_SHIFT)
+
+
+def _traced_touch_linear(buf, page):
+    trace_relay_tlb(buf, page.offset >> PAGE_SHIFT)
+    _touch_linear(buf, page)
+    trace_relay_tlb_done(buf, page.offset >> PAGE_SHIFT)
+
+
+def _touch_fn():
+    """_touch_linear, or its traced form: chosen once per access, not per page."""
+    return _traced_touch_linear if trace_relay_tlb.enabled else _touch_linear
 
 
 # --- reading and writing -----------------------------------------------------
@@ -262,12 +276,15 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
     if (offset & ~PAGE_MASK) + length > PAGE_SIZE:
         mem = memoryview(mem).cast("B")     # several pages: slices of it copy nothing
     copied = trace_relay_copy.enabled
+    # chosen once per access, not per page
+    lookup = _traced_cache_page if trace_relay_lookup.enabled else ltt_relay_cache_page
+    touch = _traced_touch_linear if trace_relay_tlb.enabled else _touch_linear
     pos = 0
     while True:
-        page = ltt_relay_cache_page(buf, which, page, offset)
+        page = lookup(buf, which, page, offset)
         if page is None:
             _null_deref(buf, "ltt_relay_write" if write else "ltt_relay_read")
-        _touch_linear(buf, page)
+        touch(buf, page)
         poff = offset & ~PAGE_MASK
         pagecpy = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
         if write:
@@ -304,9 +321,9 @@ def ltt_relay_read(buf, offset, dest, length):
 def ltt_relay_read_get_page(buf, offset):
     """ltt_relay_read_get_page - the buf_page to read whole from (updates rpage)."""
     offset &= buf.alloc_mask
-    page = ltt_relay_cache_page(buf, RPAGE, buf.rpage, offset)
+    page = _lookup_fn()(buf, RPAGE, buf.rpage, offset)
     if page is not None:
-        _touch_linear(buf, page)
+        _touch_fn()(buf, page)
         page.acct += ONE_ACCESS
     return page
 
@@ -323,10 +340,10 @@ def ltt_relay_offset_address(buf, offset):
     page = buf.hpage[odd]
     if offset < page.offset or offset >= page.offset + PAGE_SIZE:
         buf.hpage[odd] = page = buf.wpage
-    page = ltt_relay_cache_page(buf, HPAGE0 + odd, page, offset)
+    page = _lookup_fn()(buf, HPAGE0 + odd, page, offset)
     if page is None:
         _null_deref(buf, "ltt_relay_offset_address")
-    _touch_linear(buf, page)
+    _touch_fn()(buf, page)
     page.acct += ONE_ACCESS
     return page.virtual[offset & ~PAGE_MASK:]
 
