@@ -50,3 +50,13 @@ def tiny(tiny_spec):
     k = Kernel(tiny_spec)
     yield k
     k.shutdown()
+
+
+@pytest.fixture
+def relay_sh():
+    """A shell on the default machine with ltt_relay_alloc loaded."""
+    from kmodel.cli.shell import Shell
+    sh = Shell()
+    sh.execute("insmod ltt_relay_alloc")
+    yield sh
+    sh.close()

@@ -69,19 +69,15 @@ def test_piped_shell_exits_like_run():
     assert shell("frob\n") == 2
 
 
-def test_huge_cpu_ranges_are_refused_before_they_are_expanded():
-    sh = Shell()
-    try:
-        sh.execute("insmod ltt_relay_alloc")
-        sh.execute("relay open t subbuf_size=4k n_subbufs=2")
-        for line in ("storm cpus=0-100000000 steps=3", "relay show t cpu=0-100000000",
-                     "storm cpus=0-3 steps=100000000"):
-            with pytest.raises(Exception) as e:
-                sh.execute(line)
-            assert len(str(e.value)) < 200 and ("4095" in str(e.value) or
-                                                "1000000" in str(e.value))
-    finally:
-        sh.close()
+def test_huge_cpu_ranges_are_refused_before_they_are_expanded(relay_sh):
+    sh = relay_sh
+    sh.execute("relay open t subbuf_size=4k n_subbufs=2")
+    for line in ("storm cpus=0-100000000 steps=3", "relay show t cpu=0-100000000",
+                 "storm cpus=0-3 steps=100000000"):
+        with pytest.raises(Exception) as e:
+            sh.execute(line)
+        assert len(str(e.value)) < 200 and ("4095" in str(e.value) or
+                                            "1000000" in str(e.value))
 
 
 def test_storm_stops_between_steps_when_interrupted():
@@ -182,28 +178,24 @@ def test_machine_files_work_wherever_presets_do(tmp_path, capsys):
     assert "not a TOML text file" in capsys.readouterr().err
 
 
-def test_relay_write_and_show_say_what_happened():
+def test_relay_write_and_show_say_what_happened(relay_sh):
     from kmodel.cli.errors import ScriptError
-    sh = Shell()
-    try:
-        sh.execute("insmod ltt_relay_alloc")
-        sh.execute("relay open t subbuf_size=4k n_subbufs=4")
-        assert sh.execute("relay write t cpu=0 bytes=4096 count=5") == \
-            "cpu 0: wrote 4096 bytes x 5, the first at 0..4095, the last at 0..4095\n"
-        assert sh.execute("relay write t cpu=0 bytes=1") == \
-            "cpu 0: wrote 1 byte at offset 4096..4096\n"
-        assert "the last at 1900..1999" in sh.execute(
-            "relay write t cpu=0 offset=16k bytes=100 count=20")        # masked
-        for bad, words in (("relay write t cpu=0 data=", "data= is empty"),
-                           ("relay show t cpu=9", "no buffer in t for cpu 9"),
-                           ("relay show t cpu=100", "no buffer in t for cpu 100"),
-                           ("expect leaks == zero", "N a number")):
-            with pytest.raises(ScriptError, match=words):
-                sh.execute(bad)
-        assert sh.execute("echo 0 >> /sys/devices/system/cpu/cpu3/online") == ""
-        assert sh.execute("cat /sys/devices/system/cpu/cpu3/online") == "0\n"
-    finally:
-        sh.close()
+    sh = relay_sh
+    sh.execute("relay open t subbuf_size=4k n_subbufs=4")
+    assert sh.execute("relay write t cpu=0 bytes=4096 count=5") == \
+        "cpu 0: wrote 4096 bytes x 5, the first at 0..4095, the last at 0..4095\n"
+    assert sh.execute("relay write t cpu=0 bytes=1") == \
+        "cpu 0: wrote 1 byte at offset 4096..4096\n"
+    assert "the last at 1900..1999" in sh.execute(
+        "relay write t cpu=0 offset=16k bytes=100 count=20")        # masked
+    for bad, words in (("relay write t cpu=0 data=", "data= is empty"),
+                       ("relay show t cpu=9", "no buffer in t for cpu 9"),
+                       ("relay show t cpu=100", "no buffer in t for cpu 100"),
+                       ("expect leaks == zero", "N a number")):
+        with pytest.raises(ScriptError, match=words):
+            sh.execute(bad)
+    assert sh.execute("echo 0 >> /sys/devices/system/cpu/cpu3/online") == ""
+    assert sh.execute("cat /sys/devices/system/cpu/cpu3/online") == "0\n"
 
 
 @pytest.mark.parametrize("config, absent, missing_module", [

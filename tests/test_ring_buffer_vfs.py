@@ -2,7 +2,6 @@
 (kmodel/relay/ring_buffer_vfs.py)."""
 import pytest
 
-from kmodel.cli.shell import Shell
 from kmodel.fs.vfs import POLLHUP, POLLIN, FsError
 from kmodel.relay.ring_buffer import HDR, RECORD_HEADER, record_size
 from kmodel.relay.ring_buffer_vfs import (RING_BUFFER_FLUSH, RING_BUFFER_GET_MMAP_READ_OFFSET,
@@ -15,11 +14,8 @@ FILE = "/sys/kernel/debug/ltt/t/cpu1"
 
 
 @pytest.fixture
-def sh():
-    sh = Shell()
-    sh.execute("insmod ltt_relay_alloc")
-    yield sh
-    sh.close()
+def sh(relay_sh):
+    return relay_sh
 
 
 def test_read_consumes_packets_content_only(sh):

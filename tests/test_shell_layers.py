@@ -5,15 +5,11 @@ import pytest
 
 from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.cli.main import main
-from kmodel.cli.shell import Shell
 
 
 @pytest.fixture
-def sh():
-    sh = Shell()
-    sh.execute("insmod ltt_relay_alloc")
-    yield sh
-    sh.close()
+def sh(relay_sh):
+    return relay_sh
 
 
 def test_open_checks_its_arguments(sh):

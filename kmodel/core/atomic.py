@@ -130,11 +130,7 @@ def local_cmpxchg(l, old, new):
     step on the owning CPU; from another, a load and a store with room between."""
     if l.k.current.cpu == l.cpu:
         yield ("local_cmpxchg", l)
-        _charge(l, False)
-        v = l.counter
-        if v == old:
-            l.counter = new
-        return _note(l, v)
+        return _cmpxchg_once(l, old, new, False)
     yield ("local_cmpxchg:load", l)
     _charge(l, False)
     v = l.counter
@@ -178,7 +174,12 @@ def cmpxchg(w, old, new):
     """cmpxchg - LOCK CMPXCHG on any word: if w == old, w = new; returns what
     w was.  atomic_long_cmpxchg is the same on an atomic_long_t."""
     yield ("cmpxchg", w)
-    _charge(w, True)
+    return _cmpxchg_once(w, old, new, True)
+
+
+def _cmpxchg_once(w, old, new, locked):
+    """The compare and exchange of one instruction (locked: with LOCK)."""
+    _charge(w, locked)
     v = w.counter
     if v == old:
         w.counter = new
