@@ -133,6 +133,12 @@ def __relay_reset(buf, init):
         kref_init(buf.kref)
 
 
+def buf_file_name(base_filename, cpu):
+    """The file name of cpu's buffer, as relay_open_buf's snprintf(tmpname,
+    NAME_MAX, "%s%d", ...) makes it: NAME_MAX - 1 characters and the NUL."""
+    return f"{base_filename}{cpu}"[:NAME_MAX - 1]
+
+
 def relay_open_buf(k, chan, cpu):
     """relay_open_buf - create a buffer and its file; used by open and hotplug.
 
@@ -143,8 +149,7 @@ def relay_open_buf(k, chan, cpu):
     tmpname = k.kzalloc(NAME_MAX + 1, GFP_KERNEL)
     if tmpname is None:
         return None
-    # snprintf(tmpname, NAME_MAX, ...): NAME_MAX - 1 characters and the NUL
-    name = f"{chan.base_filename}{cpu}"[:NAME_MAX - 1]
+    name = buf_file_name(chan.base_filename, cpu)
     buf = relay_create_buf(k, chan, cpu)
     if buf is not None:
         __relay_reset(buf, 1)
@@ -208,7 +213,7 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
             k.printk(KERN_ERR + f"ltt_relay_open: base_filename {base_filename!r} holds a '/'")
         return None, -EINVAL
     if parent is not None and cb is not None and any(
-            f"{base_filename}{cpu}"[:NAME_MAX - 1] in parent.children
+            buf_file_name(base_filename, cpu) in parent.children
             for cpu in k.for_each_possible_cpu()):
         # debugfs_create_file() would answer -EEXIST for the first buffer file
         k.printk(KERN_ERR + f"ltt_relay_open: files {base_filename}N exist already in "
