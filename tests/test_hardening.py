@@ -258,3 +258,19 @@ def test_get_count_order_rounds_up():
         env = RelayEnv(k)
         chan, _ = ltt_relay_open_err(k, "o", env.parent, 3000, 4, env.client.callbacks())
         assert chan.subbuf_size_order == 12                 # 3000 -> 4096, as the C
+
+
+def test_builtin_scenarios_refuse_another_machine(capsys):
+    """Every built-in scenario is written for its header's machine; on another
+    one it is a usage error naming that machine, not a failure halfway through."""
+    from kmodel.cli.run import parse_header, scenario_names, scenario_text
+    for name in scenario_names():
+        want = parse_header(scenario_text(name).splitlines()[0])["machine"]
+        other = "uma" if want != "uma" else "numa2"
+        assert run("run", f"builtin:{name}", "--machine", other)[0] == 2, name
+        err = capsys.readouterr().err
+        assert f"written for machine {want}" in err and err.count("\n") == 1
+    assert run("explore", "builtin:irq-nesting", "--machine", "uma", "--runs", "1")[0] == 2
+    assert run("run", "builtin:irq-nesting", "--machine", "numa2")[0] == 0
+    rc, out = run("scenarios", "storm")
+    assert rc == 0 and out == scenario_text("storm")

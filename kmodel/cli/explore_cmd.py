@@ -22,7 +22,7 @@ import argparse
 import shlex
 
 from hw.topology import DEFAULT_PRESET
-from kmodel.cli.run import HeaderError, load_script, parse_header
+from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, parse_header
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
 from kmodel.cli.shell import Shell
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
@@ -169,6 +169,8 @@ def _scenario(args):
         from kmodel.kernel import boot
         return setup, check, boot(args.machine or DEFAULT_PRESET)
     text, display = load_script(name)
+    if display.startswith("builtin:"):
+        check_scenario_machine(text, display, args.machine)
     sc = ScriptScenario(text, display, args.machine, args.config, args.seed_kernel)
     return sc.setup, sc.check, sc.boot
 

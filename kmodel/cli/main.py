@@ -98,7 +98,8 @@ def build_parser():
     s.add_argument("-c", "--compute", action="store_true", help="print the answers")
     s.set_defaults(func=cmd_quiz)
 
-    s = sub.add_parser("scenarios", help="list the built-in scenarios")
+    s = sub.add_parser("scenarios", help="list the built-in scenarios, or print one")
+    s.add_argument("name", nargs="?", help="print this scenario's script (to copy and adapt)")
     s.set_defaults(func=cmd_scenarios)
     return p
 

@@ -60,6 +60,19 @@ def scenario_title(text):
     return ""
 
 
+def check_scenario_machine(text, name, machine):
+    """A built-in scenario is a transcript written for the machine its header
+    names: its CPU numbers, nodes and expectations are that machine's.  Another
+    --machine is refused (a usage error) instead of failing halfway through with
+    messages that look like kernel bugs."""
+    want = parse_header(text.splitlines()[0]).get("machine") if text else None
+    if machine and want and machine != want:
+        raise ScriptError(
+            f"{name} is written for machine {want} (its CPU numbers, nodes and "
+            f"expectations); run it without --machine, or copy it "
+            f"(kmodel scenarios {name[len('builtin:'):]} > FILE) and adapt it to {machine}")
+
+
 def load_script(path):
     """load_script - (text, display name) of a file or builtin:NAME."""
     if path.startswith("builtin:"):
@@ -206,6 +219,8 @@ def _save_history(readline, path):
 def cmd_run(args, out):
     text, name = load_script(args.script)
     try:
+        if name.startswith("builtin:"):
+            check_scenario_machine(text, name, args.machine)
         return run_text(text, out, args.machine, args.config, args.seed, name)
     except HeaderError as e:
         raise ScriptError(f"{name}: {e}") from None
@@ -220,6 +235,9 @@ def cmd_shell(args, out):
 
 
 def cmd_scenarios(args, out):
+    if args.name:
+        out.write(scenario_text(args.name.removeprefix("builtin:")))
+        return 0
     for name in scenario_names():
         out.write(f"{name:<28} {scenario_title(scenario_text(name))}\n")
     out.write("\nrun one with: kmodel run builtin:NAME\n")
