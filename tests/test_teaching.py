@@ -41,11 +41,33 @@ def test_draw_from_a_script(tmp_path, capsys):
     assert "cpu 5 (online, node 1)" in out and "<- wpage" in out
     assert "[  1] pfn" in out.split("<- wpage")[0].splitlines()[-1]   # wpage moved to page 1
     capsys.readouterr()
-    rc, out = run("draw", "trace", "--script", "builtin:read-after-cpu-death")
-    assert rc == 2                                  # the scenario closes its channel
-    assert "opened no channel 'trace' (it has: none)" in capsys.readouterr().err
+    rc, out = run("draw", "trace", "--script", "builtin:read-after-cpu-death", "--cpu", "2")
+    assert rc == 0                                  # drawn just before the scenario closes it
+    assert "cpu 2 (online, node 0): rchan_buf" in out
     rc, out = run("draw", "trace", "--script", "builtin:nope")
     assert rc == 2
+
+
+def test_draw_script_options_mean_what_they_do_in_run(tmp_path, capsys):
+    script = tmp_path / "open.kms"
+    script.write_text("#!kmodel --machine numa2\n"
+                      "insmod ltt_relay_alloc\n"
+                      "echo 1 > /sys/devices/system/cpu/cpu0/online\n"   # refused: goes on
+                      "relay open trace subbuf_size=4k n_subbufs=2\n")
+    rc, out = run("draw", "trace", "--script", str(script), "--machine", "uma",
+                  "--all-cpus", "--access", "5000:64")
+    assert rc == 0 and "node 1" not in out and "write 64 B at 0x1388: page 1" in out
+    rc, out = run("draw", "trace", "--script", str(script), "--all-cpus")
+    assert rc == 0 and "node 1" in out
+    for opt in (["--backend", "vmap"], ["--subbuf-size", "8k"], ["--placement", "opener"]):
+        assert run("draw", "trace", "--script", str(script), *opt)[0] == 2
+        assert "the script's relay open line shapes the channel" in capsys.readouterr().err
+    script.write_text("insmod ltt_relay_alloc\n")
+    assert run("draw", "trace", "--script", str(script))[0] == 2
+    assert "opened no channel 'trace' (it has: none)" in capsys.readouterr().err
+    for bad in ("0", "-3"):
+        assert run("draw", "trace", "--max-pages", bad)[0] == 2
+        assert "--max-pages" in capsys.readouterr().err
 
 
 def test_explain_walk_forward_then_next_page():

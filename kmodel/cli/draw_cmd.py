@@ -5,11 +5,10 @@ that opens it with relay open NAME ...); --access makes reads and writes
 first, so the picture shows where the cache pointers went, and a line per
 access under it says what it did (read off the relay's tracepoints).
 """
-import io
-
+from hw.topology import DEFAULT_PRESET
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.errors import UsageError
-from kmodel.cli.setup_channel import do_access, open_channel, parse_access
+from kmodel.cli.setup_channel import CHANNEL_SHAPE, do_access, open_channel, parse_access
 from kmodel.core.tracepoint import tracing
 from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_walk
 
@@ -34,42 +33,65 @@ def traced_access(buf, is_write, offset, length):
 
 
 def cmd_draw(args, out):
+    if args.max_pages < 1:
+        raise UsageError(f"--max-pages {args.max_pages}: must be at least 1")
     if args.script:
         return _draw_from_script(args, out)
     k, chan, buf = open_channel(args, args.name)
     try:
-        done = [traced_access(buf, *parse_access(a)) for a in args.access or []]
-        cpus = None if args.all_cpus else {args.cpu}
-        out.write("\n".join(draw_channel(k, args.name, chan, cpus, args.max_pages)) + "\n")
-        out.writelines(f"  {line}\n" for line in done)
+        _draw(k, chan, buf, args, out)
     finally:
         k.shutdown()
     return 0
 
 
+def _draw(k, chan, buf, args, out):
+    done = [traced_access(buf, *parse_access(a)) for a in args.access or []]
+    cpus = None if args.all_cpus else {args.cpu}
+    out.write("\n".join(draw_channel(k, args.name, chan, cpus, args.max_pages)) + "\n")
+    out.writelines(f"  {line}\n" for line in done)
+
+
 def _draw_from_script(args, out):
-    from kmodel.cli.run import load_script, parse_header
+    """Run a script as kmodel run does (the command line's --machine and
+    --config win over its header; a refused command is printed and the script
+    goes on), then draw the channel it opened.  A script that closes the
+    channel is drawn as it was just before the close."""
+    from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
+    from kmodel.cli.run import HeaderError, load_script, parse_header
     from kmodel.cli.shell import Shell
+    given = [f"--{o.replace('_', '-')}" for o in CHANNEL_SHAPE if getattr(args, o) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: with --script, the script's relay open "
+                         f"line shapes the channel")
     text, name = load_script(args.script)
     lines = text.splitlines()
-    opts = parse_header(lines[0]) if lines else {}
-    sh = Shell(opts.get("machine", args.machine), opts.get("config") or [], 0)
+    try:
+        opts = parse_header(lines[0]) if lines else {}
+    except HeaderError as e:
+        raise UsageError(f"{name}: {e}") from None
+    sh = Shell(args.machine or opts.get("machine", DEFAULT_PRESET),
+               (opts.get("config") or []) + list(args.config or []), opts.get("seed", 0))
     try:
         for no, line in enumerate(lines, 1):
             s = line.strip()
-            if s and not s.startswith("#"):
-                try:
-                    sh.execute(s)
-                except Exception as e:
-                    raise UsageError(f"{name}:{no}: {e}") from None
+            if not s or s.startswith("#"):
+                continue
+            if s.split()[:3] == ["relay", "close", args.name] or s in ("exit", "quit"):
+                break
+            try:
+                sh.execute(s)
+            except CommandFailed:
+                pass                    # as in kmodel run: refused, and the script goes on
+            except (ScriptError, ExpectationFailed) as e:
+                raise UsageError(f"{name}:{no}: {e}") from None
         chan = sh.channels.get(args.name)
         if chan is None:
             raise UsageError(f"{name} opened no channel {args.name!r} "
                              f"(it has: {', '.join(sh.channels) or 'none'})")
-        cpus = None if args.all_cpus else {args.cpu}
-        buf = io.StringIO()
-        buf.write("\n".join(draw_channel(sh.k, args.name, chan, cpus, args.max_pages)) + "\n")
-        out.write(buf.getvalue())
+        if not 0 <= args.cpu < len(chan.buf) or chan.buf[args.cpu] is None:
+            raise UsageError(f"--cpu {args.cpu}: no buffer in {args.name!r}")
+        _draw(sh.k, chan, chan.buf[args.cpu], args, out)
     finally:
         sh.close()
     return 0

@@ -77,7 +77,8 @@ def build_parser():
                    help="a write (or, with r, a read) to make first; repeatable")
     s.add_argument("--all-cpus", action="store_true", help="every CPU, not just --cpu")
     s.add_argument("--max-pages", type=int, default=8, help="pages shown per buffer")
-    s.add_argument("--script", help="a script (or builtin:NAME) that opens the channel")
+    s.add_argument("--script", help="a script (or builtin:NAME) that opens the channel; "
+                   "drawn when it ends, or just before it closes the channel")
     s.set_defaults(func=cmd_draw)
 
     s = sub.add_parser("explain", help="one read or write, step by step, with its cost")

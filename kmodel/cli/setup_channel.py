@@ -13,12 +13,22 @@ from kmodel.relay.relay_alloc import DEFAULT_BACKEND, PLACEMENTS
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
 
 
+# The options that shape the channel draw/explain open themselves; a script
+# that opens its own channel (draw --script) sets them in its relay open line.
+CHANNEL_SHAPE = ("subbuf_size", "n_subbufs", "backend", "placement")
+
+
 def add_channel_options(p, subbuf="4k", n_subbufs=4):
-    p.add_argument("--machine", "-m", default=DEFAULT_PRESET, metavar="PRESET")
-    p.add_argument("--subbuf-size", default=subbuf, metavar="SIZE")
-    p.add_argument("--n-subbufs", type=int, default=n_subbufs, metavar="N")
-    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=backend_names())
-    p.add_argument("--placement", default="local", choices=PLACEMENTS)
+    """The channel options, with no defaults (None, filled in by
+    channel_defaults) so that a command can tell which ones were given."""
+    p.add_argument("--machine", "-m", metavar="PRESET", help=f"default {DEFAULT_PRESET}")
+    p.add_argument("--subbuf-size", metavar="SIZE", help=f"default {subbuf}")
+    p.add_argument("--n-subbufs", type=int, metavar="N", help=f"default {n_subbufs}")
+    p.add_argument("--backend", choices=backend_names(), help=f"default {DEFAULT_BACKEND}")
+    p.add_argument("--placement", choices=PLACEMENTS, help="default local")
+    p.set_defaults(channel_defaults=dict(machine=DEFAULT_PRESET, subbuf_size=subbuf,
+                                         n_subbufs=n_subbufs, backend=DEFAULT_BACKEND,
+                                         placement="local"))
     p.add_argument("--cpu", type=int, default=0, help="the CPU whose buffer is used")
     p.add_argument("--config", action="append", metavar="CONFIG_X=y")
 
@@ -49,8 +59,16 @@ def check_host_size(alloc_size, ncpus):
                          f"({HOST_LIMIT >> 20} MiB in all; its pages are real host memory)")
 
 
+def channel_defaults(args):
+    """Fill in the channel options that were not given."""
+    for key, value in args.channel_defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def open_channel(args, name="chan"):
     """Boot, load the relay, open one channel; returns (k, chan, buf)."""
+    channel_defaults(args)
     try:
         subbuf = parse_size(args.subbuf_size)
     except ValueError as e:
