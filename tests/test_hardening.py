@@ -1,6 +1,7 @@
 """Regressions from the hostile new-user trial (issue: hardening): each input
 here once ended in a traceback, a wrong exit status, or a runaway."""
 import io
+import re
 import subprocess
 import sys
 
@@ -274,3 +275,55 @@ def test_builtin_scenarios_refuse_another_machine(capsys):
     assert run("run", "builtin:irq-nesting", "--machine", "numa2")[0] == 0
     rc, out = run("scenarios", "storm")
     assert rc == 0 and out == scenario_text("storm")
+
+
+def test_memhog_takes_big_blocks_and_the_same_pages():
+    """64 GiB of a node is thousands of blocks, not millions of pages: this
+    test would take over a minute and gigabytes page by page.  The pages held
+    and left free are what page-by-page allocation gives."""
+    from kmodel.cli.machines import node_meminfo
+    sh = Shell("big-16n", [], 0)
+    try:
+        free = node_meminfo(sh.k, 0)["MemFree"] >> 2
+        assert f"holding {free} pages of node 0; 0 pages left free" in \
+            sh.execute("memhog node=0 size=64g")
+        assert len(sh.hogged) < 20000
+        assert sh.execute("memhog free") == f"memhog: released {free} pages\n"
+        assert node_meminfo(sh.k, 0)["MemFree"] >> 2 == free
+        odd = sh.execute("memhog node=1 size=12345k")          # 3086 pages, and a quarter
+        assert "holding 3086 pages of node 1" in odd
+        top = sh.k.MAX_ORDER - 1                                # greedy, largest first
+        assert [o for _, o in sh.hogged] == [top] * (3086 >> top) + sorted(
+            (i for i in range(top) if 3086 >> i & 1), reverse=True)
+    finally:
+        sh.close()
+
+
+def test_write_sizes_are_checked_before_the_payload_is_built(relay_sh, monkeypatch):
+    from kmodel.cli import relay_args
+    from kmodel.cli.errors import ScriptError
+    built = []
+    monkeypatch.setattr(relay_args, "payload", lambda n: built.append(n) or bytes(n))
+    sh = relay_sh
+    sh.execute("relay open t subbuf_size=4k n_subbufs=2")
+    sh.execute("relay open l subbuf_size=4k n_subbufs=2 layer=locked")
+    for line, words in (("relay write t cpu=0 bytes=200m", "fit in a sub-buffer (4096)"),
+                        ("relay write t cpu=0 bytes=20k offset=0", "the whole buffer (8192)"),
+                        ("relay write l cpu=0 bytes=200m", "the whole buffer (8192)")):
+        with pytest.raises(ScriptError, match=re.escape(words)):
+            sh.execute(line)
+    assert built == []
+    sh.execute("relay write t cpu=0 bytes=8k offset=0")
+    assert built == [8192]
+
+
+def test_the_host_memory_limit_counts_every_open_channel(relay_sh, monkeypatch):
+    from kmodel.cli import setup_channel
+    from kmodel.cli.errors import ScriptError
+    monkeypatch.setattr(setup_channel, "HOST_LIMIT", 3 << 20)  # numa2 has 128 MiB
+    sh = relay_sh                       # numa2: 8 possible CPUs
+    sh.execute("relay open a subbuf_size=128k n_subbufs=2")         # 2 MiB in all
+    with pytest.raises(ScriptError, match="with 2 MiB of channels already open"):
+        sh.execute("relay open b subbuf_size=128k n_subbufs=2")
+    sh.execute("relay close a")
+    sh.execute("relay open b subbuf_size=128k n_subbufs=2")

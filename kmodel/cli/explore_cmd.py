@@ -19,12 +19,12 @@ Exit status: 0 no failure found, 1 a failure (its replay token, the steps
 that led there and each CPU's contexts), 2 bad usage.
 """
 import argparse
-import shlex
 
 from hw.topology import DEFAULT_PRESET
 from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, parse_header
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
 from kmodel.cli.shell import Shell
+from kmodel.cli.split import split_words
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
 from kmodel.cpu.explore import STRATEGIES, explore
 from kmodel.cpu.sched import ScheduleError
@@ -80,7 +80,7 @@ class ScriptScenario:
             if not s or s.startswith("#"):
                 continue
             try:
-                words = shlex.split(s)
+                words = split_words(s)
             except ValueError as e:
                 raise ScriptError(f"{name}:{no}: cannot parse: {e}") from None
             head = words[0]

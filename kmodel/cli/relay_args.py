@@ -6,21 +6,29 @@ from contextlib import nullcontext
 
 from kmodel.cli.args import arg_int, arg_size
 from kmodel.cli.errors import ScriptError
+from kmodel.cli.setup_channel import HOST_LIMIT
 from kmodel.perf.workloads import payload
 
 
-def payload_arg(kv):
+def payload_arg(kv, limit, room, hint=""):
+    """The bytes a write writes: data=TEXT, or bytes=N made up; more than
+    limit (what the room named can take) is refused before anything is built."""
     if "len" in kv:
         if "bytes" in kv:
             raise ScriptError("relay write: len= and bytes= are the same; give one")
         kv["bytes"] = kv.pop("len")
     if ("data" in kv) == ("bytes" in kv):
         raise ScriptError("relay write takes data=TEXT or bytes=N")
+    if "data" in kv and not kv["data"]:
+        raise ScriptError("relay write: data= is empty; nothing to write")
+    n = arg_size(kv, "bytes") if "bytes" in kv else len(kv["data"].encode())
+    if n > limit:
+        raise ScriptError(f"relay write: {n} bytes do not fit in {room} ({limit}){hint}")
+    if n > HOST_LIMIT:
+        raise ScriptError(f"relay write: {n} bytes: more than this emulator builds for one "
+                          f"write ({HOST_LIMIT >> 20} MiB)")
     if "data" in kv:
-        if not kv["data"]:
-            raise ScriptError("relay write: data= is empty; nothing to write")
         return kv["data"].encode()
-    n = arg_size(kv, "bytes")
     if n <= 0:
         raise ScriptError("bytes= must be positive")
     return payload(n)

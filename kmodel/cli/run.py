@@ -10,13 +10,13 @@ Exit status: 0 when every expectation held, 1 at the first that did not
 """
 import argparse
 import os
-import shlex
 import sys
 from importlib import resources
 
 from hw.topology import DEFAULT_PRESET
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
 from kmodel.cli.shell import Shell
+from kmodel.cli.split import split_words
 
 SCENARIO_PACKAGE = "kmodel.scenarios"
 
@@ -34,7 +34,7 @@ def parse_header(first_line):
     p.add_argument("--config", action="append")
     p.add_argument("--seed", type=int)
     try:
-        ns, extra = p.parse_known_args(shlex.split(first_line[len("#!kmodel"):]))
+        ns, extra = p.parse_known_args(split_words(first_line[len("#!kmodel"):]))
     except (argparse.ArgumentError, ValueError) as e:
         raise HeaderError(f"line 1: {e}") from None
     if extra:

@@ -50,12 +50,14 @@ def parse_access(text):
 HOST_LIMIT = 1 << 30
 
 
-def check_host_size(alloc_size, ncpus):
-    """check_host_size - refuse buffers too big for the emulator (a UsageError)."""
+def check_host_size(alloc_size, ncpus, held=0):
+    """check_host_size - refuse buffers too big for the emulator (a UsageError):
+    alloc_size on each of ncpus CPUs, on top of held bytes of channels open."""
     total = alloc_size * ncpus
-    if total > HOST_LIMIT:
+    if total + held > HOST_LIMIT:
+        also = f", with {held >> 20} MiB of channels already open," if held else ""
         raise UsageError(f"{ncpus} CPUs x {alloc_size >> 10} KiB = {total >> 20} MiB of "
-                         f"buffers: more than this emulator allocates "
+                         f"buffers{also}: more than this emulator allocates "
                          f"({HOST_LIMIT >> 20} MiB in all; its pages are real host memory)")
 
 

@@ -16,13 +16,13 @@ off the table, so a command exists in one place.
   exist, a bad argument) raises ScriptError: ``kmodel run`` stops with exit 2.
 - A failed ``expect`` raises ExpectationFailed: ``kmodel run`` stops with exit 1.
 """
-import shlex
 
 from hw.topology import DEFAULT_PRESET
 from kmodel.cli import (expect, shell_cpu, shell_files, shell_memhog, shell_modules,
                         shell_relay, stat, storm)
 from kmodel.cli.command import Command
 from kmodel.cli.errors import ScriptError
+from kmodel.cli.split import split_words
 from kmodel.core.bug import Oops
 from kmodel.kernel import boot
 
@@ -59,7 +59,7 @@ class Shell:
 
     def split(self, line):
         try:
-            return shlex.split(line, comments=False, posix=True)
+            return split_words(line)
         except ValueError as e:
             raise ScriptError(f"cannot parse: {e}") from None
 

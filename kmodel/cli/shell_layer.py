@@ -55,7 +55,7 @@ def _write(sh, name, rbc, args):
     if count < 1:
         raise ScriptError("count= must be at least 1")
     cpu, rb = _rb(sh, name, rbc, kv)
-    data = payload_arg(kv)
+    data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
     dropped = {}
     for i in range(count):
         slot = yield from rbc.layer.write(rb, data, event_id=i)
@@ -75,7 +75,7 @@ def _reserve(sh, name, rbc, args):
     cpu, rb = _rb(sh, name, rbc, kv)
     if (name, cpu) in sh.reserved:
         raise ScriptError(f"relay reserve: cpu {cpu} already holds a reservation in {name}")
-    data = payload_arg(kv)
+    data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
     slot, tsc, token = yield from rbc.layer.reserve(rb, len(data))
     if slot < 0:
         return f"cpu {cpu}: record dropped ({CAUSES.get(slot, errno_name(slot))})\n"

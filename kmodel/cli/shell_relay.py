@@ -114,8 +114,10 @@ def relay_open(sh, name, args):
     if 0 < subbuf * n < 1 << 64:            # an overflowing product is the kernel's to judge
         from kmodel.cli.setup_channel import check_host_size
         from kmodel.cli.errors import UsageError
+        ncpus = len(k.cpu_possible_mask)     # hotplug may give every one a buffer
         try:
-            check_host_size(subbuf * n, k.num_online_cpus())
+            check_host_size(subbuf * n, ncpus,
+                            sum(c.alloc_size for c in sh.channels.values()) * ncpus)
         except UsageError as e:
             raise ScriptError(f"relay open: {e}") from None
     layer = kv.get("layer", "none")
@@ -146,15 +148,17 @@ def relay_write(sh, name, args):
     chan = _chan(sh, name)
     kv = parse_kv(args, ("cpu", "data", "bytes", "len", "offset", "count"))
     cpu = writer_cpu(sh, kv)
-    data = payload_arg(kv)
+    if "offset" in kv:
+        # max(): a size that wrapped to 0 (erratum E6) still takes its oopsing write
+        data = payload_arg(kv, max(chan.alloc_size, chan.subbuf_size), "the whole buffer")
+    else:
+        data = payload_arg(kv, chan.subbuf_size, "a sub-buffer",
+                           "; give offset= to write across")
     count = arg_int(kv, "count", 1)
     if count < 1:
         raise ScriptError("count= must be at least 1")
     buf = _buf(sh, name, chan, cpu, True)
     n = len(data)
-    if n > chan.subbuf_size and "offset" not in kv:
-        raise ScriptError(f"relay write: {n} bytes do not fit in a sub-buffer "
-                          f"({chan.subbuf_size}); give offset= to write across")
     k = sh.k
     first = None
     base = arg_size(kv, "offset") if "offset" in kv else None
