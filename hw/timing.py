@@ -31,7 +31,7 @@ So it does not matter how the bytes were batched: the figures are the same.
 Structure accesses that are assumed cache-hot (the buffer's own metadata) are
 counted in ``meta_lines`` per node and cost no cycles.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hw.tlb import DTLB, SIZES, SHIFTS
 
@@ -62,6 +62,10 @@ class TimingTable:
     def from_doc(cls, doc, distances):
         if not isinstance(doc, dict):
             raise ValueError(f"timing = {doc!r}: must be a table ([timing])")
+        unknown = sorted(set(doc) - {f.name for f in fields(cls)})
+        if unknown:                             # a typo must not fall back to a default
+            raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: "
+                             f"{', '.join(f.name for f in fields(cls))})")
 
         def num(key, default, kind=int, hi=1e9):
             v = doc.get(key, default)

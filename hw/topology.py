@@ -107,6 +107,12 @@ def parse_machine(text, source="<machine>"):
     def fail(msg):
         raise MachineError(f"{source}: {msg}")
 
+    def no_unknown(table, known, where):      # a typo must not fall back to a default
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            fail(f"{where}unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})")
+
+    no_unknown(doc, ("name", "description", "nodes", "distance", "timing"), "")
     name = doc.get("name", source)
     nodes_doc = doc.get("nodes")
     if not isinstance(nodes_doc, list) or not nodes_doc:
@@ -116,6 +122,7 @@ def parse_machine(text, source="<machine>"):
     for nid, nd in enumerate(nodes_doc):
         if not isinstance(nd, dict):
             fail(f"node {nid}: not a table")
+        no_unknown(nd, ("memory", "cpus", "hotplug_cpus"), f"node {nid}: ")
         try:
             mem = parse_size(nd.get("memory", ""))
         except ValueError as e:

@@ -49,6 +49,10 @@ cpus = "2-3"
     (GOOD.replace('cpus = "2-3"', 'cpus = "3-2"'), "bad range"),
     ("[timing]\ncpu_ghz=1", "no [[nodes]]"),
     (GOOD + '[timing]\ndram_ns = { "10" = 80 }\n', "no latency for SLIT distance"),
+    ('nmae = "x"\n' + GOOD, "unknown key(s) nmae (known: name,"),
+    (GOOD.replace('cpus = "2-3"', 'cpus = "2-3"\nhotplug_cpu = "4"'),
+     "node 1: unknown key(s) hotplug_cpu"),
+    (GOOD + '[timing]\ndram_nss = 5\n', "timing: unknown key(s) dram_nss (known: cpu_ghz,"),
 ])
 def test_bad_descriptions_name_the_problem(text, words):
     with pytest.raises(MachineError, match=re.escape(words)):
