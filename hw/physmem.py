@@ -43,6 +43,20 @@ class NodeMemory:
             self.fd = -1
 
 
+class FileBacking:
+    """A range of frames whose bytes live in a host file instead of the node's
+    memfd: the file is mapped over that part of the linear map with
+    mmap(MAP_FIXED | MAP_SHARED), so every store the kernel makes there is a
+    store to the file, and it outlives the process (kill -9 included)."""
+    __slots__ = ("path", "fd", "start_pfn", "nr_pages")
+
+    def __init__(self, path, fd, start_pfn, nr_pages):
+        self.path = path
+        self.fd = fd
+        self.start_pfn = start_pfn
+        self.nr_pages = nr_pages
+
+
 class PhysMem:
     """All of a machine's RAM, node by node."""
 
@@ -58,6 +72,37 @@ class PhysMem:
             raise
         self.max_pfn = pfn
         self._starts = [n.start_pfn for n in self.nodes]
+        self.backing = None             # a FileBacking, once back_with_file() ran
+
+    def back_with_file(self, path, start_pfn, nr_pages):
+        """back_with_file - make frames [start_pfn, +nr_pages) the bytes of the
+        host file at path (made, or grown from empty, to that size; an existing
+        file of another size is refused: it is another region's).  Once per
+        machine; asking again for the same range and file is a no-op."""
+        size = nr_pages << PAGE_SHIFT
+        b = self.backing
+        if b is not None:
+            if (b.path, b.start_pfn, b.nr_pages) == (path, start_pfn, nr_pages):
+                return
+            raise ValueError(f"frames {b.start_pfn:#x}+{b.nr_pages} are already backed by "
+                             f"{b.path}")
+        nid = self.pfn_to_nid(start_pfn)
+        node = self.nodes[nid]
+        if start_pfn + nr_pages > node.end_pfn:
+            raise ValueError("a file-backed range must lie in one node")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            have = os.fstat(fd).st_size
+            if have not in (0, size):
+                raise ValueError(f"{path} is {have} bytes; the region is {size} bytes "
+                                 f"(a file made for another region size)")
+            os.ftruncate(fd, size)
+            libc.mmap(self.frame_addr(start_pfn), size, libc.PROT_RW,
+                      libc.MAP_SHARED | libc.MAP_FIXED, fd, 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.backing = FileBacking(path, fd, start_pfn, nr_pages)
 
     def pfn_to_nid(self, pfn):
         """pfn_to_nid - the node holding frame pfn (mirrors early_pfn_to_nid)."""
@@ -71,7 +116,11 @@ class PhysMem:
         return node.addr + ((pfn - node.start_pfn) << PAGE_SHIFT)
 
     def frame_file(self, pfn):
-        """frame_file - (fd, offset) of frame pfn in its node's memfd."""
+        """frame_file - (fd, offset) of frame pfn in its node's memfd (or in
+        the host file that backs it)."""
+        b = self.backing
+        if b is not None and b.start_pfn <= pfn < b.start_pfn + b.nr_pages:
+            return b.fd, (pfn - b.start_pfn) << PAGE_SHIFT
         node = self.nodes[self.pfn_to_nid(pfn)]
         return node.fd, (pfn - node.start_pfn) << PAGE_SHIFT
 
@@ -81,4 +130,7 @@ class PhysMem:
 
     def close(self):
         for n in self.nodes:
-            n.close()
+            n.close()                   # (the unmap covers the file's mapping too)
+        if self.backing is not None and self.backing.fd >= 0:
+            os.close(self.backing.fd)
+            self.backing.fd = -1

@@ -12,8 +12,8 @@ import gc
 import weakref
 
 from hw import PAGE_SHIFT
+from hw.machine import Machine
 from hw.mmu import MMU
-from hw.physmem import PhysMem
 from hw.timing import TimingModel
 from hw.topology import DEFAULT_PRESET, MachineSpec, load_preset
 from kmodel.core.bug import Bug
@@ -31,6 +31,7 @@ from kmodel.fs.sysfs_cpu import register_cpu_sysfs
 from kmodel.fs.sysfs_node import register_node_sysfs
 from kmodel.fs.vfs import PseudoFS
 from kmodel.mm.page_alloc import PageAllocator
+from kmodel.mm.reserve_mem import ReserveMemError, parse_reserve_mem, reserve_mem_place
 from kmodel.mm.slab import SlabAllocator
 from kmodel.mm.vmalloc import Vmalloc
 
@@ -46,8 +47,34 @@ class BootError(ValueError):
     """A boot parameter that cannot be used; nothing was left allocated."""
 
 
+def parse_cmdline(cmdline):
+    """parse_cmdline - ({param: value} this kernel knows, [unknown words])."""
+    known, unknown = {}, []
+    for word in (cmdline or "").split():
+        key, eq, value = word.partition("=")
+        if key in ("reserve_mem", "maxcpus") and eq:
+            known[key] = value
+        else:
+            unknown.append(word)
+    return known, unknown
+
+
 class Kernel:
-    def __init__(self, spec, config=(), seed=0, maxcpus=None):
+    def __init__(self, spec, config=(), seed=0, maxcpus=None, machine=None, cmdline=""):
+        """A kernel booted on spec's hardware: on machine (hw.machine) if given,
+        which then outlives this kernel (a reboot boots another on it), else
+        on a machine of its own.  cmdline holds boot parameters in the kernel's
+        form: reserve_mem=SIZE:ALIGN:NAME and maxcpus=N."""
+        params, self.unknown_params = parse_cmdline(cmdline)
+        self.cmdline = cmdline or ""
+        if "maxcpus" in params:
+            try:
+                maxcpus = int(params["maxcpus"])
+            except ValueError:
+                raise BootError(f"maxcpus={params['maxcpus']}: must be a whole number "
+                                f">= 1") from None
+        if machine is not None:
+            spec = machine.spec
         self.spec = spec
         self.seed = seed
         self.config = Kconfig(config)
@@ -61,12 +88,19 @@ class Kernel:
                             f"NR_CPUS ({NR_CPUS})")
         self.log = LogBuf(1 << self.config["CONFIG_LOG_BUF_SHIFT"])
         self.bug = Bug(self.log)
+        self.own_machine = machine is None
+        if machine is None:
+            try:
+                machine = Machine(spec)
+            except OSError as e:
+                raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated "
+                                f"memory cannot be mapped on this host ({e.strerror})") from None
+        self.machine = machine
+        self.physmem = machine.physmem
+        self.mmu = None
         try:
-            self.physmem = PhysMem([n.memory for n in spec.nodes])
-        except OSError as e:
-            raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated memory "
-                            f"cannot be mapped on this host ({e.strerror})") from None
-        try:
+            self.reserved_mem = self._reserve_mem(params.get("reserve_mem"))
+            machine.boots += 1
             self.mmu = MMU(self.physmem)
             self.timing = TimingModel(spec)
             present = spec.present_cpus
@@ -103,7 +137,8 @@ class Kernel:
             raise
         # A kernel dropped without shutdown() still gives back its memfds and
         # mappings, when the collector frees it (the finalizer holds no kernel).
-        self._finalizer = weakref.finalize(self, _release, self.physmem, self.mmu)
+        self._finalizer = weakref.finalize(self, _release,
+                                           machine if self.own_machine else None, self.mmu)
         _LIVE.add(self)
 
     def __enter__(self):
@@ -112,6 +147,32 @@ class Kernel:
     def __exit__(self, *exc):
         self.shutdown()
         return False
+
+    def _reserve_mem(self, param):
+        """reserve_mem= (kmodel.mm.reserve_mem): the region, kept from the page
+        allocator, backed by the machine's --pmem file if it has one."""
+        path = self.machine.pmem_path
+        if param is None:
+            if path is not None:
+                raise BootError(f"--pmem {path}: the kernel needs reserve_mem=SIZE:ALIGN:NAME "
+                                f"on its command line to use it")
+            return None
+        try:
+            r = reserve_mem_place(self.physmem, *parse_reserve_mem(param))
+            if path is not None:
+                self.physmem.back_with_file(path, r.start_pfn, r.nr_pages)
+        except ReserveMemError as e:
+            raise BootError(str(e)) from None
+        except ValueError as e:
+            raise BootError(f"--pmem {path}: {e}") from None
+        except OSError as e:
+            raise BootError(f"--pmem {path}: {e.strerror}") from None
+        return r
+
+    def reserve_mem_find_by_name(self, name):
+        """reserve_mem_find_by_name - the region reserved under name: (start, size), or None."""
+        r = self.reserved_mem
+        return (r.start, r.size) if r is not None and r.name == name else None
 
     def _export_api(self):
         pa, sl, vm, hp = self.page_alloc, self.slab, self.vm, self.hotplug
@@ -140,8 +201,18 @@ class Kernel:
         spec = self.spec
         self.printk(KERN_NOTICE + f"Linux version {UTS_RELEASE} (kmodel) #1 SMP")
         self.printk(KERN_INFO + f"Machine: {spec.name}")
-        if maxcpus is not None:
-            self.printk(KERN_NOTICE + f"Kernel command line: maxcpus={maxcpus}")
+        line = " ".join(filter(None, [self.cmdline] if self.cmdline else
+                               [f"maxcpus={maxcpus}" if maxcpus is not None else ""]))
+        if line:
+            self.printk(KERN_NOTICE + f"Kernel command line: {line}")
+        if self.unknown_params:
+            self.printk(KERN_NOTICE + "Unknown kernel command line parameters \"" +
+                        " ".join(self.unknown_params) + "\", will be passed to user space.")
+        r = self.reserved_mem
+        if r is not None:
+            how = f", backed by {self.machine.pmem_path}" if self.machine.pmem_path else ""
+            self.printk(KERN_INFO + f"reserve_mem: {r.name}: {r.size >> 10}k at "
+                        f"[mem {r.start:#018x}-{r.start + r.size - 1:#018x}]{how}")
         for node in self.physmem.nodes:
             self.printk(KERN_INFO + f"Initmem setup node {node.nid} "
                         f"{node.start_pfn << PAGE_SHIFT:016x}-{node.end_pfn << PAGE_SHIFT:016x}")
@@ -251,24 +322,32 @@ class Kernel:
         if fin is not None:
             fin()
             return
-        _release(self.physmem, getattr(self, "mmu", None))
+        _release(getattr(self, "machine", None) if getattr(self, "own_machine", False)
+                 else None, getattr(self, "mmu", None))
 
 
 _LIVE = weakref.WeakSet()               # kernels not yet collected
 _COLLECT_AT = 16                        # this many live: collect the dropped ones first
 
 
-def _release(physmem, mmu):
+def _release(machine, mmu):
+    """The host resources of a kernel: its MMU's mappings, and its machine
+    when it had one of its own (a shared machine outlives it)."""
     if mmu is not None:
         mmu.close()
-    physmem.close()
+    if machine is not None:
+        machine.close()
 
 
-def boot(machine=DEFAULT_PRESET, config=(), seed=0, maxcpus=None):
-    """boot - a Kernel on a machine (a preset name, a machine file or a
-    MachineSpec).  Use it in a with-block, or call shutdown(); a kernel that
-    is only dropped is released when the collector frees it."""
-    spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
+def boot(machine=DEFAULT_PRESET, config=(), seed=0, maxcpus=None, cmdline=""):
+    """boot - a Kernel on a machine (a preset name, a machine file, a
+    MachineSpec, or a hw.machine.Machine that outlives it).  Use it in a
+    with-block, or call shutdown(); a kernel that is only dropped is released
+    when the collector frees it."""
     if len(_LIVE) >= _COLLECT_AT:
         gc.collect()                    # kernels dropped in cycles: finalize them now
-    return Kernel(spec, config=config, seed=seed, maxcpus=maxcpus)
+    if isinstance(machine, Machine):
+        return Kernel(machine.spec, config=config, seed=seed, maxcpus=maxcpus,
+                      machine=machine, cmdline=cmdline)
+    spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
+    return Kernel(spec, config=config, seed=seed, maxcpus=maxcpus, cmdline=cmdline)

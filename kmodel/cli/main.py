@@ -12,7 +12,7 @@ from kmodel.cli.bench import cmd_bench
 from kmodel.cli.cat import cmd_cat
 from kmodel.cli.draw_cmd import cmd_draw
 from kmodel.cli.explain import cmd_explain
-from kmodel.cli import explore_cmd, trace_cmd
+from kmodel.cli import crash_cmd, explore_cmd, trace_cmd
 from kmodel.cli.quiz import cmd_quiz
 from kmodel.cli.setup_channel import add_channel_options
 from kmodel.cli.errors import USER_ERRORS
@@ -49,6 +49,7 @@ def build_parser():
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
     s.add_argument("--seed", type=int)
+    add_boot_options(s)
     s.set_defaults(func=cmd_shell)
 
     s = sub.add_parser("run", help="run a script of shell commands (or builtin:NAME)")
@@ -56,6 +57,7 @@ def build_parser():
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
     s.add_argument("--seed", type=int)
+    add_boot_options(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("bench", help="compare the page list with vmap: host time and "
@@ -92,6 +94,7 @@ def build_parser():
 
     explore_cmd.add_parser(sub)
     trace_cmd.add_parser(sub)
+    crash_cmd.add_parser(sub)
 
     s = sub.add_parser("quiz", help="exercises with answers (-c), OSTEP style")
     s.add_argument("topic", nargs="?", help="walk, cache, buddy, hotplug, placement")
@@ -103,6 +106,14 @@ def build_parser():
     s.add_argument("name", nargs="?", help="print this scenario's script (to copy and adapt)")
     s.set_defaults(func=cmd_scenarios)
     return p
+
+
+def add_boot_options(s):
+    s.add_argument("--cmdline", metavar="PARAMS",
+                   help="kernel command line, e.g. 'reserve_mem=4M:4096:trace'")
+    s.add_argument("--pmem", metavar="FILE",
+                   help="a host file behind the reserve_mem region: it outlives the "
+                        "emulator (kill -9 is a crash; the next run is the next boot)")
 
 
 def main(argv=None, out=None):

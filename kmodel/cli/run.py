@@ -33,6 +33,7 @@ def parse_header(first_line):
     p.add_argument("--machine", "-m")
     p.add_argument("--config", action="append")
     p.add_argument("--seed", type=int)
+    p.add_argument("--cmdline")
     try:
         ns, extra = p.parse_known_args(split_words(first_line[len("#!kmodel"):]))
     except (argparse.ArgumentError, ValueError) as e:
@@ -89,14 +90,16 @@ def load_script(path):
     return text, path
 
 
-def run_text(text, out, machine=None, config=None, seed=None, name="script"):
+def run_text(text, out, machine=None, config=None, seed=None, name="script", cmdline=None,
+             pmem=None):
     """run_text - run a script, writing the transcript to out; returns the exit status."""
     lines = text.splitlines()
     opts = parse_header(lines[0]) if lines else {}
     machine = machine or opts.get("machine", DEFAULT_PRESET)
     config = (opts.get("config") or []) + list(config or [])
     seed = seed if seed is not None else opts.get("seed", 0)
-    sh = Shell(machine, config, seed)
+    cmdline = cmdline if cmdline is not None else opts.get("cmdline", "")
+    sh = Shell(machine, config, seed, cmdline, pmem)
     try:
         for no, line in enumerate(lines, 1):
             stripped = line.strip()
@@ -221,13 +224,15 @@ def cmd_run(args, out):
     try:
         if name.startswith("builtin:"):
             check_scenario_machine(text, name, args.machine)
-        return run_text(text, out, args.machine, args.config, args.seed, name)
+        return run_text(text, out, args.machine, args.config, args.seed, name,
+                        args.cmdline, args.pmem)
     except HeaderError as e:
         raise ScriptError(f"{name}: {e}") from None
 
 
 def cmd_shell(args, out):
-    sh = Shell(args.machine or DEFAULT_PRESET, args.config or (), args.seed or 0)
+    sh = Shell(args.machine or DEFAULT_PRESET, args.config or (), args.seed or 0,
+               args.cmdline or "", args.pmem)
     try:
         return interactive(sh, out=out)
     finally:

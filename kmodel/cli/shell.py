@@ -19,12 +19,25 @@ off the table, so a command exists in one place.
 
 from hw.topology import DEFAULT_PRESET
 from kmodel.cli import (expect, shell_cpu, shell_files, shell_memhog, shell_modules,
-                        shell_relay, stat, storm)
+                        shell_reboot, shell_relay, stat, storm)
 from kmodel.cli.command import Command
 from kmodel.cli.errors import ScriptError
 from kmodel.cli.split import split_words
 from kmodel.core.bug import Oops
-from kmodel.kernel import boot
+from kmodel.kernel import BootError, boot
+
+def make_machine(machine, pmem=None):
+    """The hardware a shell keeps across reboots: a preset, a machine file or a
+    MachineSpec, with pmem the host file behind a reserved region."""
+    from hw.machine import Machine
+    from hw.topology import MachineSpec, load_preset
+    spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
+    try:
+        return Machine(spec, pmem)
+    except OSError as e:
+        raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated memory "
+                        f"cannot be mapped on this host ({e.strerror})") from None
+
 
 FOOTER = "Sizes take 4k, 16k, 1m; CPU lists take 0-3,6."
 
@@ -36,14 +49,24 @@ def cmd_help(sh, args):
 
 COMMANDS = (shell_files.COMMANDS + shell_modules.COMMANDS + shell_relay.COMMANDS +
             stat.COMMANDS + expect.COMMANDS + storm.COMMANDS + shell_cpu.COMMANDS +
-            shell_memhog.COMMANDS +
+            shell_memhog.COMMANDS + shell_reboot.COMMANDS +
             [Command("help", cmd_help, (("help", "this list"),))])
 
 
 class Shell:
-    def __init__(self, machine=DEFAULT_PRESET, config=(), seed=0):
-        self.k = boot(machine, config=config, seed=seed)
+    def __init__(self, machine=DEFAULT_PRESET, config=(), seed=0, cmdline="", pmem=None):
+        """A shell on a kernel booted on a machine (hw.machine) that the shell
+        keeps across reboots; pmem is the host file behind the reserve_mem
+        region cmdline asks for."""
+        self.hw = make_machine(machine, pmem)
+        try:
+            self.k = boot(self.hw, config=config, seed=seed, cmdline=cmdline)
+        except BaseException:
+            self.hw.close()
+            raise
         self.machine = machine
+        self.config = list(config)
+        self.cmdline = cmdline
         self.seed = seed
         self.channels = {}              # name -> rchan
         self.cursors = {}               # (name, cpu) -> next write offset
@@ -56,6 +79,16 @@ class Shell:
 
     def close(self):
         self.k.shutdown()
+        self.hw.close()
+
+    def reboot(self):
+        """A hot reboot: a new kernel on the same machine.  What the old kernel
+        had (channels, modules, memhog's pages) is gone with it; RAM is not
+        cleared, and a reserve_mem region at the same place is found intact."""
+        self.k.shutdown()
+        self.channels, self.cursors, self.layers, self.reserved = {}, {}, {}, {}
+        self.hogged, self.stat_base = [], None
+        self.k = boot(self.hw, config=self.config, seed=self.seed, cmdline=self.cmdline)
 
     def split(self, line):
         try:

@@ -1,4 +1,4 @@
-"""/proc files of memory management: buddyinfo, meminfo, vmallocinfo, vmstat."""
+"""/proc files of memory management: buddyinfo, iomem, meminfo, vmallocinfo, vmstat."""
 from hw import PAGE_SHIFT
 from kmodel.mm.vmalloc import VMALLOC_END, VMALLOC_START
 
@@ -39,7 +39,19 @@ def register_procfs(k):
                 ("pgalloc_fail", pa.alloc_failures)]
         return "".join(f"{n} {v}\n" for n, v in rows)
 
+    def iomem():
+        # kernel/resource.c:r_show: RAM by node, a reserve_mem region nested in it
+        out = []
+        r = k.reserved_mem
+        for node in k.physmem.nodes:
+            lo, hi = node.start_pfn << PAGE_SHIFT, (node.end_pfn << PAGE_SHIFT) - 1
+            out.append(f"{lo:08x}-{hi:08x} : System RAM\n")
+            if r is not None and lo <= r.start <= hi:
+                out.append(f"  {r.start:08x}-{r.start + r.size - 1:08x} : reserve_mem:{r.name}\n")
+        return "".join(out)
+
     fs.create_file("/proc/buddyinfo", buddyinfo)
+    fs.create_file("/proc/iomem", iomem, mode=0o400)
     fs.create_file("/proc/meminfo", meminfo)
     fs.create_file("/proc/vmallocinfo", vmallocinfo, mode=0o400)
     fs.create_file("/proc/vmstat", vmstat)

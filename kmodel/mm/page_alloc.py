@@ -79,9 +79,15 @@ class PageAllocator:
         self.MAX_ORDER = kernel.config["CONFIG_FORCE_MAX_ZONEORDER"]
         spec = kernel.spec
         self.zones = []
+        r = kernel.reserved_mem         # memblock_reserve()d: never seeded
         for node in self.physmem.nodes:
             z = Zone(node.nid, node.start_pfn, node.end_pfn, self.MAX_ORDER)
-            self._free_range(z, node.start_pfn, node.end_pfn)
+            if r is not None and node.start_pfn <= r.start_pfn < node.end_pfn:
+                self._free_range(z, node.start_pfn, r.start_pfn)
+                self._free_range(z, r.start_pfn + r.nr_pages, node.end_pfn)
+                z.present_pages -= r.nr_pages
+            else:
+                self._free_range(z, node.start_pfn, node.end_pfn)
             self.zones.append(z)
         # build_zonelists(): every node, nearest first, ties by node id.
         self.zonelists = [

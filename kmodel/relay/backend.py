@@ -23,6 +23,10 @@ What the layers above may call, and nothing else:
     variant(errata, exact)        the ops a buffer uses: the patch's own code under
                                   CONFIG_LTT_RELAY_ERRATA, every access through the
                                   TLB model under CONFIG_KMODEL_EXACT_TLB, else self
+    commit_hook(buf)              a function the sub-buffer layer calls after each
+                                  commit, hook(rb, idx, end, cc), or None (the
+                                  default): the pmem backend keeps its metadata
+                                  consistent with it
     tlb_size(tm)                  the page size (index in hw.tlb.SIZES) its accesses
                                   go through, for the accounting fold
     meta_per_page                 True when each access also reads a per-page
@@ -116,6 +120,9 @@ class RelayBackend(ABC):
 
     def pages(self, buf):
         return [(d.offset, d.page) for d in buf.descs]
+
+    def commit_hook(self, buf):
+        return None
 
     def variant(self, errata, exact):
         return self

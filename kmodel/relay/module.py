@@ -9,6 +9,7 @@ from kmodel.core.list import list_for_each, list_head
 from kmodel.core.module import KernelModule
 from kmodel.cpu.notifier import notifier_block
 from kmodel.relay.accounting import fold_buf
+from kmodel.relay.pmem_boot import pmem_boot, pmem_exit
 from kmodel.relay.relay_hotplug import relay_hotcpu_callback
 
 
@@ -29,9 +30,11 @@ class LttRelayModule(KernelModule):
                                  5, name="relay_hotcpu_callback")
         self.k.hotplug.register_cpu_notifier(self.nb)
         self.k.timing.flushers.append(self.flush)
+        pmem_boot(self)                 # the previous boot's trace, if the region has one
         return 0
 
     def exit(self):
+        pmem_exit(self)
         self.flush()
         self.k.hotplug.unregister_cpu_notifier(self.nb)
         self.k.timing.flushers.remove(self.flush)

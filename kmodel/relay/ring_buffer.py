@@ -174,6 +174,7 @@ class lib_ring_buffer:
         self.last_closed_discarded = 0  # the count the last packet closed carries
         self.finalized = False
         self.lock = None                # the locked layer's spinlock_t
+        self.persist = rbc.chan.backend.commit_hook(rbuf)  # after each commit, or None
         self.book = Bookkeeping()
 
     def events_discarded(self):
@@ -304,6 +305,8 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
     rb.book.inflight.pop(o_old, None)
+    if rb.persist is not None:
+        rb.persist(rb, idx, sb_begin + S, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
 
 
@@ -317,6 +320,8 @@ def _switch_new_start(rb, sb_begin, tsc):
     hdr[:HDR] = pack_packet_header(PACKET_MAGIC, cpu, tsc, 0, 0, S * 8, sb_begin // S, 0)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
     rb.book.inflight.pop(sb_begin, None)
+    if rb.persist is not None:
+        rb.persist(rb, idx, sb_begin + HDR, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
 
 
@@ -352,6 +357,8 @@ def lib_ring_buffer_commit(rb, slot, rsize):
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
     book.inflight.pop(slot, None)
     yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
+    if rb.persist is not None:
+        rb.persist(rb, idx, slot + rsize, cc)
     yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
 
 

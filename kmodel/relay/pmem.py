@@ -1,0 +1,164 @@
+"""The fourth backend: buffers in memory that survives a reboot (the seed mail's
+"video memory based backend (useful for crash trace extraction, because this
+storage survives a hot reboot)").
+
+The memory is the boot's ``reserve_mem=SIZE:ALIGN:trace`` region
+(kmodel.mm.reserve_mem), which no allocator hands out, so the next kernel
+finds it where this one left it, and with ``--pmem FILE`` it is a host file
+that outlives the emulator.  A channel on ``pmem`` formats the region with the
+self-describing layout of pmem_layout.py: a header, then a slot per possible
+CPU (metadata, then the CPU's buffer).  Buffers are read and written through
+the linear map, as the static backend's block is, so everything above the
+allocation interface (the sub-buffer layer, the locking layers, the
+consumers) runs on it unchanged.  What it adds is ``commit_hook``: after each
+commit the sub-buffer layer calls it, and it keeps the slot's metadata
+consistent (pmem_layout.persist_commit), so that a reader with no kernel can
+tell complete sub-buffers from partial ones.
+
+One channel holds the region at a time (another gets -EBUSY, in dmesg), and
+not while the region keeps the previous boot's trace (pmem_boot.py): that one
+must be saved and cleared first.
+"""
+from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.core.errno import EBUSY, ENOMEM
+from kmodel.core.printk import KERN_ERR
+from kmodel.mm.page import Page
+from kmodel.relay.backend import Description
+from kmodel.relay.contiguous import make_descs
+from kmodel.relay.pmem_layout import (HEADER_SIZE, format_slot, geometry, pack_header,
+                                      persist_commit)
+from kmodel.relay.static import StaticBackend
+
+PMEM_REGION = "trace"           # the reserve_mem name the backend uses
+
+
+class pmem_buf:
+    """The pmem backend's part of a buffer (rchan_buf.priv): its slot."""
+    __slots__ = ("block", "slot", "meta", "order")
+
+    def __init__(self, block, slot, meta):
+        self.block = block      # the first frame (the static backend's fault address)
+        self.slot = slot        # offset of the slot in the region
+        self.meta = meta        # the slot's metadata, a view of the region
+        self.order = 0
+
+
+class PmemState:
+    """The region as the relay module sees it (mod.pmem): where it is, who holds it."""
+
+    def __init__(self, start, size, view):
+        self.start = start
+        self.size = size
+        self.view = view        # the region through the linear map
+        self.owner = None       # the channel formatted on it
+        self.nbufs = 0
+        self.previous = None    # the previous boot's trace (pmem_boot.Previous), kept
+
+
+def region_view(k, start, size):
+    """The bytes [start, start+size) of physical memory, through the linear map."""
+    pfn = start >> PAGE_SHIFT
+    node = k.physmem.nodes[k.physmem.pfn_to_nid(pfn)]
+    off = (pfn - node.start_pfn) << PAGE_SHIFT
+    return node.view[off:off + size]
+
+
+def pmem_state(k):
+    mod = k.modules.get("ltt_relay_alloc")
+    return getattr(mod, "pmem", None)
+
+
+def _refuse(k, errno, why):
+    k.printk(KERN_ERR + f"ltt_relay: pmem backend: {why}")
+    return -errno
+
+
+def pmem_alloc_buf(k, buf, nid):
+    st = pmem_state(k)
+    chan = buf.chan
+    if st is None:
+        return _refuse(k, ENOMEM, f"no reserve_mem region named {PMEM_REGION!r} (boot with "
+                                  f"reserve_mem=SIZE:ALIGN:{PMEM_REGION})")
+    if st.previous is not None:
+        return _refuse(k, EBUSY, "the region keeps the previous boot's trace; save it "
+                                 "(kmodel crash extract), then echo 1 > "
+                                 "/sys/kernel/debug/ltt/previous_boot/clear")
+    if st.owner is not None and st.owner is not chan:
+        return _refuse(k, EBUSY, f"the region holds channel {st.owner.base_filename!r}")
+    ncpus = max(k.cpu_possible_mask) + 1
+    ms, slot_size, need = geometry(chan.subbuf_size, chan.n_subbufs, ncpus)
+    if need > st.size:
+        return _refuse(k, ENOMEM, f"{ncpus} CPUs x {chan.alloc_size >> 10} KiB need "
+                                  f"{need >> 10} KiB with the metadata; the region has "
+                                  f"{st.size >> 10} KiB")
+    if st.owner is None:                        # the channel's first buffer: format
+        st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+        name = getattr(chan.parent, "name", "") or chan.base_filename
+        head = pack_header(st.size, chan.subbuf_size, chan.n_subbufs, ncpus,
+                           k.machine.boots, name)
+        st.view[:len(head)] = head
+        st.owner = chan
+    slot = HEADER_SIZE + buf.cpu * slot_size
+    format_slot(st.view, slot, buf.cpu, chan.n_subbufs)
+    data = slot + ms
+    buf.view = st.view[data:data + buf.alloc_size]
+    buf.view[:] = bytes(buf.alloc_size)         # a fresh buffer reads as zeroes
+    first = (st.start + data) >> PAGE_SHIFT
+    rnid = k.physmem.pfn_to_nid(first)
+    buf.page_count = buf.alloc_size >> PAGE_SHIFT
+    pages = [Page(first + i, rnid, 0, buf.view[i * PAGE_SIZE:]) for i in range(buf.page_count)]
+    buf.priv = pmem_buf(pages[0], slot, st.view[slot:slot + ms])
+    buf.nid = rnid                              # where the memory is, whatever was asked
+    make_descs(k, buf, pages, buf.nid)
+    st.nbufs += 1
+    return 0
+
+
+def pmem_free_buf(k, buf):
+    """The data stays in the region (that is the point); the slot is let go."""
+    st = pmem_state(k)
+    buf.priv = buf.view = None
+    buf.descs = []
+    if st is not None:
+        st.nbufs -= 1
+        if st.nbufs == 0:
+            st.owner = None
+
+
+def pmem_commit(rb, idx, end, cc):
+    """commit_hook: after a commit that ends at free-running offset end and left
+    the sub-buffer's commit count at cc.  As lib_ring_buffer_write_commit_counter,
+    only a commit with every byte before it committed moves the commit
+    sequence; one behind a hole waits for the commit that fills it."""
+    S = rb.rbc.subbuf_size
+    if (end - cc) & (S - 1):
+        return
+    lap = (cc - 1) // S
+    buf = rb.rbuf
+    persist_commit(buf.priv.meta, buf.view[idx * S:(idx + 1) * S], idx, lap, S, cc - lap * S,
+                   rb.data_size[idx],
+                   (buf.cpu, rb.offset.counter, rb.consumed.counter,
+                    rb.records_lost_full.counter, rb.records_lost_wrap.counter,
+                    rb.records_lost_big.counter, rb.records_overrun.counter))
+
+
+class PmemBackend(StaticBackend):
+    """The static backend's accesses (one view, the linear map) on a slot of the
+    reserved region, plus the commit hook."""
+    name = "pmem"
+
+    def alloc_buf(self, k, buf, nid):
+        return pmem_alloc_buf(k, buf, nid)
+
+    def free_buf(self, k, buf):
+        pmem_free_buf(k, buf)
+
+    def commit_hook(self, buf):
+        return pmem_commit
+
+    def describe(self, buf):
+        st = pmem_state(buf.chan.k)
+        at = st.start + buf.priv.slot if st is not None else 0
+        return Description("reserved region (reserve_mem)",
+                           [f"slot at {at:#x}, metadata then {buf.page_count} pages; "
+                            f"survives a reboot"])

@@ -1,0 +1,138 @@
+"""What the relay module does with the pmem region when it loads: find the
+trace a previous boot left there, keep it read-only or wipe it.
+
+As pstore does with its records, and as ftrace does with a boot-mapped
+persistent ring buffer, the module validates the region before anyone writes
+to it (pmem_layout.scan_region: the magic, the layout version, the sizes and
+bounds, and each sub-buffer against its commit sequence and checksums):
+
+- an empty region (never formatted, or cleared) is free;
+- a region that fails the header checks is reported in dmesg, with the field
+  and offset, and wiped;
+- a valid one is kept as the previous boot's trace under
+  /sys/kernel/debug/ltt/previous_boot/ (``info``, ``trace``, and ``clear`` to
+  let it go once saved); a pmem channel cannot be opened until it is cleared.
+"""
+
+from kmodel.core.printk import KERN_INFO, KERN_WARNING
+from kmodel.fs.debugfs import debugfs_create_dir, debugfs_create_file, debugfs_remove
+from kmodel.fs.vfs import S_IRUSR, S_IWUSR
+from kmodel.relay.pmem import PMEM_REGION, PmemState, region_view
+from kmodel.relay.pmem_layout import HEADER_SIZE, PmemLayoutError, scan_region
+
+PREVIOUS_DIR = "ltt/previous_boot"
+
+
+class Previous:
+    """The previous boot's trace, as found at load: the scan, and its files."""
+
+    def __init__(self, scan, dentry):
+        self.scan = scan
+        self.dentry = dentry
+
+
+def info_text(scan):
+    """What a scan found, in the words of the info file and of crash extract."""
+    h = scan.header
+    out = [f"channel {h['name']!r}: {h['nr_cpus']} CPU slots of {h['n_subbufs']} x "
+           f"{h['subbuf_size'] >> 10} KiB sub-buffers (layout version {h['version']})"]
+    for cpu, packets in sorted(scan.packets.items()):
+        full = sum(p.complete for p in packets)
+        recs = sum(len(p.records) for p in packets)
+        out.append(f"cpu {cpu}: {len(packets)} packets ({full} complete, "
+                   f"{len(packets) - full} cut at their last commit), {recs} records")
+    for cpu, lost in sorted(scan.lost.items()):
+        full, wrap, big, overrun = lost
+        if any(lost):
+            out.append(f"cpu {cpu}: lost while tracing: {full} buffer full, {wrap} "
+                       f"wrap-around, {big} too big, {overrun} overwritten")
+    for why, n in sorted(scan.dropped.items()):
+        out.append(f"dropped: {n} sub-buffer{'s' if n != 1 else ''} ({why})")
+    for cpu, why in sorted(scan.slots_bad.items()):
+        out.append(f"dropped: {why}")
+    if scan.consumed:
+        out.append(f"skipped: {scan.consumed} sub-buffers a consumer had already read")
+    return "".join(line + "\n" for line in out)
+
+
+def trace_text(scan):
+    """The records, one a line, in time order per CPU."""
+    out = []
+    for cpu, packets in sorted(scan.packets.items()):
+        for p in packets:
+            for ts, eid, payload in p.records:
+                shown = (payload.decode() if payload.isascii() and payload.decode().isprintable()
+                         else payload[:32].hex() + ("..." if len(payload) > 32 else ""))
+                out.append(f"[{ts:>10}] cpu {cpu} packet {p.seq} id {eid} "
+                           f"len {len(payload)}: {shown}\n")
+    return "".join(out)
+
+
+class _Show:
+    def __init__(self, text):
+        self.text = text
+
+    def read(self, f):
+        return self.text
+
+
+class _Clear:
+    def __init__(self, mod):
+        self.mod = mod
+
+    def write(self, f, text):
+        if text.strip() != "1":
+            return -22
+        pmem_clear(self.mod)
+        return len(text)
+
+
+def pmem_boot(mod):
+    """pmem_boot - at module init: the region's state, its previous trace kept
+    or wiped.  Nothing to do without a reserve_mem region for the trace."""
+    k = mod.k
+    found = k.reserve_mem_find_by_name(PMEM_REGION)
+    if found is None:
+        mod.pmem = None
+        return
+    start, size = found
+    st = mod.pmem = PmemState(start, size, region_view(k, start, size))
+    if not any(st.view[:HEADER_SIZE]):
+        k.printk(KERN_INFO + f"ltt_relay: pmem: region {PMEM_REGION} is empty")
+        return
+    try:
+        scan = scan_region(st.view)
+    except PmemLayoutError as e:
+        k.printk(KERN_WARNING + f"ltt_relay: pmem: region {PMEM_REGION} holds no valid "
+                 f"trace ({e}); wiped")
+        st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+        return
+    d = debugfs_create_dir(k.fs, PREVIOUS_DIR)
+    debugfs_create_file(k.fs, "info", S_IRUSR, d, None, _Show(info_text(scan)))
+    debugfs_create_file(k.fs, "trace", S_IRUSR, d, None, _Show(trace_text(scan)))
+    debugfs_create_file(k.fs, "clear", S_IWUSR, d, None, _Clear(mod))
+    st.previous = Previous(scan, d)
+    k.printk(KERN_INFO + f"ltt_relay: pmem: previous boot's trace kept read-only: channel "
+             f"{scan.header['name']!r}, {sum(len(p) for p in scan.packets.values())} packets, "
+             f"{scan.records} records, {sum(scan.dropped.values())} sub-buffers dropped "
+             f"(/sys/kernel/debug/{PREVIOUS_DIR})")
+
+
+def pmem_clear(mod):
+    """Let the previous trace go: the region is wiped and free for a channel."""
+    st = mod.pmem
+    if st is None or st.previous is None:
+        return
+    debugfs_remove(mod.k.fs, st.previous.dentry)
+    st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+    st.previous = None
+    mod.k.printk(KERN_INFO + f"ltt_relay: pmem: previous trace cleared; region "
+                 f"{PMEM_REGION} is free")
+
+
+def pmem_exit(mod):
+    st = getattr(mod, "pmem", None)
+    if st is not None and st.previous is not None:
+        debugfs_remove(mod.k.fs, st.previous.dentry)
+
+

@@ -1,0 +1,272 @@
+"""The pmem region's layout: self-describing, versioned, readable with no kernel.
+
+The ``pmem`` backend (pmem.py) keeps a channel's buffers in the reserve_mem
+region, and this file says where everything is, for the kernel that writes
+it, the next kernel that finds it at boot, and ``kmodel crash extract``, which
+reads the region file of a dead emulator.  All fields are little-endian.
+
+    offset 0            region header (one page), its own CRC32 last
+    HEADER_SIZE         slot 0: per-CPU metadata (meta_size), then the CPU's
+                        buffer (alloc_size = subbuf_size * n_subbufs)
+    ... slot_size       slot 1, and so on for every possible CPU
+
+A slot's metadata is what LTTng's ``RING_BUFFER_OOPS_CONSISTENCY`` keeps for
+lttng-crash: the produced and consumed positions, the loss counters, and for
+each sub-buffer its commit sequence (``seq``: the commit count, set only when
+every byte before the commit's end is committed, as
+``lib_ring_buffer_write_commit_counter`` does).  With the packet header's
+``packet_seq_num`` it tells a reader how much of the sub-buffer's current lap
+is committed: ``seq - lap * subbuf_size`` bytes.  Three checksums, ours, let a
+reader tell a damaged sub-buffer from a good one instead of decoding garbage:
+``hcrc`` over the packet header's fields that never change after the packet
+starts (magic, timestamp_begin, packet_size, packet_seq_num, cpu_id), ``rcrc``
+over the committed bytes after the header (grown by each commit, so it costs
+the bytes just committed), and ``data_end``, where the records of a complete
+sub-buffer end.  The commit sequence is stored last, so that a crash between
+two stores leaves a sequence that the checksums still vouch for.
+"""
+import struct
+import zlib
+
+from kmodel.relay.ring_buffer import HDR, PACKET_HEADER, PACKET_MAGIC
+
+REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
+LAYOUT_VERSION = 1
+HEADER_SIZE = 4096
+REGION_HEADER = struct.Struct("<QIIQIIIIQQI32s")   # then the CRC32 of these bytes
+CRC = struct.Struct("<I")
+META_MAGIC = 0x4350_4D50                       # "PMPC"
+META_HEAD = struct.Struct("<IIQQQQQQ")          # magic, cpu, produced, consumed,
+                                                # lost_full, lost_wrap, lost_big, overrun
+SB_META = struct.Struct("<QIII4x")              # seq, data_end, hcrc, rcrc
+FIELDS = ("magic", "version", "header_size", "region_size", "subbuf_size", "n_subbufs",
+          "nr_cpus", "meta_size", "slot_size", "data_offset", "boot", "name")
+OFFSETS = {}
+_at = 0
+for _name, _code in zip(FIELDS, ("Q", "I", "I", "Q", "I", "I", "I", "I", "Q", "Q", "I", "32s")):
+    OFFSETS[_name] = _at
+    _at += struct.calcsize("<" + _code)
+OFFSETS["crc"] = _at
+
+
+class PmemLayoutError(ValueError):
+    """A region that cannot be read: the message names the field and its offset."""
+
+
+def meta_size(n_subbufs):
+    """The bytes of one slot's metadata, rounded up to a page."""
+    return (META_HEAD.size + SB_META.size * n_subbufs + 4095) & ~4095
+
+
+def geometry(subbuf_size, n_subbufs, nr_cpus):
+    """(meta_size, slot_size, bytes needed) of a region for this channel."""
+    ms = meta_size(n_subbufs)
+    slot = ms + subbuf_size * n_subbufs
+    return ms, slot, HEADER_SIZE + slot * nr_cpus
+
+
+def pack_header(region_size, subbuf_size, n_subbufs, nr_cpus, boot, name):
+    ms, slot, _ = geometry(subbuf_size, n_subbufs, nr_cpus)
+    body = REGION_HEADER.pack(REGION_MAGIC, LAYOUT_VERSION, HEADER_SIZE, region_size,
+                              subbuf_size, n_subbufs, nr_cpus, ms, slot, HEADER_SIZE, boot,
+                              name.encode()[:32])
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def immutable_crc(header):
+    """hcrc: the CRC32 of a packet header's fields that never change once the
+    packet started (magic, timestamp_begin, packet_size, packet_seq_num, cpu_id)."""
+    magic, tb, _te, _content, size, seq, _disc, cpu = PACKET_HEADER.unpack_from(header)
+    return zlib.crc32(struct.pack("<IQQQI", magic, tb, size, seq, cpu))
+
+
+# --- the writer's side -------------------------------------------------------------
+def format_slot(view, slot_off, cpu, n_subbufs):
+    """A fresh slot's metadata: its magic and CPU, everything else zero."""
+    ms = meta_size(n_subbufs)
+    view[slot_off:slot_off + ms] = bytes(ms)
+    META_HEAD.pack_into(view, slot_off, META_MAGIC, cpu, 0, 0, 0, 0, 0, 0)
+
+
+def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, counters):
+    """After a commit that left every byte before it committed: extend the
+    sub-buffer's record checksum over the newly committed bytes, then store the
+    commit sequence (last).  meta is the slot's metadata view, data the
+    sub-buffer's view; committed is the bytes of this lap now committed."""
+    at = META_HEAD.size + idx * SB_META.size
+    seq, _end, hcrc, rcrc = SB_META.unpack_from(meta, at)
+    base = lap * subbuf_size
+    if seq < base + HDR:                        # this lap's first: start the checksums
+        hcrc, rcrc, start = immutable_crc(data[:HDR]), 0, HDR
+    else:
+        start = seq - base
+    if committed > start:
+        rcrc = zlib.crc32(data[start:committed], rcrc)
+    META_HEAD.pack_into(meta, 0, META_MAGIC, *counters)
+    SB_META.pack_into(meta, at, seq, data_end if committed == subbuf_size else 0, hcrc, rcrc)
+    struct.pack_into("<Q", meta, at, base + committed)      # the commit sequence, last
+
+
+# --- the reader's side -------------------------------------------------------------
+def unpack_header(data):
+    """unpack_header - {field: value} of a region header; PmemLayoutError names
+    the first field that is wrong and its offset."""
+    if len(data) < HEADER_SIZE:
+        raise PmemLayoutError(f"the region is {len(data)} bytes: shorter than its header "
+                              f"({HEADER_SIZE})")
+    values = dict(zip(FIELDS, REGION_HEADER.unpack_from(data)))
+    crc, = CRC.unpack_from(data, REGION_HEADER.size)
+
+    def bad(field, why):
+        raise PmemLayoutError(f"header field {field} at offset {OFFSETS[field]:#x}: {why}")
+
+    if values["magic"] != REGION_MAGIC:
+        bad("magic", f"{values['magic']:#x} is not {REGION_MAGIC:#x} (not a kmodel pmem "
+                     f"region, or never formatted)")
+    if zlib.crc32(data[:REGION_HEADER.size]) != crc:
+        bad("crc", "the header's checksum does not match (the header is damaged)")
+    if values["version"] != LAYOUT_VERSION:
+        bad("version", f"layout version {values['version']}; this kmodel reads "
+                       f"{LAYOUT_VERSION}")
+    if values["header_size"] != HEADER_SIZE or values["data_offset"] != HEADER_SIZE:
+        bad("header_size", f"{values['header_size']}: expected {HEADER_SIZE}")
+    S, n = values["subbuf_size"], values["n_subbufs"]
+    if S < 4096 or S & (S - 1):
+        bad("subbuf_size", f"{S} is not a power of two of at least a page")
+    if not 1 <= n <= 1 << 16 or n & (n - 1):
+        bad("n_subbufs", f"{n} is not a power of two in 1..65536")
+    if not 1 <= values["nr_cpus"] <= 4096:
+        bad("nr_cpus", f"{values['nr_cpus']} is not in 1..4096")
+    ms, slot, need = geometry(S, n, values["nr_cpus"])
+    if values["meta_size"] != ms:
+        bad("meta_size", f"{values['meta_size']}: {n} sub-buffers need {ms}")
+    if values["slot_size"] != slot:
+        bad("slot_size", f"{values['slot_size']}: expected {slot}")
+    if values["region_size"] < need:
+        bad("region_size", f"{values['region_size']} bytes cannot hold {values['nr_cpus']} "
+                           f"slots ({need} bytes)")
+    if values["region_size"] > len(data):
+        bad("region_size", f"{values['region_size']} bytes, but the region file has "
+                           f"{len(data)} (truncated)")
+    values["name"] = values["name"].rstrip(b"\0").decode("utf-8", "replace")
+    return values
+
+
+class Packet:
+    """One sub-buffer recovered: its bytes (header fixed up), and what it holds."""
+    __slots__ = ("cpu", "seq", "data", "records", "complete", "discarded")
+
+    def __init__(self, cpu, seq, data, records, complete, discarded):
+        self.cpu, self.seq, self.data = cpu, seq, data
+        self.records, self.complete, self.discarded = records, complete, discarded
+
+
+class Scan:
+    """What a region holds: the header, packets per CPU in order, and what was
+    dropped (reason -> count) or lost (the loss counters of each slot)."""
+
+    def __init__(self, header):
+        self.header = header
+        self.packets = {}               # cpu -> [Packet], by packet_seq_num
+        self.dropped = {}               # reason -> sub-buffers
+        self.lost = {}                  # cpu -> (full, wrap, big, overrun)
+        self.slots_bad = {}             # cpu -> reason
+        self.consumed = 0               # sub-buffers a consumer had already read
+
+    def drop(self, why):
+        self.dropped[why] = self.dropped.get(why, 0) + 1
+
+    @property
+    def records(self):
+        return sum(len(p.records) for ps in self.packets.values() for p in ps)
+
+
+def scan_region(data):
+    """scan_region - every sub-buffer of a region that its metadata vouches for.
+
+    A complete sub-buffer is kept whole; a partial one is cut at its last
+    committed byte, its content and packet size fixed up.  A sub-buffer whose
+    checksums or bounds do not hold is dropped and counted by reason: no
+    record is decoded from bytes the metadata does not vouch for."""
+    from kmodel.relay.ring_buffer import CONTEXT_END, REC, RECORD_HEADER, pack_packet_header
+    data = memoryview(data)
+    h = unpack_header(data)
+    S, n = h["subbuf_size"], h["n_subbufs"]
+    A = S * n
+    scan = Scan(h)
+    for cpu in range(h["nr_cpus"]):
+        slot = HEADER_SIZE + cpu * h["slot_size"]
+        meta = data[slot:slot + h["meta_size"]]
+        magic, mcpu, produced, consumed, *lost = META_HEAD.unpack_from(meta)
+        if magic == 0 and mcpu == 0 and produced == 0:
+            continue                            # a slot no buffer ever used
+        if magic != META_MAGIC or mcpu != cpu:
+            scan.slots_bad[cpu] = (f"slot {cpu} metadata at offset {slot:#x}: bad magic "
+                                   f"or CPU ({magic:#x}, cpu {mcpu})")
+            continue
+        scan.lost[cpu] = tuple(lost)
+        buf = data[slot + h["meta_size"]:slot + h["meta_size"] + A]
+        got = []
+        for idx in range(n):
+            sb = buf[idx * S:(idx + 1) * S]
+            seq, data_end, hcrc, rcrc = SB_META.unpack_from(meta, META_HEAD.size +
+                                                            idx * SB_META.size)
+            pmagic, tb, te, content, size, pseq, disc, pcpu = PACKET_HEADER.unpack_from(sb)
+            if pmagic == 0 and seq == 0:
+                continue                        # never written
+            if pmagic != PACKET_MAGIC:
+                scan.drop("packet magic")
+                continue
+            if pseq % n != idx or pcpu != cpu or size != S * 8:
+                scan.drop("packet header fields")
+                continue
+            lap = pseq // n
+            committed = seq - lap * S
+            if committed <= 0:                  # the lap's header is written, and
+                continue                        # nothing of it committed: no data yet
+            if committed < HDR or committed > S:
+                scan.drop("commit sequence")
+                continue
+            if immutable_crc(sb[:HDR]) != hcrc:
+                scan.drop("packet header checksum")
+                continue
+            if zlib.crc32(sb[HDR:committed]) != rcrc:
+                scan.drop("record checksum")
+                continue
+            complete = committed == S
+            if complete:
+                end = data_end
+                if not CONTEXT_END <= end <= S or content not in (0, end * 8):
+                    scan.drop("content size")
+                    continue
+            else:
+                end = committed
+            records, pos, ok, last_ts = [], HDR, True, tb
+            while pos < end and pos != CONTEXT_END:
+                if end - pos < REC:
+                    ok = False
+                    break
+                ts, psize, eid = RECORD_HEADER.unpack_from(sb, pos)
+                if pos + REC + psize > end:
+                    ok = False
+                    break
+                records.append((ts, eid, bytes(sb[pos + REC:pos + REC + psize])))
+                last_ts = ts
+                pos += (REC + psize + 7) & ~7
+            if not ok:
+                scan.drop("record bounds")
+                continue
+            if (pseq + 1) * S <= consumed & ~1:
+                scan.consumed += 1              # a consumer read it before the crash
+                continue
+            discarded = disc if complete and content else sum(lost[:3])
+            packet_bytes = S if complete else end
+            out = bytearray(sb[:packet_bytes])
+            out[:HDR] = pack_packet_header(PACKET_MAGIC, cpu, tb, te if complete and content
+                                           else last_ts, end * 8, packet_bytes * 8, pseq,
+                                           discarded)
+            got.append(Packet(cpu, pseq, bytes(out), records, complete, discarded))
+        got.sort(key=lambda p: p.seq)
+        if got:
+            scan.packets[cpu] = got
+    return scan
