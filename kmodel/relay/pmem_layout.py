@@ -123,11 +123,11 @@ def unpack_header(data):
     if values["magic"] != REGION_MAGIC:
         bad("magic", f"{values['magic']:#x} is not {REGION_MAGIC:#x} (not a kmodel pmem "
                      f"region, or never formatted)")
+    if values["version"] != LAYOUT_VERSION:     # before the CRC: another version may
+        bad("version", f"layout version {values['version']}; this kmodel reads "  # lay it out
+                       f"{LAYOUT_VERSION}")                                       # otherwise
     if zlib.crc32(data[:REGION_HEADER.size]) != crc:
         bad("crc", "the header's checksum does not match (the header is damaged)")
-    if values["version"] != LAYOUT_VERSION:
-        bad("version", f"layout version {values['version']}; this kmodel reads "
-                       f"{LAYOUT_VERSION}")
     if values["header_size"] != HEADER_SIZE or values["data_offset"] != HEADER_SIZE:
         bad("header_size", f"{values['header_size']}: expected {HEADER_SIZE}")
     S, n = values["subbuf_size"], values["n_subbufs"]

@@ -1,0 +1,200 @@
+"""The pmem backend: reserve_mem, the hot reboot, the region's validation,
+crash extract on damaged files (hypothesis), and the backend contract."""
+import io
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from hw.machine import Machine
+from hw.topology import load_preset
+from kmodel.cli.main import main
+from kmodel.cli.shell import Shell
+from kmodel.consumer.ctf import BY_ID, encode
+from kmodel.cpu.sched import run_now
+from kmodel.kernel import BootError, boot
+from kmodel.relay.layer_channel import ring_buffer_open
+from kmodel.relay.pmem_layout import HEADER_SIZE, OFFSETS, PmemLayoutError, scan_region
+
+CMDLINE = "reserve_mem=4M:4096:trace"
+
+
+def blob(i):
+    data = bytes((i * 13 + j) & 0xff for j in range(i % 37))
+    return encode(BY_ID[3], {"seq": i, "len": len(data), "crc": zlib.crc32(data), "data": data})
+
+
+def record(path, cpus=(0, 5), events=400, mode="overwrite", n_subbufs=4, flush=True):
+    """A region file with a trace in it: events per CPU, the last packet of
+    each left open unless flush; returns {(cpu, payload)} of what was written."""
+    written = set()
+    with Machine(load_preset("numa2"), pmem_path=str(path)) as m:
+        k = boot(m, cmdline=CMDLINE)
+        try:
+            k.modules.insmod("ltt_relay_alloc")
+            rbc, err = ring_buffer_open(k, "t", 4096, n_subbufs, "pmem", "local", "lockless",
+                                        mode, "per-cpu")
+            assert rbc is not None, err
+            for cpu in cpus:
+                with k.on_cpu(cpu):
+                    rb = rbc.buf_for(cpu)
+                    for i in range(events):
+                        if run_now(k, rbc.layer.write(rb, blob(i), event_id=3)) >= 0:
+                            written.add((cpu, blob(i)))
+                    if flush and cpu == cpus[0]:
+                        run_now(k, rbc.layer.flush(rb))
+        finally:
+            k.shutdown()
+    return written
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pmem") / "region.img"
+    written = record(path)
+    return path.read_bytes(), written
+
+
+def test_reserve_mem_keeps_the_region_from_the_allocator():
+    with boot("numa2", cmdline=CMDLINE) as k:
+        start, size = k.reserve_mem_find_by_name("trace")
+        assert size == 4 << 20 and start == (128 << 20) - size       # top of node 1
+        assert "  07c00000-07ffffff : reserve_mem:trace" in k.fs.read("/proc/iomem")
+        pfns = range(start >> 12, (start + size) >> 12)
+        z = k.page_alloc.zones[1]
+        assert not any(p in z.free_order for p in pfns)
+        taken = []
+        while (p := k.alloc_pages_node(1, 0x10000 | 0x200, 0)) is not None:   # THISNODE|NOWARN
+            taken.append(p.pfn)
+        assert taken and not set(taken) & set(pfns)
+        assert any("reserve_mem: trace: 4096k at" in line for line in k.log.lines())
+    for bad in ("reserve_mem=4M", "reserve_mem=5000:4096:trace", "reserve_mem=4M:3000:trace",
+                "reserve_mem=100M:4096:trace"):
+        with pytest.raises(BootError, match="reserve_mem"):
+            boot("numa2", cmdline=bad)
+
+
+def test_a_pmem_file_needs_the_region_and_keeps_its_size(tmp_path):
+    m = Machine(load_preset("numa2"), pmem_path=str(tmp_path / "r.img"))
+    with pytest.raises(BootError, match="needs reserve_mem"):
+        boot(m)
+    m.close()
+    (tmp_path / "small.img").write_bytes(bytes(4096))
+    m = Machine(load_preset("numa2"), pmem_path=str(tmp_path / "small.img"))
+    with pytest.raises(BootError, match="4096 bytes; the region is 4194304"):
+        boot(m, cmdline=CMDLINE)
+    m.close()
+
+
+def test_hot_reboot_keeps_the_region_and_loses_the_rest():
+    sh = Shell("numa2", [], 0, CMDLINE)
+    try:
+        sh.execute("insmod ltt_relay_alloc")
+        sh.execute("relay open t subbuf_size=4k n_subbufs=4 backend=pmem layer=lockless")
+        sh.execute("relay open plain subbuf_size=4k n_subbufs=2")
+        sh.execute("relay write t cpu=3 data=before-the-reboot count=5")
+        sh.execute("relay write plain cpu=0 data=ordinary-memory")
+        out = sh.execute("reboot")
+        assert "boot 2" in out and "reserve_mem region trace kept" in out
+        with pytest.raises(Exception):
+            sh.execute("relay show plain")               # the old kernel's channels are gone
+        assert sh.execute("leaks") == "no leaks\n"
+        assert "ltt" not in sh.k.fs.listdir("/sys/kernel/debug")
+        sh.execute("insmod ltt_relay_alloc")
+        trace = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/trace")
+        assert trace.count("cpu 3 packet 0 id") == 5 and "before-the-reboot" in trace
+        info = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/info")
+        assert "channel 't'" in info and "cpu 3: 1 packets (0 complete, 1 cut" in info
+        # kept read-only: no pmem channel until it is cleared
+        assert "Cannot allocate memory" in str(_fails(sh, "relay open u subbuf_size=4k "
+                                                          "n_subbufs=4 backend=pmem"))
+        assert any("keeps the previous boot's trace" in line for line in sh.k.log.lines())
+        sh.execute("echo 1 > /sys/kernel/debug/ltt/previous_boot/clear")
+        sh.execute("relay open u subbuf_size=4k n_subbufs=4 backend=pmem")
+    finally:
+        sh.close()
+
+
+def _fails(sh, line):
+    try:
+        sh.execute(line)
+    except Exception as e:
+        return e
+    raise AssertionError(f"{line!r} did not fail")
+
+
+def test_a_damaged_region_is_wiped_at_boot_with_the_reason(tmp_path):
+    path = tmp_path / "r.img"
+    record(path, events=20)
+    data = bytearray(path.read_bytes())
+    data[OFFSETS["version"]] = 9
+    path.write_bytes(data)
+    sh = Shell("numa2", [], 0, CMDLINE, str(path))
+    try:
+        sh.execute("insmod ltt_relay_alloc")
+        line = [x for x in sh.k.log.lines() if "pmem" in x][-1]
+        assert "header field version at offset 0x8" in line and "wiped" in line
+        assert not any(path.read_bytes()[:HEADER_SIZE])
+    finally:
+        sh.close()
+
+
+def test_crash_extract_writes_ctf_and_reports(tmp_path, image):
+    data, written = image
+    (tmp_path / "r.img").write_bytes(data)
+    out = io.StringIO()
+    assert main(["crash", "extract", str(tmp_path / "r.img"), "-o", str(tmp_path / "t")],
+                out=out) == 0
+    text = out.getvalue()
+    assert "cpu 0: 4 packets (4 complete, 0 cut" in text     # flushed, wrapped
+    assert "cut at their last commit" in text and "records to" in text
+    from kmodel.consumer.ctf import read_trace
+    streams = read_trace(str(tmp_path / "t"))
+    assert sorted(streams) == ["channel0_0", "channel0_5"]
+    # again into the same directory: refused, nothing overwritten
+    assert main(["crash", "extract", str(tmp_path / "r.img"), "-o", str(tmp_path / "t")],
+                out=io.StringIO()) == 2
+
+
+def extracted(data):
+    """{(cpu, payload)} of every record a scan of data gives."""
+    scan = scan_region(data)
+    return scan, {(p.cpu, payload) for ps in scan.packets.values() for p in ps
+                  for _ts, _eid, payload in p.records}
+
+
+def test_a_clean_image_gives_back_what_the_overwrite_kept(image):
+    data, written = image
+    scan, got = extracted(data)
+    assert got <= written and scan.dropped == {}
+    assert len(got) > 100
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flips=st.lists(st.tuples(st.integers(0, (4 << 20) * 8 - 1)), min_size=1, max_size=8),
+       focus=st.booleans())
+def test_bit_flips_give_an_error_or_drop_never_invent(image, flips, focus):
+    data, written = image
+    bad = bytearray(data)
+    used = HEADER_SIZE + 2 * (4096 + 4 * 4096) * 6   # the header and the first slots
+    for (bit,) in flips:
+        at = (bit // 8) % used if focus else bit // 8
+        bad[at] ^= 1 << (bit % 8)
+    try:
+        scan, got = extracted(bytes(bad))
+    except PmemLayoutError as e:
+        assert "offset" in str(e) or "bytes" in str(e)
+        return
+    assert got <= written                            # nothing invented, nothing torn
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, 4 << 20))
+def test_truncations_are_named(image, cut):
+    data, written = image
+    try:
+        scan, got = extracted(data[:cut])
+    except PmemLayoutError as e:
+        assert "truncated" in str(e) or "shorter than its header" in str(e)
+        return
+    assert got <= written and cut == len(data)
