@@ -198,3 +198,21 @@ def test_truncations_are_named(image, cut):
         assert "truncated" in str(e) or "shorter than its header" in str(e)
         return
     assert got <= written and cut == len(data)
+
+
+def test_a_torn_metadata_store_falls_back_to_the_other_entry(tmp_path):
+    """A crash inside the store of a commit's metadata entry leaves the other
+    entry, one commit older, whole: the reader takes it (one record fewer),
+    and drops nothing."""
+    from kmodel.relay.pmem_layout import META_HEAD, SB_META, entries
+    path = tmp_path / "r.img"
+    record(path, cpus=(0,), events=10, flush=False)
+    data = bytearray(path.read_bytes())
+    _, before = extracted(bytes(data))
+    h = scan_region(bytes(data)).header
+    meta = memoryview(data)[HEADER_SIZE:HEADER_SIZE + h["meta_size"]]
+    (newest, _), (older, (old_seq, *_)) = entries(meta, 0)
+    data[HEADER_SIZE + newest + 17] ^= 0xFF          # a torn store: its checksum half-written
+    scan, after = extracted(bytes(data))
+    assert scan.dropped == {} and len(after) == len(before) - 1 and after <= before
+    assert newest != older and META_HEAD.size <= older and SB_META.size == 24

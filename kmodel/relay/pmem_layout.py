@@ -22,8 +22,10 @@ reader tell a damaged sub-buffer from a good one instead of decoding garbage:
 starts (magic, timestamp_begin, packet_size, packet_seq_num, cpu_id), ``rcrc``
 over the committed bytes after the header (grown by each commit, so it costs
 the bytes just committed), and ``data_end``, where the records of a complete
-sub-buffer end.  The commit sequence is stored last, so that a crash between
-two stores leaves a sequence that the checksums still vouch for.
+sub-buffer end.  Each sub-buffer has two entries of (seq, data_end, hcrc,
+rcrc), and a commit overwrites the older one in a single store: a crash in the
+middle of it leaves the other whole, and a reader takes the newest entry whose
+checksums hold.
 """
 import struct
 import zlib
@@ -38,7 +40,8 @@ CRC = struct.Struct("<I")
 META_MAGIC = 0x4350_4D50                       # "PMPC"
 META_HEAD = struct.Struct("<IIQQQQQQ")          # magic, cpu, produced, consumed,
                                                 # lost_full, lost_wrap, lost_big, overrun
-SB_META = struct.Struct("<QIII4x")              # seq, data_end, hcrc, rcrc
+SB_META = struct.Struct("<QIII4x")              # seq, data_end, hcrc, rcrc: an entry
+ENTRIES = 2                                     # per sub-buffer, written in turn
 FIELDS = ("magic", "version", "header_size", "region_size", "subbuf_size", "n_subbufs",
           "nr_cpus", "meta_size", "slot_size", "data_offset", "boot", "name")
 OFFSETS = {}
@@ -55,7 +58,7 @@ class PmemLayoutError(ValueError):
 
 def meta_size(n_subbufs):
     """The bytes of one slot's metadata, rounded up to a page."""
-    return (META_HEAD.size + SB_META.size * n_subbufs + 4095) & ~4095
+    return (META_HEAD.size + SB_META.size * ENTRIES * n_subbufs + 4095) & ~4095
 
 
 def geometry(subbuf_size, n_subbufs, nr_cpus):
@@ -88,13 +91,24 @@ def format_slot(view, slot_off, cpu, n_subbufs):
     META_HEAD.pack_into(view, slot_off, META_MAGIC, cpu, 0, 0, 0, 0, 0, 0)
 
 
+def entries(meta, idx):
+    """The sub-buffer's metadata entries, newest (highest seq) first:
+    [(offset, (seq, data_end, hcrc, rcrc))]."""
+    at = META_HEAD.size + idx * ENTRIES * SB_META.size
+    got = [(at + i * SB_META.size, SB_META.unpack_from(meta, at + i * SB_META.size))
+           for i in range(ENTRIES)]
+    return sorted(got, key=lambda e: e[1][0], reverse=True)
+
+
 def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, counters):
     """After a commit that left every byte before it committed: extend the
-    sub-buffer's record checksum over the newly committed bytes, then store the
-    commit sequence (last).  meta is the slot's metadata view, data the
-    sub-buffer's view; committed is the bytes of this lap now committed."""
-    at = META_HEAD.size + idx * SB_META.size
-    seq, _end, hcrc, rcrc = SB_META.unpack_from(meta, at)
+    sub-buffer's record checksum over the newly committed bytes, and store the
+    new entry (commit sequence, data end, checksums) in one store over the
+    older of the sub-buffer's two entries.  A crash in the middle of that store
+    leaves the newer entry whole: the reader takes the newest entry whose
+    checksums hold.  meta is the slot's metadata view, data the sub-buffer's
+    view; committed is the bytes of this lap now committed."""
+    (_, (seq, _end, hcrc, rcrc)), (older, _) = entries(meta, idx)
     base = lap * subbuf_size
     if seq < base + HDR:                        # this lap's first: start the checksums
         hcrc, rcrc, start = immutable_crc(data[:HDR]), 0, HDR
@@ -103,8 +117,8 @@ def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, count
     if committed > start:
         rcrc = zlib.crc32(data[start:committed], rcrc)
     META_HEAD.pack_into(meta, 0, META_MAGIC, *counters)
-    SB_META.pack_into(meta, at, seq, data_end if committed == subbuf_size else 0, hcrc, rcrc)
-    struct.pack_into("<Q", meta, at, base + committed)      # the commit sequence, last
+    SB_META.pack_into(meta, older, base + committed,
+                      data_end if committed == subbuf_size else 0, hcrc, rcrc)
 
 
 # --- the reader's side -------------------------------------------------------------
@@ -181,6 +195,26 @@ class Scan:
         return sum(len(p.records) for ps in self.packets.values() for p in ps)
 
 
+def _vouched(sb, ents, lap, S):
+    """(bytes committed in this lap, data end) from the newest entry whose
+    checksums hold; (None, None) if the lap has nothing committed yet; (reason,
+    None) if no entry holds."""
+    why = None
+    for _, (seq, data_end, hcrc, rcrc) in ents:
+        committed = seq - lap * S
+        if committed <= 0:                      # (older entries are older still)
+            return (None, None) if why is None else (why, None)
+        if committed < HDR or committed > S:
+            why = why or "commit sequence"
+        elif immutable_crc(sb[:HDR]) != hcrc:
+            why = why or "packet header checksum"
+        elif zlib.crc32(sb[HDR:committed]) != rcrc:
+            why = why or "record checksum"
+        else:
+            return committed, data_end
+    return why, None
+
+
 def scan_region(data):
     """scan_region - every sub-buffer of a region that its metadata vouches for.
 
@@ -209,10 +243,9 @@ def scan_region(data):
         got = []
         for idx in range(n):
             sb = buf[idx * S:(idx + 1) * S]
-            seq, data_end, hcrc, rcrc = SB_META.unpack_from(meta, META_HEAD.size +
-                                                            idx * SB_META.size)
+            ents = entries(meta, idx)
             pmagic, tb, te, content, size, pseq, disc, pcpu = PACKET_HEADER.unpack_from(sb)
-            if pmagic == 0 and seq == 0:
+            if pmagic == 0 and ents[0][1][0] == 0:
                 continue                        # never written
             if pmagic != PACKET_MAGIC:
                 scan.drop("packet magic")
@@ -220,18 +253,11 @@ def scan_region(data):
             if pseq % n != idx or pcpu != cpu or size != S * 8:
                 scan.drop("packet header fields")
                 continue
-            lap = pseq // n
-            committed = seq - lap * S
-            if committed <= 0:                  # the lap's header is written, and
-                continue                        # nothing of it committed: no data yet
-            if committed < HDR or committed > S:
-                scan.drop("commit sequence")
-                continue
-            if immutable_crc(sb[:HDR]) != hcrc:
-                scan.drop("packet header checksum")
-                continue
-            if zlib.crc32(sb[HDR:committed]) != rcrc:
-                scan.drop("record checksum")
+            committed, data_end = _vouched(sb, ents, pseq // n, S)
+            if committed is None:
+                continue                        # the lap started; nothing committed yet
+            if isinstance(committed, str):
+                scan.drop(committed)
                 continue
             complete = committed == S
             if complete:
