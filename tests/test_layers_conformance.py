@@ -9,12 +9,12 @@ from kmodel.relay.backend import backend_names
 from kmodel.relay.ring_buffer import layer_names
 from kmodel.scenarios.layer_races import LayerScenario
 
-BACKENDS = ["pagelist", "vmap", "static"]
+BACKENDS = ["pagelist", "vmap", "static", "pmem"]
 
 
 @pytest.fixture(scope="module")
 def k():
-    k = boot()
+    k = boot(cmdline="reserve_mem=8M:4096:trace")   # for the pmem backend
     k.modules.insmod("ltt_relay_alloc")
     yield k
     k.shutdown()

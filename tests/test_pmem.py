@@ -3,6 +3,7 @@ crash extract on damaged files (hypothesis), and the backend contract."""
 import io
 import zlib
 
+import backend_suite
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -15,6 +16,7 @@ from kmodel.cpu.sched import run_now
 from kmodel.kernel import BootError, boot
 from kmodel.relay.layer_channel import ring_buffer_open
 from kmodel.relay.pmem_layout import HEADER_SIZE, OFFSETS, PmemLayoutError, scan_region
+from relay_helpers import RelayEnv
 
 CMDLINE = "reserve_mem=4M:4096:trace"
 
@@ -216,3 +218,20 @@ def test_a_torn_metadata_store_falls_back_to_the_other_entry(tmp_path):
     scan, after = extracted(bytes(data))
     assert scan.dropped == {} and len(after) == len(before) - 1 and after <= before
     assert newest != older and META_HEAD.size <= older and SB_META.size == 24
+
+
+# --- the backend conformance suite (tests/backend_suite.py), on pmem --------------------
+@pytest.fixture
+def pmem_env(kernel_factory):
+    return RelayEnv(kernel_factory("numa2", cmdline=CMDLINE))
+
+
+@pytest.mark.parametrize("check", backend_suite.CHECKS, ids=lambda c: c.__name__)
+def test_backend_conformance_on_pmem(pmem_env, check):
+    check(pmem_env, "pmem")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(script=backend_suite.OPS)
+def test_round_trips_match_a_bytearray_model_on_pmem(kernel_factory, script):
+    backend_suite.round_trips(kernel_factory("numa2", cmdline=CMDLINE), ["pmem"], script)
