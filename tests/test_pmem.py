@@ -106,7 +106,7 @@ def test_hot_reboot_keeps_the_region_and_loses_the_rest():
         trace = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/trace")
         assert trace.count("cpu 3 packet 0 id") == 5 and "before-the-reboot" in trace
         info = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/info")
-        assert "channel 't'" in info and "cpu 3: 1 packets (0 complete, 1 cut" in info
+        assert "channel 't'" in info and "cpu 3: 1 packet (0 complete, 1 cut" in info
         # kept read-only: no pmem channel until it is cleared
         assert "Cannot allocate memory" in str(_fails(sh, "relay open u subbuf_size=4k "
                                                           "n_subbufs=4 backend=pmem"))

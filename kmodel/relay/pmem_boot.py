@@ -39,8 +39,10 @@ def info_text(scan):
     for cpu, packets in sorted(scan.packets.items()):
         full = sum(p.complete for p in packets)
         recs = sum(len(p.records) for p in packets)
-        out.append(f"cpu {cpu}: {len(packets)} packets ({full} complete, "
-                   f"{len(packets) - full} cut at their last commit), {recs} records")
+        out.append(f"cpu {cpu}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
+                   f"({full} complete, "
+                   f"{len(packets) - full} cut at their last commit), {recs} "
+                   f"record{'s' if recs != 1 else ''}")
     for cpu, lost in sorted(scan.lost.items()):
         full, wrap, big, overrun = lost
         if any(lost):
