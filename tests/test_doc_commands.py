@@ -1,7 +1,8 @@
-"""The commands in docs/concurrency.md, docs/layers.md and docs/consumers.md
-print what the pages say they print (KMODEL_UPDATE_TRANSCRIPTS=1 rewrites the
-blocks)."""
+"""The commands in docs/concurrency.md, docs/layers.md, docs/consumers.md and
+docs/crash.md print what the pages say they print (KMODEL_UPDATE_TRANSCRIPTS=1
+rewrites the blocks)."""
 import os
+import shutil
 
 import pytest
 
@@ -11,11 +12,26 @@ PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay
                             "quiz interleave", "builtin:irq-nesting"),
          "layers.md": ("builtin:nested-writer-walks-back", "builtin:rb-discard-sample",
                        "CONFIG_KMODEL_RB_ERRATUM"),
-         "consumers.md": ("trace record", "trace show")}
+         "consumers.md": ("trace record", "trace show"),
+         "crash.md": ("crash-record.kms --pmem", "crash extract", "crash-next-boot.kms",
+                      "# exit 2")}
 
+
+def fresh_crash_files():
+    """docs/crash.md records into, and extracts from, these: each run starts
+    afresh (its commands run in page order, the extraction after the recording)."""
+    for path in ("/tmp/kmodel-crash.img", "/tmp/kmodel-crashed", "/tmp/kmodel-not-a-trace"):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+fresh_crash_files()
 if os.environ.get("KMODEL_UPDATE_TRANSCRIPTS") == "1":
     for page in PAGES:
         regenerate(DOCS / page)
+    fresh_crash_files()
 
 CASES = [(page, cmd, want) for page in PAGES
          for _, _, cmds in blocks((DOCS / page).read_text()) for cmd, want in cmds]

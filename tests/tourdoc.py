@@ -52,10 +52,15 @@ def run_command(cmd):
 def regenerate(doc=TOUR):
     text = doc.read_text()
     lines = text.split("\n")
-    for start, end, cmds in reversed(blocks(text)):
+    made = []                           # run in page order: a command may need an earlier one
+    for start, end, cmds in blocks(text):
         new = []
         for cmd, _ in cmds:
             new.append(f"$ {cmd}")
-            new.extend(run_command(cmd).rstrip("\n").split("\n"))
+            out = run_command(cmd)
+            if out:
+                new.extend(out.rstrip("\n").split("\n"))
+        made.append((start, end, new))
+    for start, end, new in reversed(made):  # then replace from the end, so indexes hold
         lines[start + 1:end] = new
     doc.write_text("\n".join(lines))

@@ -56,7 +56,7 @@ def _draw_from_script(args, out):
     """Run a script as kmodel run does (the command line's --machine and
     --config win over its header; a refused command is printed and the script
     goes on), then draw the channel it opened.  A script that closes the
-    channel is drawn as it was just before the close."""
+    channel, or reboots, is drawn as it was just before."""
     from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
     from kmodel.cli.run import HeaderError, load_script, parse_header
     from kmodel.cli.shell import Shell
@@ -71,13 +71,15 @@ def _draw_from_script(args, out):
     except HeaderError as e:
         raise UsageError(f"{name}: {e}") from None
     sh = Shell(args.machine or opts.get("machine", DEFAULT_PRESET),
-               (opts.get("config") or []) + list(args.config or []), opts.get("seed", 0))
+               (opts.get("config") or []) + list(args.config or []), opts.get("seed", 0),
+               opts.get("cmdline", ""))
     try:
         for no, line in enumerate(lines, 1):
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
-            if s.split()[:3] == ["relay", "close", args.name] or s in ("exit", "quit"):
+            if s.split()[:3] == ["relay", "close", args.name] or s in ("exit", "quit",
+                                                                        "reboot"):
                 break
             try:
                 sh.execute(s)

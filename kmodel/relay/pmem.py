@@ -108,7 +108,6 @@ def pmem_alloc_buf(k, buf, nid):
     buf.page_count = buf.alloc_size >> PAGE_SHIFT
     pages = [Page(first + i, rnid, 0, buf.view[i * PAGE_SIZE:]) for i in range(buf.page_count)]
     buf.priv = pmem_buf(pages[0], slot, st.view[slot:slot + ms])
-    buf.nid = rnid                              # where the memory is, whatever was asked
     make_descs(k, buf, pages, buf.nid)
     st.nbufs += 1
     return 0
