@@ -18,7 +18,7 @@ def _pointers(buf):
 def channel_header(name, chan):
     return (f"channel {name}: {chan.n_subbufs} x {format_size(chan.subbuf_size)} "
             f"sub-buffers = {format_size(chan.alloc_size)} a CPU, "
-            f"{chan.backend.name}, {chan.placement} pages")
+            f"{chan.backend.name}, {chan.backend.placement_note or chan.placement + ' pages'}")
 
 
 def draw_buffer(k, buf, max_pages=8):

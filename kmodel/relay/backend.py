@@ -32,6 +32,8 @@ What the layers above may call, and nothing else:
     meta_per_page                 True when each access also reads a per-page
                                   descriptor (the page list's buf_page)
     contiguous                    True when buf.view maps the whole buffer
+    placement_note                None, or words for a picture when the backend's
+                                  memory is not placed by node (pmem)
 
 ``write``, ``read``, ``read_get_page`` and ``offset_address`` are plain
 functions taking the buffer first, as the C API does, so a caller can hold one
@@ -65,6 +67,8 @@ class RelayBackend(ABC):
     name = None                 # set by a backend: defining the class registers it
     contiguous = False          # buf.view covers the whole buffer
     meta_per_page = False
+    placement_note = None       # what a picture says instead of "local/opener pages",
+                                # for a backend whose memory is not placed by node
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -145,6 +145,7 @@ class PmemBackend(StaticBackend):
     """The static backend's accesses (one view, the linear map) on a slot of the
     reserved region, plus the commit hook."""
     name = "pmem"
+    placement_note = "pages in the reserved region"
 
     def alloc_buf(self, k, buf, nid):
         return pmem_alloc_buf(k, buf, nid)
