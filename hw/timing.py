@@ -30,6 +30,16 @@ per 64 bytes, ceil(bytes / 64) lines per node, computed when totals are read.
 So it does not matter how the bytes were batched: the figures are the same.
 Structure accesses that are assumed cache-hot (the buffer's own metadata) are
 counted in ``meta_lines`` per node and cost no cycles.
+
+A reserved region that must survive a reboot (the pmem backend) is mapped as
+``pmem_memtype`` says, as pstore/ramoops maps its region by its ``mem_type``:
+``wb`` (cached, like RAM: the stream above), ``wc`` (write-combining, ramoops's
+default: a line goes out as one posted write, ``wc_line_ns``, and no line is
+read for ownership), or ``uc`` (uncached: each 8-byte access is a memory
+access of its own, 8 a line at the node's DRAM latency).  ``region_stream()``
+charges them.  Reads of a wc or uc region are charged as writes are, which
+flatters them (a load from wc memory is uncached); the tracer only writes
+there, and crash extraction reads the file, not the region.
 """
 from dataclasses import dataclass, fields
 
@@ -57,6 +67,8 @@ class TimingTable:
     irq_save_cycles: int = 3    # pushf; cli
     irq_restore_cycles: int = 20  # push; popf
     line_transfer_ns: dict = None  # SLIT distance -> ns to move a line to this CPU
+    pmem_memtype: str = "wc"    # how a reserved (persistent) region is mapped: wb, wc, uc
+    wc_line_ns: float = 6.4     # one 64-byte line through write-combining buffers
 
     @classmethod
     def from_doc(cls, doc, distances):
@@ -113,6 +125,9 @@ class TimingTable:
         lazy = doc.get("vmalloc_lazy_sync", False)
         if not isinstance(lazy, bool):
             raise ValueError(f"vmalloc_lazy_sync = {lazy!r}: must be true or false")
+        memtype = doc.get("pmem_memtype", "wc")
+        if memtype not in ("wb", "wc", "uc"):
+            raise ValueError(f"pmem_memtype = {memtype!r}: wb, wc or uc")
         ghz = num("cpu_ghz", 2.0, float, hi=20)
         if ghz <= 0:
             raise ValueError(f"cpu_ghz = {ghz!r}: must be more than 0")
@@ -129,7 +144,8 @@ class TimingTable:
                    atomic_cycles=num("atomic_cycles", 18),
                    irq_save_cycles=num("irq_save_cycles", 3),
                    irq_restore_cycles=num("irq_restore_cycles", 20),
-                   line_transfer_ns=xfer)
+                   line_transfer_ns=xfer, pmem_memtype=memtype,
+                   wc_line_ns=num("wc_line_ns", 6.4, float, hi=1e6))
 
     def line_cycles(self, distance):
         """Cycles charged for one cache line at a SLIT distance (rounded)."""
@@ -235,6 +251,21 @@ class TimingModel:
         """stream - n bytes of a sequential run on node nid (see the module doc)."""
         c.bytes[nid] += n
         c.stream_bytes[nid] += n
+
+    def region_stream(self, c, nid, n):
+        """region_stream - n bytes streamed to the reserved region on node nid,
+        by its memory type (see the module doc)."""
+        memtype = self.table.pmem_memtype
+        if memtype == "wb":
+            self.stream(c, nid, n)
+            return
+        c.bytes[nid] += n
+        lines = (n + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
+        c.lines[nid] += lines
+        if memtype == "wc":
+            c.cycles += int(round(lines * self.table.wc_line_ns * self.table.cpu_ghz))
+        else:                                   # uc: 8-byte accesses, each to memory
+            c.cycles += lines * 8 * c.line_cycles[nid]
 
     def linear(self, c, nid, paddr, n):
         """linear - an access of n bytes through the kernel linear map."""

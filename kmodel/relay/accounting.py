@@ -29,13 +29,14 @@ def fold_buf(tm, buf):
     c = buf.cost
     size = buf.ops.tlb_size(tm)
     meta_per_page = buf.ops.meta_per_page
+    stream = tm.region_stream if buf.ops.reserved_region else tm.stream
     lookups = c.tlb_lookups
     meta = c.meta_lines
     for d in buf.descs:
         acct = d.acct
         if acct:
             ops = acct >> ACCESS_SHIFT
-            tm.stream(c, d.nid, acct & (ONE_ACCESS - 1))
+            stream(c, d.nid, acct & (ONE_ACCESS - 1))
             c.ops += ops
             lookups[size] += ops
             meta[buf.nid] += ops

@@ -34,6 +34,8 @@ What the layers above may call, and nothing else:
     contiguous                    True when buf.view maps the whole buffer
     placement_note                None, or words for a picture when the backend's
                                   memory is not placed by node (pmem)
+    reserved_region               True when its memory is a reserved region, charged
+                                  by the preset's pmem_memtype (hw.timing)
 
 ``write``, ``read``, ``read_get_page`` and ``offset_address`` are plain
 functions taking the buffer first, as the C API does, so a caller can hold one
@@ -69,6 +71,7 @@ class RelayBackend(ABC):
     meta_per_page = False
     placement_note = None       # what a picture says instead of "local/opener pages",
                                 # for a backend whose memory is not placed by node
+    reserved_region = False     # its bytes cost as the preset's pmem_memtype says
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -25,8 +25,8 @@ from kmodel.core.printk import KERN_ERR
 from kmodel.mm.page import Page
 from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import make_descs
-from kmodel.relay.pmem_layout import (HEADER_SIZE, format_slot, geometry, pack_header,
-                                      persist_commit)
+from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
+                                      geometry, pack_header, persist_commit)
 from kmodel.relay.static import StaticBackend
 
 PMEM_REGION = "trace"           # the reserve_mem name the backend uses
@@ -134,6 +134,9 @@ def pmem_commit(rb, idx, end, cc):
         return
     lap = (cc - 1) // S
     buf = rb.rbuf
+    # the metadata stores go to the region too: the slot's counters and one entry
+    # (the checksums are kmodel's own, and their CPU work is not charged)
+    buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, META_HEAD.size + SB_META.size)
     persist_commit(buf.priv.meta, buf.view[idx * S:(idx + 1) * S], idx, lap, S, cc - lap * S,
                    rb.data_size[idx],
                    (buf.cpu, rb.offset.counter, rb.consumed.counter,
@@ -146,6 +149,7 @@ class PmemBackend(StaticBackend):
     reserved region, plus the commit hook."""
     name = "pmem"
     placement_note = "pages in the reserved region"
+    reserved_region = True
 
     def alloc_buf(self, k, buf, nid):
         return pmem_alloc_buf(k, buf, nid)
