@@ -36,9 +36,10 @@ def spread_cpus(k, n):
     return order[:n]
 
 
-def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32):
-    """{'cycles', 'atomics', 'line_transfers', 'irq_flag_ops'} per event."""
-    k = boot(machine)
+def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32, cmdline=""):
+    """{'cycles', 'atomics', 'line_transfers', 'irq_flag_ops'} per event (cmdline:
+    the boot's, e.g. a reserve_mem= region for the pmem backend)."""
+    k = boot(machine, cmdline=cmdline)
     try:
         k.modules.insmod("ltt_relay_alloc")
         rbc = open_layer(k, "m", layer, backend, scope)

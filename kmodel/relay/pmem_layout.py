@@ -92,12 +92,13 @@ def format_slot(view, slot_off, cpu, n_subbufs):
 
 
 def entries(meta, idx):
-    """The sub-buffer's metadata entries, newest (highest seq) first:
-    [(offset, (seq, data_end, hcrc, rcrc))]."""
+    """The sub-buffer's two metadata entries, newest (highest seq) first:
+    ((offset, (seq, data_end, hcrc, rcrc)), (offset, ...))."""
     at = META_HEAD.size + idx * ENTRIES * SB_META.size
-    got = [(at + i * SB_META.size, SB_META.unpack_from(meta, at + i * SB_META.size))
-           for i in range(ENTRIES)]
-    return sorted(got, key=lambda e: e[1][0], reverse=True)
+    a = SB_META.unpack_from(meta, at)
+    b = SB_META.unpack_from(meta, at + SB_META.size)
+    return ((at, a), (at + SB_META.size, b)) if a[0] >= b[0] else \
+        ((at + SB_META.size, b), (at, a))
 
 
 def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, counters):
