@@ -265,3 +265,26 @@ def test_the_region_costs_what_its_memory_type_says(memtype):
         assert data == {"wb": 64 * 180, "wc": 819, "uc": 64 * 8 * 180}[memtype]
     finally:
         k.shutdown()
+
+
+def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it():
+    """A task reserves, an irq on its CPU writes a record after it, and the
+    kernel dies before the task commits: the irq's record sits behind the
+    task's uncommitted slot, so the commit sequence has not moved past the
+    header, and a reader finds nothing to decode there (not the task's empty
+    slot taken for a record).  The task's commit fills the hole: both are back."""
+    from kmodel.relay.pmem import pmem_state
+    sh = Shell("numa2", [], 0, CMDLINE)
+    try:
+        sh.execute("insmod ltt_relay_alloc")
+        sh.execute("relay open t subbuf_size=4k n_subbufs=4 backend=pmem layer=lockless")
+        sh.execute("relay reserve t cpu=0 data=from-the-task")
+        sh.execute("irq 0 relay write t data=from-the-irq")
+        crashed = bytes(pmem_state(sh.k).view)
+        scan, got = extracted(crashed)
+        assert got == set() and scan.dropped == {}
+        sh.execute("relay commit t cpu=0")
+        scan, got = extracted(bytes(pmem_state(sh.k).view))
+        assert {p for _, p in got} == {b"from-the-task", b"from-the-irq"}
+    finally:
+        sh.close()

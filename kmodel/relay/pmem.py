@@ -127,12 +127,16 @@ def pmem_free_buf(k, buf):
 def pmem_commit(rb, idx, end, cc):
     """commit_hook: after a commit that ends at free-running offset end and left
     the sub-buffer's commit count at cc.  As lib_ring_buffer_write_commit_counter,
-    only a commit with every byte before it committed moves the commit
-    sequence; one behind a hole waits for the commit that fills it."""
+    a commit with every byte before it committed moves the commit sequence; one
+    behind a hole does not.  Unlike it, the commit that fills a hole moves it
+    too, when nothing reserved in the sub-buffer is left uncommitted (LTTng's
+    sequence waits for the next commit in order)."""
     S = rb.rbc.subbuf_size
-    if (end - cc) & (S - 1):
-        return
     lap = (cc - 1) // S
+    if (end - cc) & (S - 1):
+        sb_begin = lap * rb.rbc.alloc_size + idx * S
+        if min(rb.offset.counter - sb_begin, S) != cc - lap * S:
+            return                              # a reservation still open before cc
     buf = rb.rbuf
     # the metadata stores go to the region too: the slot's counters and one entry
     # (the checksums are kmodel's own, and their CPU work is not charged)
