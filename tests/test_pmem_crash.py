@@ -102,3 +102,31 @@ def test_sigkill_loses_nothing_committed_and_invents_nothing(tmp_path, mode, see
                            text=True, timeout=60)
         assert r.returncode == 0, r.stderr[-500:]
         assert r.stdout.count("blob:") == len(got)
+
+
+def test_kill_9_of_the_kmodel_shell_is_a_crash_and_extract_reads_it(tmp_path):
+    """The command-line path: `kmodel shell --pmem FILE`, records written,
+    then SIGKILL while the shell waits for its next command; `kmodel crash
+    extract` on the file finds every record."""
+    img = tmp_path / "r.img"
+    p = subprocess.Popen([sys.executable, "-m", "kmodel", "shell", "--pmem", str(img),
+                          "--cmdline", "reserve_mem=4M:4096:trace"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    try:
+        p.stdin.write("insmod ltt_relay_alloc\n"
+                      "relay open t subbuf_size=4k n_subbufs=8 backend=pmem layer=lockless\n"
+                      "relay write t cpu=3 data=before-the-kill count=120\n")
+        p.stdin.flush()
+        for line in p.stdout:
+            if "120 of 120 records" in line:
+                break
+        os.kill(p.pid, signal.SIGKILL)
+    finally:
+        p.kill()
+        p.wait()
+    out = subprocess.run([sys.executable, "-m", "kmodel", "crash", "extract", str(img), "-o",
+                          str(tmp_path / "t")], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert out.returncode == 0, out.stderr
+    assert "120 records to" in out.stdout and "cpu 3:" in out.stdout
