@@ -89,33 +89,38 @@ def test_a_pmem_file_needs_the_region_and_keeps_its_size(tmp_path):
     m.close()
 
 
-def test_hot_reboot_keeps_the_region_and_loses_the_rest():
+@pytest.fixture
+def pmem_sh():
+    """A shell with a reserved region, the relay loaded, and channel t on pmem."""
     sh = Shell("numa2", [], 0, CMDLINE)
-    try:
-        sh.execute("insmod ltt_relay_alloc")
-        sh.execute("relay open t subbuf_size=4k n_subbufs=4 backend=pmem layer=lockless")
-        sh.execute("relay open plain subbuf_size=4k n_subbufs=2")
-        sh.execute("relay write t cpu=3 data=before-the-reboot count=5")
-        sh.execute("relay write plain cpu=0 data=ordinary-memory")
-        out = sh.execute("reboot")
-        assert "boot 2" in out and "reserve_mem region trace kept" in out
-        with pytest.raises(Exception):
-            sh.execute("relay show plain")               # the old kernel's channels are gone
-        assert sh.execute("leaks") == "no leaks\n"
-        assert "ltt" not in sh.k.fs.listdir("/sys/kernel/debug")
-        sh.execute("insmod ltt_relay_alloc")
-        trace = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/trace")
-        assert trace.count("cpu 3 packet 0 id") == 5 and "before-the-reboot" in trace
-        info = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/info")
-        assert "channel 't'" in info and "cpu 3: 1 packet (0 complete, 1 cut" in info
-        # kept read-only: no pmem channel until it is cleared
-        assert "Cannot allocate memory" in str(_fails(sh, "relay open u subbuf_size=4k "
-                                                          "n_subbufs=4 backend=pmem"))
-        assert any("keeps the previous boot's trace" in line for line in sh.k.log.lines())
-        sh.execute("echo 1 > /sys/kernel/debug/ltt/previous_boot/clear")
-        sh.execute("relay open u subbuf_size=4k n_subbufs=4 backend=pmem")
-    finally:
-        sh.close()
+    sh.execute("insmod ltt_relay_alloc")
+    sh.execute("relay open t subbuf_size=4k n_subbufs=4 backend=pmem layer=lockless")
+    yield sh
+    sh.close()
+
+
+def test_hot_reboot_keeps_the_region_and_loses_the_rest(pmem_sh):
+    sh = pmem_sh
+    sh.execute("relay open plain subbuf_size=4k n_subbufs=2")
+    sh.execute("relay write t cpu=3 data=before-the-reboot count=5")
+    sh.execute("relay write plain cpu=0 data=ordinary-memory")
+    out = sh.execute("reboot")
+    assert "boot 2" in out and "reserve_mem region trace kept" in out
+    with pytest.raises(Exception):
+        sh.execute("relay show plain")               # the old kernel's channels are gone
+    assert sh.execute("leaks") == "no leaks\n"
+    assert "ltt" not in sh.k.fs.listdir("/sys/kernel/debug")
+    sh.execute("insmod ltt_relay_alloc")
+    trace = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/trace")
+    assert trace.count("cpu 3 packet 0 id") == 5 and "before-the-reboot" in trace
+    info = sh.execute("cat /sys/kernel/debug/ltt/previous_boot/info")
+    assert "channel 't'" in info and "cpu 3: 1 packet (0 complete, 1 cut" in info
+    # kept read-only: no pmem channel until it is cleared
+    assert "Cannot allocate memory" in str(_fails(sh, "relay open u subbuf_size=4k "
+                                                      "n_subbufs=4 backend=pmem"))
+    assert any("keeps the previous boot's trace" in line for line in sh.k.log.lines())
+    sh.execute("echo 1 > /sys/kernel/debug/ltt/previous_boot/clear")
+    sh.execute("relay open u subbuf_size=4k n_subbufs=4 backend=pmem")
 
 
 def _fails(sh, line):
@@ -267,24 +272,19 @@ def test_the_region_costs_what_its_memory_type_says(memtype):
         k.shutdown()
 
 
-def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it():
+def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it(pmem_sh):
     """A task reserves, an irq on its CPU writes a record after it, and the
     kernel dies before the task commits: the irq's record sits behind the
     task's uncommitted slot, so the commit sequence has not moved past the
     header, and a reader finds nothing to decode there (not the task's empty
     slot taken for a record).  The task's commit fills the hole: both are back."""
     from kmodel.relay.pmem import pmem_state
-    sh = Shell("numa2", [], 0, CMDLINE)
-    try:
-        sh.execute("insmod ltt_relay_alloc")
-        sh.execute("relay open t subbuf_size=4k n_subbufs=4 backend=pmem layer=lockless")
-        sh.execute("relay reserve t cpu=0 data=from-the-task")
-        sh.execute("irq 0 relay write t data=from-the-irq")
-        crashed = bytes(pmem_state(sh.k).view)
-        scan, got = extracted(crashed)
-        assert got == set() and scan.dropped == {}
-        sh.execute("relay commit t cpu=0")
-        scan, got = extracted(bytes(pmem_state(sh.k).view))
-        assert {p for _, p in got} == {b"from-the-task", b"from-the-irq"}
-    finally:
-        sh.close()
+    sh = pmem_sh
+    sh.execute("relay reserve t cpu=0 data=from-the-task")
+    sh.execute("irq 0 relay write t data=from-the-irq")
+    crashed = bytes(pmem_state(sh.k).view)
+    scan, got = extracted(crashed)
+    assert got == set() and scan.dropped == {}
+    sh.execute("relay commit t cpu=0")
+    scan, got = extracted(bytes(pmem_state(sh.k).view))
+    assert {p for _, p in got} == {b"from-the-task", b"from-the-irq"}
