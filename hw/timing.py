@@ -4,15 +4,24 @@ Modeled cost is kept apart from host time.  Every figure here is an integer
 counter that depends only on what the emulated CPUs did, so the same workload
 gives the same numbers on any host.
 
-The model, in one paragraph: every cache line a CPU touches is charged the DRAM
-latency for the SLIT distance between that CPU's node and the line's node
-(``dram_ns`` converted to cycles at ``cpu_ghz``); a tracer writes into buffers
-far larger than its caches, so lines are cold.  Each data access also looks up
-the dTLB (hw.tlb) at the page size of the mapping it goes through: the kernel
-linear map uses the largest page size the CPU has, vmap areas use 4 KiB pages.
-An STLB hit costs ``stlb_hit_cycles``; a miss costs ``page_walk_cycles``.
-Everything else (vmalloc faults, list-walk steps, notifier calls) is counted and
-charged a fixed number of cycles from the preset's table.
+The model, in one paragraph: a tracer's buffer accesses are sequential
+streams, and a stream costs bandwidth, not one latency a line.  Where a
+stream is served from is decided by its working set: the bytes the CPU
+touches between two visits to the same line, which for a ring written
+cyclically is the buffer, plus the CPU's other buffers touched in the same
+period (kmodel.relay.accounting).  A working set that fits ``cache_kib``'s L1,
+L2 or LLC is served from that level at one core's ``stream_gbps`` for it,
+whatever node the pages sit on; a larger one comes from DRAM at the bandwidth
+of the SLIT distance to the pages' node.  Dependent loads (a list walk
+chasing ``buf_page``s) cost latency instead: ``cache_cycles`` of the level
+that holds the walked structures, or the DRAM latency (``dram_ns``) of their
+node when they do not fit the LLC.  Each data access also looks up the dTLB
+(hw.tlb) at the page size of the mapping it goes through: the kernel linear
+map uses the largest page size the CPU has, vmap areas use 4 KiB pages.  An
+STLB hit costs ``stlb_hit_cycles``; a miss costs ``page_walk_cycles``.
+Everything else (vmalloc faults, notifier calls) is counted and charged a
+fixed number of cycles from the preset's table.  docs/model.md sets the
+model's predictions beside published figures.
 
 Atomics and irq flags (for execution contexts): an atomic operation costs
 ``atomic_cycles`` (a LOCK-prefixed read-modify-write on a line in the CPU's own
@@ -23,11 +32,13 @@ A line has one owner (no shared state is modeled: a read from another CPU moves
 it too, which is pessimistic for read-mostly lines).  ``local_irq_save`` and
 ``local_irq_restore`` cost ``irq_save_cycles`` and ``irq_restore_cycles``.
 
-Streamed data: a tracer's buffer accesses are sequential runs.  Users of the
-model report their bytes per node with ``stream()`` (or fold them in later,
-through a flusher that ``totals()`` calls first); those bytes cost one cold line
-per 64 bytes, ceil(bytes / 64) lines per node, computed when totals are read.
-So it does not matter how the bytes were batched: the figures are the same.
+Streamed data: users of the model report their bytes per node with
+``stream()`` (or fold them in later, through a flusher that ``totals()``
+calls first), with the working set they run in.  The bytes are summed by
+where they are served, and cost ``bytes x cpu_ghz / GB/s`` cycles for each
+level, computed when totals are read: so it does not matter how the bytes
+were batched.  Lines are still counted per node (ceil(bytes / 64)), for the
+statistics.
 Structure accesses that are assumed cache-hot (the buffer's own metadata) are
 counted in ``meta_lines`` per node and cost no cycles.
 
@@ -46,6 +57,15 @@ from dataclasses import dataclass, fields
 from hw.tlb import DTLB, SIZES, SHIFTS
 
 CACHE_LINE_SHIFT = 6
+LEVELS = ("L1", "L2", "LLC")
+
+
+def _int_key(k, what):
+    try:
+        return int(k)
+    except ValueError:
+        raise ValueError(f"{what}: {k!r} is neither a cache level ({', '.join(LEVELS)}) "
+                         f"nor a SLIT distance") from None
 
 
 @dataclass(frozen=True)
@@ -60,13 +80,15 @@ class TimingTable:
     page_walk_cycles: int
     vmalloc_lazy_sync: bool     # vmalloc mappings reach other page tables by faults
     vmalloc_fault_cycles: int
-    list_step_cycles: int       # following one list_head pointer (beyond its line)
     notifier_call_cycles: int
     local_op_cycles: int = 6    # non-LOCK read-modify-write on an owned line
     atomic_cycles: int = 18     # LOCK'd read-modify-write on an owned line
     irq_save_cycles: int = 3    # pushf; cli
     irq_restore_cycles: int = 20  # push; popf
     line_transfer_ns: dict = None  # SLIT distance -> ns to move a line to this CPU
+    cache_kib: dict = None      # 'L1', 'L2' (per core), 'LLC' (per node or CCX) -> KiB
+    cache_cycles: dict = None   # level -> load-to-use latency of a dependent load, cycles
+    stream_gbps: dict = None    # level, or SLIT distance for DRAM -> one core's copy GB/s
     pmem_memtype: str = "wc"    # how a reserved (persistent) region is mapped: wb, wc, uc
     wc_line_ns: float = 6.4     # one 64-byte line through write-combining buffers
 
@@ -125,6 +147,28 @@ class TimingTable:
         lazy = doc.get("vmalloc_lazy_sync", False)
         if not isinstance(lazy, bool):
             raise ValueError(f"vmalloc_lazy_sync = {lazy!r}: must be true or false")
+        caches = {}
+        for key, default in (("cache_kib", {"L1": 32, "L2": 256, "LLC": 4096}),
+                             ("cache_cycles", {"L1": 4, "L2": 12, "LLC": 40})):
+            t = table(key, default)
+            if set(t) != set(LEVELS) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1e7
+                    for v in t.values()):
+                raise ValueError(f"{key} = {t!r}: needs L1, L2 and LLC, each a positive number")
+            caches[key] = {lv: int(t[lv]) for lv in LEVELS}
+        if not caches["cache_kib"]["L1"] <= caches["cache_kib"]["L2"] <= \
+                caches["cache_kib"]["LLC"]:
+            raise ValueError("cache_kib: the levels must grow (L1 <= L2 <= LLC)")
+        gbps = {}
+        for k, v in table("stream_gbps", {"L1": 64, "L2": 32, "LLC": 16, **{
+                str(d): 8 * 10 / d for d in distances}}).items():
+            key = k if k in LEVELS else _int_key(k, "stream_gbps")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1e4:
+                raise ValueError(f"stream_gbps: {k!r} = {v!r} must be more than 0 GB/s")
+            gbps[key] = float(v)
+        missing = [x for x in list(LEVELS) + sorted(distances) if x not in gbps]
+        if missing:
+            raise ValueError(f"stream_gbps has no figure for {missing}")
         memtype = doc.get("pmem_memtype", "wc")
         if memtype not in ("wb", "wc", "uc"):
             raise ValueError(f"pmem_memtype = {memtype!r}: wb, wc or uc")
@@ -138,13 +182,14 @@ class TimingTable:
                    page_walk_cycles=num("page_walk_cycles", 30),
                    vmalloc_lazy_sync=lazy,
                    vmalloc_fault_cycles=num("vmalloc_fault_cycles", 2000),
-                   list_step_cycles=num("list_step_cycles", 4),
                    notifier_call_cycles=num("notifier_call_cycles", 20),
                    local_op_cycles=num("local_op_cycles", 6),
                    atomic_cycles=num("atomic_cycles", 18),
                    irq_save_cycles=num("irq_save_cycles", 3),
                    irq_restore_cycles=num("irq_restore_cycles", 20),
                    line_transfer_ns=xfer, pmem_memtype=memtype,
+                   cache_kib=caches["cache_kib"], cache_cycles=caches["cache_cycles"],
+                   stream_gbps=gbps,
                    wc_line_ns=num("wc_line_ns", 6.4, float, hi=1e6))
 
     def line_cycles(self, distance):
@@ -163,7 +208,7 @@ class TimingTable:
 
 class CpuCost:
     """Modeled counters of one emulated CPU.  Plain integers: cheap to bump."""
-    __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines", "stream_bytes",
+    __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines", "stream_bytes", "served",
                  "meta_lines", "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
                  "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops",
                  "atomics", "line_transfers", "irq_flag_ops")
@@ -176,8 +221,9 @@ class CpuCost:
         self.bytes = [0] * nr_nodes
         self.lines = [0] * nr_nodes
         self.stream_bytes = [0] * nr_nodes
-        self.meta_lines = [0] * nr_nodes
-        self.reset()
+        self.served = [0] * (nr_nodes + len(LEVELS))   # streamed bytes by where they
+        self.meta_lines = [0] * nr_nodes                # are served: DRAM of each node,
+        self.reset()                                    # then L1, L2, LLC
 
     def reset(self):
         self.cycles = 0
@@ -186,6 +232,8 @@ class CpuCost:
             self.lines[i] = 0
             self.stream_bytes[i] = 0
             self.meta_lines[i] = 0
+        for i in range(len(self.served)):
+            self.served[i] = 0
         self.tlb_lookups = [0, 0, 0]
         self.tlb_misses = [0, 0, 0]
         self.stlb_hits = [0, 0, 0]
@@ -220,6 +268,11 @@ class TimingModel:
         self.flushers = []          # called by totals()/reset() to fold deferred counts
         self.transfer_cycles = [[t.transfer_cycles(spec.distance[a][b]) for b in range(n)]
                                 for a in range(n)]
+        # the cache model: where a stream is served, at what cost per byte
+        self.level_bytes = [t.cache_kib[lv] << 10 for lv in LEVELS]
+        self.level_load = [t.cache_cycles[lv] for lv in LEVELS]
+        self.serve_cpb = [[t.cpu_ghz / t.stream_gbps[spec.distance[a][b]] for b in range(n)]
+                          + [t.cpu_ghz / t.stream_gbps[lv] for lv in LEVELS] for a in range(n)]
 
     # --- charging -----------------------------------------------------------
     def mem(self, c, nid, paddr, n):
@@ -247,17 +300,48 @@ class TimingModel:
             c.tlb_misses[size_idx] += 1
             c.cycles += self.table.page_walk_cycles
 
-    def stream(self, c, nid, n):
-        """stream - n bytes of a sequential run on node nid (see the module doc)."""
+    def level_of(self, ws):
+        """level_of - the cache level (0 L1, 1 L2, 2 LLC) that holds a working set
+        of ws bytes, or None when it spills to DRAM."""
+        lb = self.level_bytes
+        if ws <= lb[0]:
+            return 0
+        if ws <= lb[1]:
+            return 1
+        if ws <= lb[2]:
+            return 2
+        return None
+
+    def stream(self, c, nid, n, ws=None):
+        """stream - n bytes of a sequential run on node nid, in a working set of
+        ws bytes (the bytes the CPU touches between two visits to a line; None:
+        cold, from DRAM).  See the module doc."""
         c.bytes[nid] += n
         c.stream_bytes[nid] += n
+        lv = None if ws is None else self.level_of(ws)
+        c.served[nid if lv is None else len(c.stream_bytes) + lv] += n
 
-    def region_stream(self, c, nid, n):
+    def stream_cost(self, cpu_nid, nid, n, ws=None):
+        """stream_cost - (cycles, where) of a stream alone, for explanations."""
+        lv = None if ws is None else self.level_of(ws)
+        i = nid if lv is None else self.spec.nr_nodes + lv
+        where = f"DRAM N{nid}" if lv is None else LEVELS[lv]
+        gbps = self.table.cpu_ghz / self.serve_cpb[cpu_nid][i]
+        return int(round(n * self.serve_cpb[cpu_nid][i])), f"{where}, {gbps:g} GB/s"
+
+    def dep_load(self, c, nid, ws):
+        """dep_load - cycles of one dependent load (a pointer chased) of a line on
+        node nid in a working set of ws bytes: the cache level's latency, or the
+        DRAM latency at the SLIT distance when the set is larger than the LLC."""
+        lv = self.level_of(ws)
+        return c.line_cycles[nid] if lv is None else self.level_load[lv]
+
+    def region_stream(self, c, nid, n, ws=None):
         """region_stream - n bytes streamed to the reserved region on node nid,
         by its memory type (see the module doc)."""
         memtype = self.table.pmem_memtype
         if memtype == "wb":
-            self.stream(c, nid, n)
+            self.stream(c, nid, n, ws)
             return
         c.bytes[nid] += n
         lines = (n + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
@@ -276,12 +360,13 @@ class TimingModel:
         c.vmalloc_faults += 1
         c.cycles += self.table.vmalloc_fault_cycles
 
-    def walk(self, c, iterations):
-        """walk - a list walk of that many iterations; steps beyond the first count
-        as walk_steps (a sequential page change takes exactly one iteration)."""
+    def walk(self, c, iterations, nid, ws):
+        """walk - a list walk of that many iterations, each a dependent load of the
+        next element (on node nid, in a working set of ws bytes); steps beyond the
+        first count as walk_steps (a sequential page change takes one iteration)."""
         c.list_iters += iterations
         c.walk_steps += iterations - 1
-        c.cycles += iterations * self.table.list_step_cycles
+        c.cycles += iterations * self.dep_load(c, nid, ws)
 
     def atomic(self, c, line, locked=True):
         """atomic - CPU cost c does a read-modify-write on a cache line: LOCK'd
@@ -336,9 +421,12 @@ class TimingModel:
             c = self.cpus[cpu]
             out["cycles"] += c.cycles
             out["ops"] += c.ops
+            cpb = self.serve_cpb[c.nid]
+            for i, nbytes in enumerate(c.served):
+                if nbytes:
+                    out["cycles"] += int(round(nbytes * cpb[i]))
             for nid in range(n):
                 slines = (c.stream_bytes[nid] + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
-                out["cycles"] += slines * c.line_cycles[nid]
                 out["bytes_by_node"][nid] += c.bytes[nid]
                 out["lines_by_node"][nid] += c.lines[nid] + slines
                 out["bytes_local" if nid == c.nid else "bytes_remote"] += c.bytes[nid]

@@ -21,14 +21,16 @@ def delta(k, fn):
 
 
 def test_hand_worked_pagelist_case(k):
-    """numa2 (2 GHz, local DRAM 90 ns -> 180 cycles a line), CPU 0, a 4-page buffer:
-    64 writes of 64 B fill page 0 through the fast path, then one write on page 1
-    walks one step (4 cycles) and misses the 1 GiB TLB (30 cycles).
-    Lines: ceil(4160 / 64) = 65 -> 65 x 180 = 11700.  Total 11734 cycles."""
+    """numa2 (2 GHz; one core copies 64 GB/s in L1: 32 bytes a cycle), CPU 0, a
+    4-page buffer: 64 writes of 64 B fill page 0 through the fast path, then one
+    write on page 1.  The buffer (16 KiB) is the CPU's whole working set and
+    fits the 32 KiB L1: 4160 bytes / 32 = 130 cycles.  The page change is one
+    list step, a dependent load of page 1's buf_page (4 buf_pages of 32 B, in
+    L1: 4 cycles), and a 1 GiB TLB miss (30 cycles).  Total 164 cycles."""
     env = RelayEnv(k)
     chan = env.open(4096, 4)
     d = delta(k, lambda: (fill(chan.buf[0], 4096), fill(chan.buf[0], 64, start=4096)))
-    assert d["cycles"] == 11734
+    assert d["cycles"] == 164
     assert d["ops"] == 65 and d["bytes_local"] == 4160 and d["bytes_remote"] == 0
     assert d["lines_by_node"] == [65, 0]
     assert d["tlb_lookups_1G"] == 65 and d["tlb_misses_1G"] == 1
@@ -49,21 +51,37 @@ def test_same_workload_same_numbers(kernel_factory):
 
 @pytest.mark.parametrize("backend", ["pagelist", "vmap"])
 def test_mainline_placement_makes_far_writers_remote(env_factory, backend):
-    env = env_factory("numa2")
+    """The far writer's bytes are remote either way; what they cost depends on
+    where they are served.  A 16 KiB buffer fits the L1: remote or local, the
+    same 16384 / 32 = 512 cycles.  An 8 MiB buffer spills the 4 MiB LLC: local
+    DRAM streams at 8 GB/s (0.25 cycles a byte at 2 GHz), remote at 4 GB/s
+    (0.5 a byte), so the remote pass costs 8 MiB x 0.25 = 2,097,152 cycles more.
+    (8 MiB on each CPU fits numa2 with 6 CPUs up, one channel at a time; the
+    TLB's share, which differs with where the pages are, is taken out.)"""
+    env = env_factory("numa2", maxcpus=6)
     k = env.k
     k.current.cpu = 0                                  # the opener is on node 0
-    local = env.open(4096, 4, backend=backend, name="local")
-    opener = env.open(4096, 4, backend=backend, placement="opener", name="opener")
-    d_local = delta(k, lambda: fill(local.buf[5], 16384))
-    d_opener = delta(k, lambda: fill(opener.buf[5], 16384))
-    assert d_local["bytes_remote"] == 0 and d_local["bytes_local"] == 16384
-    assert d_opener["bytes_remote"] == 16384 and d_opener["bytes_local"] == 0
-    # remote lines cost 144 ns x 2 GHz = 288 cycles instead of 180; the first run
-    # paid the CPU's compulsory 1 GiB TLB miss (30) for both (numa2 fits in 1 GiB)
-    tlb = 30 if backend == "pagelist" else 0
-    assert d_opener["cycles"] - d_local["cycles"] == 256 * (288 - 180) - tlb
+    costs = {}
+    for size, n in ((4096, 4), (2 << 20, 4)):
+        for placement in ("local", "opener"):
+            chan = env.open(size, n, backend=backend, placement=placement, name=placement)
+            fill(chan.buf[5], 4096, step=4096)         # first touch: the TLB miss
+            d = delta(k, lambda: fill(chan.buf[5], size * n, step=4096))
+            key = "bytes_local" if placement == "local" else "bytes_remote"
+            assert d[key] == size * n and d["bytes_local"] + d["bytes_remote"] == size * n
+            costs[(size * n, placement)] = d["cycles"] - tlb_cycles(k, d)
+            ltt_relay_close(chan)
+    assert costs[(16384, "opener")] == costs[(16384, "local")]
+    assert costs[(8 << 20, "opener")] - costs[(8 << 20, "local")] == (8 << 20) // 4
     # writers on the opener's node are local either way
+    opener = env.open(4096, 4, backend=backend, placement="opener", name="again")
     assert delta(k, lambda: fill(opener.buf[1], 4096))["bytes_remote"] == 0
+
+
+def tlb_cycles(k, d):
+    t = k.timing.table
+    return sum(d[f"tlb_misses_{s}"] * t.page_walk_cycles + d[f"stlb_hits_{s}"] * t.stlb_hit_cycles
+               for s in ("4K", "2M", "1G"))
 
 
 @pytest.fixture
@@ -149,3 +167,18 @@ def test_exact_tlb_mode_sees_what_interleaving_evicts(kernel_factory, backend):
     else:
         # the page list's linear-map 1G entry was never evicted: same either way
         assert d0["cycles"] == d1["cycles"] and d1["tlb_misses_1G"] == 0
+
+
+def test_a_walk_costs_the_latency_of_where_its_buf_pages_are(env_factory):
+    """A list walk chases buf_pages one by one: each step is a dependent load.
+    An 8 MiB buffer has 2048 buf_pages of 32 B: 64 KiB, past numa2's 32 KiB
+    L1, so each step is an L2 hit, 12 cycles (4 in the 16-page buffer of
+    test_hand_worked_pagelist_case).  A 64-byte write 5 pages ahead: 5 steps,
+    60 cycles; its 64 bytes stream from local DRAM (8 MiB > the 4 MiB LLC) at
+    8 GB/s, 0.25 cycles a byte: 16 cycles; and whatever the TLB took."""
+    env = env_factory("numa2", maxcpus=2)
+    chan = env.open(1 << 20, 8)
+    buf = chan.buf[0]
+    d = delta(env.k, lambda: ltt_relay_write(buf, 5 * PAGE_SIZE, b"w" * 64, 64))
+    assert d["list_iters"] == 5
+    assert d["cycles"] == 5 * 12 + 16 + tlb_cycles(env.k, d)

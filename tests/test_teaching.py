@@ -75,10 +75,14 @@ def test_explain_walk_forward_then_next_page():
     assert rc == 0
     assert " 1. look up offset 5000 (0x1388) from wpage (page 0, at 0x0): +5000 bytes" in out
     assert "walk forward 1 step -> page 1; wpage := page 1" in out
-    assert "copy 3192 B to page 1 (N0) +0x388: 50 x 180" in out and "copy 2808 B to page 2" in out
-    assert "cache after: wpage=page 2" in out
-    # the per-step data costs add up with the model's own total
-    assert "total, as the model counts it: 16,958 cycles" in out
+    # the 16 KiB buffer fits numa2's L1, which one core fills at 64 GB/s (32 bytes
+    # a cycle at 2 GHz): 3192 / 32 = 99.75 -> 100 cycles, 2808 / 32 -> 88
+    assert "copy 3192 B to page 1 (N0) +0x388: L1, 64 GB/s" in out
+    assert "100 cycles" in out.split("copy 3192 B")[1].split("\n")[0]
+    assert "copy 2808 B to page 2" in out and "cache after: wpage=page 2" in out
+    # the per-step costs add up with the model's own total: 6000 / 32 = 187.5 ->
+    # 188, two list steps in L1 (4 each), one 1 GiB TLB miss (30)
+    assert "total, as the model counts it: 226 cycles" in out
 
 
 def test_explain_backward_walk_leaves_cache():

@@ -73,13 +73,13 @@ def _row(text, cycles):
 
 
 def data_row(k, buf, idx, nbytes, is_write, poff):
+    """The copy: its bytes, from the cache level that holds the buffer (its
+    working set here: the buffer alone), at that level's bandwidth."""
     d = buf.descs[idx]
-    lines = (nbytes + 63) // 64
-    per = k.timing.line_cycles[k.cpu_to_node(buf.cpu)][d.nid]
+    cycles, where = k.timing.stream_cost(k.cpu_to_node(buf.cpu), d.nid, nbytes, buf.alloc_size)
     verb = "copy" if is_write else "read"
-    where = "to" if is_write else "from"
-    text = f"{verb} {nbytes} B {where} page {idx} (N{d.nid}) +{poff:#x}: {lines} x {per}"
-    return _row(text, lines * per)
+    to = "to" if is_write else "from"
+    return _row(f"{verb} {nbytes} B {to} page {idx} (N{d.nid}) +{poff:#x}: {where}", cycles)
 
 
 def explain_pagelist(k, buf, is_write, offset, length, events, first):

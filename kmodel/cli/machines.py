@@ -10,7 +10,8 @@ from kmodel.kernel import boot
 def cmd_machines(args, out):
     for name in preset_names():
         spec = load_preset(name)
-        out.write(f"{name:<16} {spec.nr_nodes:>2} nodes {len(spec.present_cpus):>4} CPUs "
+        nodes = "node " if spec.nr_nodes == 1 else "nodes"
+        out.write(f"{name:<16} {spec.nr_nodes:>2} {nodes} {len(spec.present_cpus):>4} CPUs "
                   f"{format_size(spec.total_memory):>6}  {spec.description.split(':')[0].split('. ')[0].rstrip('.')}\n")
     return 0
 
@@ -46,7 +47,12 @@ def numactl_hardware(k):
 def timing_summary(t: TimingTable):
     dram = ", ".join(f"{d}: {ns:g} ns" for d, ns in sorted(t.dram_ns.items()))
     tlb = ", ".join(f"{n}x{s}" for s, n in t.tlb.items() if n)
+    caches = ", ".join(f"{lv} {t.cache_kib[lv]}K {t.cache_cycles[lv]}c "
+                       f"{t.stream_gbps[lv]:g} GB/s" for lv in ("L1", "L2", "LLC"))
+    dram_bw = ", ".join(f"{d}: {t.stream_gbps[d]:g}" for d in sorted(t.dram_ns))
     return (f"timing: {t.cpu_ghz:g} GHz; DRAM latency by distance {dram}; "
+            f"caches (size, load latency, one core's copy bandwidth) {caches}; "
+            f"DRAM copy GB/s by distance {dram_bw}; "
             f"L1 dTLB {tlb}, STLB {t.stlb_entries}; "
             f"vmalloc sync {'lazy (faults)' if t.vmalloc_lazy_sync else 'eager'}\n")
 

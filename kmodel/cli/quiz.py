@@ -245,14 +245,20 @@ class PlacementTopic(Topic):
         self.machine = r.choice([DEFAULT_PRESET, "xeon-2s-skylake", "nehalem-2009"])
         self.length = r.choice([64, 256, 1024, 4096])
         self.offset = r.randrange(16) * 256
-        return [("machine", self.machine), ("backend", "vmap (4 pages per CPU)"),
+        # a buffer that fits the caches, or (where the machine has the memory) one
+        # four times the largest last-level cache of the presets here
+        self.pages = r.choice([4, 4096]) if self.machine != DEFAULT_PRESET else 4
+        return [("machine", self.machine), ("backend", f"vmap ({self.pages} pages per CPU)"),
                 ("write", f"{self.length} bytes at offset {self.offset:#x} by the first CPU "
                           "of the last node; the channel was opened on CPU 0 (node 0)")]
 
     def problem(self):
-        return ["Data lines cost the DRAM latency of their distance at the preset's clock",
-                "(kmodel machine show PRESET); the first touch of a page also probes the",
-                "4 KiB TLB, and on nehalem-2009 takes a vmalloc fault.",
+        return ["A stream of data costs the copy bandwidth of where it is served: a",
+                "buffer that fits the CPU's caches costs the same wherever its pages are;",
+                "one larger than the last-level cache streams from DRAM at the bandwidth",
+                "of its distance (kmodel machine show PRESET; docs/model.md).  The first",
+                "touch of a page also probes the 4 KiB TLB, and on nehalem-2009 takes a",
+                "vmalloc fault.",
                 "  1. modeled cycles with placement=local?",
                 "  2. modeled cycles with placement=opener (mainline relay)?",
                 "  3. remote bytes with placement=opener?"]
@@ -264,8 +270,8 @@ class PlacementTopic(Topic):
             k = boot(self.machine)
             try:
                 k.modules.insmod("ltt_relay_alloc")
-                chan = ltt_relay_open(k, "q", None, PAGE_SIZE, 4, None, backend="vmap",
-                                      placement=placement)
+                chan = ltt_relay_open(k, "q", None, PAGE_SIZE * self.pages // 4, 4, None,
+                                      backend="vmap", placement=placement)
                 cpu = min(c for c in k.cpu_online_mask
                           if k.cpu_to_node(c) == k.spec.nr_nodes - 1)
                 k.timing.reset()

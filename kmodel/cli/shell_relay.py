@@ -141,7 +141,8 @@ def relay_open(sh, name, args):
     sh.channels[name] = chan
     bufs = [c for c in k.for_each_possible_cpu() if chan.buf[c] is not None]
     return (f"{name}: {len(bufs)} buffers x {format_size(chan.alloc_size)} "
-            f"({chan.alloc_size >> 12} pages), files in {DEBUG_DIR}/{name}/\n")
+            f"({chan.alloc_size >> 12} page{'' if chan.alloc_size >> 12 == 1 else 's'}), "
+            f"files in {DEBUG_DIR}/{name}/\n")
 
 
 def relay_write(sh, name, args):

@@ -2,7 +2,8 @@
 
 The hot path only bumps one integer on the page it touched: ``acct +=
 length + ONE_ACCESS`` counts an access and its bytes.  ``fold_buf`` turns it into the CPU's
-modeled counters: streamed bytes on the page's node, one TLB lookup per
+modeled counters: streamed bytes on the page's node, served from the cache
+level that holds the CPU's working set (``working_sets``), one TLB lookup per
 access at the buffer's mapping page size, and one cache-hot metadata line per
 access on the node of the rchan_buf (and of the buf_page, for the page list).
 The timing model calls the fold before it reports, so nothing is lost.
@@ -25,8 +26,12 @@ writes its own CPU's buffer, and the model counts the reader as local too.
 from kmodel.relay.ltt_relay import ACCESS_SHIFT, ONE_ACCESS
 
 
-def fold_buf(tm, buf):
+def fold_buf(tm, buf, ws=None):
+    """Fold buf's per-page counts into its CPU's counters; ws is the working set
+    its stream runs in (default: the buffer alone).  See working_sets()."""
     c = buf.cost
+    if ws is None:
+        ws = buf.alloc_size
     size = buf.ops.tlb_size(tm)
     meta_per_page = buf.ops.meta_per_page
     stream = tm.region_stream if buf.ops.reserved_region else tm.stream
@@ -36,7 +41,7 @@ def fold_buf(tm, buf):
         acct = d.acct
         if acct:
             ops = acct >> ACCESS_SHIFT
-            stream(c, d.nid, acct & (ONE_ACCESS - 1))
+            stream(c, d.nid, acct & (ONE_ACCESS - 1), ws)
             c.ops += ops
             lookups[size] += ops
             meta[buf.nid] += ops
@@ -44,3 +49,16 @@ def fold_buf(tm, buf):
                 meta[d.meta_nid] += ops
             d.acct = 0
 
+
+
+def working_sets(bufs):
+    """The working set of each CPU's streams since the last fold: the sizes of
+    the buffers it touched, summed.  A ring written cyclically touches its
+    whole buffer between two visits to a line, and so does every other buffer
+    the CPU wrote or read in the meantime: that is the reuse distance, and it
+    decides which cache level serves the stream (hw.timing)."""
+    ws = {}
+    for buf in bufs:
+        if buf.cost is not None and any(d.acct for d in buf.descs):
+            ws[buf.cost] = ws.get(buf.cost, 0) + buf.alloc_size
+    return ws

@@ -8,7 +8,7 @@ a channel is open or a buffer file is held.
 from kmodel.core.list import list_for_each, list_head
 from kmodel.core.module import KernelModule
 from kmodel.cpu.notifier import notifier_block
-from kmodel.relay.accounting import fold_buf
+from kmodel.relay.accounting import fold_buf, working_sets
 from kmodel.relay.pmem_boot import pmem_boot, pmem_exit
 from kmodel.relay.relay_hotplug import relay_hotcpu_callback
 
@@ -46,5 +46,6 @@ class LttRelayModule(KernelModule):
     def flush(self):
         """Fold every live buffer's pending counts into the timing model."""
         tm = self.k.timing
+        ws = working_sets(self.bufs.values())
         for buf in self.bufs.values():
-            fold_buf(tm, buf)
+            fold_buf(tm, buf, ws.get(buf.cost))

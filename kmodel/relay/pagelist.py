@@ -106,6 +106,10 @@ def relay_depopulate(k, buf):
 
 
 # --- finding a page ----------------------------------------------------------
+def meta_ws(buf):
+    """The working set a list walk runs in: the buf_pages it chases one by one,
+    a kmalloc-32 object a page."""
+    return buf.page_count * buf_page.SIZEOF
 def _random_access_warning(buf, direction, i, offset, orig_iter_off, iter_off, diff_offset):
     k = buf.chan.k
     k.printk(KERN_WARNING + f"{direction} random access detected in ltt_relay. "
@@ -131,12 +135,12 @@ def _find_page(buf, page, offset, diff_offset, forward):
         it = pos.owner
         c.meta_lines[it.meta_nid] += 1
         if it.offset <= offset < it.offset + PAGE_SIZE:
-            buf.chan.k.timing.walk(c, i)
+            buf.chan.k.timing.walk(c, i, it.meta_nid, meta_ws(buf))
             if i > 1 and buf.chan.k.config["CONFIG_LTT_RELAY_CHECK_RANDOM_ACCESS"] == "y":
                 _random_access_warning(buf, "Forward" if forward else "Backward", i, offset,
                                        orig_iter_off, it.offset, diff_offset)
             return it
-    buf.chan.k.timing.walk(c, max(i, 1))
+    buf.chan.k.timing.walk(c, max(i, 1), buf.nid, meta_ws(buf))
     return None
 
 
@@ -205,7 +209,7 @@ def ltt_relay_cache_page(buf, which, page, offset):
                 c = buf.cost
                 c.meta_lines[it.meta_nid] += 1
                 c.list_iters += 1
-                c.cycles += buf.chan.k.timing.table.list_step_cycles
+                c.cycles += buf.chan.k.timing.dep_load(c, it.meta_nid, meta_ws(buf))
                 _set_cache(buf, which, it)
                 return it
         found = ltt_relay_find_next_page(buf, page, offset, diff_offset)

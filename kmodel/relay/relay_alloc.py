@@ -15,7 +15,6 @@ from kmodel.core.list import list_add, list_del
 from kmodel.core.printk import KERN_ERR
 from kmodel.fs.vfs import S_IRUSR
 from kmodel.mm.gfp import GFP_KERNEL
-from kmodel.relay.accounting import fold_buf
 from kmodel.relay.backend import get_backend
 from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MAX, rchan,
                                     rchan_buf, rchan_callbacks)
@@ -88,7 +87,7 @@ def relay_destroy_buf(buf):
     """relay_destroy_buf - free a buffer's pages and struct, drop its channel ref."""
     chan = buf.chan
     k = chan.k
-    fold_buf(k.timing, buf)
+    relay_module(k).flush()             # its counts, in the working set of the moment
     chan.backend.free_buf(k, buf)
     if chan.buf[buf.cpu] is buf:
         chan.buf[buf.cpu] = None
