@@ -15,7 +15,8 @@ import time
 
 from kmodel.cli.errors import UsageError
 from kmodel.perf.harness import measure
-from kmodel.perf.workloads import (DESIGNS, QUICK_SIZES, SIZES, RelayBench, make_floor,
+from kmodel.perf.workloads import (DESIGNS, QUICK_SIZES, QUICK_SWEEP_SIZES, SIZES, SWEEP_SIZES,
+                                   RelayBench, buffer_sweep, make_floor,
                                    random_offsets, sequential, sequential_read)
 
 DEFAULT_MACHINES = ["xeon-2s-skylake", "nehalem-2009"]
@@ -60,7 +61,7 @@ def run_suite(machines, quick, progress_stream):
     min_time = 0.002 if quick else 0.01
     results = []
     total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + (1 if quick else 3) + \
-        len(machines) * len(sizes) * 2 * len(DESIGNS)
+        len(machines) * (len(sizes) * 2 * len(DESIGNS) + 1)
     prog = Progress(total, progress_stream)
     host_machine = machines[0]
     rb = RelayBench(host_machine)
@@ -112,6 +113,8 @@ def run_suite(machines, quick, progress_stream):
         results.append(_open_close("epyc-rome-nps4", kib, 3 if quick else 5))
     for machine in machines:
         results.extend(model_suite(machine, sizes, prog))
+        prog.step(f"modeled: {machine}, 4 KiB writes against buffer size")
+        results.extend(buffer_sweep(machine, QUICK_SWEEP_SIZES if quick else SWEEP_SIZES))
     prog.done()
     return results
 
@@ -251,6 +254,21 @@ def format_report(results, machines):
             ", ".join(f"{d} {tot[d]['tlb_misses_4K']:,}" for d in DESIGNS))
         lines.append("  vmalloc faults " + ", ".join(
             f"{d} {tot[d]['vmalloc_faults']:,}" for d in DESIGNS))
+        sweep = [r for r in results if r["case"] == "sweep-buffer-size" and
+                 r["machine"] == machine]
+        if sweep:
+            from hw.topology import load_preset
+            kib = load_preset(machine).timing.cache_kib
+            lines.append(f"\nModeled cycles per 4 KiB sequential write against the buffer size "
+                         f"per CPU, {machine} (L2 {kib['L2']} KiB, LLC {kib['LLC']} KiB; a "
+                         f"second pass)")
+            lines.append(f"{'buffer':>8}" + "".join(f"  {d:>12}" for d in DESIGNS) +
+                         f"  {'list/vmap':>9}  {'opener/vmap':>11}")
+            for size in sorted({r["size"] for r in sweep}):
+                c = {d: _find(sweep, size=size, design=d)["cycles_per_op"] for d in DESIGNS}
+                lines.append(f"{size >> 10:>5}KiB" + "".join(f"  {c[d]:>12.0f}" for d in DESIGNS)
+                             + f"  {c['pagelist'] / c['vmap']:>8.2f}x"
+                             f"  {c['vmap-opener'] / c['vmap']:>10.2f}x")
     lines.append("\nHow close the relay comes to a bare copy (host time; goals set for this "
                  "project)")
     for text, measured, limit, met in goals(results):

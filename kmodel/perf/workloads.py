@@ -17,6 +17,8 @@ DESIGNS = {"pagelist": ("pagelist", "local"), "vmap": ("vmap", "local"),
 BUF_SIZE = 1 << 20                       # per CPU
 SIZES = [8, 64, 512, 4096, 65536]
 QUICK_SIZES = [64, 4096, 65536]
+SWEEP_SIZES = [64 << 10, 1 << 20, 4 << 20, 16 << 20, 32 << 20]    # buffer per CPU
+QUICK_SWEEP_SIZES = [1 << 20, 16 << 20]
 
 
 def writer_cpu(k):
@@ -103,3 +105,45 @@ def random_offsets(length, nops=256, size=BUF_SIZE, seed=1):
     rng = random.Random(seed)
     slots = size // length
     return [rng.randrange(slots) * length for _ in range(nops)]
+
+
+def buffer_sweep(machine, sizes, write=4096):
+    """Modeled cycles of a sequential write of `write` bytes against the buffer
+    size per CPU, for each design: where the caches stop hiding the memory.
+    Each buffer is written once whole (first touches: TLB, vmalloc faults),
+    then measured over a second pass.  Only the CPUs up to the writer are
+    brought up, and one channel is open at a time, to keep host memory low.
+    Returns [{size, design, cycles_per_op, bytes_remote_per_op}]."""
+    from hw.topology import load_preset
+    spec = load_preset(machine)
+    last = spec.nr_nodes - 1
+    present = sorted(spec.present_cpus)
+    upto = next(i for i, c in enumerate(present) if spec.cpu_node[c] == last) + 1
+    rows = []
+    k = boot(machine, maxcpus=upto)
+    try:
+        assert k.modules.insmod("ltt_relay_alloc") == 0
+        k.set_cpu(k.boot_cpu)
+        cpu = writer_cpu(k)
+        data = payload(write)
+        for size in sizes:
+            for label, (backend, placement) in DESIGNS.items():
+                chan, err = ltt_relay_open_debugfs(k, label, size // 4, 4, backend, placement)
+                assert chan is not None, (label, size, err)
+                buf = chan.buf[cpu]
+                with k.on_cpu(cpu):
+                    for off in range(0, size, write):
+                        buf.ops.write(buf, off, data, write)
+                    t0 = k.timing.totals()          # (a reset would flush the TLB too)
+                    for off in range(0, size, write):
+                        buf.ops.write(buf, off, data, write)
+                    t = k.timing.totals()
+                ops = size // write
+                rows.append({"case": "sweep-buffer-size", "machine": machine, "size": size,
+                             "design": label,
+                             "cycles_per_op": (t["cycles"] - t0["cycles"]) / ops,
+                             "bytes_remote_per_op": (t["bytes_remote"] - t0["bytes_remote"]) / ops})
+                ltt_relay_close(chan)
+    finally:
+        k.shutdown()
+    return rows
