@@ -75,3 +75,22 @@ def cmd_machine_show(args, out):
     finally:
         k.shutdown()
     return 0
+
+
+def cmd_machine_probe(args, out):
+    """kmodel machine probe: this host as a preset (hw.probe), checked by loading it."""
+    import os
+    from hw.probe import preset_toml, probe
+    from hw.topology import parse_machine
+    from kmodel.cli.errors import UsageError
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise UsageError(f"-o {args.output}: no such directory")
+    text = preset_toml(probe(), args.name)
+    parse_machine(text, source="the probed preset")     # it must load as it is written
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+        out.write(f"wrote {args.output}: use it with --machine {args.output}\n")
+    else:
+        out.write(text)
+    return 0

@@ -16,7 +16,7 @@ from kmodel.cli import crash_cmd, explore_cmd, trace_cmd
 from kmodel.cli.quiz import cmd_quiz
 from kmodel.cli.setup_channel import add_channel_options
 from kmodel.cli.errors import USER_ERRORS
-from kmodel.cli.machines import cmd_machine_show, cmd_machines
+from kmodel.cli.machines import cmd_machine_probe, cmd_machine_show, cmd_machines
 from kmodel.cli.run import cmd_run, cmd_scenarios, cmd_shell
 from kmodel.core.bug import Oops
 
@@ -32,12 +32,18 @@ def build_parser():
     s = sub.add_parser("machines", help="list the machine presets")
     s.set_defaults(func=cmd_machines)
 
-    s = sub.add_parser("machine", help="show a machine's topology (numactl --hardware)")
-    msub = s.add_subparsers(dest="machine_command", metavar="show")
+    s = sub.add_parser("machine", help="show a machine's topology (numactl --hardware), "
+                       "or probe this host")
+    msub = s.add_subparsers(dest="machine_command", metavar="show|probe")
     msub.required = True
     show = msub.add_parser("show", help="print a preset's topology")
     show.add_argument("preset", nargs="?", default=DEFAULT_PRESET)
     show.set_defaults(func=cmd_machine_show)
+    probe = msub.add_parser("probe", help="write a preset for this host: topology and caches "
+                            "from /sys, copy bandwidth measured")
+    probe.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    probe.add_argument("--name", default="host", help="the preset's name (default: host)")
+    probe.set_defaults(func=cmd_machine_probe)
 
     s = sub.add_parser("cat", help="print a pseudo-file of a freshly booted kernel")
     s.add_argument("path", help="e.g. /proc/buddyinfo")
