@@ -14,7 +14,8 @@ PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay
                        "CONFIG_KMODEL_RB_ERRATUM"),
          "consumers.md": ("trace record", "trace show"),
          "crash.md": ("crash-record.kms --pmem", "crash extract", "crash-next-boot.kms",
-                      "# exit 2")}
+                      "# exit 2"),
+         "model.md": ("machine check xeon-2s-skylake", "machine check nehalem-2009")}
 
 
 def fresh_crash_files():

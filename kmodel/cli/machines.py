@@ -94,3 +94,22 @@ def cmd_machine_probe(args, out):
     else:
         out.write(text)
     return 0
+
+
+def cmd_machine_check(args, out):
+    """kmodel machine check PRESET: the model beside published figures (docs/model.md)."""
+    from kmodel.cli.errors import UsageError
+    from kmodel.perf.anchors import ANCHORS, TOLERANCE, check
+    if args.preset not in ANCHORS:
+        raise UsageError(f"no anchor figures for {args.preset!r} (presets with them: "
+                         f"{', '.join(ANCHORS)})")
+    rows = check(args.preset)
+    out.write(f"{args.preset}: the model's prediction beside each figure (within "
+              f"{TOLERANCE:.0%} passes)\n")
+    for a, got, diff, ok in rows:
+        out.write(f"  {a.what}\n    figure {a.figure:g} {a.unit} ({a.kind}: {a.source})\n"
+                  f"    model  {got:.1f} {a.unit}, {diff:+.0%}  "
+                  f"{'ok' if ok else 'OUTSIDE ' + format(TOLERANCE, '.0%')}\n")
+    failed = sum(not ok for *_, ok in rows)
+    out.write(f"{len(rows) - failed} of {len(rows)} within {TOLERANCE:.0%}\n")
+    return 1 if failed else 0

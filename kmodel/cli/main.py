@@ -16,7 +16,8 @@ from kmodel.cli import crash_cmd, explore_cmd, trace_cmd
 from kmodel.cli.quiz import cmd_quiz
 from kmodel.cli.setup_channel import add_channel_options
 from kmodel.cli.errors import USER_ERRORS
-from kmodel.cli.machines import cmd_machine_probe, cmd_machine_show, cmd_machines
+from kmodel.cli.machines import (cmd_machine_check, cmd_machine_probe, cmd_machine_show,
+                                 cmd_machines)
 from kmodel.cli.run import cmd_run, cmd_scenarios, cmd_shell
 from kmodel.core.bug import Oops
 
@@ -34,7 +35,7 @@ def build_parser():
 
     s = sub.add_parser("machine", help="show a machine's topology (numactl --hardware), "
                        "or probe this host")
-    msub = s.add_subparsers(dest="machine_command", metavar="show|probe")
+    msub = s.add_subparsers(dest="machine_command", metavar="show|probe|check")
     msub.required = True
     show = msub.add_parser("show", help="print a preset's topology")
     show.add_argument("preset", nargs="?", default=DEFAULT_PRESET)
@@ -44,6 +45,9 @@ def build_parser():
     probe.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
     probe.add_argument("--name", default="host", help="the preset's name (default: host)")
     probe.set_defaults(func=cmd_machine_probe)
+    check = msub.add_parser("check", help="the model's predictions beside published figures")
+    check.add_argument("preset")
+    check.set_defaults(func=cmd_machine_check)
 
     s = sub.add_parser("cat", help="print a pseudo-file of a freshly booted kernel")
     s.add_argument("path", help="e.g. /proc/buddyinfo")

@@ -1,0 +1,146 @@
+"""The model beside published figures: what ``kmodel machine check`` prints and
+docs/model.md shows.
+
+Each anchor is an operation, a figure for it, and where the figure comes from.
+The prediction is what the model does for the same operation on a booted
+kernel of the preset: a chain of dependent loads, a copy stream through the
+relay, an atomic on a line owned here or on another node, a TLB miss.  A row
+passes when the prediction is within 25% of the figure.
+
+Read the ``kind`` column.  A "published" figure is a measurement someone else
+made and reported.  An "estimate" is what the preset itself assumes (its
+comments say why), so that row checks how the model composes its inputs, not
+the inputs.  The inputs are checked against this host in bench/bench_model.py.
+"""
+from dataclasses import dataclass
+
+from kmodel.kernel import boot
+
+TOLERANCE = 0.25
+
+
+@dataclass(frozen=True)
+class Anchor:
+    what: str           # the operation
+    unit: str
+    figure: float
+    kind: str           # published or estimate
+    source: str
+    predict: object     # predict(k) -> the model's figure, in unit
+
+
+def _latency_ns(remote):
+    def predict(k):
+        tm = k.timing
+        c = tm.cpus[k.boot_cpu]
+        nid = (c.nid + 1) % k.spec.nr_nodes if remote else c.nid
+        big = 4 * tm.level_bytes[2]                 # a chain far larger than the LLC
+        return tm.dep_load(c, nid, big) / k.spec.timing.cpu_ghz
+    return predict
+
+
+def _copy_gbps(level):
+    """One core writing a buffer of the level's size, or four times the LLC, through
+    the relay (page list, 64 KiB writes, a second pass): bytes per second."""
+    def predict(k):
+        from kmodel.relay.relay_alloc import ltt_relay_open
+        tm = k.timing
+        kib = k.spec.timing.cache_kib
+        size = {"L2": kib["L2"] << 9, "LLC": kib["LLC"] << 9}.get(level, kib["LLC"] << 12)
+        size = max(1 << (size.bit_length() - 1), 64 << 10)  # a power of two, for the ring
+        k.modules.insmod("ltt_relay_alloc")
+        chan = ltt_relay_open(k, "m", None, size // 4, 4, None)
+        buf = chan.buf[k.boot_cpu]
+        data = bytes(65536)
+        for off in range(0, size, 65536):
+            buf.ops.write(buf, off, data, 65536)
+        t0 = tm.totals()["cycles"]
+        for off in range(0, size, 65536):
+            buf.ops.write(buf, off, data, 65536)
+        cycles = tm.totals()["cycles"] - t0
+        return size * k.spec.timing.cpu_ghz / cycles
+    return predict
+
+
+def _cmpxchg_cycles(remote):
+    def predict(k):
+        from kmodel.core.atomic import atomic_long_t
+        tm = k.timing
+        here = tm.cpus[k.boot_cpu]
+        owner = next(c for c in tm.cpus.values() if c.nid != here.nid) if remote else here
+        line = atomic_long_t(k, name="anchor")
+        line.line_owner = owner                     # uncontended: already this CPU's
+        before = here.cycles
+        tm.atomic(here, line)
+        return here.cycles - before
+    return predict
+
+
+def _page_walk_cycles(k):
+    tm = k.timing
+    c = tm.cpus[k.boot_cpu]
+    before = c.cycles
+    for vpn in range(4096):                         # 4 KiB pages past the STLB's reach
+        tm.tlb(c, 0, vpn)
+    walks = c.tlb_misses[0]
+    before_last = c.cycles
+    tm.tlb(c, 0, 0)                                 # long evicted: a miss
+    return (c.cycles - before_last) if c.tlb_misses[0] > walks else (c.cycles - before) / walks
+
+
+ANCHORS = {
+    "xeon-2s-skylake": [
+        Anchor("idle load latency, local DRAM", "ns", 90, "published, approximate",
+               "Intel Memory Latency Checker idle latency as published for 2S Skylake-SP",
+               _latency_ns(False)),
+        Anchor("idle load latency, remote DRAM", "ns", 144, "published, approximate",
+               "the same, other socket", _latency_ns(True)),
+        Anchor("copy bandwidth, L2-sized working set", "GB/s", 40, "estimate",
+               "the preset's stream_gbps L2", _copy_gbps("L2")),
+        Anchor("copy bandwidth, LLC-sized working set", "GB/s", 18, "estimate",
+               "the preset's stream_gbps LLC", _copy_gbps("LLC")),
+        Anchor("copy bandwidth, DRAM-sized working set", "GB/s", 11, "estimate",
+               "the preset's stream_gbps, local DRAM", _copy_gbps("DRAM")),
+        Anchor("uncontended LOCK CMPXCHG", "cycles", 18, "published",
+               "uops.info, LOCK CMPXCHG m64,r64 on Skylake-class cores: 18-19",
+               _cmpxchg_cycles(False)),
+        Anchor("LOCK CMPXCHG on a line last written on the other socket", "cycles", 260,
+               "published, approximate", "Intel MLC c2c HITM latency for 2S Skylake-SP (~115 ns = 242 "
+               "cycles) plus the instruction", _cmpxchg_cycles(True)),
+        Anchor("page walk (4 KiB, STLB miss)", "cycles", 30, "estimate",
+               "a walk that hits the paging-structure caches", _page_walk_cycles),
+    ],
+    "nehalem-2009": [
+        Anchor("idle load latency, local DRAM", "ns", 65, "published",
+               "Molka et al., PACT 2009, Xeon X5570", _latency_ns(False)),
+        Anchor("idle load latency, remote DRAM", "ns", 106, "published",
+               "the same paper", _latency_ns(True)),
+        Anchor("copy bandwidth, L2-sized working set", "GB/s", 30, "estimate",
+               "the preset's stream_gbps L2", _copy_gbps("L2")),
+        Anchor("copy bandwidth, LLC-sized working set", "GB/s", 20, "estimate",
+               "the preset's stream_gbps LLC", _copy_gbps("LLC")),
+        Anchor("copy bandwidth, DRAM-sized working set", "GB/s", 9, "estimate",
+               "the preset's stream_gbps, local DRAM", _copy_gbps("DRAM")),
+        Anchor("uncontended LOCK CMPXCHG", "cycles", 20, "estimate",
+               "Agner Fog's instruction tables, Nehalem (about 20)", _cmpxchg_cycles(False)),
+        Anchor("LOCK CMPXCHG on a line last written on the other socket", "cycles", 342,
+               "published, approximate", "Molka et al., PACT 2009: ~110 ns for a modified line in the "
+               "other socket (322 cycles), plus the instruction", _cmpxchg_cycles(True)),
+        Anchor("page walk (4 KiB, STLB miss)", "cycles", 40, "estimate",
+               "the preset's page_walk_cycles", _page_walk_cycles),
+    ],
+}
+
+
+def check(preset):
+    """[(anchor, prediction, relative difference, within tolerance)] for a preset."""
+    rows = []
+    for a in ANCHORS[preset]:
+        k = boot(preset, maxcpus=None)
+        try:
+            got = a.predict(k)
+        finally:
+            k.shutdown()
+        diff = (got - a.figure) / a.figure
+        rows.append((a, got, diff, abs(diff) <= TOLERANCE))
+    return rows
