@@ -176,3 +176,31 @@ def test_hotplug_cycle_with_channels(benchmark, channels):
         assert k.leaks() == {}
     finally:
         k.shutdown()
+
+
+_PER_PAGE = {}
+
+
+@pytest.mark.parametrize("kib_per_cpu", [64, 4096])
+def test_open_close_per_page_is_flat(benchmark, record_goal, kib_per_cpu):
+    """ltt_relay_open + close on 64 CPUs (epyc-rome-nps4): 1,024 pages against
+    65,536.  The cost per page must stay within 10% (the host's garbage
+    collector waits during an open or close: relay_alloc.collector_paused)."""
+    k = boot("epyc-rome-nps4")
+    try:
+        assert k.modules.insmod("ltt_relay_alloc") == 0
+        pages = 64 * kib_per_cpu // 4
+
+        def once():
+            chan = ltt_relay_open(k, "o", None, kib_per_cpu * 256, 4, None)
+            assert chan is not None
+            ltt_relay_close(chan)
+        benchmark.group = "open+close cost per page, 1k against 64k pages"
+        benchmark.pedantic(once, rounds=3, iterations=1)
+        _PER_PAGE[kib_per_cpu] = benchmark.stats.stats.min / pages
+        benchmark.extra_info["ns_per_page"] = _PER_PAGE[kib_per_cpu] * 1e9
+        if len(_PER_PAGE) == 2:
+            record_goal("open+close per page, 65,536 pages / 1,024 pages",
+                        _PER_PAGE[4096] / _PER_PAGE[64], 1.1, "x")
+    finally:
+        k.shutdown()

@@ -9,6 +9,9 @@ docs/errata.md has the entry.
 Module state (the patch's statics ``relay_channels`` and
 ``relay_channels_mutex``) lives in the loaded module, ``relay_module(k)``.
 """
+import gc
+from contextlib import contextmanager
+
 from kmodel.core.errno import EEXIST, EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
 from kmodel.core.list import list_add, list_del
@@ -203,6 +206,13 @@ def _check_sizes(k, subbuf_size, n_subbufs):
 def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
                      private_data=None, backend=DEFAULT_BACKEND, placement="local"):
     """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
+    with collector_paused():
+        return _ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb,
+                                   private_data, backend, placement)
+
+
+def _ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb,
+                        private_data, backend, placement):
     relay = relay_module(k)
     if relay is None:
         k.printk(KERN_ERR + "ltt_relay_open: the ltt_relay_alloc module is not loaded")
@@ -290,11 +300,29 @@ def ltt_relay_close(chan):
     if chan is None:
         return
     k = chan.k
-    for i in k.for_each_possible_cpu():
-        if chan.buf[i] is not None:
-            relay_close_buf(chan.buf[i])
-    list_del(chan.list)
-    kref_put(chan.kref, relay_destroy_channel, k.bug)
+    with collector_paused():
+        for i in k.for_each_possible_cpu():
+            if chan.buf[i] is not None:
+                relay_close_buf(chan.buf[i])
+        list_del(chan.list)
+        kref_put(chan.kref, relay_destroy_channel, k.bug)
+
+
+@contextmanager
+def collector_paused():
+    """The host's cyclic garbage collector waits while a channel's pages are
+    made or freed.  Thousands of new objects would trigger collections whose
+    cost grows with every live object, so the cost per page would grow with
+    the buffer: the emulator's cost, not the kernel's.  (Nothing made here is
+    garbage in a cycle; the collector runs again right after.)"""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # --- generic access (dispatch to the channel's backend) -----------------------
