@@ -9,6 +9,7 @@ docs/errata.md has the entry.
 Module state (the patch's statics ``relay_channels`` and
 ``relay_channels_mutex``) lives in the loaded module, ``relay_module(k)``.
 """
+import functools
 import gc
 from contextlib import contextmanager
 
@@ -203,16 +204,20 @@ def _check_sizes(k, subbuf_size, n_subbufs):
     return None
 
 
+def with_collector_paused(fn):
+    """fn, run with the host's garbage collector paused (collector_paused); the
+    frames that allocate keep fn's own name, for the leak reports."""
+    @functools.wraps(fn)
+    def paused(*args, **kw):
+        with collector_paused():
+            return fn(*args, **kw)
+    return paused
+
+
+@with_collector_paused
 def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
-                     private_data=None, backend=DEFAULT_BACKEND, placement="local"):
+                       private_data=None, backend=DEFAULT_BACKEND, placement="local"):
     """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
-    with collector_paused():
-        return _ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb,
-                                   private_data, backend, placement)
-
-
-def _ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb,
-                        private_data, backend, placement):
     relay = relay_module(k)
     if relay is None:
         k.printk(KERN_ERR + "ltt_relay_open: the ltt_relay_alloc module is not loaded")
