@@ -312,6 +312,53 @@ class TimingModel:
             return 2
         return None
 
+    def tlb_probe_range(self, c, size_idx, first, n):
+        """tlb_probe_range - tlb_probe of vpns first .. first+n-1, in that order:
+        the same counters and TLB state as n tlb_probe calls, in one loop (the
+        page changes of a multi-page copy)."""
+        if n <= 0:
+            return
+        last = c.last_vpn
+        dtlb = c.dtlb
+        l1 = dtlb.l1[size_idx]
+        e = l1.entries
+        cap = l1.capacity
+        stlb = dtlb.stlb if size_idx in dtlb.stlb_sizes else None
+        se = stlb.entries if stlb is not None else None
+        scap = stlb.capacity if stlb is not None else 0
+        hits = misses = 0
+        vpn = first
+        if last[size_idx] == vpn:           # the MRU entry: a hit, no LRU change
+            vpn += 1
+        for vpn in range(vpn, first + n):
+            if vpn in e:
+                del e[vpn]
+                e[vpn] = None
+                continue
+            if cap > 0:
+                if len(e) >= cap:
+                    del e[next(iter(e))]
+                e[vpn] = None
+            if se is not None:
+                key = (size_idx, vpn)
+                if key in se:
+                    del se[key]
+                    se[key] = None
+                    hits += 1
+                    continue
+                if scap > 0:
+                    if len(se) >= scap:
+                        del se[next(iter(se))]
+                    se[key] = None
+            misses += 1
+        last[size_idx] = first + n - 1
+        if hits:
+            c.stlb_hits[size_idx] += hits
+            c.cycles += hits * self.table.stlb_hit_cycles
+        if misses:
+            c.tlb_misses[size_idx] += misses
+            c.cycles += misses * self.table.page_walk_cycles
+
     def stream(self, c, nid, n, ws=None):
         """stream - n bytes of a sequential run on node nid, in a working set of
         ws bytes (the bytes the CPU touches between two visits to a line; None:

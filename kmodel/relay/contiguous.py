@@ -58,6 +58,18 @@ def _account(buf, offset, end, write, exact=False):
         else:
             buf.rpage = d
         return
+    if not copied and touch is not _touch:  # untraced: the page changes in one run
+        first = idx + 1 if descs[idx] is cur else idx
+        buf.ops.touch_run(buf, first, last - first + 1, offset, end)
+        for i in range(idx, last + 1):
+            descs[i].acct += PAGE_SIZE + ONE_ACCESS
+        descs[idx].acct -= offset & (PAGE_SIZE - 1)
+        descs[last].acct -= ((last + 1) << PAGE_SHIFT) - end
+        if write:
+            buf.wpage = descs[last]
+        else:
+            buf.rpage = descs[last]
+        return
     while idx <= last:
         d = descs[idx]
         lo = idx << PAGE_SHIFT
@@ -198,6 +210,15 @@ class ContiguousBackend(RelayBackend):
     @staticmethod
     def touch(buf, idx, offset, n):
         raise NotImplementedError
+
+    @classmethod
+    def touch_run(cls, buf, first, n, offset, end):
+        """The page changes of pages first .. first+n-1 of an access [offset,
+        end), in order: what touch() of each would charge.  A backend may do it
+        in one go (vmap, static); this is the page-by-page form."""
+        for idx in range(first, first + n):
+            lo = idx << PAGE_SHIFT
+            cls.touch(buf, idx, max(offset, lo), min(end, lo + PAGE_SIZE) - max(offset, lo))
 
     @staticmethod
     def fault_address(buf, offset):
