@@ -307,7 +307,63 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
         # "Underlying layer should never ask for writes across subbuffers."
         if offset >= buf.alloc_size:
             buf.chan.k.WARN_ON(True)
+        elif not copied and lookup is ltt_relay_cache_page and touch is _touch_linear:
+            page, offset, pos, length = _next_pages(buf, which, page, offset, mem, pos, length)
+            if not length:
+                break
+            if offset >= buf.alloc_size:        # (the same WARN, where the C has it)
+                buf.chan.k.WARN_ON(True)
     return orig_len
+
+
+def _next_pages(buf, which, page, offset, mem, pos, length):
+    """The following pages of a multi-page copy, while each is the next one in
+    the list: what ltt_relay_cache_page's next-page step, _touch_linear and the
+    copy loop do for each, written out in one loop (untraced accesses only).
+    Stops at the end of the buffer, or where the next page does not hold the
+    offset, and hands the rest back to the loop above; returns (page, offset,
+    pos, length) where it stopped."""
+    tm = buf.chan.k.timing
+    c = buf.cost
+    head = buf.pages
+    alloc_size = buf.alloc_size
+    lv = tm.level_of(meta_ws(buf))
+    step = tm.level_load[lv] if lv is not None else None
+    size = tm.linear_size
+    shift = tm.linear_shift
+    last_vpn = c.last_vpn
+    meta_lines = c.meta_lines
+    write = which == WPAGE
+    while length:
+        nxt = page.list.next
+        if nxt is head:
+            nxt = nxt.next
+        it = nxt.owner
+        if it.offset != offset:
+            break                               # not the next page: the slow way
+        meta_lines[it.meta_nid] += 1
+        c.list_iters += 1
+        c.cycles += step if step is not None else c.line_cycles[it.meta_nid]
+        if write:
+            buf.wpage = it
+        else:
+            buf.rpage = it
+        page = it
+        vpn = it.paddr >> shift
+        if last_vpn[size] != vpn:
+            tm.tlb_probe(c, size, vpn)
+        pagecpy = length if length < PAGE_SIZE else PAGE_SIZE
+        if write:
+            it.virtual[:pagecpy] = mem[pos:pos + pagecpy]
+        else:
+            mem[pos:pos + pagecpy] = it.virtual[:pagecpy]
+        it.acct += pagecpy + ONE_ACCESS
+        length -= pagecpy
+        pos += pagecpy
+        offset += pagecpy
+        if offset >= alloc_size:
+            break                               # past the end: the caller WARNs
+    return page, offset, pos, length
 
 
 def ltt_relay_read(buf, offset, dest, length):
