@@ -283,7 +283,15 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
     # chosen once per access, not per page
     lookup = _traced_cache_page if trace_relay_lookup.enabled else ltt_relay_cache_page
     touch = _traced_touch_linear if trace_relay_tlb.enabled else _touch_linear
+    fast = not (copied or buf.errata) and lookup is ltt_relay_cache_page and \
+        touch is _touch_linear
     pos = 0
+    if fast and not offset & ~PAGE_MASK:        # a stream's next page: the common case
+        page, offset, pos, length = _next_pages(buf, which, page, offset, mem, 0, length)
+        if not length:
+            return orig_len
+        if offset >= buf.alloc_size and pos:
+            buf.chan.k.WARN_ON(True)
     while True:
         page = lookup(buf, which, page, offset)
         if page is None:
@@ -307,7 +315,7 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
         # "Underlying layer should never ask for writes across subbuffers."
         if offset >= buf.alloc_size:
             buf.chan.k.WARN_ON(True)
-        elif not copied and lookup is ltt_relay_cache_page and touch is _touch_linear:
+        elif fast:
             page, offset, pos, length = _next_pages(buf, which, page, offset, mem, pos, length)
             if not length:
                 break
@@ -323,14 +331,14 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
     Stops at the end of the buffer, or where the next page does not hold the
     offset, and hands the rest back to the loop above; returns (page, offset,
     pos, length) where it stopped."""
-    tm = buf.chan.k.timing
-    c = buf.cost
-    head = buf.pages
-    alloc_size = buf.alloc_size
-    lv = tm.level_of(meta_ws(buf))
-    step = tm.level_load[lv] if lv is not None else None
-    size = tm.linear_size
-    shift = tm.linear_shift
+    turn = buf.turn
+    if turn is None:                            # what a page turn needs, once a buffer
+        tm = buf.chan.k.timing
+        lv = tm.level_of(meta_ws(buf))
+        turn = buf.turn = (tm, buf.cost, buf.pages, buf.alloc_size,
+                           tm.level_load[lv] if lv is not None else None,
+                           tm.linear_size, tm.linear_shift)
+    tm, c, head, alloc_size, step, size, shift = turn
     last_vpn = c.last_vpn
     meta_lines = c.meta_lines
     write = which == WPAGE
@@ -353,8 +361,11 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
         if last_vpn[size] != vpn:
             tm.tlb_probe(c, size, vpn)
         pagecpy = length if length < PAGE_SIZE else PAGE_SIZE
+        whole = not pos and pagecpy == length   # the access in one page: no slicing
         if write:
-            it.virtual[:pagecpy] = mem[pos:pos + pagecpy]
+            it.virtual[:pagecpy] = mem if whole else mem[pos:pos + pagecpy]
+        elif whole:
+            mem[:pagecpy] = it.virtual[:pagecpy]
         else:
             mem[pos:pos + pagecpy] = it.virtual[:pagecpy]
         it.acct += pagecpy + ONE_ACCESS
