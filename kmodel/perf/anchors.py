@@ -88,48 +88,46 @@ def _page_walk_cycles(k):
     return (c.cycles - before_last) if c.tlb_misses[0] > walks else (c.cycles - before) / walks
 
 
-ANCHORS = {
-    "xeon-2s-skylake": [
-        Anchor("idle load latency, local DRAM", "ns", 90, "published, approximate",
-               "Intel Memory Latency Checker idle latency as published for 2S Skylake-SP",
-               _latency_ns(False)),
-        Anchor("idle load latency, remote DRAM", "ns", 144, "published, approximate",
-               "the same, other socket", _latency_ns(True)),
-        Anchor("copy bandwidth, L2-sized working set", "GB/s", 40, "estimate",
-               "the preset's stream_gbps L2", _copy_gbps("L2")),
-        Anchor("copy bandwidth, LLC-sized working set", "GB/s", 18, "estimate",
-               "the preset's stream_gbps LLC", _copy_gbps("LLC")),
-        Anchor("copy bandwidth, DRAM-sized working set", "GB/s", 11, "estimate",
-               "the preset's stream_gbps, local DRAM", _copy_gbps("DRAM")),
-        Anchor("uncontended LOCK CMPXCHG", "cycles", 18, "published",
-               "uops.info, LOCK CMPXCHG m64,r64 on Skylake-class cores: 18-19",
-               _cmpxchg_cycles(False)),
-        Anchor("LOCK CMPXCHG on a line last written on the other socket", "cycles", 260,
-               "published, approximate", "Intel MLC c2c HITM latency for 2S Skylake-SP (~115 ns = 242 "
-               "cycles) plus the instruction", _cmpxchg_cycles(True)),
-        Anchor("page walk (4 KiB, STLB miss)", "cycles", 30, "estimate",
-               "a walk that hits the paging-structure caches", _page_walk_cycles),
-    ],
-    "nehalem-2009": [
-        Anchor("idle load latency, local DRAM", "ns", 65, "published",
-               "Molka et al., PACT 2009, Xeon X5570", _latency_ns(False)),
-        Anchor("idle load latency, remote DRAM", "ns", 106, "published",
-               "the same paper", _latency_ns(True)),
-        Anchor("copy bandwidth, L2-sized working set", "GB/s", 30, "estimate",
-               "the preset's stream_gbps L2", _copy_gbps("L2")),
-        Anchor("copy bandwidth, LLC-sized working set", "GB/s", 20, "estimate",
-               "the preset's stream_gbps LLC", _copy_gbps("LLC")),
-        Anchor("copy bandwidth, DRAM-sized working set", "GB/s", 9, "estimate",
-               "the preset's stream_gbps, local DRAM", _copy_gbps("DRAM")),
-        Anchor("uncontended LOCK CMPXCHG", "cycles", 20, "estimate",
-               "Agner Fog's instruction tables, Nehalem (about 20)", _cmpxchg_cycles(False)),
-        Anchor("LOCK CMPXCHG on a line last written on the other socket", "cycles", 342,
-               "published, approximate", "Molka et al., PACT 2009: ~110 ns for a modified line in the "
-               "other socket (322 cycles), plus the instruction", _cmpxchg_cycles(True)),
-        Anchor("page walk (4 KiB, STLB miss)", "cycles", 40, "estimate",
-               "the preset's page_walk_cycles", _page_walk_cycles),
-    ],
+# The operations every preset is checked on, in order: (what, unit, predict).
+OPERATIONS = (
+    ("idle load latency, local DRAM", "ns", _latency_ns(False)),
+    ("idle load latency, remote DRAM", "ns", _latency_ns(True)),
+    ("copy bandwidth, L2-sized working set", "GB/s", _copy_gbps("L2")),
+    ("copy bandwidth, LLC-sized working set", "GB/s", _copy_gbps("LLC")),
+    ("copy bandwidth, DRAM-sized working set", "GB/s", _copy_gbps("DRAM")),
+    ("uncontended LOCK CMPXCHG", "cycles", _cmpxchg_cycles(False)),
+    ("LOCK CMPXCHG on a line last written on the other socket", "cycles",
+     _cmpxchg_cycles(True)),
+    ("page walk (4 KiB, STLB miss)", "cycles", _page_walk_cycles),
+)
+BANDWIDTH_SOURCE = ("estimate", "the preset's stream_gbps")
+
+# preset -> one (figure, kind, source) per operation
+FIGURES = {
+    "xeon-2s-skylake": (
+        (90, "published, approximate",
+         "Intel Memory Latency Checker idle latency as published for 2S Skylake-SP"),
+        (144, "published, approximate", "the same, other socket"),
+        (40, *BANDWIDTH_SOURCE), (18, *BANDWIDTH_SOURCE), (11, *BANDWIDTH_SOURCE),
+        (18, "published", "uops.info, LOCK CMPXCHG m64,r64 on Skylake-class cores: 18-19"),
+        (260, "published, approximate", "Intel MLC c2c HITM latency for 2S Skylake-SP "
+         "(~115 ns = 242 cycles) plus the instruction"),
+        (30, "estimate", "a walk that hits the paging-structure caches"),
+    ),
+    "nehalem-2009": (
+        (65, "published", "Molka et al., PACT 2009, Xeon X5570"),
+        (106, "published", "the same paper"),
+        (30, *BANDWIDTH_SOURCE), (20, *BANDWIDTH_SOURCE), (9, *BANDWIDTH_SOURCE),
+        (20, "estimate", "Agner Fog's instruction tables, Nehalem (about 20)"),
+        (342, "published, approximate", "Molka et al., PACT 2009: ~110 ns for a modified "
+         "line in the other socket (322 cycles), plus the instruction"),
+        (40, "estimate", "the preset's page_walk_cycles"),
+    ),
 }
+
+ANCHORS = {preset: [Anchor(what, unit, figure, kind, source, predict)
+                    for (what, unit, predict), (figure, kind, source) in zip(OPERATIONS, rows)]
+           for preset, rows in FIGURES.items()}
 
 
 def check(preset):
