@@ -71,3 +71,15 @@ def test_a_static_copy_across_a_large_page_boundary_probes_both():
             k.shutdown()
     fast, slow = once(False), once(True)
     assert fast == slow and fast[1] == 2
+
+
+def test_a_stream_turning_pages_counts_what_the_page_loop_counts():
+    """Sequential streams, where the page turn is taken at the top of
+    ltt_relay_write and ltt_relay_read: a page at a time, and 64 bytes at a
+    time across page boundaries."""
+    script = ([(True, i * PAGE_SIZE, PAGE_SIZE, i) for i in range(12)] +
+              [(False, i * PAGE_SIZE, PAGE_SIZE, 0) for i in range(12)] +
+              [(True, 5 * PAGE_SIZE + i * 64, 64, i) for i in range(200)] +
+              [(False, 5 * PAGE_SIZE + i * 64, 64, 0) for i in range(200)])
+    for backend in ("pagelist", "vmap"):
+        assert run("numa2", backend, script, False) == run("numa2", backend, script, True)

@@ -265,6 +265,12 @@ def ltt_relay_write(buf, offset, src, length):
         page.virtual[poff:poff + length] = src
         page.acct += length + ONE_ACCESS
         return length
+    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and not (
+            buf.errata or trace_relay_copy.enabled or trace_relay_lookup.enabled or
+            trace_relay_tlb.enabled):
+        # the stream's next page, one page's worth: the written-out page turn
+        if not _next_pages(buf, WPAGE, page, offset, src, 0, length)[3]:
+            return length
     return _ltt_relay_copy(buf, WPAGE, offset, src, length)
 
 
@@ -386,6 +392,12 @@ def ltt_relay_read(buf, offset, dest, length):
         dest[:length] = page.virtual[poff:poff + length]
         page.acct += length + ONE_ACCESS
         return length
+    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and not (
+            buf.errata or trace_relay_copy.enabled or trace_relay_lookup.enabled or
+            trace_relay_tlb.enabled):
+        # the stream's next page, one page's worth: the written-out page turn
+        if not _next_pages(buf, RPAGE, page, offset, dest, 0, length)[3]:
+            return length
     return _ltt_relay_copy(buf, RPAGE, offset, dest, length)
 
 
