@@ -97,6 +97,16 @@ def contig_write(buf, offset, src, length):
         page.acct += length + ONE_ACCESS
         return length
     end = offset + length
+    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and \
+            not (trace_relay_tlb.enabled or trace_relay_copy.enabled):
+        # the stream's next page, within it: _account's page change, written out
+        buf.view[offset:end] = src
+        idx = offset >> PAGE_SHIFT
+        buf.ops.touch(buf, idx, offset, length)
+        d = buf.descs[idx]
+        d.acct += length + ONE_ACCESS
+        buf.wpage = d
+        return length
     if not length or end > buf.alloc_size:
         return _contig_copy(buf, offset, src, length, True)
     buf.view[offset:end] = src                  # one slice, across pages
