@@ -332,23 +332,21 @@ class TimingModel:
             vpn += 1
         for vpn in range(vpn, first + n):
             if vpn in e:
-                del e[vpn]
-                e[vpn] = None
+                e.move_to_end(vpn)
                 continue
             if cap > 0:
                 if len(e) >= cap:
-                    del e[next(iter(e))]
+                    e.popitem(last=False)
                 e[vpn] = None
             if se is not None:
-                key = (size_idx, vpn)
+                key = vpn << 2 | size_idx           # hw.tlb.stlb_key, written out
                 if key in se:
-                    del se[key]
-                    se[key] = None
+                    se.move_to_end(key)
                     hits += 1
                     continue
                 if scap > 0:
                     if len(se) >= scap:
-                        del se[next(iter(se))]
+                        se.popitem(last=False)
                     se[key] = None
             misses += 1
         last[size_idx] = first + n - 1
