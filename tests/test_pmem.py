@@ -289,3 +289,18 @@ def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it(pmem_sh):
     sh.execute("relay commit t cpu=0")
     scan, got = extracted(bytes(pmem_state(sh.k).view))
     assert {p for _, p in got} == {b"from-the-task", b"from-the-irq"}
+
+
+def test_a_new_channel_does_not_inherit_an_offline_cpus_old_slot(pmem_sh):
+    """Channel t wrote on CPU 3; CPU 3 goes offline and t closes; u is opened
+    with the same geometry.  CPU 3 gets no buffer in u, and its slot must not
+    show t's records as u's."""
+    from kmodel.relay.pmem import pmem_state
+    sh = pmem_sh
+    sh.execute("relay write t cpu=3 data=from-channel-t count=4")
+    sh.execute("echo 0 > /sys/devices/system/cpu/cpu3/online")
+    sh.execute("relay close t")
+    sh.execute("relay open u subbuf_size=4k n_subbufs=4 backend=pmem layer=lockless")
+    sh.execute("relay write u cpu=1 data=from-channel-u count=2")
+    scan, got = extracted(bytes(pmem_state(sh.k).view))
+    assert {p for _, p in got} == {b"from-channel-u"} and set(scan.packets) == {1}

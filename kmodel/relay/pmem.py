@@ -93,6 +93,9 @@ def pmem_alloc_buf(k, buf, nid):
                                   f"{st.size >> 10} KiB")
     if st.owner is None:                        # the channel's first buffer: format
         st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+        for cpu in range(ncpus):                # no slot keeps an earlier channel's
+            at = HEADER_SIZE + cpu * slot_size  # metadata (a CPU offline now would)
+            st.view[at:at + ms] = bytes(ms)
         name = getattr(chan.parent, "name", "") or chan.base_filename
         head = pack_header(st.size, chan.subbuf_size, chan.n_subbufs, ncpus,
                            k.machine.boots, name)
