@@ -348,6 +348,7 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
     last_vpn = c.last_vpn
     meta_lines = c.meta_lines
     write = which == WPAGE
+    iters = far = 0                             # list steps, and their cost from DRAM
     while length:
         nxt = page.list.next
         if nxt is head:
@@ -356,12 +357,9 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
         if it.offset != offset:
             break                               # not the next page: the slow way
         meta_lines[it.meta_nid] += 1
-        c.list_iters += 1
-        c.cycles += step if step is not None else c.line_cycles[it.meta_nid]
-        if write:
-            buf.wpage = it
-        else:
-            buf.rpage = it
+        iters += 1
+        if step is None:
+            far += c.line_cycles[it.meta_nid]
         page = it
         vpn = it.paddr >> shift
         if last_vpn[size] != vpn:
@@ -380,6 +378,13 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
         offset += pagecpy
         if offset >= alloc_size:
             break                               # past the end: the caller WARNs
+    if iters:                                   # the counts and the cache pointer, once
+        c.list_iters += iters
+        c.cycles += iters * step if step is not None else far
+        if write:
+            buf.wpage = page
+        else:
+            buf.rpage = page
     return page, offset, pos, length
 
 
