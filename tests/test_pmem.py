@@ -304,3 +304,20 @@ def test_a_new_channel_does_not_inherit_an_offline_cpus_old_slot(pmem_sh):
     sh.execute("relay write u cpu=1 data=from-channel-u count=2")
     scan, got = extracted(bytes(pmem_state(sh.k).view))
     assert {p for _, p in got} == {b"from-channel-u"} and set(scan.packets) == {1}
+
+
+@pytest.mark.parametrize("consumer", ["splice", "mmap"])
+def test_the_consumers_drain_a_pmem_channel(tmp_path, consumer):
+    """The consumers run on pmem unchanged: splice sends the region's frames
+    from the --pmem file with sendfile, and a consumer in another process maps
+    them from that file (sent by SCM_RIGHTS with the nodes' memfds)."""
+    from kmodel.consumer.ctf import read_trace
+    from kmodel.consumer.record import Recorder, RecordOptions
+    opts = RecordOptions(events=100, subbuf_size=4096, n_subbufs=8, backend="pmem",
+                         cmdline=CMDLINE, pmem=str(tmp_path / "r.img"), consumer=consumer)
+    (tmp_path / "t").mkdir()
+    stats = Recorder(opts, str(tmp_path / "t")).run()
+    trace = read_trace(str(tmp_path / "t"))
+    events = sum(len(p.events) for packets in trace.values() for p in packets)
+    assert events == sum(s.read for s in stats.values()) > 0
+    assert sum(s.lost for s in stats.values()) == 0

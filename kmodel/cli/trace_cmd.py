@@ -72,7 +72,7 @@ def cmd_record(args, out):
                          rate=args.rate, layer=args.layer, mode=args.mode,
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
-                         consumer=args.consumer,
+                         consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
                          config=tuple(args.config or ()))
 
     def progress(text):
@@ -143,6 +143,10 @@ def add_parser(sub):
                    "tracing, e.g. '10 echo 0 > /sys/devices/system/cpu/cpu3/online'")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    r.add_argument("--cmdline", default="", metavar="PARAMS",
+                   help="kernel command line, e.g. reserve_mem=4M:4096:trace for "
+                        "--backend pmem")
+    r.add_argument("--pmem", metavar="FILE", help="a host file behind the reserve_mem region")
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
     r.set_defaults(func=cmd_record)
     s2 = tsub.add_parser("show", help="print a trace kmodel recorded")

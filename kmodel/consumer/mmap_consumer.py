@@ -52,8 +52,8 @@ def map_buffer(fds, pages):
     """The buffer's frames at consecutive addresses: a read-only memoryview."""
     size = len(pages) * PAGE
     base = libc.mmap(None, size, libc.PROT_NONE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS)
-    for i, (nid, offset) in enumerate(pages):
-        libc.mmap(base + i * PAGE, PAGE, 1, libc.MAP_SHARED | libc.MAP_FIXED, fds[nid],
+    for i, (f, offset) in enumerate(pages):          # f: which of the files sent
+        libc.mmap(base + i * PAGE, PAGE, 1, libc.MAP_SHARED | libc.MAP_FIXED, fds[f],
                   offset)                               # PROT_READ
     return libc.memview(base, size)
 

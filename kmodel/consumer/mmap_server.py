@@ -1,9 +1,10 @@
 """The emulator's side of a consumer in another process (mmap_consumer.py).
 
 A consumer connects to a Unix socket.  It is sent the layout of every
-per-CPU buffer (for each page, the node and the offset of its frame) and, by
-SCM_RIGHTS, the memfd of every node: it then maps the frames of each buffer
-at consecutive addresses of its own, as relay's mmap inserts a buffer's pages
+per-CPU buffer (for each page, which host file holds its frame, and where)
+and, by SCM_RIGHTS, those files: the memfd of every node, and the --pmem
+file if the machine has one.  It then maps the frames of each buffer at
+consecutive addresses of its own, as relay's mmap inserts a buffer's pages
 into a process with vm_insert_page, and reads packets from there while the
 emulator writes.  Taking and giving back a packet go through the socket, one
 JSON line a request:
@@ -29,15 +30,25 @@ from kmodel.cpu.sched import run_now
 from kmodel.relay.ring_buffer import HELD, lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf
 
 
+def host_files(k):
+    """The host files that hold physical memory, in the order a consumer gets
+    them: each node's memfd, then the --pmem file if the machine has one."""
+    fds = [n.fd for n in k.physmem.nodes]
+    if k.physmem.backing is not None:
+        fds.append(k.physmem.backing.fd)
+    return fds
+
+
 def buffer_layout(k, rbc):
-    """The layout a consumer maps: sizes, and each CPU buffer's frames."""
+    """The layout a consumer maps: sizes, and each CPU buffer's frames as
+    (index in host_files(), offset in that file)."""
+    files = {fd: i for i, fd in enumerate(host_files(k))}
     bufs = {}
     for cpu, rb in rbc.bufs.items():
         pages = []
         for d in rb.rbuf.descs:
-            nid = k.physmem.pfn_to_nid(d.page.pfn)
-            node = k.physmem.nodes[nid]
-            pages.append([nid, (d.page.pfn - node.start_pfn) << PAGE_SHIFT])
+            fd, off = k.physmem.frame_file(d.page.pfn)
+            pages.append([files[fd], off])
         bufs[str(cpu)] = pages
     return {"subbuf_size": rbc.subbuf_size, "alloc_size": rbc.alloc_size,
             "nodes": len(k.physmem.nodes), "buffers": bufs}
@@ -90,8 +101,7 @@ class ConsumerServer:
                 return
             sock.setblocking(True)
             layout = json.dumps(buffer_layout(self.k, self.rbc)).encode() + b"\n"
-            fds = [n.fd for n in self.k.physmem.nodes]
-            socket.send_fds(sock, [layout], fds)
+            socket.send_fds(sock, [layout], host_files(self.k))
             sock.setblocking(False)
             self.clients.append(Client(sock))
 

@@ -45,6 +45,8 @@ class RecordOptions:
     seed: int = 0
     config: tuple = ()
     consumer: str = "splice"        # or "mmap": a consumer in another process
+    cmdline: str = ""               # the boot's, e.g. reserve_mem= for --backend pmem
+    pmem: str = None                # the host file behind that region
 
 
 @dataclass
@@ -151,8 +153,11 @@ class Recorder:
             self.consume(limit)
             return
         n = len(self.rbc.bufs)
-        self.server.serve(max_requests=2 * n * limit if limit is not None else 10**6,
-                          wait=0.02 if limit is None else 0.005)
+        # A get and a put a packet: with no limit, enough to drain every buffer
+        # once, plus a get each that finds none (a consumer polls; an unbounded
+        # tick would serve its polling for ever and the workload never resume).
+        per_cpu = limit if limit is not None else self.rbc.n_subbufs + 1
+        self.server.serve(max_requests=2 * n * per_cpu, wait=0.02 if limit is None else 0.005)
 
     def _finish_consumer(self):
         """Serve the consumer process until it has drained every buffer."""
@@ -172,8 +177,8 @@ class Recorder:
     def run(self):
         from kmodel.cli.shell import Shell
         o = self.opts
-        sh = Shell(o.machine, list(o.config), o.seed) if o.machine else \
-            Shell(config=list(o.config), seed=o.seed)
+        sh = Shell(o.machine, list(o.config), o.seed, o.cmdline, o.pmem) if o.machine else \
+            Shell(config=list(o.config), seed=o.seed, cmdline=o.cmdline, pmem=o.pmem)
         self.k = k = sh.k
         try:
             k.modules.insmod("ltt_relay_alloc")
