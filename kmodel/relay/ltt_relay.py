@@ -94,7 +94,7 @@ class rchan:
                  "private_data", "buf", "list", "parent", "subbuf_size_order",
                  "base_filename",
                  # this port's
-                 "backend", "placement", "opener_nid", "k", "nid")
+                 "backend", "placement", "opener_nid", "k", "nid", "alloc_errno")
 
     def __init__(self):
         self.version = 0
@@ -114,3 +114,4 @@ class rchan:
         self.opener_nid = 0
         self.k = None
         self.nid = 0
+        self.alloc_errno = 0            # the last errno a backend's alloc_buf returned

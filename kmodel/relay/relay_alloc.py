@@ -64,7 +64,9 @@ def relay_create_buf(k, chan, cpu):
     # Page placement: the patch's is the buffer's CPU's node; mainline relay's
     # is alloc_page() on the node of the CPU running this code ("opener").
     nid = k.cpu_to_node(cpu) if chan.placement == "local" else -1
-    if chan.backend.alloc_buf(k, buf, nid):
+    err = chan.backend.alloc_buf(k, buf, nid)
+    if err:
+        chan.alloc_errno = -err     # for ltt_relay_open_err: the backend's reason
         buf.chan = None
         k.kfree(buf)
         return None
@@ -278,8 +280,12 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
                     relay_close_buf(chan.buf[j])
                 elif errata(k):
                     break
+            # The patch's ltt_relay_open returns NULL and its callers say
+            # -ENOMEM; a backend that refused for another reason (pmem: EBUSY)
+            # is reported with its own errno.
+            err = chan.alloc_errno or ENOMEM
             kref_put(chan.kref, relay_destroy_channel, k.bug)
-            return None, -ENOMEM
+            return None, -err
     list_add(chan.list, relay.relay_channels)
     return chan, 0
 
