@@ -185,7 +185,7 @@ _PER_PAGE = {}
 def test_open_close_per_page_is_flat(benchmark, record_goal, kib_per_cpu):
     """ltt_relay_open + close on 64 CPUs (epyc-rome-nps4): 1,024 pages against
     65,536.  The cost per page must stay within 10% (the host's garbage
-    collector waits during an open or close: relay_alloc.collector_paused)."""
+    collector waits during an open or close: relay_alloc.with_collector_paused)."""
     k = boot("epyc-rome-nps4")
     try:
         assert k.modules.insmod("ltt_relay_alloc") == 0

@@ -314,48 +314,21 @@ class TimingModel:
 
     def tlb_probe_range(self, c, size_idx, first, n):
         """tlb_probe_range - tlb_probe of vpns first .. first+n-1, in that order:
-        the same counters and TLB state as n tlb_probe calls, in one loop (the
+        the same counters and TLB state as n tlb_probe calls, in one call (the
         page changes of a multi-page copy)."""
         if n <= 0:
             return
-        last = c.last_vpn
-        dtlb = c.dtlb
-        l1 = dtlb.l1[size_idx]
-        e = l1.entries
-        cap = l1.capacity
-        stlb = dtlb.stlb if size_idx in dtlb.stlb_sizes else None
-        se = stlb.entries if stlb is not None else None
-        scap = stlb.capacity if stlb is not None else 0
-        hits = misses = 0
-        vpn = first
-        if last[size_idx] == vpn:           # the MRU entry: a hit, no LRU change
-            vpn += 1
-        for vpn in range(vpn, first + n):
-            if vpn in e:
-                e.move_to_end(vpn)
-                continue
-            if cap > 0:
-                if len(e) >= cap:
-                    e.popitem(last=False)
-                e[vpn] = None
-            if se is not None:
-                key = vpn << 2 | size_idx           # hw.tlb.stlb_key, written out
-                if key in se:
-                    se.move_to_end(key)
-                    hits += 1
-                    continue
-                if scap > 0:
-                    if len(se) >= scap:
-                        se.popitem(last=False)
-                    se[key] = None
-            misses += 1
-        last[size_idx] = first + n - 1
+        if c.last_vpn[size_idx] == first:   # the MRU entry: a hit, no LRU change
+            first += 1
+            n -= 1
+        c.last_vpn[size_idx] = first + n - 1
+        hits, walks = c.dtlb.lookup_range(size_idx, first, n)
         if hits:
             c.stlb_hits[size_idx] += hits
             c.cycles += hits * self.table.stlb_hit_cycles
-        if misses:
-            c.tlb_misses[size_idx] += misses
-            c.cycles += misses * self.table.page_walk_cycles
+        if walks:
+            c.tlb_misses[size_idx] += walks
+            c.cycles += walks * self.table.page_walk_cycles
 
     def stream(self, c, nid, n, ws=None):
         """stream - n bytes of a sequential run on node nid, in a working set of
@@ -363,14 +336,18 @@ class TimingModel:
         cold, from DRAM).  See the module doc."""
         c.bytes[nid] += n
         c.stream_bytes[nid] += n
+        c.served[self._served_by(nid, ws)] += n
+
+    def _served_by(self, nid, ws):
+        """Where a stream on node nid in a working set of ws bytes is served, as
+        an index of CpuCost.served: the node's DRAM (nid), or L1, L2, LLC."""
         lv = None if ws is None else self.level_of(ws)
-        c.served[nid if lv is None else len(c.stream_bytes) + lv] += n
+        return nid if lv is None else self.spec.nr_nodes + lv
 
     def stream_cost(self, cpu_nid, nid, n, ws=None):
         """stream_cost - (cycles, where) of a stream alone, for explanations."""
-        lv = None if ws is None else self.level_of(ws)
-        i = nid if lv is None else self.spec.nr_nodes + lv
-        where = f"DRAM N{nid}" if lv is None else LEVELS[lv]
+        i = self._served_by(nid, ws)
+        where = f"DRAM N{nid}" if i == nid else LEVELS[i - self.spec.nr_nodes]
         gbps = self.table.cpu_ghz / self.serve_cpb[cpu_nid][i]
         return int(round(n * self.serve_cpb[cpu_nid][i])), f"{where}, {gbps:g} GB/s"
 

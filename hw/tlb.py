@@ -76,6 +76,35 @@ class DTLB:
             return 1
         return 2
 
+    def lookup_range(self, size_idx, first, n):
+        """lookup_range - lookup() of vpns first .. first+n-1 in order (a
+        multi-page copy's page changes): (STLB hits, page walks)."""
+        l1 = self.l1[size_idx]
+        e, cap = l1.entries, l1.capacity
+        se = self.stlb.entries if size_idx in self.stlb_sizes else None
+        scap = self.stlb.capacity
+        hits = walks = 0
+        for vpn in range(first, first + n):     # lookup() and LRU.access, written out
+            if vpn in e:
+                e.move_to_end(vpn)
+                continue
+            if cap > 0:
+                if len(e) >= cap:
+                    e.popitem(last=False)
+                e[vpn] = None
+            if se is not None:
+                key = vpn << 2 | size_idx       # stlb_key(), inline: once a page
+                if key in se:
+                    se.move_to_end(key)
+                    hits += 1
+                    continue
+                if scap > 0:
+                    if len(se) >= scap:
+                        se.popitem(last=False)
+                    se[key] = None
+            walks += 1
+        return hits, walks
+
     def flush(self):
         for t in self.l1:
             t.flush()

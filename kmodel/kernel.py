@@ -90,11 +90,7 @@ class Kernel:
         self.bug = Bug(self.log)
         self.own_machine = machine is None
         if machine is None:
-            try:
-                machine = Machine(spec)
-            except OSError as e:
-                raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated "
-                                f"memory cannot be mapped on this host ({e.strerror})") from None
+            machine = make_machine(spec)
         self.machine = machine
         self.physmem = machine.physmem
         self.mmu = None
@@ -201,8 +197,7 @@ class Kernel:
         spec = self.spec
         self.printk(KERN_NOTICE + f"Linux version {UTS_RELEASE} (kmodel) #1 SMP")
         self.printk(KERN_INFO + f"Machine: {spec.name}")
-        line = " ".join(filter(None, [self.cmdline] if self.cmdline else
-                               [f"maxcpus={maxcpus}" if maxcpus is not None else ""]))
+        line = self.cmdline or (f"maxcpus={maxcpus}" if maxcpus is not None else "")
         if line:
             self.printk(KERN_NOTICE + f"Kernel command line: {line}")
         if self.unknown_params:
@@ -337,6 +332,18 @@ def _release(machine, mmu):
         mmu.close()
     if machine is not None:
         machine.close()
+
+
+def make_machine(machine=DEFAULT_PRESET, pmem_path=None):
+    """make_machine - the hardware of a preset name, a machine file or a
+    MachineSpec (hw.machine.Machine), with pmem_path the host file behind a
+    reserved region; a BootError if this host cannot map its memory."""
+    spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
+    try:
+        return Machine(spec, pmem_path)
+    except OSError as e:
+        raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated memory "
+                        f"cannot be mapped on this host ({e.strerror})") from None
 
 
 def boot(machine=DEFAULT_PRESET, config=(), seed=0, maxcpus=None, cmdline=""):

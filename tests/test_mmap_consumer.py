@@ -1,7 +1,6 @@
 """A consumer in a second process (kmodel/consumer/mmap_consumer.py): it maps the
 buffers' frames from the node memfds, takes packets over a socket, survives
 being killed, and a new one carries on from the consumed position."""
-import os
 import random
 import signal
 import subprocess

@@ -24,20 +24,7 @@ from kmodel.cli.command import Command
 from kmodel.cli.errors import ScriptError
 from kmodel.cli.split import split_words
 from kmodel.core.bug import Oops
-from kmodel.kernel import BootError, boot
-
-def make_machine(machine, pmem=None):
-    """The hardware a shell keeps across reboots: a preset, a machine file or a
-    MachineSpec, with pmem the host file behind a reserved region."""
-    from hw.machine import Machine
-    from hw.topology import MachineSpec, load_preset
-    spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
-    try:
-        return Machine(spec, pmem)
-    except OSError as e:
-        raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated memory "
-                        f"cannot be mapped on this host ({e.strerror})") from None
-
+from kmodel.kernel import boot, make_machine
 
 FOOTER = "Sizes take 4k, 16k, 1m; CPU lists take 0-3,6."
 

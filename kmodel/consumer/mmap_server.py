@@ -23,7 +23,6 @@ import select
 import socket
 import time
 
-from hw import PAGE_SHIFT
 from kmodel.core.atomic import atomic_long_cmpxchg
 from kmodel.core.errno import EINVAL
 from kmodel.cpu.sched import run_now

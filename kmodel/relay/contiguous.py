@@ -97,16 +97,6 @@ def contig_write(buf, offset, src, length):
         page.acct += length + ONE_ACCESS
         return length
     end = offset + length
-    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and \
-            not (trace_relay_tlb.enabled or trace_relay_copy.enabled):
-        # the stream's next page, within it: _account's page change, written out
-        buf.view[offset:end] = src
-        idx = offset >> PAGE_SHIFT
-        buf.ops.touch(buf, idx, offset, length)
-        d = buf.descs[idx]
-        d.acct += length + ONE_ACCESS
-        buf.wpage = d
-        return length
     if not length or end > buf.alloc_size:
         return _contig_copy(buf, offset, src, length, True)
     buf.view[offset:end] = src                  # one slice, across pages
@@ -206,10 +196,10 @@ def make_descs(k, buf, pages, meta_nid):
 
 class ContiguousBackend(RelayBackend):
     """What vmap and static share: one view, accessed by the functions above.
-    A subclass gives alloc_buf/free_buf, tlb_size, describe, and the two hooks
-    of this family: touch(buf, idx, offset, n), what a stream's move to page
-    idx costs, and fault_address(buf, offset), the address a run past the end
-    faults at."""
+    A subclass gives alloc_buf/free_buf, tlb_size, describe, and the hooks of
+    this family: touch(buf, idx, offset, n), what a stream's move to page idx
+    costs, touch_run, the same for a run of pages, and fault_address(buf,
+    offset), the address a run past the end faults at."""
     contiguous = True
     meta_per_page = False
     write = staticmethod(contig_write)
@@ -221,14 +211,11 @@ class ContiguousBackend(RelayBackend):
     def touch(buf, idx, offset, n):
         raise NotImplementedError
 
-    @classmethod
-    def touch_run(cls, buf, first, n, offset, end):
+    @staticmethod
+    def touch_run(buf, first, n, offset, end):
         """The page changes of pages first .. first+n-1 of an access [offset,
-        end), in order: what touch() of each would charge.  A backend may do it
-        in one go (vmap, static); this is the page-by-page form."""
-        for idx in range(first, first + n):
-            lo = idx << PAGE_SHIFT
-            cls.touch(buf, idx, max(offset, lo), min(end, lo + PAGE_SIZE) - max(offset, lo))
+        end), in order, in one go: what touch() of each would charge."""
+        raise NotImplementedError
 
     @staticmethod
     def fault_address(buf, offset):

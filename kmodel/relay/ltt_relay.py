@@ -52,7 +52,7 @@ class rchan_buf:
                  "rpage", "page_count", "cpu",
                  # this port's
                  "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs",
-                 "view", "priv", "cost", "errata", "turn")
+                 "view", "priv", "cost", "errata")
 
     def __init__(self):
         self.chan_private = None
@@ -75,7 +75,6 @@ class rchan_buf:
         self.priv = None                    # the backend's own (kmodel.relay.backend)
         self.cost = None
         self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
-        self.turn = None                # the page list's page-turn constants (pagelist.py)
 
 
 class rchan_callbacks:

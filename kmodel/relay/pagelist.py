@@ -110,6 +110,28 @@ def meta_ws(buf):
     """The working set a list walk runs in: the buf_pages it chases one by one,
     a kmalloc-32 object a page."""
     return buf.page_count * buf_page.SIZEOF
+
+
+class pagelist_buf:
+    """The page list's part of a buffer (rchan_buf.priv): what its page turns
+    need, fixed when its pages are: the timing model, its CPU's counters, and
+    the cycles of one list step (a dependent load of a buf_page, at the
+    latency of the cache level that holds them; None past the LLC, when it
+    is the DRAM latency of the buf_page's node)."""
+    __slots__ = ("turn",)
+
+    def __init__(self, k, buf):
+        tm = k.timing
+        lv = tm.level_of(meta_ws(buf))
+        # (timing model, CPU counters, step cycles, linear-map page size and shift)
+        self.turn = (tm, buf.cost, tm.level_load[lv] if lv is not None else None,
+                     tm.linear_size, tm.linear_shift)
+
+    def step_cycles(self, nid):
+        _, cost, step, _, _ = self.turn
+        return step if step is not None else cost.line_cycles[nid]
+
+
 def _random_access_warning(buf, direction, i, offset, orig_iter_off, iter_off, diff_offset):
     k = buf.chan.k
     k.printk(KERN_WARNING + f"{direction} random access detected in ltt_relay. "
@@ -209,7 +231,7 @@ def ltt_relay_cache_page(buf, which, page, offset):
                 c = buf.cost
                 c.meta_lines[it.meta_nid] += 1
                 c.list_iters += 1
-                c.cycles += buf.chan.k.timing.dep_load(c, it.meta_nid, meta_ws(buf))
+                c.cycles += buf.priv.step_cycles(it.meta_nid)
                 _set_cache(buf, which, it)
                 return it
         found = ltt_relay_find_next_page(buf, page, offset, diff_offset)
@@ -252,6 +274,14 @@ def _touch_fn():
 
 
 # --- reading and writing -----------------------------------------------------
+def _turns_written_out(buf):
+    """Page turns may take _next_pages: no relay tracepoint is attached (the
+    lookup, TLB and copy events are per page), and the buffer runs the port's
+    code, not the patch's (CONFIG_LTT_RELAY_ERRATA)."""
+    return not (buf.errata or trace_relay_copy.enabled or trace_relay_lookup.enabled or
+                trace_relay_tlb.enabled)
+
+
 def ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write - write length bytes of src at offset; returns length.
 
@@ -265,9 +295,7 @@ def ltt_relay_write(buf, offset, src, length):
         page.virtual[poff:poff + length] = src
         page.acct += length + ONE_ACCESS
         return length
-    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and not (
-            buf.errata or trace_relay_copy.enabled or trace_relay_lookup.enabled or
-            trace_relay_tlb.enabled):
+    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and _turns_written_out(buf):
         # the stream's next page, one page's worth: the written-out page turn
         if not _next_pages(buf, WPAGE, page, offset, src, 0, length)[3]:
             return length
@@ -286,19 +314,19 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
     if (offset & ~PAGE_MASK) + length > PAGE_SIZE:
         mem = memoryview(mem).cast("B")     # several pages: slices of it copy nothing
     copied = trace_relay_copy.enabled
-    # chosen once per access, not per page
-    lookup = _traced_cache_page if trace_relay_lookup.enabled else ltt_relay_cache_page
-    touch = _traced_touch_linear if trace_relay_tlb.enabled else _touch_linear
-    fast = not (copied or buf.errata) and lookup is ltt_relay_cache_page and \
-        touch is _touch_linear
+    lookup = _lookup_fn()                       # chosen once per access, not per page
+    touch = _touch_fn()
+    fast = _turns_written_out(buf)
     pos = 0
-    if fast and not offset & ~PAGE_MASK:        # a stream's next page: the common case
-        page, offset, pos, length = _next_pages(buf, which, page, offset, mem, 0, length)
-        if not length:
-            return orig_len
-        if offset >= buf.alloc_size and pos:
-            buf.chan.k.WARN_ON(True)
     while True:
+        if fast and not offset & ~PAGE_MASK:
+            start = pos
+            page, offset, pos, length = _next_pages(buf, which, page, offset, mem, pos, length)
+            if not length:
+                break
+            # "Underlying layer should never ask for writes across subbuffers."
+            if pos != start and offset >= buf.alloc_size:
+                buf.chan.k.WARN_ON(True)
         page = lookup(buf, which, page, offset)
         if page is None:
             _null_deref(buf, "ltt_relay_write" if write else "ltt_relay_read")
@@ -318,15 +346,8 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
             break
         pos += pagecpy
         offset += pagecpy
-        # "Underlying layer should never ask for writes across subbuffers."
         if offset >= buf.alloc_size:
             buf.chan.k.WARN_ON(True)
-        elif fast:
-            page, offset, pos, length = _next_pages(buf, which, page, offset, mem, pos, length)
-            if not length:
-                break
-            if offset >= buf.alloc_size:        # (the same WARN, where the C has it)
-                buf.chan.k.WARN_ON(True)
     return orig_len
 
 
@@ -337,14 +358,9 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
     Stops at the end of the buffer, or where the next page does not hold the
     offset, and hands the rest back to the loop above; returns (page, offset,
     pos, length) where it stopped."""
-    turn = buf.turn
-    if turn is None:                            # what a page turn needs, once a buffer
-        tm = buf.chan.k.timing
-        lv = tm.level_of(meta_ws(buf))
-        turn = buf.turn = (tm, buf.cost, buf.pages, buf.alloc_size,
-                           tm.level_load[lv] if lv is not None else None,
-                           tm.linear_size, tm.linear_shift)
-    tm, c, head, alloc_size, step, size, shift = turn
+    tm, c, step, size, shift = buf.priv.turn
+    head = buf.pages
+    alloc_size = buf.alloc_size
     last_vpn = c.last_vpn
     meta_lines = c.meta_lines
     write = which == WPAGE
@@ -397,9 +413,7 @@ def ltt_relay_read(buf, offset, dest, length):
         dest[:length] = page.virtual[poff:poff + length]
         page.acct += length + ONE_ACCESS
         return length
-    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and not (
-            buf.errata or trace_relay_copy.enabled or trace_relay_lookup.enabled or
-            trace_relay_tlb.enabled):
+    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and _turns_written_out(buf):
         # the stream's next page, one page's worth: the written-out page turn
         if not _next_pages(buf, RPAGE, page, offset, dest, 0, length)[3]:
             return length
@@ -451,10 +465,14 @@ class PagelistBackend(RelayBackend):
         return tm.linear_size
 
     def alloc_buf(self, k, buf, nid):
-        return relay_alloc_buf(k, buf, buf.alloc_size, nid)
+        ret = relay_alloc_buf(k, buf, buf.alloc_size, nid)
+        if not ret:
+            buf.priv = pagelist_buf(k, buf)
+        return ret
 
     def free_buf(self, k, buf):
         relay_depopulate(k, buf)
+        buf.priv = None
 
     def pages(self, buf):
         from kmodel.core.list import list_for_each_entry

@@ -34,13 +34,12 @@ PMEM_REGION = "trace"           # the reserve_mem name the backend uses
 
 class pmem_buf:
     """The pmem backend's part of a buffer (rchan_buf.priv): its slot."""
-    __slots__ = ("block", "slot", "meta", "order")
+    __slots__ = ("block", "slot", "meta")
 
     def __init__(self, block, slot, meta):
         self.block = block      # the first frame (the static backend's fault address)
         self.slot = slot        # offset of the slot in the region
         self.meta = meta        # the slot's metadata, a view of the region
-        self.order = 0
 
 
 class PmemState:

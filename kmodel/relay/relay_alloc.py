@@ -11,7 +11,6 @@ Module state (the patch's statics ``relay_channels`` and
 """
 import functools
 import gc
-from contextlib import contextmanager
 
 from kmodel.core.errno import EEXIST, EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
@@ -19,6 +18,7 @@ from kmodel.core.list import list_add, list_del
 from kmodel.core.printk import KERN_ERR
 from kmodel.fs.vfs import S_IRUSR
 from kmodel.mm.gfp import GFP_KERNEL
+from kmodel.relay.accounting import fold_buf, working_sets
 from kmodel.relay.backend import get_backend
 from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MAX, rchan,
                                     rchan_buf, rchan_callbacks)
@@ -93,11 +93,14 @@ def relay_destroy_buf(buf):
     """relay_destroy_buf - free a buffer's pages and struct, drop its channel ref."""
     chan = buf.chan
     k = chan.k
-    relay_module(k).flush()             # its counts, in the working set of the moment
+    relay = relay_module(k)
+    # its pending counts, in the working set its CPU has at the moment
+    ws = working_sets(b for b in relay.bufs.values() if b.cost is buf.cost)
+    fold_buf(k.timing, buf, ws.get(buf.cost))
     chan.backend.free_buf(k, buf)
     if chan.buf[buf.cpu] is buf:
         chan.buf[buf.cpu] = None
-    relay_module(k).bufs.pop(id(buf), None)
+    relay.bufs.pop(id(buf), None)
     buf.ops = FreedRchanBuf
     k.kfree(buf)
     kref_put(chan.kref, relay_destroy_channel, k.bug)
@@ -207,12 +210,21 @@ def _check_sizes(k, subbuf_size, n_subbufs):
 
 
 def with_collector_paused(fn):
-    """fn, run with the host's garbage collector paused (collector_paused); the
-    frames that allocate keep fn's own name, for the leak reports."""
+    """fn, run with the host's cyclic garbage collector paused: while a
+    channel's pages are made or freed, thousands of new objects would trigger
+    collections whose cost grows with every live object, so the cost per page
+    would grow with the buffer (the emulator's cost, not the kernel's).
+    Nothing made here is garbage in a cycle; the collector runs again right
+    after.  The frames that allocate keep fn's own name, for the leak reports."""
     @functools.wraps(fn)
     def paused(*args, **kw):
-        with collector_paused():
+        if not gc.isenabled():
             return fn(*args, **kw)
+        gc.disable()
+        try:
+            return fn(*args, **kw)
+        finally:
+            gc.enable()
     return paused
 
 
@@ -306,34 +318,17 @@ def ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
     return chan
 
 
+@with_collector_paused
 def ltt_relay_close(chan):
     """ltt_relay_close - close every buffer and drop the channel's reference."""
     if chan is None:
         return
     k = chan.k
-    with collector_paused():
-        for i in k.for_each_possible_cpu():
-            if chan.buf[i] is not None:
-                relay_close_buf(chan.buf[i])
-        list_del(chan.list)
-        kref_put(chan.kref, relay_destroy_channel, k.bug)
-
-
-@contextmanager
-def collector_paused():
-    """The host's cyclic garbage collector waits while a channel's pages are
-    made or freed.  Thousands of new objects would trigger collections whose
-    cost grows with every live object, so the cost per page would grow with
-    the buffer: the emulator's cost, not the kernel's.  (Nothing made here is
-    garbage in a cycle; the collector runs again right after.)"""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    for i in k.for_each_possible_cpu():
+        if chan.buf[i] is not None:
+            relay_close_buf(chan.buf[i])
+    list_del(chan.list)
+    kref_put(chan.kref, relay_destroy_channel, k.bug)
 
 
 # --- generic access (dispatch to the channel's backend) -----------------------

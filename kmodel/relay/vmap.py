@@ -99,16 +99,11 @@ class VmapBackend(ContiguousBackend):
 
     @staticmethod
     def touch(buf, idx, offset, n):
-        turn = buf.turn
-        if turn is None:                        # what a page change needs, once a buffer
-            area = buf.priv.area
-            turn = buf.turn = (buf.chan.k.timing, buf.cost, area.addr >> PAGE_SHIFT, area)
-        tm, c, base, area = turn
-        vpn = base + idx
-        if c.last_vpn[0] != vpn:                # else the MRU entry: a hit
-            tm.tlb_probe(c, 0, vpn)
+        area = buf.priv.area
+        k = buf.chan.k
+        k.timing.tlb_probe(buf.cost, 0, (area.addr >> PAGE_SHIFT) + idx)
         if area.lazy:
-            buf.chan.k.vm.vmalloc_touch(area, c, offset, n)
+            k.vm.vmalloc_touch(area, buf.cost, offset, n)
 
     @staticmethod
     def touch_run(buf, first, n, offset, end):
