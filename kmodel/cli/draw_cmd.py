@@ -5,7 +5,6 @@ that opens it with relay open NAME ...); --access makes reads and writes
 first, so the picture shows where the cache pointers went, and a line per
 access under it says what it did (read off the relay's tracepoints).
 """
-from hw.topology import DEFAULT_PRESET
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.errors import UsageError
 from kmodel.cli.setup_channel import CHANNEL_SHAPE, do_access, open_channel, parse_access
@@ -58,8 +57,7 @@ def _draw_from_script(args, out):
     goes on), then draw the channel it opened.  A script that closes the
     channel, or reboots, is drawn as it was just before."""
     from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
-    from kmodel.cli.run import HeaderError, load_script, parse_header
-    from kmodel.cli.shell import Shell
+    from kmodel.cli.run import HeaderError, load_script, script_shell
     given = [f"--{o.replace('_', '-')}" for o in CHANNEL_SHAPE if getattr(args, o) is not None]
     if given:
         raise UsageError(f"{', '.join(given)}: with --script, the script's relay open "
@@ -67,12 +65,9 @@ def _draw_from_script(args, out):
     text, name = load_script(args.script)
     lines = text.splitlines()
     try:
-        opts = parse_header(lines[0]) if lines else {}
+        sh = script_shell(lines, args.machine, args.config)
     except HeaderError as e:
         raise UsageError(f"{name}: {e}") from None
-    sh = Shell(args.machine or opts.get("machine", DEFAULT_PRESET),
-               (opts.get("config") or []) + list(args.config or []), opts.get("seed", 0),
-               opts.get("cmdline", ""))
     try:
         for no, line in enumerate(lines, 1):
             s = line.strip()

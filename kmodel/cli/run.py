@@ -90,16 +90,21 @@ def load_script(path):
     return text, path
 
 
+def script_shell(lines, machine=None, config=None, seed=None, cmdline=None, pmem=None):
+    """script_shell - the shell a script runs on: the options of its #!kmodel
+    line, where the command line's do not win (--config adds to the header's)."""
+    opts = parse_header(lines[0]) if lines else {}
+    return Shell(machine or opts.get("machine", DEFAULT_PRESET),
+                 (opts.get("config") or []) + list(config or []),
+                 seed if seed is not None else opts.get("seed", 0),
+                 cmdline if cmdline is not None else opts.get("cmdline", ""), pmem)
+
+
 def run_text(text, out, machine=None, config=None, seed=None, name="script", cmdline=None,
              pmem=None):
     """run_text - run a script, writing the transcript to out; returns the exit status."""
     lines = text.splitlines()
-    opts = parse_header(lines[0]) if lines else {}
-    machine = machine or opts.get("machine", DEFAULT_PRESET)
-    config = (opts.get("config") or []) + list(config or [])
-    seed = seed if seed is not None else opts.get("seed", 0)
-    cmdline = cmdline if cmdline is not None else opts.get("cmdline", "")
-    sh = Shell(machine, config, seed, cmdline, pmem)
+    sh = script_shell(lines, machine, config, seed, cmdline, pmem)
     try:
         for no, line in enumerate(lines, 1):
             stripped = line.strip()
