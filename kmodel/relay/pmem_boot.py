@@ -15,7 +15,8 @@ bounds, and each sub-buffer against its commit sequence and checksums):
 """
 
 from kmodel.core.printk import KERN_INFO, KERN_WARNING
-from kmodel.fs.debugfs import debugfs_create_dir, debugfs_create_file, debugfs_remove
+from kmodel.core.errno import EINVAL
+from kmodel.fs.debugfs import debugfs_create_dir, debugfs_remove
 from kmodel.fs.vfs import S_IRUSR, S_IWUSR
 from kmodel.relay.pmem import PMEM_REGION, PmemState, region_view
 from kmodel.relay.pmem_layout import HEADER_SIZE, PmemLayoutError, scan_region
@@ -70,23 +71,12 @@ def trace_text(scan):
     return "".join(out)
 
 
-class _Show:
-    def __init__(self, text):
-        self.text = text
-
-    def read(self, f):
-        return self.text
-
-
-class _Clear:
-    def __init__(self, mod):
-        self.mod = mod
-
-    def write(self, f, text):
-        if text.strip() != "1":
-            return -22
-        pmem_clear(self.mod)
-        return len(text)
+def _clear_store(mod, text):
+    """clear: echo 1 lets the previous trace go."""
+    if text.strip() != "1":
+        return -EINVAL
+    pmem_clear(mod)
+    return len(text)
 
 
 def pmem_boot(mod):
@@ -110,9 +100,11 @@ def pmem_boot(mod):
         st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
         return
     d = debugfs_create_dir(k.fs, PREVIOUS_DIR)
-    debugfs_create_file(k.fs, "info", S_IRUSR, d, None, _Show(info_text(scan)))
-    debugfs_create_file(k.fs, "trace", S_IRUSR, d, None, _Show(trace_text(scan)))
-    debugfs_create_file(k.fs, "clear", S_IWUSR, d, None, _Clear(mod))
+    info, trace = info_text(scan), trace_text(scan)
+    k.fs.create_file("info", lambda: info, mode=S_IRUSR, parent=d)
+    k.fs.create_file("trace", lambda: trace, mode=S_IRUSR, parent=d)
+    k.fs.create_file("clear", store=lambda text: _clear_store(mod, text), mode=S_IWUSR,
+                     parent=d)
     st.previous = Previous(scan, d)
     k.printk(KERN_INFO + f"ltt_relay: pmem: previous boot's trace kept read-only: channel "
              f"{scan.header['name']!r}, {sum(len(p) for p in scan.packets.values())} packets, "
