@@ -36,21 +36,22 @@ from kmodel.relay.ring_buffer import HDR, PACKET_HEADER, PACKET_MAGIC
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
 LAYOUT_VERSION = 1
 HEADER_SIZE = 4096
-REGION_HEADER = struct.Struct("<QIIQIIIIQQI32s")   # then the CRC32 of these bytes
+# The region header's fields and their formats; the CRC32 of them follows.
+HEADER_FIELDS = (("magic", "Q"), ("version", "I"), ("header_size", "I"), ("region_size", "Q"),
+                 ("subbuf_size", "I"), ("n_subbufs", "I"), ("nr_cpus", "I"),
+                 ("meta_size", "I"), ("slot_size", "Q"), ("data_offset", "Q"), ("boot", "I"),
+                 ("name", "32s"))
+FIELDS = tuple(name for name, _ in HEADER_FIELDS)
+REGION_HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+OFFSETS = {name: struct.calcsize("<" + "".join(code for _, code in HEADER_FIELDS[:i]))
+           for i, (name, _) in enumerate(HEADER_FIELDS)}
+OFFSETS["crc"] = REGION_HEADER.size
 CRC = struct.Struct("<I")
 META_MAGIC = 0x4350_4D50                       # "PMPC"
 META_HEAD = struct.Struct("<IIQQQQQQ")          # magic, cpu, produced, consumed,
                                                 # lost_full, lost_wrap, lost_big, overrun
 SB_META = struct.Struct("<QIII4x")              # seq, data_end, hcrc, rcrc: an entry
 ENTRIES = 2                                     # per sub-buffer, written in turn
-FIELDS = ("magic", "version", "header_size", "region_size", "subbuf_size", "n_subbufs",
-          "nr_cpus", "meta_size", "slot_size", "data_offset", "boot", "name")
-OFFSETS = {}
-_at = 0
-for _name, _code in zip(FIELDS, ("Q", "I", "I", "Q", "I", "I", "I", "I", "Q", "Q", "I", "32s")):
-    OFFSETS[_name] = _at
-    _at += struct.calcsize("<" + _code)
-OFFSETS["crc"] = _at
 
 
 class PmemLayoutError(ValueError):
