@@ -77,15 +77,15 @@ def _cmpxchg_cycles(remote):
 
 
 def _page_walk_cycles(k):
+    """A lookup of a 4 KiB page evicted long ago (4096 pages since, past any
+    preset's STLB): a page walk."""
     tm = k.timing
     c = tm.cpus[k.boot_cpu]
-    before = c.cycles
-    for vpn in range(4096):                         # 4 KiB pages past the STLB's reach
+    for vpn in range(4097):
         tm.tlb(c, 0, vpn)
-    walks = c.tlb_misses[0]
-    before_last = c.cycles
-    tm.tlb(c, 0, 0)                                 # long evicted: a miss
-    return (c.cycles - before_last) if c.tlb_misses[0] > walks else (c.cycles - before) / walks
+    before = c.cycles
+    tm.tlb(c, 0, 0)
+    return c.cycles - before
 
 
 # The operations every preset is checked on, in order: (what, unit, predict).
