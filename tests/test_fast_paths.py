@@ -19,12 +19,26 @@ OPS = st.lists(st.tuples(st.booleans(), st.integers(0, SIZE - 1),
                min_size=1, max_size=15)
 
 
-def run(machine, backend, script, traced):
+def fragment(k, nid, n):
+    """Leave n free frames on node nid with no two adjacent: take 2n frames,
+    give back every other one (its buddy is held, so nothing merges).  The
+    next allocations on the node take them."""
+    pages = [k.alloc_pages_node(nid, 0, 0) for _ in range(2 * n)]
+    for p in pages[1::2]:
+        k.__free_page(p)
+    return pages[0::2]
+
+
+def run(machine, backend, script, traced, scattered=False):
     k = boot(machine)
     try:
         env = RelayEnv(k)
+        if scattered:
+            fragment(k, k.cpu_to_node(1), 1024)     # enough for every CPU of the node
         chan = env.open(SIZE // 4, 4, backend=backend)
         buf = chan.buf[1]
+        if scattered:
+            assert all(d.run_end == d.offset + PAGE_SIZE for d in buf.descs)
         reads = []
         probes = {trace_relay_copy: lambda *a: None} if traced else {}
         with tracing(probes):
@@ -51,6 +65,64 @@ def run(machine, backend, script, traced):
        machine=st.sampled_from(["numa2", "nehalem-2009"]))
 def test_fast_paths_count_what_the_page_loop_counts(script, backend, machine):
     assert run(machine, backend, script, False) == run(machine, backend, script, True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(script=OPS)
+def test_a_page_list_of_scattered_frames_counts_what_the_page_loop_counts(script):
+    """No two frames of the buffer are adjacent: every run is one page, so a
+    copy across pages must not be one slice (it would write other frames)."""
+    assert run("numa2", "pagelist", script, False, True) == \
+        run("numa2", "pagelist", script, True, True)
+
+
+def test_runs_follow_the_frames():
+    """buf_page.run covers exactly the following pages whose frames are next
+    to each other in the node's linear map, and its bytes are theirs."""
+    k = boot("numa2")
+    try:
+        env = RelayEnv(k)
+        held = fragment(k, k.cpu_to_node(0), 40)      # CPU 0's buffer comes first:
+        buf = env.open(SIZE // 4, 4).buf[0]           # scattered frames, then a run
+        descs = buf.descs
+        for i, d in enumerate(descs):
+            j = i + 1
+            while j < len(descs) and descs[j].paddr == descs[j - 1].paddr + PAGE_SIZE:
+                j += 1
+            assert d.run_end == j * PAGE_SIZE and len(d.run) == (j - i) * PAGE_SIZE
+            assert d.next is descs[(i + 1) % len(descs)]
+        assert sum(d.run_end == d.offset + PAGE_SIZE for d in descs) >= 3   # the breaks
+        assert len({d.run_end for d in descs}) >= 2
+        for d in descs[::7]:
+            d.run[:PAGE_SIZE] = bytes([d.offset >> 12 & 0xFF]) * PAGE_SIZE
+            assert bytes(d.virtual[:PAGE_SIZE]) == bytes([d.offset >> 12 & 0xFF]) * PAGE_SIZE
+        for p in held:
+            k.__free_page(p)
+    finally:
+        k.shutdown()
+
+
+def test_a_page_list_copy_across_a_large_page_boundary_probes_both():
+    """A run of adjacent frames that crosses a 2 MiB page of nehalem-2009's
+    linear map: a write across it looks up both entries, fast path or not."""
+    def once(traced):
+        k = boot("nehalem-2009")
+        try:
+            buf = RelayEnv(k).open(1 << 20, 4).buf[1]
+            d = next(d for d in buf.descs[:-1] if d.next.vpn != d.vpn and
+                     d.next.paddr == d.paddr + PAGE_SIZE)
+            assert d.run_end > d.offset + PAGE_SIZE
+            probes = {trace_relay_copy: lambda *a: None} if traced else {}
+            with tracing(probes):       # the stream comes to the page before d, then
+                ltt_relay_write(buf, d.offset - PAGE_SIZE, b"x", 1)     # runs across d
+                ltt_relay_write(buf, d.offset - PAGE_SIZE + 1, bytes(2 * PAGE_SIZE),
+                                2 * PAGE_SIZE)
+            t = k.timing.totals()
+            return t["tlb_lookups_2M"], t["tlb_misses_2M"] + t["stlb_hits_2M"], t["cycles"]
+        finally:
+            k.shutdown()
+    fast, slow = once(False), once(True)
+    assert fast == slow and fast[1] == 2
 
 
 def test_a_static_copy_across_a_large_page_boundary_probes_both():

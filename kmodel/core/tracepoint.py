@@ -16,6 +16,10 @@ knows it took the fast path.  ``register_trace(tp, probe)`` and
 with the tracepoint's arguments, in registration order.  Tracepoints are
 global, as the kernel's are: a probe sees the events of every kernel in the
 process, and tells them apart by its arguments.
+
+``static_key_any(tp, ...)`` is one flag for several tracepoints, enabled while
+any of them has a probe: a path that several of them would watch tests it
+once (the relay's page turns).
 """
 from contextlib import contextmanager
 
@@ -23,12 +27,13 @@ TRACEPOINTS = {}
 
 
 class Tracepoint:
-    __slots__ = ("name", "probes", "enabled")
+    __slots__ = ("name", "probes", "enabled", "keys")
 
     def __init__(self, name):
         self.name = name
         self.probes = ()
         self.enabled = False
+        self.keys = ()              # the StaticKeys this tracepoint is part of
 
     def __call__(self, *args):
         for probe in self.probes:
@@ -46,9 +51,32 @@ def DEFINE_TRACE(name):
     return tp
 
 
+class StaticKey:
+    """A flag that is True while any of its tracepoints has a probe."""
+    __slots__ = ("members", "enabled")
+
+    def __init__(self, members):
+        self.members = tuple(members)
+        self.enabled = any(tp.enabled for tp in self.members)
+
+
+def static_key_any(*tps):
+    """static_key_any - a StaticKey over tracepoints tps."""
+    key = StaticKey(tps)
+    for tp in tps:
+        tp.keys = tp.keys + (key,)
+    return key
+
+
+def _update_keys(tp):
+    for key in tp.keys:
+        key.enabled = any(m.enabled for m in key.members)
+
+
 def register_trace(tp, probe):
     tp.probes = tp.probes + (probe,)
     tp.enabled = True
+    _update_keys(tp)
 
 
 def unregister_trace(tp, probe):
@@ -56,6 +84,7 @@ def unregister_trace(tp, probe):
     probes.remove(probe)
     tp.probes = tuple(probes)
     tp.enabled = bool(probes)
+    _update_keys(tp)
 
 
 @contextmanager

@@ -1,7 +1,9 @@
 """What relay reads and writes cost in the timing model.
 
 The hot path only bumps one integer on the page it touched: ``acct +=
-length + ONE_ACCESS`` counts an access and its bytes.  ``fold_buf`` turns it into the CPU's
+length + ONE_ACCESS`` counts an access and its bytes (and ``+ ONE_TURN``, on
+the page list, the list step that brought a stream to this page: the fold
+charges it through the backend's ``priv.charge_turns``).  ``fold_buf`` turns it into the CPU's
 modeled counters: streamed bytes on the page's node, served from the cache
 level that holds the CPU's working set (``working_sets``), one TLB lookup per
 access at the buffer's mapping page size, and one cache-hot metadata line per
@@ -23,7 +25,9 @@ next page change, which falls in the same 1 GiB or 2 MiB linear-map page.
 All accesses to a per-CPU buffer are charged to that buffer's CPU: the tracer
 writes its own CPU's buffer, and the model counts the reader as local too.
 """
-from kmodel.relay.ltt_relay import ACCESS_SHIFT, ONE_ACCESS
+from kmodel.relay.ltt_relay import ACCESS_SHIFT, ONE_ACCESS, TURN_SHIFT
+
+ACCESS_MASK = (1 << (TURN_SHIFT - ACCESS_SHIFT)) - 1
 
 
 def fold_buf(tm, buf, ws=None):
@@ -40,7 +44,10 @@ def fold_buf(tm, buf, ws=None):
     for d in buf.descs:
         acct = d.acct
         if acct:
-            ops = acct >> ACCESS_SHIFT
+            ops = (acct >> ACCESS_SHIFT) & ACCESS_MASK
+            turns = acct >> TURN_SHIFT
+            if turns:
+                buf.priv.charge_turns(c, d, turns)
             stream(c, d.nid, acct & (ONE_ACCESS - 1), ws)
             c.ops += ops
             lookups[size] += ops

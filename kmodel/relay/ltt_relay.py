@@ -13,6 +13,9 @@ from kmodel.cpu.cpumask import NR_CPUS
 LTT_RELAY_CHANNEL_VERSION = 8
 ACCESS_SHIFT = 48
 ONE_ACCESS = 1 << ACCESS_SHIFT  # buf_page.acct: accesses above this bit, bytes below
+TURN_SHIFT = 96
+ONE_TURN = 1 << TURN_SHIFT      # ... and, above this bit, list steps that arrived here
+TURN_ACCESS = ONE_TURN + ONE_ACCESS
 NAME_MAX = 255
 
 
@@ -28,11 +31,21 @@ class buf_page:
     I/O or be mmap()ed as it is.  ``virtual``, ``nid`` and ``paddr`` cache what
     page_address(), page_to_nid() and page_to_phys() would compute; ``acct``
     counts the accesses and bytes not yet folded into the timing model, as
-    ``accesses * ONE_ACCESS + bytes`` (one integer: one update per access).
+    ``turns * ONE_TURN + accesses * ONE_ACCESS + bytes`` (one integer: one
+    update per access), where turns counts the page list's one-step walks
+    that arrived at this page on a stream's page turn.
+
+    The fields after ``acct`` are fixed when the buffer's pages are, for the
+    fast paths of its backend: ``next``, the next buf_page of the buffer
+    (page list: list.next with the real head skipped); ``vpn``, the page's
+    number in the mapping its accesses go through; ``run``, a view from this
+    page to the end of its run, the pages after it that lie next to it in that
+    mapping (so a copy across them is one slice); ``run_end``, the buffer
+    offset where the run ends.
     """
     SIZEOF = 32         # struct page *, size_t, struct list_head
     __slots__ = ("page", "offset", "list", "virtual", "nid", "paddr", "meta_nid",
-                 "acct")
+                 "acct", "next", "vpn", "run", "run_end")
 
     def __init__(self):
         self.page = None
@@ -43,6 +56,10 @@ class buf_page:
         self.paddr = 0
         self.meta_nid = 0
         self.acct = 0
+        self.next = None
+        self.vpn = -1
+        self.run = None
+        self.run_end = 0
 
 
 class rchan_buf:

@@ -27,10 +27,10 @@ from kmodel.core.printk import KERN_WARNING
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
 from kmodel.relay.backend import Description, RelayBackend
-from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
-from kmodel.relay.relay_trace import (trace_relay_cache, trace_relay_copy, trace_relay_lookup,
-                                      trace_relay_lookup_done, trace_relay_tlb,
-                                      trace_relay_tlb_done, trace_relay_walk)
+from kmodel.relay.ltt_relay import ONE_ACCESS, TURN_ACCESS, buf_page
+from kmodel.relay.relay_trace import (relay_paged, trace_relay_cache, trace_relay_copy,
+                                      trace_relay_lookup, trace_relay_lookup_done,
+                                      trace_relay_tlb, trace_relay_tlb_done, trace_relay_walk)
 
 PAGE_MASK = ~(PAGE_SIZE - 1)
 WPAGE, RPAGE, HPAGE0, HPAGE1 = 0, 1, 2, 3
@@ -73,6 +73,7 @@ def relay_alloc_buf(k, buf, size, nid):
             buf.rpage = bp
     buf.page_count = n_pages
     buf.descs = descs
+    link_pages(k, buf)
     if not n_pages:
         # Only the patch's behaviour gets here (a size product that wrapped to
         # 0): the cache pointers stay NULL, and the first access oopses.
@@ -93,10 +94,41 @@ class NullBufPage:
                         depth=2)
 
 
+def link_pages(k, buf):
+    """What the fast paths read off each buf_page, fixed with the pages: next
+    (list.next, the real head skipped: the page list never changes while the
+    buffer lives), vpn (its page of the linear map), and run/run_end (the
+    frames after it that are physically next to it, in list order: a copy
+    across them is one slice of the node's linear map, as one memcpy would
+    be).  Not the patch's: the list walks and their costs are unchanged."""
+    descs = buf.descs
+    shift = k.timing.linear_shift
+    for bp in descs:
+        pos = bp.list.next
+        if pos is buf.pages:
+            pos = pos.next
+        bp.next = pos.owner
+        bp.vpn = bp.paddr >> shift
+    i = 0
+    while i < len(descs):
+        j = i + 1
+        while (j < len(descs) and descs[j].nid == descs[i].nid and
+               descs[j].paddr == descs[j - 1].paddr + PAGE_SIZE):
+            j += 1
+        node = k.physmem.nodes[descs[i].nid]
+        first = (descs[i].paddr >> PAGE_SHIFT) - node.start_pfn
+        view = node.view[first << PAGE_SHIFT:(first + j - i) << PAGE_SHIFT]
+        for m in range(i, j):
+            descs[m].run = view[(m - i) << PAGE_SHIFT:]
+            descs[m].run_end = j << PAGE_SHIFT
+        i = j
+
+
 def relay_depopulate(k, buf):
     """The depopulate: label of relay_alloc_buf, and relay_destroy_buf's page loop."""
     for bp in list_for_each_entry_safe(buf.pages):
         list_del_init(bp.list)
+        bp.run = bp.next = None
         k.__free_page(bp.page)
         k.kfree(bp)
     buf.descs = []
@@ -114,22 +146,29 @@ def meta_ws(buf):
 
 class pagelist_buf:
     """The page list's part of a buffer (rchan_buf.priv): what its page turns
-    need, fixed when its pages are: the timing model, its CPU's counters, and
-    the cycles of one list step (a dependent load of a buf_page, at the
-    latency of the cache level that holds them; None past the LLC, when it
-    is the DRAM latency of the buf_page's node)."""
-    __slots__ = ("turn",)
+    need, fixed when its pages are: the timing model, the linear map's page
+    size, and the cycles of one list step (a dependent load of a buf_page, at
+    the latency of the cache level that holds them; None past the LLC, when
+    it is the DRAM latency of the buf_page's node)."""
+    __slots__ = ("tm", "size", "step")
 
     def __init__(self, k, buf):
         tm = k.timing
         lv = tm.level_of(meta_ws(buf))
-        # (timing model, CPU counters, step cycles, linear-map page size and shift)
-        self.turn = (tm, buf.cost, tm.level_load[lv] if lv is not None else None,
-                     tm.linear_size, tm.linear_shift)
+        self.tm = tm
+        self.size = tm.linear_size
+        self.step = tm.level_load[lv] if lv is not None else None
 
-    def step_cycles(self, nid):
-        _, cost, step, _, _ = self.turn
-        return step if step is not None else cost.line_cycles[nid]
+    def step_cycles(self, c, nid):
+        return self.step if self.step is not None else c.line_cycles[nid]
+
+    def charge_turns(self, c, d, turns):
+        """The list steps of page turns that arrived at d (counted in its acct
+        as ONE_TURNs), charged at the fold: what ltt_relay_cache_page's
+        next-page step charges, turns times."""
+        c.list_iters += turns
+        c.meta_lines[d.meta_nid] += turns
+        c.cycles += turns * self.step_cycles(c, d.meta_nid)
 
 
 def _random_access_warning(buf, direction, i, offset, orig_iter_off, iter_off, diff_offset):
@@ -231,7 +270,7 @@ def ltt_relay_cache_page(buf, which, page, offset):
                 c = buf.cost
                 c.meta_lines[it.meta_nid] += 1
                 c.list_iters += 1
-                c.cycles += buf.priv.step_cycles(it.meta_nid)
+                c.cycles += buf.priv.step_cycles(c, it.meta_nid)
                 _set_cache(buf, which, it)
                 return it
         found = ltt_relay_find_next_page(buf, page, offset, diff_offset)
@@ -274,12 +313,24 @@ def _touch_fn():
 
 
 # --- reading and writing -----------------------------------------------------
+# The patch's loop (_ltt_relay_copy) handles every access.  ltt_relay_write and
+# ltt_relay_read first try three written-out cases of a sequential stream, with
+# the same effects and counts (tests/test_fast_paths.py holds them to it):
+#   - the access stays in the stream's cached page: one slice, no lookup;
+#   - a page turn: the access fits in the next page, found by one list step
+#     (counted as a ONE_TURN on that page, charged at the fold);
+#   - a run: the access spans pages that are next to each other in the linear
+#     map, starting on the cached page or the next: one slice over them, the
+#     counts page by page (_run_span).
+# The last two are taken only while no relay tracepoint has a probe
+# (relay_paged), so that a probe sees every page an access touches; a buffer
+# under CONFIG_LTT_RELAY_ERRATA or CONFIG_KMODEL_EXACT_TLB has the patch's loop
+# alone (PATCH_OPS).
+
 def _turns_written_out(buf):
-    """Page turns may take _next_pages: no relay tracepoint is attached (the
-    lookup, TLB and copy events are per page), and the buffer runs the port's
-    code, not the patch's (CONFIG_LTT_RELAY_ERRATA)."""
-    return not (buf.errata or trace_relay_copy.enabled or trace_relay_lookup.enabled or
-                trace_relay_tlb.enabled)
+    """The patch's loop may take _next_pages: no relay tracepoint has a probe,
+    and the buffer runs the port's code, not the patch's (errata)."""
+    return not (buf.errata or relay_paged.enabled)
 
 
 def ltt_relay_write(buf, offset, src, length):
@@ -288,18 +339,103 @@ def ltt_relay_write(buf, offset, src, length):
     The offset is taken modulo the buffer size.  A write that runs past the
     end of the buffer writes what fits, meets the patch's WARN_ON, and oopses.
     """
-    offset &= buf.alloc_mask
     page = buf.wpage
-    poff = offset - page.offset
-    if length and 0 <= poff <= PAGE_SIZE - length:
-        page.virtual[poff:poff + length] = src
-        page.acct += length + ONE_ACCESS
-        return length
-    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and _turns_written_out(buf):
-        # the stream's next page, one page's worth: the written-out page turn
-        if not _next_pages(buf, WPAGE, page, offset, src, 0, length)[3]:
+    poff = (offset - page.offset) & buf.alloc_mask     # from the cached page, forward
+    end = poff + length
+    if end <= PAGE_SIZE:
+        if length:
+            page.virtual[poff:end] = src
+            page.acct += length + ONE_ACCESS
             return length
-    return _ltt_relay_copy(buf, WPAGE, offset, src, length)
+        return 0
+    if poff == PAGE_SIZE and end <= 2 * PAGE_SIZE and not relay_paged.enabled:
+        page = page.next                        # the page turn
+        page.virtual[:length] = src
+        page.acct += length + TURN_ACCESS
+        buf.wpage = page
+        c = buf.cost
+        pr = buf.priv
+        if c.last_vpn[pr.size] != page.vpn:
+            pr.tm.tlb_probe(c, pr.size, page.vpn)
+        return length
+    span = _run_span(buf, WPAGE, page, poff, end)
+    if span is not None:
+        span[0][span[1]:span[1] + length] = src
+        return length
+    return _ltt_relay_copy(buf, WPAGE, offset & buf.alloc_mask, src, length)
+
+
+def ltt_relay_read(buf, offset, dest, length):
+    """ltt_relay_read - read length bytes at offset into dest; returns length."""
+    page = buf.rpage
+    poff = (offset - page.offset) & buf.alloc_mask
+    end = poff + length
+    if end <= PAGE_SIZE:
+        if length:
+            dest[:length] = page.virtual[poff:end]
+            page.acct += length + ONE_ACCESS
+            return length
+        return 0
+    if poff == PAGE_SIZE and end <= 2 * PAGE_SIZE and not relay_paged.enabled:
+        page = page.next                        # the page turn
+        dest[:length] = page.virtual[:length]
+        page.acct += length + TURN_ACCESS
+        buf.rpage = page
+        c = buf.cost
+        pr = buf.priv
+        if c.last_vpn[pr.size] != page.vpn:
+            pr.tm.tlb_probe(c, pr.size, page.vpn)
+        return length
+    span = _run_span(buf, RPAGE, page, poff, end)
+    if span is not None:
+        dest[:length] = span[0][span[1]:span[1] + length]
+        return length
+    return _ltt_relay_copy(buf, RPAGE, offset & buf.alloc_mask, dest, length)
+
+
+def _run_span(buf, which, page, poff, end):
+    """An access of [poff, end) counted from the start of page, the stream's
+    cached page, that spans pages of one run (buf_page.run) starting at page
+    or at the next one: count it page by page, as the patch's loop would (a
+    list step for each page after the cached one, the TLB at each linear-map
+    page it enters), move the cache pointer, and return (view, start) to copy
+    the bytes through in one slice.  None when it is not such an access."""
+    if poff > PAGE_SIZE or relay_paged.enabled:
+        return None
+    first = page
+    w = ONE_ACCESS                          # the cached page: no list step
+    if poff == PAGE_SIZE:
+        first = page.next
+        w = TURN_ACCESS
+        poff = 0
+        end -= PAGE_SIZE
+    start = first.offset
+    if start + end > first.run_end:
+        return None
+    descs = buf.descs
+    i = start >> PAGE_SHIFT
+    last = i + ((end - 1) >> PAGE_SHIFT)
+    lp = descs[last]
+    if last == i:
+        first.acct += end - poff + w
+    else:
+        first.acct += PAGE_SIZE - poff + w
+        for j in range(i + 1, last):
+            descs[j].acct += PAGE_SIZE + TURN_ACCESS
+        lp.acct += end - ((last - i) << PAGE_SHIFT) + TURN_ACCESS
+    if which == WPAGE:
+        buf.wpage = lp
+    else:
+        buf.rpage = lp
+    c = buf.cost
+    pr = buf.priv
+    v0 = first.vpn
+    if v0 == lp.vpn:
+        if c.last_vpn[pr.size] != v0:
+            pr.tm.tlb_probe(c, pr.size, v0)
+    else:                                   # the run crosses linear-map pages
+        pr.tm.tlb_probe_range(c, pr.size, v0, lp.vpn - v0 + 1)
+    return first.run, poff
 
 
 def _ltt_relay_copy(buf, which, offset, mem, length):
@@ -354,32 +490,25 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
 def _next_pages(buf, which, page, offset, mem, pos, length):
     """The following pages of a multi-page copy, while each is the next one in
     the list: what ltt_relay_cache_page's next-page step, _touch_linear and the
-    copy loop do for each, written out in one loop (untraced accesses only).
-    Stops at the end of the buffer, or where the next page does not hold the
-    offset, and hands the rest back to the loop above; returns (page, offset,
-    pos, length) where it stopped."""
-    tm, c, step, size, shift = buf.priv.turn
-    head = buf.pages
+    copy loop do for each, written out in one loop (untraced accesses only;
+    each step is a ONE_TURN on the page it reaches).  Stops at the end of the
+    buffer, or where the next page does not hold the offset, and hands the
+    rest back to the loop above; returns (page, offset, pos, length) where it
+    stopped."""
+    pr = buf.priv
+    tm, size, c = pr.tm, pr.size, buf.cost
     alloc_size = buf.alloc_size
     last_vpn = c.last_vpn
-    meta_lines = c.meta_lines
     write = which == WPAGE
-    iters = far = 0                             # list steps, and their cost from DRAM
+    moved = False
     while length:
-        nxt = page.list.next
-        if nxt is head:
-            nxt = nxt.next
-        it = nxt.owner
+        it = page.next
         if it.offset != offset:
             break                               # not the next page: the slow way
-        meta_lines[it.meta_nid] += 1
-        iters += 1
-        if step is None:
-            far += c.line_cycles[it.meta_nid]
         page = it
-        vpn = it.paddr >> shift
-        if last_vpn[size] != vpn:
-            tm.tlb_probe(c, size, vpn)
+        moved = True
+        if last_vpn[size] != it.vpn:
+            tm.tlb_probe(c, size, it.vpn)
         pagecpy = length if length < PAGE_SIZE else PAGE_SIZE
         whole = not pos and pagecpy == length   # the access in one page: no slicing
         if write:
@@ -388,36 +517,18 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
             mem[:pagecpy] = it.virtual[:pagecpy]
         else:
             mem[pos:pos + pagecpy] = it.virtual[:pagecpy]
-        it.acct += pagecpy + ONE_ACCESS
+        it.acct += pagecpy + TURN_ACCESS
         length -= pagecpy
         pos += pagecpy
         offset += pagecpy
         if offset >= alloc_size:
             break                               # past the end: the caller WARNs
-    if iters:                                   # the counts and the cache pointer, once
-        c.list_iters += iters
-        c.cycles += iters * step if step is not None else far
+    if moved:                                   # the cache pointer, once
         if write:
             buf.wpage = page
         else:
             buf.rpage = page
     return page, offset, pos, length
-
-
-def ltt_relay_read(buf, offset, dest, length):
-    """ltt_relay_read - read length bytes at offset into dest; returns length."""
-    offset &= buf.alloc_mask
-    page = buf.rpage
-    poff = offset - page.offset
-    if length and 0 <= poff <= PAGE_SIZE - length:
-        dest[:length] = page.virtual[poff:poff + length]
-        page.acct += length + ONE_ACCESS
-        return length
-    if poff == PAGE_SIZE and 0 < length <= PAGE_SIZE and _turns_written_out(buf):
-        # the stream's next page, one page's worth: the written-out page turn
-        if not _next_pages(buf, RPAGE, page, offset, dest, 0, length)[3]:
-            return length
-    return _ltt_relay_copy(buf, RPAGE, offset, dest, length)
 
 
 def ltt_relay_read_get_page(buf, offset):
