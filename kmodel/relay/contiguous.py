@@ -15,7 +15,9 @@ memcpy would when it reaches the vmap guard page or the next block.
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.relay.backend import RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, buf_page
-from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_tlb, trace_relay_tlb_done
+from kmodel.relay.relay_trace import (relay_paged, trace_relay_copy, trace_relay_tlb,
+                                      trace_relay_tlb_done)
+from kmodel.relay.stream import account_run, stream_turns
 
 
 def _touch(buf, idx, offset, n):
@@ -88,36 +90,43 @@ def _account(buf, offset, end, write, exact=False):
 
 
 def contig_write(buf, offset, src, length):
-    """The contiguous ltt_relay_write: one slice assignment."""
-    offset &= buf.alloc_mask
+    """The contiguous ltt_relay_write: one slice assignment (through buf.view:
+    buf_page.run is the view from the page on)."""
     page = buf.wpage
+    offset &= buf.alloc_mask
     poff = offset - page.offset
-    if 0 <= poff <= PAGE_SIZE - length and length:
-        buf.view[offset:offset + length] = src
+    end = poff + length
+    if 0 <= poff and end <= PAGE_SIZE and length:
+        page.run[poff:end] = src
         page.acct += length + ONE_ACCESS
         return length
-    end = offset + length
-    if not length or end > buf.alloc_size:
+    if not length or offset + length > buf.alloc_size:
         return _contig_copy(buf, offset, src, length, True)
-    buf.view[offset:end] = src                  # one slice, across pages
-    _account(buf, offset, end, True)
+    buf.view[offset:offset + length] = src      # one slice, across pages
+    if 0 <= poff <= PAGE_SIZE and buf.turns is not None and not relay_paged.enabled:
+        account_run(buf, True, page, poff, end, True)       # the stream goes on
+    else:
+        _account(buf, offset, offset + length, True)
     return length
 
 
 def contig_read(buf, offset, dest, length):
     """The contiguous ltt_relay_read: one slice copy."""
-    offset &= buf.alloc_mask
     page = buf.rpage
+    offset &= buf.alloc_mask
     poff = offset - page.offset
-    if 0 <= poff <= PAGE_SIZE - length and length:
-        dest[:length] = buf.view[offset:offset + length]
+    end = poff + length
+    if 0 <= poff and end <= PAGE_SIZE and length:
+        dest[:length] = page.run[poff:end]
         page.acct += length + ONE_ACCESS
         return length
-    end = offset + length
-    if not length or end > buf.alloc_size:
+    if not length or offset + length > buf.alloc_size:
         return _contig_copy(buf, offset, dest, length, False)
-    dest[:length] = buf.view[offset:end]
-    _account(buf, offset, end, False)
+    dest[:length] = buf.view[offset:offset + length]
+    if 0 <= poff <= PAGE_SIZE and buf.turns is not None and not relay_paged.enabled:
+        account_run(buf, False, page, poff, end, True)
+    else:
+        _account(buf, offset, offset + length, False)
     return length
 
 
@@ -176,9 +185,15 @@ class _NoPage:
 NO_PAGE = _NoPage()
 
 
-def make_descs(k, buf, pages, meta_nid):
-    """Per-page descriptors for accounting and pictures (not kernel memory)."""
+def make_descs(k, buf, pages, meta_nid, size, vpn0=None):
+    """Per-page descriptors for accounting and pictures (not kernel memory).
+    size: the page size (hw.tlb.SIZES index) the buffer's mapping uses; vpn0:
+    the mapping's first page number when it maps 4 KiB pages in buffer order
+    (vmap), else each page's number is its physical address's in the linear
+    map.  Sets buf.turns for stream.account_run (the caller clears it where
+    page changes cost more)."""
     descs = []
+    shift = k.timing.linear_shift
     for i, page in enumerate(pages):
         d = buf_page()
         d.page = page
@@ -187,8 +202,14 @@ def make_descs(k, buf, pages, meta_nid):
         d.nid = page.nid
         d.paddr = page.pfn << PAGE_SHIFT
         d.meta_nid = meta_nid
+        d.vpn = vpn0 + i if vpn0 is not None else d.paddr >> shift
+        d.run = buf.view[d.offset:]         # the mapping is contiguous: one run
+        d.run_end = buf.alloc_size
         descs.append(d)
+    for i, d in enumerate(descs):
+        d.next = descs[(i + 1) % len(descs)]
     buf.descs = descs
+    buf.turns = stream_turns(k.timing, size, ONE_ACCESS)
     buf.wpage = buf.rpage = NO_PAGE
     buf.hpage[0] = buf.hpage[1] = NO_PAGE
     return descs

@@ -69,7 +69,7 @@ class rchan_buf:
                  "rpage", "page_count", "cpu",
                  # this port's
                  "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs",
-                 "view", "priv", "cost", "errata")
+                 "view", "priv", "cost", "errata", "turns")
 
     def __init__(self):
         self.chan_private = None
@@ -92,6 +92,7 @@ class rchan_buf:
         self.priv = None                    # the backend's own (kmodel.relay.backend)
         self.cost = None
         self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
+        self.turns = None               # kmodel.relay.stream.stream_turns, or None
 
 
 class rchan_callbacks:

@@ -28,6 +28,7 @@ from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
 from kmodel.relay.backend import Description, RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, TURN_ACCESS, buf_page
+from kmodel.relay.stream import account_run, stream_turns
 from kmodel.relay.relay_trace import (relay_paged, trace_relay_cache, trace_relay_copy,
                                       trace_relay_lookup, trace_relay_lookup_done,
                                       trace_relay_tlb, trace_relay_tlb_done, trace_relay_walk)
@@ -145,21 +146,18 @@ def meta_ws(buf):
 
 
 class pagelist_buf:
-    """The page list's part of a buffer (rchan_buf.priv): what its page turns
-    need, fixed when its pages are: the timing model, the linear map's page
-    size, and the cycles of one list step (a dependent load of a buf_page, at
+    """The page list's part of a buffer (rchan_buf.priv): the cycles of one
+    list step, fixed when its pages are (a dependent load of a buf_page, at
     the latency of the cache level that holds them; None past the LLC, when
     it is the DRAM latency of the buf_page's node)."""
-    __slots__ = ("tm", "size", "step")
+    __slots__ = ("step",)
 
     def __init__(self, k, buf):
-        tm = k.timing
-        lv = tm.level_of(meta_ws(buf))
-        self.tm = tm
-        self.size = tm.linear_size
-        self.step = tm.level_load[lv] if lv is not None else None
+        lv = k.timing.level_of(meta_ws(buf))
+        self.step = k.timing.level_load[lv] if lv is not None else None
 
     def step_cycles(self, c, nid):
+        """The cycles of a list step to a buf_page on node nid, for CPU c."""
         return self.step if self.step is not None else c.line_cycles[nid]
 
     def charge_turns(self, c, d, turns):
@@ -354,9 +352,9 @@ def ltt_relay_write(buf, offset, src, length):
         page.acct += length + TURN_ACCESS
         buf.wpage = page
         c = buf.cost
-        pr = buf.priv
-        if c.last_vpn[pr.size] != page.vpn:
-            pr.tm.tlb_probe(c, pr.size, page.vpn)
+        t = buf.turns
+        if c.last_vpn[t.size] != page.vpn:
+            t.tm.tlb_probe(c, t.size, page.vpn)
         return length
     span = _run_span(buf, WPAGE, page, poff, end)
     if span is not None:
@@ -382,9 +380,9 @@ def ltt_relay_read(buf, offset, dest, length):
         page.acct += length + TURN_ACCESS
         buf.rpage = page
         c = buf.cost
-        pr = buf.priv
-        if c.last_vpn[pr.size] != page.vpn:
-            pr.tm.tlb_probe(c, pr.size, page.vpn)
+        t = buf.turns
+        if c.last_vpn[t.size] != page.vpn:
+            t.tm.tlb_probe(c, t.size, page.vpn)
         return length
     span = _run_span(buf, RPAGE, page, poff, end)
     if span is not None:
@@ -396,46 +394,16 @@ def ltt_relay_read(buf, offset, dest, length):
 def _run_span(buf, which, page, poff, end):
     """An access of [poff, end) counted from the start of page, the stream's
     cached page, that spans pages of one run (buf_page.run) starting at page
-    or at the next one: count it page by page, as the patch's loop would (a
-    list step for each page after the cached one, the TLB at each linear-map
-    page it enters), move the cache pointer, and return (view, start) to copy
-    the bytes through in one slice.  None when it is not such an access."""
+    or at the next one: counted by stream.account_run, as the patch's loop
+    would count it.  Returns (view, start) to copy the bytes through in one
+    slice, or None when it is not such an access."""
     if poff > PAGE_SIZE or relay_paged.enabled:
         return None
-    first = page
-    w = ONE_ACCESS                          # the cached page: no list step
-    if poff == PAGE_SIZE:
-        first = page.next
-        w = TURN_ACCESS
-        poff = 0
-        end -= PAGE_SIZE
-    start = first.offset
-    if start + end > first.run_end:
+    first = page.next if poff == PAGE_SIZE else page
+    if first.offset + end - (poff & PAGE_SIZE) > first.run_end:
         return None
-    descs = buf.descs
-    i = start >> PAGE_SHIFT
-    last = i + ((end - 1) >> PAGE_SHIFT)
-    lp = descs[last]
-    if last == i:
-        first.acct += end - poff + w
-    else:
-        first.acct += PAGE_SIZE - poff + w
-        for j in range(i + 1, last):
-            descs[j].acct += PAGE_SIZE + TURN_ACCESS
-        lp.acct += end - ((last - i) << PAGE_SHIFT) + TURN_ACCESS
-    if which == WPAGE:
-        buf.wpage = lp
-    else:
-        buf.rpage = lp
-    c = buf.cost
-    pr = buf.priv
-    v0 = first.vpn
-    if v0 == lp.vpn:
-        if c.last_vpn[pr.size] != v0:
-            pr.tm.tlb_probe(c, pr.size, v0)
-    else:                                   # the run crosses linear-map pages
-        pr.tm.tlb_probe_range(c, pr.size, v0, lp.vpn - v0 + 1)
-    return first.run, poff
+    account_run(buf, which == WPAGE, page, poff, end, False)
+    return first.run, poff & (PAGE_SIZE - 1)
 
 
 def _ltt_relay_copy(buf, which, offset, mem, length):
@@ -495,8 +463,8 @@ def _next_pages(buf, which, page, offset, mem, pos, length):
     buffer, or where the next page does not hold the offset, and hands the
     rest back to the loop above; returns (page, offset, pos, length) where it
     stopped."""
-    pr = buf.priv
-    tm, size, c = pr.tm, pr.size, buf.cost
+    t = buf.turns
+    tm, size, c = t.tm, t.size, buf.cost
     alloc_size = buf.alloc_size
     last_vpn = c.last_vpn
     write = which == WPAGE
@@ -579,11 +547,12 @@ class PagelistBackend(RelayBackend):
         ret = relay_alloc_buf(k, buf, buf.alloc_size, nid)
         if not ret:
             buf.priv = pagelist_buf(k, buf)
+            buf.turns = stream_turns(k.timing, k.timing.linear_size, TURN_ACCESS)
         return ret
 
     def free_buf(self, k, buf):
         relay_depopulate(k, buf)
-        buf.priv = None
+        buf.priv = buf.turns = None
 
     def pages(self, buf):
         from kmodel.core.list import list_for_each_entry

@@ -110,7 +110,7 @@ def pmem_alloc_buf(k, buf, nid):
     buf.page_count = buf.alloc_size >> PAGE_SHIFT
     pages = [Page(first + i, rnid, 0, buf.view[i * PAGE_SIZE:]) for i in range(buf.page_count)]
     buf.priv = pmem_buf(pages[0], slot, st.view[slot:slot + ms])
-    make_descs(k, buf, pages, buf.nid)
+    make_descs(k, buf, pages, buf.nid, k.timing.linear_size)
     st.nbufs += 1
     return 0
 
@@ -118,7 +118,7 @@ def pmem_alloc_buf(k, buf, nid):
 def pmem_free_buf(k, buf):
     """The data stays in the region (that is the point); the slot is let go."""
     st = pmem_state(k)
-    buf.priv = buf.view = None
+    buf.priv = buf.view = buf.turns = None
     buf.descs = []
     if st is not None:
         st.nbufs -= 1

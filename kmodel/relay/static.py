@@ -37,13 +37,13 @@ def static_alloc_buf(k, buf, nid):
     buf.view = block.virtual[:buf.alloc_size]
     buf.page_count = buf.alloc_size >> PAGE_SHIFT
     pages = [k.pfn_to_page(block.pfn + i) for i in range(buf.page_count)]
-    make_descs(k, buf, pages, buf.nid)
+    make_descs(k, buf, pages, buf.nid, k.timing.linear_size)
     return 0
 
 
 def static_free_buf(k, buf):
     k.__free_pages(buf.priv.block, buf.priv.order)
-    buf.priv = buf.view = None
+    buf.priv = buf.view = buf.turns = None
     buf.descs = []
 
 

@@ -71,7 +71,9 @@ def vmap_relay_alloc_buf(k, buf, nid):
     buf.priv = vmap_buf(area, pages, mem)
     buf.view = area.view
     buf.page_count = n_pages
-    make_descs(k, buf, pages, buf.nid)
+    make_descs(k, buf, pages, buf.nid, 0, area.addr >> PAGE_SHIFT)
+    if area.lazy:
+        buf.turns = None        # a page change may be a vmalloc fault: _account's touch
     return 0
 
 
@@ -82,7 +84,7 @@ def vmap_relay_free_buf(k, buf):
     for page in priv.pages:
         k.__free_page(page)
     relay_free_page_array(k, priv.mem)
-    buf.priv = buf.view = None
+    buf.priv = buf.view = buf.turns = None
     buf.descs = []
 
 

@@ -1,0 +1,78 @@
+"""A stream's runs of pages: the counts of an access that spans pages, in one go.
+
+A tracer writes its buffer as a stream: most accesses stay in the page the
+stream is on, and the others go on to the next page or span a few.  Every
+backend has a page loop for the general case; this is the accounting its
+written-out fast path shares, for an access that starts on the stream's
+cached page (or exactly at the next one) and runs forward, page by page as
+``buf_page.next`` links them:
+
+  - each page touched gets its bytes and one access in ``acct``; a page the
+    stream arrives at also gets the backend's ``turns.weight`` (the page
+    list's ONE_TURN: the list step that found it, charged at the fold);
+  - the TLB is looked up at each mapping page entered, in order
+    (``tlb_probe_range`` over the pages' ``vpn``), as the page loop's touches
+    would look it up;
+  - the stream's cache pointer moves to the last page.
+
+``rchan_buf.turns`` says a buffer may take it: the timing model, the page size
+(index in hw.tlb.SIZES) of its mapping, and the weight; None where page
+changes cost more than this counts (vmap on a lazy-sync machine: vmalloc
+faults).  Taken only while no relay tracepoint has a probe (relay_paged).
+"""
+from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.relay.ltt_relay import ONE_ACCESS
+
+
+class stream_turns:
+    """rchan_buf.turns: what a run's accounting needs, fixed with the pages."""
+    __slots__ = ("tm", "size", "weight")
+
+    def __init__(self, tm, size, weight):
+        self.tm = tm
+        self.size = size
+        self.weight = weight
+
+
+def account_run(buf, write, page, poff, end, skip_cached):
+    """account_run - count an access of [poff, end) bytes from the start of
+    page, the stream's cached page, where poff <= PAGE_SIZE (it starts on that
+    page, or at the start of the next one) and it stays in the buffer.
+    skip_cached: the cached page's TLB entry is not looked up again (the
+    contiguous backends' page changes; the page list's loop touches it).
+    Returns the first page the access touches."""
+    t = buf.turns
+    w = t.weight
+    first = page
+    if poff == PAGE_SIZE:
+        first = page.next
+        poff = 0
+        end -= PAGE_SIZE
+        probe = first
+    else:
+        w = ONE_ACCESS                      # the cached page: no step to it
+        probe = page.next if skip_cached else page
+    descs = buf.descs
+    i = first.offset >> PAGE_SHIFT
+    last = i + ((end - 1) >> PAGE_SHIFT)
+    lp = descs[last]
+    if last == i:
+        first.acct += end - poff + w
+    else:
+        first.acct += PAGE_SIZE - poff + w
+        w = t.weight
+        for j in range(i + 1, last):
+            descs[j].acct += PAGE_SIZE + w
+        lp.acct += end - ((last - i) << PAGE_SHIFT) + w
+    if write:
+        buf.wpage = lp
+    else:
+        buf.rpage = lp
+    c = buf.cost
+    v0 = probe.vpn
+    if v0 == lp.vpn:
+        if c.last_vpn[t.size] != v0:
+            t.tm.tlb_probe(c, t.size, v0)
+    else:
+        t.tm.tlb_probe_range(c, t.size, v0, lp.vpn - v0 + 1)
+    return first
