@@ -10,8 +10,8 @@ import resource
 import pytest
 
 from kmodel.kernel import boot
-from kmodel.perf.workloads import (DESIGNS, SIZES, RelayBench, make_floor, payload,
-                                   random_offsets, sequential, sequential_read)
+from kmodel.perf.workloads import (DESIGNS, HOT_PATH_GOALS, SIZES, RelayBench, make_floor,
+                                   payload, random_offsets, sequential, sequential_read)
 from kmodel.relay.relay_alloc import ltt_relay_close, ltt_relay_open
 
 MEDIANS = {}
@@ -78,9 +78,9 @@ def test_sequential(benchmark, record_goal, rb, kind, design, size):
     floor = MEDIANS.get((kind, "floor", size))
     if floor and design != "floor":
         benchmark.extra_info["ratio_to_floor"] = med / floor
-        if kind == "write" and size == 64 and design in ("pagelist", "vmap"):
-            record_goal(f"{design} 64 B writes / floor", med / floor,
-                        1.3 if design == "pagelist" else 1.1, "x")
+        for label, gsize, limit in HOT_PATH_GOALS:
+            if kind == "write" and (design, size) == (label, gsize):
+                record_goal(f"{design} {size} B writes / floor", med / floor, limit, "x")
     if kind == "write" and size == 65536 and design == "vmap-opener":
         bw = MEDIANS[("write", "vmap", 65536)] / MEDIANS[("write", "pagelist", 65536)]
         record_goal("pagelist 64 KiB bandwidth / vmap's", bw, 0.7, "x", better="higher")
