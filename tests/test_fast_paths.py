@@ -167,3 +167,15 @@ def test_a_run_from_the_cached_page_after_another_stream_moved_the_tlb():
     script = [(True, 0, 100, 1), (False, 5 * PAGE_SIZE, 10, 0), (True, 100, 8000, 2)]
     for backend in ("pagelist", "vmap", "static"):
         assert run("numa2", backend, script, False) == run("numa2", backend, script, True)
+
+
+def test_a_stream_round_the_ring_counts_what_the_page_loop_counts():
+    """Runs of whole pages that follow each other round the ring, lap after lap
+    (one pending tally of pages, stream.flush_tally), then runs that break it:
+    from the middle of a page, and back."""
+    laps = [(True, (i * 4 * PAGE_SIZE) % SIZE, 4 * PAGE_SIZE, i) for i in range(50)]
+    breaks = [(True, 5 * PAGE_SIZE + 100, 2 * PAGE_SIZE, 7), (True, 0, 4 * PAGE_SIZE, 8),
+              (False, 0, 5 * PAGE_SIZE, 0), (False, 5 * PAGE_SIZE, 2 * PAGE_SIZE, 0)]
+    for backend in ("pagelist", "vmap", "static"):
+        assert run("numa2", backend, laps + breaks, False) == \
+            run("numa2", backend, laps + breaks, True)

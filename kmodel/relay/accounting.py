@@ -26,6 +26,7 @@ All accesses to a per-CPU buffer are charged to that buffer's CPU: the tracer
 writes its own CPU's buffer, and the model counts the reader as local too.
 """
 from kmodel.relay.ltt_relay import ACCESS_SHIFT, ONE_ACCESS, TURN_SHIFT
+from kmodel.relay.stream import flush_tally
 
 ACCESS_MASK = (1 << (TURN_SHIFT - ACCESS_SHIFT)) - 1
 
@@ -36,6 +37,7 @@ def fold_buf(tm, buf, ws=None):
     c = buf.cost
     if ws is None:
         ws = buf.alloc_size
+    flush_tally(buf)
     size = buf.ops.tlb_size(tm)
     meta_per_page = buf.ops.meta_per_page
     stream = tm.region_stream if buf.ops.reserved_region else tm.stream
@@ -66,6 +68,6 @@ def working_sets(bufs):
     decides which cache level serves the stream (hw.timing)."""
     ws = {}
     for buf in bufs:
-        if buf.cost is not None and any(d.acct for d in buf.descs):
+        if buf.cost is not None and (buf.tally[1] or any(d.acct for d in buf.descs)):
             ws[buf.cost] = ws.get(buf.cost, 0) + buf.alloc_size
     return ws

@@ -103,8 +103,10 @@ def contig_write(buf, offset, src, length):
     if not length or offset + length > buf.alloc_size:
         return _contig_copy(buf, offset, src, length, True)
     buf.view[offset:offset + length] = src      # one slice, across pages
-    if 0 <= poff <= PAGE_SIZE and buf.turns is not None and not relay_paged.enabled:
-        account_run(buf, True, page, poff, end, True)       # the stream goes on
+    if page is not NO_PAGE and (poff & buf.alloc_mask) <= PAGE_SIZE and \
+            buf.turns is not None and not relay_paged.enabled:
+        poff &= buf.alloc_mask                  # (the stream may go round the end)
+        account_run(buf, True, page, poff, poff + length, True)     # the stream goes on
     else:
         _account(buf, offset, offset + length, True)
     return length
@@ -123,8 +125,10 @@ def contig_read(buf, offset, dest, length):
     if not length or offset + length > buf.alloc_size:
         return _contig_copy(buf, offset, dest, length, False)
     dest[:length] = buf.view[offset:offset + length]
-    if 0 <= poff <= PAGE_SIZE and buf.turns is not None and not relay_paged.enabled:
-        account_run(buf, False, page, poff, end, True)
+    if page is not NO_PAGE and (poff & buf.alloc_mask) <= PAGE_SIZE and \
+            buf.turns is not None and not relay_paged.enabled:
+        poff &= buf.alloc_mask
+        account_run(buf, False, page, poff, poff + length, True)
     else:
         _account(buf, offset, offset + length, False)
     return length

@@ -69,7 +69,7 @@ class rchan_buf:
                  "rpage", "page_count", "cpu",
                  # this port's
                  "ops", "alloc_size", "alloc_mask", "subbuf_size", "nid", "descs",
-                 "view", "priv", "cost", "errata", "turns")
+                 "view", "priv", "cost", "errata", "turns", "tally")
 
     def __init__(self):
         self.chan_private = None
@@ -93,6 +93,7 @@ class rchan_buf:
         self.cost = None
         self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
         self.turns = None               # kmodel.relay.stream.stream_turns, or None
+        self.tally = [0, 0, 0]          # stream.account_run's pending whole pages
 
 
 class rchan_callbacks:

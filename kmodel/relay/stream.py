@@ -15,6 +15,14 @@ cached page (or exactly at the next one) and runs forward, page by page as
     would look it up;
   - the stream's cache pointer moves to the last page.
 
+Whole pages in the middle of a run all get the same count, and a stream's
+runs follow each other round the ring: ``rchan_buf.tally`` holds them as one
+pending range, [first page, number of pages, count each], which the next run
+extends when it goes on where the range ends, so that a run of n pages costs
+O(1), not n updates.  ``flush_tally`` adds it to the pages (the fold calls it
+first); a run that does not go on where the range ends flushes it and starts
+its own.
+
 ``rchan_buf.turns`` says a buffer may take it: the timing model, the page size
 (index in hw.tlb.SIZES) of its mapping, and the weight; None where page
 changes cost more than this counts (vmap on a lazy-sync machine: vmalloc
@@ -59,11 +67,31 @@ def account_run(buf, write, page, poff, end, skip_cached):
     if last == i:
         first.acct += end - poff + w
     else:
-        first.acct += PAGE_SIZE - poff + w
-        w = t.weight
-        for j in range(i + 1, last):
-            descs[j].acct += PAGE_SIZE + w
-        lp.acct += end - ((last - i) << PAGE_SHIFT) + w
+        whole = PAGE_SIZE + t.weight                # what each middle page gets
+        lo, hi = i + 1, last                        # the pages tallied: [lo, hi)
+        if poff or w != t.weight:
+            first.acct += PAGE_SIZE - poff + w
+        else:
+            lo = i
+        tail = end - ((last - i) << PAGE_SHIFT)
+        if tail == PAGE_SIZE:
+            hi = last + 1
+        else:
+            lp.acct += tail + t.weight
+        if hi - lo > 1:
+            tally = buf.tally
+            if tally[1] and tally[2] == whole and \
+                    (tally[0] + tally[1]) % len(descs) == lo:
+                tally[1] += hi - lo                 # the stream goes on
+            else:
+                if tally[1]:
+                    flush_tally(buf)
+                tally[0] = lo
+                tally[1] = hi - lo
+                tally[2] = whole
+        else:
+            for j in range(lo, hi):
+                descs[j].acct += whole
     if write:
         buf.wpage = lp
     else:
@@ -76,3 +104,19 @@ def account_run(buf, write, page, poff, end, skip_cached):
     else:
         t.tm.tlb_probe_range(c, t.size, v0, lp.vpn - v0 + 1)
     return first
+
+
+def flush_tally(buf):
+    """flush_tally - add buf's pending range of whole pages to their acct."""
+    tally = buf.tally
+    start, n, amount = tally
+    if not n:
+        return
+    descs = buf.descs
+    laps, rem = divmod(n, len(descs))
+    if laps:
+        for d in descs:
+            d.acct += laps * amount
+    for j in range(start, start + rem):
+        descs[j % len(descs)].acct += amount
+    tally[1] = 0
