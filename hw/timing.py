@@ -263,6 +263,8 @@ class TimingModel:
         for cpu, nid in spec.cpu_node.items():
             self.cpus[cpu] = CpuCost(cpu, nid, self.line_cycles[nid],
                                      DTLB(t.tlb, t.stlb_entries, stlb_sizes), n)
+        self.stlb_hit_cycles = t.stlb_hit_cycles
+        self.page_walk_cycles = t.page_walk_cycles
         self.linear_size = t.linear_map_size
         self.linear_shift = SHIFTS[self.linear_size]
         self.flushers = []          # called by totals()/reset() to fold deferred counts
@@ -292,13 +294,13 @@ class TimingModel:
         if c.last_vpn[size_idx] == vpn:
             return                      # the MRU entry: a hit, no LRU change
         c.last_vpn[size_idx] = vpn
-        r = c.dtlb.lookup(size_idx, vpn)
-        if r == 1:
+        hits, walks = c.dtlb.lookup_range(size_idx, vpn, 1)
+        if hits:
             c.stlb_hits[size_idx] += 1
-            c.cycles += self.table.stlb_hit_cycles
-        elif r == 2:
+            c.cycles += self.stlb_hit_cycles
+        elif walks:
             c.tlb_misses[size_idx] += 1
-            c.cycles += self.table.page_walk_cycles
+            c.cycles += self.page_walk_cycles
 
     def level_of(self, ws):
         """level_of - the cache level (0 L1, 1 L2, 2 LLC) that holds a working set
@@ -318,17 +320,20 @@ class TimingModel:
         page changes of a multi-page copy)."""
         if n <= 0:
             return
-        if c.last_vpn[size_idx] == first:   # the MRU entry: a hit, no LRU change
+        last_vpn = c.last_vpn
+        if last_vpn[size_idx] == first:     # the MRU entry: a hit, no LRU change
             first += 1
             n -= 1
-        c.last_vpn[size_idx] = first + n - 1
+            if not n:
+                return
+        last_vpn[size_idx] = first + n - 1
         hits, walks = c.dtlb.lookup_range(size_idx, first, n)
         if hits:
             c.stlb_hits[size_idx] += hits
-            c.cycles += hits * self.table.stlb_hit_cycles
+            c.cycles += hits * self.stlb_hit_cycles
         if walks:
             c.tlb_misses[size_idx] += walks
-            c.cycles += walks * self.table.page_walk_cycles
+            c.cycles += walks * self.page_walk_cycles
 
     def stream(self, c, nid, n, ws=None):
         """stream - n bytes of a sequential run on node nid, in a working set of

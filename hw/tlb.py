@@ -6,120 +6,268 @@ that misses both levels is a page walk: that is what the timing model calls a
 TLB miss.  Real TLBs are set-associative with pseudo-LRU replacement; this one
 is fully associative LRU, which is exact for the sequential and strided
 patterns a tracer makes and a documented approximation otherwise.
-"""
 
+How the LRU order is kept.  A fully associative LRU set of capacity C holds
+the C most recently used distinct keys.  A tracer looks pages up in runs
+(a copy across pages, a stream going on to the next page), so the order is
+kept as runs too: ``(start, end)`` pairs, oldest first, each the keys
+start..end-1 used in ascending order (the higher, the more recent).  A run
+of lookups a..b-1 is then one step, computed in closed form:
+
+  - the keys of the run that fall in one stored run all hit or all miss.  For
+    a key k of stored run [s, e), the distinct keys used between its last use
+    and its lookup now are the r_k keys more recent than it (e-1-k in its run,
+    plus every key of the runs newer than it) and the run's keys before it,
+    a..k-1, less those already counted (the ones in newer runs, M).  k hits
+    when that is under C: e-1-a + newer - M < C, which does not depend on k;
+  - afterwards the run's keys are the newest, as one run (merged with the
+    newest stored run when that ends at a); stored runs lose the keys looked
+    up; the oldest keys past C go (the lowest keys of the oldest runs).
+
+The step is a pure function of (C, runs, a, n), so it is remembered
+(``_STEPS``): a stream going round a ring buffer comes back to the same
+states lap after lap, and a lookup of 16 pages costs one dictionary lookup.
+An order that would take more than MAX_RUNS runs (random lookups) is kept key
+by key in an OrderedDict instead, as it always was, and goes back to runs
+when its keys form few runs again.  tests/test_tlb_runs.py holds both to a
+plain OrderedDict LRU.
+"""
 from collections import OrderedDict
 
 SIZES = ("4K", "2M", "1G")
 SHIFTS = (12, 21, 30)
+MAX_RUNS = 8                # more runs than this: the set is kept key by key
+_STEPS = {}                 # (C, runs, a, n) -> (runs, hits, misses)
+_STEPS_MAX = 1 << 16
 
 
 def stlb_key(size_idx, vpn):
-    """The STLB holds several page sizes: an entry is the page number and its
-    size in one integer (cheaper to hash than a tuple)."""
-    return vpn << 2 | size_idx
+    """The STLB holds several page sizes: an entry is the page number with its
+    size above it, so that the pages of a run are consecutive keys."""
+    return size_idx << 56 | vpn
+
+
+def run_step(C, runs, a, n):
+    """run_step - the lookups of keys a .. a+n-1, in order, on an LRU set of
+    capacity C > 0 whose order is runs: (runs after, hits, misses), where
+    misses is ((start, count), ...) of the keys that missed, in order.  See
+    the module doc."""
+    b = a + n
+    newer = 0
+    seen = []                   # the run's keys found in newer runs, as (p, q)
+    hits = []
+    for s, e in reversed(runs):
+        if s < b and a < e:
+            p = a if a > s else s
+            q = b if b < e else e
+            m = 0
+            for x, y in seen:
+                if x < p:
+                    m += (y if y < p else p) - x
+            if e - 1 - a + newer - m < C:
+                hits.append((p, q))
+            seen.append((p, q))
+        newer += e - s
+    out = []
+    for s, e in runs:
+        if s < b and a < e:
+            if s < a:
+                _append(out, s, a)
+            if b < e:
+                _append(out, b, e)
+        else:
+            _append(out, s, e)
+    _append(out, a, b)
+    over = sum(e - s for s, e in out) - C
+    while over > 0:
+        s, e = out[0]
+        if e - s <= over:
+            del out[0]
+            over -= e - s
+        else:
+            out[0] = (s + over, e)
+            over = 0
+    nhits = 0
+    misses = []
+    at = a
+    for p, q in sorted(hits):
+        nhits += q - p
+        if p > at:
+            misses.append((at, p - at))
+        at = q
+    if at < b:
+        misses.append((at, b - at))
+    return tuple(out), nhits, tuple(misses)
+
+
+def _append(out, s, e):
+    """Add run [s, e) as the newest of out, merged with the newest if it ends
+    at s (its keys are older and ascending: one run)."""
+    if out and out[-1][1] == s:
+        out[-1] = (out[-1][0], e)
+    else:
+        out.append((s, e))
 
 
 class LRU:
-    """A fully associative LRU set of page numbers with a fixed capacity.
-
-    An OrderedDict, oldest first: a plain dict evicting its first key with
-    next(iter(...)) scans the slots its earlier evictions left empty, which
-    cost 600 ns an eviction once a large STLB had turned over (popitem: 100)."""
-    __slots__ = ("capacity", "entries")
+    """A fully associative LRU set of integer keys with a fixed capacity: its
+    order as runs (runs, a tuple), or key by key (entries, an OrderedDict,
+    oldest first) when it takes more than MAX_RUNS runs."""
+    __slots__ = ("capacity", "runs", "entries", "since")
 
     def __init__(self, capacity):
         self.capacity = capacity
-        self.entries = OrderedDict()
+        self.runs = ()
+        self.entries = None
+        self.since = 0          # lookups since the set went key by key
 
     def access(self, key):
         """access - look key up; True on a hit.  A miss inserts it (LRU eviction)."""
+        return self.access_run(key, 1)[0] == 1
+
+    def access_run(self, a, n):
+        """access_run - look up keys a .. a+n-1 in order: (hits, misses), misses
+        being ((start, count), ...) of the keys that missed, in order."""
+        C = self.capacity
+        if C <= 0:
+            return 0, ((a, n),)
+        runs = self.runs
+        if runs is not None:
+            if not runs or (len(runs) == 1 and runs[0][1] == a):
+                # empty, or a stream going on past its newest key: all miss,
+                # and the set is the newest C keys of one run (no step to keep)
+                s = runs[0][0] if runs else a
+                self.runs = ((s if a + n - s <= C else a + n - C, a + n),)
+                return 0, ((a, n),)
+            k = (C, runs, a, n)
+            r = _STEPS.get(k)
+            if r is None:
+                r = run_step(C, runs, a, n)
+                if len(_STEPS) >= _STEPS_MAX:
+                    _STEPS.clear()
+                _STEPS[k] = r
+            if len(r[0]) <= MAX_RUNS:
+                self.runs = r[0]
+                return r[1], r[2]
+            self.runs = None                    # too many runs: key by key from here
+            self.entries = OrderedDict.fromkeys(k for s, e in r[0] for k in range(s, e))
+            self.since = 0
+            return r[1], r[2]
+        return self._access_keys(a, n)
+
+    def _access_keys(self, a, n):
         e = self.entries
-        if key in e:
-            e.move_to_end(key)
-            return True
-        if self.capacity <= 0:
-            return False
-        if len(e) >= self.capacity:
-            e.popitem(last=False)
-        e[key] = None
-        return False
+        C = self.capacity
+        hits = 0
+        misses = []
+        for key in range(a, a + n):
+            if key in e:
+                e.move_to_end(key)
+                hits += 1
+                continue
+            if len(e) >= C:
+                e.popitem(last=False)
+            e[key] = None
+            if misses and misses[-1][0] + misses[-1][1] == key:
+                misses[-1] = (misses[-1][0], misses[-1][1] + 1)
+            else:
+                misses.append((key, 1))
+        self.since += n
+        if self.since >= C:                     # now and then: few runs again?
+            self.since = 0
+            runs = _as_runs(e)
+            if runs is not None:
+                self.runs = runs
+                self.entries = None
+        return hits, tuple(misses)
+
+    def keys(self):
+        """keys - the keys held, oldest first."""
+        if self.runs is not None:
+            return [k for s, e in self.runs for k in range(s, e)]
+        return list(self.entries)
 
     def flush(self):
-        self.entries.clear()
+        self.runs = ()
+        self.entries = None
+
+
+def _as_runs(entries):
+    """The order of an OrderedDict of keys as runs, or None past MAX_RUNS // 2."""
+    runs = []
+    for k in entries:
+        if runs and runs[-1][1] == k:
+            runs[-1][1] = k + 1
+        else:
+            if len(runs) >= MAX_RUNS // 2:
+                return None
+            runs.append([k, k + 1])
+    return tuple((s, e) for s, e in runs)
+
+
+_DTLB_STEPS = {}            # DTLB geometry -> {(size, first, n, l1 runs, stlb runs): step}
 
 
 class DTLB:
-    """One CPU's data TLBs: first level per page size, shared STLB."""
-    __slots__ = ("l1", "stlb", "stlb_sizes")
+    """One CPU's data TLBs: first level per page size, shared STLB.
+
+    While both levels keep their order as runs, a whole lookup (both levels)
+    is one remembered step, shared by every DTLB of the same geometry: (l1
+    runs, STLB runs, STLB hits, walks) after it.  A stream that both levels
+    take in O(1) (each one run that the lookup goes on from: a buffer larger
+    than the STLB's reach) is not remembered: it never comes back to a state."""
+    __slots__ = ("l1", "stlb", "stlb_sizes", "steps")
 
     def __init__(self, l1_entries, stlb_entries, stlb_sizes):
         self.l1 = [LRU(l1_entries.get(s, 0)) for s in SIZES]
         self.stlb = LRU(stlb_entries)
         self.stlb_sizes = stlb_sizes
+        geometry = (tuple(t.capacity for t in self.l1), stlb_entries, tuple(sorted(stlb_sizes)))
+        self.steps = _DTLB_STEPS.setdefault(geometry, {})
 
     def lookup(self, size_idx, vpn):
-        """lookup - returns 0 for an L1 hit, 1 for an STLB hit, 2 for a page walk.
-
-        LRU.access, written out for both levels: this runs at every page
-        change of every access stream."""
-        l1 = self.l1[size_idx]
-        e = l1.entries
-        if vpn in e:
-            e.move_to_end(vpn)
-            return 0
-        if l1.capacity > 0:
-            if len(e) >= l1.capacity:
-                e.popitem(last=False)
-            e[vpn] = None
-        if size_idx not in self.stlb_sizes:
-            return 2
-        stlb = self.stlb
-        se = stlb.entries
-        key = vpn << 2 | size_idx               # stlb_key(), inline
-        if key in se:
-            se.move_to_end(key)
-            return 1
-        if stlb.capacity > 0:
-            if len(se) >= stlb.capacity:
-                se.popitem(last=False)
-            se[key] = None
-        return 2
+        """lookup - returns 0 for an L1 hit, 1 for an STLB hit, 2 for a page walk."""
+        hits, walks = self.lookup_range(size_idx, vpn, 1)
+        return 2 if walks else hits
 
     def lookup_range(self, size_idx, first, n):
         """lookup_range - lookup() of vpns first .. first+n-1 in order (a
-        multi-page copy's page changes): (STLB hits, page walks).  One loop,
-        the two levels written out: an OrderedDict operation is the cost of a
-        lookup (about 90 ns an eviction), and bulk forms (map over a range,
-        update from dict.fromkeys) measured slower, not faster."""
+        multi-page copy's page changes): (STLB hits, page walks)."""
         l1 = self.l1[size_idx]
-        e, cap = l1.entries, l1.capacity
-        se = self.stlb.entries if size_idx in self.stlb_sizes else None
-        scap = self.stlb.capacity
-        hits = walks = 0
-        for vpn in range(first, first + n):     # lookup(), written out
-            if vpn in e:
-                e.move_to_end(vpn)
-                continue
-            if cap > 0:
-                if len(e) >= cap:
-                    e.popitem(last=False)
-                e[vpn] = None
-            if se is not None:
-                key = vpn << 2 | size_idx       # stlb_key(), inline: once a page
-                if key in se:
-                    se.move_to_end(key)
-                    hits += 1
-                    continue
-                if scap > 0:
-                    if len(se) >= scap:
-                        se.popitem(last=False)
-                    se[key] = None
-            walks += 1
+        stlb = self.stlb
+        r1 = l1.runs
+        rs = stlb.runs
+        if r1 is None or rs is None or (
+                len(r1) < 2 and (not r1 or r1[0][1] == first) and
+                (len(rs) < 2 and (not rs or rs[0][1] == size_idx << 56 | first) or
+                 size_idx not in self.stlb_sizes)):
+            return self._lookup_range(size_idx, first, n)     # both in O(1)
+        key = (size_idx, first, n, r1, rs)
+        r = self.steps.get(key)
+        if r is not None:
+            l1.runs, stlb.runs, hits, walks = r
+            return hits, walks
+        hits, walks = self._lookup_range(size_idx, first, n)
+        if l1.runs is not None and stlb.runs is not None:
+            if len(self.steps) >= _STEPS_MAX:
+                self.steps.clear()
+            self.steps[key] = (l1.runs, stlb.runs, hits, walks)
         return hits, walks
+
+    def _lookup_range(self, size_idx, first, n):
+        l1_hits, misses = self.l1[size_idx].access_run(first, n)
+        if not misses:
+            return 0, 0
+        if size_idx not in self.stlb_sizes:
+            return 0, n - l1_hits
+        stlb = self.stlb
+        base = size_idx << 56                   # stlb_key() of each run's first page
+        hits = 0
+        for s, m in misses:
+            hits += stlb.access_run(base | s, m)[0]
+        return hits, n - l1_hits - hits
 
     def flush(self):
         for t in self.l1:
             t.flush()
         self.stlb.flush()
-

@@ -52,7 +52,7 @@ def run(machine, backend, script, traced, scattered=False):
                     reads.append(bytes(out))
         t = k.timing.totals()
         dtlb = buf.cost.dtlb                # the LRU order too, not only the counts
-        t["tlb_state"] = ([list(l1.entries) for l1 in dtlb.l1], list(dtlb.stlb.entries))
+        t["tlb_state"] = ([l1.keys() for l1 in dtlb.l1], dtlb.stlb.keys())
         whole = bytearray(SIZE)
         for off in range(0, SIZE, PAGE_SIZE):
             ltt_relay_read(buf, off, memoryview(whole)[off:off + PAGE_SIZE], PAGE_SIZE)

@@ -12,7 +12,7 @@ RUNS = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000), st.integers(0
 def state(tm, c):
     d = c.dtlb
     return (c.cycles, list(c.tlb_misses), list(c.stlb_hits), list(c.last_vpn),
-            [list(t.entries) for t in d.l1], list(d.stlb.entries))
+            [t.keys() for t in d.l1], d.stlb.keys())
 
 
 @settings(max_examples=300, deadline=None)

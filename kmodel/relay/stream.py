@@ -17,8 +17,8 @@ cached page (or exactly at the next one) and runs forward, page by page as
 
 Whole pages in the middle of a run all get the same count, and a stream's
 runs follow each other round the ring: ``rchan_buf.tally`` holds them as one
-pending range, [first page, number of pages, count each], which the next run
-extends when it goes on where the range ends, so that a run of n pages costs
+pending range, [first page, number of pages, count each, the buf_page after
+the range], which the next run extends when it goes on where the range ends, so that a run of n pages costs
 O(1), not n updates.  ``flush_tally`` adds it to the pages (the fold calls it
 first); a run that does not go on where the range ends flushes it and starts
 its own.
@@ -45,71 +45,59 @@ class stream_turns:
 def account_run(buf, write, page, poff, end, skip_cached):
     """account_run - count an access of [poff, end) bytes from the start of
     page, the stream's cached page, where poff <= PAGE_SIZE (it starts on that
-    page, or at the start of the next one) and it stays in the buffer.
-    skip_cached: the cached page's TLB entry is not looked up again (the
-    contiguous backends' page changes; the page list's loop touches it).
-    Returns the first page the access touches."""
+    page, or at the start of the next one), end > PAGE_SIZE (it leaves the
+    cached page), and it stays in the buffer.  skip_cached: the cached page's
+    TLB entry is not looked up again (the contiguous backends' page changes;
+    the page list's loop touches it).  Returns the first page it touches."""
     t = buf.turns
-    w = t.weight
-    first = page
+    nxt = page.next
+    rest = end - PAGE_SIZE                  # the bytes from the start of nxt on
     if poff == PAGE_SIZE:
-        first = page.next
-        poff = 0
-        end -= PAGE_SIZE
-        probe = first
+        first = probe = nxt
     else:
-        w = ONE_ACCESS                      # the cached page: no step to it
-        probe = page.next if skip_cached else page
+        page.acct += PAGE_SIZE - poff + ONE_ACCESS      # the cached page: no step
+        first = page
+        probe = nxt if skip_cached else page
     descs = buf.descs
-    i = first.offset >> PAGE_SHIFT
-    last = i + ((end - 1) >> PAGE_SHIFT)
-    lp = descs[last]
-    if last == i:
-        first.acct += end - poff + w
+    lo = nxt.offset >> PAGE_SHIFT
+    n = rest >> PAGE_SHIFT                  # whole pages from nxt on
+    tail = rest & (PAGE_SIZE - 1)
+    if tail:
+        lp = descs[lo + n]
+        lp.acct += tail + t.weight
     else:
-        whole = PAGE_SIZE + t.weight                # what each middle page gets
-        lo, hi = i + 1, last                        # the pages tallied: [lo, hi)
-        if poff or w != t.weight:
-            first.acct += PAGE_SIZE - poff + w
+        lp = descs[lo + n - 1]
+    if n > 1:
+        whole = PAGE_SIZE + t.weight
+        tally = buf.tally
+        if tally[3] is nxt and tally[2] == whole:
+            tally[1] += n                   # the stream goes on
         else:
-            lo = i
-        tail = end - ((last - i) << PAGE_SHIFT)
-        if tail == PAGE_SIZE:
-            hi = last + 1
-        else:
-            lp.acct += tail + t.weight
-        if hi - lo > 1:
-            tally = buf.tally
-            if tally[1] and tally[2] == whole and \
-                    (tally[0] + tally[1]) % len(descs) == lo:
-                tally[1] += hi - lo                 # the stream goes on
-            else:
-                if tally[1]:
-                    flush_tally(buf)
-                tally[0] = lo
-                tally[1] = hi - lo
-                tally[2] = whole
-        else:
-            for j in range(lo, hi):
-                descs[j].acct += whole
+            if tally[1]:
+                flush_tally(buf)
+            tally[0] = lo
+            tally[1] = n
+            tally[2] = whole
+        tally[3] = descs[lo + n - 1].next
+    elif n:
+        nxt.acct += PAGE_SIZE + t.weight
     if write:
         buf.wpage = lp
     else:
         buf.rpage = lp
-    c = buf.cost
     v0 = probe.vpn
     if v0 == lp.vpn:
-        if c.last_vpn[t.size] != v0:
-            t.tm.tlb_probe(c, t.size, v0)
+        if buf.cost.last_vpn[t.size] != v0:
+            t.tm.tlb_probe(buf.cost, t.size, v0)
     else:
-        t.tm.tlb_probe_range(c, t.size, v0, lp.vpn - v0 + 1)
+        t.tm.tlb_probe_range(buf.cost, t.size, v0, lp.vpn - v0 + 1)
     return first
 
 
 def flush_tally(buf):
     """flush_tally - add buf's pending range of whole pages to their acct."""
     tally = buf.tally
-    start, n, amount = tally
+    start, n, amount, _ = tally
     if not n:
         return
     descs = buf.descs
@@ -120,3 +108,4 @@ def flush_tally(buf):
     for j in range(start, start + rem):
         descs[j % len(descs)].acct += amount
     tally[1] = 0
+    tally[3] = None
