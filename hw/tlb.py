@@ -173,13 +173,33 @@ class LRU:
             else:
                 misses.append((key, 1))
         self.since += n
-        if self.since >= C:                     # now and then: few runs again?
-            self.since = 0
-            runs = _as_runs(e)
-            if runs is not None:
-                self.runs = runs
-                self.entries = None
+        if self.since >= C:
+            self._maybe_runs()
         return hits, tuple(misses)
+
+    def access_key(self, key):
+        """access_key - access() of a set kept key by key (runs is None),
+        written out: random lookups, one at a time."""
+        e = self.entries
+        hit = key in e
+        if hit:
+            e.move_to_end(key)
+        else:
+            if len(e) >= self.capacity:
+                e.popitem(last=False)
+            e[key] = None
+        self.since += 1
+        if self.since >= self.capacity:
+            self._maybe_runs()
+        return hit
+
+    def _maybe_runs(self):
+        """Now and then, key by key: do the keys form few runs again?"""
+        self.since = 0
+        runs = _as_runs(self.entries)
+        if runs is not None:
+            self.runs = runs
+            self.entries = None
 
     def keys(self):
         """keys - the keys held, oldest first."""
@@ -237,6 +257,15 @@ class DTLB:
         stlb = self.stlb
         r1 = l1.runs
         rs = stlb.runs
+        if n == 1 and r1 is None and l1.capacity > 0:  # random lookups, key by key
+            if l1.access_key(first):
+                return 0, 0
+            if size_idx not in self.stlb_sizes:
+                return 0, 1
+            key = size_idx << 56 | first
+            if stlb.entries is not None and stlb.capacity > 0:
+                return (1, 0) if stlb.access_key(key) else (0, 1)
+            return (1, 0) if stlb.access_run(key, 1)[0] else (0, 1)
         if r1 is None or rs is None or (
                 len(r1) < 2 and (not r1 or r1[0][1] == first) and
                 (len(rs) < 2 and (not rs or rs[0][1] == size_idx << 56 | first) or

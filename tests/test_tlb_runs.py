@@ -109,3 +109,17 @@ def test_a_dtlb_is_two_plain_levels(ops):
         assert d.lookup_range(size, first, n) == (hits, walks)
     assert [t.keys() for t in d.l1] == [list(t.e) for t in l1]
     assert d.stlb.keys() == list(stlb.e)
+
+
+def test_single_lookups_key_by_key_then_a_stream_back_to_runs():
+    """One page at a time, as a random access pattern and then a stream make
+    them: the DTLB's key-by-key shortcut (LRU.access_key), and the set's
+    return to runs in the middle of it."""
+    d = DTLB({"4K": 16, "2M": 4}, 48, {0, 1})
+    l1, stlb = PlainLRU(16), PlainLRU(48)
+    vpns = [(i * 7919) % 211 for i in range(120)] + list(range(1000, 1200))
+    for vpn in vpns:
+        want = (0, 0) if l1.access(vpn) else ((1, 0) if stlb.access(vpn) else (0, 1))
+        assert d.lookup_range(0, vpn, 1) == want
+        assert d.l1[0].keys() == list(l1.e) and d.stlb.keys() == list(stlb.e)
+    assert d.l1[0].runs is not None and d.stlb.runs is not None
