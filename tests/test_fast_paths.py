@@ -104,46 +104,47 @@ def test_runs_follow_the_frames():
         k.shutdown()
 
 
-def test_a_page_list_copy_across_a_large_page_boundary_probes_both():
-    """A run of adjacent frames that crosses a 2 MiB page of nehalem-2009's
-    linear map: a write across it looks up both entries, fast path or not."""
+def across_a_2m_page(backend, pick, writes):
+    """On nehalem-2009 (2 MiB linear-map pages), open a 4 MiB buffer, and run
+    writes(buf, at) where at = pick(buf), with the fast paths and through the
+    page loop: ((2 MiB lookups, 2 MiB entries looked up, cycles), same traced)."""
     def once(traced):
         k = boot("nehalem-2009")
         try:
-            buf = RelayEnv(k).open(1 << 20, 4).buf[1]
-            d = next(d for d in buf.descs[:-1] if d.next.vpn != d.vpn and
-                     d.next.paddr == d.paddr + PAGE_SIZE)
-            assert d.run_end > d.offset + PAGE_SIZE
-            probes = {trace_relay_copy: lambda *a: None} if traced else {}
-            with tracing(probes):       # the stream comes to the page before d, then
-                ltt_relay_write(buf, d.offset - PAGE_SIZE, b"x", 1)     # runs across d
-                ltt_relay_write(buf, d.offset - PAGE_SIZE + 1, bytes(2 * PAGE_SIZE),
-                                2 * PAGE_SIZE)
+            buf = RelayEnv(k).open(1 << 20, 4, backend=backend).buf[1]
+            at = pick(buf)
+            with tracing({trace_relay_copy: lambda *a: None} if traced else {}):
+                writes(buf, at)
             t = k.timing.totals()
             return t["tlb_lookups_2M"], t["tlb_misses_2M"] + t["stlb_hits_2M"], t["cycles"]
         finally:
             k.shutdown()
-    fast, slow = once(False), once(True)
+    return once(False), once(True)
+
+
+def test_a_page_list_copy_across_a_large_page_boundary_probes_both():
+    """A run of adjacent frames that crosses a 2 MiB page of the linear map:
+    a write across it looks up both entries, fast path or not."""
+    def pick(buf):
+        d = next(d for d in buf.descs[:-1] if d.next.vpn != d.vpn and
+                 d.next.paddr == d.paddr + PAGE_SIZE)
+        assert d.run_end > d.offset + PAGE_SIZE
+        return d.offset
+
+    def writes(buf, at):        # the stream comes to the page before, then runs across
+        ltt_relay_write(buf, at - PAGE_SIZE, b"x", 1)
+        ltt_relay_write(buf, at - PAGE_SIZE + 1, bytes(2 * PAGE_SIZE), 2 * PAGE_SIZE)
+    fast, slow = across_a_2m_page("pagelist", pick, writes)
     assert fast == slow and fast[1] == 2
 
 
 def test_a_static_copy_across_a_large_page_boundary_probes_both():
-    """A 4 MiB static block holds two 2 MiB pages of nehalem-2009's linear map:
-    a write across the middle touches both entries, fast path or not."""
-    def once(traced):
-        k = boot("nehalem-2009")
-        try:
-            chan = RelayEnv(k).open(1 << 20, 4, backend="static")
-            buf = chan.buf[1]
-            probes = {trace_relay_copy: lambda *a: None} if traced else {}
-            with tracing(probes):
-                mid = 2 << 20
-                ltt_relay_write(buf, mid - 3 * PAGE_SIZE, bytes(6 * PAGE_SIZE), 6 * PAGE_SIZE)
-            t = k.timing.totals()
-            return t["tlb_lookups_2M"], t["tlb_misses_2M"] + t["stlb_hits_2M"], t["cycles"]
-        finally:
-            k.shutdown()
-    fast, slow = once(False), once(True)
+    """A 4 MiB static block holds two 2 MiB pages: a write across the middle
+    touches both entries, fast path or not."""
+    fast, slow = across_a_2m_page(
+        "static", lambda buf: 2 << 20,
+        lambda buf, at: ltt_relay_write(buf, at - 3 * PAGE_SIZE, bytes(6 * PAGE_SIZE),
+                                        6 * PAGE_SIZE))
     assert fast == slow and fast[1] == 2
 
 

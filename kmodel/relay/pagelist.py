@@ -316,7 +316,8 @@ def _touch_fn():
 # the same effects and counts (tests/test_fast_paths.py holds them to it):
 #   - the access stays in the stream's cached page: one slice, no lookup;
 #   - a page turn: the access fits in the next page, found by one list step
-#     (counted as a ONE_TURN on that page, charged at the fold);
+#     (counted as a ONE_TURN on that page, charged at the fold; written out
+#     in ltt_relay_write, the tracer's path, and a run of one page for reads);
 #   - a run: the access spans pages that are next to each other in the linear
 #     map, starting on the cached page or the next: one slice over them, the
 #     counts page by page (_run_span).
@@ -334,8 +335,11 @@ def _turns_written_out(buf):
 def ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write - write length bytes of src at offset; returns length.
 
-    The offset is taken modulo the buffer size.  A write that runs past the
-    end of the buffer writes what fits, meets the patch's WARN_ON, and oopses.
+    Mirrors the patch's ltt_relay_write: the offset is taken modulo the buffer
+    size, and a write that runs past the end of the buffer writes what fits,
+    meets the patch's WARN_ON, and oopses.  Where it differs: the stream's
+    common cases come first, written out (see above); the rest is the patch's
+    loop, _ltt_relay_copy.
     """
     page = buf.wpage
     poff = (offset - page.offset) & buf.alloc_mask     # from the cached page, forward
@@ -351,10 +355,8 @@ def ltt_relay_write(buf, offset, src, length):
         page.virtual[:length] = src
         page.acct += length + TURN_ACCESS
         buf.wpage = page
-        c = buf.cost
-        t = buf.turns
-        if c.last_vpn[t.size] != page.vpn:
-            t.tm.tlb_probe(c, t.size, page.vpn)
+        if buf.cost.last_vpn[buf.turns.size] != page.vpn:
+            _turn_probe(buf, page)              # another linear-map page
         return length
     span = _run_span(buf, WPAGE, page, poff, end)
     if span is not None:
@@ -365,30 +367,26 @@ def ltt_relay_write(buf, offset, src, length):
 
 def ltt_relay_read(buf, offset, dest, length):
     """ltt_relay_read - read length bytes at offset into dest; returns length."""
+    if not length:
+        return 0                                # "if (unlikely(!len)) return 0;"
     page = buf.rpage
     poff = (offset - page.offset) & buf.alloc_mask
     end = poff + length
     if end <= PAGE_SIZE:
-        if length:
-            dest[:length] = page.virtual[poff:end]
-            page.acct += length + ONE_ACCESS
-            return length
-        return 0
-    if poff == PAGE_SIZE and end <= 2 * PAGE_SIZE and not relay_paged.enabled:
-        page = page.next                        # the page turn
-        dest[:length] = page.virtual[:length]
-        page.acct += length + TURN_ACCESS
-        buf.rpage = page
-        c = buf.cost
-        t = buf.turns
-        if c.last_vpn[t.size] != page.vpn:
-            t.tm.tlb_probe(c, t.size, page.vpn)
+        dest[:length] = page.virtual[poff:end]
+        page.acct += length + ONE_ACCESS
         return length
-    span = _run_span(buf, RPAGE, page, poff, end)
+    span = _run_span(buf, RPAGE, page, poff, end)     # a page turn, or a run
     if span is not None:
         dest[:length] = span[0][span[1]:span[1] + length]
         return length
     return _ltt_relay_copy(buf, RPAGE, offset & buf.alloc_mask, dest, length)
+
+
+def _turn_probe(buf, page):
+    """The TLB lookup of a page turn into another page of the linear map."""
+    t = buf.turns
+    t.tm.tlb_probe(buf.cost, t.size, page.vpn)
 
 
 def _run_span(buf, which, page, poff, end):
