@@ -38,7 +38,7 @@ SIZES = ("4K", "2M", "1G")
 SHIFTS = (12, 21, 30)
 MAX_RUNS = 8                # more runs than this: the set is kept key by key
 _STEPS = {}                 # (C, runs, a, n) -> (runs, hits, misses)
-_STEPS_MAX = 1 << 16
+_STEPS_MAX = 1 << 14         # remembered steps per dictionary, at most (then it starts over)
 
 
 def stlb_key(size_idx, vpn):
