@@ -316,8 +316,7 @@ def _touch_fn():
 # the same effects and counts (tests/test_fast_paths.py holds them to it):
 #   - the access stays in the stream's cached page: one slice, no lookup;
 #   - a page turn: the access fits in the next page, found by one list step
-#     (counted as a ONE_TURN on that page, charged at the fold; written out
-#     in ltt_relay_write, the tracer's path, and a run of one page for reads);
+#     (counted as a ONE_TURN on that page, charged at the fold);
 #   - a run: the access spans pages that are next to each other in the linear
 #     map, starting on the cached page or the next: one slice over them, the
 #     counts page by page (_run_span).
@@ -376,7 +375,17 @@ def ltt_relay_read(buf, offset, dest, length):
         dest[:length] = page.virtual[poff:end]
         page.acct += length + ONE_ACCESS
         return length
-    span = _run_span(buf, RPAGE, page, poff, end)     # a page turn, or a run
+    if poff == PAGE_SIZE and end <= 2 * PAGE_SIZE and not relay_paged.enabled:
+        # the page turn, as ltt_relay_write's (the patch's read mirrors its
+        # write too; a call to share these lines costs a 4 KiB read a third)
+        page = page.next
+        dest[:length] = page.virtual[:length]
+        page.acct += length + TURN_ACCESS
+        buf.rpage = page
+        if buf.cost.last_vpn[buf.turns.size] != page.vpn:
+            _turn_probe(buf, page)
+        return length
+    span = _run_span(buf, RPAGE, page, poff, end)
     if span is not None:
         dest[:length] = span[0][span[1]:span[1] + length]
         return length
