@@ -139,13 +139,13 @@ class LRU:
                 s = runs[0][0] if runs else a
                 self.runs = ((s if a + n - s <= C else a + n - C, a + n),)
                 return 0, ((a, n),)
-            k = (C, runs, a, n)
-            r = _STEPS.get(k)
+            step = (C, runs, a, n)
+            r = _STEPS.get(step)
             if r is None:
                 r = run_step(C, runs, a, n)
                 if len(_STEPS) >= _STEPS_MAX:
                     _STEPS.clear()
-                _STEPS[k] = r
+                _STEPS[step] = r
             if len(r[0]) <= MAX_RUNS:
                 self.runs = r[0]
                 return r[1], r[2]
@@ -156,6 +156,7 @@ class LRU:
         return self._access_keys(a, n)
 
     def _access_keys(self, a, n):
+        """access_run() of a set kept key by key: one key at a time."""
         e = self.entries
         C = self.capacity
         hits = 0
