@@ -267,16 +267,17 @@ class DTLB:
             if stlb.entries is not None and stlb.capacity > 0:
                 return (1, 0) if stlb.access_key(key) else (0, 1)
             return (1, 0) if stlb.access_run(key, 1)[0] else (0, 1)
-        if r1 is None or rs is None or (
-                len(r1) < 2 and (not r1 or r1[0][1] == first) and
-                (len(rs) < 2 and (not rs or rs[0][1] == size_idx << 56 | first) or
-                 size_idx not in self.stlb_sizes)):
-            return self._lookup_range(size_idx, first, n)     # both in O(1)
+        if r1 is None or rs is None:
+            return self._lookup_range(size_idx, first, n)
         key = (size_idx, first, n, r1, rs)
         r = self.steps.get(key)
         if r is not None:
             l1.runs, stlb.runs, hits, walks = r
             return hits, walks
+        if len(r1) < 2 and (not r1 or r1[0][1] == first) and (
+                len(rs) < 2 and (not rs or rs[0][1] == size_idx << 56 | first) or
+                size_idx not in self.stlb_sizes):
+            return self._lookup_range(size_idx, first, n)     # both in O(1)
         hits, walks = self._lookup_range(size_idx, first, n)
         if l1.runs is not None and stlb.runs is not None:
             if len(self.steps) >= _STEPS_MAX:
