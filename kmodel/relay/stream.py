@@ -18,10 +18,10 @@ cached page (or exactly at the next one) and runs forward, page by page as
 Whole pages in the middle of a run all get the same count, and a stream's
 runs follow each other round the ring: ``rchan_buf.tally`` holds them as one
 pending range, [first page, number of pages, count each, the buf_page after
-the range], which the next run extends when it goes on where the range ends, so that a run of n pages costs
-O(1), not n updates.  ``flush_tally`` adds it to the pages (the fold calls it
-first); a run that does not go on where the range ends flushes it and starts
-its own.
+the range], which the next run extends when it goes on where the range ends,
+so that a run of n pages costs O(1), not n updates.  ``flush_tally`` adds it
+to the pages (the fold calls it first); a run that does not go on where the
+range ends flushes it and starts its own.
 
 ``rchan_buf.turns`` says a buffer may take it: the timing model, the page size
 (index in hw.tlb.SIZES) of its mapping, and the weight; None where page
