@@ -100,15 +100,16 @@ def contig_write(buf, offset, src, length):
         page.run[poff:end] = src
         page.acct += length + ONE_ACCESS
         return length
-    if not length or offset + length > buf.alloc_size:
+    stop = offset + length
+    if not length or stop > buf.alloc_size:
         return _contig_copy(buf, offset, src, length, True)
-    buf.view[offset:offset + length] = src      # one slice, across pages
-    if page is not NO_PAGE and (poff & buf.alloc_mask) <= PAGE_SIZE and \
-            buf.turns is not None and not relay_paged.enabled:
-        poff &= buf.alloc_mask                  # (the stream may go round the end)
+    buf.view[offset:stop] = src                 # one slice, across pages
+    poff &= buf.alloc_mask                      # (the stream may go round the end)
+    if poff <= PAGE_SIZE and page is not NO_PAGE and buf.turns is not None and \
+            not relay_paged.enabled:
         account_run(buf, True, page, poff, poff + length, True)     # the stream goes on
     else:
-        _account(buf, offset, offset + length, True)
+        _account(buf, offset, stop, True)
     return length
 
 
@@ -122,15 +123,16 @@ def contig_read(buf, offset, dest, length):
         dest[:length] = page.run[poff:end]
         page.acct += length + ONE_ACCESS
         return length
-    if not length or offset + length > buf.alloc_size:
+    stop = offset + length
+    if not length or stop > buf.alloc_size:
         return _contig_copy(buf, offset, dest, length, False)
-    dest[:length] = buf.view[offset:offset + length]
-    if page is not NO_PAGE and (poff & buf.alloc_mask) <= PAGE_SIZE and \
-            buf.turns is not None and not relay_paged.enabled:
-        poff &= buf.alloc_mask
+    dest[:length] = buf.view[offset:stop]
+    poff &= buf.alloc_mask
+    if poff <= PAGE_SIZE and page is not NO_PAGE and buf.turns is not None and \
+            not relay_paged.enabled:
         account_run(buf, False, page, poff, poff + length, True)
     else:
-        _account(buf, offset, offset + length, False)
+        _account(buf, offset, stop, False)
     return length
 
 
