@@ -291,16 +291,7 @@ class TimingModel:
 
     def tlb_probe(self, c, size_idx, vpn):
         """tlb_probe - the hit/miss side of a lookup whose count is kept elsewhere."""
-        if c.last_vpn[size_idx] == vpn:
-            return                      # the MRU entry: a hit, no LRU change
-        c.last_vpn[size_idx] = vpn
-        hits, walks = c.dtlb.lookup_range(size_idx, vpn, 1)
-        if hits:
-            c.stlb_hits[size_idx] += 1
-            c.cycles += self.stlb_hit_cycles
-        elif walks:
-            c.tlb_misses[size_idx] += 1
-            c.cycles += self.page_walk_cycles
+        self.tlb_probe_range(c, size_idx, vpn, 1)
 
     def level_of(self, ws):
         """level_of - the cache level (0 L1, 1 L2, 2 LLC) that holds a working set
@@ -315,9 +306,9 @@ class TimingModel:
         return None
 
     def tlb_probe_range(self, c, size_idx, first, n):
-        """tlb_probe_range - tlb_probe of vpns first .. first+n-1, in that order:
-        the same counters and TLB state as n tlb_probe calls, in one call (the
-        page changes of a multi-page copy)."""
+        """tlb_probe_range - the hit/miss side of looking up vpns first ..
+        first+n-1 in that order (a stream's page changes): the CPU's most
+        recent entry is a hit with no LRU change, the rest go to the DTLB."""
         if n <= 0:
             return
         last_vpn = c.last_vpn

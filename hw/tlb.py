@@ -133,9 +133,8 @@ class LRU:
             return 0, ((a, n),)
         runs = self.runs
         if runs is not None:
-            if not runs or (len(runs) == 1 and runs[0][1] == a):
-                # empty, or a stream going on past its newest key: all miss,
-                # and the set is the newest C keys of one run (no step to keep)
+            if self.goes_on(a):
+                # all miss, and the set is the newest C keys of one run
                 s = runs[0][0] if runs else a
                 self.runs = ((s if a + n - s <= C else a + n - C, a + n),)
                 return 0, ((a, n),)
@@ -154,6 +153,13 @@ class LRU:
             self.since = 0
             return r[1], r[2]
         return self._access_keys(a, n)
+
+    def goes_on(self, a):
+        """goes_on - kept as runs, and empty or one run that a lookup of a goes
+        on from (a stream past its newest key): access_run's O(1) case, which
+        no remembered step is needed for."""
+        runs = self.runs
+        return runs is not None and (not runs or (len(runs) == 1 and runs[0][1] == a))
 
     def _access_keys(self, a, n):
         """access_run() of a set kept key by key: one key at a time."""
@@ -246,25 +252,21 @@ class DTLB:
         geometry = (tuple(t.capacity for t in self.l1), stlb_entries, tuple(sorted(stlb_sizes)))
         self.steps = _DTLB_STEPS.setdefault(geometry, {})
 
-    def lookup(self, size_idx, vpn):
-        """lookup - returns 0 for an L1 hit, 1 for an STLB hit, 2 for a page walk."""
-        hits, walks = self.lookup_range(size_idx, vpn, 1)
-        return 2 if walks else hits
-
     def lookup_range(self, size_idx, first, n):
-        """lookup_range - lookup() of vpns first .. first+n-1 in order (a
-        multi-page copy's page changes): (STLB hits, page walks)."""
+        """lookup_range - look up vpns first .. first+n-1 in order, in the first
+        level of their size, then the STLB for those it misses: (STLB hits,
+        page walks)."""
         l1 = self.l1[size_idx]
         stlb = self.stlb
         r1 = l1.runs
         rs = stlb.runs
-        if n == 1 and r1 is None and l1.capacity > 0:  # random lookups, key by key
+        if n == 1 and r1 is None:               # random lookups, key by key
             if l1.access_key(first):
                 return 0, 0
             if size_idx not in self.stlb_sizes:
                 return 0, 1
-            key = size_idx << 56 | first
-            if stlb.entries is not None and stlb.capacity > 0:
+            key = size_idx << 56 | first        # stlb_key(), inline
+            if rs is None:
                 return (1, 0) if stlb.access_key(key) else (0, 1)
             return (1, 0) if stlb.access_run(key, 1)[0] else (0, 1)
         if r1 is None or rs is None:
@@ -274,9 +276,8 @@ class DTLB:
         if r is not None:
             l1.runs, stlb.runs, hits, walks = r
             return hits, walks
-        if len(r1) < 2 and (not r1 or r1[0][1] == first) and (
-                len(rs) < 2 and (not rs or rs[0][1] == size_idx << 56 | first) or
-                size_idx not in self.stlb_sizes):
+        if l1.goes_on(first) and (size_idx not in self.stlb_sizes or
+                                  stlb.goes_on(size_idx << 56 | first)):
             return self._lookup_range(size_idx, first, n)     # both in O(1)
         hits, walks = self._lookup_range(size_idx, first, n)
         if l1.runs is not None and stlb.runs is not None:

@@ -1,5 +1,6 @@
-"""The written-out fast paths of multi-page copies (pagelist._next_pages, the
-contiguous backends' touch_run) against the page-by-page loop they replace.
+"""The written-out fast paths of a stream (the page list's page turn and runs,
+stream.account_run, the contiguous backends' run of page changes in _account)
+against the page-by-page loop they replace.
 
 With a tracepoint attached, every backend takes its page-by-page path; without,
 the fast one.  The same script of writes and reads on two kernels must leave
@@ -163,7 +164,7 @@ def test_a_stream_turning_pages_counts_what_the_page_loop_counts():
 def test_a_run_from_the_cached_page_after_another_stream_moved_the_tlb():
     """The read stream looks up another page between two writes; the second
     write runs on from the write stream's cached page.  A contiguous backend
-    does not look its cached page up again (the page loop's touch_run starts
+    does not look its cached page up again (its page loop starts
     at the next page); the page list's loop does.  Same LRU order either way."""
     script = [(True, 0, 100, 1), (False, 5 * PAGE_SIZE, 10, 0), (True, 100, 8000, 2)]
     for backend in ("pagelist", "vmap", "static"):

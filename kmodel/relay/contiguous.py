@@ -60,9 +60,11 @@ def _account(buf, offset, end, write, exact=False):
         else:
             buf.rpage = d
         return
-    if not copied and touch is not _touch:  # untraced: the page changes in one run
-        first = idx + 1 if descs[idx] is cur else idx
-        buf.ops.touch_run(buf, first, last - first + 1, offset, end)
+    t = buf.turns
+    if not copied and touch is not _touch and t is not None:
+        # untraced, and a page change is a TLB lookup only: one run of them
+        v0 = descs[idx + 1 if descs[idx] is cur else idx].vpn
+        t.tm.tlb_probe_range(buf.cost, t.size, v0, descs[last].vpn - v0 + 1)
         for i in range(idx, last + 1):
             descs[i].acct += PAGE_SIZE + ONE_ACCESS
         descs[idx].acct -= offset & (PAGE_SIZE - 1)
@@ -223,10 +225,10 @@ def make_descs(k, buf, pages, meta_nid, size, vpn0=None):
 
 class ContiguousBackend(RelayBackend):
     """What vmap and static share: one view, accessed by the functions above.
-    A subclass gives alloc_buf/free_buf, tlb_size, describe, and the hooks of
-    this family: touch(buf, idx, offset, n), what a stream's move to page idx
-    costs, touch_run, the same for a run of pages, and fault_address(buf,
-    offset), the address a run past the end faults at."""
+    A subclass gives alloc_buf/free_buf, tlb_size, describe, and the two hooks
+    of this family: touch(buf, idx, offset, n), what a stream's move to page
+    idx costs, and fault_address(buf, offset), the address a run past the end
+    faults at."""
     contiguous = True
     meta_per_page = False
     write = staticmethod(contig_write)
@@ -236,12 +238,6 @@ class ContiguousBackend(RelayBackend):
 
     @staticmethod
     def touch(buf, idx, offset, n):
-        raise NotImplementedError
-
-    @staticmethod
-    def touch_run(buf, first, n, offset, end):
-        """The page changes of pages first .. first+n-1 of an access [offset,
-        end), in order, in one go: what touch() of each would charge."""
         raise NotImplementedError
 
     @staticmethod

@@ -326,8 +326,8 @@ def _touch_fn():
 # alone (PATCH_OPS).
 
 def _turns_written_out(buf):
-    """The patch's loop may take _next_pages: no relay tracepoint has a probe,
-    and the buffer runs the port's code, not the patch's (errata)."""
+    """The patch's loop may take a run at a time: no relay tracepoint has a
+    probe, and the buffer runs the port's code, not the patch's (errata)."""
     return not (buf.errata or relay_paged.enabled)
 
 
@@ -416,7 +416,9 @@ def _run_span(buf, which, page, poff, end):
 def _ltt_relay_copy(buf, which, offset, mem, length):
     """The patch's loop of ltt_relay_write (which == WPAGE, mem is the source) and
     of ltt_relay_read (which == RPAGE, mem is the destination): page by page,
-    each page found from the previous one by ltt_relay_cache_page."""
+    each page found from the previous one by ltt_relay_cache_page.  Untraced,
+    a page boundary where the next page holds the offset takes the stream's
+    run from there in one step (stream.account_run), as the loop would."""
     orig_len = length
     write = which == WPAGE
     page = buf.wpage if write else buf.rpage
@@ -430,80 +432,38 @@ def _ltt_relay_copy(buf, which, offset, mem, length):
     fast = _turns_written_out(buf)
     pos = 0
     while True:
-        if fast and not offset & ~PAGE_MASK:
-            start = pos
-            page, offset, pos, length = _next_pages(buf, which, page, offset, mem, pos, length)
-            if not length:
-                break
-            # "Underlying layer should never ask for writes across subbuffers."
-            if pos != start and offset >= buf.alloc_size:
-                buf.chan.k.WARN_ON(True)
-        page = lookup(buf, which, page, offset)
-        if page is None:
-            _null_deref(buf, "ltt_relay_write" if write else "ltt_relay_read")
-        touch(buf, page)
-        poff = offset & ~PAGE_MASK
-        pagecpy = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
-        if write:
-            page.virtual[poff:poff + pagecpy] = mem if pagecpy == orig_len else \
-                mem[pos:pos + pagecpy]
+        if fast and not offset & ~PAGE_MASK and page.next.offset == offset:
+            nxt = page.next                     # the next pages, a run at a time
+            n = length if length < nxt.run_end - offset else nxt.run_end - offset
+            account_run(buf, write, page, PAGE_SIZE, PAGE_SIZE + n, False)
+            if write:
+                nxt.run[:n] = mem if n == orig_len else mem[pos:pos + n]
+            else:
+                mem[pos:pos + n] = nxt.run[:n]
+            page = buf.wpage if write else buf.rpage
         else:
-            mem[pos:pos + pagecpy] = page.virtual[poff:poff + pagecpy]
-        page.acct += pagecpy + ONE_ACCESS
-        if copied:
-            trace_relay_copy(buf, page.offset >> PAGE_SHIFT, poff, pagecpy, write)
-        length -= pagecpy
+            page = lookup(buf, which, page, offset)
+            if page is None:
+                _null_deref(buf, "ltt_relay_write" if write else "ltt_relay_read")
+            touch(buf, page)
+            poff = offset & ~PAGE_MASK
+            n = length if length < PAGE_SIZE - poff else PAGE_SIZE - poff
+            if write:
+                page.virtual[poff:poff + n] = mem if n == orig_len else mem[pos:pos + n]
+            else:
+                mem[pos:pos + n] = page.virtual[poff:poff + n]
+            page.acct += n + ONE_ACCESS
+            if copied:
+                trace_relay_copy(buf, page.offset >> PAGE_SHIFT, poff, n, write)
+        length -= n
         if not length:
             break
-        pos += pagecpy
-        offset += pagecpy
+        pos += n
+        offset += n
+        # "Underlying layer should never ask for writes across subbuffers."
         if offset >= buf.alloc_size:
             buf.chan.k.WARN_ON(True)
     return orig_len
-
-
-def _next_pages(buf, which, page, offset, mem, pos, length):
-    """The following pages of a multi-page copy, while each is the next one in
-    the list: what ltt_relay_cache_page's next-page step, _touch_linear and the
-    copy loop do for each, written out in one loop (untraced accesses only;
-    each step is a ONE_TURN on the page it reaches).  Stops at the end of the
-    buffer, or where the next page does not hold the offset, and hands the
-    rest back to the loop above; returns (page, offset, pos, length) where it
-    stopped."""
-    t = buf.turns
-    tm, size, c = t.tm, t.size, buf.cost
-    alloc_size = buf.alloc_size
-    last_vpn = c.last_vpn
-    write = which == WPAGE
-    moved = False
-    while length:
-        it = page.next
-        if it.offset != offset:
-            break                               # not the next page: the slow way
-        page = it
-        moved = True
-        if last_vpn[size] != it.vpn:
-            tm.tlb_probe(c, size, it.vpn)
-        pagecpy = length if length < PAGE_SIZE else PAGE_SIZE
-        whole = not pos and pagecpy == length   # the access in one page: no slicing
-        if write:
-            it.virtual[:pagecpy] = mem if whole else mem[pos:pos + pagecpy]
-        elif whole:
-            mem[:pagecpy] = it.virtual[:pagecpy]
-        else:
-            mem[pos:pos + pagecpy] = it.virtual[:pagecpy]
-        it.acct += pagecpy + TURN_ACCESS
-        length -= pagecpy
-        pos += pagecpy
-        offset += pagecpy
-        if offset >= alloc_size:
-            break                               # past the end: the caller WARNs
-    if moved:                                   # the cache pointer, once
-        if write:
-            buf.wpage = page
-        else:
-            buf.rpage = page
-    return page, offset, pos, length
 
 
 def ltt_relay_read_get_page(buf, offset):
@@ -538,7 +498,7 @@ def ltt_relay_offset_address(buf, offset):
 
 class PagelistBackend(RelayBackend):
     """The patch's page list.  Its variant for the errata and for the exact TLB
-    is the patch's own loop, with no fast path."""
+    is the patch's own loop, with no fast path in front of it."""
     name = "pagelist"
     meta_per_page = True
     write = staticmethod(ltt_relay_write)

@@ -64,18 +64,6 @@ class StaticBackend(ContiguousBackend):
         d = buf.descs[idx]
         tm.tlb_probe(buf.cost, tm.linear_size, d.paddr >> tm.linear_shift)
 
-    @staticmethod
-    def touch_run(buf, first, n, offset, end):
-        """touch() of n consecutive pages of the block: the linear-map entries
-        they span, in order (pages in one large page share its entry)."""
-        if n <= 0:
-            return
-        tm = buf.chan.k.timing
-        s = tm.linear_shift
-        lo = buf.descs[first].paddr >> s
-        tm.tlb_probe_range(buf.cost, tm.linear_size, lo,
-                           (buf.descs[first + n - 1].paddr >> s) - lo + 1)
-
     def alloc_buf(self, k, buf, nid):
         return static_alloc_buf(k, buf, nid)
 

@@ -86,10 +86,7 @@ def account_run(buf, write, page, poff, end, skip_cached):
     else:
         buf.rpage = lp
     v0 = probe.vpn
-    if v0 == lp.vpn:
-        if buf.cost.last_vpn[t.size] != v0:
-            t.tm.tlb_probe(buf.cost, t.size, v0)
-    else:
+    if v0 != lp.vpn or buf.cost.last_vpn[t.size] != v0:     # else the MRU entry: a hit
         t.tm.tlb_probe_range(buf.cost, t.size, v0, lp.vpn - v0 + 1)
     return first
 

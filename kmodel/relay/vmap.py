@@ -107,19 +107,6 @@ class VmapBackend(ContiguousBackend):
         if area.lazy:
             k.vm.vmalloc_touch(area, buf.cost, offset, n)
 
-    @staticmethod
-    def touch_run(buf, first, n, offset, end):
-        """touch() of n consecutive pages: their 4 KiB entries in one run, then
-        (lazy-sync machines) each page's first-touch check."""
-        area = buf.priv.area
-        k = buf.chan.k
-        k.timing.tlb_probe_range(buf.cost, 0, (area.addr >> PAGE_SHIFT) + first, n)
-        if area.lazy:
-            for idx in range(first, first + n):
-                lo = idx << PAGE_SHIFT
-                k.vm.vmalloc_touch(area, buf.cost, max(offset, lo),
-                                   min(end, lo + PAGE_SIZE) - max(offset, lo))
-
     def alloc_buf(self, k, buf, nid):
         return vmap_relay_alloc_buf(k, buf, nid)
 
