@@ -327,8 +327,9 @@ def _touch_fn():
 
 def _turns_written_out(buf):
     """The patch's loop may take a run at a time: no relay tracepoint has a
-    probe, and the buffer runs the port's code, not the patch's (errata)."""
-    return not (buf.errata or relay_paged.enabled)
+    probe, and the buffer runs the port's code, not the patch's own
+    (PATCH_OPS: CONFIG_LTT_RELAY_ERRATA, CONFIG_KMODEL_EXACT_TLB)."""
+    return buf.ops is not PATCH_OPS and not relay_paged.enabled
 
 
 def ltt_relay_write(buf, offset, src, length):
