@@ -89,7 +89,6 @@ def unpack_packet_header(buf, offset=0):
     return magic, cpu, tb, te, content, size, seq, disc
 RECORD_HEADER = struct.Struct("<QII")        # timestamp, payload size, event id
 REC = RECORD_HEADER.size                     # 16
-PAD = bytes(8)                               # what a record is padded with, up to 8-aligned
 MODES = ("overwrite", "discard")
 SCOPES = ("per-cpu", "global")
 ERRATA = {"remote_flush": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH",
@@ -177,8 +176,6 @@ class lib_ring_buffer:
         self.lock = None                # the locked layer's spinlock_t
         self.persist = rbc.chan.backend.commit_hook(rbuf)  # after each commit, or None
         self.book = Bookkeeping()
-        self.record = bytearray(PAGE)   # commit_record builds a one-page record here
-        self.record_view = memoryview(self.record)
 
     def events_discarded(self):
         return (self.records_lost_full.counter + self.records_lost_wrap.counter +
@@ -369,6 +366,10 @@ def lib_ring_buffer_write(rb, slot, data):
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
+    if (slot & (PAGE - 1)) + n <= PAGE:         # one page: one step, data as it is
+        yield ("copy", rb.rbuf)
+        ltt_relay_write(rb.rbuf, slot, data, n)
+        return
     done = 0
     view = memoryview(data)
     while done < n:
@@ -387,24 +388,14 @@ def reserve_record(rb, payload_len):
 
 def commit_record(rb, slot, tsc, payload, event_id=0):
     """commit_record - copy the record (header and payload) to its slot and commit it.
-
-    A record inside one page (the common case) is one copy: the header is
-    packed, and the payload and padding put, into rb.record right after the
-    step's yield, so that no other context (a nested writer on this CPU) can
-    run between building it and copying it; then one ltt_relay_write.  A
-    record across pages is built whole, then copied a page at a time."""
+    The record is packed into one zeroed buffer of its size (the padding is
+    the zeroes), then copied by lib_ring_buffer_write."""
     n = len(payload)
     rsize = record_size(n)
-    if (slot & (PAGE - 1)) + rsize <= PAGE:
-        yield ("copy", rb.rbuf)
-        rec = rb.record
-        RECORD_HEADER.pack_into(rec, 0, tsc, n, event_id)
-        rec[REC:REC + n] = payload
-        rec[REC + n:rsize] = PAD[:rsize - REC - n]
-        ltt_relay_write(rb.rbuf, slot, rb.record_view[:rsize], rsize)
-    else:
-        body = RECORD_HEADER.pack(tsc, n, event_id) + bytes(payload)
-        yield from lib_ring_buffer_write(rb, slot, body + PAD[:rsize - len(body)])
+    rec = bytearray(rsize)
+    RECORD_HEADER.pack_into(rec, 0, tsc, n, event_id)
+    rec[REC:REC + n] = payload
+    yield from lib_ring_buffer_write(rb, slot, rec)
     yield from lib_ring_buffer_commit(rb, slot, rsize)
 
 
