@@ -93,7 +93,7 @@ class rchan_buf:
         self.cost = None
         self.errata = False             # CONFIG_LTT_RELAY_ERRATA: the patch's behaviour
         self.turns = None               # kmodel.relay.stream.stream_turns, or None
-        self.tally = [0, 0, 0, None]    # stream.account_run's pending whole pages
+        self.tally = [0, 0]             # stream.account_run's pending whole pages
 
 
 class rchan_callbacks:

@@ -17,8 +17,8 @@ cached page (or exactly at the next one) and runs forward, page by page as
 
 Whole pages in the middle of a run all get the same count, and a stream's
 runs follow each other round the ring: ``rchan_buf.tally`` holds them as one
-pending range, [first page, number of pages, count each, the buf_page after
-the range], which the next run extends when it goes on where the range ends,
+pending range, [first page, number of pages] (each gets a whole page and the
+backend's weight), which the next run extends when it goes on where it ends,
 so that a run of n pages costs O(1), not n updates.  ``flush_tally`` adds it
 to the pages (the fold calls it first); a run that does not go on where the
 range ends flushes it and starts its own.
@@ -68,17 +68,14 @@ def account_run(buf, write, page, poff, end, skip_cached):
     else:
         lp = descs[lo + n - 1]
     if n > 1:
-        whole = PAGE_SIZE + t.weight
         tally = buf.tally
-        if tally[3] is nxt and tally[2] == whole:
+        if tally[1] and (tally[0] + tally[1]) % len(descs) == lo:
             tally[1] += n                   # the stream goes on
         else:
             if tally[1]:
                 flush_tally(buf)
             tally[0] = lo
             tally[1] = n
-            tally[2] = whole
-        tally[3] = descs[lo + n - 1].next
     elif n:
         nxt.acct += PAGE_SIZE + t.weight
     if write:
@@ -93,10 +90,10 @@ def account_run(buf, write, page, poff, end, skip_cached):
 
 def flush_tally(buf):
     """flush_tally - add buf's pending range of whole pages to their acct."""
-    tally = buf.tally
-    start, n, amount, _ = tally
+    start, n = buf.tally
     if not n:
         return
+    amount = PAGE_SIZE + buf.turns.weight
     descs = buf.descs
     laps, rem = divmod(n, len(descs))
     if laps:
@@ -104,5 +101,4 @@ def flush_tally(buf):
             d.acct += laps * amount
     for j in range(start, start + rem):
         descs[j % len(descs)].acct += amount
-    tally[1] = 0
-    tally[3] = None
+    buf.tally[1] = 0
