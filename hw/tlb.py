@@ -24,9 +24,10 @@ of lookups a..b-1 is then one step, computed in closed form:
     newest stored run when that ends at a); stored runs lose the keys looked
     up; the oldest keys past C go (the lowest keys of the oldest runs).
 
-The step is a pure function of (C, runs, a, n), so it is remembered
-(``_STEPS``): a stream going round a ring buffer comes back to the same
-states lap after lap, and a lookup of 16 pages costs one dictionary lookup.
+The step is a pure function of the state and the run, so a DTLB remembers
+its lookups (both levels at once, ``DTLB.steps``): a stream going round a
+ring buffer comes back to the same states lap after lap, and a lookup of 16
+pages costs one dictionary lookup.
 An order that would take more than MAX_RUNS runs (random lookups) is kept key
 by key in an OrderedDict instead, as it always was, and goes back to runs
 when its keys form few runs again.  tests/test_tlb_runs.py holds both to a
@@ -37,8 +38,7 @@ from collections import OrderedDict
 SIZES = ("4K", "2M", "1G")
 SHIFTS = (12, 21, 30)
 MAX_RUNS = 8                # more runs than this: the set is kept key by key
-_STEPS = {}                 # (C, runs, a, n) -> (runs, hits, misses)
-_STEPS_MAX = 1 << 14         # remembered steps per dictionary, at most (then it starts over)
+_STEPS_MAX = 1 << 14        # remembered steps per DTLB geometry, at most (then it starts over)
 
 
 def stlb_key(size_idx, vpn):
@@ -138,13 +138,7 @@ class LRU:
                 s = runs[0][0] if runs else a
                 self.runs = ((s if a + n - s <= C else a + n - C, a + n),)
                 return 0, ((a, n),)
-            step = (C, runs, a, n)
-            r = _STEPS.get(step)
-            if r is None:
-                r = run_step(C, runs, a, n)
-                if len(_STEPS) >= _STEPS_MAX:
-                    _STEPS.clear()
-                _STEPS[step] = r
+            r = run_step(C, runs, a, n)
             if len(r[0]) <= MAX_RUNS:
                 self.runs = r[0]
                 return r[1], r[2]
