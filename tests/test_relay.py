@@ -205,3 +205,38 @@ def test_closing_a_channel_twice_is_an_oops_not_a_crash(env):
     ltt_relay_close(chan)
     with pytest.raises(Oops):
         ltt_relay_close(chan)
+
+
+# --- the write checks its source before the backend sees it ----------------------
+@pytest.mark.parametrize("backend", ["pagelist", "vmap", "static"])
+@pytest.mark.parametrize("offset,length", [(100, 3996), (4000, 200), (0, 9000), (8, 64)])
+def test_a_longer_source_is_written_and_counted_once(kernel_factory, backend, offset, length):
+    """memcpy takes the first length bytes of a longer source: one access,
+    counted once (ops and bytes), as with a source of exactly length."""
+    costs = []
+    for extra in (0, 4096):
+        k = kernel_factory("numa2")
+        env = RelayEnv(k)
+        buf = env.open(4096, 4, backend=backend).buf[0]
+        src = bytes((i * 13 + 5) & 0xFF for i in range(length + extra))
+        k.timing.reset()
+        assert ltt_relay_write(buf, offset, src, length) == length
+        t = k.timing.totals()
+        costs.append((t["ops"], t["bytes_local"] + t["bytes_remote"], t["cycles"]))
+        out = bytearray(length)
+        ltt_relay_read(buf, offset, out, length)
+        assert out == src[:length]
+    assert costs[0] == costs[1]
+    assert costs[0][1] == length
+
+
+def test_a_short_source_oopses_before_a_byte_is_written(env):
+    buf = env.open(4096, 4).buf[0]
+    ltt_relay_write(buf, 0, b"\x11" * 8192, 8192)
+    ops = env.k.timing.totals()["ops"]
+    with pytest.raises(Oops, match="source of 5000 bytes for 6000"):
+        ltt_relay_write(buf, 100, b"\x22" * 5000, 6000)
+    assert env.k.timing.totals()["ops"] == ops
+    out = bytearray(8192)
+    ltt_relay_read(buf, 0, out, 8192)
+    assert out == b"\x11" * 8192

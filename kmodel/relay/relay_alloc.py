@@ -335,14 +335,27 @@ def ltt_relay_close(chan):
 def ltt_relay_write(buf, offset, src, length):
     """ltt_relay_write - write length bytes of src at offset of buf; returns length.
 
-    As the C's memcpy, it takes the first length bytes of a longer src.  A src
-    shorter than length is a kernel bug: an oops (and so is a buffer already
-    freed: see FreedRchanBuf)."""
+    As the C's memcpy, it takes the first length bytes of a longer src: the
+    source is checked before the backend sees it, and a longer one is sliced
+    once, so the backend writes (and counts) the access once.  A src shorter
+    than length is a kernel bug: an oops, with nothing written (and so is a
+    buffer already freed: see FreedRchanBuf)."""
+    if len(src) != length:
+        src = _source_of(buf, src, length)
     try:
         return buf.ops.write(buf, offset, src, length)
-    except (ValueError, TypeError):
-        _short_mem(buf, "ltt_relay_write", "source", src, length)
-        return buf.ops.write(buf, offset, memoryview(src).cast("B")[:length], length)
+    except (ValueError, TypeError):         # raised before a byte moved: not bytes
+        buf.chan.k.bug.oops(f"BUG: ltt_relay_write: a source of {type(src).__name__} "
+                            "items, not bytes", depth=2)
+
+
+def _source_of(buf, src, length):
+    """The first length bytes of src, or the oops of a src shorter than length
+    (len() of a memoryview counts its items, which need not be bytes)."""
+    mem = memoryview(src).cast("B")
+    if len(mem) < length:
+        _short_mem(buf, "ltt_relay_write", "source", mem, length, depth=4)
+    return mem[:length] if len(mem) > length else mem
 
 
 def ltt_relay_read(buf, offset, dest, length):
@@ -353,12 +366,12 @@ def ltt_relay_read(buf, offset, dest, length):
     return buf.ops.read(buf, offset, dest, length)
 
 
-def _short_mem(buf, fn, what, mem, length):
+def _short_mem(buf, fn, what, mem, length, depth=3):
     """The oops of a src or dest shorter than length; returns if it is not."""
     n = len(memoryview(mem).cast("B")) if mem is not None else 0
     if n < length:
         buf.chan.k.bug.oops(f"BUG: {fn}: {what} of {n} bytes for {length} bytes: it would "
-                            f"run past the end of the {what}", depth=3)
+                            f"run past the end of the {what}", depth=depth)
 
 
 def _use_after_free(fn):
