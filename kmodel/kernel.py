@@ -38,6 +38,7 @@ from kmodel.mm.vmalloc import Vmalloc
 # The modules installed with this kernel (what /lib/modules holds): importing
 # one installs it with the loader, which names none itself.
 import kmodel.lib.cpu_notifier_error_inject  # noqa: E402,F401
+import kmodel.relay.builtin  # noqa: E402,F401
 import kmodel.relay.module  # noqa: E402,F401
 
 UTS_RELEASE = "2.6.29-kmodel"

@@ -149,10 +149,16 @@ def test_a_backend_that_misses_an_operation_is_refused_when_defined():
             name = "vmap"
 
 
-def test_importing_one_backend_registers_them_all():
-    code = ("import kmodel.relay.pagelist\n"
-            "from kmodel.relay.backend import get_backend\n"
-            "print(get_backend('vmap').name, get_backend('static').name)")
+def test_the_builtin_module_registers_every_shipped_backend_and_layer():
+    """kmodel.relay.builtin is what registers them (the kernel imports it); the
+    relay package itself loads nothing, so that a reader of packets can import
+    kmodel.relay.packet alone."""
+    code = ("import sys, kmodel.relay.packet\n"
+            "print('pagelist' in ' '.join(sys.modules))\n"
+            "import kmodel.relay.builtin\n"
+            "from kmodel.relay.backend import backend_names\n"
+            "from kmodel.relay.layer import layer_names\n"
+            "print(' '.join(backend_names()), '|', ' '.join(layer_names()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert out.split() == ["vmap", "static"]
+    assert out.splitlines() == ["False", "pagelist vmap static pmem | locked lockless"]

@@ -2,11 +2,10 @@
 docs/crash.md print what the pages say they print (KMODEL_UPDATE_TRANSCRIPTS=1
 rewrites the blocks)."""
 import os
-import shutil
 
 import pytest
 
-from tourdoc import DOCS, blocks, regenerate, run_command
+from tourdoc import DOCS, blocks, fresh_tmp, regenerate, run_command
 
 PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay",
                             "quiz interleave", "builtin:irq-nesting"),
@@ -18,21 +17,12 @@ PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay
          "model.md": ("machine check xeon-2s-skylake", "machine check nehalem-2009")}
 
 
-def fresh_crash_files():
-    """docs/crash.md records into, and extracts from, these: each run starts
-    afresh (its commands run in page order, the extraction after the recording)."""
-    for path in ("/tmp/kmodel-crash.img", "/tmp/kmodel-crashed", "/tmp/kmodel-not-a-trace"):
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-
-
-fresh_crash_files()
+# The pages' /tmp files live in tourdoc's private directory, new each run
+# (docs/crash.md's commands run in page order: the extraction after the recording).
 if os.environ.get("KMODEL_UPDATE_TRANSCRIPTS") == "1":
     for page in PAGES:
         regenerate(DOCS / page)
-    fresh_crash_files()
+    fresh_tmp()
 
 CASES = [(page, cmd, want) for page in PAGES
          for _, _, cmds in blocks((DOCS / page).read_text()) for cmd, want in cmds]

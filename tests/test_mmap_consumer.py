@@ -14,6 +14,7 @@ from kmodel.consumer.mmap_server import ConsumerServer
 from kmodel.cpu.sched import run_now
 from kmodel.kernel import boot
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+from kmodel.relay.rb_config import SwitchMode
 
 SWITCH = EVENT_CLASSES[0]
 
@@ -82,7 +83,7 @@ def test_a_killed_consumer_loses_nothing_and_a_new_one_carries_on(tmp_path, seed
         write(100)
         for _ in range(2):
             for rb in rbc.bufs.values():        # every buffer, so the consumer ends
-                run_now(k, rbc.layer.flush(rb, finalize=True))
+                run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
             server.serve(max_requests=10**6, wait=0.05)
         deadline = time.monotonic() + 60
         while second.poll() is None:
@@ -107,9 +108,9 @@ def test_a_killed_consumer_loses_nothing_and_a_new_one_carries_on(tmp_path, seed
 
 def test_a_new_consumer_cuts_a_half_written_packet(tmp_path):
     from kmodel.consumer.mmap_consumer import resume_stream
-    from kmodel.relay.ring_buffer import PACKET_MAGIC, pack_packet_header
+    from kmodel.relay.packet import PACKET_MAGIC, PacketHeader, pack_packet_header
     path = tmp_path / "channel0_0"
-    packets = b"".join(pack_packet_header(PACKET_MAGIC, 0, i, i + 1, 60 * 8, 4096 * 8, i, 0)
+    packets = b"".join(pack_packet_header(PacketHeader(PACKET_MAGIC, i, i + 1, 60 * 8, 4096 * 8, i, 0, 0))
                        + bytes(4096 - 64) for i in (7, 8))
     path.write_bytes(packets + b"half a packet")
     assert resume_stream(str(path), 4096) == 8

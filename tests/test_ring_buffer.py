@@ -5,9 +5,11 @@ import pytest
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA
 from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
-from kmodel.relay.ring_buffer import (HDR, PACKET_MAGIC, check_geometry, get_layer,
-                                      lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf,
-                                      rb_channel, read_packet, record_size)
+from kmodel.relay.layer import get_layer
+from kmodel.relay.packet import HDR, PACKET_MAGIC, record_size
+from kmodel.relay.rb_config import SwitchMode
+from kmodel.relay.ring_buffer import (check_geometry, lib_ring_buffer_get_subbuf,
+                                      lib_ring_buffer_put_subbuf, rb_channel, read_packet)
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def test_packets_hold_what_was_written(k, make, layer):
     packets, err = drain(k, rb)
     assert err == -EAGAIN and len(packets) == 1          # the second one is still open
     fields, records = packets[0]
-    magic, cpu, ts_begin, ts_end, content, size, seq, disc = fields
+    magic, ts_begin, ts_end, content, size, seq, disc, cpu = fields
     per = (4096 - HDR) // record_size(100)
     assert (magic, cpu, size, seq, disc) == (PACKET_MAGIC, 0, 4096 * 8, 0, 0)
     # content ends at the last record's last byte, not after its padding
@@ -56,7 +58,7 @@ def test_packets_hold_what_was_written(k, make, layer):
     assert [r[2] for r in records] == [bytes([i]) * 100 for i in range(per)]
     assert [r[1] for r in records] == list(range(per))
     assert ts_begin <= records[0][0] < records[-1][0] <= ts_end
-    run_now(k, rbc.layer.flush(rb, finalize=True))
+    run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
     packets, err = drain(k, rb)
     assert err == -ENODATA and len(packets[0][1]) == 40 - per
 
@@ -68,10 +70,10 @@ def test_discard_mode_counts_what_it_drops(k, make):
     assert rb.records_lost_full.counter == 100 - kept > 0
     assert write(k, rbc, rb, 1, 4096)[0] < 0 and rb.records_lost_big.counter == 1
     packets, _ = drain(k, rb)
-    assert len(packets) == 1 and packets[0][0][7] == 0  # closed before the losses
-    run_now(k, rbc.layer.flush(rb, finalize=True))
+    assert len(packets) == 1 and packets[0][0].events_discarded == 0  # closed before the losses
+    run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
     last, err = drain(k, rb)
-    assert err == -ENODATA and last[0][0][7] == 100 - kept + 1   # full + big, while open
+    assert err == -ENODATA and last[0][0].events_discarded == 100 - kept + 1   # full + big, while open
     assert len(packets[0][1]) + len(last[0][1]) == kept
 
 

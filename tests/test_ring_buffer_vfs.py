@@ -3,7 +3,7 @@
 import pytest
 
 from kmodel.fs.vfs import POLLHUP, POLLIN, FsError
-from kmodel.relay.ring_buffer import HDR, RECORD_HEADER, record_size
+from kmodel.relay.packet import HDR, RECORD_HEADER, record_size
 from kmodel.relay.ring_buffer_vfs import (RING_BUFFER_FLUSH, RING_BUFFER_GET_MMAP_READ_OFFSET,
                                           RING_BUFFER_GET_NEXT_SUBBUF,
                                           RING_BUFFER_GET_PADDED_SUBBUF_SIZE,

@@ -18,8 +18,7 @@ from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
 from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import buffer_counters
-from kmodel.relay.ring_buffer import (lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf,
-                                      read_packet)
+from kmodel.relay.ring_buffer import read_packet
 
 STEP_VERBS = ("write", "reserve", "commit", "flush", "consume")
 CAUSES = {-105: "buffer full", -5: "nested wrap-around", -28: "record too big"}
@@ -107,20 +106,19 @@ def _consume(sh, name, rbc, args):
     count = arg_int(kv, "count", 1)
     lines = []
     for _ in range(count):
-        c = yield from lib_ring_buffer_get_subbuf(rb)
+        c = yield from rbc.get_subbuf(rb)
         if c < 0:
             why = {-EAGAIN: "no sub-buffer delivered yet", -EBUSY: "one is held already",
                    -ENODATA: "finalized, nothing left"}[c]
             if not lines:
                 raise CommandFailed(-c, f"relay consume: {why} ({errno_name(c)})")
             break
-        fields, records = read_packet(rb, c)
-        _, _, ts_begin, ts_end, content, size, seq, disc = fields
-        lines.append(f"packet {seq}: {len(records)} record{'' if len(records) == 1 else 's'}, "
-                     f"{content // 8} of "
-                     f"{size // 8} bytes, time {ts_begin}..{ts_end}, "
-                     f"events discarded {disc}")
-        yield from lib_ring_buffer_put_subbuf(rb, c)
+        h, records = read_packet(rb, c)
+        lines.append(f"packet {h.packet_seq_num}: {len(records)} "
+                     f"record{'' if len(records) == 1 else 's'}, {h.content_size // 8} of "
+                     f"{h.packet_size // 8} bytes, time {h.timestamp_begin}..{h.timestamp_end}, "
+                     f"events discarded {h.events_discarded}")
+        yield from rbc.put_subbuf(rb, c)
     return "".join(line + "\n" for line in lines)
 
 

@@ -1,7 +1,7 @@
 """The shell's relay verbs: a small tracer client of the relay module.
 
     relay open NAME subbuf_size=16k n_subbufs=4 [backend=...] [placement=...] [files=no]
-               [layer=none|locked|lockless] [mode=overwrite|discard] [scope=per-cpu|global]
+               [layer=none|LAYER] [mode=overwrite|discard] [scope=per-cpu|global]
     relay write NAME [cpu=N] (data=TEXT | bytes=N | len=N) [offset=N] [count=N]
     relay read NAME cpu=N offset=N len=N
     relay show NAME [cpu=LIST]
@@ -29,7 +29,8 @@ from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, PLACEMENTS, ltt_relay_clo
                                       ltt_relay_read, ltt_relay_write)
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR as DEBUG_DIR, ltt_relay_open_debugfs
-from kmodel.relay.ring_buffer import MODES, SCOPES, layer_names
+from kmodel.relay.layer import layer_names
+from kmodel.relay.rb_config import Mode, Scope
 from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
 from kmodel.cli.shell_layer import STEP_VERBS, layered_show, layered_steps, run_layered
 
@@ -58,7 +59,7 @@ def _layered(sh, verb, name):
     rbc = sh.layers.get(name)
     if rbc is None and verb != "write":
         raise ScriptError(f"relay {verb}: channel {name} has no locking layer "
-                          "(open it with layer=locked or layer=lockless)")
+                          f"(open it with layer={' or layer='.join(layer_names())})")
     return rbc
 
 
@@ -124,8 +125,8 @@ def relay_open(sh, name, args):
     files = kv.get("files", "yes") == "yes"
     if layer == "none":
         if "mode" in kv or "scope" in kv:
-            raise ScriptError("relay open: mode= and scope= need a layer (layer=locked or "
-                              "layer=lockless)")
+            raise ScriptError("relay open: mode= and scope= need a layer (layer=" +
+                              " or layer=".join(layer_names()) + ")")
         chan, err = ltt_relay_open_debugfs(k, name, subbuf, n, backend, placement, files)
     elif layer not in layer_names():
         raise ScriptError(f"relay: layer={layer!r} (none, {', '.join(layer_names())})")
@@ -255,8 +256,9 @@ COMMANDS = [
     Command("relay", relay_command, (
         ("relay open NAME subbuf_size=16k n_subbufs=4 [backend=B] [placement=local|opener] "
          "[files=no]", lambda: "open a channel (backends: " + ", ".join(backend_names()) + ")"),
-        ("  ... [layer=none|locked|lockless] [mode=overwrite|discard] [scope=per-cpu|global]",
-         "with a locking layer on top (docs/layers.md)"),
+        ("  ... [layer=L] [mode=overwrite|discard] [scope=per-cpu|global]",
+         lambda: "with a locking layer on top (layers: none, " + ", ".join(layer_names()) +
+         "; docs/layers.md)"),
         ("relay write NAME [cpu=N] (data=TEXT | bytes=N) [offset=N] [count=N]",
          "write on a CPU (with a layer: records)"),
         ("relay reserve NAME [cpu=N] bytes=N | relay commit NAME [cpu=N]",
@@ -268,6 +270,6 @@ COMMANDS = [
         ("relay close NAME", "close it"),
     ), values={"backend": backend_names, "placement": lambda: list(PLACEMENTS),
                "files": lambda: ["yes", "no"], "layer": lambda: ["none"] + layer_names(),
-               "mode": lambda: list(MODES), "scope": lambda: list(SCOPES)},
+               "mode": lambda: list(Mode), "scope": lambda: list(Scope)},
        steps=relay_steps),
 ]

@@ -18,7 +18,8 @@ from hw.units import parse_size
 from kmodel.cli.errors import UsageError
 from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.record import Recorder, RecordOptions, parse_hotplug
-from kmodel.relay.ring_buffer import MODES, layer_names
+from kmodel.relay.layer import layer_names
+from kmodel.relay.rb_config import Mode
 
 MAX_EVENTS = 1_000_000
 
@@ -130,7 +131,7 @@ def add_parser(sub):
     r.add_argument("--duration", type=int, metavar="TICKS", help="ticks to run")
     r.add_argument("--rate", type=int, default=16, help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
-    r.add_argument("--mode", default="discard", choices=list(MODES))
+    r.add_argument("--mode", default="discard", choices=list(Mode))
     r.add_argument("--backend", default="pagelist")
     r.add_argument("--subbuf-size", default="16k", metavar="SIZE")
     r.add_argument("--n-subbufs", type=int, default=4, metavar="N")
@@ -245,7 +246,7 @@ def add_sizing_parser(tsub):
     s.add_argument("--consumer-rates", default="1", metavar="LIST")
     s.add_argument("--events", type=int, default=200, help="events per CPU a point")
     s.add_argument("--layer", default="lockless", choices=layer_names())
-    s.add_argument("--mode", default="discard", choices=list(MODES))
+    s.add_argument("--mode", default="discard", choices=list(Mode))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
     s.add_argument("--plot", metavar="F.png", help="loss against buffer size (matplotlib)")

@@ -10,8 +10,7 @@ reported, not hidden.
 import os
 
 from kmodel.consumer.ctf import metadata
-from kmodel.relay.pmem_boot import info_text
-from kmodel.relay.pmem_layout import PmemLayoutError, scan_region
+from kmodel.relay.pmem_layout import PmemLayoutError, info_text, scan_region
 
 
 class CrashError(ValueError):

@@ -21,8 +21,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from kmodel.relay.ring_buffer import (HDR, PACKET_MAGIC, RECORD_HEADER, REC,
-                                      unpack_packet_header)
+from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, record_size, unpack_packet_header,
+                                 unpack_record_header)
 
 
 class TraceError(ValueError):
@@ -158,7 +158,7 @@ def read_stream(path):
         if len(data) - pos < HDR:
             raise TraceError(f"{name}: offset {pos}: truncated packet header "
                              f"({len(data) - pos} of {HDR} bytes)")
-        magic, cpu, tb, te, content, size, seq, disc = unpack_packet_header(data, pos)
+        magic, tb, te, content, size, seq, disc, cpu = unpack_packet_header(data, pos)
         if magic != PACKET_MAGIC:
             raise TraceError(f"{name}: offset {pos}: bad packet magic {magic:#x}")
         if size % 8 or content % 8 or content > size or size // 8 < HDR:
@@ -173,7 +173,7 @@ def read_stream(path):
         while at < end:
             if end - at < REC:
                 raise TraceError(f"{name}: offset {at}: truncated event header")
-            ts, psize, eid = RECORD_HEADER.unpack_from(data, at)
+            ts, psize, eid = unpack_record_header(data, at)
             cls = BY_ID.get(eid)
             if cls is None or at + REC + psize > end:
                 raise TraceError(f"{name}: offset {at}: bad event (id {eid}, "
@@ -183,7 +183,7 @@ def read_stream(path):
             except TraceError as e:
                 raise TraceError(f"{name}: offset {at}: {e}") from None
             events.append((ts, cls.name, values))
-            at += (REC + psize + 7) & ~7
+            at += record_size(psize)
         packets.append(Packet(name, pos, cpu, tb, te, seq, disc, events))
         pos += size // 8
     return packets

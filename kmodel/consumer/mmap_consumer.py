@@ -19,7 +19,7 @@ import sys
 import time
 
 from hw import libc
-from kmodel.relay.ring_buffer import HDR, unpack_packet_header
+from kmodel.relay.packet import HDR, unpack_packet_header
 
 EAGAIN, ENODATA = 11, 61
 PAGE = 4096
@@ -70,7 +70,7 @@ def resume_stream(path, subbuf_size):
         return -1
     with open(path, "rb") as f:
         f.seek(whole - subbuf_size)
-        return unpack_packet_header(f.read(HDR))[6]
+        return unpack_packet_header(f.read(HDR)).packet_seq_num
 
 
 def run(sock_path, outdir):
@@ -98,7 +98,7 @@ def run(sock_path, outdir):
             if pos < 0:
                 continue
             off = pos % A
-            seq = unpack_packet_header(views[cpu][off:off + HDR])[6]
+            seq = unpack_packet_header(views[cpu][off:off + HDR]).packet_seq_num
             if seq > last_seq[cpu]:             # else the last consumer wrote it already
                 os.write(files[cpu], views[cpu][off:off + S])
                 last_seq[cpu] = seq

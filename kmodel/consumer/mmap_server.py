@@ -26,7 +26,7 @@ import time
 from kmodel.core.atomic import atomic_long_cmpxchg
 from kmodel.core.errno import EINVAL
 from kmodel.cpu.sched import run_now
-from kmodel.relay.ring_buffer import HELD, lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf
+from kmodel.relay.ring_buffer import HELD
 
 
 def host_files(k):
@@ -128,12 +128,12 @@ class ConsumerServer:
             return -EINVAL
         with k.on_cpu(k.boot_cpu):
             if req.get("op") == "get":
-                ret = run_now(k, lib_ring_buffer_get_subbuf(rb))
+                ret = run_now(k, self.rbc.get_subbuf(rb))
                 if ret >= 0:
                     c.held[cpu] = ret
                 return ret
             if req.get("op") == "put" and isinstance(req.get("pos"), int):
-                ret = run_now(k, lib_ring_buffer_put_subbuf(rb, req["pos"]))
+                ret = run_now(k, self.rbc.put_subbuf(rb, req["pos"]))
                 if ret == 0:
                     c.held.pop(cpu, None)
                 return ret

@@ -23,8 +23,8 @@ from kmodel.consumer.splice import splice_subbuf
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
-from kmodel.relay.ring_buffer import (HDR, REC, lib_ring_buffer_get_subbuf,
-                                      lib_ring_buffer_put_subbuf)
+from kmodel.relay.packet import HDR, REC
+from kmodel.relay.rb_config import SwitchMode
 
 CLASS = {c.name: c for c in EVENT_CLASSES}
 
@@ -127,13 +127,13 @@ class Recorder:
         for cpu, rb in sorted(self.rbc.bufs.items()):
             taken = 0
             while limit is None or taken < limit:
-                c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+                c = run_now(k, self.rbc.get_subbuf(rb))
                 if c < 0:
                     break
                 moved, calls = splice_subbuf(k, rb.rbuf, c, S, self._stream(cpu))
                 self.spliced += moved
                 self.calls += calls
-                run_now(k, lib_ring_buffer_put_subbuf(rb, c))
+                run_now(k, self.rbc.put_subbuf(rb, c))
                 taken += 1
 
     def _start_consumer(self):
@@ -214,7 +214,7 @@ class Recorder:
             for _ in range(2):          # the second time, room for a packet of losses
                 with k.on_cpu(k.boot_cpu):
                     for rb in self.rbc.bufs.values():
-                        run_now(k, self.rbc.layer.flush(rb, finalize=True))
+                        run_now(k, self.rbc.layer.flush(rb, SwitchMode.FLUSH))
                 self._consume_tick(None)
             self._finish_consumer()
             self.ticks = tick

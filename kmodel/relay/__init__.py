@@ -10,14 +10,11 @@
   ``pmem_boot.py``.
 - ``relay_alloc.py``: ltt/ltt-relay-alloc.c, the code above the backends.
 - ``module.py``: the loadable module (insmod ltt_relay_alloc).
+- ``packet.py``: the packet and record layouts; ``ring_buffer.py``: the
+  sub-buffer layer; ``layer.py``: the locking-layer contract, and
+  ``layer_locked.py``, ``layer_lockless.py``: the two layers.
+- ``builtin.py``: imports (and so registers) the built-in backends and layers.
 
-Importing the package defines, and so registers, the built-in backends.
+Importing the package loads nothing else, so that a reader of packets
+(``packet.py``) loads the layout alone.
 """
-# in the order the CLI lists them: the patch's, mainline's, the static array, pmem
-from kmodel.relay import pagelist  # noqa: F401,I001
-from kmodel.relay import vmap  # noqa: F401
-from kmodel.relay import static  # noqa: F401
-from kmodel.relay import pmem  # noqa: F401
-# and the locking layers above them
-from kmodel.relay import layer_locked  # noqa: F401
-from kmodel.relay import layer_lockless  # noqa: F401

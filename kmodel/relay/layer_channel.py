@@ -10,7 +10,9 @@ from kmodel.core.errno import EINVAL
 from kmodel.core.printk import KERN_ERR
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
-from kmodel.relay.ring_buffer import HELD, check_geometry, get_layer, layer_names, rb_channel
+from kmodel.relay.layer import get_layer, layer_names
+from kmodel.relay.rb_config import Scope
+from kmodel.relay.ring_buffer import HELD, check_geometry, rb_channel
 from kmodel.relay.ring_buffer_vfs import install_file_operations
 
 
@@ -49,13 +51,13 @@ def ring_buffer_open(k, name, subbuf_size, n_subbufs, backend, placement, layer,
         return None, -bad[0]
     rbc = rb_channel(k, chan, lyr, mode, scope)
     install_file_operations(rbc)
-    if scope == "global":
+    if rbc.scope is Scope.GLOBAL:
         rbc.add_buf(k.boot_cpu)
     else:
         for cpu in k.for_each_online_cpu():
             rbc.add_buf(cpu)
     base = f"{LTT_DEBUGFS_DIR}/{name}/counters"
-    for key in (["global"] if scope == "global" else [f"cpu{c}" for c in
+    for key in (["global"] if rbc.scope is Scope.GLOBAL else [f"cpu{c}" for c in
                                                       k.for_each_possible_cpu()]):
         cpu = None if key == "global" else int(key[3:])
         k.fs.create_file(f"{base}/{key}", lambda cpu=cpu: _counters_text(rbc, cpu))

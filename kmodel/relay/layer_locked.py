@@ -6,10 +6,13 @@ another, is inside the buffer meanwhile: the counters are plain longs.  A
 flush takes the same lock, from any CPU.  The price is the irq save/restore
 and the lock's atomic on every record, and for a global buffer the lock's
 cache line moving between writers; the gain is that nothing ever retries.
+The lock is the layer's own part of each buffer (``rb.layer_priv``).
 """
 from kmodel.core.spinlock import spin_lock_irqsave, spin_unlock_irqrestore, spinlock_t
-from kmodel.relay.ring_buffer import (PLAIN_OPS, LockingLayer, commit_record,
-                                      lib_ring_buffer_switch_slow, reserve_record)
+from kmodel.relay.layer import LockingLayer
+from kmodel.relay.rb_config import SwitchMode
+from kmodel.relay.ring_buffer import (PLAIN_OPS, commit_record, lib_ring_buffer_switch_slow,
+                                      reserve_record)
 
 
 class LockedLayer(LockingLayer):
@@ -19,21 +22,22 @@ class LockedLayer(LockingLayer):
         return PLAIN_OPS
 
     def init_buf(self, rb):
-        rb.lock = spinlock_t(rb.k, name=f"ltt_buf_lock/{'all' if rb.cpu is None else rb.cpu}")
+        rb.layer_priv = spinlock_t(rb.k, name="ltt_buf_lock/" +
+                                   ("all" if rb.cpu is None else str(rb.cpu)))
 
     def reserve(self, rb, payload_len):
-        flags = yield from spin_lock_irqsave(rb.lock)
+        flags = yield from spin_lock_irqsave(rb.layer_priv)
         slot, tsc = yield from reserve_record(rb, payload_len)
         if slot < 0:
-            yield from spin_unlock_irqrestore(rb.lock, flags)
+            yield from spin_unlock_irqrestore(rb.layer_priv, flags)
             return slot, 0, None
         return slot, tsc, flags
 
     def commit(self, rb, slot, tsc, payload, event_id, flags):
         yield from commit_record(rb, slot, tsc, payload, event_id)
-        yield from spin_unlock_irqrestore(rb.lock, flags)
+        yield from spin_unlock_irqrestore(rb.layer_priv, flags)
 
-    def flush(self, rb, finalize=False):
-        flags = yield from spin_lock_irqsave(rb.lock)
-        yield from lib_ring_buffer_switch_slow(rb, finalize)
-        yield from spin_unlock_irqrestore(rb.lock, flags)
+    def flush(self, rb, mode=SwitchMode.ACTIVE):
+        flags = yield from spin_lock_irqsave(rb.layer_priv)
+        yield from lib_ring_buffer_switch_slow(rb, mode)
+        yield from spin_unlock_irqrestore(rb.layer_priv, flags)

@@ -10,7 +10,9 @@ interrupted.  A flush asked from another CPU runs on the owner by IPI.  A
 global buffer, written from every CPU, needs ``atomic_long_t`` and LOCK'd
 cmpxchg instead, and the cache line of its offset moves between writers.
 """
-from kmodel.relay.ring_buffer import (ATOMIC_OPS, LOCAL_OPS, LockingLayer, commit_record,
+from kmodel.relay.layer import LockingLayer
+from kmodel.relay.rb_config import Scope, SwitchMode
+from kmodel.relay.ring_buffer import (ATOMIC_OPS, LOCAL_OPS, commit_record,
                                       lib_ring_buffer_switch_remote, reserve_record,
                                       write_record)
 
@@ -19,7 +21,7 @@ class LocklessLayer(LockingLayer):
     name = "lockless"
 
     def counter_ops(self, scope):
-        return LOCAL_OPS if scope == "per-cpu" else ATOMIC_OPS
+        return LOCAL_OPS if scope is Scope.PER_CPU else ATOMIC_OPS
 
     def reserve(self, rb, payload_len):
         slot, tsc = yield from reserve_record(rb, payload_len)
@@ -31,5 +33,5 @@ class LocklessLayer(LockingLayer):
     def write(self, rb, payload, event_id=0):
         return (yield from write_record(rb, payload, event_id))
 
-    def flush(self, rb, finalize=False):
-        yield from lib_ring_buffer_switch_remote(rb, finalize)
+    def flush(self, rb, mode=SwitchMode.ACTIVE):
+        yield from lib_ring_buffer_switch_remote(rb, mode)

@@ -19,7 +19,8 @@ from kmodel.core.errno import EINVAL
 from kmodel.fs.debugfs import debugfs_create_dir, debugfs_remove
 from kmodel.fs.vfs import S_IRUSR, S_IWUSR
 from kmodel.relay.pmem import PMEM_REGION, PmemState, region_view
-from kmodel.relay.pmem_layout import HEADER_SIZE, PmemLayoutError, scan_region
+from kmodel.relay.pmem_layout import (HEADER_SIZE, PmemLayoutError, info_text, scan_region,
+                                      trace_text)
 
 PREVIOUS_DIR = "ltt/previous_boot"
 
@@ -30,45 +31,6 @@ class Previous:
     def __init__(self, scan, dentry):
         self.scan = scan
         self.dentry = dentry
-
-
-def info_text(scan):
-    """What a scan found, in the words of the info file and of crash extract."""
-    h = scan.header
-    out = [f"channel {h['name']!r}: {h['nr_cpus']} CPU slots of {h['n_subbufs']} x "
-           f"{h['subbuf_size'] >> 10} KiB sub-buffers (layout version {h['version']})"]
-    for cpu, packets in sorted(scan.packets.items()):
-        full = sum(p.complete for p in packets)
-        recs = sum(len(p.records) for p in packets)
-        out.append(f"cpu {cpu}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
-                   f"({full} complete, "
-                   f"{len(packets) - full} cut at their last commit), {recs} "
-                   f"record{'s' if recs != 1 else ''}")
-    for cpu, lost in sorted(scan.lost.items()):
-        full, wrap, big, overrun = lost
-        if any(lost):
-            out.append(f"cpu {cpu}: lost while tracing: {full} buffer full, {wrap} "
-                       f"wrap-around, {big} too big, {overrun} overwritten")
-    for why, n in sorted(scan.dropped.items()):
-        out.append(f"dropped: {n} sub-buffer{'s' if n != 1 else ''} ({why})")
-    for cpu, why in sorted(scan.slots_bad.items()):
-        out.append(f"dropped: {why}")
-    if scan.consumed:
-        out.append(f"skipped: {scan.consumed} sub-buffers a consumer had already read")
-    return "".join(line + "\n" for line in out)
-
-
-def trace_text(scan):
-    """The records, one a line, in time order per CPU."""
-    out = []
-    for cpu, packets in sorted(scan.packets.items()):
-        for p in packets:
-            for ts, eid, payload in p.records:
-                shown = (payload.decode() if payload.isascii() and payload.decode().isprintable()
-                         else payload[:32].hex() + ("..." if len(payload) > 32 else ""))
-                out.append(f"[{ts:>10}] cpu {cpu} packet {p.seq} id {eid} "
-                           f"len {len(payload)}: {shown}\n")
-    return "".join(out)
 
 
 def _clear_store(mod, text):

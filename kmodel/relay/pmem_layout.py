@@ -31,7 +31,9 @@ checksums hold.
 import struct
 import zlib
 
-from kmodel.relay.ring_buffer import HDR, PACKET_HEADER, PACKET_MAGIC
+from kmodel.relay.packet import (CONTEXT_END, HDR, PACKET_MAGIC, REC,
+                                 pack_packet_header, unpack_packet_header,
+                                 unpack_record_header)
 
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
 LAYOUT_VERSION = 1
@@ -81,8 +83,9 @@ def pack_header(region_size, subbuf_size, n_subbufs, nr_cpus, boot, name):
 def immutable_crc(header):
     """hcrc: the CRC32 of a packet header's fields that never change once the
     packet started (magic, timestamp_begin, packet_size, packet_seq_num, cpu_id)."""
-    magic, tb, _te, _content, size, seq, _disc, cpu = PACKET_HEADER.unpack_from(header)
-    return zlib.crc32(struct.pack("<IQQQI", magic, tb, size, seq, cpu))
+    h = unpack_packet_header(header)
+    return zlib.crc32(struct.pack("<IQQQI", h.magic, h.timestamp_begin, h.packet_size,
+                                  h.packet_seq_num, h.cpu_id))
 
 
 # --- the writer's side -------------------------------------------------------------
@@ -225,7 +228,6 @@ def scan_region(data):
     committed byte, its content and packet size fixed up.  A sub-buffer whose
     checksums or bounds do not hold is dropped and counted by reason: no
     record is decoded from bytes the metadata does not vouch for."""
-    from kmodel.relay.ring_buffer import CONTEXT_END, REC, RECORD_HEADER, pack_packet_header
     data = memoryview(data)
     h = unpack_header(data)
     S, n = h["subbuf_size"], h["n_subbufs"]
@@ -247,7 +249,8 @@ def scan_region(data):
         for idx in range(n):
             sb = buf[idx * S:(idx + 1) * S]
             ents = entries(meta, idx)
-            pmagic, tb, te, content, size, pseq, disc, pcpu = PACKET_HEADER.unpack_from(sb)
+            ph = unpack_packet_header(sb)
+            pmagic, tb, te, content, size, pseq, disc, pcpu = ph
             if pmagic == 0 and ents[0][1][0] == 0:
                 continue                        # never written
             if pmagic != PACKET_MAGIC:
@@ -275,13 +278,13 @@ def scan_region(data):
                 if end - pos < REC:
                     ok = False
                     break
-                ts, psize, eid = RECORD_HEADER.unpack_from(sb, pos)
-                if pos + REC + psize > end:
+                r = unpack_record_header(sb, pos)
+                if pos + REC + r.payload_size > end:
                     ok = False
                     break
-                records.append((ts, eid, bytes(sb[pos + REC:pos + REC + psize])))
-                last_ts = ts
-                pos += (REC + psize + 7) & ~7
+                records.append((r.timestamp, r.id, bytes(sb[pos + REC:pos + REC + r.payload_size])))
+                last_ts = r.timestamp
+                pos += (REC + r.payload_size + 7) & ~7
             if not ok:
                 scan.drop("record bounds")
                 continue
@@ -291,11 +294,50 @@ def scan_region(data):
             discarded = disc if complete and content else sum(lost[:3])
             packet_bytes = S if complete else end
             out = bytearray(sb[:packet_bytes])
-            out[:HDR] = pack_packet_header(PACKET_MAGIC, cpu, tb, te if complete and content
-                                           else last_ts, end * 8, packet_bytes * 8, pseq,
-                                           discarded)
+            out[:HDR] = pack_packet_header(ph._replace(
+                timestamp_end=te if complete and content else last_ts, content_size=end * 8,
+                packet_size=packet_bytes * 8, events_discarded=discarded))
             got.append(Packet(cpu, pseq, bytes(out), records, complete, discarded))
         got.sort(key=lambda p: p.seq)
         if got:
             scan.packets[cpu] = got
     return scan
+
+
+def info_text(scan):
+    """What a scan found, in the words of the info file and of crash extract."""
+    h = scan.header
+    out = [f"channel {h['name']!r}: {h['nr_cpus']} CPU slots of {h['n_subbufs']} x "
+           f"{h['subbuf_size'] >> 10} KiB sub-buffers (layout version {h['version']})"]
+    for cpu, packets in sorted(scan.packets.items()):
+        full = sum(p.complete for p in packets)
+        recs = sum(len(p.records) for p in packets)
+        out.append(f"cpu {cpu}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
+                   f"({full} complete, "
+                   f"{len(packets) - full} cut at their last commit), {recs} "
+                   f"record{'s' if recs != 1 else ''}")
+    for cpu, lost in sorted(scan.lost.items()):
+        full, wrap, big, overrun = lost
+        if any(lost):
+            out.append(f"cpu {cpu}: lost while tracing: {full} buffer full, {wrap} "
+                       f"wrap-around, {big} too big, {overrun} overwritten")
+    for why, n in sorted(scan.dropped.items()):
+        out.append(f"dropped: {n} sub-buffer{'s' if n != 1 else ''} ({why})")
+    for cpu, why in sorted(scan.slots_bad.items()):
+        out.append(f"dropped: {why}")
+    if scan.consumed:
+        out.append(f"skipped: {scan.consumed} sub-buffers a consumer had already read")
+    return "".join(line + "\n" for line in out)
+
+
+def trace_text(scan):
+    """The records, one a line, in time order per CPU."""
+    out = []
+    for cpu, packets in sorted(scan.packets.items()):
+        for p in packets:
+            for ts, eid, payload in p.records:
+                shown = (payload.decode() if payload.isascii() and payload.decode().isprintable()
+                         else payload[:32].hex() + ("..." if len(payload) > 32 else ""))
+                out.append(f"[{ts:>10}] cpu {cpu} packet {p.seq} id {eid} "
+                           f"len {len(payload)}: {shown}\n")
+    return "".join(out)

@@ -55,7 +55,6 @@ owner's local_t operations), ``wrap_check`` (0fdec686: the nested wrap-around
 check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b: events
 discarded sampled when the packet is delivered, not before it is closed).
 """
-import struct
 from dataclasses import dataclass
 
 from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
@@ -64,41 +63,13 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
                                 local_set, local_t, plain_long)
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC
 from kmodel.cpu.sched import smp_call_function_single
+from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
+                                 PacketHeader, pack_packet_header, record_size,
+                                 unpack_packet_header, unpack_record_header)
+from kmodel.relay.rb_config import ERRATA, Mode, Scope, SwitchMode
 from kmodel.relay.relay_alloc import ltt_relay_offset_address, ltt_relay_read, ltt_relay_write
 
 PAGE = 4096
-PACKET_MAGIC = 0xC1FC1FC1
-# As a CTF reader lays it out: magic, 4 bytes of alignment, timestamp_begin,
-# timestamp_end, content_size, packet_size (bits), packet_seq_num,
-# events_discarded, cpu_id, 4 bytes of alignment.
-PACKET_HEADER = struct.Struct("<I4xQQQQQQI4x")
-HDR = PACKET_HEADER.size                     # 64
-CONTEXT_END = HDR - 4                        # where the packet context's last field ends:
-                                             # the content of a packet with no record
-
-
-def pack_packet_header(magic, cpu, ts_begin, ts_end, content_bits, size_bits, seq, discarded):
-    return PACKET_HEADER.pack(magic, ts_begin, ts_end, content_bits, size_bits, seq,
-                              discarded, cpu)
-
-
-def unpack_packet_header(buf, offset=0):
-    """unpack_packet_header - (magic, cpu, ts_begin, ts_end, content size in bits,
-    packet size in bits, packet_seq_num, events_discarded)."""
-    magic, tb, te, content, size, seq, disc, cpu = PACKET_HEADER.unpack_from(buf, offset)
-    return magic, cpu, tb, te, content, size, seq, disc
-RECORD_HEADER = struct.Struct("<QII")        # timestamp, payload size, event id
-REC = RECORD_HEADER.size                     # 16
-MODES = ("overwrite", "discard")
-SCOPES = ("per-cpu", "global")
-ERRATA = {"remote_flush": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH",
-          "wrap_check": "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK",
-          "discard_sample": "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE"}
-
-
-def record_size(payload_len):
-    """The bytes a record of payload_len takes: header and payload, 8-aligned."""
-    return (REC + payload_len + 7) & ~7
 
 
 # --- the counter operations a locking layer uses ---------------------------------
@@ -173,7 +144,7 @@ class lib_ring_buffer:
         self.discarded_at_close = [0] * n
         self.last_closed_discarded = 0  # the count the last packet closed carries
         self.finalized = False
-        self.lock = None                # the locked layer's spinlock_t
+        self.layer_priv = None          # the locking layer's own (kmodel.relay.layer)
         self.persist = rbc.chan.backend.commit_hook(rbuf)  # after each commit, or None
         self.book = Bookkeeping()
 
@@ -188,8 +159,9 @@ class Bookkeeping:
 
     def __init__(self):
         self.reserved = []              # (begin, end, end of data) of every reservation
-        self.inflight = {}              # start -> end of what is reserved and not yet
-                                        # committed: records, headers, padding
+        self.inflight = {}              # start -> end of what is reserved and whose
+                                        # commit has not finished (the count and the
+                                        # delivery it may make): records, headers, padding
         self.records_per_packet = {}    # packet seq -> records committed
         self.delivered = []             # (seq, ts_begin, ts_end, discarded, data size)
         self.spurious_wrap = 0          # wrap losses with no reservation in the way
@@ -229,17 +201,19 @@ def lib_ring_buffer_reserve(rb, rsize, data_len=None):
             idx = (begin // S) % rbc.n_subbufs
             lap = begin // A
             cc_sb = yield from ops.read(rb.commit_cold[idx])
+            in_way = cc_sb != lap * S and _in_flight_a_lap_ago(rb, begin)
             if not rbc.errata["wrap_check"]:
                 again = yield from ops.read(rb.offset)
                 if again != o_begin:            # a concurrent reserve moved on: retry
                     continue
             if cc_sb != lap * S:
-                _note_wrap_loss(rb, begin)
+                if not in_way:
+                    rb.book.spurious_wrap += 1
                 yield from ops.add_return(rb.records_lost_wrap, 1)
                 return -EIO, 0
             consumed = yield from atomic_long_read(rb.consumed)
             if begin - (consumed & ~(S - 1)) >= A:
-                if rbc.mode == "discard" or consumed & HELD:
+                if rbc.mode is Mode.DISCARD or consumed & HELD:
                     yield from ops.add_return(rb.records_lost_full, 1)
                     return -ENOBUFS, 0
                 got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
@@ -279,12 +253,13 @@ def _note_reserved(rb, begin, end, data_end):
     book.inflight[begin] = end
 
 
-def _note_wrap_loss(rb, begin):
-    """A wrap-around loss is justified only by a reservation still in flight in
-    the sub-buffer's previous lap."""
+def _in_flight_a_lap_ago(rb, begin):
+    """Whether a reservation in the sub-buffer's previous lap was in flight (its
+    commit, or the delivery that commit makes, not finished) when cc_sb was
+    read: what alone justifies a wrap-around loss.  Sampled with the read of
+    cc_sb, since the commit may finish before the loss is decided."""
     lo, hi = begin - rb.rbc.alloc_size, begin - rb.rbc.alloc_size + rb.rbc.subbuf_size
-    if not any(lo <= s < hi for s in rb.book.inflight):
-        rb.book.spurious_wrap += 1
+    return any(lo <= s < hi for s in rb.book.inflight)
 
 
 def _switch_old_end(rb, o_old, tsc, discarded):
@@ -304,10 +279,10 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     padding = S - (o_old - sb_begin)
     rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
-    rb.book.inflight.pop(o_old, None)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + S, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
+    rb.book.inflight.pop(o_old, None)
 
 
 def _switch_new_start(rb, sb_begin, tsc):
@@ -315,14 +290,15 @@ def _switch_new_start(rb, sb_begin, tsc):
     rbc = rb.rbc
     S = rbc.subbuf_size
     idx = (sb_begin // S) % rbc.n_subbufs
-    cpu = rb.cpu if rb.cpu is not None else 0xFFFFFFFF
+    cpu = rb.cpu if rb.cpu is not None else NO_CPU
     hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
-    hdr[:HDR] = pack_packet_header(PACKET_MAGIC, cpu, tsc, 0, 0, S * 8, sb_begin // S, 0)
+    hdr[:HDR] = pack_packet_header(PacketHeader(PACKET_MAGIC, tsc, 0, 0, S * 8, sb_begin // S,
+                                                0, cpu))
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
-    rb.book.inflight.pop(sb_begin, None)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + HDR, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
+    rb.book.inflight.pop(sb_begin, None)
 
 
 def _check_deliver(rb, idx, sb_begin, cc):
@@ -338,10 +314,11 @@ def _check_deliver(rb, idx, sb_begin, cc):
     discarded = (rb.events_discarded() if rb.rbc.errata["discard_sample"]
                  else rb.discarded_at_close[idx])
     hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
-    fields = unpack_packet_header(hdr)
-    hdr[:HDR] = pack_packet_header(fields[0], fields[1], fields[2], rb.ts_end[idx],
-                                   rb.data_size[idx] * 8, S * 8, fields[6], discarded)
-    rb.book.delivered.append((fields[6], fields[2], rb.ts_end[idx], discarded,
+    h = unpack_packet_header(hdr)._replace(timestamp_end=rb.ts_end[idx],
+                                           content_size=rb.data_size[idx] * 8,
+                                           events_discarded=discarded)
+    hdr[:HDR] = pack_packet_header(h)
+    rb.book.delivered.append((h.packet_seq_num, h.timestamp_begin, h.timestamp_end, discarded,
                               rb.data_size[idx]))
     yield from rb.ops.set(rb.commit_cold[idx], base + S)
 
@@ -355,11 +332,11 @@ def lib_ring_buffer_commit(rb, slot, rsize):
     book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
     book.committed += 1
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
-    book.inflight.pop(slot, None)
     yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, slot + rsize, cc)
     yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
+    book.inflight.pop(slot, None)
 
 
 def lib_ring_buffer_write(rb, slot, data):
@@ -409,14 +386,15 @@ def write_record(rb, payload, event_id=0):
 
 
 # --- flush ---------------------------------------------------------------------
-def lib_ring_buffer_switch_slow(rb, finalize=False):
+def lib_ring_buffer_switch_slow(rb, mode=SwitchMode.ACTIVE):
     """lib_ring_buffer_switch_slow - close the current packet if it holds
-    records, so that it can be delivered (a flush).  With finalize, the last
-    word: the buffer is marked finalized, and if records were dropped since the
-    last packet closed, a packet carries the count (the open one even if it
-    holds only its header, or an empty one, as LTTng's final flush writes),
-    room permitting: in a full buffer, drain and finalize again.  Must run on
-    the CPU that owns a per-CPU buffer."""
+    records, so that it can be delivered (a flush).  With SwitchMode.FLUSH, the
+    last word: the buffer is marked finalized, and if records were dropped
+    since the last packet closed, a packet carries the count (the open one even
+    if it holds only its header, or an empty one, as LTTng's final flush
+    writes), room permitting: in a full buffer, drain and flush again.  Must
+    run on the CPU that owns a per-CPU buffer."""
+    finalize = mode is SwitchMode.FLUSH
     ops = rb.ops
     S = rb.rbc.subbuf_size
     while True:
@@ -461,19 +439,18 @@ def _empty_packet(rb, begin):
         yield from _switch_old_end(rb, begin + HDR, tsc, discarded)
 
 
-def lib_ring_buffer_switch_remote(rb, finalize=False):
+def lib_ring_buffer_switch_remote(rb, mode=SwitchMode.ACTIVE):
     """lib_ring_buffer_switch_remote - a flush asked from any CPU.  A per-CPU
     buffer's counters are local_t, so the flush runs on its CPU, by IPI (as
     lttng-modules since 5e391252); if that CPU is offline, here.  With the
     remote_flush erratum, it runs here anyway, on another CPU's local_t."""
     k = rb.k
     if rb.cpu is None or rb.rbc.errata["remote_flush"] or k.current.cpu == rb.cpu:
-        yield from lib_ring_buffer_switch_slow(rb, finalize)
+        yield from lib_ring_buffer_switch_slow(rb, mode)
         return
-    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb,
-                                              finalize)
+    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb, mode)
     if ret:                             # the CPU is offline: nobody writes there now
-        yield from lib_ring_buffer_switch_slow(rb, finalize)
+        yield from lib_ring_buffer_switch_slow(rb, mode)
 
 
 # --- the reader ------------------------------------------------------------------
@@ -511,38 +488,39 @@ def lib_ring_buffer_put_subbuf(rb, consumed):
 
 
 def read_packet(rb, consumed):
-    """read_packet - (header fields, [(timestamp, event id, payload)]) of the
+    """read_packet - (PacketHeader, [(timestamp, event id, payload)]) of the
     held sub-buffer, read through the allocation layer (padding skipped)."""
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
     ltt_relay_read(rb.rbuf, consumed, raw, S)
-    fields = unpack_packet_header(raw)
-    content = fields[4] // 8
+    h = unpack_packet_header(raw)
+    content = h.content_size // 8
     records = []
     pos = HDR
     while pos + REC <= content:
-        tsc, size, eid = RECORD_HEADER.unpack_from(raw, pos)
-        records.append((tsc, eid, bytes(raw[pos + REC:pos + REC + size])))
-        pos += record_size(size)
-    return fields, records
+        r = unpack_record_header(raw, pos)
+        records.append((r.timestamp, r.id, bytes(raw[pos + REC:pos + REC + r.payload_size])))
+        pos += record_size(r.payload_size)
+    return h, records
 
 
 # --- channels ----------------------------------------------------------------------
 class rb_channel:
     """The layer's channel: a mode, a scope, a locking layer and its buffers
     (bufs[cpu] per CPU, or one shared buffer as bufs[None]) over an
-    allocation-layer channel chan."""
+    allocation-layer channel chan.  Readers take and give back sub-buffers
+    through it (get_subbuf, put_subbuf), so that the layer decides how."""
 
     def __init__(self, k, chan, layer, mode, scope):
         self.k = k
         self.chan = chan
         self.layer = layer
-        self.mode = mode
-        self.scope = scope
+        self.mode = Mode(mode)
+        self.scope = Scope(scope)
         self.subbuf_size = chan.subbuf_size
         self.n_subbufs = chan.n_subbufs
         self.alloc_size = chan.alloc_size
-        self.ops = layer.counter_ops(scope)
+        self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs = {}
 
@@ -550,7 +528,7 @@ class rb_channel:
         """The buffer a writer on cpu writes (the global one, for that scope);
         a CPU that came online since the open gets its layer state now, over
         the buffer the relay gave it at CPU_UP_PREPARE.  None if it has none."""
-        key = None if self.scope == "global" else cpu
+        key = None if self.scope is Scope.GLOBAL else cpu
         rb = self.bufs.get(key)
         if rb is None and key is not None and self.chan.buf[cpu] is not None:
             rb = self.add_buf(cpu)
@@ -558,69 +536,30 @@ class rb_channel:
 
     def add_buf(self, cpu):
         rbuf = self.chan.buf[cpu]
-        key = None if self.scope == "global" else cpu
+        key = None if self.scope is Scope.GLOBAL else cpu
         rb = lib_ring_buffer(self, rbuf, key)
         self.layer.init_buf(rb)
         self.bufs[key] = rb
         return rb
 
+    def get_subbuf(self, rb):
+        """get_subbuf - a generator: the layer's reader takes rb's next
+        delivered sub-buffer (its consumed position, or -errno)."""
+        return self.layer.get_subbuf(rb)
+
+    def put_subbuf(self, rb, consumed):
+        """put_subbuf - a generator: the reader gives the sub-buffer back."""
+        return self.layer.put_subbuf(rb, consumed)
+
 
 def check_geometry(chan, mode, scope):
     """The layer's own checks on a channel: an errno and why, or None."""
-    if mode not in MODES:
-        return EINVAL, f"mode={mode!r} (overwrite or discard)"
-    if scope not in SCOPES:
-        return EINVAL, f"scope={scope!r} (per-cpu or global)"
-    if mode == "overwrite" and chan.n_subbufs < 2:
+    if mode not in tuple(Mode):
+        return EINVAL, f"mode={mode!r} ({' or '.join(Mode)})"
+    if scope not in tuple(Scope):
+        return EINVAL, f"scope={scope!r} ({' or '.join(Scope)})"
+    if mode == Mode.OVERWRITE and chan.n_subbufs < 2:
         return EINVAL, "overwrite mode needs at least 2 sub-buffers"
     if chan.subbuf_size < PAGE:
         return EINVAL, "sub-buffers must be at least a page"
     return None
-
-
-# --- locking layers ------------------------------------------------------------------
-_LAYERS = {}
-
-
-class LockingLayer:
-    """What a locking layer gives the sub-buffer layer: the counter operations,
-    per-buffer set-up, and how a record is written and a buffer flushed.
-    Defining a subclass with a name registers it (layer_names())."""
-    name = None
-
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        if cls.__dict__.get("name"):
-            _LAYERS[cls.name] = cls()
-
-    def counter_ops(self, scope):
-        raise NotImplementedError
-
-    def init_buf(self, rb):
-        pass
-
-    def reserve(self, rb, payload_len):
-        """A generator: (slot, tsc, token) or (-errno, 0, None); the token goes
-        to commit (the locked layer's saved irq flags)."""
-        raise NotImplementedError
-
-    def commit(self, rb, slot, tsc, payload, event_id, token):
-        raise NotImplementedError
-
-    def write(self, rb, payload, event_id=0):
-        """A generator: write one record; the slot or a negative errno."""
-        slot, tsc, token = yield from self.reserve(rb, len(payload))
-        if slot >= 0:
-            yield from self.commit(rb, slot, tsc, payload, event_id, token)
-        return slot
-
-    def flush(self, rb, finalize=False):
-        raise NotImplementedError
-
-
-def get_layer(name):
-    return _LAYERS.get(name)
-
-
-def layer_names():
-    return list(_LAYERS)

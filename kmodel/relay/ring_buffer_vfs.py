@@ -26,8 +26,9 @@ from kmodel.cpu.sched import run_now
 from kmodel.fs.vfs import POLLHUP, POLLIN
 from kmodel.relay.relay_alloc import ltt_relay_read
 from kmodel.relay.relay_file import ltt_relay_file_operations
-from kmodel.relay.ring_buffer import (HDR, HELD, lib_ring_buffer_get_subbuf,
-                                      lib_ring_buffer_put_subbuf, unpack_packet_header)
+from kmodel.relay.packet import HDR, unpack_packet_header
+from kmodel.relay.rb_config import Mode
+from kmodel.relay.ring_buffer import HELD
 
 RING_BUFFER_SNAPSHOT = 0xF600
 RING_BUFFER_GET_NEXT_SUBBUF = 0xF601
@@ -53,17 +54,17 @@ class ReaderState:
 def _take(st):
     """Get the next packet into st; 0, or a negative errno."""
     rb = st.rb
-    c = run_now(rb.k, lib_ring_buffer_get_subbuf(rb))
+    c = run_now(rb.k, rb.rbc.get_subbuf(rb))
     if c < 0:
         return c
     hdr = bytearray(HDR)
     ltt_relay_read(rb.rbuf, c, hdr, HDR)
-    st.held, st.content, st.pos = c, unpack_packet_header(hdr)[4] // 8, 0
+    st.held, st.content, st.pos = c, unpack_packet_header(hdr).content_size // 8, 0
     return 0
 
 
 def _give_back(st):
-    run_now(st.rb.k, lib_ring_buffer_put_subbuf(st.rb, st.held))
+    run_now(st.rb.k, st.rb.rbc.put_subbuf(st.rb, st.held))
     st.held = None
 
 
@@ -144,7 +145,7 @@ class ring_buffer_file_operations:
                 run_now(rb.k, rb.rbc.layer.flush(rb))
             return 0
         if cmd == RING_BUFFER_SNAPSHOT:
-            if rb.rbc.mode != "overwrite":
+            if rb.rbc.mode is not Mode.OVERWRITE:
                 return -EINVAL
             return (rb.offset.counter, rb.consumed.counter & ~HELD)
         return -ENOTTY if cmd != ENOIOCTLCMD else -ENOIOCTLCMD

@@ -29,9 +29,10 @@ from kmodel.core.errno import EAGAIN
 from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
-from kmodel.relay.ring_buffer import (CONTEXT_END, HDR, get_layer, lib_ring_buffer_get_subbuf,
-                                      lib_ring_buffer_switch_remote,
-                                      lib_ring_buffer_put_subbuf, rb_channel, read_packet)
+from kmodel.relay.layer import get_layer
+from kmodel.relay.packet import CONTEXT_END, HDR
+from kmodel.relay.rb_config import Mode, Scope, SwitchMode
+from kmodel.relay.ring_buffer import lib_ring_buffer_switch_remote, rb_channel, read_packet
 
 PAYLOAD = struct.Struct("<HH")          # writer id, record number
 
@@ -44,7 +45,7 @@ def payload(writer, i, size):
 class LayerScenario:
     """Build with the geometry and the writers: [(cpu, kind, n records, size)]."""
 
-    def __init__(self, backend, layer, mode, scope="per-cpu", writers=None, subbuf=4096,
+    def __init__(self, backend, layer, mode, scope=Scope.PER_CPU, writers=None, subbuf=4096,
                  n_subbufs=2, reader_cpu=2, reader_tries=6):
         self.backend, self.layer, self.mode, self.scope = backend, layer, mode, scope
         # per CPU 0: ~7 KiB of records into 2 x 4 KiB (losses or overrun), and
@@ -67,7 +68,7 @@ class LayerScenario:
         self.opened.append((k, chan))
         rbc = rb_channel(k, chan, get_layer(self.layer), self.mode, self.scope)
         cpus = sorted({c for c, _, _, _ in self.writers})
-        for cpu in cpus if self.scope == "per-cpu" else cpus[:1]:
+        for cpu in cpus if self.scope == Scope.PER_CPU else cpus[:1]:
             rbc.add_buf(cpu)
         self.rbc, self.k = rbc, k
         self.read = {id(rb): [] for rb in rbc.bufs.values()}    # (fields, records)
@@ -96,12 +97,12 @@ class LayerScenario:
     def _reader(self):
         for _ in range(self.reader_tries):
             for rb in list(self.rbc.bufs.values()):
-                c = yield from lib_ring_buffer_get_subbuf(rb)
+                c = yield from self.rbc.get_subbuf(rb)
                 if c == -EAGAIN:
                     continue
                 assert c >= 0, c
                 self.read[id(rb)].append(read_packet(rb, c))
-                assert (yield from lib_ring_buffer_put_subbuf(rb, c)) == 0
+                assert (yield from self.rbc.put_subbuf(rb, c)) == 0
 
     def close(self):
         for k, chan in self.opened:
@@ -122,13 +123,13 @@ class LayerScenario:
         k = self.k
         with k.on_cpu(k.boot_cpu):
             for rb in self.rbc.bufs.values():
-                run_now(k, self.rbc.layer.flush(rb, finalize=True))
+                run_now(k, self.rbc.layer.flush(rb, SwitchMode.FLUSH))
                 while True:
-                    c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+                    c = run_now(k, self.rbc.get_subbuf(rb))
                     if c < 0:
                         break
                     self.read[id(rb)].append(read_packet(rb, c))
-                    run_now(k, lib_ring_buffer_put_subbuf(rb, c))
+                    run_now(k, self.rbc.put_subbuf(rb, c))
         seen = {}
         for rb in self.rbc.bufs.values():
             msg = check_buffer(rb)
@@ -137,11 +138,11 @@ class LayerScenario:
             packets = self.read[id(rb)]
             n_read = 0
             last_end = 0
-            seqs = [f[6] for f, _ in packets]
+            seqs = [h.packet_seq_num for h, _ in packets]
             if len(seqs) != len(set(seqs)):
                 return f"a packet was read twice: {seqs}"
-            for fields, records in sorted(packets, key=lambda p: p[0][6]):
-                magic, cpu, ts_begin, ts_end, content, size, seq, disc = fields
+            for h, records in sorted(packets, key=lambda p: p[0].packet_seq_num):
+                magic, ts_begin, ts_end, content, size, seq, disc, cpu = h
                 if ts_begin < last_end or ts_end < ts_begin:
                     return f"packet {seq} spans {ts_begin}..{ts_end} after one ending {last_end}"
                 last_end = ts_end
@@ -193,7 +194,7 @@ class RemoteFlush(LayerScenario):
     """5e391252: CPU 1 flushes CPU 0's buffer while CPU 0 writes."""
 
     def __init__(self):
-        super().__init__("pagelist", "lockless", "discard",
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
                          writers=[(0, "task", 2, 200)], reader_cpu=None)
 
     def setup(self, world):
@@ -207,7 +208,7 @@ class WrapCheck(LayerScenario):
     interrupt fills that whole sub-buffer meanwhile."""
 
     def __init__(self):
-        super().__init__("pagelist", "lockless", "discard",
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
                          writers=[(0, "task", 1, 100), (0, "hardirq", 1, 4096 - 64 - 16)],
                          reader_cpu=None)
 
@@ -217,7 +218,7 @@ class DiscardSample(LayerScenario):
     loses a record before the task commits."""
 
     def __init__(self):
-        super().__init__("pagelist", "lockless", "discard",
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
                          writers=[(0, "task", 1, 100), (0, "hardirq", 2, 4096 - 64 - 16)],
                          reader_cpu=None)
 
@@ -241,4 +242,4 @@ def make_layer_race(name):
     if entry is None:
         return None
     cls = entry[0]
-    return cls("pagelist", "lockless", "discard") if cls is LayerScenario else cls()
+    return cls("pagelist", "lockless", Mode.DISCARD) if cls is LayerScenario else cls()

@@ -1,0 +1,118 @@
+"""The locking-layer contract: what a locking layer gives the sub-buffer layer.
+
+The patch's author puts the locking on top of the allocation layer, in
+layers of its own (ltt-relay-locked, ltt-relay-lockless), so that each runs
+on any backend.  kmodel keeps that seam here, in the shape of the backend
+contract (backend.py): a layer is a subclass of :class:`LockingLayer` that
+sets ``name``; defining the class checks that it implements the contract and
+registers it, and the registry is the one list of layer names (the CLI, its
+help and completion, and the tests read it).  A new layer is one file plus
+its tests; a layer defined in a test file alone passes the layers'
+conformance suite (kmodel/scenarios/layer_races.py).
+
+What a layer must give (each a generator, run step by step by the explorer
+or straight through by run_now):
+
+    counter_ops(scope)                the CounterOps its buffers' counters use
+    reserve(rb, payload_len)          (slot, tsc, token) or (-errno, 0, None);
+                                      the token goes to commit
+    commit(rb, slot, tsc, payload, event_id, token)
+    flush(rb, mode)                   close the open packet (mode: SwitchMode)
+
+What it may change (defaults in this class):
+
+    init_buf(rb)                      per-buffer set-up; rb.layer_priv is the
+                                      layer's own slot (the locked layer keeps
+                                      its spinlock there)
+    write(rb, payload, event_id)      reserve, then commit: one record
+    get_subbuf(rb) / put_subbuf(rb, consumed)
+                                      the reader's side; the default is the
+                                      sub-buffer layer's own, and every reader
+                                      (buffer files, consumers, the shell)
+                                      reaches it through the channel
+                                      (rb_channel.get_subbuf), so a layer can
+                                      replace it
+"""
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+from kmodel.relay.rb_config import Scope, SwitchMode
+from kmodel.relay.ring_buffer import (CounterOps, lib_ring_buffer, lib_ring_buffer_get_subbuf,
+                                      lib_ring_buffer_put_subbuf)
+
+__all__ = ["LockingLayer", "get_layer", "layer_names", "unregister_layer"]
+
+Steps = Generator[Any, None, Any]       # a generator the scheduler steps
+
+_REGISTRY: dict[str, "LockingLayer"] = {}
+
+
+class LockingLayer(ABC):
+    name: ClassVar[str | None] = None   # set by a layer: defining the class registers it
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        missing = sorted(n for n in dir(cls)
+                         if getattr(getattr(cls, n, None), "__isabstractmethod__", False))
+        if missing:
+            raise TypeError(f"locking layer {name!r} does not implement {', '.join(missing)}")
+        old = _REGISTRY.get(name)
+        if old is not None and type(old).__qualname__ != cls.__qualname__:
+            raise ValueError(f"locking layer {name!r} is already registered "
+                             f"({type(old).__qualname__})")
+        _REGISTRY[name] = cls()
+
+    @abstractmethod
+    def counter_ops(self, scope: Scope) -> CounterOps:
+        """counter_ops - how this layer's buffers keep their counters in scope."""
+
+    def init_buf(self, rb: lib_ring_buffer) -> None:
+        """init_buf - set up a new buffer (its rb.layer_priv); nothing by default."""
+
+    @abstractmethod
+    def reserve(self, rb: lib_ring_buffer, payload_len: int) -> Steps:
+        """reserve - room for a record: (slot, tsc, token) or (-errno, 0, None)."""
+
+    @abstractmethod
+    def commit(self, rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
+               event_id: int, token: Any) -> Steps:
+        """commit - copy the record reserved at slot and commit it."""
+
+    @abstractmethod
+    def flush(self, rb: lib_ring_buffer, mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
+        """flush - close rb's open packet, from any CPU (SwitchMode says how)."""
+
+    def write(self, rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Steps:
+        """write - one record: the slot, or a negative errno when it was dropped."""
+        slot, tsc, token = yield from self.reserve(rb, len(payload))
+        if slot >= 0:
+            yield from self.commit(rb, slot, tsc, payload, event_id, token)
+        return slot
+
+    def get_subbuf(self, rb: lib_ring_buffer) -> Steps:
+        """get_subbuf - the reader takes the next delivered sub-buffer: its
+        consumed position, or -EAGAIN, -ENODATA, -EBUSY."""
+        return (yield from lib_ring_buffer_get_subbuf(rb))
+
+    def put_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
+        """put_subbuf - the reader gives the sub-buffer at consumed back: 0 or -errno."""
+        return (yield from lib_ring_buffer_put_subbuf(rb, consumed))
+
+
+def get_layer(name: str) -> LockingLayer | None:
+    """get_layer - the layer registered under name, or None."""
+    return _REGISTRY.get(name)
+
+
+def layer_names() -> list[str]:
+    """layer_names - every registered layer, in the order they were defined."""
+    return list(_REGISTRY)
+
+
+def unregister_layer(name: str) -> None:
+    """unregister_layer - forget a layer (for tests that define their own)."""
+    _REGISTRY.pop(name, None)
