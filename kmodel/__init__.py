@@ -6,4 +6,4 @@ pseudo-files (kmodel.fs), CPU hotplug (kmodel.cpu), memory management
 ``kmodel.boot`` puts a kernel on a machine; ``kmodel.open_channel`` opens a
 channel on it (docs/api.md).
 """
-from kmodel.api import RelayError, boot, open_channel  # noqa: F401
+from kmodel.api import RelayError, boot, explore, open_channel  # noqa: F401

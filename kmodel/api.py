@@ -4,9 +4,13 @@
 loads nothing by itself, opens a relay channel (with a locking layer on top
 if asked), and raises :class:`RelayError` with the errno and the kernel's own
 reason when the kernel refuses, where the kernel-style ``ltt_relay_open``
-answers None and leaves the reason in dmesg.
+answers None and leaves the reason in dmesg.  ``explore`` searches a
+scenario's interleavings (kmodel.cpu.explore) on a kernel of its own when
+given none.
 """
 from kmodel.core.errno import EINVAL, errno_name
+
+__all__ = ["RelayError", "boot", "open_channel", "explore"]
 
 
 class RelayError(OSError):
@@ -48,3 +52,20 @@ def open_channel(k, name, subbuf_size, n_subbufs, backend="pagelist", placement=
         why = [line for line in k.log.since(seq) if line.strip()]
         raise RelayError(err, why[-1] if why else "refused")
     return chan
+
+
+def explore(setup, check=None, *, kernel=None, machine=None, **options):
+    """explore - kmodel.cpu.explore.explore, on kernel if given, else on a
+    kernel booted for the search on machine (a preset name, a machine file or
+    a MachineSpec; default: the default preset) and shut down after it.
+    options are explore's: strategy, runs, seed, bound, depth, replay,
+    max_steps, stacks."""
+    from kmodel.cpu.explore import explore as _explore
+    if kernel is not None:
+        return _explore(setup, check, kernel=kernel, **options)
+    from kmodel.session import Session
+    sess = Session(machine) if machine is not None else Session()
+    try:
+        return _explore(setup, check, kernel=sess.k, **options)
+    finally:
+        sess.close()

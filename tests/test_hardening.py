@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from kmodel.cli.shell_memhog import MemhogState
 from kmodel.cli.main import main
 from kmodel.cli.shell import Shell
 
@@ -287,13 +288,13 @@ def test_memhog_takes_big_blocks_and_the_same_pages():
         free = node_meminfo(sh.k, 0)["MemFree"] >> 2
         assert f"holding {free} pages of node 0; 0 pages left free" in \
             sh.execute("memhog node=0 size=64g")
-        assert len(sh.hogged) < 20000
+        assert len(sh.state(MemhogState).hogged) < 20000
         assert sh.execute("memhog free") == f"memhog: released {free} pages\n"
         assert node_meminfo(sh.k, 0)["MemFree"] >> 2 == free
         odd = sh.execute("memhog node=1 size=12345k")          # 3086 pages, and a quarter
         assert "holding 3086 pages of node 1" in odd
         top = sh.k.MAX_ORDER - 1                                # greedy, largest first
-        assert [o for _, o in sh.hogged] == [top] * (3086 >> top) + sorted(
+        assert [o for _, o in sh.state(MemhogState).hogged] == [top] * (3086 >> top) + sorted(
             (i for i in range(top) if 3086 >> i & 1), reverse=True)
     finally:
         sh.close()

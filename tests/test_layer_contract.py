@@ -5,6 +5,7 @@ every reader reaches, and the shell and `trace record` offer it, with no change
 to any other file."""
 import pytest
 
+from kmodel.cli.relay_state import relay_state
 from kmodel.cli.main import main
 from kmodel.cli.shell import Shell
 from kmodel.core.irqflags import local_irq_restore, local_irq_save
@@ -98,7 +99,7 @@ def test_the_shell_and_trace_record_offer_it(tmp_path, capsys):
         assert "1 of 1 record" in sh.execute("relay write t cpu=2 data=hello")
         sh.execute("relay flush t cpu=2")
         assert "packet 0: 1 record" in sh.execute("relay consume t cpu=2")
-        assert sh.layers["t"].bufs[2].layer_priv["gets"] == 1     # through the channel
+        assert relay_state(sh).layers["t"].bufs[2].layer_priv["gets"] == 1     # through the channel
     finally:
         sh.close()
     before = IrqOffLayer.gets

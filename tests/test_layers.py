@@ -1,15 +1,33 @@
 """The arrows point down: a check of every import in the tree.
 
-hw knows nothing of kmodel; kmodel.core, mm, cpu and fs import nothing from the
-relay, its users or the CLI, and do not load them by name either; and no
-module of kmodel imports, even lazily inside a function, a module that
-imports it back."""
+Each package has a rank (RANK, the picture in docs/architecture.md), and a
+module imports, even lazily inside a function or by name in a string, only
+modules of its own rank or below:
+
+    9  kmodel (the package), kmodel.__main__
+    8  kmodel.cli                     the command line and the shell
+    7  kmodel.api                     the library's entry points
+    6  kmodel.consumer, kmodel.perf, kmodel.scenarios
+    5  kmodel.session                 a machine, its kernels, reboots
+    4  kmodel.kernel                  boot: puts the layers below together
+    3  kmodel.relay, kmodel.lib       the module under study; lib/ modules
+    2  kmodel.mm, kmodel.cpu, kmodel.fs
+    1  kmodel.core
+    0  hw                             knows nothing of kmodel
+
+So nothing below the CLI reaches the shell, and nothing below the kernel
+boots one.  No module of kmodel imports, even lazily, a module that imports
+it back."""
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOWER = ("kmodel.core", "kmodel.mm", "kmodel.cpu", "kmodel.fs")
 UPPER = ("kmodel.relay", "kmodel.cli", "kmodel.perf", "kmodel.scenarios", "kmodel.lib")
+RANK = {"hw": 0, "kmodel.core": 1, "kmodel.mm": 2, "kmodel.cpu": 2, "kmodel.fs": 2,
+        "kmodel.relay": 3, "kmodel.lib": 3, "kmodel.kernel": 4, "kmodel.session": 5,
+        "kmodel.consumer": 6, "kmodel.perf": 6, "kmodel.scenarios": 6, "kmodel.api": 7,
+        "kmodel.cli": 8, "kmodel.__main__": 9, "kmodel": 9}
 
 
 def modules():
@@ -60,6 +78,44 @@ def test_lower_layers_never_reach_up():
             names, strings = imports(p)
             bad += [(m, n) for n in names | strings if under(n, UPPER)]
     assert not bad, bad
+
+
+def rank(module):
+    """The rank of the longest package in RANK that holds module."""
+    best = max((p for p in RANK if module == p or module.startswith(p + ".")), key=len)
+    return RANK[best]
+
+
+def upward(modules):
+    """(module, what it imports) pairs that point up the ranks."""
+    bad = []
+    for m, p in modules.items():
+        for n in set.union(*imports(p)):
+            if n in MODULES and rank(n) > rank(m):
+                bad.append((m, n))
+    return bad
+
+
+def test_every_package_has_a_rank():
+    assert all(rank(m) is not None for m in MODULES)
+
+
+def test_imports_point_down_the_ranks():
+    """Nothing below the CLI imports the CLI (the recorder used to boot through
+    the shell), nothing below the kernel boots one (the explorer used to), and
+    so on down."""
+    assert upward(MODULES) == []
+
+
+def test_the_rank_check_catches_an_upward_import(tmp_path):
+    d = tmp_path / "kmodel" / "cpu"
+    d.mkdir(parents=True)
+    f = d / "explore.py"
+    f.write_text("def f():\n    from kmodel.kernel import boot\n")
+    g = tmp_path / "record.py"
+    g.write_text("from kmodel.cli.shell import Shell\n")
+    assert upward({"kmodel.cpu.explore": f, "kmodel.consumer.record": g}) == [
+        ("kmodel.cpu.explore", "kmodel.kernel"), ("kmodel.consumer.record", "kmodel.cli.shell")]
 
 
 def test_no_import_cycles():

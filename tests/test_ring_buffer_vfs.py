@@ -2,6 +2,7 @@
 (kmodel/relay/ring_buffer_vfs.py)."""
 import pytest
 
+from kmodel.cli.relay_state import relay_state
 from kmodel.fs.vfs import POLLHUP, POLLIN, FsError
 from kmodel.relay.packet import HDR, RECORD_HEADER, record_size
 from kmodel.relay.ring_buffer_vfs import (RING_BUFFER_FLUSH, RING_BUFFER_GET_MMAP_READ_OFFSET,
@@ -40,7 +41,7 @@ def test_read_consumes_packets_content_only(sh):
     tail = h.read(1 << 20)
     assert len(tail) > 0
     h.ioctl(RING_BUFFER_FLUSH)
-    rb = sh.layers["t"].buf_for(1)
+    rb = relay_state(sh).layers["t"].buf_for(1)
     rb.finalized = True
     assert h.read(100) == b"" and h.poll() == POLLHUP       # end of file
     h.close()

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from kmodel.cli.relay_state import relay_state
 from kmodel.cli.run import run_text
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
 from kmodel.cli.shell import Shell
@@ -115,7 +116,7 @@ def test_relay_write_cursor_pads_to_next_subbuffer(sh):
 def test_storm_reports_a_broken_invariant(sh):
     sh.execute("insmod ltt_relay_alloc")
     sh.execute("relay open t subbuf_size=4k n_subbufs=2")
-    chan = sh.channels["t"]
+    chan = relay_state(sh).channels["t"]
     sh.k.hotplug.unregister_cpu_notifier(sh.k.modules.get("ltt_relay_alloc").nb)
     sh.execute("echo 0 > /sys/devices/system/cpu/cpu3/online")
     chan.buf[3] = None                  # a bug: CPU 3 will come up with no buffer
@@ -184,8 +185,8 @@ def test_taskset_chooses_the_opener_cpu(sh):
     sh.execute("insmod ltt_relay_alloc")
     sh.execute("taskset -c 5 relay open far subbuf_size=4k n_subbufs=2 placement=opener")
     sh.execute("relay open near subbuf_size=4k n_subbufs=2 placement=opener")
-    assert {d.nid for d in sh.channels["far"].buf[1].descs} == {1}     # opened on node 1
-    assert {d.nid for d in sh.channels["near"].buf[1].descs} == {0}
+    assert {d.nid for d in relay_state(sh).channels["far"].buf[1].descs} == {1}     # opened on node 1
+    assert {d.nid for d in relay_state(sh).channels["near"].buf[1].descs} == {0}
     assert sh.k.current.cpu == 0
     sh.execute("echo 0 > /sys/devices/system/cpu/cpu3/online")
     with pytest.raises(CommandFailed, match="CPU 3 is not online"):

@@ -11,7 +11,8 @@ import pytest
 
 from kmodel.cli.main import main
 from kmodel.consumer.ctf import read_trace
-from kmodel.consumer.record import Recorder, RecordOptions, parse_hotplug
+from kmodel.consumer.record import Recorder, RecordOptions
+from kmodel.session import parse_hotplug
 from kmodel.consumer.splice import splice_subbuf, subbuf_runs
 from kmodel.relay.relay_alloc import ltt_relay_read, ltt_relay_write
 from kmodel.relay.relay_file import ltt_relay_open_debugfs

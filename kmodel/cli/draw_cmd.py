@@ -8,6 +8,7 @@ access under it says what it did (read off the relay's tracepoints).
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.errors import UsageError
 from kmodel.cli.setup_channel import CHANNEL_SHAPE, do_access, open_channel, parse_access
+from kmodel.cli.relay_state import relay_state
 from kmodel.core.tracepoint import tracing
 from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_walk
 
@@ -82,10 +83,10 @@ def _draw_from_script(args, out):
                 pass                    # as in kmodel run: refused, and the script goes on
             except (ScriptError, ExpectationFailed) as e:
                 raise UsageError(f"{name}:{no}: {e}") from None
-        chan = sh.channels.get(args.name)
+        chan = relay_state(sh).channels.get(args.name)
         if chan is None:
             raise UsageError(f"{name} opened no channel {args.name!r} "
-                             f"(it has: {', '.join(sh.channels) or 'none'})")
+                             f"(it has: {', '.join(relay_state(sh).channels) or 'none'})")
         if not 0 <= args.cpu < len(chan.buf) or chan.buf[args.cpu] is None:
             raise UsageError(f"--cpu {args.cpu}: no buffer in {args.name!r}")
         _draw(sh.k, chan, chan.buf[args.cpu], args, out)

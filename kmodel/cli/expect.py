@@ -9,7 +9,7 @@
 """
 import re
 
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
 from kmodel.cli.shell_files import read_text
 from kmodel.core.errno import errno_name, errno_value
@@ -79,3 +79,4 @@ COMMANDS = [
     Command("expect-fail", expect_fail, (("expect-fail ERRNO COMMAND...",
                                           "the command must fail with that errno"),)),
 ]
+register(*COMMANDS, group=50)

@@ -26,14 +26,15 @@ from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, Usa
 from kmodel.cli.shell import Shell
 from kmodel.cli.split import split_words
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
-from kmodel.cpu.explore import STRATEGIES, explore
+from kmodel.cpu.explore import STRATEGIES, Strategy, explore
 from kmodel.cpu.sched import ScheduleError
 from kmodel.scenarios.layer_races import LAYER_RACES, make_layer_race
 from kmodel.scenarios.races import RACES, get_race
+from kmodel.session import Session
 
 DECLARATIONS = {"task": None, "irq": HARDIRQ, "softirq": SOFTIRQ, "nmi": NMI}
 TRACE_LINES = 40
-DEFAULT_RUNS = {"random": 1000, "pct": 1000, "exhaustive": 100_000}
+DEFAULT_RUNS = {Strategy.RANDOM: 1000, Strategy.PCT: 1000, Strategy.EXHAUSTIVE: 100_000}
 
 
 class _Step:
@@ -114,8 +115,15 @@ class ScriptScenario:
         self.sh = None
 
     def boot(self):
+        """A new kernel for a run, on a new session (the last run's is closed)."""
+        self.close()
         self.sh = Shell(self.machine, self.config, self.seed)
         return self.sh.k
+
+    def close(self):
+        if self.sh is not None:
+            self.sh.close()
+            self.sh = None
 
     def _exec(self, no, line):
         try:
@@ -153,26 +161,27 @@ class ScriptScenario:
 
 
 def _scenario(args):
-    """(setup, check, kernel) for the scenario the arguments name."""
+    """(setup, check, kernel, close) for the scenario the arguments name: kernel
+    is a booted one (on a session that close ends) or a function that boots
+    one per run."""
     name = args.script
     if name.startswith("builtin:") and name[len("builtin:"):] in LAYER_RACES:
-        from kmodel.kernel import boot
-        k = boot(args.machine or DEFAULT_PRESET, config=args.config or ())
-        k.modules.insmod("ltt_relay_alloc")
+        sess = Session(args.machine or DEFAULT_PRESET, config=args.config or ())
+        sess.k.modules.insmod("ltt_relay_alloc")
         sc = make_layer_race(name[len("builtin:"):])
-        return sc.setup, sc.check, k
+        return sc.setup, sc.check, sess.k, sess.close
     if name.startswith("builtin:") and get_race(name[len("builtin:"):]):
         setup, check = get_race(name[len("builtin:"):])
         if args.config:
             raise UsageError("--config applies to scripts; the built-in races boot "
                              "a plain kernel")
-        from kmodel.kernel import boot
-        return setup, check, boot(args.machine or DEFAULT_PRESET)
+        sess = Session(args.machine or DEFAULT_PRESET)
+        return setup, check, sess.k, sess.close
     text, display = load_script(name)
     if display.startswith("builtin:"):
         check_scenario_machine(text, display, args.machine)
     sc = ScriptScenario(text, display, args.machine, args.config, args.seed_kernel)
-    return sc.setup, sc.check, sc.boot
+    return sc.setup, sc.check, sc.boot, sc.close
 
 
 def cmd_explore(args, out):
@@ -191,12 +200,13 @@ def cmd_explore(args, out):
     if args.strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {args.strategy!r} (strategies: "
                          f"{', '.join(STRATEGIES)})")
+    args.strategy = Strategy(args.strategy)
     if args.stacks and not args.replay:
         raise UsageError("--stacks goes with --replay TOKEN")
     runs = args.runs if args.runs is not None else DEFAULT_RUNS[args.strategy]
     if args.max_steps < 1:
         raise UsageError(f"--max-steps {args.max_steps}: must be at least 1")
-    setup, check, kernel = _scenario(args)
+    setup, check, kernel, close = _scenario(args)
     try:
         res = explore(setup, check, strategy=args.strategy, runs=runs, seed=args.seed,
                       bound=args.bound, depth=args.depth, replay=args.replay,
@@ -204,8 +214,7 @@ def cmd_explore(args, out):
     except ScheduleError as e:
         raise UsageError(str(e)) from None
     finally:
-        if not callable(kernel):
-            kernel.shutdown()
+        close()
     return report(res, args, out)
 
 
@@ -215,9 +224,9 @@ def report(res, args, out):
         out.write(f"replay of {args.script}: {res.steps} steps\n")
         out.writelines(line + "\n" for line in res.trace)
     else:
-        how = (f"exhaustive, preemption bound {args.bound}" if args.strategy == "exhaustive"
-               else f"{args.strategy}, seed {args.seed}"
-               + (f", depth {args.depth}" if args.strategy == "pct" else ""))
+        how = (f"exhaustive, preemption bound {args.bound}"
+               if args.strategy is Strategy.EXHAUSTIVE else f"{args.strategy}, seed {args.seed}"
+               + (f", depth {args.depth}" if args.strategy is Strategy.PCT else ""))
         out.write(f"explore {args.script}: {how}\n")
     cost = res.cost
     cost_line = (f"modeled cost of the run: {cost['cycles']:,} cycles, "
@@ -228,7 +237,8 @@ def report(res, args, out):
             out.write("no failure in this schedule\n" + cost_line)
             return 0
         done = ("every schedule within the bound ran" if res.complete else
-                "the search stopped at --runs" if args.strategy == "exhaustive" else "")
+                "the search stopped at --runs" if args.strategy is Strategy.EXHAUSTIVE
+                else "")
         out.write(f"no failure in {res.runs:,} runs ({res.steps:,} steps, "
                   f"{res.distinct:,} distinct interleavings)"
                   + (f"; {done}" if done else "") + "\n")

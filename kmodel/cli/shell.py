@@ -18,13 +18,14 @@ off the table, so a command exists in one place.
 """
 
 from hw.topology import DEFAULT_PRESET
-from kmodel.cli import (expect, shell_cpu, shell_files, shell_memhog, shell_modules,
-                        shell_reboot, shell_relay, stat, storm)
-from kmodel.cli.command import Command
+# The command modules: importing one registers its commands (kmodel.cli.command).
+from kmodel.cli import (expect, shell_cpu, shell_files, shell_memhog,  # noqa: F401
+                        shell_modules, shell_reboot, shell_relay, stat, storm)
+from kmodel.cli.command import Command, command_table, register
 from kmodel.cli.errors import ScriptError
 from kmodel.cli.split import split_words
 from kmodel.core.bug import Oops
-from kmodel.kernel import boot, make_machine
+from kmodel.session import Session
 
 FOOTER = "Sizes take 4k, 16k, 1m; CPU lists take 0-3,6."
 
@@ -34,48 +35,48 @@ def cmd_help(sh, args):
     return "\n".join(lines + [FOOTER]) + "\n"
 
 
-COMMANDS = (shell_files.COMMANDS + shell_modules.COMMANDS + shell_relay.COMMANDS +
-            stat.COMMANDS + expect.COMMANDS + storm.COMMANDS + shell_cpu.COMMANDS +
-            shell_memhog.COMMANDS + shell_reboot.COMMANDS +
-            [Command("help", cmd_help, (("help", "this list"),))])
+register(Command("help", cmd_help, (("help", "this list"),)), group=1000)
 
 
 class Shell:
-    def __init__(self, machine=DEFAULT_PRESET, config=(), seed=0, cmdline="", pmem=None):
-        """A shell on a kernel booted on a machine (hw.machine) that the shell
-        keeps across reboots; pmem is the host file behind the reserve_mem
-        region cmdline asks for."""
-        self.hw = make_machine(machine, pmem)
-        try:
-            self.k = boot(self.hw, config=config, seed=seed, cmdline=cmdline)
-        except BaseException:
-            self.hw.close()
-            raise
-        self.machine = machine
-        self.config = list(config)
-        self.cmdline = cmdline
-        self.seed = seed
-        self.channels = {}              # name -> rchan
-        self.cursors = {}               # (name, cpu) -> next write offset
-        self.stat_base = None
-        self.hogged = []                # pages held by memhog
-        self.layers = {}                # name -> rb_channel, for layer= channels
-        self.reserved = {}              # (name, cpu) -> a reservation held by the shell
+    def __init__(self, machine=DEFAULT_PRESET, config=(), seed=0, cmdline="", pmem=None,
+                 session=None):
+        """A shell on a session (kmodel.session): the one given, or its own on
+        machine (with config, seed, the kernel command line, and pmem, the
+        host file behind the reserve_mem region cmdline asks for)."""
+        self.session = session if session is not None else Session(machine, config, seed,
+                                                                   cmdline, pmem)
+        self.own_session = session is None
         self.interrupted = False        # Ctrl-C while a command runs (kmodel shell)
-        self.commands = {c.name: c for c in COMMANDS}
+        self.commands = command_table()
+        self.states = {}                # ShellState class -> its instance, this kernel's
+        self.session.on_reboot(self.states.clear)
+
+    @property
+    def k(self):
+        """The kernel the shell runs on (the session's, which a reboot replaces)."""
+        return self.session.k
+
+    @property
+    def seed(self):
+        return self.session.seed
+
+    def state(self, cls):
+        """state - the shell's cls (a ShellState of a command module): made on
+        first use, dropped when the kernel goes."""
+        st = self.states.get(cls)
+        if st is None:
+            st = self.states[cls] = cls()
+        return st
 
     def close(self):
-        self.k.shutdown()
-        self.hw.close()
+        if self.own_session:
+            self.session.close()
 
     def reboot(self):
-        """A hot reboot: a new kernel on the same machine.  What the old kernel
-        had (channels, modules, memhog's pages) is gone with it; RAM is not
-        cleared, and a reserve_mem region at the same place is found intact."""
-        self.k.shutdown()
-        self.channels, self.cursors, self.layers, self.reserved = {}, {}, {}, {}
-        self.hogged, self.stat_base = [], None
-        self.k = boot(self.hw, config=self.config, seed=self.seed, cmdline=self.cmdline)
+        """A hot reboot (Session.reboot): what the old kernel had, and what the
+        commands kept about it, is gone; RAM is not cleared."""
+        self.session.reboot()
 
     def split(self, line):
         try:

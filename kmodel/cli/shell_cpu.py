@@ -7,7 +7,7 @@ on CPU, nested on what that CPU runs (kmodel.cpu.context); ``contexts``
 prints each CPU's stack.
 """
 from kmodel.cli.args import parse_cpu
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, ContextError, context_enter,
                                 context_exit, format_stacks)
@@ -63,3 +63,4 @@ COMMANDS = [
             (("nmi CPU COMMAND...", "... as an NMI"),)),
     Command("contexts", cmd_contexts, (("contexts", "each CPU's contexts, task first"),)),
 ]
+register(*COMMANDS, group=70)

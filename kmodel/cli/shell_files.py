@@ -5,13 +5,13 @@ paths and a Linux shell's wording of errors: a path that does not exist is
 the script's mistake (ScriptError), a refused write is the kernel's answer
 (CommandFailed, and the script goes on).
 """
-import re
 
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.cli.hexdump import hexdump
 from kmodel.core.errno import ENOENT, strerror
 from kmodel.fs.vfs import FsError
+from kmodel.session import WriteRefused, parse_echo
 
 
 def read_text(k, path):
@@ -42,16 +42,15 @@ def cmd_cat(sh, args):
 
 def cmd_echo(sh, args):
     text = " ".join(args)
-    m = re.fullmatch(r"(.*?)\s*>>?\s*(\S+)", text)     # >> too: sysfs has no append
-    if not m:
+    echo = parse_echo("echo " + text)
+    if echo is None:
         return text + "\n"
-    value, path = m.group(1), m.group(2)
     try:
-        sh.k.fs.write(path, value + "\n")
-    except FsError as e:
+        sh.session.write(echo[1], echo[0])      # the words a hotplug script gets too
+    except WriteRefused as e:
         if e.errno == ENOENT:
-            raise ScriptError(f"echo: {path}: No such file or directory") from None
-        raise CommandFailed(e.errno, f"sh: echo: write error: {strerror(e.errno)}")
+            raise ScriptError(str(e)) from None
+        raise CommandFailed(e.errno, str(e)) from None
     return ""
 
 
@@ -79,3 +78,4 @@ COMMANDS = [
     Command("ls", cmd_ls, (("ls [PATH]", "list a directory"),)),
     Command("dmesg", cmd_dmesg, (("dmesg [-c]", "the kernel log (-c: and clear it)"),)),
 ]
+register(*COMMANDS, group=10)

@@ -15,6 +15,7 @@ through (run_now).
 from kmodel.cli.args import arg_int, parse_kv
 from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
+from kmodel.cli.relay_state import relay_state
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
 from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import buffer_counters
@@ -72,20 +73,20 @@ def _write(sh, name, rbc, args):
 def _reserve(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "data", "bytes", "len"))
     cpu, rb = _rb(sh, name, rbc, kv)
-    if (name, cpu) in sh.reserved:
+    if (name, cpu) in relay_state(sh).reserved:
         raise ScriptError(f"relay reserve: cpu {cpu} already holds a reservation in {name}")
     data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
     slot, tsc, token = yield from rbc.layer.reserve(rb, len(data))
     if slot < 0:
         return f"cpu {cpu}: record dropped ({CAUSES.get(slot, errno_name(slot))})\n"
-    sh.reserved[(name, cpu)] = (rb, slot, tsc, data, token)
+    relay_state(sh).reserved[(name, cpu)] = (rb, slot, tsc, data, token)
     return f"cpu {cpu}: reserved {len(data)} bytes at offset {slot} (timestamp {tsc})\n"
 
 
 def _commit(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu",))
     cpu, _ = _rb(sh, name, rbc, kv, writing=False)
-    held = sh.reserved.pop((name, cpu), None)
+    held = relay_state(sh).reserved.pop((name, cpu), None)
     if held is None:
         raise ScriptError(f"relay commit: cpu {cpu} holds no reservation in {name}")
     rb, slot, tsc, data, token = held

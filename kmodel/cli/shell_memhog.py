@@ -9,21 +9,29 @@ memhog takes the memory in the largest blocks the node's buddy allocator has
 smaller orders as they run out, so that holding 64 GiB is 16k allocations, not
 16M.  The pages held and the free pages left are the same as page by page.
 """
+from dataclasses import dataclass, field
+
 from kmodel.cli.args import arg_int, arg_size, parse_kv
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, ShellState, register
 from kmodel.cli.errors import ScriptError
 from kmodel.cli.machines import node_meminfo
 from kmodel.mm.gfp import GFP_USER, GFPF_NOWARN, GFPF_THISNODE
 
 
+@dataclass
+class MemhogState(ShellState):
+    hogged: list = field(default_factory=list)      # (page, order) held
+
+
 def cmd_memhog(sh, args):
     k = sh.k
+    st = sh.state(MemhogState)
     if args == ["free"]:
         n = 0
-        for page, order in sh.hogged:
+        for page, order in st.hogged:
             k.__free_pages(page, order)
             n += 1 << order
-        sh.hogged = []
+        st.hogged = []
         return f"memhog: released {n} pages\n"
     kv = parse_kv(args, ("node", "size"), ("node", "size"))
     nid, size = arg_int(kv, "node"), arg_size(kv, "size")
@@ -38,7 +46,7 @@ def cmd_memhog(sh, args):
         if page is None:
             order -= 1                  # no block this big is left: try smaller ones
             continue
-        sh.hogged.append((page, order))
+        st.hogged.append((page, order))
         got += 1 << order
     free = node_meminfo(k, nid)["MemFree"] >> 2           # kB -> pages
     return f"memhog: holding {got} pages of node {nid}; {free} pages left free there\n"
@@ -48,3 +56,4 @@ COMMANDS = [
     Command("memhog", cmd_memhog, (("memhog node=N size=SIZE | memhog free",
                                     "hold a node's memory (like numactl memhog)"),)),
 ]
+register(*COMMANDS, group=80)

@@ -1,5 +1,5 @@
 """The shell's module commands: insmod, rmmod, lsmod (kmodel.core.module)."""
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.core.errno import strerror
 
@@ -44,3 +44,4 @@ COMMANDS = [
     Command("rmmod", cmd_rmmod, (("rmmod NAME", "unload a module"),)),
     Command("lsmod", cmd_lsmod, (("lsmod", "list the loaded modules"),)),
 ]
+register(*COMMANDS, group=20)

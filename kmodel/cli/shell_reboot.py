@@ -6,7 +6,7 @@
                 found where the last kernel left it; load ltt_relay_alloc to see
                 the previous boot's trace in /sys/kernel/debug/ltt/previous_boot/.
 """
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import ScriptError
 
 
@@ -25,3 +25,4 @@ COMMANDS = [
     Command("reboot", cmd_reboot, (("reboot", "hot reboot: a new kernel on the same "
                                               "machine (reserved memory survives)"),)),
 ]
+register(*COMMANDS, group=90)

@@ -20,7 +20,7 @@ from hw.ranges import format_range_list, parse_range_list
 from hw.units import format_size
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.args import arg_int, arg_size, parse_kv
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import CommandFailed, ScriptError
 from kmodel.core.errno import ENODEV, strerror
 from kmodel.cli.hexdump import hexdump
@@ -33,6 +33,7 @@ from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode, Scope
 from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
 from kmodel.cli.shell_layer import STEP_VERBS, layered_show, layered_steps, run_layered
+from kmodel.cli.relay_state import relay_state
 
 def relay_command(sh, args):
     if not args:
@@ -56,7 +57,7 @@ def _layered(sh, verb, name):
     if verb not in STEP_VERBS:
         return None
     _chan(sh, name)
-    rbc = sh.layers.get(name)
+    rbc = relay_state(sh).layers.get(name)
     if rbc is None and verb != "write":
         raise ScriptError(f"relay {verb}: channel {name} has no locking layer "
                           f"(open it with layer={' or layer='.join(layer_names())})")
@@ -75,10 +76,10 @@ def relay_steps(sh, args):
 
 
 def _chan(sh, name):
-    chan = sh.channels.get(name)
+    chan = relay_state(sh).channels.get(name)
     if chan is None:
         raise ScriptError(f"relay: no channel {name!r}"
-                          + (f" (open: {', '.join(sh.channels)})" if sh.channels else ""))
+                          + (f" (open: {', '.join(relay_state(sh).channels)})" if relay_state(sh).channels else ""))
     return chan
 
 
@@ -101,7 +102,7 @@ def relay_open(sh, name, args):
                          "layer", "mode", "scope"), ("subbuf_size", "n_subbufs"))
     if kv.get("files", "yes") not in ("yes", "no"):
         raise ScriptError("relay: files=yes or files=no")
-    if name in sh.channels:
+    if name in relay_state(sh).channels:
         raise ScriptError(f"relay: channel {name!r} is already open")
     if k.modules.get("ltt_relay_alloc") is None:
         raise ScriptError("relay: the relay module is not loaded (insmod ltt_relay_alloc)")
@@ -118,7 +119,7 @@ def relay_open(sh, name, args):
         ncpus = len(k.cpu_possible_mask)     # hotplug may give every one a buffer
         try:
             check_host_size(subbuf * n, ncpus,
-                            sum(c.alloc_size for c in sh.channels.values()) * ncpus)
+                            sum(c.alloc_size for c in relay_state(sh).channels.values()) * ncpus)
         except UsageError as e:
             raise ScriptError(f"relay open: {e}") from None
     layer = kv.get("layer", "none")
@@ -136,10 +137,10 @@ def relay_open(sh, name, args):
                                     files)
         chan = rbc.chan if rbc is not None else None
         if rbc is not None:
-            sh.layers[name] = rbc
+            relay_state(sh).layers[name] = rbc
     if chan is None:
         raise CommandFailed(err, f"relay open: {strerror(err)} (see dmesg)")
-    sh.channels[name] = chan
+    relay_state(sh).channels[name] = chan
     bufs = [c for c in k.for_each_possible_cpu() if chan.buf[c] is not None]
     return (f"{name}: {len(bufs)} buffers x {format_size(chan.alloc_size)} "
             f"({chan.alloc_size >> 12} page{'' if chan.alloc_size >> 12 == 1 else 's'}), "
@@ -169,11 +170,11 @@ def relay_write(sh, name, args):
             if base is not None:
                 off = base + i * n
             else:
-                off = sh.cursors.get((name, cpu), 0)
+                off = relay_state(sh).cursors.get((name, cpu), 0)
                 room = chan.subbuf_size - off % chan.subbuf_size
                 if n > room:                    # pad to the next sub-buffer
                     off += room
-                sh.cursors[(name, cpu)] = (off + n) % chan.alloc_size
+                relay_state(sh).cursors[(name, cpu)] = (off + n) % chan.alloc_size
                 off %= chan.alloc_size
             if first is None:
                 first = off
@@ -227,8 +228,8 @@ def relay_show(sh, name, args):
                               f"{format_range_list(missing)} (buffers: "
                               f"{format_range_list(have)})")
     lines = draw_channel(sh.k, name, chan, cpus)
-    if name in sh.layers:
-        lines += layered_show(sh, name, sh.layers[name], cpus)
+    if name in relay_state(sh).layers:
+        lines += layered_show(sh, name, relay_state(sh).layers[name], cpus)
     return "\n".join(lines) + "\n"
 
 
@@ -236,16 +237,16 @@ def relay_close(sh, name, args):
     chan = _chan(sh, name)
     if args:
         raise ScriptError("relay close NAME")
-    rbc = sh.layers.pop(name, None)
+    rbc = relay_state(sh).layers.pop(name, None)
     if rbc is not None:
         ring_buffer_close(rbc, name)
     else:
         ltt_relay_close(chan)
-    del sh.channels[name]
-    for key in [r for r in sh.reserved if r[0] == name]:
-        del sh.reserved[key]
-    for key in [c for c in sh.cursors if c[0] == name]:
-        del sh.cursors[key]
+    del relay_state(sh).channels[name]
+    for key in [r for r in relay_state(sh).reserved if r[0] == name]:
+        del relay_state(sh).reserved[key]
+    for key in [c for c in relay_state(sh).cursors if c[0] == name]:
+        del relay_state(sh).cursors[key]
     d = sh.k.fs.lookup(f"{DEBUG_DIR}/{name}")
     if d is not None and not d.children:
         sh.k.fs.remove(d)
@@ -273,3 +274,4 @@ COMMANDS = [
                "mode": lambda: list(Mode), "scope": lambda: list(Scope)},
        steps=relay_steps),
 ]
+register(*COMMANDS, group=30)

@@ -1,7 +1,14 @@
 """What the kernel counts: `stat` (modeled counters, as a table) and `leaks`."""
+from dataclasses import dataclass
+
 from hw.tlb import SIZES
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, ShellState, register
 from kmodel.cli.errors import ScriptError
+
+
+@dataclass
+class StatState(ShellState):
+    base: dict | None = None            # the totals at the last stat -c
 
 
 def stat_delta(now, base):
@@ -43,10 +50,11 @@ def format_stat(k, t):
 def cmd_stat(sh, args):
     if args not in ([], ["-c"]):
         raise ScriptError("stat takes no argument but -c")
+    st = sh.state(StatState)
     now = sh.k.timing.totals()
-    out = format_stat(sh.k, stat_delta(now, sh.stat_base))
+    out = format_stat(sh.k, stat_delta(now, st.base))
     if args == ["-c"]:
-        sh.stat_base = now
+        st.base = now
     return out
 
 
@@ -63,3 +71,4 @@ COMMANDS = [
                                 "modeled counters since boot (or the last stat -c)"),)),
     Command("leaks", cmd_leaks, (("leaks", "what is still allocated since boot, by caller"),)),
 ]
+register(*COMMANDS, group=40)

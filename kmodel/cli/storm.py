@@ -13,8 +13,9 @@ import random
 
 from hw.ranges import parse_range_list
 from kmodel.cli.args import arg_int, parse_kv
-from kmodel.cli.command import Command
+from kmodel.cli.command import Command, register
 from kmodel.cli.errors import ExpectationFailed, ScriptError
+from kmodel.cli.relay_state import relay_state
 from kmodel.core.errno import errno_name
 from kmodel.cpu.suspend import pm_suspend
 
@@ -31,7 +32,7 @@ def check_invariants(sh):
         return f"the boot CPU {k.boot_cpu} is offline"
     if k.hotplug.maps_lock_owner is not None or k.hotplug.hotplug_active:
         return "a hotplug lock is still held"
-    for name, chan in sh.channels.items():
+    for name, chan in relay_state(sh).channels.items():
         missing = [c for c in sorted(online) if chan.buf[c] is None]
         if missing:
             return f"channel {name}: online CPUs {missing} have no buffer"
@@ -94,3 +95,4 @@ COMMANDS = [
     Command("storm", storm, (("storm cpus=LIST steps=N seed=S [suspend=P]",
                               "random hotplug, checking invariants each step"),)),
 ]
+register(*COMMANDS, group=60)

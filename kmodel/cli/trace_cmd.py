@@ -1,8 +1,9 @@
 """kmodel trace record DIR | kmodel trace show DIR: traces on disk, in CTF 1.8.
 
 ``record`` runs the synthetic workload of kmodel.consumer.record on a machine,
-through a locking layer, with a consumer that splices delivered sub-buffers
-into ``DIR/channel0_<cpu>``, and writes ``DIR/metadata``: a trace that
+through a locking layer, with a consumer (``--consumer``, one of the
+registered ones: splice, mmap, read) that writes delivered sub-buffers to
+``DIR/channel0_<cpu>``, and writes ``DIR/metadata``: a trace that
 babeltrace2 reads.  It prints a progress line on stderr and, at the end,
 events written, read and lost by cause for each CPU.  An existing directory
 that is not empty is refused unless --force.
@@ -17,7 +18,9 @@ import sys
 from hw.units import parse_size
 from kmodel.cli.errors import UsageError
 from kmodel.consumer.ctf import TraceError, read_trace
-from kmodel.consumer.record import Recorder, RecordOptions, parse_hotplug
+from kmodel.consumer.base import consumer_help, consumer_names
+from kmodel.consumer.record import Recorder, RecordOptions
+from kmodel.session import parse_hotplug
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode
 
@@ -84,8 +87,9 @@ def cmd_record(args, out):
     except ValueError as e:
         raise UsageError(f"trace record: {e}") from None
     print("", file=sys.stderr)
-    out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.spliced:,} bytes spliced in "
-              f"{rec.calls:,} sendfile calls)\n")
+    out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+    for line in rec.refused:
+        out.write(line + "\n")
     out.write(f"{'cpu':>4} {'written':>9} {'read':>9} {'lost':>7}  {'full':>6} {'wrap':>6} "
               f"{'big':>6} {'overrun':>7} {'packets':>8}\n")
     for cpu, s in sorted(stats.items()):
@@ -137,9 +141,8 @@ def add_parser(sub):
     r.add_argument("--n-subbufs", type=int, default=4, metavar="N")
     r.add_argument("--consumer-rate", type=int, metavar="N",
                    help="sub-buffers the consumer takes per CPU per tick (default: all)")
-    r.add_argument("--consumer", default="splice", choices=["splice", "mmap"],
-                   help="splice: in this process, zero copy; mmap: a second process maps "
-                   "the frames and takes packets over a socket")
+    r.add_argument("--consumer", default="splice", choices=consumer_names(),
+                   help=consumer_help())
     r.add_argument("--hotplug", metavar="SCRIPT", help="lines 'TICK COMMAND' run while "
                    "tracing, e.g. '10 echo 0 > /sys/devices/system/cpu/cpu3/online'")
     r.add_argument("--seed", type=int, default=0)

@@ -21,8 +21,12 @@ import json
 import os
 import select
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 
+from kmodel.consumer.base import Consumer
 from kmodel.core.atomic import atomic_long_cmpxchg
 from kmodel.core.errno import EINVAL
 from kmodel.cpu.sched import run_now
@@ -172,3 +176,65 @@ class ConsumerServer:
                     done += 1
                     self.served += 1
         return done
+
+
+class MmapConsumer(Consumer):
+    """The consumer in a second process (python -m kmodel.consumer.mmap_consumer):
+    it maps the buffers' frames and asks for packets over this server's socket
+    (LTTng's mmap output).  It writes the streams itself; this side serves it
+    between ticks."""
+    name = "mmap"
+    help = "a second process maps the frames and takes packets over a socket"
+
+    def __init__(self, k, rbc, outdir):
+        super().__init__(k, rbc, outdir)
+        self.server = self.proc = self.sockdir = None
+
+    def start(self):
+        self.sockdir = tempfile.mkdtemp(prefix="kmodel-consumer-")
+        self.server = ConsumerServer(self.k, self.rbc, os.path.join(self.sockdir, "sock"))
+        self.proc = subprocess.Popen([sys.executable, "-m", "kmodel.consumer.mmap_consumer",
+                                      self.server.path, self.outdir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.server.wait_for_consumer(self.proc, timeout=60)
+
+    def consume(self, limit):
+        n = len(self.rbc.bufs)
+        # A get and a put a packet: with no limit, enough to drain every buffer
+        # once, plus a get each that finds none (a consumer polls; an unbounded
+        # tick would serve its polling for ever and the workload never resume).
+        per_cpu = limit if limit is not None else self.rbc.n_subbufs + 1
+        self.server.serve(max_requests=2 * n * per_cpu, wait=0.02 if limit is None else 0.005)
+
+    def finish(self):
+        """Serve the consumer process until it has drained every buffer."""
+        deadline = time.monotonic() + 120
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise ValueError("the consumer process did not finish in 120 s")
+            self.server.serve(max_requests=10**6, wait=0.05)
+        err = self.proc.stderr.read().decode(errors="replace").strip()
+        if self.proc.returncode != 0:
+            raise ValueError(f"the consumer process failed: {err}")
+        self.calls = self.server.served
+        self.moved = sum(os.path.getsize(self.stream_path(cpu)) for cpu in self.rbc.bufs
+                         if os.path.exists(self.stream_path(cpu)))
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stderr.close()
+            self.proc = None
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        if self.sockdir is not None:
+            os.rmdir(self.sockdir)
+            self.sockdir = None
+        super().close()
+
+    def summary(self):
+        return (f"{self.moved:,} bytes written by the consumer process, "
+                f"{self.calls:,} requests served")

@@ -1,6 +1,7 @@
 """Zero-copy out of the buffer: a sub-buffer's frames go from their node's
 memfd to a file or a socket with ``os.sendfile``, no byte passing through a
 Python buffer (the patch keeps its page list outside the frames for this).
+``SpliceConsumer`` is the consumer that does so (consumer/base.py).
 
 A page-list sub-buffer is scattered frames; each run of frames that are
 consecutive in one node's memfd is one sendfile call, so a contiguous backend
@@ -10,6 +11,8 @@ pages happen to be adjacent.
 import os
 
 from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.consumer.base import Consumer
+from kmodel.cpu.sched import run_now
 
 
 def subbuf_runs(k, rbuf, offset, size):
@@ -42,3 +45,29 @@ def splice_subbuf(k, rbuf, offset, size, out_fd):
             moved += sent
             calls += 1
     return moved, calls
+
+
+class SpliceConsumer(Consumer):
+    """The consumer in the emulator's own process: each delivered sub-buffer
+    is taken, sent whole from the frames to its CPU's stream by sendfile, and
+    given back (LTTng's splice output)."""
+    name = "splice"
+    help = "in this process, zero copy (sendfile from the frames)"
+
+    def consume(self, limit):
+        k, rbc = self.k, self.rbc
+        S = rbc.subbuf_size
+        for cpu, rb in sorted(rbc.bufs.items()):
+            taken = 0
+            while limit is None or taken < limit:
+                c = run_now(k, rbc.get_subbuf(rb))
+                if c < 0:
+                    break
+                moved, calls = splice_subbuf(k, rb.rbuf, c, S, self.stream_fd(cpu))
+                self.moved += moved
+                self.calls += calls
+                run_now(k, rbc.put_subbuf(rb, c))
+                taken += 1
+
+    def summary(self):
+        return f"{self.moved:,} bytes spliced in {self.calls:,} sendfile calls"

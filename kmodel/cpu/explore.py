@@ -25,10 +25,20 @@ import base64
 import random
 import zlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from kmodel.cpu.sched import Run, RunFailed, ScheduleError, World, run_cost
 
-STRATEGIES = ("random", "pct", "exhaustive")
+
+
+class Strategy(StrEnum):
+    """How the explorer chooses schedules (the words of --strategy)."""
+    RANDOM = "random"
+    PCT = "pct"
+    EXHAUSTIVE = "exhaustive"
+
+
+STRATEGIES = tuple(Strategy)
 TOKEN_PREFIX = "kx1-"
 
 
@@ -174,19 +184,16 @@ class ExploreResult:
 
 # --- the explorer ---------------------------------------------------------------
 class _Kernels:
-    """A kernel for each run: one shared kernel, or a new one from a factory."""
+    """A kernel for each run: one shared kernel, or a new one from a factory
+    (whose kernels are shut down after their run)."""
 
-    def __init__(self, kernel, machine):
+    def __init__(self, kernel):
+        if kernel is None:
+            raise ScheduleError("explore needs a kernel: a booted one, or a function that "
+                                "boots one per run (kmodel.api.explore boots one for you)")
         self.factory = kernel if callable(kernel) and not hasattr(kernel, "cpu_exec") \
             else None
-        self.shared = None
-        self.owned = False
-        if self.factory is None:
-            if kernel is None:
-                from kmodel.kernel import boot
-                kernel = boot(machine) if machine else boot()
-                self.owned = True
-            self.shared = kernel
+        self.shared = None if self.factory else kernel
 
     def get(self):
         return self.factory() if self.factory else self.shared
@@ -194,10 +201,6 @@ class _Kernels:
     def put(self, k):
         if self.factory:
             k.shutdown()
-
-    def close(self):
-        if self.owned:
-            self.shared.shutdown()
 
 
 def _one_run(kernels, setup, check, chooser, max_steps, trace, stacks=False):
@@ -219,27 +222,28 @@ def _one_run(kernels, setup, check, chooser, max_steps, trace, stacks=False):
         kernels.put(k)
 
 
-def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, depth=3,
-            replay=None, kernel=None, machine=None, max_steps=100_000, stacks=False):
+def explore(setup, check=None, strategy=Strategy.RANDOM, runs=100, seed=0, bound=2, depth=3,
+            replay=None, kernel=None, max_steps=100_000, stacks=False):
     """explore - run a scenario under many schedules; stop at the first failure.
 
     setup(world) declares the entities (world.task, world.irq) on world.k and
     returns a state; check(state, final) returns a message when an invariant
     does not hold (after every step with final False, at the end with final
     True), else None.  kernel is a booted Kernel shared by every run (setup
-    must build fresh state each time), a callable that boots a new one per
-    run, or None to boot ``machine`` (default: the default preset) once.  With replay=TOKEN, that one
+    must build fresh state each time), or a callable that boots a new one per
+    run (kmodel.api.explore boots one when given none).  With replay=TOKEN, that one
     schedule runs, with its trace (and with stacks=True, every CPU's context
     stack after each step).  Returns an ExploreResult."""
     if strategy not in STRATEGIES:
         raise ScheduleError(f"unknown strategy {strategy!r} (strategies: "
                             f"{', '.join(STRATEGIES)})")
+    strategy = Strategy(strategy)
     for name, v, lo in (("runs", runs, 1), ("bound", bound, 0), ("depth", depth, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ScheduleError(f"--{name} {v!r}: must be a whole number >= {lo}")
     choices = decode_token(replay) if replay is not None else None
-    kernels = _Kernels(kernel, machine)
-    res = ExploreResult("replay" if replay is not None else strategy)
+    kernels = _Kernels(kernel)
+    res = ExploreResult("replay" if replay is not None else str(strategy))
     seen = set()
 
     def once(chooser, run_index, trace=False):
@@ -255,37 +259,34 @@ def explore(setup, check=None, strategy="random", runs=100, seed=0, bound=2, dep
                                   r.trace or [], r.stacks, dmesg, cost)
         return r
 
-    try:
-        if choices is not None:
-            r = once(ReplayChooser(choices), 0, trace=True)
-            if r.steps < len(choices) and res.failure is None:
-                raise ScheduleError(f"replay token does not fit this scenario: it has "
-                                    f"{len(choices)} steps, the run ended after {r.steps}")
-            res.trace = r.trace
-            return res
-        if strategy == "exhaustive":
-            _exhaustive(once, runs, bound, res)
-        else:
-            est = None
-            for i in range(runs):
-                if strategy == "random":
-                    chooser = RandomChooser(seed, i)
-                elif est is None:           # PCT's first run measures the run length
-                    chooser = PrefixChooser([])
-                else:
-                    chooser = PCTChooser(seed, i, depth, est)
-                r = once(chooser, i)
-                est = est or r.steps
-                if res.failure:
-                    break
-        if res.failure is not None:         # its trace, by replaying its token
-            failure = res.failure
-            r, _, _, _ = _one_run(kernels, setup, check,
-                                  ReplayChooser(decode_token(failure.token)), max_steps, True)
-            failure.trace = r.trace
+    if choices is not None:
+        r = once(ReplayChooser(choices), 0, trace=True)
+        if r.steps < len(choices) and res.failure is None:
+            raise ScheduleError(f"replay token does not fit this scenario: it has "
+                                f"{len(choices)} steps, the run ended after {r.steps}")
+        res.trace = r.trace
         return res
-    finally:
-        kernels.close()
+    if strategy is Strategy.EXHAUSTIVE:
+        _exhaustive(once, runs, bound, res)
+    else:
+        est = None
+        for i in range(runs):
+            if strategy is Strategy.RANDOM:
+                chooser = RandomChooser(seed, i)
+            elif est is None:           # PCT's first run measures the run length
+                chooser = PrefixChooser([])
+            else:
+                chooser = PCTChooser(seed, i, depth, est)
+            r = once(chooser, i)
+            est = est or r.steps
+            if res.failure:
+                break
+    if res.failure is not None:         # its trace, by replaying its token
+        failure = res.failure
+        r, _, _, _ = _one_run(kernels, setup, check,
+                              ReplayChooser(decode_token(failure.token)), max_steps, True)
+        failure.trace = r.trace
+    return res
 
 
 def _exhaustive(once, runs, bound, res):

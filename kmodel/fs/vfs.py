@@ -23,8 +23,18 @@ class FsError(Exception):
         super().__init__(f"{path}: {strerror(self.errno)}")
 
 
+def d_path(node):
+    """d_path - the absolute path of a file or directory."""
+    parts = []
+    while node is not None and node.name:
+        parts.append(node.name)
+        node = node.parent
+    return "/" + "/".join(reversed(parts))
+
+
 class PseudoFile:
     __slots__ = ("name", "show", "store", "mode", "private", "parent", "fops")
+    path = d_path
 
     def __init__(self, name, show, store, mode, private=None, fops=None):
         self.name = name
@@ -44,13 +54,7 @@ class PseudoDir:
         self.children = {}
         self.parent = parent
 
-    def path(self):
-        parts = []
-        d = self
-        while d is not None and d.name:
-            parts.append(d.name)
-            d = d.parent
-        return "/" + "/".join(reversed(parts))
+    path = d_path
 
 
 def _split(path):

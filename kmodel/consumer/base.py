@@ -1,0 +1,120 @@
+"""The consumer contract: what drains a layered channel into a trace on disk.
+
+LTTng's consumer daemon takes delivered sub-buffers out of the kernel's
+buffers through one of several outputs (splice, mmap, read), each its own
+file behind one interface.  kmodel's consumers have the shape of its backends
+(kmodel/relay/backend.py): a consumer is a subclass of :class:`Consumer` that
+sets ``name`` (and ``help``, the words ``--help`` shows); defining the class
+checks that it implements the contract and registers it, and the registry
+is the one list of consumer names (``trace record --consumer NAME``, its
+help and choices).  A new consumer is one file plus its tests; one defined
+in a test file alone works under ``trace record``.
+
+A consumer is made for one recording, on the channel of the workload, with
+the directory to write (``outdir``).  It writes one CTF stream file a CPU,
+``channel0_<cpu>`` (``stream_path``), each a sequence of whole packets as
+the sub-buffer layer wrote them (the ``metadata`` file is the recorder's).
+The recorder calls, in order:
+
+    start()             before the first event: set up (a process, a socket)
+    consume(limit)      between ticks: take up to limit delivered sub-buffers
+                        from each buffer (None: all that are delivered), and
+                        give each back once it is written
+    finish()            after the final flush: drain until every buffer is
+                        finalized and empty (the default: consume(None))
+    close()             always, after success or failure: release what start
+                        took; a second call does nothing
+
+``moved`` and ``calls`` count the bytes written to the streams and the
+system calls that wrote them; ``summary()`` says it in the consumer's words.
+"""
+import os
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+__all__ = ["Consumer", "get_consumer", "consumer_names", "unregister_consumer"]
+
+_REGISTRY: dict[str, type["Consumer"]] = {}
+
+
+class Consumer(ABC):
+    name: ClassVar[str | None] = None   # set by a consumer: defining the class registers it
+    help: ClassVar[str] = ""            # one line for --help
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        missing = sorted(n for n in dir(cls)
+                         if getattr(getattr(cls, n, None), "__isabstractmethod__", False))
+        if missing:
+            raise TypeError(f"consumer {name!r} does not implement {', '.join(missing)}")
+        old = _REGISTRY.get(name)
+        if old is not None and old.__qualname__ != cls.__qualname__:
+            raise ValueError(f"consumer {name!r} is already registered ({old.__qualname__})")
+        _REGISTRY[name] = cls
+
+    def __init__(self, k, rbc, outdir: str):
+        """A consumer of layered channel rbc (kmodel.relay.ring_buffer.rb_channel)
+        on kernel k, writing its streams to outdir."""
+        self.k = k
+        self.rbc = rbc
+        self.outdir = outdir
+        self.moved = 0                  # bytes written to the stream files
+        self.calls = 0                  # the system calls that wrote them
+        self.files: dict[int, int] = {}     # cpu -> the stream file's fd
+
+    def stream_path(self, cpu: int) -> str:
+        """stream_path - where cpu's stream goes: outdir/channel0_<cpu>."""
+        return os.path.join(self.outdir, f"channel0_{cpu}")
+
+    def stream_fd(self, cpu: int) -> int:
+        """stream_fd - cpu's stream file, made (empty) on first use."""
+        fd = self.files.get(cpu)
+        if fd is None:
+            fd = self.files[cpu] = os.open(self.stream_path(cpu),
+                                           os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        return fd
+
+    def start(self) -> None:
+        """start - set up, before the first event (nothing by default)."""
+
+    @abstractmethod
+    def consume(self, limit: int | None) -> None:
+        """consume - take up to limit delivered sub-buffers a buffer (None: all),
+        write each to its CPU's stream, give each back."""
+
+    def finish(self) -> None:
+        """finish - after the final flush: drain every buffer to the end."""
+        self.consume(None)
+
+    def close(self) -> None:
+        """close - release what the consumer holds; safe to call again."""
+        for fd in self.files.values():
+            os.close(fd)
+        self.files = {}
+
+    def summary(self) -> str:
+        """summary - what was moved and how, for the recorder's report."""
+        return f"{self.moved:,} bytes written in {self.calls:,} write calls"
+
+
+def get_consumer(name: str) -> type[Consumer] | None:
+    """get_consumer - the consumer class registered under name, or None."""
+    return _REGISTRY.get(name)
+
+
+def consumer_names() -> list[str]:
+    """consumer_names - every registered consumer, in the order they were defined."""
+    return list(_REGISTRY)
+
+
+def consumer_help() -> str:
+    """consumer_help - 'name: what it does' for each consumer, for --help."""
+    return "; ".join(f"{n}: {c.help}" for n, c in _REGISTRY.items())
+
+
+def unregister_consumer(name: str) -> None:
+    """unregister_consumer - forget a consumer (for tests that define their own)."""
+    _REGISTRY.pop(name, None)
