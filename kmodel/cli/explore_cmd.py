@@ -25,14 +25,14 @@ from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, par
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
 from kmodel.cli.shell import Shell
 from kmodel.cli.split import split_words
-from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ
+from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
 from kmodel.cpu.explore import STRATEGIES, Strategy, explore
 from kmodel.cpu.sched import ScheduleError
 from kmodel.scenarios.layer_races import LAYER_RACES, make_layer_race
 from kmodel.scenarios.races import RACES, get_race
 from kmodel.session import Session
 
-DECLARATIONS = {"task": None, "irq": HARDIRQ, "softirq": SOFTIRQ, "nmi": NMI}
+DECLARATIONS = {"task": TASK, "irq": HARDIRQ, "softirq": SOFTIRQ, "nmi": NMI}
 TRACE_LINES = 40
 DEFAULT_RUNS = {Strategy.RANDOM: 1000, Strategy.PCT: 1000, Strategy.EXHAUSTIVE: 100_000}
 
@@ -101,7 +101,7 @@ class ScriptScenario:
                     cpu = int(words[1])
                 except ValueError:
                     raise ScriptError(f"{name}:{no}: {head}: bad CPU {words[1]!r}") from None
-                if head == "task":
+                if DECLARATIONS[head] is TASK:
                     self.tasks.setdefault(cpu, []).append(words[2:])
                 else:
                     self.irqs.append((cpu, DECLARATIONS[head], words[2:]))

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from kmodel.cli.args import arg_int, arg_size
 from kmodel.cli.errors import ScriptError
 from kmodel.cli.setup_channel import HOST_LIMIT
+from kmodel.cpu.context import TASK
 from kmodel.perf.workloads import payload
 
 
@@ -42,7 +43,7 @@ def writer_cpu(sh, kv):
     if "cpu" not in kv:
         return cur.cpu
     cpu = arg_int(kv, "cpu")
-    if cur.kind != "task" and cpu != cur.cpu:
+    if cur.kind is not TASK and cpu != cur.cpu:
         raise ScriptError(f"relay write: a {cur.kind} on CPU {cur.cpu} writes CPU "
                           f"{cur.cpu}'s buffer, not cpu={cpu}")
     return cpu
@@ -50,6 +51,6 @@ def writer_cpu(sh, kv):
 
 def running_on(k, cpu):
     """on_cpu(cpu), or stay put inside an interrupt (which cannot move)."""
-    if k.current.kind != "task":
+    if k.current.kind is not TASK:
         return nullcontext(k.current)
     return k.on_cpu(cpu)

@@ -23,9 +23,19 @@ Differences from Linux, on purpose:
   IRQF_DISABLED became the rule), so hardirqs do not nest on each other.
 """
 from contextlib import contextmanager
+from enum import StrEnum
 
-TASK, SOFTIRQ, HARDIRQ, NMI = "task", "softirq", "hardirq", "nmi"
-KINDS = (TASK, SOFTIRQ, HARDIRQ, NMI)
+
+class ContextKind(StrEnum):
+    """What a context is (its word in the shell, the explorer and the stacks)."""
+    TASK = "task"
+    SOFTIRQ = "softirq"
+    HARDIRQ = "hardirq"
+    NMI = "nmi"
+
+
+TASK, SOFTIRQ, HARDIRQ, NMI = ContextKind
+KINDS = tuple(ContextKind)
 MAX_NESTING = 4                 # RING_BUFFER_MAX_NESTING
 
 # preempt_count() layout, as include/linux/preempt.h of later kernels draws it.

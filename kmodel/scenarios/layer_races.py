@@ -26,6 +26,7 @@ and at the end, after a final flush and a drain:
 import struct
 
 from kmodel.core.errno import EAGAIN
+from kmodel.cpu.context import HARDIRQ, SOFTIRQ, TASK
 from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
@@ -50,8 +51,8 @@ class LayerScenario:
         self.backend, self.layer, self.mode, self.scope = backend, layer, mode, scope
         # per CPU 0: ~7 KiB of records into 2 x 4 KiB (losses or overrun), and
         # one record too big for a sub-buffer
-        self.writers = writers or [(0, "task", 4, 900), (0, "hardirq", 3, 1500),
-                                   (1, "task", 3, 1700), (1, "softirq", 1, 5000)]
+        self.writers = writers or [(0, TASK, 4, 900), (0, HARDIRQ, 3, 1500),
+                                   (1, TASK, 3, 1700), (1, SOFTIRQ, 1, 5000)]
         self.subbuf, self.n_subbufs = subbuf, n_subbufs
         self.reader_cpu, self.reader_tries = reader_cpu, reader_tries
         self.opened = []
@@ -76,7 +77,7 @@ class LayerScenario:
         for w, (cpu, kind, n, size) in enumerate(self.writers):
             rb = rbc.buf_for(cpu)
             fn = self._writer(rb, w, n, size)
-            if kind == "task":
+            if kind is TASK:
                 world.task(cpu, fn, name=f"writer{w}")
             else:
                 world.irq(cpu, fn, name=f"writer{w}", kind=kind)
@@ -195,7 +196,7 @@ class RemoteFlush(LayerScenario):
 
     def __init__(self):
         super().__init__("pagelist", "lockless", Mode.DISCARD,
-                         writers=[(0, "task", 2, 200)], reader_cpu=None)
+                         writers=[(0, TASK, 2, 200)], reader_cpu=None)
 
     def setup(self, world):
         super().setup(world)
@@ -209,7 +210,7 @@ class WrapCheck(LayerScenario):
 
     def __init__(self):
         super().__init__("pagelist", "lockless", Mode.DISCARD,
-                         writers=[(0, "task", 1, 100), (0, "hardirq", 1, 4096 - 64 - 16)],
+                         writers=[(0, TASK, 1, 100), (0, HARDIRQ, 1, 4096 - 64 - 16)],
                          reader_cpu=None)
 
 
@@ -219,7 +220,7 @@ class DiscardSample(LayerScenario):
 
     def __init__(self):
         super().__init__("pagelist", "lockless", Mode.DISCARD,
-                         writers=[(0, "task", 1, 100), (0, "hardirq", 2, 4096 - 64 - 16)],
+                         writers=[(0, TASK, 1, 100), (0, HARDIRQ, 2, 4096 - 64 - 16)],
                          reader_cpu=None)
 
 
