@@ -12,7 +12,7 @@ smaller orders as they run out, so that holding 64 GiB is 16k allocations, not
 from kmodel.cli.args import arg_int, arg_size, parse_kv
 from kmodel.cli.command import Command
 from kmodel.cli.errors import ScriptError
-from kmodel.cli.machines import node_meminfo
+from kmodel.cli.machine_cmd import node_meminfo
 from kmodel.mm.gfp import GFP_USER, GFPF_NOWARN, GFPF_THISNODE
 
 
