@@ -282,7 +282,7 @@ def test_memhog_takes_big_blocks_and_the_same_pages():
     """64 GiB of a node is thousands of blocks, not millions of pages: this
     test would take over a minute and gigabytes page by page.  The pages held
     and left free are what page-by-page allocation gives."""
-    from kmodel.cli.machines import node_meminfo
+    from kmodel.cli.machine_cmd import node_meminfo
     sh = Shell("big-16n", [], 0)
     try:
         free = node_meminfo(sh.k, 0)["MemFree"] >> 2

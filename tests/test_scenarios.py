@@ -3,7 +3,8 @@ import io
 
 import pytest
 
-from kmodel.cli.run import run_text, scenario_names, scenario_text, scenario_title
+from kmodel.cli.run import run_text, scenario_names, scenario_text
+from kmodel.cli.scenarios_cmd import scenario_title
 from transcript import check
 
 REQUIRED = {"cpu-online-gets-buffer", "alloc-fails-at-up-prepare", "error-inject-down-prepare",

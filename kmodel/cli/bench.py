@@ -356,3 +356,19 @@ def cmd_bench(args, out):
             print(err, file=sys.stderr)
             return 2
     return 0
+
+
+def add_parser(sub):
+    """add_parser - add ``kmodel bench`` to sub, the subparsers of kmodel's
+    top-level parser (kmodel.cli.main)."""
+    s = sub.add_parser("bench", help="compare the page list with vmap: host time and "
+                       "modeled cost")
+    s.add_argument("--quick", action="store_true", help="fewer sizes and rounds (< 1 min)")
+    s.add_argument("--machine", "-m", action="append", metavar="PRESET",
+                   help="presets for the modeled cost (repeatable; default "
+                   "xeon-2s-skylake and nehalem-2009)")
+    s.add_argument("--json", metavar="F", help="write all results as JSON")
+    s.add_argument("--markdown", metavar="F", help="write the report as Markdown")
+    s.add_argument("--plot", metavar="F.png", help="draw host time and modeled cycles "
+                   "(needs matplotlib)")
+    s.set_defaults(func=cmd_bench)

@@ -18,6 +18,8 @@ def cmd_crash_extract(args, out):
 
 
 def add_parser(sub):
+    """add_parser - add ``kmodel crash extract FILE -o DIR`` to sub, the subparsers of
+    kmodel's top-level parser (kmodel.cli.main)."""
     s = sub.add_parser("crash", help="read the trace a crashed kernel left in a pmem region")
     csub = s.add_subparsers(dest="crash_command", required=True, metavar="COMMAND")
     e = csub.add_parser("extract", help="write a region file's trace as CTF (lttng-crash)")

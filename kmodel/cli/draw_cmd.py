@@ -7,8 +7,9 @@ access under it says what it did (read off the relay's tracepoints).
 """
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.errors import UsageError
-from kmodel.cli.setup_channel import CHANNEL_SHAPE, do_access, open_channel, parse_access
 from kmodel.cli.relay_state import relay_state
+from kmodel.cli.setup_channel import (CHANNEL_SHAPE, add_channel_options, do_access, open_channel,
+                                      parse_access)
 from kmodel.core.tracepoint import tracing
 from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_walk
 
@@ -93,3 +94,18 @@ def _draw_from_script(args, out):
     finally:
         sh.close()
     return 0
+
+
+def add_parser(sub):
+    """add_parser - add ``kmodel draw NAME`` to sub, the subparsers of kmodel's
+    top-level parser (kmodel.cli.main)."""
+    s = sub.add_parser("draw", help="a picture of a relay channel")
+    s.add_argument("name", help="the channel's name")
+    add_channel_options(s)
+    s.add_argument("--access", action="append", metavar="[r]OFFSET:LEN",
+                   help="a write (or, with r, a read) to make first; repeatable")
+    s.add_argument("--all-cpus", action="store_true", help="every CPU, not just --cpu")
+    s.add_argument("--max-pages", type=int, default=8, help="pages shown per buffer")
+    s.add_argument("--script", help="a script (or builtin:NAME) that opens the channel; "
+                   "drawn when it ends, or just before it closes the channel")
+    s.set_defaults(func=cmd_draw)

@@ -8,7 +8,8 @@ timing model and the pages' counters.  The narrative is read off those events.
 from hw import PAGE_SIZE
 from hw.tlb import SIZES
 from kmodel.cli.errors import UsageError
-from kmodel.cli.setup_channel import do_access, open_channel, parse_access
+from kmodel.cli.setup_channel import (add_channel_options, do_access, open_channel,
+                                      parse_access)
 from kmodel.core.tracepoint import tracing
 from kmodel.relay import relay_trace as rt
 from kmodel.relay.accounting import fold_buf
@@ -207,3 +208,16 @@ def cmd_explain(args, out):
     finally:
         k.shutdown()
     return 0
+
+
+def add_parser(sub):
+    """add_parser - add ``kmodel explain write|read OFFSET LEN`` to sub, the
+    subparsers of kmodel's top-level parser (kmodel.cli.main)."""
+    s = sub.add_parser("explain", help="one read or write, step by step, with its cost")
+    s.add_argument("op", choices=["write", "read"])
+    s.add_argument("offset")
+    s.add_argument("length")
+    add_channel_options(s)
+    s.add_argument("--before", action="append", metavar="[r]OFFSET:LEN",
+                   help="an access to make first (moves the cache pointers); repeatable")
+    s.set_defaults(func=cmd_explain)

@@ -266,6 +266,8 @@ def report(res, args, out):
 
 
 def add_parser(sub):
+    """add_parser - add ``kmodel explore SCRIPT|builtin:NAME`` to sub, the subparsers of
+    kmodel's top-level parser (kmodel.cli.main)."""
     s = sub.add_parser("explore", help="search a scenario's interleavings for a failure")
     s.add_argument("script", nargs="?", help="a script or builtin:NAME")
     s.add_argument("--list", action="store_true", help="the built-in races")

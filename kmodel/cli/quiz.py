@@ -374,3 +374,13 @@ def cmd_quiz(args, out):
     if not args.compute:
         out.write("\n(run again with -c for the answers)\n")
     return 0
+
+
+def add_parser(sub):
+    """add_parser - add ``kmodel quiz [TOPIC]`` to sub, the subparsers of
+    kmodel's top-level parser (kmodel.cli.main)."""
+    s = sub.add_parser("quiz", help="exercises with answers (-c), OSTEP style")
+    s.add_argument("topic", nargs="?", help="walk, cache, buddy, hotplug, placement")
+    s.add_argument("-s", "--seed", type=int, default=0)
+    s.add_argument("-c", "--compute", action="store_true", help="print the answers")
+    s.set_defaults(func=cmd_quiz)

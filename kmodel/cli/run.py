@@ -1,19 +1,20 @@
-"""kmodel run SCRIPT, kmodel shell, kmodel scenarios.
+"""kmodel run SCRIPT|builtin:NAME: a script of shell commands, on a booted kernel.
 
 A script is shell commands, one a line; ``#`` starts a comment.  A first line
 ``#!kmodel --machine numa2 --config CONFIG_X=y --seed 1`` carries the options
 (the command line's own options win).  The transcript shows each comment as it
 is and each command after a ``$ `` prompt, followed by its output.
+``builtin:NAME`` is one of the scenarios in kmodel/scenarios (``kmodel
+scenarios`` lists them).
 
 Exit status: 0 when every expectation held, 1 at the first that did not
 (naming the line and what was seen), 2 for a script error (with its line).
 """
 import argparse
-import os
-import sys
 from importlib import resources
 
 from hw.topology import DEFAULT_PRESET
+from kmodel.cli.boot_options import add_boot_options
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
 from kmodel.cli.shell import Shell
 from kmodel.cli.split import split_words
@@ -52,13 +53,6 @@ def scenario_text(name):
     if name not in scenario_names():
         raise ScriptError(f"no built-in scenario {name!r}; try: kmodel scenarios")
     return resources.files(SCENARIO_PACKAGE).joinpath(name + ".kms").read_text()
-
-
-def scenario_title(text):
-    for line in text.splitlines()[1:]:
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
 
 
 def check_scenario_machine(text, name, machine):
@@ -135,95 +129,6 @@ def run_text(text, out, machine=None, config=None, seed=None, name="script", cmd
         sh.close()
 
 
-def interactive(sh, inp=None, out=None):
-    """The interactive prompt, with readline history when there is a terminal."""
-    inp = inp or sys.stdin
-    out = out or sys.stdout
-    tty = inp.isatty()
-    if tty:
-        try:
-            import readline
-            hist = os.path.expanduser("~/.kmodel_history")
-            try:
-                readline.read_history_file(hist)
-            except OSError:
-                pass
-            import atexit
-            atexit.register(lambda: _save_history(readline, hist))
-            readline.set_completer(Completer(sh).complete)
-            readline.set_completer_delims(" \t=")
-            readline.parse_and_bind("tab: complete")
-        except ImportError:
-            pass
-        out.write(f"kmodel shell on {sh.k.spec.name} ({sh.k.num_online_cpus()} CPUs "
-                  f"online). 'help' lists the commands, Ctrl-D leaves.\n")
-    prompt = f"kmodel:{sh.k.spec.name}# "
-    status = 0          # what `kmodel shell < file` exits with: as `kmodel run` would
-    while True:
-        try:
-            line = input(prompt) if tty else inp.readline()
-        except EOFError:
-            out.write("\n")
-            return status
-        except KeyboardInterrupt:           # Ctrl-C at the prompt: a new line, as bash
-            out.write("^C\n")
-            continue
-        if not tty and not line:
-            return status
-        line = line.strip().lstrip("\ufeff")
-        if line in ("exit", "quit"):
-            return status
-        if not line or line.startswith("#"):
-            continue
-        if not tty:
-            out.write(f"$ {line}\n")
-        try:
-            out.write(_execute_interruptibly(sh, line) if tty else sh.execute(line))
-        except KeyboardInterrupt:           # Ctrl-C in a command: that command stops
-            out.write("^C (interrupted; the kernel goes on)\n")
-        except CommandFailed as e:
-            out.write(f"{e}\n")
-        except ExpectationFailed as e:
-            out.write(f"{e}\n")
-            status = max(status, 1)
-        except ScriptError as e:
-            out.write(f"{e}\n")
-            status = 2 if not tty else status
-
-
-def _execute_interruptibly(sh, line):
-    """Run a command with Ctrl-C asking it to stop (sh.interrupted), so that a
-    long one (storm) stops between two steps instead of inside a hotplug."""
-    import signal
-    sh.interrupted = False
-    old = signal.signal(signal.SIGINT, lambda sig, frame: setattr(sh, "interrupted", True))
-    try:
-        return sh.execute(line)
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
-class Completer:
-    """readline's completer: the shell's own completions (Shell.completions)."""
-
-    def __init__(self, sh):
-        self.sh = sh
-        self.matches = []
-
-    def complete(self, text, state):
-        if state == 0:
-            import readline
-            self.matches = self.sh.completions(readline.get_line_buffer(), text)
-        return self.matches[state] if state < len(self.matches) else None
-
-
-def _save_history(readline, path):
-    try:
-        readline.write_history_file(path)
-    except OSError:
-        pass
-
-
 def cmd_run(args, out):
     text, name = load_script(args.script)
     try:
@@ -235,20 +140,10 @@ def cmd_run(args, out):
         raise ScriptError(f"{name}: {e}") from None
 
 
-def cmd_shell(args, out):
-    sh = Shell(args.machine or DEFAULT_PRESET, args.config or (), args.seed or 0,
-               args.cmdline or "", args.pmem)
-    try:
-        return interactive(sh, out=out)
-    finally:
-        sh.close()
-
-
-def cmd_scenarios(args, out):
-    if args.name:
-        out.write(scenario_text(args.name.removeprefix("builtin:")))
-        return 0
-    for name in scenario_names():
-        out.write(f"{name:<28} {scenario_title(scenario_text(name))}\n")
-    out.write("\nrun one with: kmodel run builtin:NAME\n")
-    return 0
+def add_parser(sub):
+    """add_parser - add ``kmodel run SCRIPT`` to sub, the subparsers of kmodel's
+    top-level parser (kmodel.cli.main)."""
+    s = sub.add_parser("run", help="run a script of shell commands (or builtin:NAME)")
+    s.add_argument("script")
+    add_boot_options(s)
+    s.set_defaults(func=cmd_run)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kmodel.cli.args import arg_int, arg_size, parse_kv
 from kmodel.cli.command import Command, ShellState, register
 from kmodel.cli.errors import ScriptError
-from kmodel.cli.machines import node_meminfo
+from kmodel.cli.machine_cmd import node_meminfo
 from kmodel.mm.gfp import GFP_USER, GFPF_NOWARN, GFPF_THISNODE
 
 

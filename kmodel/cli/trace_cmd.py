@@ -125,6 +125,8 @@ def cmd_show(args, out):
 
 
 def add_parser(sub):
+    """add_parser - add ``kmodel trace record|show|sizing`` to sub, the subparsers of
+    kmodel's top-level parser (kmodel.cli.main)."""
     s = sub.add_parser("trace", help="record a CTF trace, or show one")
     tsub = s.add_subparsers(dest="trace_command", metavar="record|show|sizing")
     tsub.required = True
