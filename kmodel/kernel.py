@@ -21,7 +21,7 @@ from kmodel.core.kconfig import Kconfig
 from kmodel.core.printk import KERN_INFO, KERN_NOTICE, LogBuf
 from kmodel.core.module import ModuleLoader
 from kmodel.cpu import context
-from kmodel.cpu.context import init_contexts
+from kmodel.cpu.context import cpu_execs
 from kmodel.cpu.cpumask import NR_CPUS, cpumask
 from kmodel.cpu.hotplug import CpuHotplug
 from kmodel.cpu.percpu import alloc_percpu, free_percpu, per_cpu_ptr
@@ -103,7 +103,10 @@ class Kernel:
             present = spec.present_cpus
             self.boot_cpu = present[0]
             self.cpu_possible_mask = cpumask(spec.possible_cpus)
-            init_contexts(self)
+            # each possible CPU's context stack; the boot CPU runs (kmodel.cpu.context)
+            self.cpu_exec = cpu_execs(self.cpu_possible_mask)
+            self.current = self.cpu_exec[self.boot_cpu].top
+            self.trace_clock = 0        # the trace clock's count (relay/ring_buffer.py)
             self.cpu_present_mask = cpumask(present)
             self.cpu_online_mask = cpumask()
             self.cpu_node = dict(spec.cpu_node)
@@ -115,7 +118,7 @@ class Kernel:
             self.modules = ModuleLoader(self)
             self.percpu_vars = {}
             self.suspend_count = 0
-            self._export_api()
+            self._bind_api()
             self.fs = PseudoFS()
             self._log_boot(maxcpus)
             up = present if maxcpus is None else present[:maxcpus]
@@ -171,28 +174,49 @@ class Kernel:
         r = self.reserved_mem
         return (r.start, r.size) if r is not None and r.name == name else None
 
-    def _export_api(self):
+    def _bind_api(self):
+        """The kernel's API under its C names, bound to the subsystem that
+        implements each (one line a function, so that grep finds them)."""
         pa, sl, vm, hp = self.page_alloc, self.slab, self.vm, self.hotplug
-        api = {
-            "alloc_pages_node": pa.alloc_pages_node, "alloc_pages": pa.alloc_pages,
-            "alloc_page": pa.alloc_page, "__free_pages": pa.free_pages,
-            "__free_page": pa.free_page, "pfn_to_page": pa.pfn_to_page,
-            "kmalloc": sl.kmalloc, "kmalloc_node": sl.kmalloc_node, "kzalloc": sl.kzalloc,
-            "kzalloc_node": sl.kzalloc_node, "kfree": sl.kfree,
-            "vmap": vm.vmap, "vunmap": vm.vunmap, "vmalloc": vm.vmalloc,
-            "vmalloc_node": vm.vmalloc_node, "vzalloc": vm.vzalloc,
-            "vzalloc_node": vm.vzalloc_node, "vfree": vm.vfree,
-            "vmalloc_to_page": vm.vmalloc_to_page, "vmalloc_sync_all": vm.vmalloc_sync_all,
-            "printk": self.log.printk, "WARN_ON": self.bug.WARN_ON, "WARN": self.bug.WARN,
-            "BUG": self.bug.BUG,
-            "cpu_up": hp.cpu_up, "cpu_down": hp.cpu_down,
-            "register_cpu_notifier": hp.register_cpu_notifier,
-            "unregister_cpu_notifier": hp.unregister_cpu_notifier,
-            "hotcpu_notifier": hp.hotcpu_notifier,
-            "get_online_cpus": hp.get_online_cpus, "put_online_cpus": hp.put_online_cpus,
-        }
-        for name, fn in api.items():
-            setattr(self, name, fn)
+        # mm/page_alloc.c
+        self.alloc_pages_node = pa.alloc_pages_node
+        self.alloc_pages = pa.alloc_pages
+        self.alloc_page = pa.alloc_page
+        self.pfn_to_page = pa.pfn_to_page
+        # __free_pages and __free_page: set by name, as a double-underscore
+        # attribute written here would be mangled (call them from module-level
+        # functions, where Python does not mangle them)
+        setattr(self, "__free_pages", pa.free_pages)
+        setattr(self, "__free_page", pa.free_page)
+        # mm/slab.c
+        self.kmalloc = sl.kmalloc
+        self.kmalloc_node = sl.kmalloc_node
+        self.kzalloc = sl.kzalloc
+        self.kzalloc_node = sl.kzalloc_node
+        self.kfree = sl.kfree
+        # mm/vmalloc.c
+        self.vmap = vm.vmap
+        self.vunmap = vm.vunmap
+        self.vmalloc = vm.vmalloc
+        self.vmalloc_node = vm.vmalloc_node
+        self.vzalloc = vm.vzalloc
+        self.vzalloc_node = vm.vzalloc_node
+        self.vfree = vm.vfree
+        self.vmalloc_to_page = vm.vmalloc_to_page
+        self.vmalloc_sync_all = vm.vmalloc_sync_all
+        # kernel/printk.c, include/asm-generic/bug.h
+        self.printk = self.log.printk
+        self.WARN_ON = self.bug.WARN_ON
+        self.WARN = self.bug.WARN
+        self.BUG = self.bug.BUG
+        # kernel/cpu.c
+        self.cpu_up = hp.cpu_up
+        self.cpu_down = hp.cpu_down
+        self.register_cpu_notifier = hp.register_cpu_notifier
+        self.unregister_cpu_notifier = hp.unregister_cpu_notifier
+        self.hotcpu_notifier = hp.hotcpu_notifier
+        self.get_online_cpus = hp.get_online_cpus
+        self.put_online_cpus = hp.put_online_cpus
 
     def _log_boot(self, maxcpus):
         spec = self.spec

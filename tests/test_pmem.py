@@ -279,7 +279,7 @@ def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it(pmem_sh):
     task's uncommitted slot, so the commit sequence has not moved past the
     header, and a reader finds nothing to decode there (not the task's empty
     slot taken for a record).  The task's commit fills the hole: both are back."""
-    from kmodel.relay.pmem import pmem_state
+    from kmodel.relay.pmem_boot import pmem_state
     sh = pmem_sh
     sh.execute("relay reserve t cpu=0 data=from-the-task")
     sh.execute("irq 0 relay write t data=from-the-irq")
@@ -295,7 +295,7 @@ def test_a_new_channel_does_not_inherit_an_offline_cpus_old_slot(pmem_sh):
     """Channel t wrote on CPU 3; CPU 3 goes offline and t closes; u is opened
     with the same geometry.  CPU 3 gets no buffer in u, and its slot must not
     show t's records as u's."""
-    from kmodel.relay.pmem import pmem_state
+    from kmodel.relay.pmem_boot import pmem_state
     sh = pmem_sh
     sh.execute("relay write t cpu=3 data=from-channel-t count=4")
     sh.execute("echo 0 > /sys/devices/system/cpu/cpu3/online")

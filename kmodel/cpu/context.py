@@ -118,10 +118,10 @@ class ContextError(ValueError):
     """A context that cannot be started (an offline CPU, nesting too deep)."""
 
 
-def init_contexts(k):
-    """init_contexts - a CpuExec for every possible CPU; the boot CPU runs."""
-    k.cpu_exec = {cpu: CpuExec(cpu) for cpu in k.cpu_possible_mask}
-    k.current = k.cpu_exec[k.boot_cpu].top
+def cpu_execs(possible):
+    """cpu_execs - a CpuExec (idle, interrupts on) for every possible CPU: the
+    kernel's k.cpu_exec, whose boot CPU's top context is k.current."""
+    return {cpu: CpuExec(cpu) for cpu in possible}
 
 
 def set_cpu(k, cpu):

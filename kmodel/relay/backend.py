@@ -23,6 +23,12 @@ What the layers above may call, and nothing else:
     variant(errata, exact)        the ops a buffer uses: the patch's own code under
                                   CONFIG_LTT_RELAY_ERRATA, every access through the
                                   TLB model under CONFIG_KMODEL_EXACT_TLB, else self
+    module_init(mod)              at insmod ltt_relay_alloc, with the module (each
+                                  backend, in the registry's order); module_exit(mod)
+                                  at rmmod, in the reverse order.  Nothing by
+                                  default; a backend keeps what it needs across
+                                  channels in mod.backend_priv[its name] (pmem:
+                                  the region, and the previous boot's trace)
     commit_hook(buf)              a function the sub-buffer layer calls after each
                                   commit, hook(rb, idx, end, cc), or None (the
                                   default): the pmem backend keeps its metadata
@@ -131,6 +137,12 @@ class RelayBackend(ABC):
     def commit_hook(self, buf):
         return None
 
+    def module_init(self, mod):
+        """module_init - at module load: nothing by default."""
+
+    def module_exit(self, mod):
+        """module_exit - at module unload: nothing by default."""
+
     def variant(self, errata, exact):
         return self
 
@@ -143,6 +155,11 @@ def get_backend(name):
 def backend_names():
     """backend_names - every registered backend, in the order they were defined."""
     return list(_REGISTRY)
+
+
+def backends():
+    """backends - every registered backend, in the order they were defined."""
+    return list(_REGISTRY.values())
 
 
 def unregister_backend(name):

@@ -2,14 +2,16 @@
 
 It keeps the patch's statics: ``relay_channels`` (the open channels, for
 hotplug) and what this port adds, the live buffers (for folding their modeled
-costs) and the number of open buffer files.  rmmod is refused (-EBUSY) while
-a channel is open or a buffer file is held.
+costs), the number of open buffer files, and a slot for each backend that
+keeps something across channels (``backend_priv``, filled by the backends'
+module_init hooks: the module names no backend).  rmmod is refused (-EBUSY)
+while a channel is open or a buffer file is held.
 """
 from kmodel.core.list import list_for_each, list_head
 from kmodel.core.module import KernelModule
 from kmodel.cpu.notifier import notifier_block
 from kmodel.relay.accounting import fold_buf, working_sets
-from kmodel.relay.pmem_boot import pmem_boot, pmem_exit
+from kmodel.relay.backend import backends
 from kmodel.relay.relay_hotplug import relay_hotcpu_callback
 
 
@@ -25,16 +27,19 @@ class LttRelayModule(KernelModule):
         self.bufs = {}                  # id -> every live rchan_buf, for the fold
         self.fresh = {}                 # cpu -> channels that its UP_PREPARE gave a buffer
         self.open_files = 0
+        self.backend_priv = {}          # backend name -> what it keeps (its module_init)
         self.nb = notifier_block(lambda nb, action, cpu: relay_hotcpu_callback(self, nb,
                                                                                action, cpu),
                                  5, name="relay_hotcpu_callback")
         self.k.hotplug.register_cpu_notifier(self.nb)
         self.k.timing.flushers.append(self.flush)
-        pmem_boot(self)                 # the previous boot's trace, if the region has one
+        for b in backends():            # pmem: the previous boot's trace, if any
+            b.module_init(self)
         return 0
 
     def exit(self):
-        pmem_exit(self)
+        for b in reversed(backends()):
+            b.module_exit(self)
         self.flush()
         self.k.hotplug.unregister_cpu_notifier(self.nb)
         self.k.timing.flushers.remove(self.flush)

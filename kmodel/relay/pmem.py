@@ -25,11 +25,10 @@ from kmodel.core.printk import KERN_ERR
 from kmodel.mm.page import Page
 from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import make_descs
+from kmodel.relay.pmem_boot import PMEM_REGION, pmem_boot, pmem_exit, pmem_state
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
                                       geometry, pack_header, persist_commit)
 from kmodel.relay.static import StaticBackend
-
-PMEM_REGION = "trace"           # the reserve_mem name the backend uses
 
 
 class pmem_buf:
@@ -40,31 +39,6 @@ class pmem_buf:
         self.block = block      # the first frame (the static backend's fault address)
         self.slot = slot        # offset of the slot in the region
         self.meta = meta        # the slot's metadata, a view of the region
-
-
-class PmemState:
-    """The region as the relay module sees it (mod.pmem): where it is, who holds it."""
-
-    def __init__(self, start, size, view):
-        self.start = start
-        self.size = size
-        self.view = view        # the region through the linear map
-        self.owner = None       # the channel formatted on it
-        self.nbufs = 0
-        self.previous = None    # the previous boot's trace (pmem_boot.Previous), kept
-
-
-def region_view(k, start, size):
-    """The bytes [start, start+size) of physical memory, through the linear map."""
-    pfn = start >> PAGE_SHIFT
-    node = k.physmem.nodes[k.physmem.pfn_to_nid(pfn)]
-    off = (pfn - node.start_pfn) << PAGE_SHIFT
-    return node.view[off:off + size]
-
-
-def pmem_state(k):
-    mod = k.modules.get("ltt_relay_alloc")
-    return getattr(mod, "pmem", None)
 
 
 def _refuse(k, errno, why):
@@ -165,6 +139,12 @@ class PmemBackend(StaticBackend):
 
     def commit_hook(self, buf):
         return pmem_commit
+
+    def module_init(self, mod):
+        pmem_boot(mod)
+
+    def module_exit(self, mod):
+        pmem_exit(mod)
 
     def describe(self, buf):
         st = pmem_state(buf.chan.k)

@@ -12,17 +12,48 @@ bounds, and each sub-buffer against its commit sequence and checksums):
 - a valid one is kept as the previous boot's trace under
   /sys/kernel/debug/ltt/previous_boot/ (``info``, ``trace``, and ``clear`` to
   let it go once saved); a pmem channel cannot be opened until it is cleared.
-"""
 
-from kmodel.core.printk import KERN_INFO, KERN_WARNING
+It runs as the pmem backend's module_init (backend.py), and keeps the
+region's state in the module's slot for that backend (PmemState, in
+``mod.backend_priv["pmem"]``).
+"""
+from hw import PAGE_SHIFT
 from kmodel.core.errno import EINVAL
+from kmodel.core.printk import KERN_INFO, KERN_WARNING
 from kmodel.fs.debugfs import debugfs_create_dir, debugfs_remove
 from kmodel.fs.vfs import S_IRUSR, S_IWUSR
-from kmodel.relay.pmem import PMEM_REGION, PmemState, region_view
 from kmodel.relay.pmem_layout import (HEADER_SIZE, PmemLayoutError, info_text, scan_region,
                                       trace_text)
 
 PREVIOUS_DIR = "ltt/previous_boot"
+PMEM_REGION = "trace"           # the reserve_mem name the backend uses
+
+
+class PmemState:
+    """The region as the relay module sees it (mod.backend_priv["pmem"]): where
+    it is, who holds it."""
+
+    def __init__(self, start, size, view):
+        self.start = start
+        self.size = size
+        self.view = view        # the region through the linear map
+        self.owner = None       # the channel formatted on it
+        self.nbufs = 0
+        self.previous = None    # the previous boot's trace (pmem_boot.Previous), kept
+
+
+def region_view(k, start, size):
+    """The bytes [start, start+size) of physical memory, through the linear map."""
+    pfn = start >> PAGE_SHIFT
+    node = k.physmem.nodes[k.physmem.pfn_to_nid(pfn)]
+    off = (pfn - node.start_pfn) << PAGE_SHIFT
+    return node.view[off:off + size]
+
+
+def pmem_state(k):
+    """pmem_state - the region's PmemState, or None (no region, or no module)."""
+    mod = k.modules.get("ltt_relay_alloc")
+    return mod.backend_priv.get("pmem") if mod is not None else None
 
 
 class Previous:
@@ -47,10 +78,9 @@ def pmem_boot(mod):
     k = mod.k
     found = k.reserve_mem_find_by_name(PMEM_REGION)
     if found is None:
-        mod.pmem = None
         return
     start, size = found
-    st = mod.pmem = PmemState(start, size, region_view(k, start, size))
+    st = mod.backend_priv["pmem"] = PmemState(start, size, region_view(k, start, size))
     if not any(st.view[:HEADER_SIZE]):
         k.printk(KERN_INFO + f"ltt_relay: pmem: region {PMEM_REGION} is empty")
         return
@@ -76,7 +106,7 @@ def pmem_boot(mod):
 
 def pmem_clear(mod):
     """Let the previous trace go: the region is wiped and free for a channel."""
-    st = mod.pmem
+    st = mod.backend_priv.get("pmem")
     if st is None or st.previous is None:
         return
     debugfs_remove(mod.k.fs, st.previous.dentry)
@@ -87,7 +117,7 @@ def pmem_clear(mod):
 
 
 def pmem_exit(mod):
-    st = getattr(mod, "pmem", None)
+    st = mod.backend_priv.get("pmem")
     if st is not None and st.previous is not None:
         debugfs_remove(mod.k.fs, st.previous.dentry)
 

@@ -172,7 +172,7 @@ class Bookkeeping:
 # --- reserve, commit, switch, deliver ------------------------------------------
 def trace_clock_read(k):
     """trace_clock_read - the trace clock: a per-kernel counter, strictly increasing."""
-    k.trace_clock = getattr(k, "trace_clock", 0) + 1
+    k.trace_clock += 1
     return k.trace_clock
 
 

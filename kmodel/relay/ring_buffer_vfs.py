@@ -41,11 +41,14 @@ IOCTLS = {name: value for name, value in globals().items() if name.startswith("R
 
 
 class ReaderState:
-    """What an open file has taken: a held packet and how far it read it."""
-    __slots__ = ("rb", "held", "content", "pos")
+    """An open file's private_data: the buffer it reads (rb), the relay buffer
+    its open holds (rbuf, what the relay's release gives back), and what it
+    has taken: a held packet and how far it read it."""
+    __slots__ = ("rb", "rbuf", "held", "content", "pos")
 
-    def __init__(self, rb):
+    def __init__(self, rb, rbuf):
         self.rb = rb
+        self.rbuf = rbuf
         self.held = None                # consumed position of the packet held
         self.content = 0
         self.pos = 0
@@ -76,19 +79,20 @@ class ring_buffer_file_operations:
         self.cpu = cpu
 
     def open(self, inode, filp):
-        ret = ltt_relay_file_operations.open(inode, filp)
+        ret = ltt_relay_file_operations.open(inode, filp)     # private_data: the rchan_buf
         if ret == 0:
-            filp.rb_state = ReaderState(self.rbc.buf_for(self.cpu))
+            filp.private_data = ReaderState(self.rbc.buf_for(self.cpu), filp.private_data)
         return ret
 
     def release(self, inode, filp):
-        st = getattr(filp, "rb_state", None)
-        if st is not None and st.held is not None:
+        st = filp.private_data
+        if st.held is not None:
             _give_back(st)              # a packet half read is consumed, as in LTTng
+        filp.private_data = st.rbuf
         return ltt_relay_file_operations.release(inode, filp)
 
     def read_count(self, filp, count):
-        st = filp.rb_state
+        st = filp.private_data
         out = bytearray()
         while len(out) < count:
             if st.held is None:
@@ -109,7 +113,7 @@ class ring_buffer_file_operations:
         return bytes(out)
 
     def poll(self, filp):
-        st = filp.rb_state
+        st = filp.private_data
         rb = st.rb
         if st.held is not None:
             return POLLIN
@@ -121,7 +125,7 @@ class ring_buffer_file_operations:
         return POLLHUP if rb.finalized else 0
 
     def unlocked_ioctl(self, filp, cmd, arg):
-        st = filp.rb_state
+        st = filp.private_data
         rb = st.rb
         if cmd == RING_BUFFER_GET_NEXT_SUBBUF:
             if st.held is not None:
