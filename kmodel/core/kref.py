@@ -10,30 +10,30 @@ class kref:
         self.owner = owner
 
 
-def kref_init(k):
+def kref_init(kref):
     """kref_init - set the count to 1."""
-    k.refcount = 1
+    kref.refcount = 1
 
 
-def kref_get(k, bug=None):
+def kref_get(kref, bug=None):
     """kref_get - take a reference; WARNs (via bug) on a count of zero, as lib/kref.c."""
     if bug is not None:
-        bug.WARN_ON(k.refcount == 0, depth=2)
-    k.refcount += 1
+        bug.WARN_ON(kref.refcount == 0, depth=2)
+    kref.refcount += 1
 
 
-def kref_put(k, release, bug=None):
-    """kref_put - drop a reference; call release(k) when it was the last.
+def kref_put(kref, release, bug=None):
+    """kref_put - drop a reference; call release(kref) when it was the last.
 
     Returns 1 if the object was released, 0 otherwise.  A put on a count that is
     already zero is a bug (use after free): WARN and do nothing.
     """
-    if k.refcount <= 0:
+    if kref.refcount <= 0:
         if bug is not None:
             bug.WARN(True, "kref_put on a released object", depth=2)
         return 0
-    k.refcount -= 1
-    if k.refcount == 0:
-        release(k)
+    kref.refcount -= 1
+    if kref.refcount == 0:
+        release(kref)
         return 1
     return 0

@@ -18,8 +18,8 @@ CPU_DOWN_FAILED_FROZEN = CPU_DOWN_FAILED | CPU_TASKS_FROZEN
 CPU_DEAD_FROZEN = CPU_DEAD | CPU_TASKS_FROZEN
 CPU_DYING_FROZEN = CPU_DYING | CPU_TASKS_FROZEN
 
-ACTION_NAMES = {v: k for k, v in dict(globals()).items()
-                if k.startswith("CPU_") and isinstance(v, int) and k != "CPU_TASKS_FROZEN"}
+ACTION_NAMES = {v: name for name, v in dict(globals()).items()
+                if name.startswith("CPU_") and isinstance(v, int) and name != "CPU_TASKS_FROZEN"}
 # CPU_POST_DEAD has no _FROZEN variant in 2.6.29; name it anyway for traces.
 ACTION_NAMES[CPU_POST_DEAD | CPU_TASKS_FROZEN] = "CPU_POST_DEAD_FROZEN"
 

@@ -41,12 +41,12 @@ def render(doc):
         for b in sorted(rows, key=lambda b: b["stats"]["median"]):
             st = b["stats"]
             ei = b.get("extra_info", {})
-            model = ", ".join(f"{k}={ei[k]:.4g}" if isinstance(ei[k], float) else f"{k}={ei[k]}"
-                              for k in MODELED if k in ei)
+            model = ", ".join(f"{key}={ei[key]:.4g}" if isinstance(ei[key], float)
+                              else f"{key}={ei[key]}" for key in MODELED if key in ei)
             ratio = st["median"] / base["stats"]["median"]
             out.append(f"| {b['name']} | {_fmt_time(st['median'])} | {_fmt_time(st['iqr'])} "
                        f"| {ratio:.2f}x | {model} |")
-            goals += [(k[5:], v) for k, v in ei.items() if k.startswith("goal:")]
+            goals += [(key[5:], v) for key, v in ei.items() if key.startswith("goal:")]
     if goals:
         out += ["", "## Goals", ""]
         for name, g in goals:

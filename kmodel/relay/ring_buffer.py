@@ -118,6 +118,11 @@ class commit_counters_hot:
 class lib_ring_buffer:
     """One buffer of the layer: per CPU (cpu is its owner) or the channel's one
     global buffer (cpu None).  rbuf is the allocation layer's rchan_buf."""
+    __slots__ = ("k", "rbc", "rbuf", "cpu", "ops", "offset", "consumed", "commit_hot",
+                 "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
+                 "records_overrun", "data_size", "content_end", "ts_end",
+                 "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
+                 "persist", "book")
 
     def __init__(self, rbc, rbuf, cpu):
         k = rbc.k
@@ -156,6 +161,8 @@ class lib_ring_buffer:
 class Bookkeeping:
     """The emulator's own records of what happened, for invariants and tests
     (not kernel memory; costs nothing in the model)."""
+    __slots__ = ("reserved", "inflight", "records_per_packet", "delivered", "spurious_wrap",
+                 "produced", "committed")
 
     def __init__(self):
         self.reserved = []              # (begin, end, end of data) of every reservation
@@ -510,6 +517,8 @@ class rb_channel:
     (bufs[cpu] per CPU, or one shared buffer as bufs[None]) over an
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
+    __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
+                 "alloc_size", "ops", "errata", "bufs")
 
     def __init__(self, k, chan, layer, mode, scope):
         self.k = k
