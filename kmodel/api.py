@@ -8,7 +8,16 @@ answers None and leaves the reason in dmesg.  ``explore`` searches a
 scenario's interleavings (kmodel.cpu.explore) on a kernel of its own when
 given none.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
 from kmodel.core.errno import EINVAL, errno_name
+
+if TYPE_CHECKING:
+    from kmodel.cpu.explore import ExploreResult
+    from kmodel.cpu.sched import World
+    from kmodel.kernel import Kernel
 
 __all__ = ["RelayError", "boot", "open_channel", "explore"]
 
@@ -16,23 +25,25 @@ __all__ = ["RelayError", "boot", "open_channel", "explore"]
 class RelayError(OSError):
     """A refused open: ``errno`` (positive) and ``reason``, the kernel's words."""
 
-    def __init__(self, err, reason):
+    def __init__(self, err: int, reason: str):
         super().__init__(abs(err), reason)
         self.reason = reason
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{errno_name(self.errno)}: {self.reason}"
 
 
-def boot(machine=None, config=(), seed=0, maxcpus=None):
+def boot(machine: Any = None, config: Any = (), seed: int = 0,
+         maxcpus: int | None = None) -> Kernel:
     """boot - a kernel on a machine (a preset, a machine file, or a MachineSpec)."""
     from kmodel.kernel import boot as _boot
     return _boot(machine, config, seed, maxcpus) if machine is not None else \
         _boot(config=config, seed=seed, maxcpus=maxcpus)
 
 
-def open_channel(k, name, subbuf_size, n_subbufs, backend="pagelist", placement="local",
-                 layer=None, mode="overwrite", scope="per-cpu"):
+def open_channel(k: Kernel, name: str, subbuf_size: int, n_subbufs: int,
+                 backend: str = "pagelist", placement: str = "local", layer: str | None = None,
+                 mode: str = "overwrite", scope: str = "per-cpu") -> Any:
     """open_channel - a channel with its buffer files in /sys/kernel/debug/ltt/NAME:
     the relay channel (rchan), or with layer= the layered channel (rb_channel).
     Raises RelayError (errno, the kernel's reason) if the kernel refuses."""
@@ -54,7 +65,9 @@ def open_channel(k, name, subbuf_size, n_subbufs, backend="pagelist", placement=
     return chan
 
 
-def explore(setup, check=None, *, kernel=None, machine=None, **options):
+def explore(setup: Callable[[World], Any], check: Callable[[Any, bool], str | None] | None = None,
+            *, kernel: Kernel | Callable[[], Kernel] | None = None, machine: Any = None,
+            **options: Any) -> ExploreResult:
     """explore - kmodel.cpu.explore.explore, on kernel if given, else on a
     kernel booted for the search on machine (a preset name, a machine file or
     a MachineSpec; default: the default preset) and shut down after it.

@@ -21,8 +21,9 @@ Those who keep state about one kernel register ``on_reboot`` to drop it
 when that kernel goes.
 """
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hw.machine import Machine
 from hw.topology import DEFAULT_PRESET
@@ -94,7 +95,7 @@ def parse_hotplug(text: str, name: str = "hotplug script") -> list[ScriptedWrite
 class Session:
     """A machine and the kernel booted on it (docs/architecture.md)."""
 
-    def __init__(self, machine: str | object = DEFAULT_PRESET, config=(), seed: int = 0,
+    def __init__(self, machine: Any = DEFAULT_PRESET, config: Iterable[str] = (), seed: int = 0,
                  cmdline: str = "", pmem: str | None = None, maxcpus: int | None = None):
         """A kernel booted on a new machine of preset (or file, or MachineSpec)
         machine; pmem is the host file behind the reserve_mem region cmdline
@@ -138,9 +139,8 @@ class Session:
     def __enter__(self) -> "Session":
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:
         self.close()
-        return False
 
     # --- pseudo-file writes, as a user's shell makes them -------------------------
     def write(self, path: str, value: str) -> None:

@@ -42,12 +42,26 @@ def modules():
 MODULES = modules()
 
 
+def type_only(tree):
+    """The nodes under `if TYPE_CHECKING:`: imports a type checker reads and
+    Python never runs (a contract naming the Kernel it is handed)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            out |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return out
+
+
 def imports(path):
-    """Every module path path imports, at any depth, and every string that
-    names one of ours (importlib and friends load by name)."""
+    """Every module path path imports, at any depth (but for the type checker
+    alone), and every string that names one of ours (importlib and friends load
+    by name)."""
     tree = ast.parse(path.read_text(), str(path))
     names, strings = set(), set()
+    skip = type_only(tree)
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -12,19 +12,26 @@ A command that keeps state about the kernel (the relay verbs' channels,
 subclass and reaches it with ``sh.state(Cls)``: made on first use, dropped
 when the kernel goes (reboot).
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Command", "ShellState", "register", "unregister", "command_table"]
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
-    handler: object             # handler(sh, args) -> output text
-    usage: tuple                # (synopsis, what it does) pairs, one per form; what
+    handler: Callable[[Any, list[str]], str | None]     # handler(sh, args) -> output text
+    usage: tuple[tuple[str, str | Callable[[], str]], ...]
+                                # (synopsis, what it does) pairs, one per form; what
                                 # may be a callable, for text from a registry
-    values: dict = field(default_factory=dict)   # key -> callable giving completions
-    steps: object = None        # steps(sh, args): a generator, for kmodel explore
+    values: dict[str, Callable[[], list[str]]] = field(default_factory=dict)
+                                # key -> callable giving completions
+    steps: Callable[[Any, list[str]], Any] | None = None
+                                # steps(sh, args): a generator, for kmodel explore
 
-    def help_lines(self, width=33):
+    def help_lines(self, width: int = 33) -> list[str]:
         out = []
         for synopsis, what in self.usage:
             what = what() if callable(what) else what     # e.g. the registered backends

@@ -30,32 +30,28 @@ system calls that wrote them; ``summary()`` says it in the consumer's words.
 """
 import os
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from kmodel.core.registry import Registry
+
+if TYPE_CHECKING:
+    from kmodel.kernel import Kernel
+    from kmodel.relay.ring_buffer import rb_channel
 
 __all__ = ["Consumer", "get_consumer", "consumer_names", "unregister_consumer"]
 
-_REGISTRY: dict[str, type["Consumer"]] = {}
+_REGISTRY: Registry[type["Consumer"]] = Registry("consumer", instances=False)
 
 
 class Consumer(ABC):
     name: ClassVar[str | None] = None   # set by a consumer: defining the class registers it
     help: ClassVar[str] = ""            # one line for --help
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        name = cls.__dict__.get("name")
-        if name is None:
-            return
-        missing = sorted(n for n in dir(cls)
-                         if getattr(getattr(cls, n, None), "__isabstractmethod__", False))
-        if missing:
-            raise TypeError(f"consumer {name!r} does not implement {', '.join(missing)}")
-        old = _REGISTRY.get(name)
-        if old is not None and old.__qualname__ != cls.__qualname__:
-            raise ValueError(f"consumer {name!r} is already registered ({old.__qualname__})")
-        _REGISTRY[name] = cls
+        _REGISTRY.add(cls)
 
-    def __init__(self, k, rbc, outdir: str):
+    def __init__(self, k: "Kernel", rbc: "rb_channel", outdir: str):
         """A consumer of layered channel rbc (kmodel.relay.ring_buffer.rb_channel)
         on kernel k, writing its streams to outdir."""
         self.k = k
@@ -107,14 +103,14 @@ def get_consumer(name: str) -> type[Consumer] | None:
 
 def consumer_names() -> list[str]:
     """consumer_names - every registered consumer, in the order they were defined."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def consumer_help() -> str:
     """consumer_help - 'name: what it does' for each consumer, for --help."""
-    return "; ".join(f"{n}: {c.help}" for n, c in _REGISTRY.items())
+    return "; ".join(f"{c.name}: {c.help}" for c in _REGISTRY.members())
 
 
 def unregister_consumer(name: str) -> None:
     """unregister_consumer - forget a consumer (for tests that define their own)."""
-    _REGISTRY.pop(name, None)
+    _REGISTRY.remove(name)

@@ -9,6 +9,7 @@ its caller and carries on, as in the kernel.
 import os
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 from kmodel.core.printk import KERN_EMERG, KERN_WARNING
 
@@ -64,7 +65,7 @@ class Bug:
         self.warnings.append(WarnRecord(path, line, func, msg))
         self.tainted = True
 
-    def oops(self, headline, details=(), depth=1):
+    def oops(self, headline, details=(), depth=1) -> NoReturn:
         """oops - log a kernel-style oops report and raise Oops(headline)."""
         path, line, func = _where(depth)
         self.log.printk(KERN_EMERG + headline)

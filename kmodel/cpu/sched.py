@@ -23,6 +23,9 @@ every one left is spinning on a lock held by another: a lockup, reported as an
 oops with every stack.  A context that spins on a lock held below it on its own
 CPU is reported at once (kmodel.core.spinlock).
 """
+from collections.abc import Generator
+from typing import Any
+
 from kmodel.core.bug import Oops
 from kmodel.core.errno import ENXIO
 from kmodel.core.spinlock import deadlock_report
@@ -30,6 +33,10 @@ from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, TASK, ContextError,
                                 backtrace, context_enter, context_exit, format_stacks)
 
 COST_KEYS = ("cycles", "atomics", "line_transfers", "irq_flag_ops")
+
+# A context's code, or a step of it: a generator that yields before each
+# operation another context could interleave with, and returns its result.
+Steps = Generator[Any, None, Any]
 
 
 class ScheduleError(ValueError):

@@ -54,9 +54,23 @@ contiguous view of the whole buffer, if it has one), ``page_count``, and
 ``priv``: one field for anything else of its own.
 """
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
-_REGISTRY = {}
+from kmodel.core.registry import Registry
+
+if TYPE_CHECKING:                       # the types the contract speaks of, for checkers
+    from hw.timing import TimingModel
+    from kmodel.kernel import Kernel
+    from kmodel.relay.ltt_relay import buf_page, rchan_buf
+    from kmodel.relay.module import LttRelayModule
+
+__all__ = ["Description", "RelayBackend", "get_backend", "backend_names", "backends",
+           "unregister_backend"]
+
+_REGISTRY: Registry["RelayBackend"] = Registry("relay backend", instances=True)
+Buffer = Any                            # bytes-like: bytes, bytearray, memoryview
 
 
 @dataclass(frozen=True)
@@ -67,101 +81,95 @@ class Description:
     details: lines that say where it is (an address range, a block);
     ring: the pages form a list with a head (drawn as a ring)."""
     mapping: str
-    details: list = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
     ring: bool = False
 
 
 class RelayBackend(ABC):
-    name = None                 # set by a backend: defining the class registers it
-    contiguous = False          # buf.view covers the whole buffer
-    meta_per_page = False
-    placement_note = None       # what a picture says instead of "local/opener pages",
+    name: ClassVar[str | None] = None   # set by a backend: defining the class registers it
+    contiguous: ClassVar[bool] = False  # buf.view covers the whole buffer
+    meta_per_page: ClassVar[bool] = False
+    placement_note: ClassVar[str | None] = None
+                                # what a picture says instead of "local/opener pages",
                                 # for a backend whose memory is not placed by node
-    reserved_region = False     # its bytes cost as the preset's pmem_memtype says
+    reserved_region: ClassVar[bool] = False
+                                # its bytes cost as the preset's pmem_memtype says
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        name = cls.__dict__.get("name")
-        if name is not None:    # a variant (no name of its own) is not registered
-            # (ABCMeta sets __abstractmethods__ only after this hook: look here)
-            missing = sorted(n for n in dir(cls)
-                             if getattr(getattr(cls, n, None), "__isabstractmethod__", False))
-            if missing:
-                raise TypeError(f"relay backend {name!r} does not implement "
-                                f"{', '.join(missing)}")
-            if name in _REGISTRY and type(_REGISTRY[name]).__qualname__ != cls.__qualname__:
-                raise ValueError(f"relay backend {name!r} is already registered "
-                                 f"({type(_REGISTRY[name]).__qualname__})")
-            _REGISTRY[name] = cls()
+        _REGISTRY.add(cls)      # a variant (no name of its own) is not registered
 
     @abstractmethod
-    def alloc_buf(self, k, buf, nid):
+    def alloc_buf(self, k: "Kernel", buf: "rchan_buf", nid: int) -> int:
         """alloc_buf - 0, or -ENOMEM with nothing left allocated."""
 
     @abstractmethod
-    def free_buf(self, k, buf):
+    def free_buf(self, k: "Kernel", buf: "rchan_buf") -> None:
         """free_buf - free what alloc_buf allocated."""
 
     @staticmethod
     @abstractmethod
-    def write(buf, offset, src, length):
+    def write(buf: "rchan_buf", offset: int, src: Buffer, length: int) -> int:
         """ltt_relay_write."""
 
     @staticmethod
     @abstractmethod
-    def read(buf, offset, dest, length):
+    def read(buf: "rchan_buf", offset: int, dest: Buffer, length: int) -> int:
         """ltt_relay_read."""
 
     @staticmethod
     @abstractmethod
-    def read_get_page(buf, offset):
+    def read_get_page(buf: "rchan_buf", offset: int) -> "buf_page | None":
         """ltt_relay_read_get_page."""
 
     @staticmethod
     @abstractmethod
-    def offset_address(buf, offset):
+    def offset_address(buf: "rchan_buf", offset: int) -> memoryview:
         """ltt_relay_offset_address."""
 
     @staticmethod
     @abstractmethod
-    def tlb_size(tm):
+    def tlb_size(tm: "TimingModel") -> int:
         """The hw.tlb.SIZES index of the pages this backend's accesses go through."""
 
     @abstractmethod
-    def describe(self, buf):
+    def describe(self, buf: "rchan_buf") -> Description:
         """describe - a Description of buf's memory."""
 
-    def pages(self, buf):
+    def pages(self, buf: "rchan_buf") -> list[tuple[int, Any]]:
+        """pages - (offset, struct page) of each page, in buffer order."""
         return [(d.offset, d.page) for d in buf.descs]
 
-    def commit_hook(self, buf):
+    def commit_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
+        """commit_hook - what the sub-buffer layer calls after each commit, or None."""
         return None
 
-    def module_init(self, mod):
+    def module_init(self, mod: "LttRelayModule") -> None:
         """module_init - at module load: nothing by default."""
 
-    def module_exit(self, mod):
+    def module_exit(self, mod: "LttRelayModule") -> None:
         """module_exit - at module unload: nothing by default."""
 
-    def variant(self, errata, exact):
+    def variant(self, errata: bool, exact: bool) -> "RelayBackend":
+        """variant - the ops a buffer uses under those options: self by default."""
         return self
 
 
-def get_backend(name):
+def get_backend(name: str) -> RelayBackend | None:
     """get_backend - the backend registered under name, or None."""
     return _REGISTRY.get(name)
 
 
-def backend_names():
+def backend_names() -> list[str]:
     """backend_names - every registered backend, in the order they were defined."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
-def backends():
+def backends() -> list[RelayBackend]:
     """backends - every registered backend, in the order they were defined."""
-    return list(_REGISTRY.values())
+    return _REGISTRY.members()
 
 
-def unregister_backend(name):
+def unregister_backend(name: str) -> None:
     """unregister_backend - forget a backend (for tests that define their own)."""
-    _REGISTRY.pop(name, None)
+    _REGISTRY.remove(name)

@@ -34,37 +34,25 @@ What it may change (defaults in this class):
                                       replace it
 """
 from abc import ABC, abstractmethod
-from collections.abc import Generator
 from typing import Any, ClassVar
 
+from kmodel.core.registry import Registry
+from kmodel.cpu.sched import Steps
 from kmodel.relay.rb_config import Scope, SwitchMode
 from kmodel.relay.ring_buffer import (CounterOps, lib_ring_buffer, lib_ring_buffer_get_subbuf,
                                       lib_ring_buffer_put_subbuf)
 
 __all__ = ["LockingLayer", "get_layer", "layer_names", "unregister_layer"]
 
-Steps = Generator[Any, None, Any]       # a generator the scheduler steps
-
-_REGISTRY: dict[str, "LockingLayer"] = {}
+_REGISTRY: Registry["LockingLayer"] = Registry("locking layer", instances=True)
 
 
 class LockingLayer(ABC):
     name: ClassVar[str | None] = None   # set by a layer: defining the class registers it
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        name = cls.__dict__.get("name")
-        if name is None:
-            return
-        missing = sorted(n for n in dir(cls)
-                         if getattr(getattr(cls, n, None), "__isabstractmethod__", False))
-        if missing:
-            raise TypeError(f"locking layer {name!r} does not implement {', '.join(missing)}")
-        old = _REGISTRY.get(name)
-        if old is not None and type(old).__qualname__ != cls.__qualname__:
-            raise ValueError(f"locking layer {name!r} is already registered "
-                             f"({type(old).__qualname__})")
-        _REGISTRY[name] = cls()
+        _REGISTRY.add(cls)
 
     @abstractmethod
     def counter_ops(self, scope: Scope) -> CounterOps:
@@ -110,9 +98,9 @@ def get_layer(name: str) -> LockingLayer | None:
 
 def layer_names() -> list[str]:
     """layer_names - every registered layer, in the order they were defined."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def unregister_layer(name: str) -> None:
     """unregister_layer - forget a layer (for tests that define their own)."""
-    _REGISTRY.pop(name, None)
+    _REGISTRY.remove(name)

@@ -6,6 +6,10 @@ locking layer, mode and scope on it, and shows each buffer's counters in
 /sys/kernel/debug/ltt/NAME/counters/cpuN (or .../global), one ``name value``
 a line, with LTTng's names.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from kmodel.core.errno import EINVAL
 from kmodel.core.printk import KERN_ERR
 from kmodel.relay.relay_alloc import ltt_relay_close
@@ -15,8 +19,15 @@ from kmodel.relay.rb_config import Scope
 from kmodel.relay.ring_buffer import HELD, check_geometry, rb_channel
 from kmodel.relay.ring_buffer_vfs import install_file_operations
 
+if TYPE_CHECKING:
+    from kmodel.kernel import Kernel
+    from kmodel.relay.rb_config import Mode
+    from kmodel.relay.ring_buffer import lib_ring_buffer
 
-def buffer_counters(rb):
+__all__ = ["ring_buffer_open", "ring_buffer_close", "buffer_counters"]
+
+
+def buffer_counters(rb: lib_ring_buffer) -> str:
     """The counters of one buffer, as the counters file shows them."""
     rows = [("offset", rb.offset.counter), ("consumed", rb.consumed.counter & ~HELD),
             ("reader_holds", rb.consumed.counter & HELD),
@@ -31,8 +42,9 @@ def buffer_counters(rb):
     return "".join(f"{n} {v}\n" for n, v in rows)
 
 
-def ring_buffer_open(k, name, subbuf_size, n_subbufs, backend, placement, layer, mode,
-                     scope, files=True):
+def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, backend: str,
+                     placement: str, layer: str, mode: Mode | str, scope: Scope | str,
+                     files: bool = True) -> tuple[rb_channel | None, int]:
     """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason."""
     lyr = get_layer(layer)
     if lyr is None:
@@ -69,7 +81,7 @@ def _counters_text(rbc, cpu):
     return buffer_counters(rb) if rb is not None else "no buffer\n"
 
 
-def ring_buffer_close(rbc, name):
+def ring_buffer_close(rbc: rb_channel, name: str) -> None:
     k = rbc.k
     ltt_relay_close(rbc.chan)
     d = k.fs.lookup(f"{LTT_DEBUGFS_DIR}/{name}/counters")

@@ -5,6 +5,8 @@ backend a buffer uses, the node its structure lives on, and what the backend
 contract (kmodel/relay/backend.py) lets a backend keep: descriptors per page,
 a contiguous view, and one private field.
 """
+from enum import StrEnum
+
 from hw import PAGE_SIZE
 from kmodel.core.kref import kref
 from kmodel.core.list import list_head
@@ -17,6 +19,14 @@ TURN_SHIFT = 96
 ONE_TURN = 1 << TURN_SHIFT      # ... and, above this bit, list steps that arrived here
 TURN_ACCESS = ONE_TURN + ONE_ACCESS
 NAME_MAX = 255
+
+
+class Placement(StrEnum):
+    """Where a buffer's pages come from (this port's choice, a word on the
+    command line): LOCAL, the patch's, the buffer's CPU's node; OPENER,
+    mainline relay's alloc_page(), the node of the CPU that opens it."""
+    LOCAL = "local"
+    OPENER = "opener"
 
 
 def FIX_SIZE(x):
@@ -128,7 +138,7 @@ class rchan:
         self.subbuf_size_order = 0
         self.base_filename = ""
         self.backend = None
-        self.placement = "local"
+        self.placement = Placement.LOCAL
         self.opener_nid = 0
         self.k = None
         self.nid = 0

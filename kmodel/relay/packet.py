@@ -26,11 +26,13 @@ A record is a 16-byte header (timestamp, payload size, event id), then its
 payload, padded to 8 bytes.  Sizes in the header are in bits, as CTF counts.
 """
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 __all__ = ["PACKET_MAGIC", "PACKET_HEADER", "HDR", "CONTEXT_END", "PacketHeader",
            "pack_packet_header", "unpack_packet_header", "RECORD_HEADER", "REC",
            "RecordHeader", "unpack_record_header", "record_size", "NO_CPU"]
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 PACKET_MAGIC = 0xC1FC1FC1
 PACKET_HEADER = struct.Struct("<I4xQQQQQQI4x")
@@ -57,7 +59,7 @@ def pack_packet_header(h: PacketHeader) -> bytes:
     return PACKET_HEADER.pack(*h)
 
 
-def unpack_packet_header(buf, offset: int = 0) -> PacketHeader:
+def unpack_packet_header(buf: Buffer, offset: int = 0) -> PacketHeader:
     """unpack_packet_header - the header of the packet at buf[offset:]."""
     return PacketHeader._make(PACKET_HEADER.unpack_from(buf, offset))
 
@@ -73,7 +75,7 @@ class RecordHeader(NamedTuple):
     id: int
 
 
-def unpack_record_header(buf, offset: int = 0) -> RecordHeader:
+def unpack_record_header(buf: Buffer, offset: int = 0) -> RecordHeader:
     """unpack_record_header - the header of the record at buf[offset:]."""
     return RecordHeader._make(RECORD_HEADER.unpack_from(buf, offset))
 

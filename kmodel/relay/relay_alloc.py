@@ -9,8 +9,11 @@ docs/errata.md has the entry.
 Module state (the patch's statics ``relay_channels`` and
 ``relay_channels_mutex``) lives in the loaded module, ``relay_module(k)``.
 """
+from __future__ import annotations
+
 import functools
 import gc
+from typing import TYPE_CHECKING, Any
 
 from kmodel.core.errno import EEXIST, EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
@@ -20,11 +23,21 @@ from kmodel.fs.vfs import S_IRUSR
 from kmodel.mm.gfp import GFP_KERNEL
 from kmodel.relay.accounting import fold_buf, working_sets
 from kmodel.relay.backend import get_backend
-from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MAX, rchan,
-                                    rchan_buf, rchan_callbacks)
+from kmodel.relay.ltt_relay import (FIX_SIZE, LTT_RELAY_CHANNEL_VERSION, NAME_MAX, Placement,
+                                    buf_page, rchan, rchan_buf, rchan_callbacks)
+
+if TYPE_CHECKING:
+    from kmodel.fs.vfs import PseudoDir
+    from kmodel.kernel import Kernel
+
+__all__ = ["ltt_relay_open", "ltt_relay_open_err", "ltt_relay_close", "ltt_relay_write",
+           "ltt_relay_read", "ltt_relay_read_get_page", "ltt_relay_offset_address",
+           "ltt_relay_get_chan", "ltt_relay_put_chan", "ltt_relay_get_chan_buf",
+           "ltt_relay_put_chan_buf", "relay_module", "PLACEMENTS", "DEFAULT_BACKEND",
+           "SIZE_MAX"]
 
 SIZE_MAX = (1 << 64) - 1
-PLACEMENTS = ("local", "opener")
+PLACEMENTS = tuple(Placement)
 DEFAULT_BACKEND = "pagelist"            # the patch's
 
 
@@ -33,7 +46,7 @@ def errata(k):
     return k.config["CONFIG_LTT_RELAY_ERRATA"] == "y"
 
 
-def relay_module(k):
+def relay_module(k: Kernel) -> Any:
     """The loaded ltt_relay_alloc module, whose statics this code uses, or None."""
     return k.modules.get("ltt_relay_alloc")
 
@@ -63,7 +76,7 @@ def relay_create_buf(k, chan, cpu):
     buf.chan = chan             # the backends reach the kernel through it
     # Page placement: the patch's is the buffer's CPU's node; mainline relay's
     # is alloc_page() on the node of the CPU running this code ("opener").
-    nid = k.cpu_to_node(cpu) if chan.placement == "local" else -1
+    nid = k.cpu_to_node(cpu) if chan.placement is Placement.LOCAL else -1
     err = chan.backend.alloc_buf(k, buf, nid)
     if err:
         chan.alloc_errno = -err     # for ltt_relay_open_err: the backend's reason
@@ -81,11 +94,11 @@ def relay_destroy_channel(kref):
     chan.k.kfree(chan)
 
 
-def ltt_relay_get_chan(chan):
+def ltt_relay_get_chan(chan: rchan) -> None:
     kref_get(chan.kref, chan.k.bug)
 
 
-def ltt_relay_put_chan(chan):
+def ltt_relay_put_chan(chan: rchan) -> None:
     kref_put(chan.kref, relay_destroy_channel, chan.k.bug)
 
 
@@ -113,11 +126,11 @@ def relay_remove_buf(kref):
     relay_destroy_buf(buf)
 
 
-def ltt_relay_get_chan_buf(buf):
+def ltt_relay_get_chan_buf(buf: rchan_buf) -> None:
     kref_get(buf.kref, buf.chan.k.bug)
 
 
-def ltt_relay_put_chan_buf(buf):
+def ltt_relay_put_chan_buf(buf: rchan_buf) -> None:
     kref_put(buf.kref, relay_remove_buf, buf.chan.k.bug)
 
 
@@ -229,8 +242,11 @@ def with_collector_paused(fn):
 
 
 @with_collector_paused
-def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
-                       private_data=None, backend=DEFAULT_BACKEND, placement="local"):
+def ltt_relay_open_err(k: Kernel, base_filename: str, parent: PseudoDir | None,
+                       subbuf_size: int, n_subbufs: int, cb: rchan_callbacks | None = None,
+                       private_data: Any = None, backend: str = DEFAULT_BACKEND,
+                       placement: Placement | str = Placement.LOCAL
+                       ) -> tuple[rchan | None, int]:
     """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
     relay = relay_module(k)
     if relay is None:
@@ -275,7 +291,7 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
     chan.private_data = private_data
     chan.base_filename = base_filename[:NAME_MAX - 1]          # strlcpy(..., NAME_MAX)
     chan.backend = ops
-    chan.placement = placement
+    chan.placement = Placement(placement)
     chan.opener_nid = k.numa_node_id()
     chan.nid = k.slab.kobj_to_nid(chan)
     setup_callbacks(chan, cb)
@@ -302,8 +318,10 @@ def ltt_relay_open_err(k, base_filename, parent, subbuf_size, n_subbufs, cb=None
     return chan, 0
 
 
-def ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
-                   private_data=None, backend=DEFAULT_BACKEND, placement="local"):
+def ltt_relay_open(k: Kernel, base_filename: str, parent: PseudoDir | None, subbuf_size: int,
+                   n_subbufs: int, cb: rchan_callbacks | None = None, private_data: Any = None,
+                   backend: str = DEFAULT_BACKEND,
+                   placement: Placement | str = Placement.LOCAL) -> rchan | None:
     """ltt_relay_open - create a channel with a buffer for each online CPU.
 
     Returns the channel, or None (the patch's API; the shell uses
@@ -319,7 +337,7 @@ def ltt_relay_open(k, base_filename, parent, subbuf_size, n_subbufs, cb=None,
 
 
 @with_collector_paused
-def ltt_relay_close(chan):
+def ltt_relay_close(chan: rchan | None) -> None:
     """ltt_relay_close - close every buffer and drop the channel's reference."""
     if chan is None:
         return
@@ -332,7 +350,7 @@ def ltt_relay_close(chan):
 
 
 # --- generic access (dispatch to the channel's backend) -----------------------
-def ltt_relay_write(buf, offset, src, length):
+def ltt_relay_write(buf: rchan_buf, offset: int, src: Any, length: int) -> int:
     """ltt_relay_write - write length bytes of src at offset of buf; returns length.
 
     As the C's memcpy, it takes the first length bytes of a longer src: the
@@ -347,6 +365,7 @@ def ltt_relay_write(buf, offset, src, length):
     except (ValueError, TypeError):         # raised before a byte moved: not bytes
         buf.chan.k.bug.oops(f"BUG: ltt_relay_write: a source of {type(src).__name__} "
                             "items, not bytes", depth=2)
+        raise                           # (the oops raised already)
 
 
 def _source_of(buf, src, length):
@@ -358,7 +377,7 @@ def _source_of(buf, src, length):
     return mem[:length] if len(mem) > length else mem
 
 
-def ltt_relay_read(buf, offset, dest, length):
+def ltt_relay_read(buf: rchan_buf, offset: int, dest: Any, length: int) -> int:
     """ltt_relay_read - read length bytes at offset of buf into dest; returns length.
     A dest shorter than length (the C would write past its end) is an oops."""
     if len(dest) < length:
@@ -391,9 +410,9 @@ class FreedRchanBuf:
     offset_address = _use_after_free("ltt_relay_offset_address")
 
 
-def ltt_relay_read_get_page(buf, offset):
+def ltt_relay_read_get_page(buf: rchan_buf, offset: int) -> buf_page | None:
     return buf.ops.read_get_page(buf, offset)
 
 
-def ltt_relay_offset_address(buf, offset):
+def ltt_relay_offset_address(buf: rchan_buf, offset: int) -> memoryview:
     return buf.ops.offset_address(buf, offset)

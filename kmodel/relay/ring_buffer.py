@@ -55,19 +55,34 @@ owner's local_t operations), ``wrap_check`` (0fdec686: the nested wrap-around
 check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b: events
 discarded sampled when the packet is delivered, not before it is closed).
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
                                 atomic_long_cmpxchg, atomic_long_read, atomic_long_set,
                                 atomic_long_t, local_add_return, local_cmpxchg, local_read,
                                 local_set, local_t, plain_long)
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC
-from kmodel.cpu.sched import smp_call_function_single
+from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
                                  unpack_packet_header, unpack_record_header)
 from kmodel.relay.rb_config import ERRATA, Mode, Scope, SwitchMode
 from kmodel.relay.relay_alloc import ltt_relay_offset_address, ltt_relay_read, ltt_relay_write
+
+if TYPE_CHECKING:
+    from kmodel.kernel import Kernel
+    from kmodel.relay.layer import LockingLayer
+    from kmodel.relay.ltt_relay import rchan, rchan_buf
+
+__all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffer", "HELD",
+           "rb_channel", "check_geometry", "trace_clock_read", "lib_ring_buffer_reserve",
+           "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record",
+           "commit_record", "write_record", "lib_ring_buffer_switch_slow",
+           "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
+           "lib_ring_buffer_put_subbuf", "read_packet"]
 
 PAGE = 4096
 
@@ -78,11 +93,11 @@ class CounterOps:
     """How the layer reads and updates its counters: local_t (lockless, per-CPU),
     atomic_long_t (lockless, global) or plain longs (under the locked layer's lock)."""
     name: str
-    new: object                 # new(k, owner_cpu, name) -> counter
-    read: object
-    set: object
-    add_return: object
-    cmpxchg: object
+    new: Callable[..., Any]     # new(k, owner_cpu, name) -> counter
+    read: Callable[..., Steps]
+    set: Callable[..., Steps]
+    add_return: Callable[..., Steps]
+    cmpxchg: Callable[..., Steps]
 
 
 def _plain_add_return(w, i):
@@ -124,7 +139,7 @@ class lib_ring_buffer:
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
                  "persist", "book")
 
-    def __init__(self, rbc, rbuf, cpu):
+    def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
         ops = rbc.ops
         self.k = k
@@ -153,7 +168,7 @@ class lib_ring_buffer:
         self.persist = rbc.chan.backend.commit_hook(rbuf)  # after each commit, or None
         self.book = Bookkeeping()
 
-    def events_discarded(self):
+    def events_discarded(self) -> int:
         return (self.records_lost_full.counter + self.records_lost_wrap.counter +
                 self.records_lost_big.counter)
 
@@ -177,13 +192,14 @@ class Bookkeeping:
 
 
 # --- reserve, commit, switch, deliver ------------------------------------------
-def trace_clock_read(k):
+def trace_clock_read(k: Kernel) -> int:
     """trace_clock_read - the trace clock: a per-kernel counter, strictly increasing."""
     k.trace_clock += 1
     return k.trace_clock
 
 
-def lib_ring_buffer_reserve(rb, rsize, data_len=None):
+def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
+                            data_len: int | None = None) -> Steps:
     """lib_ring_buffer_reserve - room for rsize bytes (a record's size, padded
     to 8), of which data_len (default rsize) are data: (slot, tsc) or
     (-errno, 0).  A packet's content ends at its last record's last data byte,
@@ -330,7 +346,7 @@ def _check_deliver(rb, idx, sb_begin, cc):
     yield from rb.ops.set(rb.commit_cold[idx], base + S)
 
 
-def lib_ring_buffer_commit(rb, slot, rsize):
+def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     """lib_ring_buffer_commit - the record at slot is written: count it in."""
     rbc = rb.rbc
     S = rbc.subbuf_size
@@ -346,7 +362,7 @@ def lib_ring_buffer_commit(rb, slot, rsize):
     book.inflight.pop(slot, None)
 
 
-def lib_ring_buffer_write(rb, slot, data):
+def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearray) -> Steps:
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
@@ -363,14 +379,15 @@ def lib_ring_buffer_write(rb, slot, data):
         done += chunk
 
 
-def reserve_record(rb, payload_len):
+def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
     """reserve_record - room for a record of payload_len: (slot, tsc), or
     (-errno, 0) when it is dropped (and counted)."""
     rb.book.produced += 1
     return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len), REC + payload_len))
 
 
-def commit_record(rb, slot, tsc, payload, event_id=0):
+def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
+                  event_id: int = 0) -> Steps:
     """commit_record - copy the record (header and payload) to its slot and commit it.
     The record is packed into one zeroed buffer of its size (the padding is
     the zeroes), then copied by lib_ring_buffer_write."""
@@ -383,7 +400,7 @@ def commit_record(rb, slot, tsc, payload, event_id=0):
     yield from lib_ring_buffer_commit(rb, slot, rsize)
 
 
-def write_record(rb, payload, event_id=0):
+def write_record(rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Steps:
     """write_record - reserve, copy, commit one record: what a tracepoint's
     probe does.  Returns the slot, or a negative errno when it was dropped."""
     slot, tsc = yield from reserve_record(rb, len(payload))
@@ -393,7 +410,8 @@ def write_record(rb, payload, event_id=0):
 
 
 # --- flush ---------------------------------------------------------------------
-def lib_ring_buffer_switch_slow(rb, mode=SwitchMode.ACTIVE):
+def lib_ring_buffer_switch_slow(rb: lib_ring_buffer,
+                                mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
     """lib_ring_buffer_switch_slow - close the current packet if it holds
     records, so that it can be delivered (a flush).  With SwitchMode.FLUSH, the
     last word: the buffer is marked finalized, and if records were dropped
@@ -446,7 +464,8 @@ def _empty_packet(rb, begin):
         yield from _switch_old_end(rb, begin + HDR, tsc, discarded)
 
 
-def lib_ring_buffer_switch_remote(rb, mode=SwitchMode.ACTIVE):
+def lib_ring_buffer_switch_remote(rb: lib_ring_buffer,
+                                  mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
     """lib_ring_buffer_switch_remote - a flush asked from any CPU.  A per-CPU
     buffer's counters are local_t, so the flush runs on its CPU, by IPI (as
     lttng-modules since 5e391252); if that CPU is offline, here.  With the
@@ -464,7 +483,7 @@ def lib_ring_buffer_switch_remote(rb, mode=SwitchMode.ACTIVE):
 HELD = 1                        # low bit of consumed: the reader holds that sub-buffer
 
 
-def lib_ring_buffer_get_subbuf(rb):
+def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer) -> Steps:
     """lib_ring_buffer_get_next_subbuf - the consumed position of the next
     delivered sub-buffer, now held by the reader; -EBUSY if one is held
     already, -EAGAIN if none is ready, -ENODATA if none will be (finalized)."""
@@ -483,7 +502,7 @@ def lib_ring_buffer_get_subbuf(rb):
             return consumed             # else a writer pushed past it: the next one
 
 
-def lib_ring_buffer_put_subbuf(rb, consumed):
+def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     """lib_ring_buffer_put_next_subbuf - give the held sub-buffer back; -EINVAL
     if consumed is not the sub-buffer held."""
     S = rb.rbc.subbuf_size
@@ -494,7 +513,8 @@ def lib_ring_buffer_put_subbuf(rb, consumed):
     return 0
 
 
-def read_packet(rb, consumed):
+def read_packet(rb: lib_ring_buffer,
+                consumed: int) -> tuple[PacketHeader, list[tuple[int, int, bytes]]]:
     """read_packet - (PacketHeader, [(timestamp, event id, payload)]) of the
     held sub-buffer, read through the allocation layer (padding skipped)."""
     S = rb.rbc.subbuf_size
@@ -520,7 +540,8 @@ class rb_channel:
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
                  "alloc_size", "ops", "errata", "bufs")
 
-    def __init__(self, k, chan, layer, mode, scope):
+    def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
+                 scope: Scope | str):
         self.k = k
         self.chan = chan
         self.layer = layer
@@ -531,9 +552,9 @@ class rb_channel:
         self.alloc_size = chan.alloc_size
         self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
-        self.bufs = {}
+        self.bufs: dict[int | None, lib_ring_buffer] = {}
 
-    def buf_for(self, cpu):
+    def buf_for(self, cpu: int) -> lib_ring_buffer | None:
         """The buffer a writer on cpu writes (the global one, for that scope);
         a CPU that came online since the open gets its layer state now, over
         the buffer the relay gave it at CPU_UP_PREPARE.  None if it has none."""
@@ -543,7 +564,7 @@ class rb_channel:
             rb = self.add_buf(cpu)
         return rb
 
-    def add_buf(self, cpu):
+    def add_buf(self, cpu: int) -> lib_ring_buffer:
         rbuf = self.chan.buf[cpu]
         key = None if self.scope is Scope.GLOBAL else cpu
         rb = lib_ring_buffer(self, rbuf, key)
@@ -551,17 +572,17 @@ class rb_channel:
         self.bufs[key] = rb
         return rb
 
-    def get_subbuf(self, rb):
+    def get_subbuf(self, rb: lib_ring_buffer) -> Steps:
         """get_subbuf - a generator: the layer's reader takes rb's next
         delivered sub-buffer (its consumed position, or -errno)."""
         return self.layer.get_subbuf(rb)
 
-    def put_subbuf(self, rb, consumed):
+    def put_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
         """put_subbuf - a generator: the reader gives the sub-buffer back."""
         return self.layer.put_subbuf(rb, consumed)
 
 
-def check_geometry(chan, mode, scope):
+def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None:
     """The layer's own checks on a channel: an errno and why, or None."""
     if mode not in tuple(Mode):
         return EINVAL, f"mode={mode!r} ({' or '.join(Mode)})"
