@@ -193,3 +193,34 @@ def test_taskset_chooses_the_opener_cpu(sh):
         sh.execute("taskset -c 3 cat /proc/meminfo")
     with pytest.raises(ScriptError, match="taskset -c CPU"):
         sh.execute("taskset 3 cat /proc/meminfo")
+
+
+def test_a_command_defined_in_a_test_is_a_shell_command_with_state_dropped_at_reboot():
+    """The command table is collected (kmodel.cli.command.register), and a
+    command's state (a ShellState) is made on first use and dropped with the
+    kernel."""
+    from dataclasses import dataclass
+
+    from kmodel.cli.command import Command, ShellState, register, unregister
+
+    @dataclass
+    class Count(ShellState):
+        n: int = 0
+
+    def tally(sh, args):
+        st = sh.state(Count)
+        st.n += 1
+        return f"{st.n}\n"
+    register(Command("tally", tally, (("tally", "count the calls since boot"),)), group=99)
+    try:
+        sh = Shell()
+        try:
+            assert "count the calls since boot" in sh.execute("help")
+            assert sh.completions("tal", "tal") == ["tally"]
+            assert sh.execute("tally") == "1\n" and sh.execute("tally") == "2\n"
+            sh.execute("reboot")
+            assert sh.execute("tally") == "1\n"          # a new kernel, a new count
+        finally:
+            sh.close()
+    finally:
+        unregister("tally")
