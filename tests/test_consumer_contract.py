@@ -9,7 +9,6 @@ import pytest
 from kmodel.cli.main import build_parser, main
 from kmodel.consumer.base import Consumer, consumer_names, get_consumer, unregister_consumer
 from kmodel.consumer.ctf import read_trace
-from kmodel.cpu.sched import run_now
 from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.relay_alloc import ltt_relay_read
 
@@ -21,20 +20,12 @@ class CopyConsumer(Consumer):
     help = "ltt_relay_read into a bytearray, then write(2)"
 
     def consume(self, limit):
-        k, rbc = self.k, self.rbc
-        S = rbc.subbuf_size
-        for cpu, rb in sorted(rbc.bufs.items()):
-            n = 0
-            while limit is None or n < limit:
-                pos = run_now(k, rbc.get_subbuf(rb))
-                if pos < 0:
-                    break
-                copy = bytearray(S)
-                ltt_relay_read(rb.rbuf, pos, copy, S)
-                self.moved += os.write(self.stream_fd(cpu), copy)
-                self.calls += 1
-                run_now(k, rbc.put_subbuf(rb, pos))
-                n += 1
+        S = self.rbc.subbuf_size
+        for cpu, rb, pos in self.delivered(limit):
+            copy = bytearray(S)
+            ltt_relay_read(rb.rbuf, pos, copy, S)
+            self.moved += os.write(self.stream_fd(cpu), copy)
+            self.calls += 1
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,20 +4,16 @@ explored interleavings."""
 import pytest
 
 from kmodel.cpu.explore import explore
-from kmodel.kernel import boot
 from kmodel.relay.backend import backend_names
 from kmodel.relay.layer import layer_names
 from kmodel.scenarios.layer_races import LayerScenario
-
-BACKENDS = ["pagelist", "vmap", "static", "pmem"]
+from layer_suite import BACKENDS, conform, layer_kernel
 
 
 @pytest.fixture(scope="module")
 def k():
-    k = boot(cmdline="reserve_mem=8M:4096:trace")   # for the pmem backend
-    k.modules.insmod("ltt_relay_alloc")
-    yield k
-    k.shutdown()
+    with layer_kernel() as k:
+        yield k
 
 
 def test_every_layer_and_backend_is_here():
@@ -30,12 +26,7 @@ def test_every_layer_and_backend_is_here():
 @pytest.mark.parametrize("layer", ["locked", "lockless"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_conformance(k, backend, layer, mode, scope):
-    sc = LayerScenario(backend, layer, mode, scope)
-    for strategy in ("random", "pct"):
-        res = explore(sc.setup, sc.check, strategy=strategy, runs=12, seed=1, kernel=k)
-        assert res.ok, (res.failure.message, res.failure.token)
-    sc.close()
-    assert k.leaks() == {}
+    conform(k, backend, layer, mode, scope)
 
 
 @pytest.mark.parametrize("layer", ["locked", "lockless"])

@@ -25,18 +25,22 @@ The recorder calls, in order:
     close()             always, after success or failure: release what start
                         took; a second call does nothing
 
-``moved`` and ``calls`` count the bytes written to the streams and the
-system calls that wrote them; ``summary()`` says it in the consumer's words.
+``delivered(limit)`` is the loop most consumers want: each delivered
+sub-buffer, taken and given back through the layer's reader.  ``moved`` and
+``calls`` count the bytes written to the streams and the system calls that
+wrote them; ``summary()`` says it in the consumer's words.
 """
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kmodel.core.registry import Registry
+from kmodel.cpu.sched import run_now
 
 if TYPE_CHECKING:
     from kmodel.kernel import Kernel
-    from kmodel.relay.ring_buffer import rb_channel
+    from kmodel.relay.ring_buffer import lib_ring_buffer, rb_channel
 
 __all__ = ["Consumer", "get_consumer", "consumer_names", "unregister_consumer"]
 
@@ -72,6 +76,22 @@ class Consumer(ABC):
             fd = self.files[cpu] = os.open(self.stream_path(cpu),
                                            os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         return fd
+
+    def delivered(self, limit: int | None) -> Iterator[tuple[int, "lib_ring_buffer", int]]:
+        """delivered - (cpu, buffer, consumed position) of up to limit delivered
+        sub-buffers of each buffer (None: all), each taken through the layer's
+        reader (rbc.get_subbuf) and given back when the loop asks for the next
+        (not if it stops on an exception: the packet stays unconsumed)."""
+        k, rbc = self.k, self.rbc
+        for cpu, rb in sorted(rbc.bufs.items()):
+            taken = 0
+            while limit is None or taken < limit:
+                pos = run_now(k, rbc.get_subbuf(rb))
+                if pos < 0:
+                    break
+                yield cpu, rb, pos
+                run_now(k, rbc.put_subbuf(rb, pos))
+                taken += 1
 
     def start(self) -> None:
         """start - set up, before the first event (nothing by default)."""

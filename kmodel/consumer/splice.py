@@ -12,7 +12,6 @@ import os
 
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.consumer.base import Consumer
-from kmodel.cpu.sched import run_now
 
 
 def subbuf_runs(k, rbuf, offset, size):
@@ -55,19 +54,11 @@ class SpliceConsumer(Consumer):
     help = "in this process, zero copy (sendfile from the frames)"
 
     def consume(self, limit):
-        k, rbc = self.k, self.rbc
-        S = rbc.subbuf_size
-        for cpu, rb in sorted(rbc.bufs.items()):
-            taken = 0
-            while limit is None or taken < limit:
-                c = run_now(k, rbc.get_subbuf(rb))
-                if c < 0:
-                    break
-                moved, calls = splice_subbuf(k, rb.rbuf, c, S, self.stream_fd(cpu))
-                self.moved += moved
-                self.calls += calls
-                run_now(k, rbc.put_subbuf(rb, c))
-                taken += 1
+        S = self.rbc.subbuf_size
+        for cpu, rb, pos in self.delivered(limit):
+            moved, calls = splice_subbuf(self.k, rb.rbuf, pos, S, self.stream_fd(cpu))
+            self.moved += moved
+            self.calls += calls
 
     def summary(self):
         return f"{self.moved:,} bytes spliced in {self.calls:,} sendfile calls"

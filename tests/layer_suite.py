@@ -1,0 +1,34 @@
+"""The layers' conformance suite, for any backend x layer x mode x scope: the
+scenario of kmodel/scenarios/layer_races.py (writers in tasks and interrupts,
+a reader, its invariants after every step), explored under random and PCT
+schedules on a kernel with a pmem region (for the pmem backend)."""
+from contextlib import contextmanager
+
+from kmodel.cpu.explore import explore
+from kmodel.kernel import boot
+from kmodel.scenarios.layer_races import LayerScenario
+
+BACKENDS = ["pagelist", "vmap", "static", "pmem"]
+
+
+@contextmanager
+def layer_kernel():
+    """A kernel with the relay loaded and an 8 MiB reserve_mem region."""
+    k = boot(cmdline="reserve_mem=8M:4096:trace")
+    k.modules.insmod("ltt_relay_alloc")
+    try:
+        yield k
+    finally:
+        k.shutdown()
+
+
+def conform(k, backend, layer, mode, scope, runs=12, seed=1):
+    """Explore the scenario; assert every run keeps the invariants and the
+    channel leaves nothing allocated.  Returns the scenario (for its buffers)."""
+    sc = LayerScenario(backend, layer, mode, scope)
+    for strategy in ("random", "pct"):
+        res = explore(sc.setup, sc.check, strategy=strategy, runs=runs, seed=seed, kernel=k)
+        assert res.ok, (res.failure.message, res.failure.token)
+    sc.close()
+    assert k.leaks() == {}
+    return sc
