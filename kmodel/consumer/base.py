@@ -77,7 +77,8 @@ class Consumer(ABC):
                                            os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         return fd
 
-    def delivered(self, limit: int | None) -> Iterator[tuple[int, "lib_ring_buffer", int]]:
+    def delivered(self, limit: int | None
+                  ) -> Iterator[tuple[int | None, "lib_ring_buffer", int]]:
         """delivered - (cpu, buffer, consumed position) of up to limit delivered
         sub-buffers of each buffer (None: all), each taken through the layer's
         reader (rbc.get_subbuf) and given back when the loop asks for the next
