@@ -6,6 +6,7 @@ fixed address), ``memset``, and a memoryview over raw host memory.
 import ctypes
 import mmap as _mmap
 import os
+import sys
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -17,10 +18,6 @@ _munmap_fn = _libc.munmap
 _munmap_fn.restype = ctypes.c_int
 _munmap_fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 
-_from_memory = ctypes.pythonapi.PyMemoryView_FromMemory
-_from_memory.restype = ctypes.py_object
-_from_memory.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
-_PyBUF_WRITE = 0x200
 
 PROT_NONE = _mmap.PROT_NONE if hasattr(_mmap, "PROT_NONE") else 0
 PROT_RW = _mmap.PROT_READ | _mmap.PROT_WRITE
@@ -51,5 +48,46 @@ def munmap(addr, length):
 
 
 def memview(addr, length):
-    """memview - a writable memoryview (format 'B') of host memory at addr."""
-    return _from_memory(addr, length, _PyBUF_WRITE)
+    """memview - a writable memoryview (format 'B') of host memory at addr.
+
+    Its exporter is a ctypes array over the memory, and every view sliced
+    from it (a page's, a buffer's) keeps a reference to that array: so
+    unmap_view can tell whether any view of the memory is still alive."""
+    arr = (ctypes.c_ubyte * length).from_address(addr)
+    return memoryview(arr).cast("B")
+
+
+# Mappings whose owner closed them while a view sliced from them was alive:
+# (the ctypes array the views hold, address, length), unmapped once no view is.
+_still_viewed = []
+
+
+def unmap_view(view, addr, length):
+    """unmap_view - release view (from memview) and munmap the memory behind it,
+    unless a view sliced from it is still alive somewhere (a buffer a program
+    kept after its kernel shut down): then the memory stays mapped until the
+    last such view is gone, and a later call unmaps it.  A view that outlived
+    its mapping would make the next access a segfault of the whole process."""
+    _still_viewed.append((view.obj, addr, length))
+    view.release()
+    unmap_unviewed()
+
+
+def unmap_unviewed():
+    """unmap_unviewed - munmap every closed mapping that no view uses any more."""
+    keep = []
+    while _still_viewed:
+        arr, addr, length = _still_viewed.pop()
+        # the references: the tuple just popped is gone, so: arr here and
+        # getrefcount's argument; any more is a live view's managed buffer
+        if sys.getrefcount(arr) > 2:
+            keep.append((arr, addr, length))
+        else:
+            del arr
+            munmap(addr, length)
+    _still_viewed.extend(keep)
+
+
+def still_viewed():
+    """still_viewed - how many closed mappings a live view keeps mapped."""
+    return len(_still_viewed)

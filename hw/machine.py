@@ -20,6 +20,7 @@ class Machine:
         self.pmem_path = pmem_path
         self.physmem = PhysMem([n.memory for n in spec.nodes])
         self.boots = 0                  # kernels booted on it so far
+        self.running = None             # the running kernel's boot token: one at a time
 
     def close(self):
         """close - release the host memory; again is a no-op."""

@@ -57,8 +57,7 @@ class MMU:
         """unmap - remove a mapping made by map_frames; its view is released."""
         if self.live.pop(m.addr, None) is not m:
             raise ValueError(f"unmap: no mapping at {m.addr:#x}")
-        m.view.release()
-        libc.munmap(m.addr, (m.nr_pages + 1) << PAGE_SHIFT)
+        libc.unmap_view(m.view, m.addr, (m.nr_pages + 1) << PAGE_SHIFT)
 
     def close(self):
         for m in list(self.live.values()):

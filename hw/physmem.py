@@ -37,8 +37,7 @@ class NodeMemory:
 
     def close(self):
         if self.fd >= 0:
-            self.view.release()
-            libc.munmap(self.addr, self.nr_pages << PAGE_SHIFT)
+            libc.unmap_view(self.view, self.addr, self.nr_pages << PAGE_SHIFT)
             os.close(self.fd)
             self.fd = -1
 

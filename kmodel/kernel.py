@@ -89,12 +89,18 @@ class Kernel:
                             f"NR_CPUS ({NR_CPUS})")
         self.log = LogBuf(1 << self.config["CONFIG_LOG_BUF_SHIFT"])
         self.bug = Bug(self.log)
+        if machine is not None and machine.running is not None:
+            raise BootError(f"{spec.name}: a kernel runs on this machine already (boot "
+                            f"{machine.boots}); shut it down before booting another")
         self.own_machine = machine is None
         if machine is None:
             machine = make_machine(spec)
         self.machine = machine
         self.physmem = machine.physmem
         self.mmu = None
+        self.at_shutdown = []           # what modules undo before the memory goes
+        self.down = False               # shut down: its objects raise KernelGone
+        self._boot_token = machine.running = object()
         try:
             self.reserved_mem = self._reserve_mem(params.get("reserve_mem"))
             machine.boots += 1
@@ -137,8 +143,8 @@ class Kernel:
             raise
         # A kernel dropped without shutdown() still gives back its memfds and
         # mappings, when the collector frees it (the finalizer holds no kernel).
-        self._finalizer = weakref.finalize(self, _release,
-                                           machine if self.own_machine else None, self.mmu)
+        self._finalizer = weakref.finalize(self, _release, machine, self.own_machine,
+                                           self._boot_token, self.mmu)
         _LIVE.add(self)
 
     def __enter__(self):
@@ -337,25 +343,33 @@ class Kernel:
         return context.preempt_count(self)
 
     def shutdown(self):
-        """shutdown - release the host resources (mappings, memfds); again is a no-op."""
+        """shutdown - what the modules hold is made unusable (a channel used
+        after this raises KernelGone), then the host resources go (mappings,
+        memfds); the machine is free for the next kernel.  Again is a no-op."""
+        self.down = True
+        hooks, self.at_shutdown = self.at_shutdown, []
+        for fn in hooks:
+            fn()
         fin = getattr(self, "_finalizer", None)
         if fin is not None:
             fin()
             return
-        _release(getattr(self, "machine", None) if getattr(self, "own_machine", False)
-                 else None, getattr(self, "mmu", None))
+        _release(self.machine, self.own_machine, self._boot_token, self.mmu)
 
 
 _LIVE = weakref.WeakSet()               # kernels not yet collected
 _COLLECT_AT = 16                        # this many live: collect the dropped ones first
 
 
-def _release(machine, mmu):
+def _release(machine, own, token, mmu):
     """The host resources of a kernel: its MMU's mappings, and its machine
-    when it had one of its own (a shared machine outlives it)."""
+    when it had one of its own (a shared machine outlives it, free for the
+    next kernel)."""
     if mmu is not None:
         mmu.close()
-    if machine is not None:
+    if machine.running is token:
+        machine.running = None
+    if own:
         machine.close()
 
 

@@ -20,6 +20,11 @@ class Oops(Exception):
     """A kernel oops: the emulated kernel hit a bug.  str() is the report's head."""
 
 
+class KernelGone(RuntimeError):
+    """A kernel object (a channel, a buffer) used after its kernel shut down:
+    its memory is gone with the kernel.  A program's mistake, not the kernel's."""
+
+
 @dataclass(frozen=True)
 class WarnRecord:
     file: str

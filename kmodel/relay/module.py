@@ -12,6 +12,7 @@ from kmodel.core.module import KernelModule
 from kmodel.cpu.notifier import notifier_block
 from kmodel.relay.accounting import fold_buf, working_sets
 from kmodel.relay.backend import backends
+from kmodel.relay.relay_alloc import relay_kernel_gone
 from kmodel.relay.relay_hotplug import relay_hotcpu_callback
 
 
@@ -33,6 +34,7 @@ class LttRelayModule(KernelModule):
                                  5, name="relay_hotcpu_callback")
         self.k.hotplug.register_cpu_notifier(self.nb)
         self.k.timing.flushers.append(self.flush)
+        self.k.at_shutdown.append(self.kernel_gone)
         for b in backends():            # pmem: the previous boot's trace, if any
             b.module_init(self)
         return 0
@@ -43,6 +45,11 @@ class LttRelayModule(KernelModule):
         self.flush()
         self.k.hotplug.unregister_cpu_notifier(self.nb)
         self.k.timing.flushers.remove(self.flush)
+        self.k.at_shutdown.remove(self.kernel_gone)
+
+    def kernel_gone(self):
+        """The kernel shuts down: its buffers' memory goes with it."""
+        relay_kernel_gone(self)
 
     def refcount(self):
         """Users: the open channels and the open buffer files."""

@@ -15,6 +15,7 @@ import functools
 import gc
 from typing import TYPE_CHECKING, Any
 
+from kmodel.core.bug import KernelGone
 from kmodel.core.errno import EEXIST, EINVAL, ENOMEM
 from kmodel.core.kref import kref_get, kref_init, kref_put
 from kmodel.core.list import list_add, list_del
@@ -248,6 +249,7 @@ def ltt_relay_open_err(k: Kernel, base_filename: str, parent: PseudoDir | None,
                        placement: Placement | str = Placement.LOCAL
                        ) -> tuple[rchan | None, int]:
     """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
+    _check_alive(k, "ltt_relay_open")
     relay = relay_module(k)
     if relay is None:
         k.printk(KERN_ERR + "ltt_relay_open: the ltt_relay_alloc module is not loaded")
@@ -342,6 +344,7 @@ def ltt_relay_close(chan: rchan | None) -> None:
     if chan is None:
         return
     k = chan.k
+    _check_alive(k, "ltt_relay_close")
     for i in k.for_each_possible_cpu():
         if chan.buf[i] is not None:
             relay_close_buf(chan.buf[i])
@@ -408,6 +411,35 @@ class FreedRchanBuf:
     read = _use_after_free("ltt_relay_read")
     read_get_page = _use_after_free("ltt_relay_read_get_page")
     offset_address = _use_after_free("ltt_relay_offset_address")
+
+
+def _after_shutdown(fn):
+    def access(buf, *args):
+        raise KernelGone(f"{fn} on cpu {buf.cpu}'s buffer: its kernel has shut down")
+    return staticmethod(access)
+
+
+class GoneRchanBuf:
+    """The ops a buffer gets when its kernel shuts down (relay_kernel_gone):
+    its memory goes with the kernel, so an access raises KernelGone instead
+    of reaching memory that is no longer the kernel's."""
+    write = _after_shutdown("ltt_relay_write")
+    read = _after_shutdown("ltt_relay_read")
+    read_get_page = _after_shutdown("ltt_relay_read_get_page")
+    offset_address = _after_shutdown("ltt_relay_offset_address")
+
+
+def relay_kernel_gone(relay) -> None:
+    """relay_kernel_gone - at the kernel's shutdown: every live buffer's
+    accesses raise KernelGone from now on (not the kernel's: an emulator's
+    guard, as Linux has no life after shutdown)."""
+    for buf in relay.bufs.values():
+        buf.ops = GoneRchanBuf
+
+
+def _check_alive(k: Kernel, fn: str) -> None:
+    if k.down:
+        raise KernelGone(f"{fn}: the kernel has shut down")
 
 
 def ltt_relay_read_get_page(buf: rchan_buf, offset: int) -> buf_page | None:
