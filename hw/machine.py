@@ -15,9 +15,13 @@ from hw.physmem import PhysMem
 
 
 class Machine:
-    def __init__(self, spec, pmem_path=None):
+    def __init__(self, spec, pmem_path=None, pmem_format=False):
+        """The hardware of spec; pmem_path, the host file behind a reserved
+        region, which a kernel takes only if it is a region kmodel made (or
+        new), unless pmem_format says the user lets it be overwritten."""
         self.spec = spec
         self.pmem_path = pmem_path
+        self.pmem_format = pmem_format
         self.physmem = PhysMem([n.memory for n in spec.nodes])
         self.boots = 0                  # kernels booted on it so far
         self.running = None             # the running kernel's boot token: one at a time

@@ -33,6 +33,7 @@ from kmodel.fs.vfs import PseudoFS
 from kmodel.mm.page_alloc import PageAllocator
 from kmodel.mm.reserve_mem import ReserveMemError, parse_reserve_mem, reserve_mem_place
 from kmodel.mm.slab import SlabAllocator
+from kmodel.relay.pmem_layout import HEADER_SIZE, foreign_region
 from kmodel.mm.vmalloc import Vmalloc
 
 # The modules installed with this kernel (what /lib/modules holds): importing
@@ -166,6 +167,8 @@ class Kernel:
         try:
             r = reserve_mem_place(self.physmem, *parse_reserve_mem(param))
             if path is not None:
+                if self.physmem.backing is None and not self.machine.pmem_format:
+                    _check_region_file(path)
                 self.physmem.back_with_file(path, r.start_pfn, r.nr_pages)
         except ReserveMemError as e:
             raise BootError(str(e)) from None
@@ -373,13 +376,30 @@ def _release(machine, own, token, mmu):
         machine.close()
 
 
-def make_machine(machine=DEFAULT_PRESET, pmem_path=None):
+def _check_region_file(path):
+    """A --pmem file that exists and holds something is kmodel's region, or the
+    boot refuses it before writing a byte (--pmem-format lets it be taken)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.read(HEADER_SIZE)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise BootError(f"--pmem {path}: {e.strerror}") from None
+    why = foreign_region(first) if first else None
+    if why:
+        raise BootError(f"--pmem {path}: not a region kmodel made: {why}; nothing was "
+                        f"written (--pmem-format lets kmodel take the file and overwrite it)")
+
+
+def make_machine(machine=DEFAULT_PRESET, pmem_path=None, pmem_format=False):
     """make_machine - the hardware of a preset name, a machine file or a
     MachineSpec (hw.machine.Machine), with pmem_path the host file behind a
-    reserved region; a BootError if this host cannot map its memory."""
+    reserved region (pmem_format: it may be one kmodel did not make); a
+    BootError if this host cannot map its memory."""
     spec = machine if isinstance(machine, MachineSpec) else load_preset(machine)
     try:
-        return Machine(spec, pmem_path)
+        return Machine(spec, pmem_path, pmem_format)
     except OSError as e:
         raise BootError(f"{spec.name}: {spec.total_memory >> 20} MiB of emulated memory "
                         f"cannot be mapped on this host ({e.strerror})") from None

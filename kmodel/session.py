@@ -96,11 +96,13 @@ class Session:
     """A machine and the kernel booted on it (docs/architecture.md)."""
 
     def __init__(self, machine: Any = DEFAULT_PRESET, config: Iterable[str] = (), seed: int = 0,
-                 cmdline: str = "", pmem: str | None = None, maxcpus: int | None = None):
+                 cmdline: str = "", pmem: str | None = None, maxcpus: int | None = None,
+                 pmem_format: bool = False):
         """A kernel booted on a new machine of preset (or file, or MachineSpec)
         machine; pmem is the host file behind the reserve_mem region cmdline
-        asks for.  A BootError (nothing left open) if it cannot boot."""
-        self.machine: Machine = make_machine(machine, pmem)
+        asks for (refused if it holds something that is not a kmodel region,
+        unless pmem_format).  A BootError (nothing left open) if it cannot boot."""
+        self.machine: Machine = make_machine(machine, pmem, pmem_format)
         self.config: list[str] = list(config)
         self.seed = seed
         self.cmdline = cmdline or ""

@@ -18,3 +18,11 @@ def add_boot_options(p):
     p.add_argument("--pmem", metavar="FILE",
                    help="a host file behind the reserve_mem region: it outlives the "
                         "emulator (kill -9 is a crash; the next run is the next boot)")
+    add_pmem_format_option(p)
+
+
+def add_pmem_format_option(p):
+    """add_pmem_format_option - --pmem-format, for every command that takes --pmem."""
+    p.add_argument("--pmem-format", action="store_true",
+                   help="let --pmem take a file that is not a region kmodel made "
+                        "(its contents are overwritten)")

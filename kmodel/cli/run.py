@@ -84,21 +84,23 @@ def load_script(path):
     return text, path
 
 
-def script_shell(lines, machine=None, config=None, seed=None, cmdline=None, pmem=None):
+def script_shell(lines, machine=None, config=None, seed=None, cmdline=None, pmem=None,
+                 pmem_format=False):
     """script_shell - the shell a script runs on: the options of its #!kmodel
     line, where the command line's do not win (--config adds to the header's)."""
     opts = parse_header(lines[0]) if lines else {}
     return Shell(machine or opts.get("machine", DEFAULT_PRESET),
                  (opts.get("config") or []) + list(config or []),
                  seed if seed is not None else opts.get("seed", 0),
-                 cmdline if cmdline is not None else opts.get("cmdline", ""), pmem)
+                 cmdline if cmdline is not None else opts.get("cmdline", ""), pmem,
+                 pmem_format=pmem_format)
 
 
 def run_text(text, out, machine=None, config=None, seed=None, name="script", cmdline=None,
-             pmem=None):
+             pmem=None, pmem_format=False):
     """run_text - run a script, writing the transcript to out; returns the exit status."""
     lines = text.splitlines()
-    sh = script_shell(lines, machine, config, seed, cmdline, pmem)
+    sh = script_shell(lines, machine, config, seed, cmdline, pmem, pmem_format)
     try:
         for no, line in enumerate(lines, 1):
             stripped = line.strip()
@@ -135,7 +137,7 @@ def cmd_run(args, out):
         if name.startswith("builtin:"):
             check_scenario_machine(text, name, args.machine)
         return run_text(text, out, args.machine, args.config, args.seed, name,
-                        args.cmdline, args.pmem)
+                        args.cmdline, args.pmem, args.pmem_format)
     except HeaderError as e:
         raise ScriptError(f"{name}: {e}") from None
 

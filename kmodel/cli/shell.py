@@ -40,12 +40,12 @@ register(Command("help", cmd_help, (("help", "this list"),)), group=1000)
 
 class Shell:
     def __init__(self, machine=DEFAULT_PRESET, config=(), seed=0, cmdline="", pmem=None,
-                 session=None):
+                 session=None, pmem_format=False):
         """A shell on a session (kmodel.session): the one given, or its own on
         machine (with config, seed, the kernel command line, and pmem, the
         host file behind the reserve_mem region cmdline asks for)."""
-        self.session = session if session is not None else Session(machine, config, seed,
-                                                                   cmdline, pmem)
+        self.session = session if session is not None else Session(
+            machine, config, seed, cmdline, pmem, pmem_format=pmem_format)
         self.own_session = session is None
         self.interrupted = False        # Ctrl-C while a command runs (kmodel shell)
         self.commands = command_table()

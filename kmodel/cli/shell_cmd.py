@@ -106,7 +106,7 @@ def _save_history(readline, path):
 
 def cmd_shell(args, out):
     sh = Shell(args.machine or DEFAULT_PRESET, args.config or (), args.seed or 0,
-               args.cmdline or "", args.pmem)
+               args.cmdline or "", args.pmem, pmem_format=args.pmem_format)
     try:
         return interactive(sh, out=out)
     finally:

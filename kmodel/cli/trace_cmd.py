@@ -16,6 +16,7 @@ import os
 import sys
 
 from hw.units import parse_size
+from kmodel.cli.boot_options import add_pmem_format_option
 from kmodel.cli.errors import UsageError
 from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.base import consumer_help, consumer_names
@@ -77,6 +78,7 @@ def cmd_record(args, out):
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
+                         pmem_format=args.pmem_format,
                          config=tuple(args.config or ()))
 
     def progress(text):
@@ -153,6 +155,7 @@ def add_parser(sub):
                    help="kernel command line, e.g. reserve_mem=4M:4096:trace for "
                         "--backend pmem")
     r.add_argument("--pmem", metavar="FILE", help="a host file behind the reserve_mem region")
+    add_pmem_format_option(r)
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
     r.set_defaults(func=cmd_record)
     s2 = tsub.add_parser("show", help="print a trace kmodel recorded")

@@ -51,6 +51,7 @@ class RecordOptions:
     consumer: str = "splice"        # a registered consumer (consumer/base.py)
     cmdline: str = ""               # the boot's, e.g. reserve_mem= for --backend pmem
     pmem: str = None                # the host file behind that region
+    pmem_format: bool = False       # ... which may be one kmodel did not make
 
 
 @dataclass
@@ -122,8 +123,10 @@ class Recorder:
         cls = get_consumer(o.consumer)
         if cls is None:
             raise ValueError(f"no consumer {o.consumer!r}")
-        sess = Session(o.machine, o.config, o.seed, o.cmdline, o.pmem) if o.machine else \
-            Session(config=o.config, seed=o.seed, cmdline=o.cmdline, pmem=o.pmem)
+        sess = Session(o.machine, o.config, o.seed, o.cmdline, o.pmem,
+                       pmem_format=o.pmem_format) if o.machine else \
+            Session(config=o.config, seed=o.seed, cmdline=o.cmdline, pmem=o.pmem,
+                    pmem_format=o.pmem_format)
         self.k = k = sess.k
         self.rbc = consumer = None
         try:

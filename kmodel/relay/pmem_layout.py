@@ -128,6 +128,18 @@ def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, count
 
 
 # --- the reader's side -------------------------------------------------------------
+def foreign_region(first_page: bytes) -> str | None:
+    """foreign_region - why a host file whose first page is first_page is not
+    a region kmodel made, or None if it is one: its header's magic, or a
+    header page all zeroes (a region made and never formatted, or cleared)."""
+    if not any(first_page[:HEADER_SIZE]):
+        return None
+    if len(first_page) >= 8 and int.from_bytes(first_page[:8], "little") == REGION_MAGIC:
+        return None
+    return (f"its first bytes ({bytes(first_page[:8]).hex()}) are not a kmodel region's "
+            f"header ({REGION_MAGIC.to_bytes(8, 'little').hex()})")
+
+
 def unpack_header(data):
     """unpack_header - {field: value} of a region header; PmemLayoutError names
     the first field that is wrong and its offset."""
