@@ -16,6 +16,9 @@ from kmodel.core.errno import EINVAL, errno_name
 
 if TYPE_CHECKING:
     from kmodel.cpu.explore import ExploreResult
+    from kmodel.relay.ltt_relay import Placement, rchan
+    from kmodel.relay.rb_config import Mode, Scope
+    from kmodel.relay.ring_buffer import rb_channel
     from kmodel.cpu.sched import World
     from kmodel.kernel import Kernel
 
@@ -42,8 +45,9 @@ def boot(machine: Any = None, config: Any = (), seed: int = 0,
 
 
 def open_channel(k: Kernel, name: str, subbuf_size: int, n_subbufs: int,
-                 backend: str = "pagelist", placement: str = "local", layer: str | None = None,
-                 mode: str = "overwrite", scope: str = "per-cpu") -> Any:
+                 backend: str = "pagelist", placement: Placement | str = "local",
+                 layer: str | None = None, mode: Mode | str = "overwrite",
+                 scope: Scope | str = "per-cpu") -> rchan | rb_channel:
     """open_channel - a channel with its buffer files in /sys/kernel/debug/ltt/NAME:
     the relay channel (rchan), or with layer= the layered channel (rb_channel).
     Raises RelayError (errno, the kernel's reason) if the kernel refuses."""

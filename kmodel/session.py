@@ -13,9 +13,11 @@ session owns:
 - what a script does to the kernel from outside while it runs: lines
   ``echo VALUE > PATH`` that write a pseudo-file, as a user's shell does
   (``/sys/devices/system/cpu/cpuN/online``, ``/sys/power/state``, the fault
-  injection files), parsed and checked before anything runs
-  (``parse_hotplug``, ``check_writes``) and refused with the words a Linux
-  shell prints (``write``).
+  injection files), parsed before anything runs (``parse_hotplug``: a line of
+  another shape is refused then) and refused, when the kernel refuses them,
+  with the words a Linux shell prints (``write``).  A file is looked up when
+  its line runs, not before: an earlier line may make it (a CPU made present
+  through /sys/devices/system/cpu/probe gets its online file then).
 
 Those who keep state about one kernel register ``on_reboot`` to drop it
 when that kernel goes.
@@ -154,10 +156,3 @@ class Session:
             if e.errno == ENOENT:
                 raise WriteRefused(ENOENT, f"echo: {path}: No such file or directory") from None
             raise WriteRefused(e.errno, f"sh: echo: write error: {strerror(e.errno)}") from None
-
-    def check_writes(self, writes: list[ScriptedWrite]) -> None:
-        """check_writes - every scripted write names a file this kernel has
-        (before anything runs); a HotplugScriptError naming the first that does not."""
-        for w in writes:
-            if self.k.fs.lookup(w.path) is None:
-                raise HotplugScriptError(f"{w.where}: {w.path}: No such file or directory")

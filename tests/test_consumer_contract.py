@@ -9,6 +9,7 @@ import pytest
 from kmodel.cli.main import build_parser, main
 from kmodel.consumer.base import Consumer, consumer_names, get_consumer, unregister_consumer
 from kmodel.consumer.ctf import read_trace
+from kmodel.cpu.sched import run_now
 from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.relay_alloc import ltt_relay_read
 
@@ -103,3 +104,54 @@ def test_a_consumer_that_misses_an_operation_is_refused_when_defined():
     with pytest.raises(ValueError, match="already registered"):
         class Again(CopyConsumer):          # noqa: F841
             name = "splice"
+    with pytest.raises(ValueError, match="kmodel.consumer.splice.SpliceConsumer"):
+        class SpliceConsumer(CopyConsumer):     # the built-in's own class name, elsewhere
+            name = "splice"
+    assert get_consumer("splice").__module__ == "kmodel.consumer.splice"
+
+
+@pytest.mark.parametrize("consumer", ["splice", "mmap", "read", "copy"])
+def test_every_consumer_reads_a_cpu_that_comes_online_while_tracing(tmp_path, consumer):
+    """CPU 5 comes online at tick 2, and CPU 8 is made present (probe) then
+    online: their buffers are made at CPU_UP_PREPARE, their files have the
+    layered file operations, and the mmap process maps them when it hears
+    of them.  Every event is read or counted lost, on every CPU."""
+    hp = tmp_path / "hp"
+    hp.write_text("2 echo 1 > /sys/devices/system/cpu/cpu5/online\n"
+                  "3 echo 8 > /sys/devices/system/cpu/probe\n"
+                  "4 echo 1 > /sys/devices/system/cpu/cpu8/online\n")
+    d = tmp_path / "t"
+    assert main(["trace", "record", str(d), "--consumer", consumer, "--events", "120",
+                 "--cmdline", "maxcpus=4", "--hotplug", str(hp)]) == 0
+    trace = read_trace(str(d))
+    assert {"channel0_5", "channel0_8"} <= set(trace)
+    assert all(sum(len(p.events) for p in trace[f"channel0_{c}"]) > 0 for c in (5, 8))
+
+
+def test_a_loop_over_delivered_that_stops_early_leaves_the_packet_unconsumed(tmp_path):
+    """A consumer that breaks out of delivered() (or raises in its body) gives
+    the sub-buffer it held back unconsumed: the next get takes it again, and
+    the buffer is not left held for ever."""
+    from kmodel.kernel import boot
+    from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+    from kmodel.relay.rb_config import SwitchMode
+    with boot("numa2") as k:
+        k.modules.insmod("ltt_relay_alloc")
+        rbc, _ = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless",
+                                  "discard", "per-cpu")
+        rb = rbc.buf_for(0)
+        with k.on_cpu(0):
+            for _ in range(200):
+                run_now(k, rbc.layer.write(rb, b"x" * 40))
+            run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
+        c = CopyConsumer(k, rbc, str(tmp_path))
+        for cpu, _, pos in c.delivered(None):
+            first = pos
+            break
+        with pytest.raises(RuntimeError):
+            for cpu, _, pos in c.delivered(None):
+                raise RuntimeError("the disk is full")
+        again = [pos for _, _, pos in c.delivered(None)]
+        assert again[0] == first == 0 and len(again) == 3
+        c.close()
+        ring_buffer_close(rbc, "t")

@@ -75,13 +75,42 @@ def test_readers_of_packets_load_the_layout_not_the_kernel(reader):
     assert kernel == [] and len(loaded) <= 12, loaded
 
 
-def test_no_packet_header_field_is_read_by_position():
-    """A packet header is read by field name: no unpack_packet_header(...)[i]."""
+UNPACKERS = ("unpack_packet_header", "unpack_record_header")
+
+
+def headers_read_by_position(tree):
+    """Lines where a header is read by position: unpack_...(...)[i], or the
+    tuple it returns unpacked into names, directly or through a name it was
+    bound to (h = unpack_...(...); a, b, ... = h)."""
+    bound = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+             and isinstance(node.value, ast.Call)
+             and getattr(node.value.func, "id", None) in UNPACKERS
+             for t in node.targets if isinstance(t, ast.Name)}
     bad = []
-    for path in (ROOT / "kmodel").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and
-                    getattr(node.value.func, "id", None) in ("unpack_packet_header",
-                                                             "unpack_record_header")):
-                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and \
+                getattr(node.value.func, "id", None) in UNPACKERS:
+            bad.append(node.lineno)
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Tuple)
+                                                  for t in node.targets):
+            v = node.value
+            if (isinstance(v, ast.Call) and getattr(v.func, "id", None) in UNPACKERS) or \
+                    (isinstance(v, ast.Name) and v.id in bound):
+                bad.append(node.lineno)
+    return sorted(bad)
+
+
+def test_no_packet_header_field_is_read_by_position():
+    """A packet header is read by field name, never by position."""
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in (ROOT / "kmodel").rglob("*.py")
+           for line in headers_read_by_position(ast.parse(p.read_text()))]
     assert bad == []
+
+
+def test_the_position_check_sees_each_form():
+    code = ("a = unpack_packet_header(b)[6]\n"
+            "m, t, *rest = unpack_packet_header(b)\n"
+            "h = unpack_record_header(b)\n"
+            "ts, size, eid = h\n"
+            "ok = unpack_packet_header(b).packet_seq_num\n")
+    assert headers_read_by_position(ast.parse(code)) == [1, 2, 4]

@@ -240,3 +240,28 @@ def test_a_short_source_oopses_before_a_byte_is_written(env):
     out = bytearray(8192)
     ltt_relay_read(buf, 0, out, 8192)
     assert out == b"\x11" * 8192
+
+
+@pytest.mark.parametrize("backend", ["pagelist", "vmap", "static"])
+def test_a_source_of_wider_items_is_written_as_its_bytes_once(kernel_factory, backend):
+    """A source whose items are not bytes (array('H'), a memoryview of format
+    'I') is its bytes: written and counted once, whatever its length in items."""
+    from array import array
+    costs = []
+    for src in (array("H", range(3000)).tobytes(), array("H", range(3000))):
+        k = kernel_factory("numa2")
+        buf = RelayEnv(k).open(4096, 4, backend=backend).buf[0]
+        k.timing.reset()
+        assert ltt_relay_write(buf, 3000, src, 5000) == 5000
+        t = k.timing.totals()
+        costs.append((t["ops"], t["bytes_local"] + t["bytes_remote"]))
+        out = bytearray(5000)
+        ltt_relay_read(buf, 3000, out, 5000)
+        assert out == array("H", range(3000)).tobytes()[:5000]
+    assert costs[0] == costs[1] and costs[0][1] == 5000
+
+
+def test_a_source_that_is_no_buffer_oopses(env):
+    buf = env.open(4096, 4).buf[0]
+    with pytest.raises(Oops, match="a source of str is not a contiguous buffer of bytes"):
+        ltt_relay_write(buf, 0, "text", 4)

@@ -25,16 +25,22 @@ def test_mypy_passes_on_the_contracts():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_mypy_would_catch_a_contract_broken_by_its_types(tmp_path):
-    """A backend whose write returns a str where the contract says int, and an
-    untyped contract function: both refused."""
-    bad = tmp_path / "bad_backend.py"
+def test_mypy_would_catch_a_member_that_breaks_its_contract(tmp_path):
+    """A backend whose write returns a str where the contract says int, and a
+    consumer whose consume takes the wrong argument: mypy refuses both (the
+    contracts' hints are what it checks them against)."""
+    bad = tmp_path / "bad_members.py"
     bad.write_text(
+        "from kmodel.consumer.base import Consumer\n"
         "from kmodel.relay.backend import RelayBackend\n"
-        "def registered(name: str) -> list[str]:\n"
-        "    return name\n"
-        "def untyped(name):\n"
-        "    return name\n")
-    r = run_mypy("--disallow-untyped-defs", str(bad))
+        "class Bad(RelayBackend):\n"
+        "    @staticmethod\n"
+        "    def write(buf: object, offset: int, src: bytes, length: int) -> str:\n"
+        "        return 'no'\n"
+        "class Worse(Consumer):\n"
+        "    def consume(self, limit: str) -> None:\n"
+        "        pass\n")
+    r = run_mypy(str(bad))
     assert r.returncode == 1
-    assert "Incompatible return value type" in r.stdout and "missing a type annotation" in r.stdout
+    assert 'Return type "str" of "write" incompatible' in r.stdout, r.stdout
+    assert 'Argument 1 of "consume" is incompatible' in r.stdout, r.stdout

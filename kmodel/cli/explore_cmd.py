@@ -200,10 +200,9 @@ def cmd_explore(args, out):
     if args.strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {args.strategy!r} (strategies: "
                          f"{', '.join(STRATEGIES)})")
-    args.strategy = Strategy(args.strategy)
     if args.stacks and not args.replay:
         raise UsageError("--stacks goes with --replay TOKEN")
-    runs = args.runs if args.runs is not None else DEFAULT_RUNS[args.strategy]
+    runs = args.runs if args.runs is not None else DEFAULT_RUNS[Strategy(args.strategy)]
     if args.max_steps < 1:
         raise UsageError(f"--max-steps {args.max_steps}: must be at least 1")
     setup, check, kernel, close = _scenario(args)
@@ -220,13 +219,14 @@ def cmd_explore(args, out):
 
 def report(res, args, out):
     f = res.failure
+    strategy = Strategy(args.strategy)
     if args.replay:
         out.write(f"replay of {args.script}: {res.steps} steps\n")
         out.writelines(line + "\n" for line in res.trace)
     else:
         how = (f"exhaustive, preemption bound {args.bound}"
-               if args.strategy is Strategy.EXHAUSTIVE else f"{args.strategy}, seed {args.seed}"
-               + (f", depth {args.depth}" if args.strategy is Strategy.PCT else ""))
+               if strategy is Strategy.EXHAUSTIVE else f"{strategy}, seed {args.seed}"
+               + (f", depth {args.depth}" if strategy is Strategy.PCT else ""))
         out.write(f"explore {args.script}: {how}\n")
     cost = res.cost
     cost_line = (f"modeled cost of the run: {cost['cycles']:,} cycles, "
@@ -237,7 +237,7 @@ def report(res, args, out):
             out.write("no failure in this schedule\n" + cost_line)
             return 0
         done = ("every schedule within the bound ran" if res.complete else
-                "the search stopped at --runs" if args.strategy is Strategy.EXHAUSTIVE
+                "the search stopped at --runs" if strategy is Strategy.EXHAUSTIVE
                 else "")
         out.write(f"no failure in {res.runs:,} runs ({res.steps:,} steps, "
                   f"{res.distinct:,} distinct interleavings)"

@@ -126,7 +126,7 @@ def _consume(sh, name, rbc, args):
 def layered_show(sh, name, rbc, cpus):
     """Lines for relay show: each buffer's counters and sub-buffers."""
     lines = [f"  layer {rbc.layer.name}, {rbc.mode} mode, {rbc.scope} buffers"]
-    for key, rb in sorted(rbc.bufs.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+    for key, rb in rbc.buffers():
         if cpus is not None and key is not None and key not in cpus:
             continue
         c = dict(line.split() for line in buffer_counters(rb).splitlines())

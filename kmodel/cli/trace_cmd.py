@@ -74,7 +74,7 @@ def cmd_record(args, out):
             raise UsageError(str(e)) from None
     _outdir(args.dir, args.force)
     opts = RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
-                         rate=args.rate, layer=args.layer, mode=args.mode,
+                         rate=args.rate, layer=args.layer, mode=Mode(args.mode),
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
@@ -147,8 +147,9 @@ def add_parser(sub):
                    help="sub-buffers the consumer takes per CPU per tick (default: all)")
     r.add_argument("--consumer", default="splice", choices=consumer_names(),
                    help=consumer_help())
-    r.add_argument("--hotplug", metavar="SCRIPT", help="lines 'TICK COMMAND' run while "
-                   "tracing, e.g. '10 echo 0 > /sys/devices/system/cpu/cpu3/online'")
+    r.add_argument("--hotplug", metavar="SCRIPT", help="lines 'TICK echo VALUE > PATH' "
+                   "written while tracing, e.g. '10 echo 0 > "
+                   "/sys/devices/system/cpu/cpu3/online'")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--config", action="append", metavar="CONFIG_X=y")
     r.add_argument("--cmdline", default="", metavar="PARAMS",

@@ -11,9 +11,10 @@ help and choices).  A new consumer is one file plus its tests; one defined
 in a test file alone works under ``trace record``.
 
 A consumer is made for one recording, on the channel of the workload, with
-the directory to write (``outdir``).  It writes one CTF stream file a CPU,
-``channel0_<cpu>`` (``stream_path``), each a sequence of whole packets as
-the sub-buffer layer wrote them (the ``metadata`` file is the recorder's).
+the directory to write (``outdir``).  It writes one CTF stream file a
+buffer, ``channel0_<cpu>`` (``channel0_global`` for a global buffer;
+``stream_path``), each a sequence of whole packets as the sub-buffer layer
+wrote them (the ``metadata`` file is the recorder's).
 The recorder calls, in order:
 
     start()             before the first event: set up (a process, a socket)
@@ -35,6 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kmodel.consumer.ctf import stream_name
 from kmodel.core.registry import Registry
 from kmodel.cpu.sched import run_now
 
@@ -63,13 +65,13 @@ class Consumer(ABC):
         self.outdir = outdir
         self.moved = 0                  # bytes written to the stream files
         self.calls = 0                  # the system calls that wrote them
-        self.files: dict[int, int] = {}     # cpu -> the stream file's fd
+        self.files: dict[int | None, int] = {}  # cpu (None: global) -> the stream's fd
 
-    def stream_path(self, cpu: int) -> str:
-        """stream_path - where cpu's stream goes: outdir/channel0_<cpu>."""
-        return os.path.join(self.outdir, f"channel0_{cpu}")
+    def stream_path(self, cpu: int | None) -> str:
+        """stream_path - where cpu's stream goes (cpu None: the global buffer's)."""
+        return os.path.join(self.outdir, stream_name(cpu))
 
-    def stream_fd(self, cpu: int) -> int:
+    def stream_fd(self, cpu: int | None) -> int:
         """stream_fd - cpu's stream file, made (empty) on first use."""
         fd = self.files.get(cpu)
         if fd is None:
@@ -82,15 +84,20 @@ class Consumer(ABC):
         """delivered - (cpu, buffer, consumed position) of up to limit delivered
         sub-buffers of each buffer (None: all), each taken through the layer's
         reader (rbc.get_subbuf) and given back when the loop asks for the next
-        (not if it stops on an exception: the packet stays unconsumed)."""
+        (a loop that stops early, on an exception or a break, gives the
+        sub-buffer back unconsumed: the next get takes it again)."""
         k, rbc = self.k, self.rbc
-        for cpu, rb in sorted(rbc.bufs.items()):
+        for cpu, rb in rbc.buffers():
             taken = 0
             while limit is None or taken < limit:
                 pos = run_now(k, rbc.get_subbuf(rb))
                 if pos < 0:
                     break
-                yield cpu, rb, pos
+                try:
+                    yield cpu, rb, pos
+                except GeneratorExit:
+                    run_now(k, rbc.release_subbuf(rb, pos))
+                    raise
                 run_now(k, rbc.put_subbuf(rb, pos))
                 taken += 1
 

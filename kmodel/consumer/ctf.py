@@ -25,6 +25,12 @@ from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, record_size, unpack_pac
                                  unpack_record_header)
 
 
+def stream_name(cpu):
+    """stream_name - the stream file of a buffer: channel0_<cpu>, or
+    channel0_global for a channel's one global buffer (cpu None)."""
+    return f"channel0_{'global' if cpu is None else cpu}"
+
+
 class TraceError(ValueError):
     """A trace directory that cannot be read; the message names the file and offset."""
 
@@ -158,9 +164,10 @@ def read_stream(path):
         if len(data) - pos < HDR:
             raise TraceError(f"{name}: offset {pos}: truncated packet header "
                              f"({len(data) - pos} of {HDR} bytes)")
-        magic, tb, te, content, size, seq, disc, cpu = unpack_packet_header(data, pos)
-        if magic != PACKET_MAGIC:
-            raise TraceError(f"{name}: offset {pos}: bad packet magic {magic:#x}")
+        h = unpack_packet_header(data, pos)
+        content, size = h.content_size, h.packet_size
+        if h.magic != PACKET_MAGIC:
+            raise TraceError(f"{name}: offset {pos}: bad packet magic {h.magic:#x}")
         if size % 8 or content % 8 or content > size or size // 8 < HDR:
             raise TraceError(f"{name}: offset {pos}: bad sizes (content {content} bits, "
                              f"packet {size} bits)")
@@ -173,18 +180,19 @@ def read_stream(path):
         while at < end:
             if end - at < REC:
                 raise TraceError(f"{name}: offset {at}: truncated event header")
-            ts, psize, eid = unpack_record_header(data, at)
-            cls = BY_ID.get(eid)
-            if cls is None or at + REC + psize > end:
-                raise TraceError(f"{name}: offset {at}: bad event (id {eid}, "
-                                 f"{psize} bytes)")
+            r = unpack_record_header(data, at)
+            cls = BY_ID.get(r.id)
+            if cls is None or at + REC + r.payload_size > end:
+                raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
+                                 f"{r.payload_size} bytes)")
             try:
-                values = decode(cls, data[at + REC:at + REC + psize])
+                values = decode(cls, data[at + REC:at + REC + r.payload_size])
             except TraceError as e:
                 raise TraceError(f"{name}: offset {at}: {e}") from None
-            events.append((ts, cls.name, values))
-            at += record_size(psize)
-        packets.append(Packet(name, pos, cpu, tb, te, seq, disc, events))
+            events.append((r.timestamp, cls.name, values))
+            at += record_size(r.payload_size)
+        packets.append(Packet(name, pos, h.cpu_id, h.timestamp_begin, h.timestamp_end,
+                              h.packet_seq_num, h.events_discarded, events))
         pos += size // 8
     return packets
 

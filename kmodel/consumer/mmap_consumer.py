@@ -30,22 +30,27 @@ class Connection:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
         msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 22, 64)
-        self.inbuf = msg
-        while b"\n" not in self.inbuf:
-            self.inbuf += self.sock.recv(1 << 22)
-        line, self.inbuf = self.inbuf.split(b"\n", 1)
-        self.layout = json.loads(line)
         self.fds = fds
+        self.inbuf = msg
+        if not msg:
+            raise ConnectionError("the emulator closed the socket during the handshake")
+        self.layout = json.loads(self._line())
 
-    def call(self, **req):
-        self.sock.sendall(json.dumps(req).encode() + b"\n")
+    def _line(self):
+        """The next line the emulator sent; ConnectionError if it went away
+        (a closed socket reads empty: never wait on it again)."""
         while b"\n" not in self.inbuf:
-            data = self.sock.recv(4096)
+            data = self.sock.recv(1 << 16)
             if not data:
                 raise ConnectionError("the emulator went away")
             self.inbuf += data
         line, self.inbuf = self.inbuf.split(b"\n", 1)
-        return json.loads(line)["ret"]
+        return line
+
+    def call(self, **req):
+        """call - send a request; the answer ({"ret": ..., "bufs": N})."""
+        self.sock.sendall(json.dumps(req).encode() + b"\n")
+        return json.loads(self._line())
 
 
 def map_buffer(fds, pages):
@@ -78,12 +83,18 @@ def run(sock_path, outdir):
     S = conn.layout["subbuf_size"]
     A = conn.layout["alloc_size"]
     views, files, last_seq = {}, {}, {}
-    for cpu, pages in conn.layout["buffers"].items():
-        cpu = int(cpu)
-        views[cpu] = map_buffer(conn.fds, pages)
-        path = os.path.join(outdir, f"channel0_{cpu}")
-        last_seq[cpu] = resume_stream(path, S)
-        files[cpu] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def add_buffers(layout):
+        """Map the buffers of layout not mapped yet, and open their streams."""
+        for cpu, pages in layout["buffers"].items():
+            cpu = int(cpu)
+            if cpu in views:
+                continue
+            views[cpu] = map_buffer(conn.fds, pages)
+            path = os.path.join(outdir, f"channel0_{cpu}")
+            last_seq[cpu] = resume_stream(path, S)
+            files[cpu] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    add_buffers(conn.layout)
     finished = set()
     packets = 0
     while len(finished) < len(views):
@@ -91,7 +102,10 @@ def run(sock_path, outdir):
         for cpu in sorted(views):
             if cpu in finished:
                 continue
-            pos = conn.call(op="get", cpu=cpu)
+            reply = conn.call(op="get", cpu=cpu)
+            if reply["bufs"] > len(views):      # a CPU came online: map its buffer
+                add_buffers(conn.call(op="layout")["ret"])
+            pos = reply["ret"]
             if pos == -ENODATA:
                 finished.add(cpu)
                 continue

@@ -11,6 +11,12 @@ JSON line a request:
 
     {"op": "get", "cpu": N}            -> {"ret": consumed position, or -errno}
     {"op": "put", "cpu": N, "pos": P}  -> {"ret": 0 or -errno}
+    {"op": "layout"}                   -> {"ret": the layout, as sent at connect}
+
+Every answer also carries ``"bufs"``, how many buffers the channel has: a
+CPU that came online while tracing gets a buffer (and its layer state) as
+it starts writing, and a consumer that sees the count grow asks for the
+layout again and maps the new buffer (its frames are in the files it has).
 
 The emulator is single-threaded: it answers in ``serve``, which the recorder
 calls between ticks.  A consumer that goes away (killed, say) while it holds
@@ -27,7 +33,6 @@ import tempfile
 import time
 
 from kmodel.consumer.base import Consumer
-from kmodel.core.atomic import atomic_long_cmpxchg
 from kmodel.core.errno import EINVAL
 from kmodel.cpu.sched import run_now
 from kmodel.relay.ring_buffer import HELD
@@ -114,7 +119,7 @@ class ConsumerServer:
         for cpu, pos in c.held.items():
             rb = self.rbc.bufs.get(cpu)
             if rb is not None:
-                run_now(k, atomic_long_cmpxchg(rb.consumed, pos | HELD, pos))
+                run_now(k, self.rbc.release_subbuf(rb, pos))
         c.held.clear()
         try:
             c.sock.close()
@@ -126,6 +131,8 @@ class ConsumerServer:
     # --- requests --------------------------------------------------------------------
     def _handle(self, c, req):
         k = self.k
+        if req.get("op") == "layout":
+            return buffer_layout(k, self.rbc)
         cpu = req.get("cpu")
         rb = self.rbc.bufs.get(cpu) if isinstance(cpu, int) else None
         if rb is None:
@@ -170,7 +177,8 @@ class ConsumerServer:
                     except (ValueError, AttributeError):
                         ret = -EINVAL
                     try:
-                        c.sock.sendall(json.dumps({"ret": ret}).encode() + b"\n")
+                        c.sock.sendall(json.dumps({"ret": ret, "bufs": len(self.rbc.bufs)})
+                                       .encode() + b"\n")
                     except OSError:
                         self._drop(c)
                     done += 1

@@ -14,7 +14,7 @@ import os
 from kmodel.consumer.base import Consumer
 from kmodel.core.errno import EAGAIN
 from kmodel.fs.vfs import FsError
-from kmodel.relay.packet import CONTEXT_END, unpack_packet_header
+from kmodel.relay.packet import CONTEXT_END, PACKET_MAGIC, unpack_packet_header
 
 
 class ReadConsumer(Consumer):
@@ -25,11 +25,10 @@ class ReadConsumer(Consumer):
         super().__init__(k, rbc, outdir)
         self.handles = {}               # cpu -> an open buffer file
 
-    def _file(self, cpu):
+    def _file(self, cpu, rb):
         h = self.handles.get(cpu)
         if h is None:
-            buf = self.rbc.chan.buf[cpu]
-            h = self.handles[cpu] = self.k.fs.open(buf.dentry.path())
+            h = self.handles[cpu] = self.k.fs.open(rb.rbuf.dentry.path())
         return h
 
     def _read(self, h, n):
@@ -45,16 +44,17 @@ class ReadConsumer(Consumer):
         return data
 
     def consume(self, limit):
-        for cpu in sorted(self.rbc.bufs):
-            if self.rbc.chan.buf[cpu] is None:
-                continue
-            h = self._file(cpu)
+        for cpu, rb in self.rbc.buffers():
+            h = self._file(cpu, rb)
             taken = 0
             while limit is None or taken < limit:
                 head = self._read(h, CONTEXT_END)
                 if not head:
                     break
                 hdr = unpack_packet_header(head + bytes(4))
+                if hdr.magic != PACKET_MAGIC:
+                    raise ValueError(f"{h.path}: read gave no packet header (magic "
+                                     f"{hdr.magic:#x}): not a layered buffer's file")
                 content = hdr.content_size // 8
                 rest = self._read(h, content - CONTEXT_END) if content > CONTEXT_END else b""
                 packet = head + rest

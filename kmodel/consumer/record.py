@@ -21,11 +21,13 @@ import zlib
 from dataclasses import dataclass, field
 
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
+from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
 from kmodel.relay.rb_config import Mode, Scope, SwitchMode
 from kmodel.session import Session, WriteRefused
@@ -35,22 +37,22 @@ CLASS = {c.name: c for c in EVENT_CLASSES}
 
 @dataclass
 class RecordOptions:
-    machine: str = None
-    events: int = None              # per CPU; or
-    duration: int = None            # ticks
+    machine: str | None = None      # a preset or a machine file; None: the default
+    events: int | None = None       # per CPU; or
+    duration: int | None = None     # ticks
     rate: int = 16                  # events per CPU per tick
     layer: str = "lockless"
     mode: Mode = Mode.DISCARD
     backend: str = "pagelist"
     subbuf_size: int = 16384
     n_subbufs: int = 4
-    consumer_rate: int = None       # sub-buffers per CPU per tick; None: all delivered
+    consumer_rate: int | None = None    # sub-buffers per CPU per tick; None: all delivered
     hotplug: list = field(default_factory=list)     # [kmodel.session.ScriptedWrite]
     seed: int = 0
     config: tuple = ()
     consumer: str = "splice"        # a registered consumer (consumer/base.py)
     cmdline: str = ""               # the boot's, e.g. reserve_mem= for --backend pmem
-    pmem: str = None                # the host file behind that region
+    pmem: str | None = None         # the host file behind that region
     pmem_format: bool = False       # ... which may be one kmodel did not make
 
 
@@ -123,17 +125,15 @@ class Recorder:
         cls = get_consumer(o.consumer)
         if cls is None:
             raise ValueError(f"no consumer {o.consumer!r}")
-        sess = Session(o.machine, o.config, o.seed, o.cmdline, o.pmem,
-                       pmem_format=o.pmem_format) if o.machine else \
-            Session(config=o.config, seed=o.seed, cmdline=o.cmdline, pmem=o.pmem,
-                    pmem_format=o.pmem_format)
+        sess = Session(o.machine or DEFAULT_PRESET, o.config, o.seed, o.cmdline, o.pmem,
+                       pmem_format=o.pmem_format)
         self.k = k = sess.k
         self.rbc = consumer = None
         try:
-            sess.check_writes(o.hotplug)
             k.modules.insmod("ltt_relay_alloc")
             self.rbc, err = ring_buffer_open(k, "trace", o.subbuf_size, o.n_subbufs,
-                                             o.backend, "local", o.layer, o.mode, Scope.PER_CPU)
+                                             o.backend, Placement.LOCAL, o.layer, o.mode,
+                                             Scope.PER_CPU)
             if self.rbc is None:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
@@ -186,7 +186,7 @@ class Recorder:
 
     def _stats(self):
         stats = {}
-        for cpu, rb in sorted(self.rbc.bufs.items()):
+        for cpu, rb in self.rbc.buffers():
             stats[cpu] = CpuStats(produced=rb.book.produced,
                                   lost_full=rb.records_lost_full.counter,
                                   lost_wrap=rb.records_lost_wrap.counter,

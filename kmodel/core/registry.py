@@ -40,9 +40,12 @@ class Registry(Generic[T]):
         old = self._members.get(name)
         if old is not None:
             old_cls = type(old) if self.instances else old
-            if old_cls.__qualname__ != cls.__qualname__:
+            # the same class defined again (its module imported twice) takes
+            # its own place; any other class may not take a name in use
+            if (old_cls.__module__, old_cls.__qualname__) != (cls.__module__,
+                                                              cls.__qualname__):
                 raise ValueError(f"{self.kind} {name!r} is already registered "
-                                 f"({old_cls.__qualname__})")
+                                 f"({old_cls.__module__}.{old_cls.__qualname__})")
         self._members[name] = cls() if self.instances else cls
 
     def get(self, name: str) -> T | None:

@@ -30,7 +30,6 @@ from enum import StrEnum
 from kmodel.cpu.sched import Run, RunFailed, ScheduleError, World, run_cost
 
 
-
 class Strategy(StrEnum):
     """How the explorer chooses schedules (the words of --strategy)."""
     RANDOM = "random"

@@ -25,13 +25,15 @@ What it may change (defaults in this class):
                                       layer's own slot (the locked layer keeps
                                       its spinlock there)
     write(rb, payload, event_id)      reserve, then commit: one record
-    get_subbuf(rb) / put_subbuf(rb, consumed)
-                                      the reader's side; the default is the
-                                      sub-buffer layer's own, and every reader
-                                      (buffer files, consumers, the shell)
-                                      reaches it through the channel
-                                      (rb_channel.get_subbuf), so a layer can
-                                      replace it
+    get_subbuf(rb), put_subbuf(rb, consumed), release_subbuf(rb, consumed),
+    poll_deliver(rb)                  the reader's side: take the next delivered
+                                      sub-buffer, give it back consumed, give
+                                      it back unconsumed, and whether one is
+                                      ready; the default is the sub-buffer
+                                      layer's own, and every reader (buffer
+                                      files, consumers, the shell) reaches it
+                                      through the channel (rb_channel.get_subbuf
+                                      and the rest), so a layer can replace it
 """
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -40,7 +42,8 @@ from kmodel.core.registry import Registry
 from kmodel.cpu.sched import Steps
 from kmodel.relay.rb_config import Scope, SwitchMode
 from kmodel.relay.ring_buffer import (CounterOps, lib_ring_buffer, lib_ring_buffer_get_subbuf,
-                                      lib_ring_buffer_put_subbuf)
+                                      lib_ring_buffer_poll_deliver, lib_ring_buffer_put_subbuf,
+                                      lib_ring_buffer_release_subbuf)
 
 __all__ = ["LockingLayer", "get_layer", "layer_names", "unregister_layer"]
 
@@ -87,8 +90,17 @@ class LockingLayer(ABC):
         return (yield from lib_ring_buffer_get_subbuf(rb))
 
     def put_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
-        """put_subbuf - the reader gives the sub-buffer at consumed back: 0 or -errno."""
+        """put_subbuf - the reader gives the sub-buffer at consumed back, consumed:
+        0 or -errno."""
         return (yield from lib_ring_buffer_put_subbuf(rb, consumed))
+
+    def release_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
+        """release_subbuf - the reader gives it back unconsumed: 0 or -errno."""
+        return (yield from lib_ring_buffer_release_subbuf(rb, consumed))
+
+    def poll_deliver(self, rb: lib_ring_buffer) -> bool:
+        """poll_deliver - would the reader get a sub-buffer now?  (Not a step.)"""
+        return lib_ring_buffer_poll_deliver(rb)
 
 
 def get_layer(name: str) -> LockingLayer | None:

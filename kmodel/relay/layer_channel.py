@@ -15,9 +15,10 @@ from kmodel.core.printk import KERN_ERR
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer, layer_names
+from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.rb_config import Scope
 from kmodel.relay.ring_buffer import HELD, check_geometry, rb_channel
-from kmodel.relay.ring_buffer_vfs import install_file_operations
+from kmodel.relay.ring_buffer_vfs import ring_buffer_file_operations
 
 if TYPE_CHECKING:
     from kmodel.kernel import Kernel
@@ -43,7 +44,7 @@ def buffer_counters(rb: lib_ring_buffer) -> str:
 
 
 def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, backend: str,
-                     placement: str, layer: str, mode: Mode | str, scope: Scope | str,
+                     placement: Placement | str, layer: str, mode: Mode | str, scope: Scope | str,
                      files: bool = True) -> tuple[rb_channel | None, int]:
     """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason."""
     lyr = get_layer(layer)
@@ -52,7 +53,7 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
                  f"({', '.join(layer_names())})")
         return None, -EINVAL
     chan, err = ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend, placement,
-                                       files)
+                                       files, fops=ring_buffer_file_operations)
     if chan is None:
         return None, err
     bad = check_geometry(chan, mode, scope)
@@ -62,7 +63,7 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
         _remove_dir(k, name)
         return None, -bad[0]
     rbc = rb_channel(k, chan, lyr, mode, scope)
-    install_file_operations(rbc)
+    chan.private_data = rbc             # what its buffer files' operations read
     if rbc.scope is Scope.GLOBAL:
         rbc.add_buf(k.boot_cpu)
     else:

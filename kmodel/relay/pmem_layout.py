@@ -262,13 +262,13 @@ def scan_region(data):
             sb = buf[idx * S:(idx + 1) * S]
             ents = entries(meta, idx)
             ph = unpack_packet_header(sb)
-            pmagic, tb, te, content, size, pseq, disc, pcpu = ph
-            if pmagic == 0 and ents[0][1][0] == 0:
+            tb, content, pseq = ph.timestamp_begin, ph.content_size, ph.packet_seq_num
+            if ph.magic == 0 and ents[0][1][0] == 0:
                 continue                        # never written
-            if pmagic != PACKET_MAGIC:
+            if ph.magic != PACKET_MAGIC:
                 scan.drop("packet magic")
                 continue
-            if pseq % n != idx or pcpu != cpu or size != S * 8:
+            if pseq % n != idx or ph.cpu_id != cpu or ph.packet_size != S * 8:
                 scan.drop("packet header fields")
                 continue
             committed, data_end = _vouched(sb, ents, pseq // n, S)
@@ -303,11 +303,11 @@ def scan_region(data):
             if (pseq + 1) * S <= consumed & ~1:
                 scan.consumed += 1              # a consumer read it before the crash
                 continue
-            discarded = disc if complete and content else sum(lost[:3])
+            discarded = ph.events_discarded if complete and content else sum(lost[:3])
             packet_bytes = S if complete else end
             out = bytearray(sb[:packet_bytes])
             out[:HDR] = pack_packet_header(ph._replace(
-                timestamp_end=te if complete and content else last_ts, content_size=end * 8,
+                timestamp_end=ph.timestamp_end if complete and content else last_ts, content_size=end * 8,
                 packet_size=packet_bytes * 8, events_discarded=discarded))
             got.append(Packet(cpu, pseq, bytes(out), records, complete, discarded))
         got.sort(key=lambda p: p.seq)

@@ -357,24 +357,26 @@ def ltt_relay_write(buf: rchan_buf, offset: int, src: Any, length: int) -> int:
     """ltt_relay_write - write length bytes of src at offset of buf; returns length.
 
     As the C's memcpy, it takes the first length bytes of a longer src: the
-    source is checked before the backend sees it, and a longer one is sliced
-    once, so the backend writes (and counts) the access once.  A src shorter
-    than length is a kernel bug: an oops, with nothing written (and so is a
-    buffer already freed: see FreedRchanBuf)."""
-    if len(src) != length:
+    source is checked before the backend sees it (a byte view of anything
+    that is not bytes or a bytearray, sliced once if it is longer), so the
+    backend writes (and counts) the access once.  A src shorter than length,
+    or one that is not a buffer of bytes, is a kernel bug: an oops, with
+    nothing written (and so is a buffer already freed: see FreedRchanBuf)."""
+    t = type(src)
+    if (t is not bytes and t is not bytearray) or len(src) != length:
         src = _source_of(buf, src, length)
-    try:
-        return buf.ops.write(buf, offset, src, length)
-    except (ValueError, TypeError):         # raised before a byte moved: not bytes
-        buf.chan.k.bug.oops(f"BUG: ltt_relay_write: a source of {type(src).__name__} "
-                            "items, not bytes", depth=2)
-        raise                           # (the oops raised already)
+    return buf.ops.write(buf, offset, src, length)
 
 
 def _source_of(buf, src, length):
-    """The first length bytes of src, or the oops of a src shorter than length
-    (len() of a memoryview counts its items, which need not be bytes)."""
-    mem = memoryview(src).cast("B")
+    """The first length bytes of src as a byte view, or the oops of a src that
+    is not a contiguous buffer, or shorter than length (len() of a memoryview
+    counts its items, which need not be bytes)."""
+    try:
+        mem = memoryview(src).cast("B")
+    except (TypeError, ValueError) as e:
+        buf.chan.k.bug.oops(f"BUG: ltt_relay_write: a source of {type(src).__name__} "
+                            f"is not a contiguous buffer of bytes ({e})", depth=3)
     if len(mem) < length:
         _short_mem(buf, "ltt_relay_write", "source", mem, length, depth=4)
     return mem[:length] if len(mem) > length else mem

@@ -50,19 +50,22 @@ class ltt_relay_file_operations:
 class DebugfsClient:
     """A relay client that puts buffer files in debugfs (as LTTng's does).
 
-    ``parent`` is a debugfs directory; files are ``<base_filename><cpu>``.
+    ``parent`` is a debugfs directory; files are ``<base_filename><cpu>``,
+    with fops as their file operations (a layered channel's client gives its
+    own: kmodel/relay/ring_buffer_vfs.py), for the buffers of the open and
+    those CPU_UP_PREPARE makes later alike.
     """
 
-    def __init__(self, k):
+    def __init__(self, k, fops=ltt_relay_file_operations):
         self.k = k
+        self.fops = fops
 
     def callbacks(self):
         return rchan_callbacks(create_buf_file=self.create_buf_file,
                                remove_buf_file=self.remove_buf_file)
 
     def create_buf_file(self, filename, parent, mode, buf):
-        return debugfs_create_file(self.k.fs, filename, mode, parent, buf,
-                                   ltt_relay_file_operations)
+        return debugfs_create_file(self.k.fs, filename, mode, parent, buf, self.fops)
 
     def remove_buf_file(self, dentry):
         debugfs_remove(self.k.fs, dentry)
@@ -70,16 +73,17 @@ class DebugfsClient:
 
 
 def ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend=DEFAULT_BACKEND,
-                           placement="local", files=True):
+                           placement="local", files=True, fops=ltt_relay_file_operations):
     """ltt_relay_open_debugfs - a tracer's channel NAME, its buffer files in
-    /sys/kernel/debug/ltt/NAME/cpuN (files=False: a client with no callbacks,
-    so no files).  Returns (chan, 0) or (None, -errno); a failed open removes
-    the directory, unless a buffer file the open leaked is still in it."""
+    /sys/kernel/debug/ltt/NAME/cpuN with file operations fops (files=False: a
+    client with no callbacks, so no files).  Returns (chan, 0) or (None,
+    -errno); a failed open removes the directory, unless a buffer file the
+    open leaked is still in it."""
     if not name or "/" in name or name in (".", "..") or len(name) > 255:
         k.printk(KERN_ERR + f"ltt_relay_open_debugfs: bad channel name {name[:40]!r}")
         return None, -EINVAL
     parent = k.fs.mkdir(f"{LTT_DEBUGFS_DIR}/{name}")
-    cb = DebugfsClient(k).callbacks() if files else None
+    cb = DebugfsClient(k, fops).callbacks() if files else None
     chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf_size, n_subbufs, cb, None,
                                    backend, placement)
     if chan is None and not parent.children:

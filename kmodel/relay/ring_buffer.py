@@ -82,7 +82,8 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record",
            "commit_record", "write_record", "lib_ring_buffer_switch_slow",
            "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
-           "lib_ring_buffer_put_subbuf", "read_packet"]
+           "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
+           "lib_ring_buffer_poll_deliver", "read_packet"]
 
 PAGE = 4096
 
@@ -513,6 +514,24 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     return 0
 
 
+def lib_ring_buffer_release_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
+    """lib_ring_buffer_put_subbuf (without lib_ring_buffer_move_consumer) -
+    give the held sub-buffer back unconsumed: the next get takes it again (a
+    reader that failed to write it out, or went away); -EINVAL if consumed
+    is not the sub-buffer held."""
+    got = yield from atomic_long_cmpxchg(rb.consumed, consumed | HELD, consumed)
+    return 0 if got == consumed | HELD else -EINVAL
+
+
+def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
+    """lib_ring_buffer_poll_deliver - is the next sub-buffer delivered and not
+    held (what poll says POLLIN for)?  A peek, not a step: it changes nothing."""
+    S = rb.rbc.subbuf_size
+    c = rb.consumed.counter
+    idx = (c // S) % rb.rbc.n_subbufs
+    return not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S
+
+
 def read_packet(rb: lib_ring_buffer,
                 consumed: int) -> tuple[PacketHeader, list[tuple[int, int, bytes]]]:
     """read_packet - (PacketHeader, [(timestamp, event id, payload)]) of the
@@ -564,6 +583,11 @@ class rb_channel:
             rb = self.add_buf(cpu)
         return rb
 
+    def buffers(self) -> list[tuple[int | None, lib_ring_buffer]]:
+        """buffers - (cpu, buffer) of every buffer, in CPU order (the global
+        buffer's cpu is None)."""
+        return sorted(self.bufs.items(), key=lambda kv: -1 if kv[0] is None else kv[0])
+
     def add_buf(self, cpu: int) -> lib_ring_buffer:
         rbuf = self.chan.buf[cpu]
         key = None if self.scope is Scope.GLOBAL else cpu
@@ -578,8 +602,16 @@ class rb_channel:
         return self.layer.get_subbuf(rb)
 
     def put_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
-        """put_subbuf - a generator: the reader gives the sub-buffer back."""
+        """put_subbuf - a generator: the reader gives the sub-buffer back, consumed."""
         return self.layer.put_subbuf(rb, consumed)
+
+    def release_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
+        """release_subbuf - a generator: the reader gives it back unconsumed."""
+        return self.layer.release_subbuf(rb, consumed)
+
+    def poll_deliver(self, rb: lib_ring_buffer) -> bool:
+        """poll_deliver - whether the reader would get a sub-buffer now."""
+        return self.layer.poll_deliver(rb)
 
 
 def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None:

@@ -72,26 +72,30 @@ def _give_back(st):
 
 
 class ring_buffer_file_operations:
-    """The layered buffer file: the relay's open/release plus a consumer's reads."""
+    """The layered buffer file: the relay's open/release plus a consumer's reads.
+    The layered channel is the relay channel's private_data (ring_buffer_open
+    sets it), so a file made for a CPU that came online later has the same
+    operations as the others."""
 
-    def __init__(self, rbc, cpu):
-        self.rbc = rbc
-        self.cpu = cpu
-
-    def open(self, inode, filp):
+    @staticmethod
+    def open(inode, filp):
         ret = ltt_relay_file_operations.open(inode, filp)     # private_data: the rchan_buf
         if ret == 0:
-            filp.private_data = ReaderState(self.rbc.buf_for(self.cpu), filp.private_data)
+            buf = filp.private_data
+            rb = buf.chan.private_data.buf_for(buf.cpu)
+            filp.private_data = ReaderState(rb, buf)
         return ret
 
-    def release(self, inode, filp):
+    @staticmethod
+    def release(inode, filp):
         st = filp.private_data
         if st.held is not None:
             _give_back(st)              # a packet half read is consumed, as in LTTng
         filp.private_data = st.rbuf
         return ltt_relay_file_operations.release(inode, filp)
 
-    def read_count(self, filp, count):
+    @staticmethod
+    def read_count(filp, count):
         st = filp.private_data
         out = bytearray()
         while len(out) < count:
@@ -112,19 +116,16 @@ class ring_buffer_file_operations:
                 _give_back(st)
         return bytes(out)
 
-    def poll(self, filp):
+    @staticmethod
+    def poll(filp):
         st = filp.private_data
         rb = st.rb
-        if st.held is not None:
-            return POLLIN
-        S = rb.rbc.subbuf_size
-        c = rb.consumed.counter
-        idx = (c // S) % rb.rbc.n_subbufs
-        if not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S:
+        if st.held is not None or rb.rbc.poll_deliver(rb):
             return POLLIN
         return POLLHUP if rb.finalized else 0
 
-    def unlocked_ioctl(self, filp, cmd, arg):
+    @staticmethod
+    def unlocked_ioctl(filp, cmd, arg):
         st = filp.private_data
         rb = st.rb
         if cmd == RING_BUFFER_GET_NEXT_SUBBUF:
@@ -154,9 +155,3 @@ class ring_buffer_file_operations:
             return (rb.offset.counter, rb.consumed.counter & ~HELD)
         return -ENOTTY if cmd != ENOIOCTLCMD else -ENOIOCTLCMD
 
-
-def install_file_operations(rbc):
-    """Give each of rbc's buffer files the consumer's file operations."""
-    for cpu, buf in enumerate(rbc.chan.buf):
-        if buf is not None and buf.dentry is not None:
-            buf.dentry.fops = ring_buffer_file_operations(rbc, cpu)

@@ -143,7 +143,7 @@ class LayerScenario:
             if len(seqs) != len(set(seqs)):
                 return f"a packet was read twice: {seqs}"
             for h, records in sorted(packets, key=lambda p: p[0].packet_seq_num):
-                magic, ts_begin, ts_end, content, size, seq, disc, cpu = h
+                ts_begin, ts_end, seq = h.timestamp_begin, h.timestamp_end, h.packet_seq_num
                 if ts_begin < last_end or ts_end < ts_begin:
                     return f"packet {seq} spans {ts_begin}..{ts_end} after one ending {last_end}"
                 last_end = ts_end
