@@ -9,10 +9,11 @@ bounded chunks, so that a file that grows while it is read cannot make the
 read unbounded either.  The error is a ``HostFileError`` whose message names
 the file and what is wrong, in the OS's words where the OS refused.
 """
+import ctypes
 import os
 import stat
 
-__all__ = ["HostFileError", "read_regular_file", "check_regular_file", "CHUNK"]
+__all__ = ["HostFileError", "read_regular_file", "check_regular_file", "exchange", "CHUNK"]
 
 CHUNK = 1 << 20
 
@@ -73,3 +74,26 @@ def read_regular_file(path: str, limit: int, what: str = "file") -> bytes:
         raise HostFileError(f"{path}: {e.strerror}") from None
     finally:
         os.close(fd)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 1 << 1
+
+
+def exchange(a: str, b: str) -> None:
+    """exchange - swap the names a and b (two directories, say) in one step:
+    renameat2(RENAME_EXCHANGE), so that no moment sees neither, nor both
+    half-made.  Where the host lacks it, two renames through a third name
+    (a crash between them leaves both, under a and that name)."""
+    fn = getattr(_libc, "renameat2", None)
+    if fn is not None:
+        if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (22, 38):         # EINVAL, ENOSYS: no exchange here; else a real error
+            raise OSError(err, os.strerror(err), b)
+    spare = b + ".exchange"
+    os.rename(b, spare)
+    os.rename(a, b)
+    os.rename(spare, a)

@@ -5,91 +5,116 @@ through a locking layer, with a consumer (``--consumer``, one of the
 registered ones: splice, mmap, read) that writes delivered sub-buffers to
 ``DIR/channel0_<cpu>``, and writes ``DIR/metadata``: a trace that
 babeltrace2 reads.  It prints a progress line on stderr and, at the end,
-events written, read and lost by cause for each CPU.  An existing directory
-that is not empty is refused unless --force.
+events written, read and lost by cause for each CPU.  Every option is
+checked before anything runs; the trace is written beside DIR and put in
+place when complete (kmodel/consumer/trace_dir.py: an existing directory is
+replaced only with --force, and only if it holds a kmodel trace and nothing
+else).  SIGINT or SIGTERM stops the workload between two ticks; the buffers
+are flushed and drained, the table printed, and it exits 130 or 143 with a
+whole trace in DIR.
 
 ``show`` prints a trace kmodel wrote, with our own small reader, for tests
 and for machines without babeltrace2: one line per packet, or per event with
 --events.
 """
 import os
+import signal
 import sys
 
+from hw.hostfile import read_regular_file
+from hw.topology import DEFAULT_PRESET, load_preset
 from hw.units import parse_size
 from kmodel.cli.boot_options import add_pmem_format_option
 from kmodel.cli.errors import UsageError
-from kmodel.consumer.ctf import TraceError, read_trace
+from kmodel.cli.setup_channel import check_host_size
+from kmodel.cli.stop_signals import StopSignals
 from kmodel.consumer.base import consumer_help, consumer_names
+from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.record import Recorder, RecordOptions
-from kmodel.session import parse_hotplug
+from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.relay.backend import backend_names
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode
+from kmodel.session import parse_hotplug
 
 MAX_EVENTS = 1_000_000
+MAX_RECORD_EVENTS = 10_000_000          # a run's events over every possible CPU
+MAX_SUBBUF = 1 << 28
+HOTPLUG_LIMIT = 1 << 20                 # bytes of a hotplug script
 
 
-def _outdir(path, force):
-    if os.path.exists(path):
-        if not os.path.isdir(path):
-            raise UsageError(f"{path}: exists and is not a directory")
-        if os.listdir(path) and not force:
-            raise UsageError(f"{path}: exists and is not empty (give --force to replace "
-                             "its trace)")
-        if force:
-            for name in os.listdir(path):
-                p = os.path.join(path, name)
-                if os.path.isdir(p):
-                    raise UsageError(f"{path}: holds a directory, {name}: not a trace; "
-                                     "refusing to clear it")
-            for name in os.listdir(path):
-                os.unlink(os.path.join(path, name))
-    else:
-        try:
-            os.makedirs(path)
-        except OSError as e:
-            raise UsageError(f"{path}: {e.strerror}") from None
-
-
-def cmd_record(args, out):
+def record_options(args):
+    """Every option of trace record checked, before anything is touched: the
+    RecordOptions, or a UsageError naming the first that is wrong."""
     if (args.events is None) == (args.duration is None):
         raise UsageError("trace record takes --events N or --duration TICKS")
     for name in ("events", "duration", "rate", "n_subbufs"):
         v = getattr(args, name)
         if v is not None and not 1 <= v <= MAX_EVENTS:
-            raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS}")
-    if args.consumer_rate is not None and args.consumer_rate < 0:
-        raise UsageError(f"--consumer-rate {args.consumer_rate}: must be >= 0")
+            raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
+    if args.consumer_rate is not None and not 0 <= args.consumer_rate <= MAX_EVENTS:
+        raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
     try:
         subbuf = parse_size(args.subbuf_size)
     except ValueError as e:
         raise UsageError(f"--subbuf-size: {e}") from None
+    for what, v, lo, hi in (("--subbuf-size", subbuf, 4096, MAX_SUBBUF),
+                            ("--n-subbufs", args.n_subbufs, 1, MAX_EVENTS)):
+        if not lo <= v <= hi or v & (v - 1):
+            raise UsageError(f"{what} {v}: must be a power of two, {lo:,}..{hi:,}")
+    if args.backend not in backend_names():
+        raise UsageError(f"--backend {args.backend!r}: one of {', '.join(backend_names())}")
+    spec = load_preset(args.machine or DEFAULT_PRESET)
+    ncpus = len(spec.possible_cpus)
+    check_host_size(subbuf * args.n_subbufs, ncpus)
+    per_cpu = args.events if args.events is not None else args.duration * args.rate
+    if per_cpu * ncpus > MAX_RECORD_EVENTS:
+        raise UsageError(f"{per_cpu:,} events on each of {ncpus} possible CPUs: more than "
+                         f"{MAX_RECORD_EVENTS:,} in a run (fewer --events, or a shorter "
+                         f"--duration or --rate)")
     hotplug = []
     if args.hotplug:
         try:
-            with open(args.hotplug, encoding="utf-8") as f:
-                hotplug = parse_hotplug(f.read(), args.hotplug)
-        except OSError as e:
-            raise UsageError(f"{args.hotplug}: {e.strerror}") from None
-        except (ValueError, UnicodeDecodeError) as e:
+            text = read_regular_file(args.hotplug, HOTPLUG_LIMIT, "hotplug script")
+            hotplug = parse_hotplug(text.decode("utf-8"), args.hotplug)
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{args.hotplug}: not text (byte {e.start} is not UTF-8)") \
+                from None
+        except ValueError as e:
             raise UsageError(str(e)) from None
-    _outdir(args.dir, args.force)
-    opts = RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
+    return RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
                          rate=args.rate, layer=args.layer, mode=Mode(args.mode),
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
-                         pmem_format=args.pmem_format,
-                         config=tuple(args.config or ()))
+                         pmem_format=args.pmem_format, config=tuple(args.config or ()))
+
+
+def cmd_record(args, out):
+    opts = record_options(args)
+    try:
+        new = NewTrace(args.dir, args.force)
+    except TraceDirError as e:
+        raise UsageError(str(e)) from None
 
     def progress(text):
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
     try:
-        rec = Recorder(opts, args.dir, progress)
-        stats = rec.run()
+        with StopSignals() as stop:
+            rec = Recorder(opts, new.tmp, progress, stop=stop.requested)
+            stats = rec.run()
+            new.commit()
     except ValueError as e:
         raise UsageError(f"trace record: {e}") from None
+    except OSError as e:                    # the host's refusal: a full disk, a read-only place
+        raise UsageError(f"trace record: {e.strerror or e}") from None
+    finally:
+        new.abort()
     print("", file=sys.stderr)
     out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+    if stop.signum is not None:
+        out.write(f"stopped by {signal.Signals(stop.signum).name} at tick {rec.ticks}: "
+                  "flushed, drained, and the trace holds everything written until then\n")
     for line in rec.refused:
         out.write(line + "\n")
     out.write(f"{'cpu':>4} {'written':>9} {'read':>9} {'lost':>7}  {'full':>6} {'wrap':>6} "
@@ -101,7 +126,7 @@ def cmd_record(args, out):
     if bad:
         out.write(f"events unaccounted for on CPU(s) {bad}\n")
         return 1
-    return 0
+    return 128 + stop.signum if stop.signum is not None else 0
 
 
 def cmd_show(args, out):

@@ -111,6 +111,7 @@ env {{
 \tsysname = "Linux";
 \tkernel_release = "{release}";
 \ttracer_name = "kmodel";
+\tkmodel_trace = 1;
 }};
 
 clock {{

@@ -72,8 +72,13 @@ class CpuStats:
 
 
 class Recorder:
-    def __init__(self, opts, outdir, progress=None, keep=False):
+    def __init__(self, opts, outdir, progress=None, keep=False, stop=None):
+        """A recording of opts into outdir; progress(text) is told how it goes,
+        keep keeps every event written (for tests), and stop() (if given) is
+        asked between two ticks whether to stop there: the buffers are then
+        flushed and drained as at the end."""
         self.opts = opts
+        self.stop = stop
         self.expected = {} if keep else None    # cpu -> {seq: (name, values)}
         self.outdir = outdir
         self.progress = progress
@@ -171,6 +176,8 @@ class Recorder:
                     self.refused.append(f"{w.where}: {w.text}: {e}")
             online = list(k.for_each_online_cpu())
             if o.duration is not None and tick >= o.duration:
+                break
+            if self.stop is not None and self.stop():
                 break
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online):
                 break

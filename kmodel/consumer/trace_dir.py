@@ -1,0 +1,115 @@
+"""A trace directory on disk: what may be written, what --force may replace,
+and how a new trace takes an old one's place without a moment when neither
+is whole.
+
+The rules (docs/guarantees.md):
+
+- A new trace is written beside its destination, in a hidden directory of
+  the same parent (``.NAME.kmodel-XXXXXXXX``), and put in place only once it
+  is complete (``NewTrace.commit``).  A run that fails or is stopped before
+  that removes it, and the destination is as it was.
+- The destination may be a name that does not exist yet, or an empty
+  directory.  A directory that holds anything is replaced only with
+  ``--force``, and only if it holds a kmodel trace and nothing else: a
+  ``metadata`` file that says it is kmodel's, and stream files.  Anything
+  else in it (a crash region a user kept there, a file of their own) makes
+  the command refuse, naming it, before anything runs.
+- The replacement is one exchange of the two names (hw.hostfile.exchange),
+  then the old trace is removed.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+from hw.hostfile import HostFileError, exchange, read_regular_file
+
+__all__ = ["TraceDirError", "check_destination", "NewTrace", "KMODEL_TRACE_MARK"]
+
+# What a kmodel trace's metadata says of itself (ctf.py writes it in env).
+KMODEL_TRACE_MARK = re.compile(r'\btracer_name\s*=\s*"kmodel"|\bkmodel_trace\s*=\s*1\s*;')
+STREAM_FILE = re.compile(r"channel0_(\d+|global)")
+METADATA_LIMIT = 1 << 20
+
+
+class TraceDirError(ValueError):
+    """A destination that cannot be written or replaced; the message says why."""
+
+
+def _why_not_a_trace(path: str) -> str | None:
+    """Why directory path is not a kmodel trace and nothing else, or None."""
+    names = os.listdir(path)
+    if "metadata" not in names:
+        return "it holds no metadata file: not a trace"
+    try:
+        text = read_regular_file(os.path.join(path, "metadata"), METADATA_LIMIT, "metadata")
+    except HostFileError as e:
+        return str(e)
+    if not KMODEL_TRACE_MARK.search(text.decode(errors="replace")):
+        return "its metadata is not a kmodel trace's"
+    foreign = sorted(n for n in names if n != "metadata" and not STREAM_FILE.fullmatch(n))
+    if foreign:
+        return (f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
+                f"which {'is' if len(foreign) == 1 else 'are'} not part of a kmodel trace")
+    return None
+
+
+def check_destination(path: str, force: bool) -> None:
+    """check_destination - whether a trace may be written to path (before
+    anything runs): a TraceDirError saying why not."""
+    parent = os.path.dirname(os.path.abspath(path)) or "/"
+    if not os.path.isdir(parent):
+        raise TraceDirError(f"{path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise TraceDirError(f"{path}: {parent} is not a directory this user can write")
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isdir(path):
+        raise TraceDirError(f"{path}: exists and is not a directory")
+    if not os.listdir(path):
+        return
+    if not force:
+        raise TraceDirError(f"{path}: exists and is not empty (give --force to replace the "
+                            "kmodel trace in it)")
+    why = _why_not_a_trace(path)
+    if why:
+        raise TraceDirError(f"{path}: not replaced: {why} (--force replaces only a kmodel "
+                            "trace)")
+
+
+class NewTrace:
+    """A trace being written for path: in ``tmp`` until ``commit`` puts it in
+    place; ``abort`` (or leaving a with-block on an exception) removes it."""
+
+    def __init__(self, path: str, force: bool):
+        check_destination(path, force)
+        self.path = os.path.abspath(path)
+        parent, name = os.path.split(self.path)
+        try:
+            self.tmp = tempfile.mkdtemp(prefix=f".{name}.kmodel-", dir=parent)
+        except OSError as e:
+            raise TraceDirError(f"{path}: {e.strerror}") from None
+        self.done = False
+
+    def commit(self) -> None:
+        """commit - put the new trace in place of path: a rename where nothing
+        is, or over an empty directory; an exchange with an old trace, which
+        is then removed."""
+        if os.path.isdir(self.path) and os.listdir(self.path):
+            exchange(self.tmp, self.path)
+            shutil.rmtree(self.tmp)         # (the old trace, now under the hidden name)
+        else:
+            os.rename(self.tmp, self.path)
+        self.done = True
+
+    def abort(self) -> None:
+        """abort - remove what was written; path is as it was."""
+        if not self.done:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.done = True
+
+    def __enter__(self) -> "NewTrace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()

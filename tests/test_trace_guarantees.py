@@ -1,0 +1,207 @@
+"""What `kmodel trace record` promises about the user's files and its own stops
+(docs/guarantees.md): every option is checked before anything is touched;
+--force replaces only a kmodel trace, and only once the new one is whole; a
+failed run leaves the old trace as it was; SIGINT and SIGTERM stop it between
+two ticks with a whole trace and the table; the host's refusals (a full disk)
+are exit 2 in the OS's words."""
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kmodel.cli.main import main
+from kmodel.consumer.ctf import read_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = ["--events", "40", "--rate", "20", "--subbuf-size", "4k", "--machine", "numa2"]
+
+
+def record(d, *extra):
+    return main(["trace", "record", str(d), *BASE, *extra])
+
+
+def snapshot(d):
+    """Every file under d with its bytes (what must not change)."""
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(Path(d).rglob("*"))
+            if p.is_file()}
+
+
+def hidden_left(parent):
+    return [n for n in os.listdir(parent) if ".kmodel-" in n]
+
+
+@pytest.fixture
+def old_trace(tmp_path):
+    d = tmp_path / "t"
+    assert record(d) == 0
+    return d, snapshot(d)
+
+
+def bad_hotplug(tmp_path):
+    p = tmp_path / "hp"
+    p.write_text("3 storm cpus=1-3\n")
+    return str(p)
+
+
+def fifo(tmp_path):
+    p = tmp_path / "fifo"
+    os.mkfifo(p)
+    return str(p)
+
+
+BAD_OPTIONS = {
+    "subbuf-size 3000": lambda t: ["--subbuf-size", "3000"],
+    "subbuf-size 1k": lambda t: ["--subbuf-size", "1k"],
+    "n-subbufs 3": lambda t: ["--n-subbufs", "3"],
+    "unknown machine": lambda t: ["--machine", "no-such-machine"],
+    "unknown backend": lambda t: ["--backend", "nope"],
+    "events and duration": lambda t: ["--duration", "5"],
+    "consumer-rate -1": lambda t: ["--consumer-rate", "-1"],
+    "too much work": lambda t: ["--rate", "1000000", "--duration", "1000000",
+                                "--events", None],
+    "bad hotplug line": lambda t: ["--hotplug", bad_hotplug(t)],
+    "hotplug from a FIFO": lambda t: ["--hotplug", fifo(t)],
+    "hotplug from /dev/zero": lambda t: ["--hotplug", "/dev/zero"],
+    "bad config": lambda t: ["--config", "CONFIG_NOPE=y"],
+    "pmem without reserve_mem": lambda t: ["--backend", "pmem"],
+    "pmem file not a region": lambda t: ["--backend", "pmem", "--cmdline",
+                                         "reserve_mem=4M:4096:trace", "--pmem", "/etc/hostname"],
+}
+
+
+def argv_with(d, extra):
+    argv = ["trace", "record", str(d), *BASE, "--force"]
+    if None in extra:                       # drop an option of BASE: (name, None)
+        name = extra[extra.index(None) - 1]
+        i = argv.index(name)
+        del argv[i:i + 2]
+        extra = [x for x in extra if x is not None and x != name]
+    return argv + extra
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_force_with_a_bad_option_leaves_the_old_trace_whole(old_trace, tmp_path, case, capsys):
+    d, before = old_trace
+    extra = BAD_OPTIONS[case](tmp_path)
+    rc = main(argv_with(d, extra))
+    err = capsys.readouterr().err
+    assert rc == 2 and "kmodel: error:" in err and "Traceback" not in err, err
+    assert snapshot(d) == before
+    assert hidden_left(tmp_path) == []
+
+
+def test_force_replaces_a_kmodel_trace_only_when_the_new_one_is_whole(old_trace, tmp_path):
+    d, before = old_trace
+    assert main(["trace", "record", str(d), *BASE, "--force", "--seed", "7"]) == 0
+    after = snapshot(d)
+    assert after != before and set(after) >= {"metadata", "channel0_0"}
+    assert read_trace(str(d)) and hidden_left(tmp_path) == []
+
+
+@pytest.mark.parametrize("intruder", ["notes.txt", "crash.img", "subdir/"])
+def test_force_refuses_a_directory_that_holds_more_than_a_trace(old_trace, intruder, capsys):
+    d, _ = old_trace
+    p = d / intruder.rstrip("/")
+    if intruder.endswith("/"):
+        p.mkdir()
+    else:
+        p.write_bytes(b"the user's own")
+    before = snapshot(d)
+    assert main(["trace", "record", str(d), *BASE, "--force"]) == 2
+    assert "not part of a kmodel trace" in capsys.readouterr().err
+    assert snapshot(d) == before and p.exists()
+
+
+def test_force_refuses_a_directory_with_no_trace_even_the_current_one(tmp_path, capsys,
+                                                                       monkeypatch):
+    (tmp_path / "mine.txt").write_text("keep me")
+    monkeypatch.chdir(tmp_path)
+    assert main(["trace", "record", ".", *BASE, "--force"]) == 2
+    assert "holds no metadata file: not a trace" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert hidden_left(tmp_path) == [] and hidden_left(tmp_path.parent) == []
+
+
+def test_without_force_a_directory_that_holds_anything_is_refused(old_trace, capsys):
+    d, before = old_trace
+    assert record(d) == 2
+    assert "give --force" in capsys.readouterr().err and snapshot(d) == before
+
+
+def test_a_new_or_empty_directory_is_written(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert record(tmp_path / "empty") == 0 and record(tmp_path / "new" ) == 0
+    assert read_trace(str(tmp_path / "empty")) and read_trace(str(tmp_path / "new"))
+
+
+def _child(argv, **kw):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "kmodel", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_recording_between_ticks_with_a_whole_trace(tmp_path, sig, code):
+    """A long recording gets the signal once its first ticks ran (its progress
+    line on stderr says so): it stops at the next tick, flushes, drains,
+    prints the table, leaves a trace every event of which is accounted for,
+    and exits 128 + the signal."""
+    d = tmp_path / "t"
+    p = _child(["trace", "record", str(d), "--duration", "100000", "--rate", "4",
+                "--subbuf-size", "4k", "--machine", "numa2"])
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "[tick" not in seen and time.monotonic() < deadline:
+        seen += os.read(p.stderr.fileno(), 256).decode()
+    try:
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == code, err
+    assert f"stopped by {signal.Signals(sig).name}" in out
+    assert "unaccounted" not in out and hidden_left(tmp_path) == []
+    trace = read_trace(str(d))
+    written = sum(int(line.split()[1]) for line in out.splitlines()[3:] if line.strip()[0].isdigit())
+    read = sum(len(p.events) for ps in trace.values() for p in ps)
+    lost = sum(int(line.split()[3]) for line in out.splitlines()[3:] if line.strip()[0].isdigit())
+    assert written == read + lost > 0
+    if shutil.which("babeltrace2"):
+        r = subprocess.run(["babeltrace2", str(d)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+FULL_DISK_AFTER_BOOT = """
+import resource, signal, sys
+from kmodel.cli.main import main
+from kmodel.kernel import Kernel
+boot = Kernel.__init__
+def booted(self, *a, **kw):     # the disk fills once the machine's memory is made
+    boot(self, *a, **kw)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+Kernel.__init__ = booted
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_is_exit_2_in_the_os_words_and_the_old_trace_stays(old_trace, tmp_path):
+    """The file size limit, set once the kernel has booted, stands for a full
+    disk: the host refuses a write halfway through the recording."""
+    d, before = old_trace
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-c", FULL_DISK_AFTER_BOOT, "trace", "record",
+                          str(d), *BASE, "--force"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2, err
+    assert "kmodel: error: trace record: File too large" in err and "Traceback" not in err
+    assert snapshot(d) == before and hidden_left(tmp_path) == []
