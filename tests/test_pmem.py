@@ -19,36 +19,7 @@ from kmodel.relay.layer_channel import ring_buffer_open
 from kmodel.relay.pmem_layout import HEADER_SIZE, OFFSETS, PmemLayoutError, scan_region
 from relay_helpers import RelayEnv
 
-CMDLINE = "reserve_mem=4M:4096:trace"
-
-
-def blob(i):
-    data = bytes((i * 13 + j) & 0xff for j in range(i % 37))
-    return encode(BY_ID[3], {"seq": i, "len": len(data), "crc": zlib.crc32(data), "data": data})
-
-
-def record(path, cpus=(0, 5), events=400, mode="overwrite", n_subbufs=4, flush=True):
-    """A region file with a trace in it: events per CPU, the last packet of
-    each left open unless flush; returns {(cpu, payload)} of what was written."""
-    written = set()
-    with Machine(load_preset("numa2"), pmem_path=str(path)) as m:
-        k = boot(m, cmdline=CMDLINE)
-        try:
-            k.modules.insmod("ltt_relay_alloc")
-            rbc, err = ring_buffer_open(k, "t", 4096, n_subbufs, "pmem", "local", "lockless",
-                                        mode, "per-cpu")
-            assert rbc is not None, err
-            for cpu in cpus:
-                with k.on_cpu(cpu):
-                    rb = rbc.buf_for(cpu)
-                    for i in range(events):
-                        if run_now(k, rbc.layer.write(rb, blob(i), event_id=3)) >= 0:
-                            written.add((cpu, blob(i)))
-                    if flush and cpu == cpus[0]:
-                        run_now(k, rbc.layer.flush(rb))
-        finally:
-            k.shutdown()
-    return written
+from pmem_helpers import CMDLINE, blob, record
 
 
 @pytest.fixture(scope="module")

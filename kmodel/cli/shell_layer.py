@@ -19,6 +19,7 @@ from kmodel.cli.relay_state import relay_state
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
 from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import buffer_counters
+from kmodel.consumer.ctf import SHELL_WRITE
 from kmodel.relay.ring_buffer import read_packet
 
 STEP_VERBS = ("write", "reserve", "commit", "flush", "consume")
@@ -58,7 +59,7 @@ def _write(sh, name, rbc, args):
     data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
     dropped = {}
     for i in range(count):
-        slot = yield from rbc.layer.write(rb, data, event_id=i)
+        slot = yield from rbc.layer.write(rb, data, event_id=SHELL_WRITE)
         if slot < 0:
             dropped[CAUSES.get(slot, errno_name(slot))] = \
                 dropped.get(CAUSES.get(slot, errno_name(slot)), 0) + 1
@@ -90,7 +91,7 @@ def _commit(sh, name, rbc, args):
     if held is None:
         raise ScriptError(f"relay commit: cpu {cpu} holds no reservation in {name}")
     rb, slot, tsc, data, token = held
-    yield from rbc.layer.commit(rb, slot, tsc, data, 0, token)
+    yield from rbc.layer.commit(rb, slot, tsc, data, SHELL_WRITE, token)
     return f"cpu {cpu}: committed the record at offset {slot}\n"
 
 

@@ -2,50 +2,84 @@
 
 Reads a pmem region file with no kernel running (pmem_layout.scan_region) and
 writes what it vouches for as a CTF trace: the ``metadata`` of ctf.py and one
-stream file per CPU (``channel0_N``).  Complete sub-buffers are copied whole;
-a partial one is cut at its last committed byte, its content and packet size
-fixed up.  What the tracer lost, and what the validation rejected, is
-reported, not hidden.
+stream file per CPU (``channel0_N``; ``channel0_global`` for a global
+buffer).  Complete sub-buffers are copied whole; a partial one is cut at its
+last committed record, its content and packet size fixed up, so that a CTF
+reader finds no event header in its padding.  What the tracer lost, what the
+validation rejected, and what it found damaged is reported, not hidden.
 """
+import mmap
 import os
 
-from kmodel.consumer.ctf import metadata
-from kmodel.relay.pmem_layout import PmemLayoutError, info_text, scan_region
+from hw.hostfile import HostFileError, check_regular_file
+from kmodel.consumer.ctf import BY_ID, metadata, stream_name
+from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.relay.pmem_layout import PmemLayoutError, by_cpu, info_text, scan_region
+
+REGION_LIMIT = 1 << 40                  # a region file larger than this is no region
 
 
 class CrashError(ValueError):
     """A region file or an output directory that cannot be used (one line)."""
 
 
-def read_region(path):
+def map_region(path):
+    """The region file, mapped read-only: nothing is read until the scan looks
+    at it (a bad magic in a 2 GiB file costs a page, not 2 GiB).  A FIFO, a
+    device or a directory is refused before it is opened."""
+    try:
+        size = check_regular_file(path, REGION_LIMIT, "region file")
+    except HostFileError as e:
+        raise CrashError(str(e)) from None
+    if size == 0:
+        raise CrashError(f"{path}: an empty file, not a region")
     try:
         with open(path, "rb") as f:
-            return f.read()
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as e:
         raise CrashError(f"{path}: {e.strerror}") from None
 
 
 def crash_extract(path, outdir):
-    """crash_extract - write the trace of region file path to outdir (made if
-    missing; it must be empty); returns the scan."""
-    data = read_region(path)
+    """crash_extract - write the trace of region file path to outdir, a new
+    name or an empty directory; returns the scan.  The trace is written beside
+    outdir and put in place when whole: an extraction that fails or is killed
+    leaves nothing that reads as a trace."""
+    region = map_region(path)
     try:
-        scan = scan_region(data)
-    except PmemLayoutError as e:
-        raise CrashError(f"{path}: {e}") from None
-    if os.path.exists(outdir) and (not os.path.isdir(outdir) or os.listdir(outdir)):
-        raise CrashError(f"{outdir}: exists and is not an empty directory (nothing written)")
-    try:
-        os.makedirs(outdir, exist_ok=True)
-        with open(os.path.join(outdir, "metadata"), "w") as f:
-            f.write(metadata())
-        for cpu, packets in sorted(scan.packets.items()):
-            with open(os.path.join(outdir, f"channel0_{cpu}"), "wb") as f:
-                for p in packets:
-                    f.write(p.data)
-    except OSError as e:
-        raise CrashError(f"{outdir}: {e.strerror}") from None
+        try:
+            scan = scan_region(region)
+        except PmemLayoutError as e:
+            raise CrashError(f"{path}: {e}") from None
+        try:
+            new = NewTrace(outdir, force=False)
+        except TraceDirError as e:
+            raise CrashError(f"{e} (nothing written)") from None
+        try:
+            _write(scan, new.tmp)
+            new.commit()
+        except OSError as e:
+            raise CrashError(f"{outdir}: {e.strerror}") from None
+        finally:
+            new.abort()
+    finally:
+        try:
+            region.close()
+        except BufferError:             # a view of it is still alive (an error's
+            pass                        # traceback): unmapped when that goes
     return scan
+
+
+def _write(scan, d):
+    """The metadata (with a raw class for each record id no kmodel event has)
+    and a stream file a buffer."""
+    ids = {eid for ps in scan.packets.values() for p in ps for _, eid, _ in p.records}
+    with open(os.path.join(d, "metadata"), "w") as f:
+        f.write(metadata(raw_ids=ids - set(BY_ID)))
+    for cpu, packets in by_cpu(scan.packets.items()):
+        with open(os.path.join(d, stream_name(cpu)), "wb") as f:
+            for p in packets:
+                f.write(p.data)
 
 
 def extract_report(scan, path, outdir):

@@ -39,7 +39,8 @@ class TraceError(ValueError):
 class EventClass:
     id: int
     name: str
-    fields: tuple               # (name, struct code) in order; "data" is uint8[len]
+    fields: tuple               # (name, struct code) in order; "len": uint8[len],
+                                # "payload": uint8[the whole payload]
 
 
 EVENT_CLASSES = (
@@ -48,23 +49,34 @@ EVENT_CLASSES = (
     EventClass(1, "irq_handler_entry", (("seq", "Q"), ("irq", "I"), ("vector", "I"))),
     EventClass(2, "irq_handler_exit", (("seq", "Q"), ("irq", "I"), ("ret", "I"))),
     EventClass(3, "blob", (("seq", "Q"), ("len", "I"), ("crc", "I"), ("data", "len"))),
+    EventClass(4, "shell_write", (("data", "payload"),)),     # the shell's relay write
 )
 BY_ID = {c.id: c for c in EVENT_CLASSES}
+SHELL_WRITE = 4
 _TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t"}
+VARIABLE = ("len", "payload")           # field codes of a variable length
+
+
+def raw_class(event_id):
+    """raw_class - the class of a record whose id no kmodel event has (a crash
+    region's records, written by code of its own): its payload, as bytes."""
+    return EventClass(event_id, f"record_{event_id}", (("data", "payload"),))
 
 
 def encode(cls, values):
     """encode - the payload bytes of an event of class cls from its field values."""
-    fixed = [f for f in cls.fields if f[1] != "len"]
+    fixed = [f for f in cls.fields if f[1] not in VARIABLE]
     out = struct.pack("<" + "".join(code for _, code in fixed), *(values[n] for n, _ in fixed))
-    if cls.name == "blob":
+    if any(code in VARIABLE for _, code in cls.fields):
         out += values["data"]
     return out
 
 
 def decode(cls, payload):
     """decode - {field: value} of an event's payload (TraceError if it is short)."""
-    fixed = [f for f in cls.fields if f[1] != "len"]
+    if cls.fields == (("data", "payload"),):
+        return {"data": bytes(payload)}
+    fixed = [f for f in cls.fields if f[1] not in VARIABLE]
     fmt = "<" + "".join(code for _, code in fixed)
     need = struct.calcsize(fmt)
     if len(payload) < need:
@@ -78,14 +90,17 @@ def decode(cls, payload):
     return values
 
 
-def metadata(hostname="kmodel", release="2.6.29-kmodel"):
-    """metadata - the TSDL text of a kmodel trace."""
+def metadata(hostname="kmodel", release="2.6.29-kmodel", raw_ids=()):
+    """metadata - the TSDL text of a kmodel trace; raw_ids are record ids no
+    kmodel event has, each declared as its payload's bytes (raw_class)."""
     events = []
-    for c in EVENT_CLASSES:
+    for c in EVENT_CLASSES + tuple(raw_class(i) for i in sorted(raw_ids) if i not in BY_ID):
         fields = []
         for name, code in c.fields:
             if code == "len":
                 fields.append(f"\t\tuint8_t {name}[len];")
+            elif code == "payload":
+                fields.append(f"\t\tuint8_t {name}[stream.event.header.payload_size];")
             else:
                 fields.append(f"\t\t{_TSDL_TYPE[code]} {name};")
         events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n"

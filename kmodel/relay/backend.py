@@ -33,6 +33,10 @@ What the layers above may call, and nothing else:
                                   commit, hook(rb, idx, end, cc), or None (the
                                   default): the pmem backend keeps its metadata
                                   consistent with it
+    deliver_hook(buf)             ... just before a delivery writes a packet's end
+                                  fields, hook(rb, idx, header), or None
+    consume_hook(buf)             ... after the reader gave a sub-buffer back
+                                  consumed, hook(rb, consumed), or None
     tlb_size(tm)                  the page size (index in hw.tlb.SIZES) its accesses
                                   go through, for the accounting fold
     meta_per_page                 True when each access also reads a per-page
@@ -142,6 +146,14 @@ class RelayBackend(ABC):
 
     def commit_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
         """commit_hook - what the sub-buffer layer calls after each commit, or None."""
+        return None
+
+    def deliver_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
+        """deliver_hook - what it calls before a delivery's end fields, or None."""
+        return None
+
+    def consume_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
+        """consume_hook - what it calls after the reader consumed a sub-buffer, or None."""
         return None
 
     def module_init(self, mod: "LttRelayModule") -> None:

@@ -27,7 +27,8 @@ from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import make_descs
 from kmodel.relay.pmem_boot import PMEM_REGION, pmem_boot, pmem_exit, pmem_state
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
-                                      geometry, pack_header, persist_commit)
+                                      geometry, pack_header, persist_commit,
+                                      persist_consumed, persist_deliver)
 from kmodel.relay.static import StaticBackend
 
 
@@ -124,6 +125,22 @@ def pmem_commit(rb, idx, end, cc):
                     rb.records_lost_big.counter, rb.records_overrun.counter))
 
 
+def pmem_deliver(rb, idx, header):
+    """deliver_hook: the checksum of the end fields, before they are written."""
+    buf = rb.rbuf
+    buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, 4)
+    persist_deliver(buf.priv.meta, idx, header)
+
+
+def pmem_consume(rb, consumed):
+    """consume_hook: where a reader resumes after a crash is saved as soon as
+    it moves, not at the next commit (else a sub-buffer consumed after the
+    last commit would be extracted again)."""
+    buf = rb.rbuf
+    buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, 8)
+    persist_consumed(buf.priv.meta, consumed)
+
+
 class PmemBackend(StaticBackend):
     """The static backend's accesses (one view, the linear map) on a slot of the
     reserved region, plus the commit hook."""
@@ -139,6 +156,12 @@ class PmemBackend(StaticBackend):
 
     def commit_hook(self, buf):
         return pmem_commit
+
+    def deliver_hook(self, buf):
+        return pmem_deliver
+
+    def consume_hook(self, buf):
+        return pmem_consume
 
     def module_init(self, mod):
         pmem_boot(mod)

@@ -31,12 +31,12 @@ checksums hold.
 import struct
 import zlib
 
-from kmodel.relay.packet import (CONTEXT_END, HDR, PACKET_MAGIC, REC,
+from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, record_size,
                                  pack_packet_header, unpack_packet_header,
                                  unpack_record_header)
 
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 HEADER_SIZE = 4096
 # The region header's fields and their formats; the CRC32 of them follows.
 HEADER_FIELDS = (("magic", "Q"), ("version", "I"), ("header_size", "I"), ("region_size", "Q"),
@@ -52,7 +52,11 @@ CRC = struct.Struct("<I")
 META_MAGIC = 0x4350_4D50                       # "PMPC"
 META_HEAD = struct.Struct("<IIQQQQQQ")          # magic, cpu, produced, consumed,
                                                 # lost_full, lost_wrap, lost_big, overrun
-SB_META = struct.Struct("<QIII4x")              # seq, data_end, hcrc, rcrc: an entry
+SB_META = struct.Struct("<QIIII")               # seq, data_end, hcrc, rcrc, ecrc: an entry
+ECRC_AT = 20                                    # the offset of ecrc in an entry
+CONSUMED_AT = 16                                # ... of consumed in META_HEAD
+END_FIELDS = struct.Struct("<QQQ")              # timestamp_end, content_size,
+                                                # events_discarded: what ecrc covers
 ENTRIES = 2                                     # per sub-buffer, written in turn
 
 
@@ -98,7 +102,7 @@ def format_slot(view, slot_off, cpu, n_subbufs):
 
 def entries(meta, idx):
     """The sub-buffer's two metadata entries, newest (highest seq) first:
-    ((offset, (seq, data_end, hcrc, rcrc)), (offset, ...))."""
+    ((offset, (seq, data_end, hcrc, rcrc, ecrc)), (offset, ...))."""
     at = META_HEAD.size + idx * ENTRIES * SB_META.size
     a = SB_META.unpack_from(meta, at)
     b = SB_META.unpack_from(meta, at + SB_META.size)
@@ -114,7 +118,7 @@ def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, count
     leaves the newer entry whole: the reader takes the newest entry whose
     checksums hold.  meta is the slot's metadata view, data the sub-buffer's
     view; committed is the bytes of this lap now committed."""
-    (_, (seq, _end, hcrc, rcrc)), (older, _) = entries(meta, idx)
+    (_, (seq, _end, hcrc, rcrc, _ecrc)), (older, _) = entries(meta, idx)
     base = lap * subbuf_size
     if seq < base + HDR:                        # this lap's first: start the checksums
         hcrc, rcrc, start = immutable_crc(data[:HDR]), 0, HDR
@@ -124,7 +128,29 @@ def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, count
         rcrc = zlib.crc32(data[start:committed], rcrc)
     META_HEAD.pack_into(meta, 0, META_MAGIC, *counters)
     SB_META.pack_into(meta, older, base + committed,
-                      data_end if committed == subbuf_size else 0, hcrc, rcrc)
+                      data_end if committed == subbuf_size else 0, hcrc, rcrc, 0)
+
+
+def end_crc(timestamp_end, content_size, events_discarded):
+    """ecrc: the CRC32 of the end fields a delivery writes in a packet header."""
+    return zlib.crc32(END_FIELDS.pack(timestamp_end, content_size, events_discarded))
+
+
+def persist_deliver(meta, idx, header):
+    """Before a delivery writes the packet's end fields: the checksum of those
+    fields, in the newest entry (the complete lap's), one 4-byte store.  Stored
+    first, so that a crash between the two leaves a header not yet delivered
+    (content_size 0), which the reader rebuilds, never end fields that look
+    damaged."""
+    (newest, _), _ = entries(meta, idx)
+    struct.pack_into("<I", meta, newest + ECRC_AT,
+                     end_crc(header.timestamp_end, header.content_size,
+                             header.events_discarded))
+
+
+def persist_consumed(meta, consumed):
+    """After the reader consumed a sub-buffer: where reading resumes, one store."""
+    struct.pack_into("<Q", meta, CONSUMED_AT, consumed)
 
 
 # --- the reader's side -------------------------------------------------------------
@@ -203,6 +229,7 @@ class Scan:
         self.dropped = {}               # reason -> sub-buffers
         self.lost = {}                  # cpu -> (full, wrap, big, overrun)
         self.slots_bad = {}             # cpu -> reason
+        self.damaged = {}               # what was found damaged and reported -> count
         self.consumed = 0               # sub-buffers a consumer had already read
 
     def drop(self, why):
@@ -218,7 +245,7 @@ def _vouched(sb, ents, lap, S):
     checksums hold; (None, None) if the lap has nothing committed yet; (reason,
     None) if no entry holds."""
     why = None
-    for _, (seq, data_end, hcrc, rcrc) in ents:
+    for _, (seq, data_end, hcrc, rcrc, _ecrc) in ents:
         committed = seq - lap * S
         if committed <= 0:                      # (older entries are older still)
             return (None, None) if why is None else (why, None)
@@ -237,83 +264,132 @@ def scan_region(data):
     """scan_region - every sub-buffer of a region that its metadata vouches for.
 
     A complete sub-buffer is kept whole; a partial one is cut at its last
-    committed byte, its content and packet size fixed up.  A sub-buffer whose
-    checksums or bounds do not hold is dropped and counted by reason: no
-    record is decoded from bytes the metadata does not vouch for."""
+    committed record, its content and packet size fixed up.  A sub-buffer
+    whose checksums or bounds do not hold is dropped and counted by reason:
+    no record is decoded from bytes the metadata does not vouch for.  Damage
+    is reported, never silent (pstore's rule): a delivered packet's end fields
+    that fail their checksum are rebuilt from its records and reported; a
+    slot whose metadata is zeroed while its buffer holds packets, and a slot
+    past the header's count that holds metadata, are reported."""
     data = memoryview(data)
     h = unpack_header(data)
-    S, n = h["subbuf_size"], h["n_subbufs"]
-    A = S * n
     scan = Scan(h)
     for cpu in range(h["nr_cpus"]):
-        slot = HEADER_SIZE + cpu * h["slot_size"]
-        meta = data[slot:slot + h["meta_size"]]
-        magic, mcpu, produced, consumed, *lost = META_HEAD.unpack_from(meta)
-        if magic == 0 and mcpu == 0 and produced == 0:
-            continue                            # a slot no buffer ever used
-        if magic != META_MAGIC or mcpu != cpu:
-            scan.slots_bad[cpu] = (f"slot {cpu} metadata at offset {slot:#x}: bad magic "
-                                   f"or CPU ({magic:#x}, cpu {mcpu})")
-            continue
-        scan.lost[cpu] = tuple(lost)
-        buf = data[slot + h["meta_size"]:slot + h["meta_size"] + A]
-        got = []
-        for idx in range(n):
-            sb = buf[idx * S:(idx + 1) * S]
-            ents = entries(meta, idx)
-            ph = unpack_packet_header(sb)
-            tb, content, pseq = ph.timestamp_begin, ph.content_size, ph.packet_seq_num
-            if ph.magic == 0 and ents[0][1][0] == 0:
-                continue                        # never written
-            if ph.magic != PACKET_MAGIC:
-                scan.drop("packet magic")
-                continue
-            if pseq % n != idx or ph.cpu_id != cpu or ph.packet_size != S * 8:
-                scan.drop("packet header fields")
-                continue
-            committed, data_end = _vouched(sb, ents, pseq // n, S)
-            if committed is None:
-                continue                        # the lap started; nothing committed yet
-            if isinstance(committed, str):
-                scan.drop(committed)
-                continue
-            complete = committed == S
-            if complete:
-                end = data_end
-                if not CONTEXT_END <= end <= S or content not in (0, end * 8):
-                    scan.drop("content size")
-                    continue
-            else:
-                end = committed
-            records, pos, ok, last_ts = [], HDR, True, tb
-            while pos < end and pos != CONTEXT_END:
-                if end - pos < REC:
-                    ok = False
-                    break
-                r = unpack_record_header(sb, pos)
-                if pos + REC + r.payload_size > end:
-                    ok = False
-                    break
-                records.append((r.timestamp, r.id, bytes(sb[pos + REC:pos + REC + r.payload_size])))
-                last_ts = r.timestamp
-                pos += (REC + r.payload_size + 7) & ~7
-            if not ok:
-                scan.drop("record bounds")
-                continue
-            if (pseq + 1) * S <= consumed & ~1:
-                scan.consumed += 1              # a consumer read it before the crash
-                continue
-            discarded = ph.events_discarded if complete and content else sum(lost[:3])
-            packet_bytes = S if complete else end
-            out = bytearray(sb[:packet_bytes])
-            out[:HDR] = pack_packet_header(ph._replace(
-                timestamp_end=ph.timestamp_end if complete and content else last_ts, content_size=end * 8,
-                packet_size=packet_bytes * 8, events_discarded=discarded))
-            got.append(Packet(cpu, pseq, bytes(out), records, complete, discarded))
-        got.sort(key=lambda p: p.seq)
-        if got:
-            scan.packets[cpu] = got
+        _scan_slot(data, h, cpu, scan)
+    _look_past_the_slots(data, h, scan)
     return scan
+
+
+def _scan_slot(data, h, cpu, scan):
+    """The packets of one CPU's slot (or of the global buffer that lives in it)."""
+    S, n = h["subbuf_size"], h["n_subbufs"]
+    slot = HEADER_SIZE + cpu * h["slot_size"]
+    meta = data[slot:slot + h["meta_size"]]
+    buf = data[slot + h["meta_size"]:slot + h["meta_size"] + S * n]
+    magic, mcpu, produced, consumed, *lost = META_HEAD.unpack_from(meta)
+    if magic == 0 and mcpu == 0 and produced == 0:
+        if any(unpack_packet_header(buf, i * S).magic == PACKET_MAGIC for i in range(n)):
+            scan.slots_bad[cpu] = (f"slot {cpu} metadata at offset {slot:#x} is zeroed, but "
+                                   "its buffer holds packets: not vouched for")
+        return                                  # else a slot no buffer ever used
+    if magic != META_MAGIC or mcpu != cpu:
+        scan.slots_bad[cpu] = (f"slot {cpu} metadata at offset {slot:#x}: bad magic "
+                               f"or CPU ({magic:#x}, cpu {mcpu})")
+        return
+    got = []
+    for idx in range(n):
+        p = _recover(buf[idx * S:(idx + 1) * S], entries(meta, idx), idx, cpu, h, lost,
+                     consumed, scan)
+        if p is not None:
+            got.append(p)
+    key = None if got and all(p.cpu is None for p in got) else cpu
+    scan.lost[key] = tuple(lost)
+    got.sort(key=lambda p: p.seq)
+    if got:
+        scan.packets[key] = got
+
+
+def _recover(sb, ents, idx, cpu, h, lost, consumed, scan):
+    """The Packet sub-buffer sb holds, or None (never written, consumed, or
+    dropped and counted by reason)."""
+    S, n = h["subbuf_size"], h["n_subbufs"]
+    ph = unpack_packet_header(sb)
+    if ph.magic == 0 and ents[0][1][0] == 0:
+        return None                             # never written
+    if ph.magic != PACKET_MAGIC:
+        scan.drop("packet magic")
+        return None
+    pseq = ph.packet_seq_num
+    if pseq % n != idx or ph.cpu_id not in (cpu, NO_CPU) or ph.packet_size != S * 8:
+        scan.drop("packet header fields")
+        return None
+    committed, data_end = _vouched(sb, ents, pseq // n, S)
+    if committed is None:
+        return None                             # the lap started; nothing committed yet
+    if isinstance(committed, str):
+        scan.drop(committed)
+        return None
+    complete = committed == S
+    delivered = complete and ph.content_size != 0
+    end = data_end if complete else committed
+    if complete and (not CONTEXT_END <= end <= S or ph.content_size not in (0, end * 8)):
+        scan.drop("content size")
+        return None
+    records, pos, last_ts, content = [], HDR, ph.timestamp_begin, CONTEXT_END
+    while pos < end and pos != CONTEXT_END:
+        if end - pos < REC:
+            scan.drop("record bounds")
+            return None
+        r = unpack_record_header(sb, pos)
+        if pos + REC + r.payload_size > end:
+            scan.drop("record bounds")
+            return None
+        records.append((r.timestamp, r.id, bytes(sb[pos + REC:pos + REC + r.payload_size])))
+        last_ts, content = r.timestamp, pos + REC + r.payload_size
+        pos += record_size(r.payload_size)
+    if (pseq + 1) * S <= consumed & ~1:
+        scan.consumed += 1                      # a consumer read it before the crash
+        return None
+    if delivered and ents[0][1][4] != end_crc(ph.timestamp_end, ph.content_size,
+                                              ph.events_discarded):
+        scan.damaged["packet end fields (timestamp_end, events_discarded): rebuilt"] = \
+            scan.damaged.get("packet end fields (timestamp_end, events_discarded): rebuilt",
+                             0) + 1
+        delivered = False
+    discarded = ph.events_discarded if delivered else sum(lost[:3])
+    packet_bytes = S if complete else end
+    out = bytearray(sb[:packet_bytes])
+    out[:HDR] = pack_packet_header(ph._replace(
+        timestamp_end=ph.timestamp_end if delivered else last_ts, content_size=content * 8,
+        packet_size=packet_bytes * 8, events_discarded=discarded))
+    return Packet(None if ph.cpu_id == NO_CPU else cpu, pseq, bytes(out), records, complete,
+                  discarded)
+
+
+def _look_past_the_slots(data, h, scan):
+    """A header whose counts were damaged (or forged, its CRC made to match)
+    would hide slots past its nr_cpus: look for slot metadata there, and
+    report a region whose size is not the header's."""
+    if h["region_size"] != len(data):
+        scan.damaged[f"region is {len(data):,} bytes, the header says "
+                     f"{h['region_size']:,}"] = 1
+    at = HEADER_SIZE + h["nr_cpus"] * h["slot_size"]
+    while at + META_HEAD.size <= len(data):
+        magic, mcpu = struct.unpack_from("<II", data, at)
+        if magic == META_MAGIC:
+            scan.damaged[f"slot metadata at offset {at:#x}, past the header's "
+                         f"{h['nr_cpus']} slots (cpu {mcpu}): the header's counts are "
+                         "wrong; its records are not vouched for"] = 1
+        at += h["slot_size"]
+
+
+def by_cpu(items):
+    """(cpu, value) pairs in CPU order, the global buffer's (cpu None) first."""
+    return sorted(items, key=lambda kv: -1 if kv[0] is None else kv[0])
+
+
+def cpu_label(cpu):
+    return "global" if cpu is None else f"cpu {cpu}"
 
 
 def info_text(scan):
@@ -321,22 +397,24 @@ def info_text(scan):
     h = scan.header
     out = [f"channel {h['name']!r}: {h['nr_cpus']} CPU slots of {h['n_subbufs']} x "
            f"{h['subbuf_size'] >> 10} KiB sub-buffers (layout version {h['version']})"]
-    for cpu, packets in sorted(scan.packets.items()):
+    for cpu, packets in by_cpu(scan.packets.items()):
         full = sum(p.complete for p in packets)
         recs = sum(len(p.records) for p in packets)
-        out.append(f"cpu {cpu}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
+        out.append(f"{cpu_label(cpu)}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
                    f"({full} complete, "
                    f"{len(packets) - full} cut at their last commit), {recs} "
                    f"record{'s' if recs != 1 else ''}")
-    for cpu, lost in sorted(scan.lost.items()):
+    for cpu, lost in by_cpu(scan.lost.items()):
         full, wrap, big, overrun = lost
         if any(lost):
-            out.append(f"cpu {cpu}: lost while tracing: {full} buffer full, {wrap} "
+            out.append(f"{cpu_label(cpu)}: lost while tracing: {full} buffer full, {wrap} "
                        f"wrap-around, {big} too big, {overrun} overwritten")
     for why, n in sorted(scan.dropped.items()):
         out.append(f"dropped: {n} sub-buffer{'s' if n != 1 else ''} ({why})")
     for cpu, why in sorted(scan.slots_bad.items()):
         out.append(f"dropped: {why}")
+    for why, n in sorted(scan.damaged.items()):
+        out.append(f"damaged: {why}" + (f" ({n} packets)" if n > 1 else ""))
     if scan.consumed:
         out.append(f"skipped: {scan.consumed} sub-buffers a consumer had already read")
     return "".join(line + "\n" for line in out)
@@ -345,11 +423,11 @@ def info_text(scan):
 def trace_text(scan):
     """The records, one a line, in time order per CPU."""
     out = []
-    for cpu, packets in sorted(scan.packets.items()):
+    for cpu, packets in by_cpu(scan.packets.items()):
         for p in packets:
             for ts, eid, payload in p.records:
                 shown = (payload.decode() if payload.isascii() and payload.decode().isprintable()
                          else payload[:32].hex() + ("..." if len(payload) > 32 else ""))
-                out.append(f"[{ts:>10}] cpu {cpu} packet {p.seq} id {eid} "
+                out.append(f"[{ts:>10}] {cpu_label(cpu)} packet {p.seq} id {eid} "
                            f"len {len(payload)}: {shown}\n")
     return "".join(out)

@@ -138,7 +138,7 @@ class lib_ring_buffer:
                  "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
-                 "persist", "book")
+                 "persist", "persist_deliver", "persist_consume", "book")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -166,7 +166,10 @@ class lib_ring_buffer:
         self.last_closed_discarded = 0  # the count the last packet closed carries
         self.finalized = False
         self.layer_priv = None          # the locking layer's own (kmodel.relay.layer)
-        self.persist = rbc.chan.backend.commit_hook(rbuf)  # after each commit, or None
+        backend = rbc.chan.backend
+        self.persist = backend.commit_hook(rbuf)            # after each commit, or None
+        self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
+        self.persist_consume = backend.consume_hook(rbuf)   # after a sub-buffer consumed
         self.book = Bookkeeping()
 
     def events_discarded(self) -> int:
@@ -341,6 +344,8 @@ def _check_deliver(rb, idx, sb_begin, cc):
     h = unpack_packet_header(hdr)._replace(timestamp_end=rb.ts_end[idx],
                                            content_size=rb.data_size[idx] * 8,
                                            events_discarded=discarded)
+    if rb.persist_deliver is not None:
+        rb.persist_deliver(rb, idx, h)
     hdr[:HDR] = pack_packet_header(h)
     rb.book.delivered.append((h.packet_seq_num, h.timestamp_begin, h.timestamp_end, discarded,
                               rb.data_size[idx]))
@@ -511,6 +516,8 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     if got != consumed | HELD:
         return -EINVAL
     rb.book.records_per_packet.pop(consumed // S, None)
+    if rb.persist_consume is not None:
+        rb.persist_consume(rb, consumed + S)
     return 0
 
 
