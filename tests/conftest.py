@@ -21,6 +21,29 @@ cpu_ghz = 2.0
 dram_ns = { "10" = 100, "20" = 150 }
 """
 
+# A three-node machine whose nodes hold several blocks of the largest buddy
+# order (1024 pages with MAX_ORDER 11) and a run of smaller blocks at each
+# edge: nodes 1 and 2 start at odd PFNs (3085, 6585), and no node's size is a
+# multiple of 1024 pages (3085, 3500, 3100).  Node 0 holds three top-order
+# blocks, nodes 1 and 2 two each.  Node 1's zonelist is 1, 0, 2: a tie of
+# distances, broken by node id.
+BUDDY_TOML = """
+name = "buddy"
+distance = [[10, 20, 30], [20, 10, 20], [30, 20, 10]]
+[[nodes]]
+memory = "12340K"
+cpus = "0"
+[[nodes]]
+memory = "14000K"
+cpus = "1"
+[[nodes]]
+memory = "12400K"
+cpus = "2"
+[timing]
+cpu_ghz = 2.0
+dram_ns = { "10" = 100, "20" = 150, "30" = 200 }
+"""
+
 
 @pytest.fixture
 def kernel_factory():
@@ -43,6 +66,11 @@ def k(kernel_factory):
 @pytest.fixture
 def tiny_spec():
     return parse_machine(TINY_TOML, source="tiny")
+
+
+@pytest.fixture
+def buddy_spec():
+    return parse_machine(BUDDY_TOML, source="buddy")
 
 
 @pytest.fixture
