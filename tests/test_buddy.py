@@ -17,6 +17,7 @@ from kmodel.core.bug import Oops
 from kmodel.kernel import Kernel
 from kmodel.mm.gfp import (GFP_KERNEL, GFPF_NOWARN, GFPF_THISNODE, __GFP_NOWARN,
                            __GFP_THISNODE, __GFP_ZERO)
+from mm_helpers import buddyinfo, free_pages, vmstat, zonelist
 
 
 def model_free_blocks(start, end, used, max_order):
@@ -34,18 +35,6 @@ def model_free_blocks(start, end, used, max_order):
             pfn += 1 << o
         pfn = max(pfn, head + (1 << order))
     return blocks
-
-
-def buddyinfo_counts(text):
-    return [[int(x) for x in line.split()[4:]] for line in text.splitlines()]
-
-
-def vmstat(k):
-    return {n: int(v) for n, v in (line.split() for line in k.fs.read("/proc/vmstat").splitlines())}
-
-
-def free_pages(k, page, order):
-    k.__free_pages(page, order)         # at module level: not name-mangled
 
 
 class BuddyModel:
@@ -68,9 +57,7 @@ class BuddyModel:
         """(node, heads): the node an allocation must come from and the blocks
         it may take (the free blocks of the smallest order that serves it, in
         the first zone of the zonelist that has one), or None: it must fail."""
-        zonelist = [nid] if thisnode else sorted(
-            range(self.spec.nr_nodes), key=lambda m: (self.spec.distance[nid][m], m))
-        for z in zonelist:
+        for z in [nid] if thisnode else zonelist(self.spec, nid):
             blocks = self.free_blocks(z)
             fits = [o for o in blocks.values() if o >= order]
             if fits:
@@ -79,7 +66,7 @@ class BuddyModel:
 
     def check(self):
         pa = self.k.page_alloc
-        counts = buddyinfo_counts(self.k.fs.read("/proc/buddyinfo"))
+        counts = buddyinfo(self.k)
         total = 0
         for z in pa.zones:
             want = self.free_blocks(z.nid)
@@ -264,8 +251,11 @@ def test_gfp_zero_zeroes_every_page_of_a_dirty_block(buddy_spec, order, fallback
 
 def test_order_above_max_order_warns_and_fails(k):
     assert k.alloc_pages_node(0, GFP_KERNEL, 11) is None
-    assert "order 11 >= MAX_ORDER (11)" in k.log.text()
-    assert k.bug.warnings
+    assert [(w.func, w.message) for w in k.bug.warnings] == \
+        [("test_order_above_max_order_warns_and_fails", "alloc_pages: order 11 >= MAX_ORDER (11)")]
+    assert "alloc_pages: order 11 >= MAX_ORDER (11)" in k.log.text()
+    assert k.alloc_pages_node(0, GFP_KERNEL | __GFP_NOWARN, 11) is None
+    assert len(k.bug.warnings) == 1                             # __GFP_NOWARN: quiet
 
 
 def test_nid_out_of_range_is_an_oops(k):

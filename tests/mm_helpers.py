@@ -1,0 +1,30 @@
+"""Helpers for the memory-management tests: what /proc says, and the model's zonelist."""
+
+
+def zonelist(spec, nid):
+    """The nodes an allocation for node nid may come from, in order: nearest
+    first by the machine's SLIT, ties by node id (build_zonelists())."""
+    return sorted(range(spec.nr_nodes), key=lambda m: (spec.distance[nid][m], m))
+
+
+def buddyinfo(k):
+    """/proc/buddyinfo as [[free blocks of each order] for each node]."""
+    return [[int(x) for x in line.split()[4:]] for line in k.fs.read("/proc/buddyinfo").splitlines()]
+
+
+def vmstat(k):
+    """/proc/vmstat as {name: value}."""
+    return {n: int(v) for n, v in (line.split() for line in k.fs.read("/proc/vmstat").splitlines())}
+
+
+def meminfo_kb(k, name):
+    """A /proc/meminfo line's value in kB."""
+    for line in k.fs.read("/proc/meminfo").splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise KeyError(name)
+
+
+def free_pages(k, page, order):
+    """__free_pages, callable from a class body (where the name would be mangled)."""
+    k.__free_pages(page, order)
