@@ -25,6 +25,23 @@ def meminfo_kb(k, name):
     raise KeyError(name)
 
 
+def run_script(model, script):
+    """Drive a model of an allocator through script, ("alloc", args...) and
+    ("free", pick) steps, with model.check() after each; then free what is
+    live, checking after each free.  model has alloc(*args), free(pick),
+    check() and live (what it has allocated)."""
+    model.check()
+    for op in script:
+        if op[0] == "alloc":
+            model.alloc(*op[1:])
+        elif model.live:
+            model.free(op[1])
+        model.check()
+    while model.live:
+        model.free(0)
+        model.check()
+
+
 def free_pages(k, page, order):
     """__free_pages, callable from a class body (where the name would be mangled)."""
     k.__free_pages(page, order)

@@ -17,7 +17,7 @@ from kmodel.core.bug import Oops
 from kmodel.kernel import Kernel
 from kmodel.mm.gfp import (GFP_KERNEL, GFPF_NOWARN, GFPF_THISNODE, __GFP_NOWARN,
                            __GFP_THISNODE, __GFP_ZERO)
-from mm_helpers import buddyinfo, free_pages, vmstat, zonelist
+from mm_helpers import buddyinfo, free_pages, run_script, vmstat, zonelist
 
 
 def model_free_blocks(start, end, used, max_order):
@@ -103,18 +103,8 @@ class BuddyModel:
 
 
 def run_against_model(k, script):
-    m = BuddyModel(k)
     initial = k.fs.read("/proc/buddyinfo")
-    m.check()
-    for op in script:
-        if op[0] == "alloc":
-            m.alloc(*op[1:])
-        elif m.live:
-            m.free(op[1])
-        m.check()
-    while m.live:                       # the blocks merge back, up to the top order
-        m.free(0)
-        m.check()
+    run_script(BuddyModel(k), script)   # at the end the blocks merge back, up to the top order
     assert k.fs.read("/proc/buddyinfo") == initial
     assert k.page_alloc.allocated == {}
 

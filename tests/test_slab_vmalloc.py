@@ -7,7 +7,7 @@ from kmodel.core.bug import Oops
 from kmodel.kernel import Kernel
 from kmodel.mm.gfp import GFP_KERNEL, GFPF_NOWARN
 from kmodel.mm.slab import ZERO_SIZE_PTR
-from mm_helpers import buddyinfo, meminfo_kb, vmstat, zonelist
+from mm_helpers import buddyinfo, meminfo_kb, run_script, vmstat, zonelist
 
 
 class buf_page_like:
@@ -150,16 +150,7 @@ def test_kmalloc_matches_a_model_of_objects_and_pages(buddy_spec, script):
     back."""
     k = Kernel(buddy_spec)
     try:
-        m = SlabModel(k)
-        for op in script:
-            if op[0] == "alloc":
-                m.alloc(*op[1:])
-            elif m.live:
-                m.free(op[1])
-            m.check()
-        while m.live:
-            m.free(0)
-            m.check()
+        run_script(SlabModel(k), script)
         assert k.page_alloc.allocated == {} and k.slab.slab_pages == [0, 0, 0]
     finally:
         k.shutdown()
