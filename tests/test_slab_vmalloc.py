@@ -158,26 +158,26 @@ def test_kmalloc_matches_a_model_of_objects_and_pages(buddy_spec, script):
 
 def test_largest_kmalloc_falls_back_by_distance_then_fails(buddy_spec):
     """4 MiB objects for node 0: a 1024-page slab each, three from node 0,
-    then node 1's two and node 2's two (the zonelist), then a failure."""
+    then node 1's two and node 2's three (the zonelist), then a failure."""
     k = Kernel(buddy_spec)
     try:
         objs = []
-        for _ in range(7):
+        for _ in range(8):
             objs.append(k.kmalloc_node(4 << 20, GFP_KERNEL, 0))
-        assert [k.slab.kobj_to_nid(o) for o in objs] == [0, 0, 0, 1, 1, 2, 2]
-        assert k.slab.slab_pages == [3072, 2048, 2048]
+        assert [k.slab.kobj_to_nid(o) for o in objs] == [0, 0, 0, 1, 1, 2, 2, 2]
+        assert k.slab.slab_pages == [3072, 2048, 3072]
         assert [z.nr_free(10) for z in k.page_alloc.zones] == [0, 0, 0]
         assert k.kmalloc_node(4 << 20, GFP_KERNEL, 0) is None
         assert "kmalloc failure. size:4194304, node:0" in k.log.text()
         assert k.leaks() == {"test_largest_kmalloc_falls_back_by_distance_then_fails":
-                             (0, 7, 7 << 22)}
+                             (0, 8, 8 << 22)}
         for o in objs[::2]:
             k.kfree(o)
-        assert k.slab.slab_pages == [1024, 1024, 1024]
+        assert k.slab.slab_pages == [1024, 1024, 2048]
         for o in objs[1::2]:
             k.kfree(o)
         assert k.slab.slab_pages == [0, 0, 0] and k.page_alloc.allocated == {}
-        assert [z.nr_free(10) for z in k.page_alloc.zones] == [3, 2, 2]
+        assert [z.nr_free(10) for z in k.page_alloc.zones] == [3, 2, 3]
     finally:
         k.shutdown()
 
