@@ -92,7 +92,7 @@ class BuddyModel:
         assert page is not None, "failed with a free block to take"
         assert (page.nid, page.order) == (want[0], order)
         assert page.pfn in want[1], "did not take a block of the smallest order that serves"
-        assert len(page.virtual) == 4096 << order
+        assert len(page.virtual) == PAGE_SIZE << order
         self.live.append((page, order))
         self.pgalloc += 1 << order
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw import PAGE_SIZE
+from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.core.bug import Oops
 from kmodel.kernel import Kernel
 from kmodel.mm.gfp import GFP_KERNEL, GFPF_NOWARN
@@ -50,18 +50,20 @@ def test_double_kfree_is_an_oops(k):
 
 
 # --- a model of kmalloc and kfree: live objects and the slab pages they hold ------
-# The general caches of 2.6.29 (include/linux/kmalloc_sizes.h, 64-byte lines),
-# up to KMALLOC_MAX_SIZE: 4 MiB with MAX_ORDER 11.
+# kmodel's general caches (docs/mm.md): include/linux/kmalloc_sizes.h's list
+# (checked in 2.6.32) with 96 and 192, which the kernel has only where
+# L1_CACHE_BYTES is below 64 and 128, up to KMALLOC_MAX_SIZE: 4 MiB with
+# MAX_ORDER 11.
 CLASSES = [32, 64, 96, 128, 192] + [256 << i for i in range(15)]
 
 
 def size_class(size):
-    return next(c for c in CLASSES if size >= 1 and c >= size)
+    return next(c for c in CLASSES if c >= size)
 
 
 def slab_order(cls):
-    """A slab is the smallest block that holds one object: order 0 up to a page."""
-    return max(0, (cls - 1).bit_length() - 12)
+    """kmodel's slab is the smallest block that holds one object (order 0 up to a page)."""
+    return max(0, (cls - 1).bit_length() - PAGE_SHIFT)
 
 
 def per_slab(cls):
