@@ -21,6 +21,31 @@ cpu_ghz = 2.0
 dram_ns = { "10" = 100, "20" = 150 }
 """
 
+# A three-node machine whose nodes hold several blocks of the largest buddy
+# order (1024 pages with MAX_ORDER 11) and runs of smaller blocks at their
+# edges.  No node's size is a multiple of 1024 pages (3085, 3515, 3640); node
+# 1 starts at an odd PFN (3085) and node 2 at one aligned to 8 pages only
+# (6600).  Node 0 ends on an odd PFN, node 1 with an order-3 block that
+# fits exactly, and node 2 with a top-order block that does (at 10240).
+# Node 0 holds three top-order blocks, node 1 two, node 2 three.  Node 1's
+# zonelist is 1, 0, 2: a tie of distances, broken by node id.
+BUDDY_TOML = """
+name = "buddy"
+distance = [[10, 20, 30], [20, 10, 20], [30, 20, 10]]
+[[nodes]]
+memory = "12340K"
+cpus = "0"
+[[nodes]]
+memory = "14060K"
+cpus = "1"
+[[nodes]]
+memory = "14560K"
+cpus = "2"
+[timing]
+cpu_ghz = 2.0
+dram_ns = { "10" = 100, "20" = 150, "30" = 200 }
+"""
+
 
 @pytest.fixture
 def kernel_factory():
@@ -43,6 +68,11 @@ def k(kernel_factory):
 @pytest.fixture
 def tiny_spec():
     return parse_machine(TINY_TOML, source="tiny")
+
+
+@pytest.fixture
+def buddy_spec():
+    return parse_machine(BUDDY_TOML, source="buddy")
 
 
 @pytest.fixture

@@ -1,86 +1,140 @@
-"""The buddy allocator against a simple model: a set of free frames per node.
+"""The buddy allocator against a simple model: the blocks each node has in use.
 
 With eager merging, the free blocks of a buddy allocator are exactly the
 maximal aligned power-of-two runs of free frames (up to MAX_ORDER-1) inside
-each zone, whatever the history.  So from the model's set of free frames we can
-compute what /proc/buddyinfo must say, and compare after every step.
+each zone, whatever the history: from the frames the model has handed out we
+compute every zone's free blocks, and so what /proc/buddyinfo must say, and
+which blocks __rmqueue_smallest may take, and compare after every step.
 """
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hw import PAGE_SIZE
 from kmodel.core.bug import Oops
 from kmodel.kernel import Kernel
-from kmodel.mm.gfp import GFP_KERNEL, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO
+from kmodel.mm.gfp import (GFP_KERNEL, GFPF_NOWARN, GFPF_THISNODE, __GFP_NOWARN,
+                           __GFP_THISNODE, __GFP_ZERO)
+from mm_helpers import buddyinfo, free_pages, run_script, vmstat, zonelist
 
 
-def model_buddyinfo(free, start, end, max_order):
-    counts = [0] * max_order
+def model_free_blocks(start, end, used, max_order):
+    """{pfn: order}: the free blocks of zone [start, end) with the blocks used
+    ([(pfn, order)]) taken: each free run cut greedily into the largest
+    aligned blocks that fit, as eager merging leaves it."""
+    blocks = {}
     pfn = start
-    while pfn < end:
-        if pfn not in free:
-            pfn += 1
-            continue
-        order = max_order - 1
-        while order and (pfn % (1 << order) or pfn + (1 << order) > end
-                         or not all(p in free for p in range(pfn, pfn + (1 << order)))):
-            order -= 1
-        counts[order] += 1
-        pfn += 1 << order
-    return counts
+    for head, order in sorted(used) + [(end, 0)]:
+        while pfn < head:
+            o = max_order - 1
+            while pfn % (1 << o) or pfn + (1 << o) > head:
+                o -= 1
+            blocks[pfn] = o
+            pfn += 1 << o
+        pfn = max(pfn, head + (1 << order))
+    return blocks
 
 
-def buddyinfo_counts(text):
-    return [[int(x) for x in line.split()[4:]] for line in text.splitlines()]
+class BuddyModel:
+    """What a kernel's page allocator must hold: the blocks handed out, by node."""
+
+    def __init__(self, k):
+        self.k = k
+        self.spec = k.spec
+        self.max_order = k.page_alloc.MAX_ORDER
+        self.zones = [(n.start_pfn, n.end_pfn) for n in k.physmem.nodes]
+        self.live = []                  # [(page, order)]
+        self.pgalloc = self.pgfree = self.failures = 0
+
+    def free_blocks(self, nid):
+        start, end = self.zones[nid]
+        used = [(p.pfn, o) for p, o in self.live if p.nid == nid]
+        return model_free_blocks(start, end, used, self.max_order)
+
+    def expected(self, nid, order, thisnode):
+        """(node, heads): the node an allocation must come from and the blocks
+        it may take (the free blocks of the smallest order that serves it, in
+        the first zone of the zonelist that has one), or None: it must fail."""
+        for z in [nid] if thisnode else zonelist(self.spec, nid):
+            blocks = self.free_blocks(z)
+            fits = [o for o in blocks.values() if o >= order]
+            if fits:
+                return z, {p for p, o in blocks.items() if o == min(fits)}
+        return None
+
+    def check(self):
+        pa = self.k.page_alloc
+        counts = buddyinfo(self.k)
+        total = 0
+        for z in pa.zones:
+            want = self.free_blocks(z.nid)
+            assert z.free_order == want, f"node {z.nid}'s free blocks"
+            for o in range(self.max_order):
+                assert set(z.free_area[o]) == {p for p, w in want.items() if w == o}
+            assert counts[z.nid] == [list(want.values()).count(o) for o in range(self.max_order)]
+            assert z.free_pages == sum(1 << o for o in want.values())
+            total += z.free_pages
+        assert vmstat(self.k) == {"nr_free_pages": total, "nr_slab": 0,
+                                  "pgalloc_normal": self.pgalloc, "pgfree": self.pgfree,
+                                  "pgalloc_fail": self.failures}
+
+    def alloc(self, nid, order, thisnode):
+        k = self.k
+        want = self.expected(nid, order, thisnode)
+        gfp = GFP_KERNEL | GFPF_NOWARN | (GFPF_THISNODE if thisnode else 0)
+        page = k.alloc_pages_node(nid, gfp, order)
+        if want is None:
+            assert page is None, "allocated where no free block could serve"
+            self.failures += 1
+            return
+        assert page is not None, "failed with a free block to take"
+        assert (page.nid, page.order) == (want[0], order)
+        assert page.pfn in want[1], "did not take a block of the smallest order that serves"
+        assert len(page.virtual) == PAGE_SIZE << order
+        self.live.append((page, order))
+        self.pgalloc += 1 << order
+
+    def free(self, pick):
+        page, order = self.live.pop(pick % len(self.live))
+        free_pages(self.k, page, order)
+        self.pgfree += 1 << order
 
 
-ops = st.lists(st.tuples(st.sampled_from(["alloc", "free"]), st.integers(0, 1),
-                         st.integers(0, 5), st.booleans(), st.integers(0, 10**6)),
-               max_size=60)
+def run_against_model(k, script):
+    initial = k.fs.read("/proc/buddyinfo")
+    run_script(BuddyModel(k), script)   # at the end the blocks merge back, up to the top order
+    assert k.fs.read("/proc/buddyinfo") == initial
+    assert k.page_alloc.allocated == {}
+
+
+def buddy_ops(nr_nodes, orders, min_size, max_size):
+    alloc = st.tuples(st.just("alloc"), st.integers(0, nr_nodes - 1), orders, st.booleans())
+    return st.lists(st.one_of(alloc, alloc, st.tuples(st.just("free"), st.integers(0, 10**6))),
+                    min_size=min_size, max_size=max_size)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops)
+@given(buddy_ops(2, st.integers(0, 5), 0, 60))
 def test_buddy_matches_model(tiny_spec, script):
     k = Kernel(tiny_spec)
     try:
-        zones = k.page_alloc.zones
-        free = set(range(0, k.physmem.max_pfn))
-        initial = buddyinfo_counts(k.fs.read("/proc/buddyinfo"))
-        live = []
-        for op, nid, order, thisnode, pick in script:
-            if op == "alloc":
-                gfp = GFP_KERNEL | __GFP_NOWARN | (__GFP_THISNODE if thisnode else 0)
-                page = k.alloc_pages_node(nid, gfp, order)
-                if page is None:
-                    # failure is only allowed when no aligned free block could serve it
-                    cands = [z for z in zones if z.nid == nid or not thisnode]
-                    for z in cands:
-                        assert not any(model_buddyinfo(free, z.start_pfn, z.end_pfn,
-                                                       k.page_alloc.MAX_ORDER)[order:])
-                    continue
-                frames = set(range(page.pfn, page.pfn + (1 << order)))
-                assert page.pfn % (1 << order) == 0
-                assert frames <= free, "allocated a frame that was not free"
-                z = zones[page.nid]
-                assert z.start_pfn <= page.pfn and page.pfn + (1 << order) <= z.end_pfn
-                if thisnode:
-                    assert page.nid == nid
-                free -= frames
-                live.append((page, order))
-            elif live:
-                page, order = live.pop(pick % len(live))
-                k.__free_pages(page, order)
-                free |= set(range(page.pfn, page.pfn + (1 << order)))
-            got = buddyinfo_counts(k.fs.read("/proc/buddyinfo"))
-            for z in zones:
-                assert got[z.nid] == model_buddyinfo(free, z.start_pfn, z.end_pfn,
-                                                     k.page_alloc.MAX_ORDER)
-            assert k.page_alloc.nr_free_pages() == len(free)
-        for page, order in live:
-            k.__free_pages(page, order)
-        assert buddyinfo_counts(k.fs.read("/proc/buddyinfo")) == initial
-        assert k.page_alloc.allocated == {}
+        run_against_model(k, script)
+    finally:
+        k.shutdown()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(buddy_ops(3, st.one_of(st.integers(0, 10), st.integers(9, 10), st.just(10)), 20, 50))
+def test_buddy_matches_model_at_the_top_order(buddy_spec, script):
+    """Nodes of several top-order blocks, with unaligned starts and ends: a top
+    block split for any order, merged back whole, and the blocks at the edges
+    that never reach the top order."""
+    k = Kernel(buddy_spec)
+    try:
+        assert [k.page_alloc.zones[n].nr_free(10) for n in range(3)] == [3, 2, 3]
+        run_against_model(k, script)
     finally:
         k.shutdown()
 
@@ -136,10 +190,62 @@ def test_gfp_zero_zeroes_a_reused_dirty_page(k):
     k.__free_page(z)
 
 
+def drain(k, nid):
+    """Every free block of node nid, allocated: [(page, order)], largest first."""
+    blocks = []
+    for order in reversed(range(k.MAX_ORDER)):
+        while (p := k.alloc_pages_node(nid, GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN,
+                                       order)) is not None:
+            blocks.append((p, order))
+    return blocks
+
+
+def frame_bytes(k, pfn):
+    """A frame's bytes as the node's memfd holds them (not through the linear map)."""
+    fd, off = k.physmem.frame_file(pfn)
+    return os.pread(fd, PAGE_SIZE, off)
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["local", "fallback"])
+@pytest.mark.parametrize("order", range(11))
+def test_gfp_zero_zeroes_every_page_of_a_dirty_block(buddy_spec, order, fallback):
+    """Node 1 (an odd first PFN) dirtied whole and freed: a __GFP_ZERO block of
+    any order carved from it reads as zeroes on every page, through the
+    linear map, each page's descriptor and the memfd; the frames around it
+    stay dirty.  With node 2 full, a request for node 2 falls back to node 1."""
+    k = Kernel(buddy_spec)
+    try:
+        dirty = drain(k, 1)
+        assert sum(1 << o for _, o in dirty) == k.node_present_pages(1)
+        for p, o in dirty:
+            p.virtual[:] = b"\xa5" * len(p.virtual)
+            free_pages(k, p, o)
+        held = drain(k, 2) if fallback else []
+        page = k.alloc_pages_node(2 if fallback else 1, GFP_KERNEL | __GFP_ZERO, order)
+        assert page.nid == 1 and page.order == order
+        assert bytes(page.virtual) == bytes(PAGE_SIZE << order)
+        for pfn in range(page.pfn, page.pfn + (1 << order)):
+            assert bytes(k.pfn_to_page(pfn).virtual[:PAGE_SIZE]) == bytes(PAGE_SIZE)
+            assert frame_bytes(k, pfn) == bytes(PAGE_SIZE), f"frame {pfn - page.pfn} of the block"
+        z = k.page_alloc.zones[1]
+        for pfn in (page.pfn - 1, page.pfn + (1 << order)):
+            if z.start_pfn <= pfn < z.end_pfn:
+                assert frame_bytes(k, pfn) == b"\xa5" * PAGE_SIZE, "zeroed beyond the block"
+        free_pages(k, page, order)
+        for p, o in held:
+            free_pages(k, p, o)
+        assert k.page_alloc.allocated == {}
+    finally:
+        k.shutdown()
+
+
 def test_order_above_max_order_warns_and_fails(k):
     assert k.alloc_pages_node(0, GFP_KERNEL, 11) is None
-    assert "order 11 >= MAX_ORDER (11)" in k.log.text()
-    assert k.bug.warnings
+    assert [(w.func, w.message) for w in k.bug.warnings] == \
+        [("test_order_above_max_order_warns_and_fails", "alloc_pages: order 11 >= MAX_ORDER (11)")]
+    assert "alloc_pages: order 11 >= MAX_ORDER (11)" in k.log.text()
+    assert k.alloc_pages_node(0, GFP_KERNEL | __GFP_NOWARN, 11) is None
+    assert len(k.bug.warnings) == 1                             # __GFP_NOWARN: quiet
 
 
 def test_nid_out_of_range_is_an_oops(k):

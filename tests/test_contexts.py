@@ -139,7 +139,8 @@ def test_spinlock_and_misuse(k):
         drive(k, 0, spin_unlock(lock))
     k.set_cpu(0)
     preempt_enable(k)
-    assert any("preempt count underflow" in w.message for w in k.bug.warnings)
+    assert [(w.func, w.message) for w in k.bug.warnings] == \
+        [("test_spinlock_and_misuse", "BUG: preempt count underflow")]   # named at its caller
 
 
 def test_plain_long_read(k):

@@ -1,12 +1,18 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hw import PAGE_SIZE
 from kmodel.core.bug import Oops
 from kmodel.core.list import list_for_each_entry, list_for_each_entry_reverse
+from kmodel.core.tracepoint import tracing
+from kmodel.kernel import boot
+from kmodel.relay.pagelist import HPAGE0, RPAGE, WPAGE, ltt_relay_cache_page
+from kmodel.relay.pagelist import _set_cache as set_cache
 from kmodel.relay.relay_alloc import (ltt_relay_close, ltt_relay_offset_address,
                                       ltt_relay_read, ltt_relay_read_get_page,
                                       ltt_relay_write)
+from kmodel.relay.relay_trace import trace_relay_walk
 from relay_helpers import RelayEnv
 import backend_suite
 from backend_suite import SIZE
@@ -99,6 +105,129 @@ def test_forward_walk_updates_cache_backward_does_not(env):
     assert buf.wpage is pages[1]
 
 
+# The walk's direction (ltt_relay_cache_page): the signed distance from the
+# cached page to the offset, taken modulo the buffer size into
+# (-alloc_size/2, alloc_size/2] as the patch's two tests do, so a distance of
+# exactly half the buffer, either way, walks forward ("When at the exact
+# opposite of the buffer, bias towards forward search because it will be
+# cached").  A forward walk of d pages takes d list steps and caches the page
+# it finds; a backward one takes d steps and caches nothing.  The port first
+# takes the page at hand when it holds the offset (erratum E4); so does the
+# patch on any buffer of two pages or more, where half the buffer is at least
+# a page.  On a one-page buffer the patch walks back from the page to itself,
+# finds nothing, WARNs and oopses.
+def expected_walk(n_pages, cached, offset, errata):
+    """(forward, steps, page): the walk the patch's ltt_relay_cache_page makes
+    from page cached to offset (forward None: no walk; page None: not found)."""
+    alloc = n_pages * PAGE_SIZE
+    target = offset // PAGE_SIZE
+    if target == cached and not errata:
+        return None, 0, cached
+    ahead = (offset - cached * PAGE_SIZE) % alloc          # the distance forward, in bytes
+    forward = ahead <= alloc // 2
+    steps = (target - cached) % n_pages if forward else (cached - target) % n_pages
+    if forward and ahead < PAGE_SIZE:
+        return None, 0, cached                             # the page at hand
+    if steps == 0:
+        return forward, None, None                         # back round to itself
+    return forward, steps, target
+
+
+WALK_PAGES = [1, 2, 4, 8, 16, 64]
+
+
+@pytest.fixture(scope="module")
+def rings():
+    """Per-CPU buffers of 1 to 64 pages under the port and under the patch's
+    own code (CONFIG_LTT_RELAY_ERRATA=y): {(errata, pages): CPU 0's buffer}."""
+    kernels, bufs = [], {}
+    for errata in (False, True):
+        k = boot("numa2", config=[f"CONFIG_LTT_RELAY_ERRATA={'y' if errata else 'n'}"])
+        kernels.append(k)
+        env = RelayEnv(k)
+        for n in WALK_PAGES:
+            bufs[errata, n] = env.open(n * PAGE_SIZE // 2, 2, name=f"r{n}").buf[0]
+    yield bufs
+    for k in kernels:
+        k.shutdown()
+
+
+def get_cache(buf, which):
+    return buf.wpage if which == WPAGE else buf.rpage if which == RPAGE else buf.hpage[which - HPAGE0]
+
+
+def lookup_from(buf, pages, which, cached, offset):
+    """ltt_relay_cache_page from page cached, its cache pointer set there:
+    (walk directions seen, list steps, page found, the cache pointer after)."""
+    set_cache(buf, which, pages[cached])
+    walks = []
+    before = buf.chan.k.timing.totals()["list_iters"]
+    with tracing({trace_relay_walk: lambda b, forward: walks.append(forward) if b is buf else None}):
+        found = ltt_relay_cache_page(buf, which, pages[cached], offset)
+    steps = buf.chan.k.timing.totals()["list_iters"] - before
+    return walks, steps, found, get_cache(buf, which)
+
+
+@settings(max_examples=300, deadline=None)
+@given(errata=st.booleans(), n=st.sampled_from(WALK_PAGES), which=st.integers(0, 3),
+       data=st.data())
+def test_every_distance_walks_the_short_way_ties_forward(rings, errata, n, which, data):
+    """Any cached page (of any of the four pointers) and any offset, the ties
+    and a byte either side of them drawn often: direction, list steps, the
+    page found and the cache pointer, as expected_walk says."""
+    buf = rings[errata, n]
+    k = buf.chan.k
+    pages = list(list_for_each_entry(buf.pages))
+    cached = data.draw(st.integers(0, n - 1), label="cached page")
+    half = n * PAGE_SIZE // 2
+    offset = data.draw(st.one_of(
+        st.integers(0, n * PAGE_SIZE - 1),                 # anywhere
+        st.sampled_from([(cached * PAGE_SIZE + d) % (n * PAGE_SIZE)
+                         for d in (half, -half, half + 1, -half + 1, half - 1, -half - 1)])),
+        label="offset")
+    forward, steps, page = expected_walk(n, cached, offset, errata)
+    warnings = len(k.bug.warnings)
+    walks, iters, found, cache = lookup_from(buf, pages, which, cached, offset)
+    if page is None:                                       # the patch, one page: E4
+        assert found is None and walks == [forward]
+        assert [w.func for w in k.bug.warnings[warnings:]] == ["ltt_relay_cache_page"]
+        return
+    assert found is pages[page] and pages[page].offset <= offset < pages[page].offset + PAGE_SIZE
+    assert walks == ([] if forward is None else [forward])
+    assert iters == steps
+    assert cache is (found if forward else pages[cached]), "only a forward walk caches"
+    assert len(k.bug.warnings) == warnings
+    # The same distance through ltt_relay_write and ltt_relay_read, untraced:
+    # the port's written-out paths (a page turn, a run) walk as the loop does.
+    for stream, op in ((WPAGE, lambda: ltt_relay_write(buf, offset, b"w", 1)),
+                       (RPAGE, lambda: ltt_relay_read(buf, offset, bytearray(1), 1))):
+        set_cache(buf, stream, pages[cached])
+        before = k.timing.totals()["list_iters"]
+        op()
+        assert k.timing.totals()["list_iters"] - before == steps
+        assert get_cache(buf, stream) is (pages[page] if forward else pages[cached])
+
+
+@pytest.mark.parametrize("errata", [False, True], ids=["port", "patch"])
+@pytest.mark.parametrize("cached,offset,walk", [
+    (0, 4 * PAGE_SIZE, (True, 4, 4)),            # exactly half ahead: forward, cached
+    (4, 0, (True, 4, 0)),                        # exactly half behind: forward too, over the head
+    (0, 4 * PAGE_SIZE + 1, (False, 4, 4)),       # a byte more than half ahead: backward
+    (4, 1, (False, 4, 0)),                       # a byte less than half behind: backward
+    (5, 1, (True, 3, 0)),                        # more than half behind: forward, over the head
+    (1, 2 * PAGE_SIZE - 1, (None, 0, 1)),        # the page at hand: no walk
+])
+def test_the_half_buffer_tie_goes_forward(rings, errata, cached, offset, walk):
+    """Eight pages, so half the buffer is four: the two ties and their neighbours."""
+    buf = rings[errata, 8]
+    pages = list(list_for_each_entry(buf.pages))
+    assert expected_walk(8, cached, offset, errata) == walk
+    walks, iters, found, cache = lookup_from(buf, pages, WPAGE, cached, offset)
+    forward, steps, page = walk
+    assert (walks, iters, found) == ([] if forward is None else [forward], steps, pages[page])
+    assert cache is (found if forward else pages[cached])
+
+
 def test_sequential_writes_take_no_walk_steps(env):
     chan = env.open(4096, 8)
     steps, iters = walk(env, chan, lambda b: [ltt_relay_write(b, off, b"x" * 64, 64)
@@ -116,7 +245,7 @@ def test_random_access_warning_text(kernel_factory):
     ltt_relay_write(chan.buf[0], 1 * PAGE_SIZE, b"z", 1)
     assert ("Backward random access detected in ltt_relay. Iterations 2, offset 4096, "
             "orig iter->off 12288, iter->off 4096 diff_offset -8192.") in k.log.text()
-    assert len(k.bug.warnings) == 2 and k.bug.warnings[0].func == "ltt_relay_find_next_page"
+    assert [w.func for w in k.bug.warnings] == ["ltt_relay_find_next_page", "ltt_relay_find_prev_page"]
 
 
 def test_no_warning_without_the_config(env):
@@ -173,9 +302,12 @@ def test_write_past_the_end_warns_then_oopses_and_corrupts_nothing(env, backend)
     other = chan.buf[1]
     ltt_relay_write(other, 0, b"O" * 16, 16)
     cache = (buf.wpage, buf.rpage, list(buf.hpage))
-    with pytest.raises(Oops):
+    with pytest.raises(Oops, match="NULL pointer" if backend == "pagelist" else "paging request"):
         ltt_relay_write(buf, SIZE - 10, b"E" * 30, 30)
-    assert k.bug.warnings                                      # the patch's WARN_ON first
+    # The patch's WARN_ON(offset >= alloc_size) in its loop first; the page
+    # list then looks the offset up, finds no page, and its WARN_ON(!page) fires.
+    assert [w.func for w in k.bug.warnings] == (
+        ["_ltt_relay_copy", "ltt_relay_cache_page"] if backend == "pagelist" else ["contig_write"])
     out = bytearray(10)
     ltt_relay_read(buf, SIZE - 10, out, 10)
     assert out == b"E" * 10                                    # what fits was written
