@@ -16,11 +16,14 @@ The event classes are the synthetic ones of ``kmodel trace record``.  Every
 payload starts with ``seq``, the event's number on its CPU, so that a reader
 can tell which events are missing.
 """
+import mmap
 import os
+import re
 import struct
 import zlib
 from dataclasses import dataclass
 
+from hw.hostfile import HostFileError, check_regular_file, read_regular_file
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, record_size, unpack_packet_header,
                                  unpack_record_header)
 
@@ -170,10 +173,52 @@ class Packet:
     events: list                # (timestamp, class name, {field: value})
 
 
-def read_stream(path):
-    """read_stream - the packets of one stream file, decoded."""
-    data = open(path, "rb").read()
-    name = os.path.basename(path)
+METADATA_LIMIT = 1 << 20
+STREAM_LIMIT = 1 << 40
+_RAW_DECL = re.compile(r'event \{\n\tname = "record_(\d+)";\n\tid = (\d+);')
+
+
+def check_metadata(path):
+    """check_metadata - the event classes of the trace whose metadata file is
+    path, or a TraceError if it is not metadata kmodel writes: this reader
+    decodes kmodel's layout only, so it takes only the text that declares it
+    (byte for byte, with the raw classes it declares), where babeltrace2
+    would refuse what is not CTF and read any CTF that is."""
+    try:
+        text = read_regular_file(path, METADATA_LIMIT, "metadata file").decode("utf-8")
+    except HostFileError as e:
+        raise TraceError(str(e)) from None
+    except UnicodeDecodeError:
+        raise TraceError(f"{path}: not text: not CTF metadata") from None
+    raw = {int(i) for name_id, i in _RAW_DECL.findall(text) if name_id == i}
+    if not text.strip():
+        raise TraceError(f"{path}: empty: not CTF metadata")
+    if text != metadata(raw_ids=raw):
+        raise TraceError(f"{path}: not the metadata kmodel writes (kmodel trace show reads "
+                         "kmodel's traces; babeltrace2 reads any CTF trace)")
+    return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}
+
+
+def read_stream(path, classes=BY_ID):
+    """read_stream - the packets of one stream file, decoded with classes
+    ({event id: EventClass}).  The file is mapped, not read whole."""
+    try:
+        check_regular_file(path, STREAM_LIMIT, "stream file")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    except HostFileError as e:
+        raise TraceError(str(e)) from None
+    except OSError as e:
+        raise TraceError(f"{path}: {e.strerror}") from None
+    try:
+        return _packets(data, os.path.basename(path), classes)
+    finally:
+        if size:
+            data.close()
+
+
+def _packets(data, name, classes):
     packets = []
     pos = 0
     while pos < len(data):
@@ -197,7 +242,7 @@ def read_stream(path):
             if end - at < REC:
                 raise TraceError(f"{name}: offset {at}: truncated event header")
             r = unpack_record_header(data, at)
-            cls = BY_ID.get(r.id)
+            cls = classes.get(r.id)
             if cls is None or at + REC + r.payload_size > end:
                 raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
                                  f"{r.payload_size} bytes)")
@@ -214,11 +259,13 @@ def read_stream(path):
 
 
 def read_trace(path):
-    """read_trace - {stream file name: [Packet]} of a trace directory."""
+    """read_trace - {stream file name: [Packet]} of a trace directory kmodel
+    wrote: its metadata checked (check_metadata), every other file a stream."""
     if not os.path.isdir(path):
         raise TraceError(f"{path}: not a directory")
-    if not os.path.isfile(os.path.join(path, "metadata")):
+    if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
-    return {name: read_stream(os.path.join(path, name))
+    classes = check_metadata(os.path.join(path, "metadata"))
+    return {name: read_stream(os.path.join(path, name), classes)
             for name in sorted(os.listdir(path))
             if name != "metadata" and not name.startswith(".")}
