@@ -119,3 +119,19 @@ def test_geometry_checks(k, make):
                                                           "subbuf_size": 4096})(),
                                           "overwrite", "per-cpu")[1]
     assert check_geometry(rbc.chan, "ring", "per-cpu")[0] == EINVAL
+
+
+def test_one_sub_buffer_in_discard_mode_drops_the_closing_record_as_lttng_does(k, make):
+    """With one sub-buffer, the record that would close it finds its own
+    sub-buffer's previous lap still open (lttng-modules'
+    lib_ring_buffer_try_reserve_slow books that as records_lost_wrap); the
+    bookkeeping must not call those losses spurious, and a final flush tells
+    them in the packet."""
+    rbc, rb = make(n=1)
+    write(k, rbc, rb, 200, 100)
+    assert rb.records_lost_wrap.counter > 0 and rb.records_lost_full.counter == 0
+    assert rb.book.spurious_wrap == 0
+    with k.on_cpu(0):
+        run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
+    packets, err = drain(k, rb)
+    assert packets[-1][0].events_discarded == rb.records_lost_wrap.counter

@@ -21,6 +21,10 @@ The recorder calls, in order:
     consume(limit)      between ticks: take up to limit delivered sub-buffers
                         from each buffer (None: all that are delivered), and
                         give each back once it is written
+    drain()             take everything delivered now, and return only when no
+                        sub-buffer is delivered and unconsumed (the default:
+                        consume(None); a consumer in another process waits
+                        for it to catch up): the final flush needs room
     finish()            after the final flush: drain until every buffer is
                         finalized and empty (the default: consume(None))
     close()             always, after success or failure: release what start
@@ -108,6 +112,10 @@ class Consumer(ABC):
     def consume(self, limit: int | None) -> None:
         """consume - take up to limit delivered sub-buffers a buffer (None: all),
         write each to its CPU's stream, give each back."""
+
+    def drain(self) -> None:
+        """drain - consume until nothing delivered is left unconsumed."""
+        self.consume(None)
 
     def finish(self) -> None:
         """finish - after the final flush: drain every buffer to the end."""

@@ -214,6 +214,20 @@ class MmapConsumer(Consumer):
         per_cpu = limit if limit is not None else self.rbc.n_subbufs + 1
         self.server.serve(max_requests=2 * n * per_cpu, wait=0.02 if limit is None else 0.005)
 
+    def drain(self):
+        """Serve the consumer process until nothing delivered is left for it
+        (no sub-buffer ready, none held)."""
+        deadline = time.monotonic() + 120
+        rbc = self.rbc
+        while any(rbc.poll_deliver(rb) for rb in rbc.bufs.values()) or \
+                any(c.held for c in self.server.clients):
+            if self.proc.poll() is not None:
+                raise ValueError(f"the consumer process ended early (exit "
+                                 f"{self.proc.returncode})")
+            if time.monotonic() > deadline:
+                raise ValueError("the consumer process did not catch up in 120 s")
+            self.server.serve(max_requests=64, wait=0.02)
+
     def finish(self):
         """Serve the consumer process until it has drained every buffer."""
         deadline = time.monotonic() + 120

@@ -30,6 +30,7 @@ from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
 from kmodel.relay.rb_config import Mode, Scope, SwitchMode
+from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
 from kmodel.session import Session, WriteRefused
 
 CLASS = {c.name: c for c in EVENT_CLASSES}
@@ -148,11 +149,7 @@ class Recorder:
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             self._trace(sess, consumer)
-            for _ in range(2):          # the second time, room for a packet of losses
-                with k.on_cpu(k.boot_cpu):
-                    for rb in self.rbc.bufs.values():
-                        run_now(k, self.rbc.layer.flush(rb, SwitchMode.FLUSH))
-                consumer.consume(None)
+            self._final_flush(consumer)
             consumer.finish()
             return self._stats()
         finally:
@@ -190,6 +187,24 @@ class Recorder:
                 self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
                               f"{consumer.moved >> 10} KiB written")
         self.ticks = tick
+
+    def _final_flush(self, consumer):
+        """Flush every buffer and drain it, until every buffer's losses are told
+        in a packet: a final flush writes the count in a packet of its own
+        (SwitchMode.FLUSH) only where there is room, so a full buffer is
+        drained, then flushed again.  Every round drains what the last
+        delivered, so two rounds suffice; a few more are allowed for a buffer
+        a CPU still writes (none does now)."""
+        k, rbc = self.k, self.rbc
+        for _ in range(4):
+            with k.on_cpu(k.boot_cpu):
+                for rb in rbc.bufs.values():
+                    run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
+            consumer.drain()
+            if all(rb.finalized for rb in rbc.bufs.values()):
+                return
+        for rb in rbc.bufs.values():        # (a consumer that never drains: give up)
+            lib_ring_buffer_finalize(rb)
 
     def _stats(self):
         stats = {}

@@ -83,7 +83,7 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "commit_record", "write_record", "lib_ring_buffer_switch_slow",
            "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
-           "lib_ring_buffer_poll_deliver", "read_packet"]
+           "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "read_packet"]
 
 PAGE = 4096
 
@@ -228,7 +228,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
             idx = (begin // S) % rbc.n_subbufs
             lap = begin // A
             cc_sb = yield from ops.read(rb.commit_cold[idx])
-            in_way = cc_sb != lap * S and _in_flight_a_lap_ago(rb, begin)
+            in_way = cc_sb != lap * S and _in_flight_a_lap_ago(rb, begin, o_begin)
             if not rbc.errata["wrap_check"]:
                 again = yield from ops.read(rb.offset)
                 if again != o_begin:            # a concurrent reserve moved on: retry
@@ -280,13 +280,16 @@ def _note_reserved(rb, begin, end, data_end):
     book.inflight[begin] = end
 
 
-def _in_flight_a_lap_ago(rb, begin):
-    """Whether a reservation in the sub-buffer's previous lap was in flight (its
-    commit, or the delivery that commit makes, not finished) when cc_sb was
-    read: what alone justifies a wrap-around loss.  Sampled with the read of
-    cc_sb, since the commit may finish before the loss is decided."""
+def _in_flight_a_lap_ago(rb, begin, o_begin):
+    """Whether the sub-buffer's previous lap was still being written when cc_sb
+    was read: a reservation there in flight (its commit, or the delivery that
+    commit makes, not finished), or the reserver's own position in it (a
+    channel of one sub-buffer: the record that would close it is the one
+    dropped, as lttng-modules' lib_ring_buffer_try_reserve_slow drops it).
+    That alone justifies a wrap-around loss.  Sampled with the read of cc_sb,
+    since the commit may finish before the loss is decided."""
     lo, hi = begin - rb.rbc.alloc_size, begin - rb.rbc.alloc_size + rb.rbc.subbuf_size
-    return any(lo <= s < hi for s in rb.book.inflight)
+    return lo <= o_begin < hi or any(lo <= s < hi for s in rb.book.inflight)
 
 
 def _switch_old_end(rb, o_old, tsc, discarded):
@@ -420,11 +423,11 @@ def lib_ring_buffer_switch_slow(rb: lib_ring_buffer,
                                 mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
     """lib_ring_buffer_switch_slow - close the current packet if it holds
     records, so that it can be delivered (a flush).  With SwitchMode.FLUSH, the
-    last word: the buffer is marked finalized, and if records were dropped
-    since the last packet closed, a packet carries the count (the open one even
-    if it holds only its header, or an empty one, as LTTng's final flush
-    writes), room permitting: in a full buffer, drain and flush again.  Must
-    run on the CPU that owns a per-CPU buffer."""
+    last word: if records were dropped since the last packet closed, a packet
+    carries the count (the open one even if it holds only its header, or an
+    empty one, as LTTng's final flush writes), room permitting, and the buffer
+    is marked finalized once nothing is left untold: in a full buffer, drain
+    and flush again.  Must run on the CPU that owns a per-CPU buffer."""
     finalize = mode is SwitchMode.FLUSH
     ops = rb.ops
     S = rb.rbc.subbuf_size
@@ -444,8 +447,17 @@ def lib_ring_buffer_switch_slow(rb: lib_ring_buffer,
         if got == o_old:
             yield from _switch_old_end(rb, o_old, tsc, discarded)
             break
-    if finalize:
-        rb.finalized = True
+    if finalize and rb.events_discarded() <= rb.last_closed_discarded:
+        rb.finalized = True             # (else no room to tell the losses yet: a reader
+                                        # drains, and the next final flush tells them)
+
+
+def lib_ring_buffer_finalize(rb: lib_ring_buffer) -> None:
+    """lib_ring_buffer_finalize - no more will be delivered: a reader that
+    drained the buffer gets -ENODATA.  A final flush finalizes the buffer
+    itself once its losses are told; this is for the caller that gives up
+    telling them (a buffer nobody drains)."""
+    rb.finalized = True
 
 
 def _empty_packet(rb, begin):
