@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -105,7 +106,17 @@ def _end_workers(procs):
 
 
 def _died(procs):
-    codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+    """How a worker ended, for the message: its signal, or its exit status.  A
+    dead process closes its pipes a moment before it can be waited for, so
+    this waits for its status (a second at most).  The executor ends the other
+    workers with SIGTERM once one is gone: another status is the cause."""
+    deadline = time.monotonic() + 1
+    while True:
+        codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+        codes.sort(key=lambda c: c == -signal.SIGTERM)
+        if (codes and codes[0] != -signal.SIGTERM) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     if codes and codes[0] < 0:
         return f"was killed by {signal.Signals(-codes[0]).name}"
     return f"ended with exit status {codes[0]}" if codes else "ended abruptly"
