@@ -9,7 +9,6 @@ fails here.
 import argparse
 import io
 import os
-import signal
 import time
 
 import pytest
@@ -28,14 +27,8 @@ WORDS = {"machine", "config", "cmdline", "pmem", "script", "output", "name", "pr
 
 
 @pytest.fixture(autouse=True)
-def no_runaway():
-    def stuck(signum, frame):
-        raise TimeoutError("the command ran on: its work was not bounded")
-    old = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+def no_runaway(deadline):
+    deadline(60, "the command ran on: its work was not bounded")
 
 
 def commands(parser=None, path=()):

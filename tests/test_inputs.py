@@ -12,7 +12,6 @@ file, not an internal error (tomllib's RecursionError).
 """
 import io
 import os
-import signal
 
 import pytest
 
@@ -24,16 +23,9 @@ from test_cli_modules import top_level_commands
 
 
 @pytest.fixture(autouse=True)
-def no_blocking():
-    """A command that opens a FIFO would wait for a writer for ever: this
-    turns that into a failure after 20 s (the signal interrupts the open)."""
-    def stuck(signum, frame):
-        raise TimeoutError("the command blocked (on a FIFO?)")
-    old = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+def no_blocking(deadline):
+    """A command that opens a FIFO would wait for a writer for ever."""
+    deadline(20, "the command blocked (on a FIFO?)")
 
 
 def run(argv):

@@ -29,14 +29,8 @@ from kmodel.cli.shell_cmd import interactive
 
 
 @pytest.fixture(autouse=True)
-def no_hang():
-    def stuck(signum, frame):
-        raise TimeoutError("it did not stop")
-    old = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(90)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+def no_hang(deadline):
+    deadline(90, "it did not stop")
 
 
 def children(pid):

@@ -11,7 +11,7 @@ import signal
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Terminated", "stop_on_sigterm", "exit_status"]
+__all__ = ["Terminated", "stop_on_sigterm", "exit_status", "signal_name"]
 
 
 class Terminated(BaseException):

@@ -23,14 +23,17 @@ Free lists are insertion-ordered dicts used as stacks: O(1) removal of a buddy
 from the middle, LIFO order like the kernel's list_add at the head, and the
 same choices run after run.
 
-Where the kernel frees every page of a node at boot (free_all_bootmem), one
-by one, a zone here is seeded in O(MAX_ORDER): the whole top-order blocks of a
-free range are not listed one by one but kept as a range (``Zone.pristine``),
-which ``_rmqueue`` takes from, highest block first, once ``free_area[top]`` is
+Seeding differs.  At boot, Linux 2.6.29 gives a node's free pages to the
+buddy allocator in blocks of BITS_PER_LONG pages, or page by page where some
+are reserved (free_all_bootmem_core, mm/bootmem.c), and they merge up to
+MAX_ORDER-1 as they go: work in proportion to the memory.  Here a zone is
+seeded with the largest aligned blocks at once, and its whole top-order
+blocks are not even listed: they stay a range (``Zone.pristine``), which
+``_rmqueue`` takes from, highest block first, once ``free_area[top]`` is
 empty.  That is the order a list seeded block by block gives out (the last
-seeded first), so every choice is the same; only a node of terabytes no longer
-costs a dict entry (and seconds) per 4 MiB.  A pristine block is never a
-buddy to look up: merging stops below the top order.
+seeded first), so every choice is the same; but a node of terabytes boots in
+constant work, not a dict entry (and seconds) per 4 MiB.  A pristine block is
+never a buddy to look up: merging stops below the top order.
 
 Debug checks (CONFIG_DEBUG_VM): freeing a free page, a page never allocated, a
 tail page, or with the wrong order is an oops, raised before anything changes.
