@@ -62,6 +62,7 @@ class PhysMem:
 
     def __init__(self, node_sizes):
         self.nodes = []
+        self.backing = None             # a FileBacking, once back_with_file() ran
         pfn = 0
         try:
             for nid, size in enumerate(node_sizes):
@@ -72,7 +73,6 @@ class PhysMem:
             raise
         self.max_pfn = pfn
         self._starts = [n.start_pfn for n in self.nodes]
-        self.backing = None             # a FileBacking, once back_with_file() ran
 
     def back_with_file(self, path, start_pfn, nr_pages):
         """back_with_file - make frames [start_pfn, +nr_pages) the bytes of the

@@ -211,3 +211,35 @@ def test_write_output_removes_its_new_file_when_making_it_fails(tmp_path):
     with pytest.raises(HostError, match=f"out: {os.strerror(errno.ENOSPC)}"):
         write_output(str(tmp_path / "out"), None, "--plot", True, make=full)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_host_refusing_memory_is_exit_2(tmp_path):
+    """A real environment failure at boot: under a 2 GiB address-space limit a
+    16 TiB machine cannot be mapped (it was an internal error: PhysMem's
+    clean-up read an attribute not yet set)."""
+    m = tmp_path / "m.toml"
+    m.write_text('[[nodes]]\nmemory = "16T"\ncpus = "0-1"\n')
+    r = subprocess.run([sys.executable, "-m", "kmodel", "machine", "show", str(m)],
+                       capture_output=True, text=True, timeout=120,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                             (2 << 30, 2 << 30)))
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"kmodel: error: {m}: 16777216 MiB of emulated memory cannot "
+                               "be mapped on this host (")
+    assert r.stderr.endswith(f"{os.strerror(errno.ENOMEM)})\n") and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("err,status", [(errno.ENOSPC, 2), (errno.EROFS, 2), (errno.EMFILE, 2),
+                                        (errno.EBADF, 3), (errno.EINVAL, 3)])
+def test_an_oserror_is_the_hosts_doing_only_for_the_hosts_reasons(monkeypatch, capsys, err,
+                                                                  status):
+    import kmodel.cli.machines as machines
+
+    def fails(args, out):
+        raise OSError(err, os.strerror(err), "/some/file")
+    monkeypatch.setattr(machines, "cmd_machines", fails)
+    assert main(["machines"], out=io.StringIO()) == status
+    said = capsys.readouterr().err
+    assert said == (f"kmodel: error: /some/file: {os.strerror(err)}\n" if status == 2 else
+                    f"kmodel: internal error: OSError: [Errno {err}] {os.strerror(err)}: "
+                    "'/some/file' (run with --debug for the traceback, and please report it)\n")
