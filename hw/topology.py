@@ -20,12 +20,23 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from hw import PAGE_SIZE
+from hw.hostfile import HostFileError, read_regular_file
 from hw.ranges import parse_range_list
-from hw.units import parse_size
+from hw.units import format_size, parse_size
 from hw.timing import TimingTable
 
 
 DEFAULT_PRESET = "numa2"       # the machine every command boots unless told otherwise
+
+# A machine file is a few hundred bytes; the largest machine kmodel takes
+# (MAX_NUMNODES nodes, a SLIT row each) is about one MiB of TOML.
+MACHINE_FILE_LIMIT = 4 << 20
+
+# What Linux 2.6.29 takes on x86-64: MAX_PHYSMEM_BITS is 44
+# (arch/x86/include/asm/sparsemem.h), 16 TiB of RAM; NODES_SHIFT is at most 9
+# (arch/x86/Kconfig), MAX_NUMNODES 512 nodes.
+MAX_PHYSMEM_BITS = 44
+MAX_NUMNODES = 1 << 9
 
 
 class MachineError(ValueError):
@@ -85,12 +96,13 @@ def load_preset(name):
 
 
 def load_machine_file(path):
-    """load_machine_file - build a MachineSpec from a TOML file of one's own."""
+    """load_machine_file - build a MachineSpec from a TOML file of one's own (a
+    regular file of at most MACHINE_FILE_LIMIT bytes: a FIFO or a device is
+    refused before it is read)."""
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except OSError as e:
-        raise MachineError(f"{path}: {e.strerror}") from None
+        text = read_regular_file(path, MACHINE_FILE_LIMIT, "machine file").decode("utf-8-sig")
+    except HostFileError as e:
+        raise MachineError(str(e)) from None
     except UnicodeDecodeError as e:
         raise MachineError(f"{path}: not a TOML text file (byte {e.start} is not UTF-8)") \
             from None
@@ -103,6 +115,9 @@ def parse_machine(text, source="<machine>"):
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise MachineError(f"{source}: malformed TOML: {e}") from None
+    except RecursionError:              # tomllib recurses once an array or table deep
+        raise MachineError(f"{source}: malformed TOML: arrays or tables nested too deeply "
+                           "for a machine description") from None
 
     def fail(msg):
         raise MachineError(f"{source}: {msg}")
@@ -117,6 +132,9 @@ def parse_machine(text, source="<machine>"):
     nodes_doc = doc.get("nodes")
     if not isinstance(nodes_doc, list) or not nodes_doc:
         fail("no [[nodes]]: a machine needs at least one node")
+    if len(nodes_doc) > MAX_NUMNODES:
+        fail(f"{len(nodes_doc)} nodes: Linux 2.6.29 takes at most {MAX_NUMNODES} "
+             "(MAX_NUMNODES, NODES_SHIFT 9 on x86-64)")
     nodes = []
     cpu_node = {}
     for nid, nd in enumerate(nodes_doc):
@@ -143,6 +161,11 @@ def parse_machine(text, source="<machine>"):
         nodes.append(NodeSpec(nid, mem, lists["cpus"], lists["hotplug_cpus"]))
     if not any(n.cpus for n in nodes):
         fail("no present CPU: the machine could not boot")
+    total = sum(n.memory for n in nodes)
+    if total > 1 << MAX_PHYSMEM_BITS:
+        fail(f"{format_size(total)} of memory: Linux 2.6.29 maps at most "
+             f"{format_size(1 << MAX_PHYSMEM_BITS)} on x86-64 (MAX_PHYSMEM_BITS "
+             f"{MAX_PHYSMEM_BITS})")
 
     n = len(nodes)
     dist = doc.get("distance", [[10]] if n == 1 else None)

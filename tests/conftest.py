@@ -90,3 +90,21 @@ def relay_sh():
     sh.execute("insmod ltt_relay_alloc")
     yield sh
     sh.close()
+
+
+@pytest.fixture
+def deadline():
+    """deadline(seconds, why): a test that blocks or runs on past seconds fails
+    with TimeoutError(why) instead of hanging the suite (SIGALRM interrupts
+    even an open() waiting on a FIFO)."""
+    import signal
+    old = signal.getsignal(signal.SIGALRM)
+
+    def arm(seconds, why):
+        def stuck(signum, frame):
+            raise TimeoutError(why)
+        signal.signal(signal.SIGALRM, stuck)
+        signal.alarm(seconds)
+    yield arm
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

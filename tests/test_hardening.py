@@ -45,7 +45,7 @@ def test_int_options_keep_their_ranges(setting, capsys):
 def test_bench_checks_its_output_paths_before_running(capsys):
     rc, out = run("bench", "--quick", "--json", "/nonexistent/x.json")
     assert rc == 2 and out == ""                # nothing ran
-    assert "/nonexistent is not a directory" in capsys.readouterr().err
+    assert "/nonexistent: No such file or directory" in capsys.readouterr().err
 
 
 def test_a_header_on_line_two_is_an_error(tmp_path):

@@ -180,9 +180,11 @@ def test_sizing_sweep_is_the_same_with_any_number_of_workers(capsys):
     lost = {(int(r[1]), int(r[3])): float(r[7].rstrip("%")) for r in rows}
     assert lost[(2, 64)] > lost[(4, 64)] and lost[(2, 64)] > lost[(2, 16)]
     for bad in (["--rates", "x"], ["--n-subbufs", ""], ["--jobs", "0"], ["--events", "0"]):
-        rc, _ = run("trace", "sizing", *bad)
-        assert rc == 2, bad
-        assert capsys.readouterr().err.startswith("kmodel: error: ")
+        with pytest.raises(SystemExit) as e:       # refused as argparse reads it
+            run("trace", "sizing", *bad)
+        assert e.value.code == 2, bad
+        err = capsys.readouterr().err
+        assert err.startswith("kmodel: error: trace sizing: ") and err.count("\n") == 1
 
 
 @pytest.mark.skipif(BABELTRACE is None, reason="babeltrace2 is not installed (Debian "

@@ -42,6 +42,18 @@ def arg_int(kv, key, default=None):
     return _arg(kv, key, default, parse_int)
 
 
+MAX_COUNT = 1_000_000       # the steps of one command (storm steps=, count=)
+
+
+def arg_count(kv, key, default=None):
+    """arg_count - kv[key], how many times a command repeats its step:
+    1..MAX_COUNT (each step honours Ctrl-C: Shell.steps)."""
+    n = arg_int(kv, key, default)
+    if not 1 <= n <= MAX_COUNT:
+        raise ScriptError(f"{key}={n}: must be 1..{MAX_COUNT}")
+    return n
+
+
 def parse_int(text):
     try:
         return int(text, 0)

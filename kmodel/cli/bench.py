@@ -13,13 +13,17 @@ import os
 import sys
 import time
 
+from kmodel.cli.bounds import check_count
 from kmodel.cli.errors import UsageError
+from kmodel.cli.outfile import check_output, write_output
+from kmodel.cli.signals import Terminated, signal_name
 from kmodel.perf.harness import measure
 from kmodel.perf.workloads import (DESIGNS, HOT_PATH_GOALS, QUICK_SIZES, QUICK_SWEEP_SIZES,
                                    SIZES, SWEEP_SIZES, RelayBench, buffer_sweep, make_floor,
                                    random_offsets, sequential, sequential_read)
 
 DEFAULT_MACHINES = ["xeon-2s-skylake", "nehalem-2009"]
+MAX_MACHINES = 8            # each adds a modeled run of every size and design
 
 
 class Progress:
@@ -55,14 +59,16 @@ def modeled(rb, fn, calls):
             "walk_steps": t["walk_steps"], "vmalloc_faults": t["vmalloc_faults"]}
 
 
-def run_suite(machines, quick, progress_stream):
+def run_suite(machines, quick, progress_stream, prog=None):
+    """run_suite - every measurement, in rows; prog (a Progress) counts them."""
     sizes = QUICK_SIZES if quick else SIZES
     rounds = 7 if quick else 15
     min_time = 0.002 if quick else 0.01
     results = []
     total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + (1 if quick else 3) + \
         len(machines) * (len(sizes) * 2 * len(DESIGNS) + 1)
-    prog = Progress(total, progress_stream)
+    prog = prog or Progress(total, progress_stream)
+    prog.total = total
     host_machine = machines[0]
     rb = RelayBench(host_machine)
     try:
@@ -288,13 +294,10 @@ def format_report(results, machines):
 
 
 def plot(results, machines, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return ("kmodel bench: --plot needs matplotlib: pip install 'kmodel[plot]' "
-                "(or: pip install matplotlib)")
+    """Draw the figure to path (a PNG, whatever its name)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 1 + len(machines), figsize=(5 * (1 + len(machines)), 4))
     ax = axes[0]
     for d in ["floor"] + list(DESIGNS):
@@ -315,46 +318,61 @@ def plot(results, machines, path):
                ylabel="modeled cycles/op", title=f"modeled [{machine}]")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    return None
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+OUTPUTS = (("--json", "json"), ("--markdown", "markdown"), ("--plot", "plot"))
 
 
 def cmd_bench(args, out):
+    """kmodel bench: every input and output checked before the run; the
+    outputs written atomically after it; SIGINT or SIGTERM stop it, saying
+    how far it got (and nothing is written)."""
     from hw.topology import load_preset
     machines = args.machine or DEFAULT_MACHINES
+    check_count(args.machine, "--machine", MAX_MACHINES)
+    if len(set(machines)) != len(machines):
+        raise UsageError(f"--machine: {', '.join(machines)}: a machine is given twice")
     for m in machines:
         load_preset(m)                      # a bad name fails here, before any work
-    for opt, path in (("--json", args.json), ("--markdown", args.markdown)):
-        if path:                            # before the run, not after it
-            d = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(d) or not os.access(d, os.W_OK):
-                raise UsageError(f"{opt} {path}: {d} is not a directory this user can write")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("kmodel bench: --plot needs matplotlib: pip install 'kmodel[plot]'",
-                  file=sys.stderr)
-            return 2
+            raise UsageError("--plot needs matplotlib: pip install 'kmodel[plot]' "
+                             "(or: pip install matplotlib)") from None
+    paths = [(opt, getattr(args, dest)) for opt, dest in OUTPUTS if getattr(args, dest)]
+    seen = {}
+    for opt, path in paths:
+        check_output(path, opt, args.force)
+        same = seen.setdefault(os.path.abspath(path), opt)
+        if same != opt:
+            raise UsageError(f"{same} and {opt} name the same file, {path}")
     t0 = time.perf_counter()
-    results = run_suite(machines, args.quick, sys.stderr)
+    progress = Progress(0, sys.stderr)
+    try:
+        results = run_suite(machines, args.quick, sys.stderr, progress)
+    except (KeyboardInterrupt, Terminated) as e:
+        progress.done()
+        print(f"kmodel bench: stopped by {signal_name(e)} after {progress.n} of "
+              f"{progress.total} measurements; no report written", file=sys.stderr)
+        raise
     report = format_report(results, machines)
     out.write(report)
     out.write(f"\n({time.perf_counter() - t0:.1f} s; host time is noisy: compare ratios "
               "measured in the same run)\n")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machines": machines, "quick": args.quick, "results": results,
-                       "goals": [dict(zip(("goal", "measured", "limit", "met"), g))
-                                 for g in goals(results)]}, f, indent=1)
+        write_output(args.json, json.dumps(
+            {"machines": machines, "quick": args.quick, "results": results,
+             "goals": [dict(zip(("goal", "measured", "limit", "met"), g))
+                       for g in goals(results)]}, indent=1), "--json", args.force)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write("# kmodel bench report\n\n```\n" + report + "```\n")
+        write_output(args.markdown, "# kmodel bench report\n\n```\n" + report + "```\n",
+                     "--markdown", args.force)
     if args.plot:
-        err = plot(results, machines, args.plot)
-        if err:
-            print(err, file=sys.stderr)
-            return 2
+        write_output(args.plot, None, "--plot", args.force,
+                     make=lambda tmp: plot(results, machines, tmp))
     return 0
 
 
@@ -371,4 +389,6 @@ def add_parser(sub):
     s.add_argument("--markdown", metavar="F", help="write the report as Markdown")
     s.add_argument("--plot", metavar="F.png", help="draw host time and modeled cycles "
                    "(needs matplotlib)")
+    s.add_argument("--force", action="store_true", help="replace the --json, --markdown "
+                   "and --plot files if they exist")
     s.set_defaults(func=cmd_bench)

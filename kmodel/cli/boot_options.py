@@ -4,6 +4,7 @@ Machine, config, seed, the kernel command line and the pmem file: one helper,
 so that the two commands take them alike.  (A script's ``#!kmodel`` line takes
 most of them too: kmodel.cli.run.parse_header.)
 """
+from kmodel.cli.bounds import SEED
 
 
 def add_boot_options(p):
@@ -12,7 +13,7 @@ def add_boot_options(p):
     line, or the shell's own default, decides)."""
     p.add_argument("--machine", "-m", metavar="PRESET")
     p.add_argument("--config", action="append", metavar="CONFIG_X=y")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=SEED)
     p.add_argument("--cmdline", metavar="PARAMS",
                    help="kernel command line, e.g. 'reserve_mem=4M:4096:trace'")
     p.add_argument("--pmem", metavar="FILE",

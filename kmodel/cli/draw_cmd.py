@@ -5,11 +5,12 @@ that opens it with relay open NAME ...); --access makes reads and writes
 first, so the picture shows where the cache pointers went, and a line per
 access under it says what it did (read off the relay's tracepoints).
 """
+from kmodel.cli.bounds import IntIn
 from kmodel.cli.draw import draw_channel
 from kmodel.cli.errors import UsageError
 from kmodel.cli.relay_state import relay_state
-from kmodel.cli.setup_channel import (CHANNEL_SHAPE, add_channel_options, do_access, open_channel,
-                                      parse_access)
+from kmodel.cli.setup_channel import (CHANNEL_SHAPE, add_access_option, add_channel_options,
+                                      check_accesses, do_access, open_channel)
 from kmodel.core.tracepoint import tracing
 from kmodel.relay.relay_trace import trace_relay_copy, trace_relay_walk
 
@@ -34,8 +35,7 @@ def traced_access(buf, is_write, offset, length):
 
 
 def cmd_draw(args, out):
-    if args.max_pages < 1:
-        raise UsageError(f"--max-pages {args.max_pages}: must be at least 1")
+    check_accesses(args.access, "--access")
     if args.script:
         return _draw_from_script(args, out)
     k, chan, buf = open_channel(args, args.name)
@@ -47,7 +47,7 @@ def cmd_draw(args, out):
 
 
 def _draw(k, chan, buf, args, out):
-    done = [traced_access(buf, *parse_access(a)) for a in args.access or []]
+    done = [traced_access(buf, *a) for a in args.access or []]
     cpus = None if args.all_cpus else {args.cpu}
     out.write("\n".join(draw_channel(k, args.name, chan, cpus, args.max_pages)) + "\n")
     out.writelines(f"  {line}\n" for line in done)
@@ -102,10 +102,10 @@ def add_parser(sub):
     s = sub.add_parser("draw", help="a picture of a relay channel")
     s.add_argument("name", help="the channel's name")
     add_channel_options(s)
-    s.add_argument("--access", action="append", metavar="[r]OFFSET:LEN",
-                   help="a write (or, with r, a read) to make first; repeatable")
+    add_access_option(s, "--access", "a write (or, with r, a read) to make first; repeatable")
     s.add_argument("--all-cpus", action="store_true", help="every CPU, not just --cpu")
-    s.add_argument("--max-pages", type=int, default=8, help="pages shown per buffer")
+    s.add_argument("--max-pages", type=IntIn(1, 1024), default=8,
+                   help="pages shown per buffer (1..1024)")
     s.add_argument("--script", help="a script (or builtin:NAME) that opens the channel; "
                    "drawn when it ends, or just before it closes the channel")
     s.set_defaults(func=cmd_draw)

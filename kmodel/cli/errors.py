@@ -16,6 +16,12 @@ class UsageError(ValueError):
     """A bad argument to a kmodel command."""
 
 
+class HostError(Exception):
+    """The host refused what a command needs (no space left, a read-only file
+    system, a worker process killed): an environment failure, not a bug; the
+    message is the OS's words with the path.  Exit 2."""
+
+
 class ScriptError(Exception):
     """A mistake in a shell command: unknown, or a bad path or argument.
     ``kmodel run`` stops with exit 2."""
@@ -35,4 +41,5 @@ class ExpectationFailed(Exception):
     ``kmodel run`` stops with exit 1."""
 
 
-USER_ERRORS = (MachineError, KconfigError, FsError, BootError, UsageError, ScriptError)
+USER_ERRORS = (MachineError, KconfigError, FsError, BootError, UsageError, ScriptError,
+               HostError)

@@ -7,9 +7,10 @@ timing model and the pages' counters.  The narrative is read off those events.
 """
 from hw import PAGE_SIZE
 from hw.tlb import SIZES
-from kmodel.cli.errors import UsageError
-from kmodel.cli.setup_channel import (add_channel_options, do_access, open_channel,
-                                      parse_access)
+from kmodel.cli.bounds import SizeIn
+from kmodel.cli.setup_channel import (ACCESS, HOST_LIMIT, add_access_option,
+                                      add_channel_options, check_access, check_accesses,
+                                      do_access, open_channel)
 from kmodel.core.tracepoint import tracing
 from kmodel.relay import relay_trace as rt
 from kmodel.relay.accounting import fold_buf
@@ -167,21 +168,13 @@ def explain_contiguous(k, buf, is_write, offset, length, events, first):
 
 def cmd_explain(args, out):
     is_write = args.op == "write"
-    from hw.units import parse_size
-    try:
-        offset, length = parse_size(args.offset), parse_size(args.length)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if length <= 0:
-        raise UsageError("LEN must be positive")
+    offset, length = args.offset, args.length
+    check_accesses((args.before or []) + [(is_write, offset, length)], "--before")
     k, chan, buf = open_channel(args, "explain")
     try:
+        masked = check_access(chan, offset, length)
         for a in args.before or []:
-            do_access(buf, *parse_access(a))
-        masked = offset & (chan.alloc_size - 1)
-        if masked + length > chan.alloc_size:
-            raise UsageError(f"{length} bytes at offset {masked} run past the end of the "
-                             f"{chan.alloc_size}-byte buffer (the layer above never asks that)")
+            do_access(buf, *a)
         fold_buf(k.timing, buf)
         k.timing.reset()
         cpu_node = k.cpu_to_node(buf.cpu)
@@ -215,9 +208,9 @@ def add_parser(sub):
     subparsers of kmodel's top-level parser (kmodel.cli.main)."""
     s = sub.add_parser("explain", help="one read or write, step by step, with its cost")
     s.add_argument("op", choices=["write", "read"])
-    s.add_argument("offset")
-    s.add_argument("length")
+    s.add_argument("offset", type=ACCESS.OFFSET)
+    s.add_argument("length", type=SizeIn(1, HOST_LIMIT))
     add_channel_options(s)
-    s.add_argument("--before", action="append", metavar="[r]OFFSET:LEN",
-                   help="an access to make first (moves the cache pointers); repeatable")
+    add_access_option(s, "--before", "an access to make first (moves the cache pointers); "
+                      "repeatable")
     s.set_defaults(func=cmd_explain)

@@ -75,18 +75,18 @@ def cmd_machine_show(args, out):
 
 
 def cmd_machine_probe(args, out):
-    """kmodel machine probe: this host as a preset (hw.probe), checked by loading it."""
-    import os
+    """kmodel machine probe: this host as a preset (hw.probe), checked by loading
+    it; -o FILE is checked before the probe and written atomically after it,
+    and an existing FILE only replaced with --force."""
     from hw.probe import preset_toml, probe
     from hw.topology import parse_machine
-    from kmodel.cli.errors import UsageError
-    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        raise UsageError(f"-o {args.output}: no such directory")
+    from kmodel.cli.outfile import check_output, write_output
+    if args.output:
+        check_output(args.output, "-o", args.force)
     text = preset_toml(probe(), args.name)
     parse_machine(text, source="the probed preset")     # it must load as it is written
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
+        write_output(args.output, text, "-o", args.force)
         out.write(f"wrote {args.output}: use it with --machine {args.output}\n")
     else:
         out.write(text)
@@ -126,6 +126,7 @@ def add_parser(sub):
                             "from /sys, copy bandwidth measured")
     probe.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
     probe.add_argument("--name", default="host", help="the preset's name (default: host)")
+    probe.add_argument("--force", action="store_true", help="replace FILE if it exists")
     probe.set_defaults(func=cmd_machine_probe)
     check = msub.add_parser("check", help="the model's predictions beside published figures")
     check.add_argument("preset")

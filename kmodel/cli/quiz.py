@@ -10,6 +10,7 @@ import textwrap
 
 from hw import PAGE_SIZE
 from hw.topology import DEFAULT_PRESET, parse_machine
+from kmodel.cli.bounds import SEED
 from kmodel.cli.errors import UsageError
 from kmodel.cpu.actions import CPU_DOWN_PREPARE, CPU_UP_PREPARE, action_name
 from kmodel.cpu.notifier import NOTIFY_OK, notifier_block, notifier_from_errno
@@ -381,6 +382,6 @@ def add_parser(sub):
     kmodel's top-level parser (kmodel.cli.main)."""
     s = sub.add_parser("quiz", help="exercises with answers (-c), OSTEP style")
     s.add_argument("topic", nargs="?", help="walk, cache, buddy, hotplug, placement")
-    s.add_argument("-s", "--seed", type=int, default=0)
+    s.add_argument("-s", "--seed", type=SEED, default=0)
     s.add_argument("-c", "--compute", action="store_true", help="print the answers")
     s.set_defaults(func=cmd_quiz)

@@ -4,7 +4,7 @@ Shared by the raw verbs (shell_relay.py) and the layered ones (shell_layer.py).
 """
 from contextlib import nullcontext
 
-from kmodel.cli.args import arg_int, arg_size
+from kmodel.cli.args import arg_count, arg_int, arg_size
 from kmodel.cli.errors import ScriptError
 from kmodel.cli.setup_channel import HOST_LIMIT
 from kmodel.cpu.context import TASK
@@ -33,6 +33,21 @@ def payload_arg(kv, limit, room, hint=""):
     if n <= 0:
         raise ScriptError("bytes= must be positive")
     return payload(n)
+
+
+def write_count(kv, n):
+    """write_count - count=, how many writes of n bytes a command makes:
+    1..MAX_COUNT, and at most HOST_LIMIT bytes in all."""
+    count = arg_count(kv, "count", 1)
+    if count * n > HOST_LIMIT:
+        raise ScriptError(f"relay write: count={count} x {n} bytes = {count * n:,} bytes: "
+                          f"at most {HOST_LIMIT >> 20} MiB a command")
+    return count
+
+
+def interrupted_text(done, count):
+    """interrupted_text - what a command stopped by Ctrl-C adds to its report."""
+    return f" (interrupted after {done} of {count})" if done < count else ""
 
 
 def writer_cpu(sh, kv):

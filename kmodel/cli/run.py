@@ -13,13 +13,18 @@ Exit status: 0 when every expectation held, 1 at the first that did not
 import argparse
 from importlib import resources
 
+from hw.hostfile import HostFileError, read_regular_file
 from hw.topology import DEFAULT_PRESET
 from kmodel.cli.boot_options import add_boot_options
+from kmodel.cli.bounds import SEED
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError
 from kmodel.cli.shell import Shell
 from kmodel.cli.split import split_words
 
 SCENARIO_PACKAGE = "kmodel.scenarios"
+
+# A script is shell commands, one a line; the longest built-in is a few KiB.
+SCRIPT_LIMIT = 1 << 20
 
 
 class HeaderError(ValueError):
@@ -33,7 +38,7 @@ def parse_header(first_line):
     p = argparse.ArgumentParser(prog="#!kmodel", add_help=False, exit_on_error=False)
     p.add_argument("--machine", "-m")
     p.add_argument("--config", action="append")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=SEED)
     p.add_argument("--cmdline")
     try:
         ns, extra = p.parse_known_args(split_words(first_line[len("#!kmodel"):]))
@@ -69,14 +74,15 @@ def check_scenario_machine(text, name, machine):
 
 
 def load_script(path):
-    """load_script - (text, display name) of a file or builtin:NAME."""
+    """load_script - (text, display name) of a file or builtin:NAME.  A file
+    is a regular file of at most SCRIPT_LIMIT bytes (a FIFO, a device or a
+    huge file is refused before it is read)."""
     if path.startswith("builtin:"):
         return scenario_text(path[len("builtin:"):]), path
-    try:
-        with open(path, encoding="utf-8-sig") as f:       # a UTF-8 BOM is not a command
-            text = f.read()
-    except OSError as e:
-        raise ScriptError(f"{path}: {e.strerror}") from None
+    try:                    # utf-8-sig: a UTF-8 BOM is not a command
+        text = read_regular_file(path, SCRIPT_LIMIT, "kmodel script").decode("utf-8-sig")
+    except HostFileError as e:
+        raise ScriptError(str(e)) from None
     except UnicodeDecodeError as e:
         raise ScriptError(f"{path}: not a text script (byte {e.start} is not UTF-8)") from None
     if "\0" in text:

@@ -5,6 +5,7 @@ accesses to make first (to move the cache pointers).
 """
 from hw.topology import DEFAULT_PRESET
 from hw.units import parse_size
+from kmodel.cli.bounds import CPU, Access, IntIn, SizeIn, check_count
 from kmodel.cli.errors import UsageError
 from kmodel.kernel import boot
 from kmodel.relay.backend import backend_names
@@ -17,37 +18,57 @@ from kmodel.relay.relay_file import ltt_relay_open_debugfs
 # that opens its own channel (draw --script) sets them in its relay open line.
 CHANNEL_SHAPE = ("subbuf_size", "n_subbufs", "backend", "placement")
 
+# Buffers are real host memory (__GFP_ZERO touches every page), and each page
+# is a Python object: past this, a command would take minutes and gigabytes.
+HOST_LIMIT = 1 << 30
+
+# The accesses a command makes first (--access, --before): each at most the
+# emulator's limit, and at most this many (one line of output each).
+MAX_ACCESSES = 64
+ACCESS = Access(HOST_LIMIT)
+
 
 def add_channel_options(p, subbuf="4k", n_subbufs=4):
     """The channel options, with no defaults (None, filled in by
     channel_defaults) so that a command can tell which ones were given."""
     p.add_argument("--machine", "-m", metavar="PRESET", help=f"default {DEFAULT_PRESET}")
-    p.add_argument("--subbuf-size", metavar="SIZE", help=f"default {subbuf}")
-    p.add_argument("--n-subbufs", type=int, metavar="N", help=f"default {n_subbufs}")
+    p.add_argument("--subbuf-size", type=SizeIn(1, HOST_LIMIT), metavar="SIZE",
+                   help=f"default {subbuf}")
+    p.add_argument("--n-subbufs", type=IntIn(1, 1 << 16), metavar="N",
+                   help=f"default {n_subbufs}")
     p.add_argument("--backend", choices=backend_names(), help=f"default {DEFAULT_BACKEND}")
     p.add_argument("--placement", choices=PLACEMENTS, help="default local")
-    p.set_defaults(channel_defaults=dict(machine=DEFAULT_PRESET, subbuf_size=subbuf,
+    p.set_defaults(channel_defaults=dict(machine=DEFAULT_PRESET, subbuf_size=parse_size(subbuf),
                                          n_subbufs=n_subbufs, backend=DEFAULT_BACKEND,
                                          placement="local"))
-    p.add_argument("--cpu", type=int, default=0, help="the CPU whose buffer is used")
+    p.add_argument("--cpu", type=CPU, default=0, help="the CPU whose buffer is used")
     p.add_argument("--config", action="append", metavar="CONFIG_X=y")
 
 
-def parse_access(text):
-    """'5000:64' or 'r5000:64' -> (is_write, offset, length)."""
-    t = text.strip()
-    is_write = not t.startswith("r")
-    t = t.lstrip("rw")
-    off, sep, n = t.partition(":")
-    try:
-        return is_write, parse_size(off), parse_size(n) if sep else 1
-    except ValueError as e:
-        raise UsageError(f"bad access {text!r}: {e} (expected [r|w]OFFSET:LEN)") from None
+def add_access_option(p, flag, help):
+    """add_access_option - a repeatable [r]OFFSET:LEN option (--access, --before)."""
+    p.add_argument(flag, action="append", type=ACCESS, metavar="[r]OFFSET:LEN", help=help)
 
 
-# Buffers are real host memory (__GFP_ZERO touches every page), and each page
-# is a Python object: past this, a command would take minutes and gigabytes.
-HOST_LIMIT = 1 << 30
+def check_accesses(accesses, option):
+    """check_accesses - at most MAX_ACCESSES of them, of HOST_LIMIT bytes in
+    all (before anything boots)."""
+    check_count(accesses, option, MAX_ACCESSES)
+    total = sum(length for _, _, length in accesses or ())
+    if total > HOST_LIMIT:
+        raise UsageError(f"{option}: {total:,} bytes in all: at most {HOST_LIMIT >> 20} MiB "
+                         f"(this emulator's limit for one command)")
+
+
+def check_access(chan, offset, length):
+    """check_access - refuse an access that runs past the end of the buffer
+    (offset masked, as the relay masks it): the layer above never asks that,
+    and the relay would oops (a UsageError, the same for every command)."""
+    masked = offset & (chan.alloc_size - 1)
+    if length < 1 or masked + length > chan.alloc_size:
+        raise UsageError(f"{length} bytes at offset {masked} run past the end of the "
+                         f"{chan.alloc_size}-byte buffer (the layer above never asks that)")
+    return masked
 
 
 def check_host_size(alloc_size, ncpus, held=0):
@@ -71,10 +92,7 @@ def channel_defaults(args):
 def open_channel(args, name="chan"):
     """Boot, load the relay, open one channel; returns (k, chan, buf)."""
     channel_defaults(args)
-    try:
-        subbuf = parse_size(args.subbuf_size)
-    except ValueError as e:
-        raise UsageError(f"--subbuf-size: {e}") from None
+    subbuf = args.subbuf_size
     if 0 < subbuf * args.n_subbufs < 1 << 64:
         from hw.topology import load_preset
         check_host_size(subbuf * args.n_subbufs, len(load_preset(args.machine).present_cpus))
@@ -97,7 +115,10 @@ def open_channel(args, name="chan"):
 
 
 def do_access(buf, is_write, offset, length):
+    """do_access - one write (of made-up bytes) or read, checked first
+    (check_access)."""
     from kmodel.relay.relay_alloc import ltt_relay_read, ltt_relay_write
+    check_access(buf.chan, offset, length)
     if is_write:
         ltt_relay_write(buf, offset, payload(length), length)
     else:

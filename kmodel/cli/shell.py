@@ -92,11 +92,24 @@ class Shell:
         shell would split it."""
         head = line.split(None, 3)
         if head and head[0] == "expect":
+            self.interrupted = False
             return self.run_words(head)
+        self.interrupted = False        # a Ctrl-C before this command is not for it
         words = self.split(line)
         if not words:
             return ""
         return self.run_words(words)
+
+    def steps(self, n):
+        """steps - 0, 1, ... n-1: the steps of a command that repeats one
+        (storm, relay write count=, relay consume count=, memhog), ending
+        early, between two steps and never inside one, when Ctrl-C asked the
+        command to stop (self.interrupted, which kmodel shell sets).  The
+        command then says how far it got."""
+        for i in range(n):
+            if self.interrupted:
+                return
+            yield i
 
     def run_words(self, words):
         cmd = self.commands.get(words[0])

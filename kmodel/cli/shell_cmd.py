@@ -41,15 +41,14 @@ def interactive(sh, inp=None, out=None):
     status = 0          # what `kmodel shell < file` exits with: as `kmodel run` would
     while True:
         try:
-            line = input(prompt) if tty else inp.readline()
-        except EOFError:
-            out.write("\n")
+            line = read_command(inp, out, prompt, tty)
+        except EOFError:                    # Ctrl-D at the prompt, or the pipe's end
+            if tty:
+                out.write("\n")
             return status
         except KeyboardInterrupt:           # Ctrl-C at the prompt: a new line, as bash
             out.write("^C\n")
             continue
-        if not tty and not line:
-            return status
         line = line.strip().lstrip("\ufeff")
         if line in ("exit", "quit"):
             return status
@@ -69,6 +68,22 @@ def interactive(sh, inp=None, out=None):
         except ScriptError as e:
             out.write(f"{e}\n")
             status = 2 if not tty else status
+
+
+def read_command(inp, out, prompt, tty):
+    """read_command - the next line typed (or piped) in; EOFError at its end:
+    Ctrl-D on an empty line of a terminal, or the end of a pipe or file.  On
+    the process's own terminal, input() (readline's editing and history);
+    on any other input that says it is a terminal, its own readline()."""
+    if tty and inp is sys.stdin:
+        return input(prompt)
+    if tty:
+        out.write(prompt)
+        out.flush()
+    line = inp.readline()
+    if not line:
+        raise EOFError
+    return line
 
 
 def _execute_interruptibly(sh, line):

@@ -12,9 +12,10 @@ commit, flush and consume verbs run step by step, so other contexts run
 between their atomic operations (``steps``); elsewhere they run straight
 through (run_now).
 """
-from kmodel.cli.args import arg_int, parse_kv
+from kmodel.cli.args import arg_count, parse_kv
 from kmodel.cli.errors import CommandFailed, ScriptError
-from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
+from kmodel.cli.relay_args import (interrupted_text, payload_arg, running_on, write_count,
+                                   writer_cpu)
 from kmodel.cli.relay_state import relay_state
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
 from kmodel.cpu.sched import run_now
@@ -52,23 +53,23 @@ def run_layered(sh, verb, name, rbc, args):
 
 def _write(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "data", "bytes", "len", "count"))
-    count = arg_int(kv, "count", 1)
-    if count < 1:
-        raise ScriptError("count= must be at least 1")
     cpu, rb = _rb(sh, name, rbc, kv)
     data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
+    n = len(data)
+    count = write_count(kv, n)
     dropped = {}
-    for i in range(count):
+    done = 0
+    for _ in sh.steps(count):           # Ctrl-C stops it between two records
         slot = yield from rbc.layer.write(rb, data, event_id=SHELL_WRITE)
+        done += 1
         if slot < 0:
             dropped[CAUSES.get(slot, errno_name(slot))] = \
                 dropped.get(CAUSES.get(slot, errno_name(slot)), 0) + 1
-    n = len(data)
-    out = f"cpu {cpu}: {count - sum(dropped.values())} of {count} record" \
-          f"{'s' if count > 1 else ''} of {n} bytes written"
+    out = f"cpu {cpu}: {done - sum(dropped.values())} of {done} record" \
+          f"{'s' if done != 1 else ''} of {n} bytes written"
     if dropped:
         out += " (dropped: " + ", ".join(f"{v} {c}" for c, v in dropped.items()) + ")"
-    return out + "\n"
+    return out + interrupted_text(done, count) + "\n"
 
 
 def _reserve(sh, name, rbc, args):
@@ -105,9 +106,9 @@ def _flush(sh, name, rbc, args):
 def _consume(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "count"), ("cpu",))
     cpu, rb = _rb(sh, name, rbc, kv, writing=False)
-    count = arg_int(kv, "count", 1)
+    count = arg_count(kv, "count", 1)
     lines = []
-    for _ in range(count):
+    for _ in sh.steps(count):
         c = yield from rbc.get_subbuf(rb)
         if c < 0:
             why = {-EAGAIN: "no sub-buffer delivered yet", -EBUSY: "one is held already",
@@ -121,6 +122,8 @@ def _consume(sh, name, rbc, args):
                      f"{h.packet_size // 8} bytes, time {h.timestamp_begin}..{h.timestamp_end}, "
                      f"events discarded {h.events_discarded}")
         yield from rbc.put_subbuf(rb, c)
+    if sh.interrupted and len(lines) < count:
+        lines.append(f"interrupted after {len(lines)} of {count}")
     return "".join(line + "\n" for line in lines)
 
 

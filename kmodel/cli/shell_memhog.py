@@ -27,18 +27,22 @@ def cmd_memhog(sh, args):
     k = sh.k
     st = sh.state(MemhogState)
     if args == ["free"]:
-        n = 0
-        for page, order in st.hogged:
+        n = done = 0
+        for i in sh.steps(len(st.hogged)):            # Ctrl-C: the rest stays held
+            page, order = st.hogged[i]
             k.__free_pages(page, order)
             n += 1 << order
-        st.hogged = []
-        return f"memhog: released {n} pages\n"
+            done = i + 1
+        held = len(st.hogged) - done
+        st.hogged = st.hogged[done:]
+        return f"memhog: released {n} pages" + \
+            (f" (interrupted; {held} blocks still held)" if held else "") + "\n"
     kv = parse_kv(args, ("node", "size"), ("node", "size"))
     nid, size = arg_int(kv, "node"), arg_size(kv, "size")
     if not 0 <= nid < k.spec.nr_nodes:
         raise ScriptError(f"memhog: node {nid} does not exist (0-{k.spec.nr_nodes - 1})")
     got, want, order = 0, size >> 12, k.MAX_ORDER - 1
-    while got < want and order >= 0:
+    while got < want and order >= 0 and not sh.interrupted:    # Ctrl-C: keep what it got
         if want - got < 1 << order:
             order -= 1
             continue
@@ -49,7 +53,8 @@ def cmd_memhog(sh, args):
         st.hogged.append((page, order))
         got += 1 << order
     free = node_meminfo(k, nid)["MemFree"] >> 2           # kB -> pages
-    return f"memhog: holding {got} pages of node {nid}; {free} pages left free there\n"
+    return f"memhog: holding {got} pages of node {nid}; {free} pages left free there" + \
+        (" (interrupted)" if sh.interrupted and got < want else "") + "\n"
 
 
 COMMANDS = [

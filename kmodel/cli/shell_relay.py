@@ -31,7 +31,8 @@ from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR as DEBUG_DIR, ltt_relay_open_debugfs
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode, Scope
-from kmodel.cli.relay_args import payload_arg, running_on, writer_cpu
+from kmodel.cli.relay_args import (interrupted_text, payload_arg, running_on, write_count,
+                                   writer_cpu)
 from kmodel.cli.shell_layer import STEP_VERBS, layered_show, layered_steps, run_layered
 from kmodel.cli.relay_state import relay_state
 
@@ -157,16 +158,15 @@ def relay_write(sh, name, args):
     else:
         data = payload_arg(kv, chan.subbuf_size, "a sub-buffer",
                            "; give offset= to write across")
-    count = arg_int(kv, "count", 1)
-    if count < 1:
-        raise ScriptError("count= must be at least 1")
-    buf = _buf(sh, name, chan, cpu, True)
     n = len(data)
+    count = write_count(kv, n)
+    buf = _buf(sh, name, chan, cpu, True)
     k = sh.k
     first = None
+    done = 0
     base = arg_size(kv, "offset") if "offset" in kv else None
     with running_on(k, cpu):
-        for i in range(count):
+        for i in sh.steps(count):
             if base is not None:
                 off = base + i * n
             else:
@@ -179,12 +179,16 @@ def relay_write(sh, name, args):
             if first is None:
                 first = off
             ltt_relay_write(buf, off, data, n)
+            done += 1
     mask = chan.alloc_size - 1
     what = f"{n} byte{'' if n == 1 else 's'}"
+    if done == 0:
+        return f"cpu {cpu}: wrote nothing{interrupted_text(done, count)}\n"
     if count == 1:
         return f"cpu {cpu}: wrote {what} at offset {first & mask}..{(first & mask) + n - 1}\n"
-    return (f"cpu {cpu}: wrote {what} x {count}, the first at {first & mask}.."
-            f"{(first & mask) + n - 1}, the last at {off & mask}..{(off & mask) + n - 1}\n")
+    return (f"cpu {cpu}: wrote {what} x {done}, the first at {first & mask}.."
+            f"{(first & mask) + n - 1}, the last at {off & mask}..{(off & mask) + n - 1}"
+            f"{interrupted_text(done, count)}\n")
 
 
 def relay_read(sh, name, args):

@@ -25,9 +25,9 @@ from hw.hostfile import read_regular_file
 from hw.topology import DEFAULT_PRESET, load_preset
 from hw.units import parse_size
 from kmodel.cli.boot_options import add_pmem_format_option
-from kmodel.cli.errors import UsageError
+from kmodel.cli.errors import HostError, UsageError
 from kmodel.cli.setup_channel import check_host_size
-from kmodel.cli.stop_signals import StopSignals
+from kmodel.cli.signals import StopSignals, Terminated
 from kmodel.consumer.base import consumer_help, consumer_names
 from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.record import Recorder, RecordOptions
@@ -107,7 +107,7 @@ def cmd_record(args, out):
     except ValueError as e:
         raise UsageError(f"trace record: {e}") from None
     except OSError as e:                    # the host's refusal: a full disk, a read-only place
-        raise UsageError(f"trace record: {e.strerror or e}") from None
+        raise HostError(f"trace record: {e.strerror or e}") from None
     finally:
         new.abort()
     print("", file=sys.stderr)
@@ -191,59 +191,65 @@ def add_parser(sub):
     add_sizing_parser(tsub)
 
 
-def _int_list(text, what, parse=int):
-    try:
-        values = [parse(v) for v in str(text).split(",") if v.strip()]
-    except ValueError as e:
-        raise UsageError(f"{what}: {e}") from None
-    if not values or any(v < 0 for v in values):
-        raise UsageError(f"{what}: a comma-separated list of positive numbers")
-    return values
-
-
 def cmd_sizing(args, out):
-    from kmodel.consumer.sizing import sweep
-    sizes = _int_list(args.subbuf_sizes, "--subbuf-sizes", parse_size)
-    counts = _int_list(args.n_subbufs, "--n-subbufs")
-    rates = _int_list(args.rates, "--rates")
-    consumers = _int_list(args.consumer_rates, "--consumer-rates")
-    npoints = len(sizes) * len(counts) * len(rates) * len(consumers)
-    if npoints > 400:
-        raise UsageError(f"{npoints} points: at most 400 a sweep")
-    if not 1 <= args.events <= 100_000:
-        raise UsageError(f"--events {args.events}: must be 1..100000")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    if args.plot:
-        _check_plot(args.plot)
+    """kmodel trace sizing: the sweep, checked whole before a point runs; its
+    rows are printed as they come, so that a sweep stopped by SIGINT or
+    SIGTERM has printed what it did (its workers and scratch directory are
+    gone when it returns)."""
+    from contextlib import closing
+
+    from hw.topology import load_preset
+    from kmodel.cli.outfile import check_output
+    from kmodel.cli.setup_channel import check_host_size
+    from kmodel.cli.signals import signal_name
+    from kmodel.consumer.sizing import WorkerDied, check_work, points_of, sweep
+    spec = load_preset(args.machine or DEFAULT_PRESET)
+    ncpus = len(spec.present_cpus)
+    points = points_of(args.subbuf_sizes, args.n_subbufs, args.rates, args.consumer_rates)
     try:
-        rows = sweep(sizes, counts, rates, consumers, args.machine, args.events, args.seed,
-                     args.layer, args.mode, args.jobs)
+        check_work(points, args.events, ncpus)
     except ValueError as e:
         raise UsageError(f"trace sizing: {e}") from None
+    check_host_size(max(args.subbuf_sizes) * max(args.n_subbufs), ncpus)
+    if args.plot:
+        _check_matplotlib()
+        check_output(args.plot, "--plot", args.force)
     out.write(f"{'subbuf':>7} {'n':>3} {'buffer':>7} {'rate':>5} {'consumer':>8} "
               f"{'events':>8} {'lost':>7} {'lost %':>7}\n")
-    for p, produced, lost in rows:
-        out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
-                  f"{p.subbuf_size * p.n_subbufs >> 10:>6}K {p.rate:>5} {p.consumer_rate:>8} "
-                  f"{produced:>8} {lost:>7} {100 * lost / max(produced, 1):>6.1f}%\n")
+    rows = []
+    try:
+        with closing(sweep(points, args.machine, args.events, args.seed, args.layer,
+                           args.mode, args.jobs)) as results:
+            for p, produced, lost in results:
+                rows.append((p, produced, lost))
+                out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
+                          f"{p.subbuf_size * p.n_subbufs >> 10:>6}K {p.rate:>5} "
+                          f"{p.consumer_rate:>8} {produced:>8} {lost:>7} "
+                          f"{100 * lost / max(produced, 1):>6.1f}%\n")
+                out.flush()
+    except (KeyboardInterrupt, Terminated) as e:
+        out.write(f"stopped by {signal_name(e)}: {len(rows)} of {len(points)} points done\n")
+        raise
+    except WorkerDied as e:
+        raise HostError(f"trace sizing: {e}; {len(rows)} of {len(points)} points "
+                        "done") from None
+    except ValueError as e:
+        raise UsageError(f"trace sizing: {e}") from None
     out.write("rate: events per CPU per tick; consumer: sub-buffers it takes per CPU per "
               "tick\n")
     if args.plot:
-        _plot(rows, args.plot)
+        from kmodel.cli.outfile import write_output
+        write_output(args.plot, None, "--plot", args.force, make=lambda tmp: _plot(rows, tmp))
         out.write(f"plot: {args.plot}\n")
     return 0
 
 
-def _check_plot(path):
+def _check_matplotlib():
     """Refuse a plot that cannot be made before the sweep runs."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'kmodel[plot]'") from None
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d) or not os.access(d, os.W_OK):
-        raise UsageError(f"--plot {path}: {d} is not a directory this user can write")
 
 
 def _plot(rows, path):
@@ -266,22 +272,36 @@ def _plot(rows, path):
     ax.set_title("kmodel trace sizing")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 
 def add_sizing_parser(tsub):
+    from kmodel.cli.bounds import SEED, IntIn, ListOf, SizeIn
+    from kmodel.consumer.sizing import MAX_POINTS
     s = tsub.add_parser("sizing", help="sweep sub-buffer size and count against event "
                         "and consumer rates: the loss rate")
     s.add_argument("--machine", "-m", metavar="PRESET")
-    s.add_argument("--subbuf-sizes", default="4k,16k", metavar="LIST")
-    s.add_argument("--n-subbufs", default="2,4,8", metavar="LIST")
-    s.add_argument("--rates", default="16,64", metavar="LIST")
-    s.add_argument("--consumer-rates", default="1", metavar="LIST")
-    s.add_argument("--events", type=int, default=200, help="events per CPU a point")
+    s.add_argument("--subbuf-sizes", default=[4096, 16384], metavar="LIST",
+                   type=ListOf(SizeIn(4096, 64 << 20, pow2=True), MAX_POINTS),
+                   help="sub-buffer sizes, powers of two 4K..64M (4k,16k)")
+    s.add_argument("--n-subbufs", default=[2, 4, 8], metavar="LIST",
+                   type=ListOf(SizeIn(1, 1 << 16, pow2=True), MAX_POINTS),
+                   help="sub-buffer counts, powers of two 1..65536 (2,4,8)")
+    s.add_argument("--rates", default=[16, 64], metavar="LIST",
+                   type=ListOf(IntIn(1, MAX_EVENTS), MAX_POINTS),
+                   help=f"events per CPU per tick, 1..{MAX_EVENTS} (16,64)")
+    s.add_argument("--consumer-rates", default=[1], metavar="LIST",
+                   type=ListOf(IntIn(0, 1 << 16), MAX_POINTS),
+                   help="sub-buffers the consumer takes per CPU per tick, 0..65536 (1)")
+    s.add_argument("--events", type=IntIn(1, 100_000), default=200,
+                   help="events per CPU a point, 1..100000 (200)")
     s.add_argument("--layer", default="lockless", choices=layer_names())
     s.add_argument("--mode", default="discard", choices=list(Mode))
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    s.add_argument("--seed", type=SEED, default=0)
+    s.add_argument("--jobs", type=IntIn(1, 1024),
+                   help="worker processes (default: all cores; never more than the "
+                   "cores or the points)")
     s.add_argument("--plot", metavar="F.png", help="loss against buffer size (matplotlib)")
+    s.add_argument("--force", action="store_true", help="replace the --plot file")
     s.set_defaults(func=cmd_sizing)

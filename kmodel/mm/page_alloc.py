@@ -23,6 +23,18 @@ Free lists are insertion-ordered dicts used as stacks: O(1) removal of a buddy
 from the middle, LIFO order like the kernel's list_add at the head, and the
 same choices run after run.
 
+Seeding differs.  At boot, Linux 2.6.29 gives a node's free pages to the
+buddy allocator in blocks of BITS_PER_LONG pages, or page by page where some
+are reserved (free_all_bootmem_core, mm/bootmem.c), and they merge up to
+MAX_ORDER-1 as they go: work in proportion to the memory.  Here a zone is
+seeded with the largest aligned blocks at once, and its whole top-order
+blocks are not even listed: they stay a range (``Zone.pristine``), which
+``_rmqueue`` takes from, highest block first, once ``free_area[top]`` is
+empty.  That is the order a list seeded block by block gives out (the last
+seeded first), so every choice is the same; but a node of terabytes boots in
+constant work, not a dict entry (and seconds) per 4 MiB.  A pristine block is
+never a buddy to look up: merging stops below the top order.
+
 Debug checks (CONFIG_DEBUG_VM): freeing a free page, a page never allocated, a
 tail page, or with the wrong order is an oops, raised before anything changes.
 """
@@ -40,7 +52,7 @@ NUMA_NO_NODE = -1
 class Zone:
     """struct zone: one node's free areas and counters."""
     __slots__ = ("nid", "start_pfn", "end_pfn", "free_area", "free_order",
-                 "free_pages", "present_pages")
+                 "free_pages", "present_pages", "pristine")
 
     def __init__(self, nid, start_pfn, end_pfn, max_order):
         self.nid = nid
@@ -50,9 +62,34 @@ class Zone:
         self.free_order = {}
         self.free_pages = 0
         self.present_pages = end_pfn - start_pfn
+        # [start, end) pfn ranges of whole top-order blocks seeded and never
+        # taken, in seeding order (not in free_area[top]: see the module's doc)
+        self.pristine = []
 
     def nr_free(self, order):
-        return len(self.free_area[order])
+        n = len(self.free_area[order])
+        if order == len(self.free_area) - 1:
+            n += sum(end - start for start, end in self.pristine) >> order
+        return n
+
+    def free_blocks(self):
+        """free_blocks - {pfn: order} of every free block, the pristine ones
+        too (a walk of all of them: for checks, not for the allocator)."""
+        top = len(self.free_area) - 1
+        out = dict(self.free_order)
+        for start, end in self.pristine:
+            out.update((pfn, top) for pfn in range(start, end, 1 << top))
+        return out
+
+    def take_pristine(self, order):
+        """The highest pristine block (of the top order), or None."""
+        if not self.pristine:
+            return None
+        rng = self.pristine[-1]
+        rng[1] -= 1 << order
+        if rng[1] == rng[0]:
+            self.pristine.pop()
+        return rng[1]
 
 
 class Allocation:
@@ -104,7 +141,22 @@ class PageAllocator:
         self.alloc_failures = 0
 
     def _free_range(self, zone, start, end):
-        """Seed a zone with the largest aligned blocks that fit [start, end)."""
+        """Seed a zone with the largest aligned blocks that fit [start, end):
+        the whole top-order blocks as one pristine range, the pieces before
+        and after them block by block."""
+        top = self.MAX_ORDER - 1
+        lo = -(-start >> top) << top                # the first and last whole
+        hi = end >> top << top                      # top-order block's bounds
+        if lo >= hi:
+            self._free_blocks(zone, start, end)
+            return
+        self._free_blocks(zone, start, lo)
+        zone.pristine.append([lo, hi])
+        zone.free_pages += hi - lo
+        self._free_blocks(zone, hi, end)
+
+    def _free_blocks(self, zone, start, end):
+        """Put the largest aligned blocks that fit [start, end) on the free lists."""
         pfn = start
         top = self.MAX_ORDER - 1
         while pfn < end:
@@ -120,20 +172,25 @@ class PageAllocator:
     def _rmqueue(self, zone, order):
         """__rmqueue_smallest + expand: take a block of exactly order, or None."""
         free_area = zone.free_area
+        free_order = zone.free_order
+        top = self.MAX_ORDER - 1
         for current in range(order, self.MAX_ORDER):
             area = free_area[current]
             if area:
                 pfn, _ = area.popitem()
-                free_order = zone.free_order
                 del free_order[pfn]
-                # expand(): hand back the upper half at each order on the way down.
-                while current > order:
-                    current -= 1
-                    half = pfn + (1 << current)
-                    free_area[current][half] = None
-                    free_order[half] = current
-                zone.free_pages -= 1 << order
-                return pfn
+            elif current == top and zone.pristine:
+                pfn = zone.take_pristine(top)
+            else:
+                continue
+            # expand(): hand back the upper half at each order on the way down.
+            while current > order:
+                current -= 1
+                half = pfn + (1 << current)
+                free_area[current][half] = None
+                free_order[half] = current
+            zone.free_pages -= 1 << order
+            return pfn
         return None
 
     def alloc_pages_internal(self, gfp, order, nid, caller):

@@ -1,0 +1,82 @@
+"""SIGINT and SIGTERM: every job stops cleanly on either.
+
+Python turns SIGINT into KeyboardInterrupt in the main thread;
+``stop_on_sigterm`` turns SIGTERM into ``Terminated`` the same way, so that a
+long job's ``finally`` clauses (its worker processes, its scratch directory,
+the new file of an output not yet renamed) run for both, and the job can say
+what it had done.  kmodel then exits 128 + the signal's number, as a shell
+reports a job a signal ended: 130 for SIGINT, 143 for SIGTERM.
+
+A job that must finish its last step before it stops (trace record: a final
+flush, the table, a whole trace) uses ``StopSignals`` instead: its handlers
+only note the signal, and the job asks ``stop.requested()`` between two of
+its steps, stops there and finishes.  A second signal means "now": it raises
+KeyboardInterrupt or Terminated, as above.
+"""
+import signal
+import threading
+from contextlib import contextmanager
+
+__all__ = ["Terminated", "stop_on_sigterm", "exit_status", "signal_name", "StopSignals"]
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a BaseException, as KeyboardInterrupt: no ``except
+    Exception`` swallows it)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def stop_on_sigterm():
+    """stop_on_sigterm - SIGTERM raises Terminated in the main thread while
+    the block runs (elsewhere, or where SIGTERM was ignored, nothing changes)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN):
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def exit_status(exc):
+    """exit_status - 128 + the number of the signal behind exc."""
+    return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+
+
+def signal_name(exc):
+    return "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+
+
+class StopSignals:
+    """``with StopSignals() as stop:`` the first SIGINT or SIGTERM is noted
+    (``stop.signum``), for the job to stop between two steps; a second one
+    raises, as stop_on_sigterm would.  The handlers before are restored."""
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum = None              # the first signal that came, or None
+        self._old = {}
+
+    def requested(self) -> bool:
+        """requested - a signal asked the job to stop."""
+        return self.signum is not None
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:     # the second: stop now
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.signum = signum
+
+    def __enter__(self) -> "StopSignals":
+        for s in self.SIGNALS:
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
