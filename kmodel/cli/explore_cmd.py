@@ -269,13 +269,10 @@ def cmd_explore(args, out):
             raise UsageError(str(e)) from None
         finally:
             sc.close()
-    rc = report(res, args, out)
+    rc = report(res, args, out, stop.name)
     if cover is not None:
         out.writelines(line + "\n" for line in cover.report(sc.windows))
-    if res.interrupted:
-        out.write(f"kmodel explore: stopped by {stop.name}\n")
-        return stop.exit_status
-    return rc
+    return stop.exit_status if res.interrupted else rc
 
 
 def _how(args):
@@ -285,8 +282,9 @@ def _how(args):
         f", depth {args.depth}" if args.strategy is Strategy.PCT else "")
 
 
-def report(res, args, out):
-    """The result, after the header line cmd_explore wrote (a replay writes its own)."""
+def report(res, args, out, stopped_by=None):
+    """The result, after the header line cmd_explore wrote (a replay writes its
+    own); stopped_by, the signal that interrupted the search."""
     f = res.failure
     if args.replay:
         out.write(f"replay of {args.script}: {res.steps} steps\n")
@@ -294,7 +292,7 @@ def report(res, args, out):
     searched = (f"{res.runs:,} runs ({res.steps:,} steps, {res.distinct:,} distinct "
                 "interleavings)")
     if res.interrupted:
-        out.write(f"interrupted after {searched}; no failure in them\n")
+        out.write(f"interrupted by {stopped_by} after {searched}; no failure in them\n")
         return 0
     cost = res.cost
     cost_line = (f"modeled cost of the run: {cost['cycles']:,} cycles, "

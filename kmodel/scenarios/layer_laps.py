@@ -13,11 +13,12 @@ sub-buffer, and the reader can take a sub-buffer between a writer's read of
 ``consumed`` and its cmpxchg on it (overwrite mode), the window WINDOWS names.
 
 Invariants: those of LayerScenario (produced = read + lost per buffer, no
-record read twice, each record read as written, ...), and one more, after
-every step: the sub-buffer the reader holds is never written.  Its bytes are
-taken from the frames when the reader gets it (straight from the memfds, so
-the check costs the model nothing) and must be the same at every step until
-it is given back.
+record read twice, each record read as written, ...), and two more, after
+every step: the sub-buffer the reader holds is never written, and the
+reader's put_subbuf succeeds.  The held sub-buffer's bytes are taken from
+its frames in the step of the get (straight from the memfds, so the check
+costs the model nothing) and must be the same after every step until the
+step of the put.
 """
 import os
 
@@ -72,10 +73,11 @@ class LapScenario(LayerScenario):
         self.writing = 0
         self.held = {}
         self.broken = None
+        self.polled = 0                 # packets the reader took while writers ran, all runs
 
     def setup(self, world):
-        self.writing = 0
-        self.held = {}                  # buffer -> (position, bytes) of the held sub-buffer
+        self.writing = 0                # writers not done
+        self.held = {}                  # buffer -> (position, bytes at the get) the reader holds
         self.broken = None
         return super().setup(world)
 
@@ -124,8 +126,11 @@ class LapScenario(LayerScenario):
                 if c < 0:
                     continue            # -EAGAIN: a writer pushed past it, or none yet
                 got = True
+                self.held[id(rb)] = (c, frames_bytes(self.k, rb, c))   # in the get's step
                 self.read[id(rb)].append((yield from read_packet_steps(rb, c)))
+                self.polled += 1
                 ret = yield from rbc.put_subbuf(rb, c)
+                del self.held[id(rb)]                                  # in the put's step
                 if ret:
                     self.broken = f"the reader's put_subbuf at {c} returned {ret}"
             if done and not got:
@@ -147,20 +152,16 @@ class LapScenario(LayerScenario):
         return super().check(state, final)
 
     def _check_held(self, rb):
-        """The held sub-buffer's bytes are those it had when the reader got it."""
-        c = rb.consumed.counter
+        """The sub-buffer the reader holds has the bytes it had at the get."""
         snap = self.held.get(id(rb))
-        if not c & HELD:
-            self.held.pop(id(rb), None)
+        if snap is None:
             return None
-        pos = c & ~HELD
+        pos, was = snap
         now = frames_bytes(self.k, rb, pos)
-        if snap is None or snap[0] != pos:
-            self.held[id(rb)] = (pos, now)
-            return None
-        if now != snap[1]:
-            diff = next(i for i, (a, b) in enumerate(zip(now, snap[1])) if a != b)
-            return (f"buffer {rb.cpu}: the sub-buffer the reader holds (position {pos}) was "
+        if now != was:
+            diff = next(i for i, (a, b) in enumerate(zip(now, was)) if a != b)
+            which = "global" if rb.cpu is None else f"cpu{rb.cpu}"
+            return (f"buffer {which}: the sub-buffer the reader holds (position {pos}) was "
                     f"written while held (byte {diff} changed)")
         return None
 
