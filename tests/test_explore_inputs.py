@@ -10,7 +10,8 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kmodel.cli.errors import ScriptError
+from kmodel.cli.errors import ExpectationFailed, ScriptError
+from kmodel.cli.expect import check_expectation
 from kmodel.cli.explore_cmd import ScriptScenario
 from kmodel.cli.main import main
 from kmodel.cli.shell import Shell
@@ -102,33 +103,40 @@ def sh():
 
 
 WHAT = st.sampled_from(["dmesg", "leaks", "/proc/buddyinfo", "/sys/devices/system/cpu/online"])
-WORDS = st.sampled_from(["==", "!=", "~", "!~", "=", "<", "0", "5", "five", "[", "^0", "a b",
-                         "BUG", "expect", "(x)", "leaks"])
+WORDS = st.sampled_from(["==", "!=", "~", "!~", "=", "<", "0", "5", "five", "[", "^0", "0-7",
+                         "BUG", "expect", "(x)", "leaks", '"x', "'", "\\n"])
+
+
+def outcome(run):
+    """'refused', 'holds', or the message of the expectation that fails."""
+    try:
+        run()
+    except ScriptError:
+        return "refused"
+    except ExpectationFailed as e:
+        return str(e)
+    return "holds"
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.one_of(st.just([]), st.tuples(WHAT, st.lists(WORDS, max_size=4))))
-def test_always_accepts_exactly_what_expect_accepts(sh, words):
-    """The same words after `expect` in the shell and after `always` (or as a
-    final expect line) in an explore script: refused by both or by neither.
-    (What is read exists: a path that is not there is refused when checked.)"""
-    text = " ".join([words[0], *words[1]] if words else [])
-    try:
-        sh.execute("expect " + text)
-        shell_ok = True
-    except ScriptError:
-        shell_ok = False
-    except Exception:                   # ExpectationFailed: well formed, does not hold
-        shell_ok = True
+@given(st.one_of(st.just([]), st.tuples(WHAT, st.lists(WORDS, max_size=4))),
+       st.sampled_from([" ", "  ", "\t"]))
+def test_always_accepts_exactly_what_expect_accepts(sh, words, sep):
+    """The same text after `expect` in the shell and after `always` (or as a
+    final expect line) in an explore script: refused by both or by neither,
+    and when taken, checked the same way (the same value, spaces and quotes
+    as written).  What is read exists: a path that is not there is refused
+    when it is checked."""
+    text = sep.join([words[0], *words[1]] if words else [])
+    shell = outcome(lambda: sh.execute("expect " + text))
     for line in ("always " + text, "expect " + text):
-        try:
-            ScriptScenario("task 0 dmesg\n" + line + "\n", "s.kms")
-            explore_ok = True
-        except ScriptError:
-            explore_ok = False
-        if line.startswith("always expect "):
-            continue                    # always may repeat the word expect
-        assert explore_ok == shell_ok, line
+        sc = []
+        got = outcome(lambda: sc.append(ScriptScenario("task 0 dmesg\n" + line + "\n",
+                                                        "s.kms")))
+        if sc:
+            exp = (sc[0].always + sc[0].final_lines)[0][2]
+            got = outcome(lambda: check_expectation(sh, exp))
+        assert got == shell, line
 
 
 # --- replay tokens ----------------------------------------------------------------

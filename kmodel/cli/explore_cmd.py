@@ -88,11 +88,14 @@ class ScriptScenario:
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
-            try:
-                words = split_words(s)
-            except ValueError as e:
-                raise ScriptError(f"{name}:{no}: cannot parse: {e}") from None
-            head = words[0]
+            head = s.split(None, 1)[0]
+            if head in ("always", "expect"):    # expect's words, kept as written
+                words = s.split()
+            else:
+                try:
+                    words = split_words(s)
+                except ValueError as e:
+                    raise ScriptError(f"{name}:{no}: cannot parse: {e}") from None
             if head in DECLARATIONS or head == "always":
                 seen_decl = True
                 if self.final_lines:
