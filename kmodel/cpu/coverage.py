@@ -201,8 +201,8 @@ class Coverage:
                 out += _wrap("  none reached in: ", none)
         for w in windows:
             n = self.between(w.wait, w.step)
-            out.append(f"window: {w.title}: " + (f"reached in {n:,} runs" if n
-                                                   else "NOT reached"))
+            out.append(f"window: {w.title}: " + (
+                f"reached in {n:,} run{'s' if n > 1 else ''}" if n else "NOT reached"))
         return out
 
     def _hit(self, p):
