@@ -164,8 +164,7 @@ def test_a_token_longer_than_its_run_is_refused(k):
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(["lost-update", "local-remote-fixed", "spinlock-irq"]),
        st.lists(st.integers(0, 4), max_size=14))
-def test_any_token_replays_exactly_or_is_refused(race, choices):
-    k = _K[0]
+def test_any_token_replays_exactly_or_is_refused(k, race, choices):
     setup, check = get_race(race)
     try:
         res = explore(setup, check, replay=encode_token(choices), kernel=k)
@@ -173,17 +172,6 @@ def test_any_token_replays_exactly_or_is_refused(race, choices):
         assert "does not fit this scenario" in str(e)
         return
     assert res.steps == len(choices) == len(res.trace)
-
-
-_K = []
-
-
-def setup_module():
-    _K.append(boot("numa2"))
-
-
-def teardown_module():
-    _K.pop().shutdown()
 
 
 def bomb(inflated):

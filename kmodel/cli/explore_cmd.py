@@ -3,7 +3,8 @@
 Two kinds of scenario:
 
 - a built-in race (``kmodel explore --list``): Python contexts on atomics,
-  irq flags and spinlocks, in a buggy and a ``-fixed`` version;
+  irq flags and spinlocks, in a buggy and a ``-fixed`` version, and the
+  locking layers' scenarios (kmodel.scenarios.layer_races, layer_laps);
 - a script: shell commands, where these lines declare what runs concurrently
   (each command is one step; anything else is run in order, before or after):
 
@@ -19,8 +20,13 @@ Two kinds of scenario:
   that expect would refuse, or a path that is not there when it is checked,
   is a usage error naming the line (exit 2), as is an unknown command.
 
+--coverage adds which yield points of the layers and the atomics the search
+reached (kmodel.cpu.coverage), and a lap scenario's windows.  SIGINT and
+SIGTERM stop the search between two steps, with what it searched so far.
+
 Exit status: 0 no failure found, 1 a failure (its replay token, the steps
-that led there and each CPU's contexts), 2 bad usage.
+that led there and each CPU's contexts), 2 bad usage, 130 or 143 stopped by
+SIGINT or SIGTERM.
 """
 import argparse
 
