@@ -144,10 +144,10 @@ def encode_token(choices):
 
 def token_caps(max_choices):
     """(characters, inflated bytes): the most a token of at most max_choices
-    choices can take, written and inflated (zlib's worst case adds 5 bytes
-    per 16 KiB block and 6 in all to what does not compress)."""
+    choices can take, written and inflated (the deflated size at most zlib's
+    compressBound of the inflated one, as zlib's compress.c computes it)."""
     raw = MAX_CHOICE_BYTES * max_choices
-    deflated = raw + 5 * (raw // 16384 + 1) + 6
+    deflated = raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13
     return len(TOKEN_PREFIX) + (deflated + 2) // 3 * 4, raw
 
 

@@ -7,9 +7,8 @@ while it is false, and nothing once it is true.
 
 Differences from Linux, on purpose: there is no wait queue and no wake_up.
 The scheduler asks the condition again before every step, as if every step
-woke every sleeper; a waiter therefore never misses a wake-up, and it costs
-nothing in the model (Linux's sleeper costs a schedule() and a wake-up's IPI,
-which kmodel does not count).
+woke every sleeper; a waiter therefore never misses a wake-up.  Sleeping and
+waking cost nothing in the model, which has no task scheduler to charge.
 """
 from collections.abc import Callable, Generator
 from typing import Any
@@ -35,8 +34,9 @@ class wait_condition:
 def wait_event(k: Any, cond: Callable[[], bool], name: str) -> Generator[Any, None, None]:
     """wait_event - sleep until cond() is true: ``yield from wait_event(k,
     cond, name)`` in a context the scheduler steps.  Returns at once, without
-    a step, if cond() holds already, as the C macro tests it before sleeping.
-    Process context only (an interrupt handler cannot sleep)."""
+    a step, if cond() holds already, as 2.6's macro tests the condition
+    before it calls __wait_event.  Process context only (an interrupt handler
+    cannot sleep)."""
     if cond():
         return
     cur = k.current

@@ -525,9 +525,10 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
 def lib_ring_buffer_read(rb: lib_ring_buffer, offset: int, dest: bytearray, n: int) -> Steps:
     """lib_ring_buffer_read - copy n bytes at offset into dest through the
     allocation layer, a page at a time, as lttng-modules'
-    lib_ring_buffer_read (lib/ringbuffer/ring_buffer_backend.c) copies page
-    by page; here another context can run between two pages.  The reader
-    must hold the sub-buffer (get_subbuf) meanwhile.  Returns n."""
+    lib_ring_buffer_read (lib/ringbuffer/ring_buffer_backend.c, commit
+    0112cb7) memcpy()s page by page; here another context can run between
+    two pages.  The reader must hold the sub-buffer (get_subbuf) meanwhile,
+    as that function's comment asks.  Returns n."""
     view = memoryview(dest)
     for done, chunk in _page_chunks(offset, n):
         yield ("read", rb.rbuf)

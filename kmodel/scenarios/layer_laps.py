@@ -4,13 +4,16 @@ the reader's races (``kmodel explore builtin:rb-lap...``).
 The conformance scenario (layer_races.py) has its reader make a few tries
 and read each packet in the step of its get; it is done long before a writer
 comes round the buffer again.  Here the writers write more records than the
-buffer holds (each CPU's writers go round it more than once), and the reader
-keeps going until they are done: it sleeps until a sub-buffer is delivered
-(wait_event, as a consumer sleeps in poll), takes it, copies it a page at a
-time (lib_ring_buffer_read: a writer can run between two pages), and gives
-it back.  So a writer can find the buffer full while the reader holds a
+buffer holds (they go round it twice), and the reader keeps going until they
+are done: it sleeps (wait_event) until every sub-buffer of a buffer is
+delivered, or the writers are done, so that they get to lap it; then it
+takes what is delivered, copies each packet a page at a time
+(lib_ring_buffer_read: a writer can run between two pages), and gives it
+back.  So a writer can find the buffer full while the reader holds a
 sub-buffer, and the reader can take a sub-buffer between a writer's read of
-``consumed`` and its cmpxchg on it (overwrite mode), the window WINDOWS names.
+``consumed`` and its cmpxchg on it (overwrite mode): push_window().  A
+reader that polled without sleeping would spin forever under the schedules
+that let the context that ran last go on (exhaustive search, PCT).
 
 Invariants: those of LayerScenario (produced = read + lost per buffer, no
 record read twice, each record read as written, ...), and two more, after
@@ -61,8 +64,10 @@ def lap_writers(layer, scope):
 
 class LapScenario(LayerScenario):
     """Writers that lap a 2 x 8 KiB buffer, and a reader that polls until they
-    are done.  writers: [(cpu, kind, n records, size)]; two entries for one
-    CPU's task are one task that writes the first's records, then the second's."""
+    are done.  writers: [(cpu, kind, n records, size)] (default lap_writers);
+    the entries of one CPU and kind are one context, which writes them in
+    order.  wake_at: how many delivered sub-buffers of a buffer wake the
+    reader (default all of them)."""
 
     def __init__(self, backend="pagelist", layer="lockless", mode=Mode.OVERWRITE,
                  scope=Scope.PER_CPU, writers=None, subbuf=8192, n_subbufs=2, reader_cpu=2,
