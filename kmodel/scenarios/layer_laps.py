@@ -33,8 +33,7 @@ from kmodel.cpu.coverage import Coverage, Window, find_point
 from kmodel.cpu.wait import wait_event
 from kmodel.relay import layer, layer_locked, layer_lockless, ring_buffer
 from kmodel.relay.rb_config import Mode, Scope
-from kmodel.relay.ring_buffer import (HELD, lib_ring_buffer_get_subbuf,
-                                      lib_ring_buffer_put_subbuf, lib_ring_buffer_reserve,
+from kmodel.relay.ring_buffer import (HELD, lib_ring_buffer_get_subbuf, lib_ring_buffer_reserve,
                                       read_packet_steps)
 from kmodel.scenarios.layer_races import LayerScenario
 
