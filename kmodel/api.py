@@ -76,7 +76,7 @@ def explore(setup: Callable[[World], Any], check: Callable[[Any, bool], str | No
     kernel booted for the search on machine (a preset name, a machine file or
     a MachineSpec; default: the default preset) and shut down after it.
     options are explore's: strategy, runs, seed, bound, depth, replay,
-    max_steps, stacks."""
+    max_steps, stacks, coverage (a kmodel.cpu.coverage.Coverage), stop."""
     from kmodel.cpu.explore import explore as _explore
     if kernel is not None:
         return _explore(setup, check, kernel=kernel, **options)

@@ -1,7 +1,9 @@
 """The layers' conformance suite, for any backend x layer x mode x scope: the
 scenario of kmodel/scenarios/layer_races.py (writers in tasks and interrupts,
-a reader, its invariants after every step), explored under random and PCT
-schedules on a kernel with a pmem region (for the pmem backend)."""
+a reader, its invariants after every step), or the lap scenario of
+kmodel/scenarios/layer_laps.py (a reader that polls while the writers go round
+the buffer), explored under random and PCT schedules on a kernel with a pmem
+region (for the pmem backend)."""
 from contextlib import contextmanager
 
 from kmodel.cpu.explore import explore
@@ -22,10 +24,11 @@ def layer_kernel():
         k.shutdown()
 
 
-def conform(k, backend, layer, mode, scope, runs=12, seed=1):
-    """Explore the scenario; assert every run keeps the invariants and the
-    channel leaves nothing allocated.  Returns the scenario (for its buffers)."""
-    sc = LayerScenario(backend, layer, mode, scope)
+def conform(k, backend, layer, mode, scope, runs=12, seed=1, scenario=LayerScenario):
+    """Explore the scenario (LayerScenario, or another of its kind); assert
+    every run keeps the invariants and the channel leaves nothing allocated.
+    Returns the scenario (for its buffers)."""
+    sc = scenario(backend, layer, mode, scope)
     for strategy in ("random", "pct"):
         res = explore(sc.setup, sc.check, strategy=strategy, runs=runs, seed=seed, kernel=k)
         assert res.ok, (res.failure.message, res.failure.token)

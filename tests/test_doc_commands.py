@@ -8,7 +8,8 @@ import pytest
 from tourdoc import DOCS, blocks, fresh_tmp, regenerate, run_command
 
 PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay",
-                            "quiz interleave", "builtin:irq-nesting"),
+                            "quiz interleave", "builtin:irq-nesting", "builtin:rb-lap",
+                            "--coverage"),
          "layers.md": ("builtin:nested-writer-walks-back", "builtin:rb-discard-sample",
                        "CONFIG_KMODEL_RB_ERRATUM"),
          "consumers.md": ("trace record", "trace show"),

@@ -1,6 +1,7 @@
 """The sub-buffer layer, run straight through (no interleaving): packets, modes,
 loss counters, the reader's get/put, flush (kmodel/relay/ring_buffer.py)."""
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA
 from kmodel.cpu.sched import run_now
@@ -8,8 +9,9 @@ from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
 from kmodel.relay.packet import HDR, PACKET_MAGIC, record_size
 from kmodel.relay.rb_config import SwitchMode
-from kmodel.relay.ring_buffer import (check_geometry, lib_ring_buffer_get_subbuf,
-                                      lib_ring_buffer_put_subbuf, rb_channel, read_packet)
+from kmodel.relay.ring_buffer import (PAGE, _page_chunks, check_geometry,
+                                      lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf,
+                                      rb_channel, read_packet, read_packet_steps)
 
 
 @pytest.fixture
@@ -135,3 +137,36 @@ def test_one_sub_buffer_in_discard_mode_drops_the_closing_record_as_lttng_does(k
         run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
     packets, err = drain(k, rb)
     assert packets[-1][0].events_discarded == rb.records_lost_wrap.counter
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3 * PAGE), st.integers(0, 3 * PAGE))
+def test_page_chunks_are_the_pages_a_range_touches(offset, n):
+    """A copy of n bytes at offset goes a page at a time: the pieces follow
+    each other, each stays in one page, and there is one per page touched."""
+    chunks = _page_chunks(offset, n)
+    pos = 0
+    for done, chunk in chunks:
+        assert done == pos and chunk > 0
+        assert (offset + done) // PAGE == (offset + done + chunk - 1) // PAGE
+        pos += chunk
+    assert pos == n
+    assert len(chunks) == (0 if n == 0 else (offset + n - 1) // PAGE - offset // PAGE + 1)
+
+
+@pytest.mark.parametrize("backend", ["pagelist", "vmap", "static"])
+def test_a_packet_read_a_page_at_a_time_is_the_packet(k, make, backend):
+    """read_packet_steps yields once per page of the sub-buffer and reads what
+    read_packet reads at once."""
+    rbc, rb = make(subbuf=4 * PAGE, backend=backend)
+    write(k, rbc, rb, 40, 1000)
+    c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+    gen = read_packet_steps(rb, c)
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as e:
+        stepped = e.value
+    assert [op for op, _ in steps] == ["read"] * 4
+    assert stepped == read_packet(rb, c) and len(stepped[1]) == 16

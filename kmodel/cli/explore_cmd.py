@@ -3,7 +3,8 @@
 Two kinds of scenario:
 
 - a built-in race (``kmodel explore --list``): Python contexts on atomics,
-  irq flags and spinlocks, in a buggy and a ``-fixed`` version;
+  irq flags and spinlocks, in a buggy and a ``-fixed`` version, and the
+  locking layers' scenarios (kmodel.scenarios.layer_races, layer_laps);
 - a script: shell commands, where these lines declare what runs concurrently
   (each command is one step; anything else is run in order, before or after):
 
@@ -13,21 +14,34 @@ Two kinds of scenario:
       always EXPECTATION...       an expect checked after every step
 
   Lines before the first declaration set up each run (every run boots a new
-  kernel); ``expect`` lines after the last one check how it ended.
+  kernel); after the last one, other commands run at the end of each run
+  (a flush), and ``expect`` lines check how it ended.  An EXPECTATION is
+  what ``expect`` takes (``always leaks == 0``, ``always /proc/x ~ RE``); one
+  that expect would refuse, or a path that is not there when it is checked,
+  is a usage error naming the line (exit 2), as is an unknown command.
+
+--coverage adds which yield points of the layers and the atomics the search
+reached (kmodel.cpu.coverage), and a lap scenario's windows.  SIGINT and
+SIGTERM stop the search between two steps, with what it searched so far.
 
 Exit status: 0 no failure found, 1 a failure (its replay token, the steps
-that led there and each CPU's contexts), 2 bad usage.
+that led there and each CPU's contexts), 2 bad usage, 130 or 143 stopped by
+SIGINT or SIGTERM.
 """
 import argparse
 
 from hw.topology import DEFAULT_PRESET
 from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, parse_header
+from kmodel.cli.command import command_table
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
+from kmodel.cli.expect import check_expectation, parse_expectation
 from kmodel.cli.shell import Shell
 from kmodel.cli.split import split_words
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
 from kmodel.cpu.explore import STRATEGIES, Strategy, explore
 from kmodel.cpu.sched import ScheduleError
+from kmodel.cli.signals import StopSignals
+from kmodel.scenarios.layer_laps import LAP_SCENARIOS, layer_coverage, make_lap_scenario
 from kmodel.scenarios.layer_races import LAYER_RACES, make_layer_race
 from kmodel.scenarios.races import RACES, get_race
 from kmodel.session import Session
@@ -80,20 +94,21 @@ class ScriptScenario:
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
-            try:
-                words = split_words(s)
-            except ValueError as e:
-                raise ScriptError(f"{name}:{no}: cannot parse: {e}") from None
-            head = words[0]
+            head = s.split(None, 1)[0]
+            if head in ("always", "expect"):    # expect's words, kept as written
+                words = s.split()
+            else:
+                try:
+                    words = split_words(s)
+                except ValueError as e:
+                    raise ScriptError(f"{name}:{no}: cannot parse: {e}") from None
             if head in DECLARATIONS or head == "always":
                 seen_decl = True
                 if self.final_lines:
                     raise ScriptError(f"{name}:{no}: a declaration after the final "
                                       "checks; declare every context first")
                 if head == "always":
-                    if len(words) < 2:
-                        raise ScriptError(f"{name}:{no}: always EXPECTATION...")
-                    self.always.append((no, s[len("always"):].strip()))
+                    self.always.append(self._expectation(no, s, "always"))
                     continue
                 if len(words) < 3:
                     raise ScriptError(f"{name}:{no}: {head} CPU COMMAND...")
@@ -106,13 +121,30 @@ class ScriptScenario:
                 else:
                     self.irqs.append((cpu, DECLARATIONS[head], words[2:]))
             elif seen_decl:
-                self.final_lines.append((no, s))
+                if head == "expect":
+                    self.final_lines.append(self._expectation(no, s, "expect"))
+                elif head not in command_table():
+                    raise ScriptError(f"{name}:{no}: unknown command {head!r} (try: help)")
+                else:
+                    self.final_lines.append((no, s, None))
             else:
                 self.setup_lines.append((no, s))
         if not self.tasks and not self.irqs:
             raise ScriptError(f"{name}: declares no task or interrupt to interleave "
                               "(task CPU COMMAND..., irq CPU COMMAND...)")
         self.sh = None
+
+    def _expectation(self, no, line, head):
+        """(line number, line, Expectation) of an always or final line: what
+        follows its head is expect's arguments (an always line may repeat the
+        word expect), refused as expect refuses them."""
+        rest = line[len(head):].strip()
+        if head == "always" and rest.split(None, 1)[:1] == ["expect"]:
+            rest = rest[len("expect"):].strip()
+        try:
+            return no, line, parse_expectation(rest.split(None, 2))
+        except ScriptError as e:
+            raise ScriptError(f"{self.name}:{no}: {line!r}: {e}") from None
 
     def boot(self):
         """A new kernel for a run, on a new session (the last run's is closed)."""
@@ -148,52 +180,77 @@ class ScriptScenario:
         if len(oopses) > self.oopses:
             return f"kernel oops: {oopses[-1]}"
         checks = self.always + (self.final_lines if final else [])
-        for no, line in checks:
+        for no, line, exp in checks:
+            if exp is None:                 # a command the end runs before its checks
+                self._exec(no, line)
+                continue
             try:
-                self.sh.execute(line)
+                check_expectation(self.sh, exp)
             except ExpectationFailed as e:
                 return f"{self.name}:{no}: {line}: {e}"
-            except CommandFailed:
-                pass
-            except ScriptError as e:
-                return f"{self.name}:{no}: error: {e}"
+            except ScriptError as e:        # cannot be checked: the script is wrong
+                raise ScheduleError(f"{self.name}:{no}: {line!r}: {e}") from None
         return None
 
 
+class _Scenario:
+    """What the arguments name: setup and check, the kernel (a booted one, on
+    a session that close ends, or a function that boots one per run), and
+    the windows its coverage report names."""
+
+    def __init__(self, setup, check, kernel, close, windows=()):
+        self.setup, self.check, self.kernel, self.close = setup, check, kernel, close
+        self.windows = list(windows)
+
+
+def _builtin(name):
+    return name[len("builtin:"):] if name.startswith("builtin:") else None
+
+
 def _scenario(args):
-    """(setup, check, kernel, close) for the scenario the arguments name: kernel
-    is a booted one (on a session that close ends) or a function that boots
-    one per run."""
-    name = args.script
-    if name.startswith("builtin:") and name[len("builtin:"):] in LAYER_RACES:
+    builtin = _builtin(args.script)
+    if builtin in LAYER_RACES or builtin in LAP_SCENARIOS:
         sess = Session(args.machine or DEFAULT_PRESET, config=args.config or ())
-        sess.k.modules.insmod("ltt_relay_alloc")
-        sc = make_layer_race(name[len("builtin:"):])
-        return sc.setup, sc.check, sess.k, sess.close
-    if name.startswith("builtin:") and get_race(name[len("builtin:"):]):
-        setup, check = get_race(name[len("builtin:"):])
+        try:
+            sess.k.modules.insmod("ltt_relay_alloc")
+        except BaseException:
+            sess.close()
+            raise
+        sc = make_layer_race(builtin) or make_lap_scenario(builtin)
+        return _Scenario(sc.setup, sc.check, sess.k, lambda: (sc.close(), sess.close()),
+                         getattr(sc, "windows", list)())
+    if builtin is not None and get_race(builtin):
+        setup, check = get_race(builtin)
         if args.config:
             raise UsageError("--config applies to scripts; the built-in races boot "
                              "a plain kernel")
         sess = Session(args.machine or DEFAULT_PRESET)
-        return setup, check, sess.k, sess.close
-    text, display = load_script(name)
+        return _Scenario(setup, check, sess.k, sess.close)
+    text, display = load_script(args.script)
     if display.startswith("builtin:"):
         check_scenario_machine(text, display, args.machine)
     sc = ScriptScenario(text, display, args.machine, args.config, args.seed_kernel)
-    return sc.setup, sc.check, sc.boot, sc.close
+    return _Scenario(sc.setup, sc.check, sc.boot, sc.close)
+
+
+def list_builtins(out):
+    for name in RACES:
+        out.write(f"builtin:{name:<22} {RACES[name].title}\n")
+    out.write("  (each also as builtin:NAME-fixed)\n")
+    for name, (_, option, title) in LAYER_RACES.items():
+        out.write(f"builtin:{name:<22} {title}\n")
+    out.write("  (fixed; --config OPTION=y restores the bug: "
+              + ", ".join(o for _, o, _ in LAYER_RACES.values() if o) + ")\n")
+    for name, entry in LAP_SCENARIOS.items():
+        out.write(f"builtin:{name:<22} {entry[-1]}\n")
+    out.write("  (a reader polls while writers go round the buffer; --coverage shows "
+              "what a search reached)\n")
+    out.write("\nscripts: see docs/concurrency.md\n")
 
 
 def cmd_explore(args, out):
     if args.list:
-        for name in RACES:
-            out.write(f"builtin:{name:<22} {RACES[name].title}\n")
-        out.write("  (each also as builtin:NAME-fixed)\n")
-        for name, (_, option, title) in LAYER_RACES.items():
-            out.write(f"builtin:{name:<22} {title}\n")
-        out.write("  (fixed; --config OPTION=y restores the bug: "
-                  + ", ".join(o for _, o, _ in LAYER_RACES.values() if o) + ")\n")
-        out.write("\nscripts: see docs/concurrency.md\n")
+        list_builtins(out)
         return 0
     if args.script is None:
         raise UsageError("explore: which scenario? (a script, builtin:NAME, or --list)")
@@ -205,29 +262,48 @@ def cmd_explore(args, out):
     runs = args.runs if args.runs is not None else DEFAULT_RUNS[Strategy(args.strategy)]
     if args.max_steps < 1:
         raise UsageError(f"--max-steps {args.max_steps}: must be at least 1")
-    setup, check, kernel, close = _scenario(args)
-    try:
-        res = explore(setup, check, strategy=args.strategy, runs=runs, seed=args.seed,
-                      bound=args.bound, depth=args.depth, replay=args.replay,
-                      kernel=kernel, max_steps=args.max_steps, stacks=args.stacks)
-    except ScheduleError as e:
-        raise UsageError(str(e)) from None
-    finally:
-        close()
-    return report(res, args, out)
+    cover = layer_coverage() if args.coverage else None
+    with StopSignals() as stop:
+        sc = _scenario(args)
+        if not args.replay:
+            out.write(f"explore {args.script}: {_how(args)}\n")
+            out.flush()
+        try:
+            res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
+                          seed=args.seed, bound=args.bound, depth=args.depth,
+                          replay=args.replay, kernel=sc.kernel, max_steps=args.max_steps,
+                          stacks=args.stacks, coverage=cover, stop=stop.requested)
+        except ScheduleError as e:
+            raise UsageError(str(e)) from None
+        finally:
+            sc.close()
+    rc = report(res, args, out, stop.name)
+    if cover is not None:
+        out.writelines(line + "\n" for line in cover.report(sc.windows))
+    return stop.exit_status if res.interrupted else rc
 
 
-def report(res, args, out):
+def _how(args):
+    strategy = Strategy(args.strategy)
+    if strategy is Strategy.EXHAUSTIVE:
+        return f"exhaustive, preemption bound {args.bound}"
+    return f"{strategy}, seed {args.seed}" + (
+        f", depth {args.depth}" if strategy is Strategy.PCT else "")
+
+
+def report(res, args, out, stopped_by=None):
+    """The result, after the header line cmd_explore wrote (a replay writes its
+    own); stopped_by, the signal that interrupted the search."""
     f = res.failure
     strategy = Strategy(args.strategy)
     if args.replay:
         out.write(f"replay of {args.script}: {res.steps} steps\n")
         out.writelines(line + "\n" for line in res.trace)
-    else:
-        how = (f"exhaustive, preemption bound {args.bound}"
-               if strategy is Strategy.EXHAUSTIVE else f"{strategy}, seed {args.seed}"
-               + (f", depth {args.depth}" if strategy is Strategy.PCT else ""))
-        out.write(f"explore {args.script}: {how}\n")
+    searched = (f"{res.runs:,} runs ({res.steps:,} steps, {res.distinct:,} distinct "
+                "interleavings)")
+    if res.interrupted:
+        out.write(f"interrupted by {stopped_by} after {searched}; no failure in them\n")
+        return 0
     cost = res.cost
     cost_line = (f"modeled cost of the run: {cost['cycles']:,} cycles, "
                  f"{cost['atomics']} atomics, {cost['line_transfers']} line transfers, "
@@ -239,9 +315,7 @@ def report(res, args, out):
         done = ("every schedule within the bound ran" if res.complete else
                 "the search stopped at --runs" if strategy is Strategy.EXHAUSTIVE
                 else "")
-        out.write(f"no failure in {res.runs:,} runs ({res.steps:,} steps, "
-                  f"{res.distinct:,} distinct interleavings)"
-                  + (f"; {done}" if done else "") + "\n")
+        out.write(f"no failure in {searched}" + (f"; {done}" if done else "") + "\n")
         return 0
     out.write(f"FAILED in run {f.run + 1} after {f.steps} steps: {f.message}\n")
     if not args.replay:
@@ -281,6 +355,8 @@ def add_parser(sub):
     s.add_argument("--replay", metavar="TOKEN", help="run the schedule of a token")
     s.add_argument("--stacks", action="store_true", help="with --replay: each CPU's "
                    "contexts after every step")
+    s.add_argument("--coverage", action="store_true", help="report which yield points of "
+                   "the layers and atomics the search reached")
     s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")

@@ -56,7 +56,9 @@ def signal_name(exc):
 class StopSignals:
     """``with StopSignals() as stop:`` the first SIGINT or SIGTERM is noted
     (``stop.signum``), for the job to stop between two steps; a second one
-    raises, as stop_on_sigterm would.  The handlers before are restored."""
+    raises, as stop_on_sigterm would.  The handlers before are restored.
+    Outside the main thread the signals stay as they were (and nothing is
+    ever requested)."""
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
@@ -67,14 +69,25 @@ class StopSignals:
         """requested - a signal asked the job to stop."""
         return self.signum is not None
 
+    @property
+    def name(self) -> str | None:
+        """The first signal's name (SIGINT, SIGTERM), or None."""
+        return signal.Signals(self.signum).name if self.signum else None
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the first signal's number: what the command exits with."""
+        return 128 + self.signum
+
     def _handle(self, signum, frame):
         if self.signum is not None:     # the second: stop now
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         self.signum = signum
 
     def __enter__(self) -> "StopSignals":
-        for s in self.SIGNALS:
-            self._old[s] = signal.signal(s, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -217,21 +217,25 @@ def irqs_disabled(k):
     return k.cpu_exec[k.current.cpu].irqs_off
 
 
+def chain_frames(gen):
+    """chain_frames - the frames a suspended generator stands in, outermost
+    first: its own and those of every generator it delegates to with yield
+    from (each frame's f_code and f_lineno say where)."""
+    while gen is not None:
+        frame = getattr(gen, "gi_frame", None)
+        if frame is None:
+            return
+        yield frame
+        gen = getattr(gen, "gi_yieldfrom", None)
+
+
 def backtrace(ctx):
     """backtrace - the call chain a suspended context stands in, outermost
-    first, as 'function() file:line' strings (its generator and every
-    generator it delegates to with yield from)."""
+    first, as 'function() file:line' strings."""
     import os
-    out = []
-    g = ctx.gen
-    while g is not None:
-        frame = getattr(g, "gi_frame", None)
-        if frame is None:
-            break
-        out.append(f"{frame.f_code.co_name}() "
-                   f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
-        g = getattr(g, "gi_yieldfrom", None)
-    return out
+    return [f"{frame.f_code.co_name}() "
+            f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+            for frame in chain_frames(ctx.gen)]
 
 
 def format_stacks(k, cpus=None):

@@ -17,9 +17,20 @@ Strategies (each a *chooser* that picks an index in the enabled list):
   each schedule from the start (stateless model checking).
 
 Replay tokens: ``kx1-`` then base64 of the run's choice indices (varints,
-zlib, whose Adler-32 checksum catches a damaged token).  Replaying one runs the same steps in the same order, so the
-trace and the modeled cost are the same; a token that was damaged, or that
-does not fit the scenario, is refused with the reason.
+zlib, whose Adler-32 checksum catches a damaged token).  Replaying one runs
+the same steps in the same order, so the trace and the modeled cost are the
+same; a token that was damaged, or that does not fit the scenario (a choice
+past the enabled entities, a run that goes on after its last choice or ends
+before it), is refused with the reason.  A token is untrusted input, so its
+work is bounded before it is done: at most ``max_steps`` choices, each below
+2^21 (three varint bytes), so at most 3 * max_steps bytes once inflated
+(zlib.decompressobj with max_length: a small token that inflates to
+megabytes is refused after that many), and a text no longer than such a
+schedule's can be.
+
+A search can be asked to stop (``stop``, a function the explorer calls
+between runs and every 1,024 steps): it then returns what it searched so
+far, with ``interrupted`` set; the run it stopped in is not counted.
 """
 import base64
 import random
@@ -27,7 +38,7 @@ import zlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kmodel.cpu.sched import Run, RunFailed, ScheduleError, World, run_cost
+from kmodel.cpu.sched import Run, RunFailed, ScheduleError, SearchStopped, World, run_cost
 
 
 class Strategy(StrEnum):
@@ -39,6 +50,9 @@ class Strategy(StrEnum):
 
 STRATEGIES = tuple(Strategy)
 TOKEN_PREFIX = "kx1-"
+MAX_CHOICE_BYTES = 3                    # a choice index is below 2^21
+MAX_CHOICE = (1 << 7 * MAX_CHOICE_BYTES) - 1
+DEFAULT_MAX_STEPS = 100_000
 
 
 # --- choosers -------------------------------------------------------------------
@@ -117,6 +131,8 @@ class ReplayChooser:
 def encode_token(choices):
     raw = bytearray()
     for c in choices:
+        if not 0 <= c <= MAX_CHOICE:
+            raise ValueError(f"a choice index must lie in 0..{MAX_CHOICE}, not {c}")
         while c >= 0x80:
             raw.append((c & 0x7F) | 0x80)
             c >>= 7
@@ -125,23 +141,53 @@ def encode_token(choices):
     return TOKEN_PREFIX + base64.urlsafe_b64encode(body).decode().rstrip("=")
 
 
-def decode_token(token):
-    """decode_token - the choice list of a token; ScheduleError if it is damaged."""
+def token_caps(max_choices):
+    """(characters, inflated bytes): the most a token of at most max_choices
+    choices can take, written and inflated (the deflated size at most zlib's
+    compressBound of the inflated one, as zlib's compress.c computes it)."""
+    raw = MAX_CHOICE_BYTES * max_choices
+    deflated = raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13
+    return len(TOKEN_PREFIX) + (deflated + 2) // 3 * 4, raw
+
+
+def decode_token(token, max_choices=DEFAULT_MAX_STEPS):
+    """decode_token - the choice list of a token of at most max_choices
+    choices; ScheduleError if it is damaged, or larger than such a token can
+    be (checked before its text is decoded, and while it inflates)."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
         raise ScheduleError(f"replay token {str(token)[:40]!r} does not start with "
                             f"{TOKEN_PREFIX!r}")
+    max_chars, max_raw = token_caps(max_choices)
+    if len(token) > max_chars:
+        raise ScheduleError(f"replay token is too long: {len(token):,} characters, more "
+                            f"than the {max_chars:,} a schedule of max_steps "
+                            f"{max_choices:,} can take")
     text = token[len(TOKEN_PREFIX):]
     try:
         blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError):
         raise ScheduleError("replay token is corrupt: not base64") from None
+    z = zlib.decompressobj()
     try:
-        raw = zlib.decompress(blob)
+        raw = z.decompress(blob, max_raw + 1)
     except zlib.error:
         raise ScheduleError("replay token is corrupt: its checksum or contents do not "
                             "match") from None
+    if len(raw) > max_raw:
+        raise ScheduleError(f"replay token inflates to more than {max_raw:,} bytes, the "
+                            f"most that max_steps {max_choices:,} choices take: refused")
+    if not z.eof or z.unused_data:
+        raise ScheduleError("replay token is corrupt: it is cut short or has bytes after "
+                            "its end")
+    return _varints(raw, max_choices)
+
+
+def _varints(raw, max_choices):
     out, cur, shift = [], 0, 0
     for b in raw:
+        if shift >= 7 * MAX_CHOICE_BYTES:
+            raise ScheduleError(f"replay token is corrupt: a choice index above "
+                                f"{MAX_CHOICE:,}")
         cur |= (b & 0x7F) << shift
         shift += 7
         if not b & 0x80:
@@ -149,6 +195,9 @@ def decode_token(token):
             cur, shift = 0, 0
     if shift:
         raise ScheduleError("replay token is corrupt: it ends inside a number")
+    if len(out) > max_choices:
+        raise ScheduleError(f"replay token holds {len(out):,} choices, more than max_steps "
+                            f"{max_choices:,}")
     return out
 
 
@@ -172,6 +221,7 @@ class ExploreResult:
     steps: int = 0
     distinct: int = 0           # distinct interleavings (choice sequences) run
     complete: bool = False      # exhaustive: every schedule within the bound was run
+    interrupted: bool = False   # stop() asked the search to end before it was done
     failure: Failure = None
     trace: list = field(default_factory=list)   # replay: the run's steps
     cost: dict = field(default_factory=dict)    # modeled cost of the last run
@@ -202,27 +252,35 @@ class _Kernels:
             k.shutdown()
 
 
-def _one_run(kernels, setup, check, chooser, max_steps, trace, stacks=False):
-    """Run once: (Run, failure message or None, cost, dmesg lines)."""
+def _one_run(kernels, setup, check, chooser, max_steps, trace, stacks=False, cover=None,
+             stop=None):
+    """Run once: (Run, failure message or None, cost, dmesg lines).  cover, a
+    Coverage, counts the yield points the run reaches; stop() true stops the
+    run between two steps (SearchStopped)."""
     k = kernels.get()
     try:
         k.timing.reset()
         seq = k.log.seq
         world = World(k)
         state = setup(world)
-        r = Run(k, world, chooser, check, state, max_steps, trace, stacks)
+        r = Run(k, world, chooser, check, state, max_steps, trace, stacks, cover, stop)
         msg = None
+        if cover is not None:
+            cover.start_run()
         try:
             r.run()
         except RunFailed as e:
             msg = str(e)
+        if cover is not None:
+            cover.end_run()
         return r, msg, run_cost(k), list(k.log.since(seq))
     finally:
         kernels.put(k)
 
 
 def explore(setup, check=None, strategy=Strategy.RANDOM, runs=100, seed=0, bound=2, depth=3,
-            replay=None, kernel=None, max_steps=100_000, stacks=False):
+            replay=None, kernel=None, max_steps=DEFAULT_MAX_STEPS, stacks=False,
+            coverage=None, stop=None):
     """explore - run a scenario under many schedules; stop at the first failure.
 
     setup(world) declares the entities (world.task, world.irq) on world.k and
@@ -232,22 +290,28 @@ def explore(setup, check=None, strategy=Strategy.RANDOM, runs=100, seed=0, bound
     must build fresh state each time), or a callable that boots a new one per
     run (kmodel.api.explore boots one when given none).  With replay=TOKEN, that one
     schedule runs, with its trace (and with stacks=True, every CPU's context
-    stack after each step).  Returns an ExploreResult."""
+    stack after each step).  coverage, a kmodel.cpu.coverage.Coverage, counts
+    the yield points and windows the search's runs reach.  stop, a function,
+    ends the search when it returns true (asked between runs and every 1,024
+    steps; the result says interrupted).  Returns an ExploreResult."""
     if strategy not in STRATEGIES:
         raise ScheduleError(f"unknown strategy {strategy!r} (strategies: "
                             f"{', '.join(STRATEGIES)})")
     strategy = Strategy(strategy)
-    for name, v, lo in (("runs", runs, 1), ("bound", bound, 0), ("depth", depth, 1)):
+    for name, v, lo in (("runs", runs, 1), ("bound", bound, 0), ("depth", depth, 1),
+                        ("max-steps", max_steps, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ScheduleError(f"--{name} {v!r}: must be a whole number >= {lo}")
-    choices = decode_token(replay) if replay is not None else None
+    choices = decode_token(replay, max_steps) if replay is not None else None
     kernels = _Kernels(kernel)
     res = ExploreResult("replay" if replay is not None else str(strategy))
     seen = set()
 
     def once(chooser, run_index, trace=False):
+        if stop is not None and stop():
+            raise SearchStopped()
         r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, trace,
-                                       stacks)
+                                       stacks, coverage, stop)
         res.runs += 1
         res.steps += r.steps
         res.cost = cost
@@ -258,34 +322,51 @@ def explore(setup, check=None, strategy=Strategy.RANDOM, runs=100, seed=0, bound
                                   r.trace or [], r.stacks, dmesg, cost)
         return r
 
-    if choices is not None:
-        r = once(ReplayChooser(choices), 0, trace=True)
-        if r.steps < len(choices) and res.failure is None:
-            raise ScheduleError(f"replay token does not fit this scenario: it has "
-                                f"{len(choices)} steps, the run ended after {r.steps}")
-        res.trace = r.trace
+    try:
+        if choices is not None:
+            _replay(once, choices, res)
+            return res
+        if strategy is Strategy.EXHAUSTIVE:
+            _exhaustive(once, runs, bound, res)
+        else:
+            _sample(once, strategy, runs, seed, depth, res)
+    except SearchStopped:
+        res.interrupted = True
         return res
-    if strategy is Strategy.EXHAUSTIVE:
-        _exhaustive(once, runs, bound, res)
-    else:
-        est = None
-        for i in range(runs):
-            if strategy is Strategy.RANDOM:
-                chooser = RandomChooser(seed, i)
-            elif est is None:           # PCT's first run measures the run length
-                chooser = PrefixChooser([])
-            else:
-                chooser = PCTChooser(seed, i, depth, est)
-            r = once(chooser, i)
-            est = est or r.steps
-            if res.failure:
-                break
     if res.failure is not None:         # its trace, by replaying its token
         failure = res.failure
         r, _, _, _ = _one_run(kernels, setup, check,
-                              ReplayChooser(decode_token(failure.token)), max_steps, True)
+                              ReplayChooser(decode_token(failure.token, max_steps)), max_steps,
+                              True)
         failure.trace = r.trace
     return res
+
+
+def _replay(once, choices, res):
+    """The one run of a token, which must use every choice it has and no more."""
+    r = once(ReplayChooser(choices), 0, trace=True)
+    if r.steps != len(choices):
+        how = "failed" if res.failure is not None else "ended"
+        res.failure = None
+        raise ScheduleError(f"replay token does not fit this scenario: it has "
+                            f"{len(choices)} steps, the run {how} after {r.steps}")
+    res.trace = r.trace
+
+
+def _sample(once, strategy, runs, seed, depth, res):
+    """random and pct: runs runs, each under a chooser of its own."""
+    est = None
+    for i in range(runs):
+        if strategy is Strategy.RANDOM:
+            chooser = RandomChooser(seed, i)
+        elif est is None:               # PCT's first run measures the run length
+            chooser = PrefixChooser([])
+        else:
+            chooser = PCTChooser(seed, i, depth, est)
+        r = once(chooser, i)
+        est = est or r.steps
+        if res.failure:
+            break
 
 
 def _exhaustive(once, runs, bound, res):

@@ -44,6 +44,11 @@ class ScheduleError(ValueError):
     or a context that cannot start (an offline CPU).  The message says which."""
 
 
+class SearchStopped(Exception):
+    """The search was asked to stop (kmodel explore on SIGINT or SIGTERM):
+    raised out of a run between two steps, which is then not counted."""
+
+
 class RunFailed(Exception):
     """A run found a failure: an invariant did not hold, or the kernel oopsed."""
 
@@ -129,7 +134,7 @@ class Run:
     """One run of a scenario under one chooser."""
 
     def __init__(self, k, world, chooser, check=None, state=None, max_steps=100_000,
-                 trace=False, stacks=False):
+                 trace=False, stacks=False, cover=None, stop=None):
         self.k = k
         self.world = world
         self.chooser = chooser
@@ -138,6 +143,8 @@ class Run:
         self.max_steps = max_steps
         self.trace = [] if trace or stacks else None
         self.show_stacks = stacks           # each step's CPU stacks in the trace
+        self.cover = cover                  # a kmodel.cpu.coverage.Coverage, or None
+        self.stop = stop                    # stop() true: raise SearchStopped
         self.choices = []
         self.steps = 0
         self.stacks = []
@@ -217,6 +224,8 @@ class Run:
         live = self.live
         online = k.cpu_online_mask
         max_steps = self.max_steps
+        cover = self.cover
+        stop = self.stop
         last = None
         steps = 0
         try:
@@ -236,6 +245,8 @@ class Run:
                     break
                 if steps >= max_steps:
                     raise RunFailed(f"no end after {max_steps} steps (a livelock?)", steps)
+                if stop is not None and not steps & 1023 and steps and stop():
+                    raise SearchStopped()
                 i = choose(steps, enabled, last)
                 append(i)
                 last = enabled[i]
@@ -255,6 +266,8 @@ class Run:
                         if ctx.blocked_on is not None:
                             self.steps = steps
                             self._blocked(last, ctx, ctx.pending)
+                if cover is not None:
+                    cover.stepped(last, live)
                 if check is not None:
                     msg = check(state, False)
                     if msg:

@@ -83,7 +83,8 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "commit_record", "write_record", "lib_ring_buffer_switch_slow",
            "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
-           "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "read_packet"]
+           "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "lib_ring_buffer_read",
+           "read_packet", "read_packet_steps", "parse_packet"]
 
 PAGE = 4096
 
@@ -371,6 +372,17 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     book.inflight.pop(slot, None)
 
 
+def _page_chunks(offset, n):
+    """[(done, chunk)] for each page that n bytes at offset touch."""
+    out = []
+    done = 0
+    while done < n:
+        chunk = min(n - done, PAGE - ((offset + done) & (PAGE - 1)))
+        out.append((done, chunk))
+        done += chunk
+    return out
+
+
 def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearray) -> Steps:
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
@@ -379,13 +391,10 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
         yield ("copy", rb.rbuf)
         ltt_relay_write(rb.rbuf, slot, data, n)
         return
-    done = 0
     view = memoryview(data)
-    while done < n:
-        chunk = min(n - done, PAGE - ((slot + done) & (PAGE - 1)))
+    for done, chunk in _page_chunks(slot, n):
         yield ("copy", rb.rbuf)
         ltt_relay_write(rb.rbuf, slot + done, view[done:done + chunk], chunk)
-        done += chunk
 
 
 def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
@@ -551,13 +560,43 @@ def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
     return not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S
 
 
-def read_packet(rb: lib_ring_buffer,
-                consumed: int) -> tuple[PacketHeader, list[tuple[int, int, bytes]]]:
+def lib_ring_buffer_read(rb: lib_ring_buffer, offset: int, dest: bytearray, n: int) -> Steps:
+    """lib_ring_buffer_read - copy n bytes at offset into dest through the
+    allocation layer, a page at a time, as lttng-modules'
+    lib_ring_buffer_read (lib/ringbuffer/ring_buffer_backend.c, commit
+    0112cb7) memcpy()s page by page; here another context can run between
+    two pages.  The reader must hold the sub-buffer (get_subbuf) meanwhile,
+    as that function's comment asks.  Returns n."""
+    view = memoryview(dest)
+    for done, chunk in _page_chunks(offset, n):
+        yield ("read", rb.rbuf)
+        ltt_relay_read(rb.rbuf, offset + done, view[done:done + chunk], chunk)
+    return n
+
+
+PacketRead = tuple[PacketHeader, list[tuple[int, int, bytes]]]
+
+
+def read_packet(rb: lib_ring_buffer, consumed: int) -> PacketRead:
     """read_packet - (PacketHeader, [(timestamp, event id, payload)]) of the
     held sub-buffer, read through the allocation layer (padding skipped)."""
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
     ltt_relay_read(rb.rbuf, consumed, raw, S)
+    return parse_packet(raw)
+
+
+def read_packet_steps(rb: lib_ring_buffer, consumed: int) -> Steps:
+    """read_packet_steps - read_packet a page at a time (lib_ring_buffer_read):
+    a generator, so writers can run between the reader's get and its put."""
+    S = rb.rbc.subbuf_size
+    raw = bytearray(S)
+    yield from lib_ring_buffer_read(rb, consumed, raw, S)
+    return parse_packet(raw)
+
+
+def parse_packet(raw: bytes | bytearray) -> PacketRead:
+    """parse_packet - the header and records of a packet's bytes."""
     h = unpack_packet_header(raw)
     content = h.content_size // 8
     records = []

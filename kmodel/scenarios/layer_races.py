@@ -38,9 +38,17 @@ from kmodel.relay.ring_buffer import lib_ring_buffer_switch_remote, rb_channel, 
 PAYLOAD = struct.Struct("<HH")          # writer id, record number
 
 
+_BYTES = bytes(range(256)) * 2
+
+
 def payload(writer, i, size):
+    """Record i of writer: its numbers, then bytes counting up from a start
+    of their own (byte j is (writer * 31 + i * 7 + j) & 0xFF)."""
     head = PAYLOAD.pack(writer, i)
-    return head + bytes((writer * 31 + i * 7 + j) & 0xFF for j in range(size - len(head)))
+    n = size - len(head)
+    start = (writer * 31 + i * 7) & 0xFF
+    body = _BYTES[start:start + 256] * (n // 256 + 1)
+    return head + body[:max(n, 0)]
 
 
 class LayerScenario:
@@ -74,16 +82,19 @@ class LayerScenario:
         self.rbc, self.k = rbc, k
         self.read = {id(rb): [] for rb in rbc.bufs.values()}    # (fields, records)
         self.written = {}                                       # (writer, i) -> payload
+        self._declare_writers(world)
+        if self.reader_cpu is not None:
+            world.task(self.reader_cpu, self._reader, name="consumer")
+        return self
+
+    def _declare_writers(self, world):
         for w, (cpu, kind, n, size) in enumerate(self.writers):
-            rb = rbc.buf_for(cpu)
+            rb = self.rbc.buf_for(cpu)
             fn = self._writer(rb, w, n, size)
             if kind is TASK:
                 world.task(cpu, fn, name=f"writer{w}")
             else:
                 world.irq(cpu, fn, name=f"writer{w}", kind=kind)
-        if self.reader_cpu is not None:
-            world.task(self.reader_cpu, self._reader, name="consumer")
-        return self
 
     def _writer(self, rb, w, n, size):
         layer = self.rbc.layer
