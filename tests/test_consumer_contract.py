@@ -49,7 +49,7 @@ def streams(d):
 
 def test_defining_a_consumer_registers_it_and_help_offers_it(capsys):
     assert get_consumer("copy") is CopyConsumer
-    assert consumer_names()[:3] == ["splice", "mmap", "read"] and "copy" in consumer_names()
+    assert {"splice", "mmap", "read", "copy"} <= set(consumer_names())
     with pytest.raises(SystemExit):
         build_parser().parse_args(["trace", "record", "--help"])
     out = capsys.readouterr().out

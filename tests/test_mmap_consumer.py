@@ -116,3 +116,99 @@ def test_a_new_consumer_cuts_a_half_written_packet(tmp_path):
     assert resume_stream(str(path), 4096) == 8
     assert path.read_bytes() == packets
     assert resume_stream(str(tmp_path / "none"), 4096) == -1
+
+
+def test_a_new_consumer_skips_the_packet_its_predecessor_wrote_but_did_not_give_back(tmp_path):
+    """The predecessor wrote packet 0 to the stream and died before its put:
+    the packet is still unconsumed, the new consumer gets it again, and must
+    not write it a second time (its resume_stream read the last packet's
+    sequence number off the stream file)."""
+    from kmodel.relay.relay_alloc import ltt_relay_read
+    k = boot()
+    k.modules.insmod("ltt_relay_alloc")
+    rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless", "discard",
+                                "per-cpu")
+    out = tmp_path / "trace"
+    out.mkdir()
+    (out / "metadata").write_text(metadata())
+    server = ConsumerServer(k, rbc, str(tmp_path / "sock"))
+    try:
+        rb = rbc.buf_for(0)
+        with k.on_cpu(0):
+            for i in range(300):
+                values = {"seq": i, "prev_tid": 1, "next_tid": 2, "prev_state": 0, "cpu": 0}
+                run_now(k, rbc.layer.write(rb, encode(SWITCH, values)))
+        pos = run_now(k, rbc.get_subbuf(rb))            # the predecessor's get ...
+        first = bytearray(4096)
+        ltt_relay_read(rb.rbuf, pos, first, 4096)
+        (out / "channel0_0").write_bytes(first)         # ... and its write; then it died
+        assert run_now(k, rbc.release_subbuf(rb, pos)) == 0
+        p = consumer(server, out)
+        for _ in range(2):
+            for b in rbc.bufs.values():
+                run_now(k, rbc.layer.flush(b, SwitchMode.FLUSH))
+            server.serve(max_requests=10**6, wait=0.05)
+        deadline = time.monotonic() + 60
+        while p.poll() is None:
+            assert time.monotonic() < deadline
+            server.serve(max_requests=10**6, wait=0.05)
+        assert p.returncode == 0, p.stderr.read()
+        packets = read_trace(str(out))["channel0_0"]
+        assert [pk.seq for pk in packets] == list(range(len(packets)))
+        seqs = [v["seq"] for pk in packets for _, _, v in pk.events]
+        assert seqs == list(range(300))
+    finally:
+        ring_buffer_close(rbc, "t")
+        server.close()
+        k.shutdown()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_consumer_process_stops_on_a_signal_within_a_second(tmp_path, sig, code):
+    """Waiting for an answer the emulator does not give (it is busy), or
+    between packets: a signal stops it within a second, its streams whole."""
+    k = boot()
+    k.modules.insmod("ltt_relay_alloc")
+    rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless", "discard",
+                                "per-cpu")
+    out = tmp_path / "trace"
+    out.mkdir()
+    server = ConsumerServer(k, rbc, str(tmp_path / "sock"))
+    try:
+        with k.on_cpu(0):
+            for i in range(200):
+                values = {"seq": i, "prev_tid": 1, "next_tid": 2, "prev_state": 0, "cpu": 0}
+                run_now(k, rbc.layer.write(rbc.buf_for(0), encode(SWITCH, values)))
+        p = consumer(server, out)
+        server.serve(max_requests=6, wait=0.05)         # a packet or two, then silence
+        p.send_signal(sig)
+        t0 = time.monotonic()
+        p.wait(timeout=5)
+        assert time.monotonic() - t0 < 1.0 and p.returncode == code
+        assert f"stopped by {signal.Signals(sig).name}" in p.stderr.read().decode()
+        size = (out / "channel0_0").stat().st_size
+        assert size % 4096 == 0
+    finally:
+        ring_buffer_close(rbc, "t")
+        server.close()
+        k.shutdown()
+
+
+def test_a_socket_closed_during_the_handshake_is_an_error_not_a_spin(tmp_path):
+    import socket
+    path = str(tmp_path / "sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(1)
+    p = subprocess.Popen([sys.executable, "-m", "kmodel.consumer.mmap_consumer", path,
+                          str(tmp_path)], stderr=subprocess.PIPE)
+    conn, _ = lsock.accept()
+    conn.close()                                        # before sending the layout
+    try:
+        p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    lsock.close()
+    assert p.returncode == 1
+    assert "closed the socket during the handshake" in p.stderr.read().decode()

@@ -11,9 +11,12 @@ DIR/channel0_<cpu>, and gives it back, until every buffer answers -ENODATA.
 It can be killed at any moment.  A new consumer on the same DIR first cuts
 each stream file back to its last whole packet, and skips a packet it
 already has (by sequence number), so the trace holds each packet once.
+SIGTERM or SIGINT stops it between two packets (the one it holds is given
+back, its files closed), within a second, with exit 143 or 130.
 """
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -34,13 +37,19 @@ class Connection:
         self.inbuf = msg
         if not msg:
             raise ConnectionError("the emulator closed the socket during the handshake")
+        self.sock.settimeout(0.2)       # so that a stop is seen while an answer waits
         self.layout = json.loads(self._line())
 
     def _line(self):
         """The next line the emulator sent; ConnectionError if it went away
         (a closed socket reads empty: never wait on it again)."""
         while b"\n" not in self.inbuf:
-            data = self.sock.recv(1 << 16)
+            try:
+                data = self.sock.recv(1 << 16)
+            except socket.timeout:
+                if Stop.signum is not None:
+                    raise Stopped() from None
+                continue
             if not data:
                 raise ConnectionError("the emulator went away")
             self.inbuf += data
@@ -78,6 +87,20 @@ def resume_stream(path, subbuf_size):
         return unpack_packet_header(f.read(HDR)).packet_seq_num
 
 
+class Stop:
+    """SIGTERM or SIGINT noted: the loop stops between two packets."""
+    signum = None
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.signum = signum
+
+
+class Stopped(Exception):
+    """A stop came while an answer was awaited: the socket closes, and the
+    emulator gives back whatever this consumer held."""
+
+
 def run(sock_path, outdir):
     conn = Connection(sock_path)
     S = conn.layout["subbuf_size"]
@@ -97,32 +120,36 @@ def run(sock_path, outdir):
     add_buffers(conn.layout)
     finished = set()
     packets = 0
-    while len(finished) < len(views):
-        progress = False
-        for cpu in sorted(views):
-            if cpu in finished:
-                continue
-            reply = conn.call(op="get", cpu=cpu)
-            if reply["bufs"] > len(views):      # a CPU came online: map its buffer
-                add_buffers(conn.call(op="layout")["ret"])
-            pos = reply["ret"]
-            if pos == -ENODATA:
-                finished.add(cpu)
-                continue
-            if pos < 0:
-                continue
-            off = pos % A
-            seq = unpack_packet_header(views[cpu][off:off + HDR]).packet_seq_num
-            if seq > last_seq[cpu]:             # else the last consumer wrote it already
-                os.write(files[cpu], views[cpu][off:off + S])
-                last_seq[cpu] = seq
-                packets += 1
-            conn.call(op="put", cpu=cpu, pos=pos)
-            progress = True
-        if not progress:
-            time.sleep(0.001)                   # nothing delivered: let the emulator run
-    for fd in files.values():
-        os.close(fd)
+    try:
+        while len(finished) < len(views) and Stop.signum is None:
+            progress = False
+            for cpu in sorted(views):
+                if cpu in finished or Stop.signum is not None:
+                    continue
+                reply = conn.call(op="get", cpu=cpu)
+                if reply["bufs"] > len(views):      # a CPU came online: map its buffer
+                    add_buffers(conn.call(op="layout")["ret"])
+                pos = reply["ret"]
+                if pos == -ENODATA:
+                    finished.add(cpu)
+                    continue
+                if pos < 0:
+                    continue
+                off = pos % A
+                seq = unpack_packet_header(views[cpu][off:off + HDR]).packet_seq_num
+                if seq > last_seq[cpu]:             # else the last consumer wrote it already
+                    os.write(files[cpu], views[cpu][off:off + S])
+                    last_seq[cpu] = seq
+                    packets += 1
+                conn.call(op="put", cpu=cpu, pos=pos)
+                progress = True
+            if not progress:
+                time.sleep(0.001)                   # nothing delivered: let the emulator run
+    except Stopped:
+        pass
+    finally:
+        for fd in files.values():
+            os.close(fd)
     return packets
 
 
@@ -131,11 +158,17 @@ def main(argv=None):
     if len(argv) != 2:
         print("usage: python -m kmodel.consumer.mmap_consumer SOCKET DIR", file=sys.stderr)
         return 2
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, Stop.handler)
     try:
         n = run(argv[0], argv[1])
-    except (OSError, ConnectionError) as e:
+    except (OSError, ConnectionError, ValueError) as e:
         print(f"mmap_consumer: {e}", file=sys.stderr)
         return 1
+    if Stop.signum is not None:
+        print(f"mmap_consumer: stopped by {signal.Signals(Stop.signum).name} after {n} "
+              "packets", file=sys.stderr)
+        return 128 + Stop.signum
     print(f"mmap_consumer: {n} packets", file=sys.stderr)
     return 0
 

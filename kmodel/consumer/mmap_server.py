@@ -201,9 +201,12 @@ class MmapConsumer(Consumer):
     def start(self):
         self.sockdir = tempfile.mkdtemp(prefix="kmodel-consumer-")
         self.server = ConsumerServer(self.k, self.rbc, os.path.join(self.sockdir, "sock"))
+        # its own session: a terminal's Ctrl-C goes to the recorder, which
+        # stops between ticks and drains through this process before it ends it
         self.proc = subprocess.Popen([sys.executable, "-m", "kmodel.consumer.mmap_consumer",
                                       self.server.path, self.outdir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
         self.server.wait_for_consumer(self.proc, timeout=60)
 
     def consume(self, limit):
