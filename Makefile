@@ -28,7 +28,7 @@ bench: $(STAMP)
 	mkdir -p results
 	$(PY) -m pytest bench -o python_files='bench_*.py' --benchmark-only --benchmark-json=results/bench.json -p no:cacheprovider
 	$(PY) -m kmodel.perf.report results/bench.json results/report.md
-	$(VENV)/bin/kmodel bench --json results/front.json --markdown results/front.md
+	$(VENV)/bin/kmodel bench --force --json results/front.json --markdown results/front.md
 	@echo "results: results/bench.json results/report.md results/front.json results/front.md"
 
 clean:

@@ -205,3 +205,22 @@ def test_a_region_that_is_no_regular_file_or_too_big_is_refused_at_once(tmp_path
 
 def test_the_blob_helper_is_what_the_tests_write():
     assert blob(3)[:8] == struct.pack("<Q", 3)
+
+
+def test_an_extracted_packets_context_carries_the_losses(tmp_path, capsys):
+    """Discard mode with the buffer filled: a delivered packet keeps the count
+    its header carried, and the packet cut at its last commit carries the
+    slot's loss counters at the crash (full + wrap + big), so a CTF reader
+    sees every loss of the stream in its last packet."""
+    region = tmp_path / "r.img"
+    record(region, cpus=(0,), events=3000, mode="discard", n_subbufs=4, flush=False)
+    scan = scan_region(region.read_bytes())
+    full, wrap, big, _ = scan.lost[0]
+    assert full > 0
+    packets = scan.packets[0]
+    assert packets[-1].complete is False and packets[-1].discarded == full + wrap + big
+    for p in packets[:-1]:
+        assert p.discarded == unpack_packet_header(p.data).events_discarded <= full + wrap + big
+    rc, _ = extract(region, tmp_path / "t", capsys)
+    last = read_trace(str(tmp_path / "t"))["channel0_0"][-1]
+    assert rc == 0 and last.events_discarded == full + wrap + big

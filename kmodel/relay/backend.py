@@ -35,8 +35,9 @@ What the layers above may call, and nothing else:
                                   consistent with it
     deliver_hook(buf)             ... just before a delivery writes a packet's end
                                   fields, hook(rb, idx, header), or None
-    consume_hook(buf)             ... after the reader gave a sub-buffer back
-                                  consumed, hook(rb, consumed), or None
+    counters_hook(buf)            ... after a counter a reader of a crashed
+                                  kernel needs moved (a loss counted, a
+                                  sub-buffer consumed), hook(rb), or None
     tlb_size(tm)                  the page size (index in hw.tlb.SIZES) its accesses
                                   go through, for the accounting fold
     meta_per_page                 True when each access also reads a per-page
@@ -152,8 +153,8 @@ class RelayBackend(ABC):
         """deliver_hook - what it calls before a delivery's end fields, or None."""
         return None
 
-    def consume_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
-        """consume_hook - what it calls after the reader consumed a sub-buffer, or None."""
+    def counters_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
+        """counters_hook - what it calls after a loss or a consume, or None."""
         return None
 
     def module_init(self, mod: "LttRelayModule") -> None:

@@ -28,7 +28,7 @@ from kmodel.relay.contiguous import make_descs
 from kmodel.relay.pmem_boot import PMEM_REGION, pmem_boot, pmem_exit, pmem_state
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
                                       geometry, pack_header, persist_commit,
-                                      persist_consumed, persist_deliver)
+                                      persist_counters, persist_deliver)
 from kmodel.relay.static import StaticBackend
 
 
@@ -119,10 +119,15 @@ def pmem_commit(rb, idx, end, cc):
     # (the checksums are kmodel's own, and their CPU work is not charged)
     buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, META_HEAD.size + SB_META.size)
     persist_commit(buf.priv.meta, buf.view[idx * S:(idx + 1) * S], idx, lap, S, cc - lap * S,
-                   rb.data_size[idx],
-                   (buf.cpu, rb.offset.counter, rb.consumed.counter,
-                    rb.records_lost_full.counter, rb.records_lost_wrap.counter,
-                    rb.records_lost_big.counter, rb.records_overrun.counter))
+                   rb.data_size[idx], _counters(rb))
+
+
+def _counters(rb):
+    """What the slot's metadata says of the buffer: (cpu, produced, consumed,
+    lost full, lost wrap, lost big, overrun)."""
+    return (rb.rbuf.cpu, rb.offset.counter, rb.consumed.counter,
+            rb.records_lost_full.counter, rb.records_lost_wrap.counter,
+            rb.records_lost_big.counter, rb.records_overrun.counter)
 
 
 def pmem_deliver(rb, idx, header):
@@ -132,13 +137,14 @@ def pmem_deliver(rb, idx, header):
     persist_deliver(buf.priv.meta, idx, header)
 
 
-def pmem_consume(rb, consumed):
-    """consume_hook: where a reader resumes after a crash is saved as soon as
-    it moves, not at the next commit (else a sub-buffer consumed after the
-    last commit would be extracted again)."""
+def pmem_counters(rb):
+    """counters_hook: the slot's counters, stored as soon as they move: a loss
+    counted in a full buffer (no commit follows it) and where a reader resumes
+    (else a sub-buffer consumed after the last commit would be extracted
+    again) reach the region at once."""
     buf = rb.rbuf
-    buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, 8)
-    persist_consumed(buf.priv.meta, consumed)
+    buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, META_HEAD.size)
+    persist_counters(buf.priv.meta, _counters(rb))
 
 
 class PmemBackend(StaticBackend):
@@ -160,8 +166,8 @@ class PmemBackend(StaticBackend):
     def deliver_hook(self, buf):
         return pmem_deliver
 
-    def consume_hook(self, buf):
-        return pmem_consume
+    def counters_hook(self, buf):
+        return pmem_counters
 
     def module_init(self, mod):
         pmem_boot(mod)

@@ -54,7 +54,6 @@ META_HEAD = struct.Struct("<IIQQQQQQ")          # magic, cpu, produced, consumed
                                                 # lost_full, lost_wrap, lost_big, overrun
 SB_META = struct.Struct("<QIIII")               # seq, data_end, hcrc, rcrc, ecrc: an entry
 ECRC_AT = 20                                    # the offset of ecrc in an entry
-CONSUMED_AT = 16                                # ... of consumed in META_HEAD
 END_FIELDS = struct.Struct("<QQQ")              # timestamp_end, content_size,
                                                 # events_discarded: what ecrc covers
 ENTRIES = 2                                     # per sub-buffer, written in turn
@@ -126,7 +125,7 @@ def persist_commit(meta, data, idx, lap, subbuf_size, committed, data_end, count
         start = seq - base
     if committed > start:
         rcrc = zlib.crc32(data[start:committed], rcrc)
-    META_HEAD.pack_into(meta, 0, META_MAGIC, *counters)
+    persist_counters(meta, counters)
     SB_META.pack_into(meta, older, base + committed,
                       data_end if committed == subbuf_size else 0, hcrc, rcrc, 0)
 
@@ -148,9 +147,10 @@ def persist_deliver(meta, idx, header):
                              header.events_discarded))
 
 
-def persist_consumed(meta, consumed):
-    """After the reader consumed a sub-buffer: where reading resumes, one store."""
-    struct.pack_into("<Q", meta, CONSUMED_AT, consumed)
+def persist_counters(meta, counters):
+    """After a loss or a consume: the slot's counters (cpu, produced, consumed,
+    the four loss counters), one store of the slot's head."""
+    META_HEAD.pack_into(meta, 0, META_MAGIC, *counters)
 
 
 # --- the reader's side -------------------------------------------------------------

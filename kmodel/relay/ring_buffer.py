@@ -139,7 +139,7 @@ class lib_ring_buffer:
                  "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
-                 "persist", "persist_deliver", "persist_consume", "book")
+                 "persist", "persist_deliver", "persist_counters", "book")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -170,7 +170,7 @@ class lib_ring_buffer:
         backend = rbc.chan.backend
         self.persist = backend.commit_hook(rbuf)            # after each commit, or None
         self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
-        self.persist_consume = backend.consume_hook(rbuf)   # after a sub-buffer consumed
+        self.persist_counters = backend.counters_hook(rbuf)  # after a loss or a consume
         self.book = Bookkeeping()
 
     def events_discarded(self) -> int:
@@ -214,6 +214,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
     S, A = rbc.subbuf_size, rbc.alloc_size
     if rsize > S - HDR:
         yield from ops.add_return(rb.records_lost_big, 1)
+        _counted(rb)
         return -ENOSPC, 0
     while True:
         o_begin = yield from ops.read(rb.offset)
@@ -238,11 +239,13 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
                 if not in_way:
                     rb.book.spurious_wrap += 1
                 yield from ops.add_return(rb.records_lost_wrap, 1)
+                _counted(rb)
                 return -EIO, 0
             consumed = yield from atomic_long_read(rb.consumed)
             if begin - (consumed & ~(S - 1)) >= A:
                 if rbc.mode is Mode.DISCARD or consumed & HELD:
                     yield from ops.add_return(rb.records_lost_full, 1)
+                    _counted(rb)
                     return -ENOBUFS, 0
                 got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
                 if got != consumed:
@@ -250,6 +253,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
                 lost = rb.book.records_per_packet.pop(consumed // S, 0)
                 if lost:
                     yield from ops.add_return(rb.records_overrun, lost)
+                    _counted(rb)
             begin += HDR
         end = begin + rsize
         got = yield from ops.cmpxchg(rb.offset, o_begin, end)
@@ -271,6 +275,13 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
         rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
     return begin, tsc
+
+
+def _counted(rb):
+    """A loss was counted: a backend that keeps counters for a crash reader
+    stores them now (pmem), not at the next commit, which may never come."""
+    if rb.persist_counters is not None:
+        rb.persist_counters(rb)
 
 
 def _note_reserved(rb, begin, end, data_end):
@@ -537,8 +548,8 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     if got != consumed | HELD:
         return -EINVAL
     rb.book.records_per_packet.pop(consumed // S, None)
-    if rb.persist_consume is not None:
-        rb.persist_consume(rb, consumed + S)
+    if rb.persist_counters is not None:
+        rb.persist_counters(rb)
     return 0
 
 
