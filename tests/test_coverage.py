@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from kmodel.core.step import Op
 from kmodel.cli.main import main
 from kmodel.cpu.context import chain_frames
 from kmodel.cpu.coverage import Coverage, Window, find_point, yield_points
@@ -146,7 +147,7 @@ def test_cli_coverage_report():
            "its cmpxchg: reached in" in out
     # what the lockless per-CPU layer never does is listed as not reached
     assert re.search(r"^layer_locked\.py: 0 of \d+$", out, re.M)
-    assert "not reached: atomic.py:" in out and 'yield ("local_add:load", l)' in out
+    assert "not reached: atomic.py:" in out and 'yield (Op.LOCAL_ADD_LOAD, l)' in out
     rc, out = run_cli("explore", "builtin:lost-update-fixed", "--strategy", "exhaustive",
                       "--coverage")
     assert rc == 0 and "coverage of 2 runs" in out and "  READ_ONCE" in out

@@ -6,6 +6,7 @@ from math import comb
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from kmodel.core.step import Op
 from kmodel.cli.main import main
 from kmodel.core.spinlock import spin_lock, spin_unlock, spinlock_t
 from kmodel.cpu.explore import decode_token, encode_token, explore
@@ -99,7 +100,7 @@ def test_abba_lockup_across_cpus(k):
 
 def test_world_refuses_bad_entities(k):
     def nop():
-        yield ("nop", None)
+        yield (Op.STEP, None)
     bad = [lambda w: w.task(99, nop), lambda w: w.irq(0, nop, kind="fiq"),
            lambda w: (w.task(0, nop), w.task(0, nop))]
     for setup in bad:
@@ -122,7 +123,7 @@ def test_bad_arguments(k, kw, msg):
 # --- against simple models ----------------------------------------------------------
 def steps_task(n):
     for _ in range(n):
-        yield ("op", None)
+        yield (Op.STEP, None)
 
 
 def model_schedules(a, b, bound):

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from kmodel.core.step import Op
 from kmodel.cpu.explore import explore
 from kmodel.cpu.wait import wait_event
 from kmodel.relay.relay_alloc import ltt_relay_write
@@ -116,7 +117,7 @@ class ScribbleOnHeld(LapScenario):
                               "the reader holds one")
         c = rb.consumed.counter
         if c & HELD:
-            yield ("scribble", rb.rbuf)
+            yield (Op.STEP, rb.rbuf)
             ltt_relay_write(rb.rbuf, (c & ~HELD) + 200, b"scribble", 8)
 
 

@@ -3,6 +3,7 @@ loss counters, the reader's get/put, flush (kmodel/relay/ring_buffer.py)."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from kmodel.core.step import Op
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA
 from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
@@ -168,5 +169,5 @@ def test_a_packet_read_a_page_at_a_time_is_the_packet(k, make, backend):
             steps.append(next(gen))
     except StopIteration as e:
         stepped = e.value
-    assert [op for op, _ in steps] == ["read"] * 4
+    assert [op for op, _ in steps] == [Op.READ] * 4
     assert stepped == read_packet(rb, c) and len(stepped[1]) == 16

@@ -182,8 +182,8 @@ def step_of(name):
         "storm": (lambda sh: None, lambda sh: (sh.k, "cpu_down")),
         "relay write": (_relay, lambda sh: (shell_relay, "ltt_relay_write")),
         "relay write (layer)": (_relay, lambda sh: (shell_relay.relay_state(sh).layers["l"]
-                                                    .layer, "write")),
-        "relay consume": (_consume_ready, lambda sh: (rb_channel, "put_subbuf")),
+                                                    .layer, "write__straight")),
+        "relay consume": (_consume_ready, lambda sh: (rb_channel, "put_subbuf__straight")),
         "memhog": (lambda sh: None, lambda sh: (sh.k, "alloc_pages_node")),
         "memhog free": (_memhog_held, lambda sh: (sh.k, "__free_pages")),
     }[name]

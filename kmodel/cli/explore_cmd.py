@@ -41,6 +41,7 @@ from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
 from kmodel.cpu.explore import STRATEGIES, Strategy, explore
 from kmodel.cpu.sched import ScheduleError
 from kmodel.cli.signals import StopSignals
+from kmodel.core.step import Op
 from kmodel.scenarios.layer_laps import LAP_SCENARIOS, layer_coverage, make_lap_scenario
 from kmodel.scenarios.layer_races import LAYER_RACES, make_layer_race
 from kmodel.scenarios.races import RACES, get_race
@@ -63,7 +64,7 @@ def run_commands(sh, commands):
     """A context that runs shell commands: one step each, or step by step for
     a command that has steps (a write through a locking layer)."""
     for words in commands:
-        yield ("run", _Step(" ".join(words)))
+        yield (Op.RUN, _Step(" ".join(words)))
         cmd = sh.commands.get(words[0])
         try:
             if cmd is not None and cmd.steps is not None:

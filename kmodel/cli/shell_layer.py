@@ -10,7 +10,7 @@ Each runs in the context the command runs in (``irq 3 relay write ...`` is an
 interrupt handler that traces).  Under ``kmodel explore`` the write, reserve,
 commit, flush and consume verbs run step by step, so other contexts run
 between their atomic operations (``steps``); elsewhere they run straight
-through (run_now).
+through, in their straight forms (kmodel.core.straight).
 """
 from kmodel.cli.args import arg_count, parse_kv
 from kmodel.cli.errors import CommandFailed, ScriptError
@@ -18,7 +18,7 @@ from kmodel.cli.relay_args import (interrupted_text, payload_arg, running_on, wr
                                    writer_cpu)
 from kmodel.cli.relay_state import relay_state
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
-from kmodel.cpu.sched import run_now
+from kmodel.core.straight import stepped
 from kmodel.relay.layer_channel import buffer_counters
 from kmodel.consumer.ctf import SHELL_WRITE
 from kmodel.relay.ring_buffer import read_packet
@@ -37,6 +37,7 @@ def _rb(sh, name, rbc, kv, writing=True):
     return cpu, rb
 
 
+@stepped
 def layered_steps(sh, verb, name, rbc, args):
     """The generator of one layered verb: its output text when it ends."""
     fn = {"write": _write, "reserve": _reserve, "commit": _commit, "flush": _flush,
@@ -48,9 +49,10 @@ def run_layered(sh, verb, name, rbc, args):
     """Run a layered verb straight through, on the CPU it names (or the current)."""
     cpu = writer_cpu(sh, parse_kv([a for a in args if a.startswith("cpu=")], ("cpu",)))
     with running_on(sh.k, cpu if sh.k.cpu_online(cpu) else sh.k.current.cpu):
-        return run_now(sh.k, layered_steps(sh, verb, name, rbc, args))
+        return layered_steps.straight(sh, verb, name, rbc, args)
 
 
+@stepped
 def _write(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "data", "bytes", "len", "count"))
     cpu, rb = _rb(sh, name, rbc, kv)
@@ -72,6 +74,7 @@ def _write(sh, name, rbc, args):
     return out + interrupted_text(done, count) + "\n"
 
 
+@stepped
 def _reserve(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "data", "bytes", "len"))
     cpu, rb = _rb(sh, name, rbc, kv)
@@ -85,6 +88,7 @@ def _reserve(sh, name, rbc, args):
     return f"cpu {cpu}: reserved {len(data)} bytes at offset {slot} (timestamp {tsc})\n"
 
 
+@stepped
 def _commit(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu",))
     cpu, _ = _rb(sh, name, rbc, kv, writing=False)
@@ -96,6 +100,7 @@ def _commit(sh, name, rbc, args):
     return f"cpu {cpu}: committed the record at offset {slot}\n"
 
 
+@stepped
 def _flush(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu",))
     cpu, rb = _rb(sh, name, rbc, kv, writing=False)
@@ -103,6 +108,7 @@ def _flush(sh, name, rbc, args):
     return ""
 
 
+@stepped
 def _consume(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "count"), ("cpu",))
     cpu, rb = _rb(sh, name, rbc, kv, writing=False)

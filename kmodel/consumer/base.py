@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from kmodel.consumer.ctf import stream_name
 from kmodel.core.registry import Registry
-from kmodel.cpu.sched import run_now
 
 if TYPE_CHECKING:
     from kmodel.kernel import Kernel
@@ -94,15 +93,15 @@ class Consumer(ABC):
         for cpu, rb in rbc.buffers():
             taken = 0
             while limit is None or taken < limit:
-                pos = run_now(k, rbc.get_subbuf(rb))
+                pos = rbc.get_subbuf__straight(rb)
                 if pos < 0:
                     break
                 try:
                     yield cpu, rb, pos
                 except GeneratorExit:
-                    run_now(k, rbc.release_subbuf(rb, pos))
+                    rbc.release_subbuf__straight(rb, pos)
                     raise
-                run_now(k, rbc.put_subbuf(rb, pos))
+                rbc.put_subbuf__straight(rb, pos)
                 taken += 1
 
     def start(self) -> None:

@@ -34,7 +34,6 @@ import time
 
 from kmodel.consumer.base import Consumer
 from kmodel.core.errno import EINVAL
-from kmodel.cpu.sched import run_now
 from kmodel.relay.ring_buffer import HELD
 
 
@@ -119,7 +118,7 @@ class ConsumerServer:
         for cpu, pos in c.held.items():
             rb = self.rbc.bufs.get(cpu)
             if rb is not None:
-                run_now(k, self.rbc.release_subbuf(rb, pos))
+                self.rbc.release_subbuf__straight(rb, pos)
         c.held.clear()
         try:
             c.sock.close()
@@ -139,12 +138,12 @@ class ConsumerServer:
             return -EINVAL
         with k.on_cpu(k.boot_cpu):
             if req.get("op") == "get":
-                ret = run_now(k, self.rbc.get_subbuf(rb))
+                ret = self.rbc.get_subbuf__straight(rb)
                 if ret >= 0:
                     c.held[cpu] = ret
                 return ret
             if req.get("op") == "put" and isinstance(req.get("pos"), int):
-                ret = run_now(k, self.rbc.put_subbuf(rb, req["pos"]))
+                ret = self.rbc.put_subbuf__straight(rb, req["pos"])
                 if ret == 0:
                     c.held.pop(cpu, None)
                 return ret

@@ -25,7 +25,6 @@ from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
-from kmodel.cpu.sched import run_now
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
@@ -99,7 +98,7 @@ class Recorder:
         if self.expected is not None:
             self.expected.setdefault(cpu, {})[values["seq"]] = (name, dict(values))
         rb = self.rbc.buf_for(cpu)
-        run_now(self.k, self.rbc.layer.write(rb, encode(cls, values), cls.id))
+        self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
 
     def _tick_cpu(self, cpu):
         rng = self.rng
@@ -199,7 +198,7 @@ class Recorder:
         for _ in range(4):
             with k.on_cpu(k.boot_cpu):
                 for rb in rbc.bufs.values():
-                    run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
+                    rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
             consumer.drain()
             if all(rb.finalized for rb in rbc.bufs.values()):
                 return

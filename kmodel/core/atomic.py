@@ -18,10 +18,17 @@ the CPU owns ``l``, and two when it does not.
   ``WRITE_ONCE`` (ACCESS_ONCE in 2.6.29) are its loads and stores, and
   ``x++`` on it is a load and a store.
 
+Each has a straight form too (kmodel.core.straight: ``f.straight``), for code
+that runs it with no other context between its steps.
+
 Cost: each access charges the running CPU through ``k.timing`` (hw.timing):
 the instruction, and a cache-line transfer when another CPU had the line.
 Memory order is sequentially consistent; see kmodel.core.irqflags.smp_mb.
 """
+
+
+from kmodel.core.straight import stepped, trace_only
+from kmodel.core.step import Op
 
 
 class _Word:
@@ -62,21 +69,24 @@ def _charge(w, locked):
     k.timing.atomic(k.timing.cpus[k.current.cpu], w, locked)
 
 
+@trace_only
 def _note(w, value):
     w.k.current.note = value
     return value
 
 
 # --- plain accesses -----------------------------------------------------------
+@stepped
 def READ_ONCE(w):
-    yield ("READ_ONCE", w)
+    yield (Op.READ_ONCE, w)
     k = w.k
     k.timing.line_access(k.timing.cpus[k.current.cpu], w)
     return _note(w, w.counter)
 
 
+@stepped
 def WRITE_ONCE(w, value):
-    yield ("WRITE_ONCE", w)
+    yield (Op.WRITE_ONCE, w)
     k = w.k
     k.timing.line_access(k.timing.cpus[k.current.cpu], w)
     w.counter = value
@@ -84,96 +94,111 @@ def WRITE_ONCE(w, value):
 
 
 # --- local_t ------------------------------------------------------------------
+@stepped
 def local_read(l):
     return (yield from READ_ONCE(l))
 
 
+@stepped
 def local_set(l, i):
     yield from WRITE_ONCE(l, i)
 
 
+@stepped
 def local_add_return(l, i):
     """local_add_return - add i, return the new value; one step on the owning
     CPU, a load and a store (two steps) from any other CPU."""
     if l.k.current.cpu == l.cpu:
-        yield ("local_add", l)
+        yield (Op.LOCAL_ADD, l)
         _charge(l, False)
         l.counter += i
         return _note(l, l.counter)
-    yield ("local_add:load", l)
+    yield (Op.LOCAL_ADD_LOAD, l)
     _charge(l, False)
     v = _note(l, l.counter)
-    yield ("local_add:store", l)
+    yield (Op.LOCAL_ADD_STORE, l)
     _charge(l, False)
     l.counter = v + i
     return _note(l, v + i)
 
 
+@stepped
 def local_add(l, i):
     yield from local_add_return(l, i)
 
 
+@stepped
 def local_sub(l, i):
     yield from local_add_return(l, -i)
 
 
+@stepped
 def local_inc(l):
     yield from local_add_return(l, 1)
 
 
+@stepped
 def local_dec(l):
     yield from local_add_return(l, -1)
 
 
+@stepped
 def local_cmpxchg(l, old, new):
     """local_cmpxchg - if l == old, set it to new; returns what l was.  One
     step on the owning CPU; from another, a load and a store with room between."""
     if l.k.current.cpu == l.cpu:
-        yield ("local_cmpxchg", l)
+        yield (Op.LOCAL_CMPXCHG, l)
         return _cmpxchg_once(l, old, new, False)
-    yield ("local_cmpxchg:load", l)
+    yield (Op.LOCAL_CMPXCHG_LOAD, l)
     _charge(l, False)
     v = l.counter
     if v != old:
         return _note(l, v)
-    yield ("local_cmpxchg:store", l)
+    yield (Op.LOCAL_CMPXCHG_STORE, l)
     _charge(l, False)
     l.counter = new
     return _note(l, v)
 
 
 # --- atomic_long_t and cmpxchg: atomic on every CPU ---------------------------
+@stepped
 def atomic_long_read(a):
     return (yield from READ_ONCE(a))
 
 
+@stepped
 def atomic_long_set(a, i):
     yield from WRITE_ONCE(a, i)
 
 
+@stepped
 def atomic_long_add_return(a, i):
-    yield ("atomic_long_add", a)
+    yield (Op.ATOMIC_LONG_ADD, a)
     _charge(a, True)
     a.counter += i
     return _note(a, a.counter)
 
 
+@stepped
 def atomic_long_add(a, i):
     yield from atomic_long_add_return(a, i)
 
 
+@stepped
 def atomic_long_inc(a):
     yield from atomic_long_add_return(a, 1)
 
 
+@stepped
 def atomic_long_dec(a):
     yield from atomic_long_add_return(a, -1)
 
 
+@stepped
 def cmpxchg(w, old, new):
     """cmpxchg - LOCK CMPXCHG on any word: if w == old, w = new; returns what
     w was.  atomic_long_cmpxchg is the same on an atomic_long_t."""
-    yield ("cmpxchg", w)
+    yield (Op.CMPXCHG, w)
     return _cmpxchg_once(w, old, new, True)
 
 

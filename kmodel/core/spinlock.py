@@ -16,6 +16,8 @@ Unlocking a lock that the context does not hold is an oops too ("wrong owner",
 """
 from kmodel.core.irqflags import (local_irq_restore, local_irq_save, preempt_disable,
                                   preempt_enable)
+from kmodel.core.straight import stepped, with_twin
+from kmodel.core.step import Op
 
 
 class spinlock_t:
@@ -31,12 +33,33 @@ class spinlock_t:
         return f"{self.name}({'held by ' + repr(self.holder) if self.holder else 'free'})"
 
 
+def _spin_lock_now(lock):
+    """spin_lock run straight through (no other context between its steps),
+    as run_now runs its generator: the lock is taken if free; held below on
+    this CPU, the deadlock; held by another context, which cannot run until
+    this one ends, a lockup.  The same charges, the same oopses."""
+    k = lock.k
+    cur = k.current
+    preempt_disable(k)
+    k.timing.atomic(k.timing.cpus[cur.cpu], lock, True)
+    holder = lock.holder
+    if holder is None:
+        lock.holder = cur
+        cur.blocked_on = None
+        return
+    cur.blocked_on = lock
+    if holder.cpu == cur.cpu:
+        deadlock_report(k, cur, lock)
+    spinlock_lockup(k, cur, lock)
+
+
+@with_twin(_spin_lock_now)
 def spin_lock(lock):
     k = lock.k
     cur = k.current
     preempt_disable(k)
     while True:
-        yield ("spin_lock", lock)
+        yield (Op.SPIN_LOCK, lock)
         k.timing.atomic(k.timing.cpus[cur.cpu], lock, True)
         holder = lock.holder
         if holder is None:
@@ -45,14 +68,15 @@ def spin_lock(lock):
             return
         if holder.cpu == cur.cpu:
             cur.blocked_on = lock
-            yield ("deadlock", lock)    # never resumed: the runner oopses
+            yield (Op.DEADLOCK, lock)    # never resumed: the runner oopses
             raise AssertionError("a deadlocked context was resumed")
         cur.blocked_on = lock           # spin: not runnable until the lock is free
 
 
+@stepped
 def spin_unlock(lock):
     k = lock.k
-    yield ("spin_unlock", lock)
+    yield (Op.SPIN_UNLOCK, lock)
     cur = k.current
     if lock.holder is None:
         k.bug.oops(f"BUG: spinlock already unlocked on CPU#{cur.cpu}, {cur.comm}",
@@ -66,6 +90,7 @@ def spin_unlock(lock):
     preempt_enable(k)
 
 
+@stepped
 def spin_lock_irqsave(lock):
     """spin_lock_irqsave - interrupts off on this CPU, then the lock; returns
     the flags for spin_unlock_irqrestore."""
@@ -74,14 +99,26 @@ def spin_lock_irqsave(lock):
     return flags
 
 
+@stepped
 def spin_unlock_irqrestore(lock, flags):
     yield from spin_unlock(lock)
     local_irq_restore(lock.k, flags)
 
 
-def deadlock_report(k, spinner, lock, stacks):
+def spinlock_lockup(k, cur, lock):
+    """spinlock_lockup - the oops for a context spinning on a lock held by
+    another context that cannot run (straight through, nothing else runs)."""
+    cur.blocked_on = None
+    k.bug.oops(f"BUG: spinlock lockup on CPU#{cur.cpu}, {cur.comm}: "
+               f"{lock.name} is held by {lock.holder.describe()}, which "
+               "cannot run")
+
+
+def deadlock_report(k, spinner, lock, stacks=None):
     """deadlock_report - the oops for a context spinning on a lock held below
-    it on its own CPU.  stacks(ctx) gives a context's backtrace lines."""
+    it on its own CPU.  stacks(ctx) gives a context's backtrace lines (none,
+    for a context that runs straight through and has no generator)."""
+    stacks = stacks or (lambda ctx: [])
     holder = lock.holder
     what = "recursion" if holder is spinner else "cpu recursion"
     lines = [f" lock: {lock.name}, .owner: {holder.describe()}/cpu{holder.cpu}",
@@ -91,4 +128,4 @@ def deadlock_report(k, spinner, lock, stacks):
     lines += [f"  {f}" for f in stacks(holder)]
     k.bug.oops(f"BUG: spinlock {what} on CPU#{spinner.cpu}, {spinner.comm} "
                f"(deadlock: {spinner.describe()} spins on {lock.name} held by "
-               f"{holder.describe()})", lines, depth=2)
+               f"{holder.describe()})", lines)

@@ -23,12 +23,16 @@ every one left is spinning on a lock held by another: a lockup, reported as an
 oops with every stack.  A context that spins on a lock held below it on its own
 CPU is reported at once (kmodel.core.spinlock).
 """
+import inspect
+import sys
 from collections.abc import Generator
 from typing import Any
 
 from kmodel.core.bug import Oops
 from kmodel.core.errno import ENXIO
-from kmodel.core.spinlock import deadlock_report
+from kmodel.core.spinlock import deadlock_report, spinlock_lockup
+from kmodel.core.straight import straight, with_twin
+from kmodel.core.step import Op
 from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, TASK, ContextError,
                                 backtrace, context_enter, context_exit, format_stacks)
 
@@ -125,9 +129,9 @@ def _label(pending, ctx):
         return "starts" if ctx.kind == TASK else "arrives"
     op, obj = pending
     name = getattr(obj, "name", None)
-    if op == "run":                     # a script's command
+    if op is Op.RUN:                    # a script's command
         return name
-    return f"{op}({name})" if name else op
+    return f"{op.label}({name})" if name else op.label
 
 
 class Run:
@@ -165,15 +169,15 @@ class Run:
         ctx.note = None
         try:
             pending = ctx.pending = ctx.gen.send(None)
-        except StopIteration:
+        except StopIteration as done:
             pending = None
-            self._finished(e, ctx)
+            self._finished(e, ctx, done.value)
         if self.trace is not None:
             self._trace(e, ctx, label)
         if pending is not None and ctx.blocked_on is not None:
             self._blocked(e, ctx, pending)
 
-    def _finished(self, e, ctx):
+    def _finished(self, e, ctx, value):
         e.done = True
         self.live.remove(e)
         context_exit(self.k, ctx)
@@ -183,10 +187,11 @@ class Run:
     def _blocked(self, e, ctx, pending):
         """A context that yielded waiting: a deadlock to report, or an IPI to raise."""
         k = self.k
-        if pending[0] == "deadlock":
+        op = pending[0]
+        if op is Op.DEADLOCK:
             self.stacks = format_stacks(k, self._cpus())
             deadlock_report(k, ctx, pending[1], backtrace)
-        elif pending[0] == "ipi" and pending[1].holder is None:
+        elif op is Op.IPI and pending[1].holder is None:
             call = pending[1]
             ipi = Entity(len(self.world.entities), call.cpu, HARDIRQ, call.fn, call.args,
                          call.fn.__name__)
@@ -210,9 +215,21 @@ class Run:
         return sorted({e.cpu for e in self.world.entities})
 
     def run(self):
-        """run - to the end; raises RunFailed at the first failure.
+        """run - to the end; raises RunFailed at the first failure."""
+        k = self.k
+        try:
+            self._loop()
+        except Oops as e:
+            if not self.stacks:
+                self.stacks = format_stacks(k, self._cpus())
+            raise RunFailed(f"kernel oops: {e}", self.steps) from None
+        finally:
+            self.cleanup()
 
-        The loop is the hot path of every exploration: enabled() and step()
+    def _loop(self):
+        """The interpreter: choose an enabled context, resume it to its next
+        event, act on the event if it blocks (_blocked), until no context is
+        enabled.  The hot path of every exploration: enabled() and step()
         are written out in it for the common case (a context that has started
         resumes; no trace)."""
         k = self.k
@@ -259,9 +276,9 @@ class Run:
                     k.current = ctx
                     try:
                         ctx.pending = ctx.gen.send(None)
-                    except StopIteration:
+                    except StopIteration as done:
                         ctx.pending = None
-                        self._finished(last, ctx)
+                        self._finished(last, ctx, done.value)
                     else:
                         if ctx.blocked_on is not None:
                             self.steps = steps
@@ -278,16 +295,9 @@ class Run:
                 msg = check(state, True)
                 if msg:
                     raise RunFailed(f"check failed at the end: {msg}", steps)
-        except Oops as e:
-            self.steps = steps
-            if not self.stacks:
-                self.stacks = format_stacks(k, self._cpus())
-            raise RunFailed(f"kernel oops: {e}", steps) from None
-        except RunFailed:
+        except (Oops, RunFailed):
             self.steps = steps
             raise
-        finally:
-            self.cleanup()
 
     def _end(self):
         stuck = [e for e in self.world.entities if not e.done and e.ctx is not None]
@@ -335,6 +345,46 @@ class IPICall:
         self.name = f"ipi->cpu{cpu}"
 
 
+def ipi_lockup(k, cur, call):
+    """ipi_lockup - the oops for a context waiting on an IPI its target CPU
+    cannot take (interrupts off there, or in a hardirq) while nothing else
+    can run to let it: smp_call_function_single would wait for ever."""
+    ex = k.cpu_exec[call.cpu]
+    why = "has interrupts off" if ex.irqs_off else f"is in {ex.top.kind} context"
+    cur.blocked_on = None
+    k.bug.oops(f"BUG: IPI lockup on CPU#{cur.cpu}, {cur.comm}: it waits for "
+               f"{call.fn.__name__} on CPU#{call.cpu}, which {why} and cannot take it")
+
+
+def _smp_call_function_single_now(k, cpu, fn, *args):
+    """smp_call_function_single run straight through, as run_now runs its
+    generator: the call runs at once, as a hardirq on cpu (here, with
+    interrupts off, when cpu is this CPU); -ENXIO if cpu is offline; the IPI
+    lockup if cpu cannot take the interrupt."""
+    if not k.cpu_online(cpu):
+        return -ENXIO
+    run = straight(fn)
+    if k.current.cpu == cpu:
+        flags = k.cpu_exec[cpu].irqs_off
+        k.cpu_exec[cpu].irqs_off = True
+        try:
+            run(*args)
+        finally:
+            k.cpu_exec[cpu].irqs_off = flags
+        return 0
+    saved = k.current
+    if not k.cpu_exec[cpu].can_take(HARDIRQ):
+        ipi_lockup(k, saved, IPICall(cpu, fn, args))
+    ctx = context_enter(k, cpu, HARDIRQ, fn.__name__)
+    try:
+        run(*args)
+    finally:
+        context_exit(k, ctx)
+        k.current = saved
+    return 0
+
+
+@with_twin(_smp_call_function_single_now)
 def smp_call_function_single(k, cpu, fn, *args):
     """smp_call_function_single - run fn(*args) (a generator function) as an
     interrupt on cpu and wait for it; -ENXIO (and nothing run) if cpu is offline.
@@ -352,42 +402,95 @@ def smp_call_function_single(k, cpu, fn, *args):
     call = IPICall(cpu, fn, args)
     cur = k.current
     cur.blocked_on = call
-    yield ("ipi", call)                 # the scheduler raises it; we wait
+    yield (Op.IPI, call)                 # the scheduler raises it; we wait
     while call.holder is not None:      # (run_now runs it before resuming us)
-        yield ("ipi", call)
+        yield (Op.IPI, call)
     cur.blocked_on = None
     return 0
 
 
+class _First:
+    """The chooser of a straight-through run: the first enabled context (the
+    one that runs, or the interrupt it waits for)."""
+
+    @staticmethod
+    def choose(step, enabled, last):
+        return 0
+
+
+class InlineRun(Run):
+    """A run of one generator in the context that runs now (k.current), with
+    no other context between its steps but the IPIs it raises: run_now.  The
+    same interpreter as the explorer's (Run._loop, Run._blocked); what
+    differs is the end: the context is not entered or left here, the
+    generator's value is the result, and a context left blocked is the oops
+    the straight form gives (spinlock_lockup, ipi_lockup)."""
+
+    def __init__(self, k, gen):
+        cur = k.current
+        world = World(k)
+        e = Entity(0, cur.cpu, cur.kind, None, (), cur.name)
+        e.ctx = cur
+        world.entities.append(e)
+        self.entity = e
+        self.saved = (cur.gen, cur.pending)
+        self.value = None
+        cur.gen = gen
+        cur.pending = None
+        super().__init__(k, world, _First, max_steps=sys.maxsize)
+
+    def run(self):
+        """run - the generator to its end: its value."""
+        try:
+            self._loop()
+        finally:
+            self.cleanup()
+        return self.value
+
+    def _finished(self, e, ctx, value):
+        if e is not self.entity:
+            super()._finished(e, ctx, value)
+            return
+        e.done = True
+        self.live.remove(e)
+        self.value = value
+
+    def _blocked(self, e, ctx, pending):
+        if pending[0] is Op.DEADLOCK:   # no stacks: as the straight form reports it
+            deadlock_report(self.k, ctx, pending[1])
+        super()._blocked(e, ctx, pending)
+
+    def _end(self):
+        cur = self.entity.ctx
+        if self.entity.done:
+            return
+        self.k.current = cur
+        what = cur.blocked_on
+        if isinstance(what, IPICall):
+            ipi_lockup(self.k, cur, what)
+        spinlock_lockup(self.k, cur, what)
+
+    def cleanup(self):
+        k = self.k
+        cur = self.entity.ctx
+        for e in self.world.entities[1:]:         # IPIs cut short by an oops
+            if e.ctx is not None and not e.done:
+                e.ctx.gen.close()
+                if k.cpu_exec[e.cpu].top is e.ctx:
+                    context_exit(k, e.ctx)
+        cur.gen, cur.pending = self.saved
+        k.current = cur
+
+
 def run_now(k, gen):
     """run_now - run a context's generator straight through, with no other
-    context between its steps: how code runs outside the explorer (the shell,
-    the benchmarks).  An IPI it raises runs at once on its CPU; a lock it
-    cannot get is a deadlock, reported as the oops it is.  Returns gen's value."""
-    send = gen.send
-    try:
-        while True:
-            p = send(None)
-            cur = k.current
-            if cur.blocked_on is None:
-                continue
-            if p[0] == "ipi":
-                call = p[1]
-                saved = k.current
-                ctx = context_enter(k, call.cpu, HARDIRQ, call.fn.__name__)
-                try:
-                    run_now(k, call.fn(*call.args))
-                finally:
-                    context_exit(k, ctx)
-                    k.current = saved
-                call.holder = None
-            elif p[0] == "deadlock":
-                deadlock_report(k, cur, p[1], backtrace)
-            elif getattr(cur.blocked_on, "holder", None) is not None:
-                lock = cur.blocked_on
-                cur.blocked_on = None
-                k.bug.oops(f"BUG: spinlock lockup on CPU#{cur.cpu}, {cur.comm}: "
-                           f"{lock.name} is held by {lock.holder.describe()}, which "
-                           "cannot run")
-    except StopIteration as e:
-        return e.value
+    context between its steps, through the explorer's interpreter (InlineRun):
+    an IPI it raises runs at once on its CPU; a lock it cannot get is a
+    deadlock, reported as the oops it is.  Returns gen's value.  The code
+    that runs outside the explorer calls the straight forms instead
+    (kmodel.core.straight), which do the same without the interpreter; this
+    is the generator form, for the differential tests and for a generator
+    that has no straight form."""
+    if inspect.getgeneratorstate(gen) != inspect.GEN_CREATED:
+        raise ScheduleError("run_now: a generator that has already started")
+    return InlineRun(k, gen).run()

@@ -13,6 +13,10 @@ waking cost nothing in the model, which has no task scheduler to charge.
 from collections.abc import Callable, Generator
 from typing import Any
 
+from kmodel.core.spinlock import spinlock_lockup
+from kmodel.core.straight import with_twin
+from kmodel.core.step import Op
+
 
 class wait_condition:
     """What a sleeping context is blocked on: runnable when cond() is true."""
@@ -31,6 +35,18 @@ class wait_condition:
         return f"the condition {self.name!r}"
 
 
+def _wait_event_now(k: Any, cond: Callable[[], bool], name: str) -> None:
+    """wait_event run straight through: returns if cond() holds; else nothing
+    else can run to make it hold, and the sleeper is stuck: the lockup oops
+    run_now gives a context blocked on what no one can release."""
+    if cond():
+        return
+    cur = k.current
+    cur.blocked_on = wait_condition(cond, name)
+    spinlock_lockup(k, cur, cur.blocked_on)
+
+
+@with_twin(_wait_event_now)
 def wait_event(k: Any, cond: Callable[[], bool], name: str) -> Generator[Any, None, None]:
     """wait_event - sleep until cond() is true: ``yield from wait_event(k,
     cond, name)`` in a context the scheduler steps.  Returns at once, without
@@ -42,5 +58,5 @@ def wait_event(k: Any, cond: Callable[[], bool], name: str) -> Generator[Any, No
     cur = k.current
     w = wait_condition(cond, name)
     cur.blocked_on = w
-    yield ("wait_event", w)             # not stepped again until cond() holds
+    yield (Op.WAIT, w)             # not stepped again until cond() holds
     cur.blocked_on = None

@@ -12,7 +12,6 @@ at the SLIT distance between them.  The model charges each transfer by
 distance; it has no queueing, so cost grows with the distances the writers
 span, not with their number alone.
 """
-from kmodel.cpu.sched import run_now
 from kmodel.kernel import boot
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 
@@ -49,7 +48,7 @@ def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32, c
         for _ in range(events):
             for cpu in cpus:
                 with k.on_cpu(cpu):
-                    run_now(k, rbc.layer.write(rbc.buf_for(cpu), data))
+                    rbc.layer.write__straight(rbc.buf_for(cpu), data)
         t = k.timing.totals()
         n = events * len(cpus)
         ring_buffer_close(rbc, "m")

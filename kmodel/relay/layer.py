@@ -10,8 +10,9 @@ help and completion, and the tests read it).  A new layer is one file plus
 its tests; a layer defined in a test file alone passes the layers'
 conformance suite (kmodel/scenarios/layer_races.py).
 
-What a layer must give (each a generator, run step by step by the explorer
-or straight through by run_now):
+What a layer must give (each a generator, run step by step by the explorer;
+everything else runs its straight form, ``<name>__straight``, derived from
+it when the class is defined: kmodel.core.straight):
 
     counter_ops(scope)                the CounterOps its buffers' counters use
     reserve(rb, payload_len)          (slot, tsc, token) or (-errno, 0, None);
@@ -36,9 +37,11 @@ What it may change (defaults in this class):
                                       and the rest), so a layer can replace it
 """
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from kmodel.core.registry import Registry
+from kmodel.core.straight import derive_methods, stepped
 from kmodel.cpu.sched import Steps
 from kmodel.relay.rb_config import Scope, SwitchMode
 from kmodel.relay.ring_buffer import (CounterOps, lib_ring_buffer, lib_ring_buffer_get_subbuf,
@@ -47,14 +50,27 @@ from kmodel.relay.ring_buffer import (CounterOps, lib_ring_buffer, lib_ring_buff
 
 __all__ = ["LockingLayer", "get_layer", "layer_names", "unregister_layer"]
 
+# The generator methods a layer may define; each gets its straight form beside
+# it (kmodel.core.straight), which every caller outside the explorer runs.
+STEPS = ("reserve", "commit", "write", "flush", "get_subbuf", "put_subbuf", "release_subbuf")
+
 _REGISTRY: Registry["LockingLayer"] = Registry("locking layer", instances=True)
 
 
 class LockingLayer(ABC):
     name: ClassVar[str | None] = None   # set by a layer: defining the class registers it
+    # The straight forms of the steps (derived when the class is defined):
+    reserve__straight: Callable[..., tuple[int, int, Any]]
+    commit__straight: Callable[..., None]
+    write__straight: Callable[..., int]
+    flush__straight: Callable[..., None]
+    get_subbuf__straight: Callable[..., int]
+    put_subbuf__straight: Callable[..., int]
+    release_subbuf__straight: Callable[..., int]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
+        derive_methods(cls, STEPS)      # each step's straight form: <name>__straight
         _REGISTRY.add(cls)
 
     @abstractmethod
@@ -77,6 +93,7 @@ class LockingLayer(ABC):
     def flush(self, rb: lib_ring_buffer, mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
         """flush - close rb's open packet, from any CPU (SwitchMode says how)."""
 
+    @stepped
     def write(self, rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Steps:
         """write - one record: the slot, or a negative errno when it was dropped."""
         slot, tsc, token = yield from self.reserve(rb, len(payload))
@@ -84,16 +101,19 @@ class LockingLayer(ABC):
             yield from self.commit(rb, slot, tsc, payload, event_id, token)
         return slot
 
+    @stepped
     def get_subbuf(self, rb: lib_ring_buffer) -> Steps:
         """get_subbuf - the reader takes the next delivered sub-buffer: its
         consumed position, or -EAGAIN, -ENODATA, -EBUSY."""
         return (yield from lib_ring_buffer_get_subbuf(rb))
 
+    @stepped
     def put_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
         """put_subbuf - the reader gives the sub-buffer at consumed back, consumed:
         0 or -errno."""
         return (yield from lib_ring_buffer_put_subbuf(rb, consumed))
 
+    @stepped
     def release_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:
         """release_subbuf - the reader gives it back unconsumed: 0 or -errno."""
         return (yield from lib_ring_buffer_release_subbuf(rb, consumed))

@@ -65,6 +65,8 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
                                 atomic_long_t, local_add_return, local_cmpxchg, local_read,
                                 local_set, local_t, plain_long)
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC
+from kmodel.core.straight import stepped
+from kmodel.core.step import Op
 from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
@@ -101,13 +103,21 @@ class CounterOps:
     add_return: Callable[..., Steps]
     cmpxchg: Callable[..., Steps]
 
+    def __post_init__(self):
+        """Each operation's straight form beside it (op__straight), for the
+        straight forms of the code that calls them (kmodel.core.straight)."""
+        for op in ("read", "set", "add_return", "cmpxchg"):
+            object.__setattr__(self, op + "__straight", getattr(self, op).straight)
 
+
+@stepped
 def _plain_add_return(w, i):
     v = yield from READ_ONCE(w)
     yield from WRITE_ONCE(w, v + i)
     return v + i
 
 
+@stepped
 def _plain_cmpxchg(w, old, new):
     v = yield from READ_ONCE(w)
     if v == old:
@@ -203,6 +213,7 @@ def trace_clock_read(k: Kernel) -> int:
     return k.trace_clock
 
 
+@stepped
 def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
                             data_len: int | None = None) -> Steps:
     """lib_ring_buffer_reserve - room for rsize bytes (a record's size, padded
@@ -304,6 +315,7 @@ def _in_flight_a_lap_ago(rb, begin, o_begin):
     return lo <= o_begin < hi or any(lo <= s < hi for s in rb.book.inflight)
 
 
+@stepped
 def _switch_old_end(rb, o_old, tsc, discarded):
     """lib_ring_buffer_switch_old_end - close the sub-buffer o_old is in: its
     end fields for the delivery, and the padding committed."""
@@ -327,6 +339,7 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     rb.book.inflight.pop(o_old, None)
 
 
+@stepped
 def _switch_new_start(rb, sb_begin, tsc):
     """lib_ring_buffer_switch_new_start - write the new packet's header, commit it."""
     rbc = rb.rbc
@@ -343,6 +356,7 @@ def _switch_new_start(rb, sb_begin, tsc):
     rb.book.inflight.pop(sb_begin, None)
 
 
+@stepped
 def _check_deliver(rb, idx, sb_begin, cc):
     """lib_ring_buffer_check_deliver - deliver the sub-buffer if this commit
     completed it; one committer wins the cmpxchg on cc_sb."""
@@ -367,6 +381,7 @@ def _check_deliver(rb, idx, sb_begin, cc):
     yield from rb.ops.set(rb.commit_cold[idx], base + S)
 
 
+@stepped
 def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     """lib_ring_buffer_commit - the record at slot is written: count it in."""
     rbc = rb.rbc
@@ -394,20 +409,22 @@ def _page_chunks(offset, n):
     return out
 
 
+@stepped
 def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearray) -> Steps:
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
     if (slot & (PAGE - 1)) + n <= PAGE:         # one page: one step, data as it is
-        yield ("copy", rb.rbuf)
+        yield (Op.COPY, rb.rbuf)
         ltt_relay_write(rb.rbuf, slot, data, n)
         return
     view = memoryview(data)
     for done, chunk in _page_chunks(slot, n):
-        yield ("copy", rb.rbuf)
+        yield (Op.COPY, rb.rbuf)
         ltt_relay_write(rb.rbuf, slot + done, view[done:done + chunk], chunk)
 
 
+@stepped
 def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
     """reserve_record - room for a record of payload_len: (slot, tsc), or
     (-errno, 0) when it is dropped (and counted)."""
@@ -415,6 +432,7 @@ def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
     return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len), REC + payload_len))
 
 
+@stepped
 def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
                   event_id: int = 0) -> Steps:
     """commit_record - copy the record (header and payload) to its slot and commit it.
@@ -429,6 +447,7 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
     yield from lib_ring_buffer_commit(rb, slot, rsize)
 
 
+@stepped
 def write_record(rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Steps:
     """write_record - reserve, copy, commit one record: what a tracepoint's
     probe does.  Returns the slot, or a negative errno when it was dropped."""
@@ -439,6 +458,7 @@ def write_record(rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Step
 
 
 # --- flush ---------------------------------------------------------------------
+@stepped
 def lib_ring_buffer_switch_slow(rb: lib_ring_buffer,
                                 mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
     """lib_ring_buffer_switch_slow - close the current packet if it holds
@@ -480,6 +500,7 @@ def lib_ring_buffer_finalize(rb: lib_ring_buffer) -> None:
     rb.finalized = True
 
 
+@stepped
 def _empty_packet(rb, begin):
     """A packet with a header and no record, to carry the final count of
     events discarded; nothing if the buffer has no room for it now."""
@@ -502,6 +523,7 @@ def _empty_packet(rb, begin):
         yield from _switch_old_end(rb, begin + HDR, tsc, discarded)
 
 
+@stepped
 def lib_ring_buffer_switch_remote(rb: lib_ring_buffer,
                                   mode: SwitchMode = SwitchMode.ACTIVE) -> Steps:
     """lib_ring_buffer_switch_remote - a flush asked from any CPU.  A per-CPU
@@ -521,6 +543,7 @@ def lib_ring_buffer_switch_remote(rb: lib_ring_buffer,
 HELD = 1                        # low bit of consumed: the reader holds that sub-buffer
 
 
+@stepped
 def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer) -> Steps:
     """lib_ring_buffer_get_next_subbuf - the consumed position of the next
     delivered sub-buffer, now held by the reader; -EBUSY if one is held
@@ -540,6 +563,7 @@ def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer) -> Steps:
             return consumed             # else a writer pushed past it: the next one
 
 
+@stepped
 def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     """lib_ring_buffer_put_next_subbuf - give the held sub-buffer back; -EINVAL
     if consumed is not the sub-buffer held."""
@@ -553,6 +577,7 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     return 0
 
 
+@stepped
 def lib_ring_buffer_release_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     """lib_ring_buffer_put_subbuf (without lib_ring_buffer_move_consumer) -
     give the held sub-buffer back unconsumed: the next get takes it again (a
@@ -571,6 +596,7 @@ def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
     return not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S
 
 
+@stepped
 def lib_ring_buffer_read(rb: lib_ring_buffer, offset: int, dest: bytearray, n: int) -> Steps:
     """lib_ring_buffer_read - copy n bytes at offset into dest through the
     allocation layer, a page at a time, as lttng-modules'
@@ -580,7 +606,7 @@ def lib_ring_buffer_read(rb: lib_ring_buffer, offset: int, dest: bytearray, n: i
     as that function's comment asks.  Returns n."""
     view = memoryview(dest)
     for done, chunk in _page_chunks(offset, n):
-        yield ("read", rb.rbuf)
+        yield (Op.READ, rb.rbuf)
         ltt_relay_read(rb.rbuf, offset + done, view[done:done + chunk], chunk)
     return n
 
@@ -597,6 +623,7 @@ def read_packet(rb: lib_ring_buffer, consumed: int) -> PacketRead:
     return parse_packet(raw)
 
 
+@stepped
 def read_packet_steps(rb: lib_ring_buffer, consumed: int) -> Steps:
     """read_packet_steps - read_packet a page at a time (lib_ring_buffer_read):
     a generator, so writers can run between the reader's get and its put."""
@@ -681,6 +708,17 @@ class rb_channel:
     def poll_deliver(self, rb: lib_ring_buffer) -> bool:
         """poll_deliver - whether the reader would get a sub-buffer now."""
         return self.layer.poll_deliver(rb)
+
+    # The straight forms (kmodel.core.straight): what callers outside the
+    # explorer run, with no steps between.
+    def get_subbuf__straight(self, rb: lib_ring_buffer) -> int:
+        return self.layer.get_subbuf__straight(rb)
+
+    def put_subbuf__straight(self, rb: lib_ring_buffer, consumed: int) -> int:
+        return self.layer.put_subbuf__straight(rb, consumed)
+
+    def release_subbuf__straight(self, rb: lib_ring_buffer, consumed: int) -> int:
+        return self.layer.release_subbuf__straight(rb, consumed)
 
 
 def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None:

@@ -22,7 +22,6 @@ open and release (which hold the buffer):
 The numbers are ours (kmodel has no ioctl ABI to keep): the names are the key.
 """
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA, ENOIOCTLCMD, ENOTTY
-from kmodel.cpu.sched import run_now
 from kmodel.fs.vfs import POLLHUP, POLLIN
 from kmodel.relay.relay_alloc import ltt_relay_read
 from kmodel.relay.relay_file import ltt_relay_file_operations
@@ -57,7 +56,7 @@ class ReaderState:
 def _take(st):
     """Get the next packet into st; 0, or a negative errno."""
     rb = st.rb
-    c = run_now(rb.k, rb.rbc.get_subbuf(rb))
+    c = rb.rbc.get_subbuf__straight(rb)
     if c < 0:
         return c
     hdr = bytearray(HDR)
@@ -67,7 +66,7 @@ def _take(st):
 
 
 def _give_back(st):
-    run_now(st.rb.k, st.rb.rbc.put_subbuf(st.rb, st.held))
+    st.rb.rbc.put_subbuf__straight(st.rb, st.held)
     st.held = None
 
 
@@ -147,7 +146,7 @@ class ring_buffer_file_operations:
                     RING_BUFFER_GET_MMAP_READ_OFFSET: st.held % rb.rbc.alloc_size}[cmd]
         if cmd == RING_BUFFER_FLUSH:
             with rb.k.on_cpu(rb.k.boot_cpu):
-                run_now(rb.k, rb.rbc.layer.flush(rb))
+                rb.rbc.layer.flush__straight(rb)
             return 0
         if cmd == RING_BUFFER_SNAPSHOT:
             if rb.rbc.mode is not Mode.OVERWRITE:

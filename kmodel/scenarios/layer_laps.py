@@ -215,7 +215,7 @@ def push_window():
 def held_window():
     """A writer reads consumed while the reader holds a sub-buffer it copies."""
     return Window("a writer reads consumed while the reader copies a held sub-buffer",
-                  find_point(ring_buffer.lib_ring_buffer_read, 'yield ("read"'),
+                  find_point(ring_buffer.lib_ring_buffer_read, 'yield (Op.READ'),
                   find_point(lib_ring_buffer_reserve, "atomic_long_read(rb.consumed"))
 
 

@@ -27,7 +27,6 @@ import struct
 
 from kmodel.core.errno import EAGAIN
 from kmodel.cpu.context import HARDIRQ, SOFTIRQ, TASK
-from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
@@ -135,13 +134,13 @@ class LayerScenario:
         k = self.k
         with k.on_cpu(k.boot_cpu):
             for rb in self.rbc.bufs.values():
-                run_now(k, self.rbc.layer.flush(rb, SwitchMode.FLUSH))
+                self.rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
                 while True:
-                    c = run_now(k, self.rbc.get_subbuf(rb))
+                    c = self.rbc.get_subbuf__straight(rb)
                     if c < 0:
                         break
                     self.read[id(rb)].append(read_packet(rb, c))
-                    run_now(k, self.rbc.put_subbuf(rb, c))
+                    self.rbc.put_subbuf__straight(rb, c)
         seen = {}
         for rb in self.rbc.bufs.values():
             msg = check_buffer(rb)
