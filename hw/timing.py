@@ -227,13 +227,12 @@ class CpuCost:
 
     def reset(self):
         self.cycles = 0
-        for i in range(len(self.bytes)):
-            self.bytes[i] = 0
-            self.lines[i] = 0
-            self.stream_bytes[i] = 0
-            self.meta_lines[i] = 0
-        for i in range(len(self.served)):
-            self.served[i] = 0
+        zeros = [0] * len(self.bytes)       # in place: the hot paths hold these lists
+        self.bytes[:] = zeros
+        self.lines[:] = zeros
+        self.stream_bytes[:] = zeros
+        self.meta_lines[:] = zeros
+        self.served[:] = [0] * len(self.served)
         self.tlb_lookups = [0, 0, 0]
         self.tlb_misses = [0, 0, 0]
         self.stlb_hits = [0, 0, 0]
@@ -421,6 +420,26 @@ class TimingModel:
         self.flush()
         for c in self.cpus.values():
             c.reset()
+
+    def summary(self):
+        """summary - cycles, atomics, line transfers and irq flag operations
+        summed over every CPU: what totals() gives of them, for the explorer,
+        which reads them after every run."""
+        self.flush()
+        cycles = atomics = transfers = flag_ops = 0
+        serve_cpb = self.serve_cpb
+        for c in self.cpus.values():
+            cycles += c.cycles
+            if any(c.served):
+                cpb = serve_cpb[c.nid]
+                for i, nbytes in enumerate(c.served):
+                    if nbytes:
+                        cycles += int(round(nbytes * cpb[i]))
+            atomics += c.atomics
+            transfers += c.line_transfers
+            flag_ops += c.irq_flag_ops
+        return {"cycles": cycles, "atomics": atomics, "line_transfers": transfers,
+                "irq_flag_ops": flag_ops}
 
     def totals(self, cpus=None):
         """totals - a dict of counters summed over cpus (default: all)."""

@@ -171,3 +171,17 @@ def test_a_packet_read_a_page_at_a_time_is_the_packet(k, make, backend):
         stepped = e.value
     assert [op for op, _ in steps] == [Op.READ] * 4
     assert stepped == read_packet(rb, c) and len(stepped[1]) == 16
+
+
+@pytest.mark.parametrize("layer", ["locked", "lockless"])
+def test_a_long_recording_keeps_counts_not_histories(k, make, layer):
+    """Only the explorer's scenarios keep every reservation and delivery
+    (rb_channel(..., history=True)); a recording of millions of events must
+    not grow with them."""
+    rbc, rb = make(layer, "overwrite", n=4)
+    with k.on_cpu(0):
+        for i in range(3000):
+            rbc.layer.write__straight(rb, bytes(40), 1)
+    assert rb.book.reserved == [] and rb.book.delivered == []
+    assert rb.book.n_delivered >= 40 and rb.book.committed == 3000
+    assert len(rb.book.inflight) <= 1 and len(rb.book.records_per_packet) <= rbc.n_subbufs + 1

@@ -101,7 +101,8 @@ class Rig:
             self.k = boot("numa2")
         k = self.k
         k.modules.insmod("ltt_relay_alloc")
-        self.rbc, err = ring_buffer_open(k, "d", 4096, 2, backend, "local", layer, mode, scope)
+        self.rbc, err = ring_buffer_open(k, "d", 4096, 2, backend, "local", layer, mode, scope,
+                                         history=True)
         assert self.rbc is not None, err
         self.held = {}                  # cpu -> (rb, slot, tsc, data, token)
         self.reading = {}               # cpu -> consumed position held
@@ -216,7 +217,8 @@ class Rig:
                 "closing": (rb.data_size, rb.content_end, rb.ts_end, rb.discarded_at_close,
                             rb.last_closed_discarded, rb.finalized),
                 "book": (rb.book.reserved, rb.book.delivered, rb.book.records_per_packet,
-                         rb.book.produced, rb.book.committed, rb.book.spurious_wrap),
+                         rb.book.n_delivered, rb.book.produced, rb.book.committed,
+                         rb.book.spurious_wrap),
             }
         for c in sorted(k.cpu_possible_mask):
             rbuf = rbc.chan.buf[c]

@@ -21,7 +21,7 @@ import os
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, record_size, unpack_packet_header,
@@ -38,12 +38,25 @@ class TraceError(ValueError):
     """A trace directory that cannot be read; the message names the file and offset."""
 
 
+VARIABLE = ("len", "payload")           # field codes of a variable length
+
+
 @dataclass(frozen=True)
 class EventClass:
     id: int
     name: str
     fields: tuple               # (name, struct code) in order; "len": uint8[len],
                                 # "payload": uint8[the whole payload]
+    # derived from fields: the fixed fields' names and their struct layout
+    fixed: tuple = field(init=False, repr=False, compare=False)
+    layout: struct.Struct = field(init=False, repr=False, compare=False)
+    variable: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        fixed = [f for f in self.fields if f[1] not in VARIABLE]
+        object.__setattr__(self, "fixed", tuple(n for n, _ in fixed))
+        object.__setattr__(self, "layout", struct.Struct("<" + "".join(c for _, c in fixed)))
+        object.__setattr__(self, "variable", any(c in VARIABLE for _, c in self.fields))
 
 
 EVENT_CLASSES = (
@@ -57,7 +70,6 @@ EVENT_CLASSES = (
 BY_ID = {c.id: c for c in EVENT_CLASSES}
 SHELL_WRITE = 4
 _TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t"}
-VARIABLE = ("len", "payload")           # field codes of a variable length
 
 
 def raw_class(event_id):
@@ -68,9 +80,8 @@ def raw_class(event_id):
 
 def encode(cls, values):
     """encode - the payload bytes of an event of class cls from its field values."""
-    fixed = [f for f in cls.fields if f[1] not in VARIABLE]
-    out = struct.pack("<" + "".join(code for _, code in fixed), *(values[n] for n, _ in fixed))
-    if any(code in VARIABLE for _, code in cls.fields):
+    out = cls.layout.pack(*[values[n] for n in cls.fixed])
+    if cls.variable:
         out += values["data"]
     return out
 
@@ -79,12 +90,11 @@ def decode(cls, payload):
     """decode - {field: value} of an event's payload (TraceError if it is short)."""
     if cls.fields == (("data", "payload"),):
         return {"data": bytes(payload)}
-    fixed = [f for f in cls.fields if f[1] not in VARIABLE]
-    fmt = "<" + "".join(code for _, code in fixed)
-    need = struct.calcsize(fmt)
+    layout = cls.layout
+    need = layout.size
     if len(payload) < need:
         raise TraceError(f"{cls.name} payload of {len(payload)} bytes, needs {need}")
-    values = dict(zip((n for n, _ in fixed), struct.unpack_from(fmt, payload)))
+    values = dict(zip(cls.fixed, layout.unpack_from(payload)))
     if cls.name == "blob":
         data = payload[need:need + values["len"]]
         if len(data) != values["len"] or zlib.crc32(data) != values["crc"]:

@@ -71,6 +71,30 @@ class CpuStats:
         return self.lost_full + self.lost_wrap + self.lost_big + self.overrun
 
 
+def tick_events(rng, cpu, rate, subbuf_size):
+    """tick_events - what one CPU traces in one tick: rate times, a
+    sched_switch (70%), an interrupt's entry and exit (23%) or a blob of
+    100 bytes to 3 pages (7%, each smaller than a packet's room), drawn from
+    rng.  Yields (irq number or None, ((class name, field values), ...));
+    the events of an interrupt are written from its handler.  (The floor of
+    `kmodel bench` packs these same events: kmodel/perf/step_goals.py.)"""
+    big = subbuf_size - HDR - REC - 16
+    for _ in range(rate):
+        r = rng.random()
+        if r < 0.7:
+            yield None, (("sched_switch", {
+                "prev_tid": rng.randrange(1, 4096), "next_tid": rng.randrange(1, 4096),
+                "prev_state": rng.randrange(3), "cpu": cpu}),)
+        elif r < 0.93:
+            irq = rng.randrange(16, 64)
+            yield irq, (("irq_handler_entry", {"irq": irq, "vector": irq + 32}),
+                        ("irq_handler_exit", {"irq": irq, "ret": 1}))
+        else:
+            n = rng.randrange(100, min(big, 3 * 4096))
+            data = rng.randbytes(n)
+            yield None, (("blob", {"len": n, "crc": zlib.crc32(data), "data": data}),)
+
+
 class Recorder:
     def __init__(self, opts, outdir, progress=None, keep=False, stop=None):
         """A recording of opts into outdir; progress(text) is told how it goes,
@@ -89,7 +113,7 @@ class Recorder:
         self.ticks = 0
 
     # --- the workload ---------------------------------------------------------------
-    def _event(self, on_cpu, name, **values):
+    def _event(self, on_cpu, name, values):
         """Write one event on on_cpu through the layer (the current context)."""
         cpu = on_cpu
         cls = CLASS[name]
@@ -101,28 +125,20 @@ class Recorder:
         self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
 
     def _tick_cpu(self, cpu):
-        rng = self.rng
         k = self.k
-        big = self.rbc.subbuf_size - HDR - REC - 16
         with k.on_cpu(cpu):
-            for _ in range(self.opts.rate):
-                r = rng.random()
-                if r < 0.7:
-                    self._event(cpu, "sched_switch", prev_tid=rng.randrange(1, 4096),
-                                next_tid=rng.randrange(1, 4096), prev_state=rng.randrange(3),
-                                cpu=cpu)
-                elif r < 0.93:
-                    irq = rng.randrange(16, 64)
-                    ctx = context_enter(k, cpu, HARDIRQ, f"irq{irq}")
-                    try:
-                        self._event(cpu, "irq_handler_entry", irq=irq, vector=irq + 32)
-                        self._event(cpu, "irq_handler_exit", irq=irq, ret=1)
-                    finally:
-                        context_exit(k, ctx)
-                else:
-                    n = rng.randrange(100, min(big, 3 * 4096))
-                    data = bytes(rng.getrandbits(8) for _ in range(n))
-                    self._event(cpu, "blob", len=n, crc=zlib.crc32(data), data=data)
+            for irq, events in tick_events(self.rng, cpu, self.opts.rate,
+                                           self.rbc.subbuf_size):
+                if irq is None:
+                    for name, values in events:
+                        self._event(cpu, name, values)
+                    continue
+                ctx = context_enter(k, cpu, HARDIRQ, f"irq{irq}")
+                try:
+                    for name, values in events:
+                        self._event(cpu, name, values)
+                finally:
+                    context_exit(k, ctx)
 
     # --- a run ---------------------------------------------------------------------
     def run(self):

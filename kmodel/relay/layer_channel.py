@@ -36,7 +36,7 @@ def buffer_counters(rb: lib_ring_buffer) -> str:
             ("records_lost_wrap", rb.records_lost_wrap.counter),
             ("records_lost_big", rb.records_lost_big.counter),
             ("records_overrun", rb.records_overrun.counter),
-            ("packets_delivered", len(rb.book.delivered))]
+            ("packets_delivered", rb.book.n_delivered)]
     for i, (hot, cold) in enumerate(zip(rb.commit_hot, rb.commit_cold)):
         rows.append((f"subbuf{i}_cc", hot.cc.counter))
         rows.append((f"subbuf{i}_cc_sb", cold.counter))
@@ -45,8 +45,10 @@ def buffer_counters(rb: lib_ring_buffer) -> str:
 
 def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, backend: str,
                      placement: Placement | str, layer: str, mode: Mode | str, scope: Scope | str,
-                     files: bool = True) -> tuple[rb_channel | None, int]:
-    """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason."""
+                     files: bool = True, history: bool = False
+                     ) -> tuple[rb_channel | None, int]:
+    """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason.
+    history: the buffers keep every reservation and delivery (Bookkeeping)."""
     lyr = get_layer(layer)
     if lyr is None:
         k.printk(KERN_ERR + f"ring_buffer_open: layer={layer!r} "
@@ -62,7 +64,7 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
         ltt_relay_close(chan)
         _remove_dir(k, name)
         return None, -bad[0]
-    rbc = rb_channel(k, chan, lyr, mode, scope)
+    rbc = rb_channel(k, chan, lyr, mode, scope, history)
     chan.private_data = rbc             # what its buffer files' operations read
     if rbc.scope is Scope.GLOBAL:
         rbc.add_buf(k.boot_cpu)

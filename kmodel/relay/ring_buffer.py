@@ -181,7 +181,7 @@ class lib_ring_buffer:
         self.persist = backend.commit_hook(rbuf)            # after each commit, or None
         self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
         self.persist_counters = backend.counters_hook(rbuf)  # after a loss or a consume
-        self.book = Bookkeeping()
+        self.book = Bookkeeping(rbc.history)
 
     def events_discarded(self) -> int:
         return (self.records_lost_full.counter + self.records_lost_wrap.counter +
@@ -190,17 +190,21 @@ class lib_ring_buffer:
 
 class Bookkeeping:
     """The emulator's own records of what happened, for invariants and tests
-    (not kernel memory; costs nothing in the model)."""
-    __slots__ = ("reserved", "inflight", "records_per_packet", "delivered", "spurious_wrap",
-                 "produced", "committed")
+    (not kernel memory; costs nothing in the model).  The histories (every
+    reservation, every delivery) are kept only when asked (history: the
+    explorer's layer scenarios check them); a long recording keeps counts."""
+    __slots__ = ("history", "reserved", "inflight", "records_per_packet", "delivered",
+                 "n_delivered", "spurious_wrap", "produced", "committed")
 
-    def __init__(self):
+    def __init__(self, history=False):
+        self.history = history
         self.reserved = []              # (begin, end, end of data) of every reservation
         self.inflight = {}              # start -> end of what is reserved and whose
                                         # commit has not finished (the count and the
                                         # delivery it may make): records, headers, padding
         self.records_per_packet = {}    # packet seq -> records committed
         self.delivered = []             # (seq, ts_begin, ts_end, discarded, data size)
+        self.n_delivered = 0
         self.spurious_wrap = 0          # wrap losses with no reservation in the way
         self.produced = 0               # records writers asked to write
         self.committed = 0
@@ -299,7 +303,8 @@ def _note_reserved(rb, begin, end, data_end):
     S = rb.rbc.subbuf_size
     rb.content_end[(begin // S) % rb.rbc.n_subbufs] = data_end   # the packet's last record
     book = rb.book
-    book.reserved.append((begin, end, data_end))
+    if book.history:
+        book.reserved.append((begin, end, data_end))
     book.inflight[begin] = end
 
 
@@ -376,8 +381,11 @@ def _check_deliver(rb, idx, sb_begin, cc):
     if rb.persist_deliver is not None:
         rb.persist_deliver(rb, idx, h)
     hdr[:HDR] = pack_packet_header(h)
-    rb.book.delivered.append((h.packet_seq_num, h.timestamp_begin, h.timestamp_end, discarded,
-                              rb.data_size[idx]))
+    book = rb.book
+    book.n_delivered += 1
+    if book.history:
+        book.delivered.append((h.packet_seq_num, h.timestamp_begin, h.timestamp_end, discarded,
+                               rb.data_size[idx]))
     yield from rb.ops.set(rb.commit_cold[idx], base + S)
 
 
@@ -653,10 +661,10 @@ class rb_channel:
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
-                 "alloc_size", "ops", "errata", "bufs")
+                 "alloc_size", "ops", "errata", "bufs", "history")
 
     def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
-                 scope: Scope | str):
+                 scope: Scope | str, history: bool = False):
         self.k = k
         self.chan = chan
         self.layer = layer
@@ -668,6 +676,7 @@ class rb_channel:
         self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs: dict[int | None, lib_ring_buffer] = {}
+        self.history = history          # buffers keep Bookkeeping's histories
 
     def buf_for(self, cpu: int) -> lib_ring_buffer | None:
         """The buffer a writer on cpu writes (the global one, for that scope);

@@ -74,7 +74,7 @@ class LayerScenario:
                                            self.backend)
         assert chan is not None, err
         self.opened.append((k, chan))
-        rbc = rb_channel(k, chan, get_layer(self.layer), self.mode, self.scope)
+        rbc = rb_channel(k, chan, get_layer(self.layer), self.mode, self.scope, history=True)
         cpus = sorted({c for c, _, _, _ in self.writers})
         for cpu in cpus if self.scope == Scope.PER_CPU else cpus[:1]:
             rbc.add_buf(cpu)
@@ -178,6 +178,8 @@ class LayerScenario:
 def check_buffer(rb):
     """The step invariants of one buffer; a message, or None."""
     book = rb.book
+    if not book.history:
+        return "the buffer keeps no history to check (rb_channel(..., history=True))"
     spans = sorted((b, e) for b, e, _ in book.reserved)
     for (b0, e0), (b1, e1) in zip(spans, spans[1:]):
         if b1 < e0:
