@@ -57,11 +57,14 @@ DEFAULT_MAX_STEPS = 100_000
 
 # --- choosers -------------------------------------------------------------------
 class RandomChooser:
+    """Any enabled context, uniformly.  The scheduler's loop draws itself
+    (draw: the same random() and the same arithmetic as choose)."""
+
     def __init__(self, seed, run):
-        self.random = random.Random(f"random:{seed}:{run}").random
+        self.draw = random.Random(f"random:{seed}:{run}").random
 
     def choose(self, step, enabled, last):
-        return int(self.random() * len(enabled))
+        return int(self.draw() * len(enabled))
 
 
 class PCTChooser:

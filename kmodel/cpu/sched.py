@@ -32,11 +32,27 @@ from kmodel.core.bug import Oops
 from kmodel.core.errno import ENXIO
 from kmodel.core.spinlock import deadlock_report, spinlock_lockup
 from kmodel.core.straight import straight, with_twin
-from kmodel.core.step import Op
+from kmodel.core.step import Op, OpKind
 from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, TASK, ContextError,
                                 backtrace, context_enter, context_exit, format_stacks)
 
 COST_KEYS = ("cycles", "atomics", "line_transfers", "irq_flag_ops")
+
+# Tests set this: every Run recomputes the enabled contexts where it keeps
+# them, and fails if they differ (tests/test_sched_enabled.py).
+VERIFY_ENABLED = False
+
+# The operations after which, run to its next event, a context cannot have
+# changed which contexts are enabled, when all have started and none waits:
+# a step that follows one takes no lock, gives none back, raises no IPI and
+# enters no context (each of those is an event of its own: SPIN_LOCK,
+# SPIN_UNLOCK, IPI), and no context is waiting on a condition that any
+# store could make true.  (An interrupt still to come could be refused or
+# taken after any store to the irq flag: the set is recomputed then.)
+PLAIN = frozenset({OpKind.READ_ONCE, OpKind.WRITE_ONCE, OpKind.LOCAL_ADD,
+                   OpKind.LOCAL_ADD_LOAD, OpKind.LOCAL_ADD_STORE, OpKind.LOCAL_CMPXCHG,
+                   OpKind.LOCAL_CMPXCHG_LOAD, OpKind.LOCAL_CMPXCHG_STORE,
+                   OpKind.ATOMIC_LONG_ADD, OpKind.CMPXCHG, OpKind.COPY, OpKind.READ})
 
 # A context's code, or a step of it: a generator that yields before each
 # operation another context could interleave with, and returns its result.
@@ -153,6 +169,7 @@ class Run:
         self.steps = 0
         self.stacks = []
         self.live = list(world.entities)        # entities not finished
+        self.verify_enabled = VERIFY_ENABLED    # recompute after each plain access too
         for e in self.live:
             e.ex = k.cpu_exec[e.cpu]
 
@@ -214,6 +231,19 @@ class Run:
     def _cpus(self):
         return sorted({e.cpu for e in self.world.entities})
 
+    def _enabled(self):
+        """The entities enabled now, in order (what _loop computes inline)."""
+        out = []
+        for e in self.live:
+            ctx = e.ctx
+            if ctx is None:
+                if e.ex.can_take(e.kind) and e.cpu in self.k.cpu_online_mask:
+                    out.append(e)
+            elif e.ex.stack[-1] is ctx and (ctx.blocked_on is None or
+                                            ctx.blocked_on.holder is None):
+                out.append(e)
+        return out
+
     def run(self):
         """run - to the end; raises RunFailed at the first failure."""
         k = self.k
@@ -234,6 +264,7 @@ class Run:
         resumes; no trace)."""
         k = self.k
         choose = self.chooser.choose
+        draw = getattr(self.chooser, "draw", None)  # a uniform chooser's random(), called here
         check = self.check
         state = self.state
         append = self.choices.append
@@ -245,35 +276,56 @@ class Run:
         stop = self.stop
         last = None
         steps = 0
+        same = False            # the last step could not change who is enabled
+        verify = self.verify_enabled
         try:
             while True:
-                enabled = []
-                for e in live:
-                    ctx = e.ctx
-                    if ctx is None:
-                        if e.ex.can_take(e.kind) and e.cpu in online:
-                            enabled.append(e)
-                    elif e.ex.stack[-1] is ctx:
-                        lock = ctx.blocked_on
-                        if lock is None or lock.holder is None:
-                            enabled.append(e)
-                if not enabled:
-                    self._end()
-                    break
+                if same:
+                    if verify and self._enabled() != enabled:
+                        raise AssertionError(f"step {steps}: the enabled contexts changed "
+                                             f"after a plain access")
+                else:
+                    enabled = []
+                    add = enabled.append
+                    settled = True      # every live context started, none waits
+                    for e in live:
+                        ctx = e.ctx
+                        if ctx is None:
+                            settled = False
+                            if e.ex.can_take(e.kind) and e.cpu in online:
+                                add(e)
+                        elif e.ex.stack[-1] is ctx:
+                            lock = ctx.blocked_on
+                            if lock is None:
+                                add(e)
+                            else:
+                                settled = False
+                                if lock.holder is None:
+                                    add(e)
+                        else:
+                            settled = False
+                    if not enabled:
+                        self._end()
+                        break
                 if steps >= max_steps:
                     raise RunFailed(f"no end after {max_steps} steps (a livelock?)", steps)
                 if stop is not None and not steps & 1023 and steps and stop():
                     raise SearchStopped()
-                i = choose(steps, enabled, last)
+                if draw is not None:
+                    i = int(draw() * len(enabled))
+                else:
+                    i = choose(steps, enabled, last)
                 append(i)
                 last = enabled[i]
                 steps += 1
                 ctx = last.ctx
+                same = False
                 if ctx is None or ctx.pending is None or trace:
                     self.steps = steps
                     self.step(last)
                 else:                   # the common case: resume it
                     k.current = ctx
+                    done_op = ctx.pending[0]
                     try:
                         ctx.pending = ctx.gen.send(None)
                     except StopIteration as done:
@@ -283,6 +335,8 @@ class Run:
                         if ctx.blocked_on is not None:
                             self.steps = steps
                             self._blocked(last, ctx, ctx.pending)
+                        else:
+                            same = settled and done_op in PLAIN
                 if cover is not None:
                     cover.stepped(last, live)
                 if check is not None:

@@ -156,18 +156,27 @@ def pack_floor(opts, ticks, cpus):
 
 
 def scheduler_step(n=20_000, rounds=5):
-    """scheduler_step - (ns per scheduler step, ns per bare generator send)."""
+    """scheduler_step - (ns per scheduler step, ns per bare generator send, ns
+    per step of another kind): two tasks of n/2 steps each, under the random
+    chooser.  Their steps are accesses (READ_ONCE), the explorer's common
+    case, after which the scheduler keeps the set of enabled contexts; the
+    third figure is a step of another kind (Op.STEP), after which it
+    recomputes the set."""
     from kmodel.core.step import Op
     from kmodel.cpu.explore import RandomChooser
     from kmodel.cpu.sched import Run, World
     from kmodel.kernel import boot
 
-    def events(m):
+    def accesses(m):
+        for _ in range(m):
+            yield (Op.READ_ONCE, None)
+
+    def others(m):
         for _ in range(m):
             yield (Op.STEP, None)
 
     def bare():
-        send = events(n).send
+        send = accesses(n).send
         try:
             while True:
                 send(None)
@@ -175,16 +184,51 @@ def scheduler_step(n=20_000, rounds=5):
             pass
     k = boot("numa2")
     try:
-        def scheduled():
-            w = World(k)
-            w.task(0, events, n // 2)
-            w.task(4, events, n // 2)
-            Run(k, w, RandomChooser(0, 0), max_steps=10 * n).run()
-        step = measure(scheduled, n + 2, rounds, 0.01)[0]
+        def scheduled(events):
+            def run():
+                w = World(k)
+                w.task(0, events, n // 2)
+                w.task(4, events, n // 2)
+                Run(k, w, RandomChooser(0, 0), max_steps=10 * n).run()
+            return run
+        step = measure(scheduled(accesses), n + 2, rounds, 0.01)[0]
         send = measure(bare, n, rounds, 0.01)[0]
+        other = measure(scheduled(others), n + 2, rounds, 0.01)[0]
     finally:
         k.shutdown()
-    return step, send
+    return step, send, other
+
+
+def event_pair_and_object(n=100_000, rounds=5):
+    """event_pair_and_object - (ns per yield of a pair, of a slotted object,
+    of nothing): what making an event costs (kmodel/core/step.py)."""
+    from kmodel.core.step import Op
+
+    class Event:
+        __slots__ = ("op", "obj")
+
+        def __init__(self, op, obj):
+            self.op = op
+            self.obj = obj
+
+    def pairs(w):
+        for _ in range(n):
+            yield (Op.READ_ONCE, w)
+
+    def objects(w):
+        for _ in range(n):
+            yield Event(Op.READ_ONCE, w)
+
+    def bare(w):
+        for _ in range(n):
+            yield
+
+    def drive(gen):
+        def run():
+            for _ in gen(1):
+                pass
+        return run
+    return tuple(measure(drive(g), n, rounds, 0.005)[0] for g in (pairs, objects, bare))
 
 
 def three_events(v):
@@ -247,8 +291,9 @@ def run_all(quick=False, progress=None):
     goal("record", rec / floor, f"{rec / 1e3:.1f} us an event ({1e9 / rec:,.0f}/s), "
          f"floor {floor / 1e3:.2f} us")
     step("host time: a scheduler step against a bare send")
-    s, b = scheduler_step(rounds=3 if quick else 5)
-    goal("step", s / b, f"{s:.0f} ns a step, {b:.0f} ns a send")
+    s, b, o = scheduler_step(rounds=3 if quick else 5)
+    goal("step", s / b, f"{s:.0f} ns a step after an access, {b:.0f} ns a send; "
+         f"after a step of another kind {o:.0f} ns, {o / b:.1f}x")
     step("host time: exhaustive search, bound 2")
     rate, distinct = exhaustive_rate(rounds=3 if quick else 5)
     goal("exhaustive", rate / EXHAUSTIVE_BEFORE,
