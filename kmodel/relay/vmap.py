@@ -7,8 +7,11 @@ opener; for a CPU coming up, the CPU running the hotplug callback), then
 ``vmap``s them and clears the area.  ``placement="local"`` puts the pages on
 the buffer's CPU's node instead, for a fair comparison with the page list.
 
-Accesses go through 4 KiB vmap mappings.  On lazy-sync machines the first
-touch of each page from a CPU that has not synced it is a vmalloc fault.
+Accesses go through 4 KiB vmap mappings.  On lazy-sync machines an access
+from an address space that lacks the area's top-level page-table slot is a
+vmalloc fault (kmodel.mm.vmalloc.vmalloc_touch): once per address space and
+slot.  The opener's memset goes through the area, so its own address space
+takes the fault there, if any.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.core.errno import ENOMEM
@@ -68,6 +71,8 @@ def vmap_relay_alloc_buf(k, buf, nid):
         relay_free_page_array(k, mem)
         return -ENOMEM
     area.view[:] = bytes(len(area.view))        # memset(mem, 0, *size)
+    if area.lazy:                               # ... through the area: the opener's
+        k.vm.vmalloc_touch(area, 0, len(area.view))     # address space may fault
     buf.priv = vmap_buf(area, pages, mem)
     buf.view = area.view
     buf.page_count = n_pages
@@ -105,7 +110,7 @@ class VmapBackend(ContiguousBackend):
         k = buf.chan.k
         k.timing.tlb_probe(buf.cost, 0, (area.addr >> PAGE_SHIFT) + idx)
         if area.lazy:
-            k.vm.vmalloc_touch(area, buf.cost, offset, n)
+            k.vm.vmalloc_touch(area, offset, n)
 
     def alloc_buf(self, k, buf, nid):
         return vmap_relay_alloc_buf(k, buf, nid)
