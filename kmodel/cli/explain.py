@@ -76,12 +76,22 @@ def _row(text, cycles):
 
 def data_row(k, buf, idx, nbytes, is_write, poff):
     """The copy: its bytes, from the cache level that holds the buffer (its
-    working set here: the buffer alone), at that level's bandwidth."""
+    working set here: the buffer alone), at that level's bandwidth; or, when
+    the page's lines are not this CPU's (another CPU's cache has them, the
+    opener's after its zeroing, or memory), fetched from there (one row more)."""
     d = buf.descs[idx]
-    cycles, where = k.timing.stream_cost(k.cpu_to_node(buf.cpu), d.nid, nbytes, buf.alloc_size)
+    tm = k.timing
+    cpu_nid = k.cpu_to_node(buf.cpu)
     verb = "copy" if is_write else "read"
     to = "to" if is_write else "from"
-    return _row(f"{verb} {nbytes} B {to} page {idx} (N{d.nid}) +{poff:#x}: {where}", cycles)
+    what = f"{verb} {nbytes} B {to} page {idx} (N{d.nid}) +{poff:#x}"
+    if d.holder is buf.cost or buf.ops.reserved_region:
+        cycles, where = tm.stream_cost(cpu_nid, d.nid, nbytes, buf.alloc_size)
+        return _row(f"{what}: {where}", cycles)
+    cycles, where = tm.fetch_cost(cpu_nid, d.nid, nbytes, d.holder)
+    if d.holder is None:                # in memory only: no cache has the lines
+        return _row(f"{what}: {where}", cycles)
+    return _row(what, None) + "\n" + _row(f"  fetched from {where}", cycles)
 
 
 def explain_pagelist(k, buf, is_write, offset, length, events, first):

@@ -18,6 +18,7 @@ from kmodel.core.errno import ENOMEM
 from kmodel.mm.gfp import GFP_KERNEL
 from kmodel.mm.page import set_page_private
 from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
+from kmodel.relay.accounting import zeroed_by_opener
 from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import ContiguousBackend, make_descs
 
@@ -77,6 +78,7 @@ def vmap_relay_alloc_buf(k, buf, nid):
     buf.view = area.view
     buf.page_count = n_pages
     make_descs(k, buf, pages, buf.nid, 0, area.addr >> PAGE_SHIFT)
+    zeroed_by_opener(k, buf)                    # the memset above, on this CPU
     if area.lazy:
         buf.turns = None        # a page change may be a vmalloc fault: _account's touch
     return 0
