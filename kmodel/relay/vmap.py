@@ -16,6 +16,7 @@ takes the fault there, if any.
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.core.errno import ENOMEM
 from kmodel.mm.gfp import GFP_KERNEL
+from kmodel.mm.pgtable import pgd_slots
 from kmodel.mm.page import set_page_private
 from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
 from kmodel.relay.accounting import zeroed_by_opener
@@ -122,5 +123,14 @@ class VmapBackend(ContiguousBackend):
 
     def describe(self, buf):
         area = buf.priv.area
-        return Description("vmap area", [f"vmap area {area.addr:#x}-{area.addr + area.size:#x}"
-                                         f" ({'lazy sync' if area.lazy else 'synced'})"])
+        vm = buf.chan.k.vm
+        end = area.addr + area.size - PAGE_SIZE         # the guard page is not the buffer's
+        slots = list(pgd_slots(area.addr, end - area.addr))
+        missing = sum(1 for mm in vm.pgd_list.values() if not set(slots) <= mm.pgd)
+        span = str(slots[0]) if len(slots) == 1 else f"{slots[0]}-{slots[-1]}"
+        return Description("vmap area", [
+            f"vmap area {area.addr:#x}-{end:#x} ({area.nr_pages} pages), then a guard page",
+            f"top-level page-table slot {span}: " + (
+                f"missing from {missing} address spaces" if missing else
+                "in every address space"),
+            "pages[] (the page-pointer array), in address order:"])
