@@ -92,3 +92,22 @@ def test_modeled_figures_do_not_depend_on_the_sizes_run_before():
     alone = model_suite("nehalem-2009", [4096])
     after = [r for r in model_suite("nehalem-2009", [64, 4096]) if r["size"] == 4096]
     assert alone == after and any(r["tlb_misses_4K"] for r in alone)
+
+
+def test_a_busy_host_is_said_to_be_busy():
+    """A relay write measured faster than the bare copy under it, or a spread
+    wider than a quarter of the median, means the host was busy: the report
+    says so; a quiet run says nothing."""
+    from kmodel.cli.bench import host_warnings
+
+    def row(design, ns, iqr, case="seq-write", size=64):
+        return {"case": case, "size": size, "design": design, "ns": ns, "iqr": iqr}
+    quiet = [row("floor", 100, 5), row("pagelist", 150, 10)]
+    assert host_warnings(quiet) == []
+    below = [row("floor", 100, 5), row("pagelist", 54, 5)]
+    text = " ".join(" ".join(host_warnings(below)).split())
+    assert "below the floor" in text and "write 64 B pagelist (0.54x)" in text
+    wide = [row("floor", 100, 5), row("pagelist", 150, 40)]
+    text = " ".join(" ".join(host_warnings(wide)).split())
+    assert "spread (IQR) over 25%" in text and "write 64 B pagelist (27%)" in text
+    assert "not to be trusted" in text

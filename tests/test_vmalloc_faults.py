@@ -101,6 +101,7 @@ def test_vmalloc_sync_all_leaves_nothing_to_fault(kernel_factory):
     chan = env.open(8 * PAGE_SIZE, 2, backend="vmap")
     k.vmalloc_sync_all()
     assert not chan.buf[3].priv.area.lazy
+    assert all({389, 390} <= mm.pgd for mm in k.vm.pgd_list.values())
     assert touch_from_every_cpu(k, chan, 3) == 0
 
 

@@ -123,6 +123,25 @@ def random_offsets(length, nops=256, size=BUF_SIZE, seed=1):
     return [rng.randrange(slots) * length for _ in range(nops)]
 
 
+def boot_up_to_writer(machine, more=0):
+    """A kernel of machine with only its CPUs up to the writer (and `more`
+    after it) online, to keep host memory low; the relay loaded, the boot
+    CPU (the opener) running."""
+    from hw.topology import load_preset
+    spec = load_preset(machine)
+    present = sorted(spec.present_cpus)
+    upto = next(i for i, c in enumerate(present)
+                if spec.cpu_node[c] == spec.nr_nodes - 1) + 1 + more
+    k = boot(machine, maxcpus=upto)
+    try:
+        assert k.modules.insmod("ltt_relay_alloc") == 0
+    except BaseException:
+        k.shutdown()
+        raise
+    k.set_cpu(k.boot_cpu)
+    return k
+
+
 def buffer_sweep(machine, sizes, write=4096):
     """Modeled cycles of a sequential write of `write` bytes against the buffer
     size per CPU, for each design: where the caches stop hiding the memory.
@@ -130,16 +149,9 @@ def buffer_sweep(machine, sizes, write=4096):
     then measured over a second pass.  Only the CPUs up to the writer are
     brought up, and one channel is open at a time, to keep host memory low.
     Returns [{size, design, cycles_per_op, bytes_remote_per_op}]."""
-    from hw.topology import load_preset
-    spec = load_preset(machine)
-    last = spec.nr_nodes - 1
-    present = sorted(spec.present_cpus)
-    upto = next(i for i, c in enumerate(present) if spec.cpu_node[c] == last) + 1
     rows = []
-    k = boot(machine, maxcpus=upto)
+    k = boot_up_to_writer(machine)
     try:
-        assert k.modules.insmod("ltt_relay_alloc") == 0
-        k.set_cpu(k.boot_cpu)
         cpu = writer_cpu(k)
         data = payload(write)
         for size in sizes:
@@ -178,17 +190,11 @@ def consumer_sweep(machine, sizes, write=4096):
     read.  Only the CPUs up to the writer are up, one channel at a time.
     Returns [{size, design, consumer, first_lap, writer, consumer_cycles,
     c2c_lines, writeback_remote}] per `write` bytes (cycles) or per lap."""
-    from hw.topology import load_preset
     from kmodel.relay.accounting import consumer_read
-    spec = load_preset(machine)
-    last = spec.nr_nodes - 1
-    present = sorted(spec.present_cpus)
-    upto = next(i for i, c in enumerate(present) if spec.cpu_node[c] == last) + 2
     rows = []
-    k = boot(machine, maxcpus=upto)
+    k = boot_up_to_writer(machine, more=1)
+    last = k.spec.nr_nodes - 1
     try:
-        assert k.modules.insmod("ltt_relay_alloc") == 0
-        k.set_cpu(k.boot_cpu)
         w = writer_cpu(k)
         near = min(c for c in k.cpu_online_mask if k.cpu_to_node(c) == last and c != w)
         data = payload(write)
