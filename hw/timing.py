@@ -52,6 +52,7 @@ charges them.  Reads of a wc or uc region are charged as writes are, which
 flatters them (a load from wc memory is uncached); the tracer only writes
 there, and crash extraction reads the file, not the region.
 """
+from collections import deque
 from dataclasses import dataclass, fields
 
 from hw.tlb import DTLB, SIZES, SHIFTS
@@ -207,11 +208,14 @@ class TimingTable:
 
 
 class CpuCost:
-    """Modeled counters of one emulated CPU.  Plain integers: cheap to bump."""
+    """Modeled counters of one emulated CPU.  Plain integers: cheap to bump.
+    ``held`` is not a counter: the pages whose lines this CPU's zeroing left
+    dirty in its caches, oldest first (TimingModel.zeroed)."""
     __slots__ = ("cpu", "nid", "line_cycles", "cycles", "bytes", "lines", "stream_bytes", "served",
                  "meta_lines", "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
                  "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops",
-                 "atomics", "line_transfers", "irq_flag_ops")
+                 "atomics", "line_transfers", "irq_flag_ops", "c2c_lines", "writeback",
+                 "held", "held_bytes")
 
     def __init__(self, cpu, nid, line_cycles, dtlb, nr_nodes):
         self.cpu = cpu
@@ -223,7 +227,10 @@ class CpuCost:
         self.stream_bytes = [0] * nr_nodes
         self.served = [0] * (nr_nodes + len(LEVELS))   # streamed bytes by where they
         self.meta_lines = [0] * nr_nodes                # are served: DRAM of each node,
-        self.reset()                                    # then L1, L2, LLC
+        self.writeback = [0] * nr_nodes                 # then L1, L2, LLC
+        self.held = deque()
+        self.held_bytes = 0
+        self.reset()
 
     def reset(self):
         self.cycles = 0
@@ -232,6 +239,7 @@ class CpuCost:
         self.lines[:] = zeros
         self.stream_bytes[:] = zeros
         self.meta_lines[:] = zeros
+        self.writeback[:] = zeros
         self.served[:] = [0] * len(self.served)
         self.tlb_lookups = [0, 0, 0]
         self.tlb_misses = [0, 0, 0]
@@ -245,6 +253,7 @@ class CpuCost:
         self.atomics = 0
         self.line_transfers = 0
         self.irq_flag_ops = 0
+        self.c2c_lines = 0
         self.dtlb.flush()
 
 
@@ -346,6 +355,66 @@ class TimingModel:
         gbps = self.table.cpu_ghz / self.serve_cpb[cpu_nid][i]
         return int(round(n * self.serve_cpb[cpu_nid][i])), f"{where}, {gbps:g} GB/s"
 
+    # --- coherence: where a buffer page's lines are ---------------------------
+    def holds(self, nbytes):
+        """holds - does a CPU's cache keep the lines of a set of nbytes (a buffer
+        written round and round) from one lap to the next: does it fit the LLC?"""
+        return nbytes <= self.level_bytes[2]
+
+    def fetch(self, c, nid, n, holder=None):
+        """fetch - c takes n bytes of lines on node nid that it does not hold:
+        from memory (holder None: DRAM at the distance to nid), or from the
+        cache of holder, another CPU's CpuCost.  A transfer from a cache goes
+        through the line's home node, so it is charged the bandwidth of the
+        farther of the holder's node and the home node: the LLC's when both
+        are c's own node, the DRAM stream at that distance otherwise (an
+        estimate: the lines cross the same link as remote memory).  Counted as
+        c2c_lines."""
+        c.bytes[nid] += n
+        c.stream_bytes[nid] += n
+        if holder is not None:
+            c.c2c_lines += (n + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
+        c.served[self._fetched_by(c.nid, nid, holder)] += n
+
+    def _fetched_by(self, cpu_nid, nid, holder):
+        """Where a fetch is served, as an index of CpuCost.served (see fetch)."""
+        if holder is None:
+            return nid
+        dist = self.spec.distance[cpu_nid]
+        far = nid if dist[nid] >= dist[holder.nid] else holder.nid
+        return self.spec.nr_nodes + 2 if far == cpu_nid else far
+
+    def fetch_cost(self, cpu_nid, nid, n, holder=None):
+        """fetch_cost - (cycles, where) of a fetch alone, for explanations."""
+        i = self._fetched_by(cpu_nid, nid, holder)
+        gbps = self.table.cpu_ghz / self.serve_cpb[cpu_nid][i]
+        if holder is None:
+            where = f"DRAM N{i}"
+        else:
+            where = f"CPU {holder.cpu}'s cache, " + (f"via N{i}" if i < self.spec.nr_nodes
+                                                      else "LLC")
+        return int(round(n * self.serve_cpb[cpu_nid][i])), f"{where}, {gbps:g} GB/s"
+
+    def zeroed(self, c, pages, size):
+        """zeroed - c cleared these pages (objects with holder, dirty and nid),
+        size bytes each, in this order (__GFP_ZERO, or a memset): their lines
+        are dirty in c's caches, and those zeroed more than an LLC ago have
+        been written back to their home node (counted in writeback)."""
+        held = c.held
+        cap = self.level_bytes[2]
+        for p in pages:
+            p.holder = c
+            p.dirty = True
+            held.append(p)
+            c.held_bytes += size
+            while c.held_bytes > cap:
+                old = held.popleft()
+                c.held_bytes -= size
+                if old.holder is c and old.dirty:
+                    old.holder = None
+                    old.dirty = False
+                    c.writeback[old.nid] += size
+
     def dep_load(self, c, nid, ws):
         """dep_load - cycles of one dependent load (a pointer chased) of a line on
         node nid in a working set of ws bytes: the cache level's latency, or the
@@ -421,20 +490,25 @@ class TimingModel:
         for c in self.cpus.values():
             c.reset()
 
+    def _cycles(self, c):
+        """A CPU's cycles: those charged, and its streamed bytes at the cost
+        of where each was served."""
+        cycles = c.cycles
+        if any(c.served):
+            cpb = self.serve_cpb[c.nid]
+            for i, nbytes in enumerate(c.served):
+                if nbytes:
+                    cycles += int(round(nbytes * cpb[i]))
+        return cycles
+
     def summary(self):
         """summary - cycles, atomics, line transfers and irq flag operations
         summed over every CPU: what totals() gives of them, for the explorer,
         which reads them after every run."""
         self.flush()
         cycles = atomics = transfers = flag_ops = 0
-        serve_cpb = self.serve_cpb
         for c in self.cpus.values():
-            cycles += c.cycles
-            if any(c.served):
-                cpb = serve_cpb[c.nid]
-                for i, nbytes in enumerate(c.served):
-                    if nbytes:
-                        cycles += int(round(nbytes * cpb[i]))
+            cycles += self._cycles(c)
             atomics += c.atomics
             transfers += c.line_transfers
             flag_ops += c.irq_flag_ops
@@ -449,19 +523,16 @@ class TimingModel:
                "bytes_by_node": [0] * n, "lines_by_node": [0] * n,
                "meta_lines_local": 0, "meta_lines_remote": 0,
                "vmalloc_faults": 0, "walk_steps": 0, "list_iters": 0, "notifier_calls": 0,
-               "atomics": 0, "line_transfers": 0, "irq_flag_ops": 0}
+               "atomics": 0, "line_transfers": 0, "irq_flag_ops": 0, "c2c_lines": 0,
+               "writeback_local": 0, "writeback_remote": 0}
         for s in SIZES:
             out[f"tlb_lookups_{s}"] = 0
             out[f"tlb_misses_{s}"] = 0
             out[f"stlb_hits_{s}"] = 0
         for cpu in (self.cpus if cpus is None else cpus):
             c = self.cpus[cpu]
-            out["cycles"] += c.cycles
+            out["cycles"] += self._cycles(c)
             out["ops"] += c.ops
-            cpb = self.serve_cpb[c.nid]
-            for i, nbytes in enumerate(c.served):
-                if nbytes:
-                    out["cycles"] += int(round(nbytes * cpb[i]))
             for nid in range(n):
                 slines = (c.stream_bytes[nid] + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
                 out["bytes_by_node"][nid] += c.bytes[nid]
@@ -469,6 +540,8 @@ class TimingModel:
                 out["bytes_local" if nid == c.nid else "bytes_remote"] += c.bytes[nid]
                 out["meta_lines_local" if nid == c.nid else "meta_lines_remote"] += \
                     c.meta_lines[nid]
+                out["writeback_local" if nid == c.nid else "writeback_remote"] += \
+                    c.writeback[nid]
             out["vmalloc_faults"] += c.vmalloc_faults
             out["walk_steps"] += c.walk_steps
             out["list_iters"] += c.list_iters
@@ -476,6 +549,7 @@ class TimingModel:
             out["atomics"] += c.atomics
             out["line_transfers"] += c.line_transfers
             out["irq_flag_ops"] += c.irq_flag_ops
+            out["c2c_lines"] += c.c2c_lines
             for i, s in enumerate(SIZES):
                 out[f"tlb_lookups_{s}"] += c.tlb_lookups[i]
                 out[f"tlb_misses_{s}"] += c.tlb_misses[i]

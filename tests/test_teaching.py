@@ -75,27 +75,49 @@ def test_explain_walk_forward_then_next_page():
     rc, out = run("explain", "write", "5000", "6000")
     assert rc == 0
     assert " 1. look up offset 5000 (0x1388) from wpage (page 0, at 0x0): +5000 bytes" in out
-    assert "walk forward 1 step -> page 1; wpage := page 1" in out
+    assert "walk forward, 1 iteration -> page 1; wpage := page 1" in out
     # the 16 KiB buffer fits numa2's L1, which one core fills at 64 GB/s (32 bytes
     # a cycle at 2 GHz): 3192 / 32 = 99.75 -> 100 cycles, 2808 / 32 -> 88
     assert "copy 3192 B to page 1 (N0) +0x388: L1, 64 GB/s" in out
     assert "100 cycles" in out.split("copy 3192 B")[1].split("\n")[0]
     assert "copy 2808 B to page 2" in out and "cache after: wpage=page 2" in out
     # the per-step costs add up with the model's own total: 6000 / 32 = 187.5 ->
-    # 188, two list steps in L1 (4 each), one 1 GiB TLB miss (30)
+    # 188, two list iterations in L1 (4 each), one 1 GiB TLB miss (30)
     assert "total, as the model counts it: 226 cycles" in out
+    # "walk steps" means one thing: iterations beyond a page's next (none here)
+    assert "list iterations 2 (walk steps, beyond the next page: 0)" in out
+    assert " step " not in out and "1 step" not in out
 
 
 def test_explain_backward_walk_leaves_cache():
     rc, out = run("explain", "write", "1000", "64", "--n-subbufs", "8", "--before", "12k:1")
-    assert "walk backward 3 steps -> page 0; cache unchanged" in out
-    assert "cache after: wpage=page 3" in out and "walk steps 2" in out
+    assert "walk back, 3 iterations -> page 0; cache kept" in out
+    assert "cache after: wpage=page 3" in out
+    assert "list iterations 3 (walk steps, beyond the next page: 2)" in out
+
+
+def test_explain_says_when_no_tlb_lookup_is_charged():
+    """The first write on page 0 takes the cached page: no lookup is charged,
+    and explain says so instead of calling it a hit; the next page change
+    pays the linear map's first miss."""
+    rc, out = run("explain", "write", "100", "64")
+    assert "a hit" not in out and "no TLB lookup is charged here" in out
+    rc, out = run("explain", "write", "4200", "64", "--before", "100:64")
+    assert "TLB 1G miss" in out
 
 
 def test_explain_vmap_faults_on_nehalem():
+    """A buffer in the boot-time slot: no fault.  In the second slot (512 GiB
+    of vmalloc space in use before it): one fault for CPU 5's address space,
+    on the first page; the second page is in the same slot."""
     rc, out = run("explain", "write", "4000", "200", "--backend", "vmap", "--machine",
                   "nehalem-2009", "--cpu", "5", "--placement", "opener")
-    assert rc == 0 and out.count("page walk; vmalloc fault") == 2 and "remote 200" in out
+    assert rc == 0 and "vmalloc faults 0" in out and "remote 200" in out
+    rc, out = run("explain", "write", "4000", "200", "--backend", "vmap", "--machine",
+                  "nehalem-2009", "--cpu", "5", "--placement", "opener", "--vmalloc-used",
+                  "512g")
+    assert rc == 0 and out.count("page walk; vmalloc fault") == 1 and "remote 200" in out
+    assert "vmalloc faults 1" in out
     assert all(len(l) <= 80 for l in out.splitlines())
 
 

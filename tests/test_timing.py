@@ -45,3 +45,28 @@ def test_stlb_catches_l1_misses(kernel_factory):
     for vpn in range(100):              # second pass: L1 misses, STLB (1536) hits
         tm.tlb(c, 0, vpn)
     assert c.tlb_misses[0] == 100 and c.stlb_hits[0] == 100
+
+
+def test_the_explorers_summary_is_what_totals_says(kernel_factory):
+    """summary() (read after every explored run) gives the same four figures
+    as totals(), streamed bytes included; a reset leaves every counter zero
+    and the TLBs empty (a run starts where the last one did not leave it)."""
+    from kmodel.core.atomic import atomic_long_t
+    k = kernel_factory("xeon-2s-skylake")
+    tm = k.timing
+    word = atomic_long_t(k, name="w")             # a line the CPUs pass around
+    for cpu in (0, 3, 9):
+        c = tm.cpus[cpu]
+        tm.stream(c, 1, 10_000, ws=1 << 30)
+        tm.atomic(c, word, True)
+        tm.irq_flags(c, False)
+        tm.tlb(c, 0, 42)
+        tm.mem(c, 0, 4096, 64)
+    t = tm.totals()
+    assert tm.summary() == {key: t[key] for key in ("cycles", "atomics", "line_transfers",
+                                                     "irq_flag_ops")}
+    assert t["cycles"] > sum(c.cycles for c in tm.cpus.values())    # the streamed bytes count
+    tm.reset()
+    assert all(v == 0 or v == [0] * len(v) for v in tm.totals().values())
+    tm.tlb(tm.cpus[3], 0, 42)                   # the TLB was flushed: a miss again
+    assert tm.cpus[3].tlb_misses[0] == 1

@@ -10,6 +10,7 @@ beside the measured ratios, marked met or missed.
 """
 import json
 import os
+import textwrap
 import sys
 import time
 
@@ -18,9 +19,10 @@ from kmodel.cli.errors import UsageError
 from kmodel.cli.outfile import check_output, write_output
 from kmodel.cli.signals import Terminated, signal_name
 from kmodel.perf.harness import measure
-from kmodel.perf.workloads import (DESIGNS, HOT_PATH_GOALS, QUICK_SIZES, QUICK_SWEEP_SIZES,
-                                   SIZES, SWEEP_SIZES, RelayBench, buffer_sweep, make_floor,
-                                   random_offsets, sequential, sequential_read)
+from kmodel.perf.workloads import (CONSUMER_SIZES, DESIGNS, HOT_PATH_GOALS, QUICK_SIZES,
+                                   QUICK_SWEEP_SIZES, SIZES, SWEEP_SIZES, RelayBench,
+                                   buffer_sweep, consumer_sweep, make_floor, random_offsets,
+                                   sequential, sequential_read)
 
 DEFAULT_MACHINES = ["xeon-2s-skylake", "nehalem-2009"]
 MAX_MACHINES = 8            # each adds a modeled run of every size and design
@@ -66,7 +68,7 @@ def run_suite(machines, quick, progress_stream, prog=None):
     min_time = 0.002 if quick else 0.01
     results = []
     total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + (1 if quick else 3) + \
-        len(machines) * (len(sizes) * 2 * len(DESIGNS) + 1)
+        len(machines) * (len(sizes) * 2 * len(DESIGNS) + 2)
     prog = prog or Progress(total, progress_stream)
     prog.total = total
     host_machine = machines[0]
@@ -121,6 +123,8 @@ def run_suite(machines, quick, progress_stream, prog=None):
         results.extend(model_suite(machine, sizes, prog))
         prog.step(f"modeled: {machine}, 4 KiB writes against buffer size")
         results.extend(buffer_sweep(machine, QUICK_SWEEP_SIZES if quick else SWEEP_SIZES))
+        prog.step(f"modeled: {machine}, a writer and a consumer")
+        results.extend(consumer_sweep(machine, CONSUMER_SIZES[:1] if quick else CONSUMER_SIZES))
     prog.done()
     return results
 
@@ -203,6 +207,38 @@ def goals(results):
     return out
 
 
+SPREAD_LIMIT = 0.25      # IQR / median beyond which a host figure is not to be trusted
+
+
+def host_warnings(results):
+    """Lines that say when the host time cannot be trusted: a relay access
+    measured faster than the bare copy it does on top of (the floor ran while
+    the host was busy), or a spread (IQR) wider than SPREAD_LIMIT of the median."""
+    below, wide = [], []
+    for r in results:
+        if r["case"] not in ("seq-write", "seq-read") or "ns" not in r:
+            continue
+        what = f"{r['case'][4:]} {_size(r['size'])} {r['design']}"
+        if r["iqr"] > SPREAD_LIMIT * r["ns"]:
+            wide.append(f"{what} ({r['iqr'] / r['ns']:.0%})")
+        if r["design"] != "floor":
+            fl = _find(results, case=r["case"], size=r["size"], design="floor")
+            if fl and r["ns"] < fl["ns"]:
+                below.append(f"{what} ({r['ns'] / fl['ns']:.2f}x)")
+    text = []
+    if below:
+        text.append("WARNING: below the floor, so the floor was measured while the host was "
+                    "busy: " + ", ".join(below) + ".")
+    if wide:
+        text.append(f"WARNING: a spread (IQR) over {SPREAD_LIMIT:.0%} of the median, so the "
+                    "host was busy: " + ", ".join(wide) + ".")
+    if text:
+        text.append("The host-time figures and goals above are not to be trusted: run again "
+                    "on a quiet host.  The modeled tables do not depend on the host.")
+    return [line for para in text for line in
+            textwrap.wrap(para, 78, initial_indent="  ", subsequent_indent="    ")]
+
+
 def _size(n):
     return f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
 
@@ -280,10 +316,12 @@ def format_report(results, machines):
                 lines.append(f"{size >> 10:>5}KiB" + "".join(f"  {c[d]:>12.0f}" for d in DESIGNS)
                              + f"  {c['pagelist'] / c['vmap']:>8.2f}x"
                              f"  {c['vmap-opener'] / c['vmap']:>10.2f}x")
+        lines.extend(consumer_table(results, machine))
     lines.append("\nHow close the relay comes to a bare copy (host time; goals set for this "
                  "project)")
     for text, measured, limit, met in goals(results):
         lines.append(f"  [{'met' if met else 'MISSED'}] {text}: measured {measured:.2f}x")
+    lines.extend(host_warnings(results))
     lines.append("  A 64 B write pays for exact accounting (an access and its bytes on the page,")
     lines.append("  about 25 ns) and the page check (about 20 ns) over a bare slice.  vmap's")
     lines.append("  page changes look up an exact LRU model of its 4 KiB TLB entries (a run of")
@@ -291,6 +329,25 @@ def format_report(results, machines):
     lines.append("  pages rarely need.  Host time measures the emulator; the modeled tables")
     lines.append("  compare the designs.")
     return "\n".join(lines) + "\n"
+
+
+def consumer_table(results, machine):
+    """The lines of the consumer table of one machine (workloads.consumer_sweep)."""
+    rows = [r for r in results if r["case"] == "consumer" and r["machine"] == machine]
+    if not rows:
+        return []
+    lines = [""] + textwrap.wrap(
+        f"Tracing with a consumer, {machine}: modeled cycles per 4 KiB written by the writer "
+        "(last node) in its first lap (lines from the opener's zeroing) and its second "
+        "(taken back from the consumer), and read by the consumer in the second; bytes "
+        "written back to a remote home node in the second lap", 78)
+    lines.append(f"{'buffer':>7}  {'consumer':<14} {'design':<12} {'lap 1':>7} {'lap 2':>7} "
+                 f"{'consumer':>9} {'remote write-back':>18}")
+    for r in rows:
+        lines.append(f"{r['size'] >> 20:>4}MiB  {r['consumer']:<14} {r['design']:<12} "
+                     f"{r['first_lap']:>7.0f} {r['writer']:>7.0f} {r['consumer_cycles']:>9.0f} "
+                     f"{r['writeback_remote']:>18,}")
+    return lines
 
 
 def plot(results, machines, path):

@@ -48,11 +48,14 @@ def draw_buffer(k, buf, max_pages=8):
         if skipped:
             lines.append(f"       ... {skipped} more page{'s' if skipped > 1 else ''} ...")
             skipped = 0
-        arrow = first if i == 0 else "      "
         lo, hi = d.offset, d.offset + PAGE_SIZE - 1
         cell = f"[{i:3d}] pfn {d.page.pfn:#07x} N{d.nid} {lo:06x}-{hi:06x}"
         ptr = marks.get(id(d))
-        lines.append(f"{arrow} -> {cell}" + (f"  <- {' '.join(ptr)}" if ptr else ""))
+        mark = f"  <- {' '.join(ptr)}" if ptr else ""
+        if desc.ring:                   # a list: links from the head round to it
+            lines.append(f"{first if i == 0 else '      '} -> {cell}{mark}")
+        else:                           # an array of pages: no links to draw
+            lines.append(f"    {cell}{mark}")
     if skipped:
         lines.append(f"       ... {skipped} more ...")
     if desc.ring and descs:

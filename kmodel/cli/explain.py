@@ -76,12 +76,22 @@ def _row(text, cycles):
 
 def data_row(k, buf, idx, nbytes, is_write, poff):
     """The copy: its bytes, from the cache level that holds the buffer (its
-    working set here: the buffer alone), at that level's bandwidth."""
+    working set here: the buffer alone), at that level's bandwidth; or, when
+    the page's lines are not this CPU's (another CPU's cache has them, the
+    opener's after its zeroing, or memory), fetched from there (one row more)."""
     d = buf.descs[idx]
-    cycles, where = k.timing.stream_cost(k.cpu_to_node(buf.cpu), d.nid, nbytes, buf.alloc_size)
+    tm = k.timing
+    cpu_nid = k.cpu_to_node(buf.cpu)
     verb = "copy" if is_write else "read"
     to = "to" if is_write else "from"
-    return _row(f"{verb} {nbytes} B {to} page {idx} (N{d.nid}) +{poff:#x}: {where}", cycles)
+    what = f"{verb} {nbytes} B {to} page {idx} (N{d.nid}) +{poff:#x}"
+    if d.holder is buf.cost or buf.ops.reserved_region:
+        cycles, where = tm.stream_cost(cpu_nid, d.nid, nbytes, buf.alloc_size)
+        return _row(f"{what}: {where}", cycles)
+    cycles, where = tm.fetch_cost(cpu_nid, d.nid, nbytes, d.holder)
+    if d.holder is None:                # in memory only: no cache has the lines
+        return _row(f"{what}: {where}", cycles)
+    return _row(what, None) + "\n" + _row(f"  fetched from {where}", cycles)
 
 
 def explain_pagelist(k, buf, is_write, offset, length, events, first):
@@ -93,8 +103,13 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
         page = buf.wpage if is_write else buf.rpage
         out.append(" 1. the cached page holds the whole access: no lookup, no walk")
         out.append(f"    ({'wpage' if is_write else 'rpage'} = page {page.offset // PAGE_SIZE}, "
-                   f"offsets {page.offset:#x}-{page.offset + PAGE_SIZE - 1:#x}; "
-                   "its TLB entry is the most recent: a hit)")
+                   f"offsets {page.offset:#x}-{page.offset + PAGE_SIZE - 1:#x})")
+        if buf.cost.last_vpn[k.timing.linear_size] == page.vpn:
+            out.append("    (its linear-map TLB entry is the most recent: a hit)")
+        else:
+            out.append("    (no TLB lookup is charged here: the model looks the TLB up when a")
+            out.append("    stream changes page, so this linear-map page's first miss is")
+            out.append("    charged at the stream's next page change)")
         out.append(data_row(k, buf, page.offset // PAGE_SIZE, length, is_write,
                             offset - page.offset))
         return out
@@ -112,7 +127,7 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
             pending = (start, snap)
             direction = None
         elif name == "walk":
-            direction = "forward" if args[0] else "backward"
+            direction = "forward" if args[0] else "back"
         elif name == "lookup_done":
             start, before = pending
             found = args[1]
@@ -122,9 +137,9 @@ def explain_pagelist(k, buf, is_write, offset, length, events, first):
             else:
                 upd = (f"; {CACHE_NAMES[0] if is_write else CACHE_NAMES[1]} := "
                        f"{page_name(buf, found)}" if direction == "forward" else
-                       "; cache unchanged")
-                out.append(_row(f"walk {direction} {iters} step{'s' if iters > 1 else ''}"
-                                f" -> {page_name(buf, found)}{upd}",
+                       "; cache kept")
+                out.append(_row(f"walk {direction}, {iters} iteration"
+                                f"{'s' if iters > 1 else ''} -> {page_name(buf, found)}{upd}",
                                 snap.cycles - before.cycles))
         elif name == "tlb":
             pending = (args[0], snap)
@@ -196,8 +211,9 @@ def cmd_explain(args, out):
         t = k.timing.totals()
         tlbm = sum(t[f"tlb_misses_{s}"] for s in SIZES)
         out.write(f"total, as the model counts it: {t['cycles']:,} cycles\n"
-                  f"  bytes local {t['bytes_local']:,}, remote {t['bytes_remote']:,}; walk steps "
-                  f"{t['walk_steps']}; TLB misses {tlbm}; vmalloc faults {t['vmalloc_faults']}\n")
+                  f"  bytes local {t['bytes_local']:,}, remote {t['bytes_remote']:,}; TLB misses "
+                  f"{tlbm}; vmalloc faults {t['vmalloc_faults']}\n  list iterations "
+                  f"{t['list_iters']} (walk steps, beyond the next page: {t['walk_steps']})\n")
     finally:
         k.shutdown()
     return 0

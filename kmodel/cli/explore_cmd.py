@@ -30,7 +30,7 @@ SIGINT or SIGTERM.
 """
 import argparse
 
-from hw.topology import DEFAULT_PRESET
+from hw.topology import DEFAULT_PRESET, load_preset
 from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, parse_header
 from kmodel.cli.command import command_table
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
@@ -40,11 +40,12 @@ from kmodel.cli.split import split_words
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
 from kmodel.cpu.explore import STRATEGIES, Strategy, explore
 from kmodel.cpu.sched import ScheduleError
+from kmodel.kernel import boot
 from kmodel.cli.signals import StopSignals
 from kmodel.core.step import Op
 from kmodel.scenarios.layer_laps import LAP_SCENARIOS, layer_coverage, make_lap_scenario
 from kmodel.scenarios.layer_races import LAYER_RACES, make_layer_race
-from kmodel.scenarios.races import RACES, get_race
+from kmodel.scenarios.races import RACES, find_race, get_race
 from kmodel.session import Session
 
 DECLARATIONS = {"task": TASK, "irq": HARDIRQ, "softirq": SOFTIRQ, "nmi": NMI}
@@ -222,10 +223,15 @@ def _scenario(args):
                          getattr(sc, "windows", list)())
     if builtin is not None and get_race(builtin):
         setup, check = get_race(builtin)
+        race = find_race(builtin)
         if args.config:
             raise UsageError("--config applies to scripts; the built-in races boot "
                              "a plain kernel")
-        sess = Session(args.machine or DEFAULT_PRESET)
+        machine = args.machine or race.machine or DEFAULT_PRESET
+        if race.fresh_kernel:
+            load_preset(machine)            # a bad name fails here, once
+            return _Scenario(setup, check, lambda: boot(machine), lambda: None)
+        sess = Session(machine)
         return _Scenario(setup, check, sess.k, sess.close)
     text, display = load_script(args.script)
     if display.startswith("builtin:"):
@@ -321,7 +327,9 @@ def report(res, args, out, stopped_by=None):
     out.write(f"FAILED in run {f.run + 1} after {f.steps} steps: {f.message}\n")
     if not args.replay:
         config = "".join(f" --config {c}" for c in args.config or ())
-        out.write(f"replay: kmodel explore {args.script}{config} --replay {f.token}\n")
+        machine = f" --machine {args.machine}" if args.machine else ""
+        out.write(f"replay: kmodel explore {args.script}{machine}{config} --replay "
+                  f"{f.token}\n")
         trace = f.trace
         if len(trace) > TRACE_LINES:
             out.write(f"steps (the last {TRACE_LINES} of {len(trace)}):\n")

@@ -254,12 +254,14 @@ class PlacementTopic(Topic):
                           "of the last node; the channel was opened on CPU 0 (node 0)")]
 
     def problem(self):
-        return ["A stream of data costs the copy bandwidth of where it is served: a",
-                "buffer that fits the CPU's caches costs the same wherever its pages are;",
-                "one larger than the last-level cache streams from DRAM at the bandwidth",
-                "of its distance (kmodel machine show PRESET; docs/model.md).  The first",
-                "touch of a page also probes the 4 KiB TLB, and on nehalem-2009 takes a",
-                "vmalloc fault.",
+        return ["CPU 0 zeroed every page when it opened the channel, so a line's first",
+                "touch takes it from where that left it: CPU 0's cache for the last",
+                "LLC's worth zeroed, memory for the rest.  From another CPU's cache, a",
+                "line goes through its home node, at the DRAM bandwidth of the farther of",
+                "the two nodes (the LLC's when both are the writer's); from memory, at the",
+                "DRAM bandwidth of its node's distance.  A page's first touch also misses",
+                "the 4 KiB TLB: a page walk.  kmodel machine show PRESET prints every",
+                "figure (docs/model.md has the rules).",
                 "  1. modeled cycles with placement=local?",
                 "  2. modeled cycles with placement=opener (mainline relay)?",
                 "  3. remote bytes with placement=opener?"]

@@ -8,6 +8,7 @@ from hw.units import parse_size
 from kmodel.cli.bounds import CPU, Access, IntIn, SizeIn, check_count
 from kmodel.cli.errors import UsageError
 from kmodel.kernel import boot
+from kmodel.mm.vmalloc import VM_IOREMAP, VMALLOC_END, VMALLOC_START
 from kmodel.relay.backend import backend_names
 from kmodel.perf.workloads import payload
 from kmodel.relay.relay_alloc import DEFAULT_BACKEND, PLACEMENTS
@@ -21,6 +22,9 @@ CHANNEL_SHAPE = ("subbuf_size", "n_subbufs", "backend", "placement")
 # Buffers are real host memory (__GFP_ZERO touches every page), and each page
 # is a Python object: past this, a command would take minutes and gigabytes.
 HOST_LIMIT = 1 << 30
+
+# --vmalloc-used: at most what leaves room for the buffers
+VMALLOC_SPACE = (VMALLOC_END + 1 - VMALLOC_START) // 2
 
 # The accesses a command makes first (--access, --before): each at most the
 # emulator's limit, and at most this many (one line of output each).
@@ -43,6 +47,10 @@ def add_channel_options(p, subbuf="4k", n_subbufs=4):
                                          placement="local"))
     p.add_argument("--cpu", type=CPU, default=0, help="the CPU whose buffer is used")
     p.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    p.add_argument("--vmalloc-used", type=SizeIn(0, VMALLOC_SPACE), default=0,
+                   metavar="SIZE", help="vmalloc space in use before the channel opens "
+                   "(an extension: reserved as an ioremap() of a device window is); 512g "
+                   "puts vmap buffers in the second 512 GiB page-table slot")
 
 
 def add_access_option(p, flag, help):
@@ -99,6 +107,8 @@ def open_channel(args, name="chan"):
     k = boot(args.machine, config=args.config or ())
     try:
         k.modules.insmod("ltt_relay_alloc")
+        if args.vmalloc_used:
+            k.vm.get_vm_area(args.vmalloc_used, VM_IOREMAP, open_channel.__code__)
         chan, err = ltt_relay_open_debugfs(k, name, subbuf, args.n_subbufs, args.backend,
                                            args.placement)
         if chan is None:

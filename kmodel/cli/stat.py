@@ -44,6 +44,9 @@ def format_stat(k, t):
               f"{t['list_iters']:,})",
               f"  vmalloc faults  {t['vmalloc_faults']:>14,}",
               f"  notifier calls  {t['notifier_calls']:>14,}"]
+    if t["c2c_lines"] or t["writeback_local"] or t["writeback_remote"]:
+        lines.insert(-2, f"  lines from other caches {t['c2c_lines']:>6,}  (written back: local "
+                         f"{t['writeback_local']:,}, remote {t['writeback_remote']:,} bytes)")
     return "\n".join(lines) + "\n"
 
 

@@ -89,7 +89,7 @@ class Consumer(ABC):
         reader (rbc.get_subbuf) and given back when the loop asks for the next
         (a loop that stops early, on an exception or a break, gives the
         sub-buffer back unconsumed: the next get takes it again)."""
-        k, rbc = self.k, self.rbc
+        rbc = self.rbc
         for cpu, rb in rbc.buffers():
             taken = 0
             while limit is None or taken < limit:

@@ -114,7 +114,6 @@ class ConsumerServer:
 
     def _drop(self, c):
         """A consumer went away: give back what it held, unconsumed."""
-        k = self.k
         for cpu, pos in c.held.items():
             rb = self.rbc.bufs.get(cpu)
             if rb is not None:

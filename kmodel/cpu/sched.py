@@ -277,6 +277,8 @@ class Run:
         last = None
         steps = 0
         same = False            # the last step could not change who is enabled
+        enabled = []
+        settled = False
         verify = self.verify_enabled
         try:
             while True:

@@ -9,21 +9,28 @@ consecutive host addresses, and ``area.view`` writes go to the frames.
 is the emulated kernel virtual address and ``view`` the bytes.  ``vunmap`` and
 ``vfree`` take the area or its address.
 
-Lazy sync: on presets where ``vmalloc_lazy_sync`` is true (the 2009 era),
-a new vmalloc mapping is only in init_mm's page tables.  The first time an
-address space touches one of its pages, the CPU takes a vmalloc fault that
-copies the entry (arch/x86/mm/fault.c:vmalloc_fault).  We keep one address
-space per CPU and count a modeled fault for the first touch of each page from
-each CPU, until ``vmalloc_sync_all()`` copies every existing mapping
-everywhere.  (Real faults are per page-table entry of the upper levels, so this
-is an upper bound; documented in docs/mm.md.)
+Lazy sync: on presets where ``vmalloc_lazy_sync`` is true (x86-64 before
+5.8, and so the 2009 era), a top-level page-table slot that init_mm gains
+after an address space was made is missing from that address space, and its
+first access from there is a vmalloc fault that copies the one PGD entry
+(arch/x86/mm/fault.c:vmalloc_fault, 2.6.29; kmodel.mm.pgtable has the
+geometry: 512 GiB a slot).  So faults come one per (address space, slot), not
+per page: a vmap area in the slot the boot-time vmallocs populated (the first
+one, where every area lands until 512 GiB of vmalloc space is in use) never
+faults.  ``vmalloc_sync_all()`` copies every populated slot into every address
+space.  A fault taken in NMI context is the hazard LTTng's vmalloc_sync_all()
+call guards against, and kmodel reports it as an oops (``vmalloc_touch``).
+On the other presets every address space has every slot from boot, as x86-64
+has since 5.8: no faults.
 """
 import bisect
 import sys
 
 from hw import PAGE_SHIFT, PAGE_SIZE
+from kmodel.cpu.context import in_nmi
 from kmodel.mm.gfp import GFP_KERNEL, GFPF_HIGHMEM, GFPF_ZERO
 from kmodel.mm.page_alloc import NUMA_NO_NODE, caller_name
+from kmodel.mm.pgtable import mm_struct, pgd_alloc, pgd_index, pgd_slot_start, pgd_slots
 
 VMALLOC_START = 0xFFFFC20000000000
 VMALLOC_END = 0xFFFFE1FFFFFFFFFF
@@ -37,7 +44,7 @@ PAGE_KERNEL = 0x163
 
 class vm_struct:
     __slots__ = ("addr", "size", "flags", "pages", "nr_pages", "pages_mem",
-                 "caller", "mapping", "view", "lazy", "synced")
+                 "caller", "mapping", "view", "lazy")
 
     def __init__(self, addr, size, flags, caller):
         self.addr = addr
@@ -49,8 +56,7 @@ class vm_struct:
         self.pages_mem = None           # the page-pointer array's own memory
         self.mapping = None
         self.view = None
-        self.lazy = False
-        self.synced = set()             # (cpu, page index) already faulted in
+        self.lazy = False               # some address space lacks one of its slots
 
     def __repr__(self):
         return f"<vm_struct {self.addr:#x}-{self.addr + self.size:#x}>"
@@ -66,6 +72,13 @@ class Vmalloc:
         self.lazy_sync = timing.table.vmalloc_lazy_sync
         self.vmlist = []                # sorted by addr
         self._addrs = []
+        # init_mm has the slot of VMALLOC_START from early boot: on a NUMA
+        # x86-64 kernel, alloc_large_system_hash() vmallocs the big hash tables
+        # (hashdist=1) before the first process is made.  Then one address
+        # space for each CPU's task, copied from it (pgd_list).
+        self.init_mm = mm_struct("init_mm", (pgd_index(VMALLOC_START),))
+        self.pgd_list = {cpu: pgd_alloc(self.init_mm, f"cpu{cpu}")
+                         for cpu in kernel.cpu_possible_mask}
 
     # --- address space ------------------------------------------------------
     def get_vm_area(self, size, flags, caller):
@@ -99,9 +112,22 @@ class Vmalloc:
         del self._addrs[i]
 
     def _map(self, area):
+        """map_vm_area: the mapping, made in init_mm's page tables.  The first
+        mapping in a top-level slot populates that slot in init_mm (pud_alloc);
+        on an eager-sync kernel every address space shares it at once."""
         area.mapping = self.k.mmu.map_frames(p.pfn for p in area.pages)
         area.view = area.mapping.view
-        area.lazy = self.lazy_sync
+        slots = pgd_slots(area.addr, area.size - PAGE_SIZE)
+        self.init_mm.pgd.update(slots)
+        if not self.lazy_sync:
+            for mm in self.pgd_list.values():
+                mm.pgd.update(slots)
+        area.lazy = self._unsynced(area)
+
+    def _unsynced(self, area):
+        """Does some address space lack a top-level slot of area?"""
+        slots = pgd_slots(area.addr, area.size - PAGE_SIZE)
+        return any(s not in mm.pgd for mm in self.pgd_list.values() for s in slots)
 
     def _lookup(self, addr_or_area, fn):
         addr = addr_or_area.addr if isinstance(addr_or_area, vm_struct) else addr_or_area
@@ -215,26 +241,52 @@ class Vmalloc:
 
     # --- lazy sync ----------------------------------------------------------
     def vmalloc_sync_all(self):
-        """vmalloc_sync_all - copy every vmalloc mapping into every page table."""
+        """vmalloc_sync_all (arch/x86/mm/fault.c, 2.6.29) - copy every populated
+        top-level slot of the vmalloc range from init_mm into every PGD on
+        pgd_list: no vmalloc fault can follow for what is mapped now."""
+        first, last = pgd_index(VMALLOC_START), pgd_index(VMALLOC_END)
+        slots = {s for s in self.init_mm.pgd if first <= s <= last}
+        for mm in self.pgd_list.values():
+            mm.pgd.update(slots)
         for area in self.vmlist:
             area.lazy = False
-            area.synced.clear()
 
-    def vmalloc_touch(self, area, cpu_cost, offset, n):
-        """Charge the vmalloc faults of an access of n bytes at offset of area.
+    def vmalloc_touch(self, area, offset, n):
+        """Take the vmalloc faults of an access of n bytes at offset of area,
+        made by the CPU that runs now, in its task's address space: one for
+        each top-level slot of the access that the address space lacks
+        (arch/x86/mm/fault.c:vmalloc_fault copies that PGD entry from init_mm).
+        Returns the number of faults taken.
 
-        Called by users of vmalloc memory on lazy-sync machines only while
-        ``area.lazy`` is set; returns the number of faults taken.
-        """
+        A fault in NMI context is an oops here.  2.6.29 took it silently, but
+        the fault's iret re-enables NMIs while the NMI handler still runs on
+        its IST stack, so a second NMI would overwrite it (2.6.37 added
+        WARN_ON_ONCE(in_nmi()) to vmalloc_fault for this reason).  Called by
+        users of vmalloc memory only while ``area.lazy`` is set."""
+        k = self.k
+        cpu = k.current.cpu
+        mm = self.pgd_list[cpu]
+        addr = area.addr + offset
         faults = 0
-        synced = area.synced
-        cpu = cpu_cost.cpu
-        for idx in range(offset >> PAGE_SHIFT, ((offset + n - 1) >> PAGE_SHIFT) + 1):
-            key = (cpu, idx)
-            if key not in synced:
-                synced.add(key)
-                self.timing.vmalloc_fault(cpu_cost)
-                faults += 1
+        for slot in pgd_slots(addr, n):
+            if slot in mm.pgd:
+                continue
+            if in_nmi(k):
+                fault_at = max(addr, pgd_slot_start(slot))
+                self.bug.oops(
+                    f"BUG: vmalloc fault in NMI context at {fault_at:016x} "
+                    f"(CPU {cpu}: PGD slot {slot} not yet copied into {mm.name}'s page tables)",
+                    ("  the fault's iret re-enables NMIs while this NMI handler still runs "
+                     "on its IST stack:",
+                     "  a second NMI now would overwrite it (2.6.29 takes this fault "
+                     "silently; 2.6.37 added WARN_ON_ONCE(in_nmi()))",
+                     "  vmalloc_sync_all() after allocating the buffer, as LTTng calls it, "
+                     "closes the window"), depth=2)
+            mm.pgd.add(slot)            # set_pgd(pgd, *pgd_ref)
+            self.timing.vmalloc_fault(self.timing.cpus[cpu])
+            faults += 1
+        if faults:
+            area.lazy = self._unsynced(area)
         return faults
 
     # --- reporting ----------------------------------------------------------

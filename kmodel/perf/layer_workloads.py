@@ -10,7 +10,10 @@ Taking turns is the worst case for a global buffer: every record moves its
 offset's cache line (and, under the locked layer, its lock's) to another CPU,
 at the SLIT distance between them.  The model charges each transfer by
 distance; it has no queueing, so cost grows with the distances the writers
-span, not with their number alone.
+span, not with their number alone.  Each writer has written one record
+before the count starts, so the figures are the steady state's: the first
+touch of a page, whose lines the opener's zeroing left in its cache
+(kmodel.relay.accounting), is another matter (docs/benchmarks.md).
 """
 from kmodel.kernel import boot
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
@@ -44,6 +47,9 @@ def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32, c
         rbc = open_layer(k, "m", layer, backend, scope)
         cpus = spread_cpus(k, writers)
         data = bytes(EVENT - 16)
+        for cpu in cpus:            # a first record each: the lines the opener's
+            with k.on_cpu(cpu):     # zeroing left elsewhere come to their writer
+                rbc.layer.write__straight(rbc.buf_for(cpu), data)
         k.timing.reset()
         for _ in range(events):
             for cpu in cpus:

@@ -123,6 +123,25 @@ def random_offsets(length, nops=256, size=BUF_SIZE, seed=1):
     return [rng.randrange(slots) * length for _ in range(nops)]
 
 
+def boot_up_to_writer(machine, more=0):
+    """A kernel of machine with only its CPUs up to the writer (and `more`
+    after it) online, to keep host memory low; the relay loaded, the boot
+    CPU (the opener) running."""
+    from hw.topology import load_preset
+    spec = load_preset(machine)
+    present = sorted(spec.present_cpus)
+    upto = next(i for i, c in enumerate(present)
+                if spec.cpu_node[c] == spec.nr_nodes - 1) + 1 + more
+    k = boot(machine, maxcpus=upto)
+    try:
+        assert k.modules.insmod("ltt_relay_alloc") == 0
+    except BaseException:
+        k.shutdown()
+        raise
+    k.set_cpu(k.boot_cpu)
+    return k
+
+
 def buffer_sweep(machine, sizes, write=4096):
     """Modeled cycles of a sequential write of `write` bytes against the buffer
     size per CPU, for each design: where the caches stop hiding the memory.
@@ -130,16 +149,9 @@ def buffer_sweep(machine, sizes, write=4096):
     then measured over a second pass.  Only the CPUs up to the writer are
     brought up, and one channel is open at a time, to keep host memory low.
     Returns [{size, design, cycles_per_op, bytes_remote_per_op}]."""
-    from hw.topology import load_preset
-    spec = load_preset(machine)
-    last = spec.nr_nodes - 1
-    present = sorted(spec.present_cpus)
-    upto = next(i for i, c in enumerate(present) if spec.cpu_node[c] == last) + 1
     rows = []
-    k = boot(machine, maxcpus=upto)
+    k = boot_up_to_writer(machine)
     try:
-        assert k.modules.insmod("ltt_relay_alloc") == 0
-        k.set_cpu(k.boot_cpu)
         cpu = writer_cpu(k)
         data = payload(write)
         for size in sizes:
@@ -160,6 +172,60 @@ def buffer_sweep(machine, sizes, write=4096):
                              "cycles_per_op": (t["cycles"] - t0["cycles"]) / ops,
                              "bytes_remote_per_op": (t["bytes_remote"] - t0["bytes_remote"]) / ops})
                 ltt_relay_close(chan)
+    finally:
+        k.shutdown()
+    return rows
+
+
+CONSUMER_SIZES = [1 << 20, 16 << 20]        # buffer per CPU: fits the LLC, or not
+
+
+def consumer_sweep(machine, sizes, write=4096):
+    """Modeled cost of tracing with a consumer (kmodel.relay.accounting's
+    coherence model): the writer (the first CPU of the last node) fills each
+    sub-buffer with writes of `write` bytes, and the consumer reads it once
+    delivered, on another CPU of the writer's node ("same node") or on CPU 0,
+    the opener's ("opener's node").  Lap 1 starts from the opener's zeroing;
+    lap 2 is the steady state: the writer takes back the lines the consumer
+    read.  Only the CPUs up to the writer are up, one channel at a time.
+    Returns [{size, design, consumer, first_lap, writer, consumer_cycles,
+    c2c_lines, writeback_remote}] per `write` bytes (cycles) or per lap."""
+    from kmodel.relay.accounting import consumer_read
+    rows = []
+    k = boot_up_to_writer(machine, more=1)
+    last = k.spec.nr_nodes - 1
+    try:
+        w = writer_cpu(k)
+        near = min(c for c in k.cpu_online_mask if k.cpu_to_node(c) == last and c != w)
+        data = payload(write)
+        tm = k.timing
+        for size in sizes:
+            for where, x in (("same node", near), ("opener's node", k.boot_cpu)):
+                for label, (backend, placement) in DESIGNS.items():
+                    chan, err = ltt_relay_open_debugfs(k, label, size // 4, 4, backend,
+                                                       placement)
+                    assert chan is not None, (label, size, err)
+                    buf = chan.buf[w]
+                    laps = []
+                    for _ in range(2):
+                        t0 = {cpu: tm.totals([cpu]) for cpu in (w, x)}
+                        with k.on_cpu(w):
+                            for sb in range(0, size, size // 4):
+                                for off in range(sb, sb + size // 4, write):
+                                    buf.ops.write(buf, off, data, write)
+                                consumer_read(buf, sb, size // 4, x)
+                        t1 = {cpu: tm.totals([cpu]) for cpu in (w, x)}
+                        laps.append({key: {cpu: t1[cpu][key] - t0[cpu][key] for cpu in (w, x)}
+                                     for key in ("cycles", "c2c_lines", "writeback_remote")})
+                    ops = size // write
+                    rows.append({"case": "consumer", "machine": machine, "size": size,
+                                 "design": label, "consumer": where,
+                                 "first_lap": laps[0]["cycles"][w] / ops,
+                                 "writer": laps[1]["cycles"][w] / ops,
+                                 "consumer_cycles": laps[1]["cycles"][x] / ops,
+                                 "c2c_lines": laps[1]["c2c_lines"][w] + laps[1]["c2c_lines"][x],
+                                 "writeback_remote": laps[1]["writeback_remote"][w]})
+                    ltt_relay_close(chan)
     finally:
         k.shutdown()
     return rows

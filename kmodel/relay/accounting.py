@@ -22,9 +22,26 @@ For the page list, the cache pointers start on page 0 (the patch's), so the
 first page's first touch takes no probe; its compulsory TLB miss moves to the
 next page change, which falls in the same 1 GiB or 2 MiB linear-map page.
 
-All accesses to a per-CPU buffer are charged to that buffer's CPU: the tracer
-writes its own CPU's buffer, and the model counts the reader as local too.
+All accesses through the relay to a per-CPU buffer are charged to that
+buffer's CPU: the tracer writes its own CPU's buffer.  A consumer reading
+delivered sub-buffers on another CPU is charged on its own CPU through
+``consumer_read``.
+
+Coherence: each page records which CPU's cache holds its lines
+(``buf_page.holder``, None for memory) and whether they are modified there.
+The opener clears the pages when it allocates them (``zeroed_by_opener``), so
+they start dirty in its cache, or, for those cleared more than an LLC ago,
+written back to their home node.  A fold charges the writer's first page of
+bytes on a page it does not hold as a fetch (hw.timing.TimingModel.fetch:
+from the holder's cache, through the home node, or from memory), the rest as
+before; then the writer holds the page, unless the buffer is larger than its
+LLC, whose lines have left (written back) by the next lap.  A consumer's read
+takes the lines the same way; lines it takes dirty are written back to the
+home node.  So the writer's next lap takes its lines back from the consumer.
+The model tracks whole pages, not lines, and charges no write-back cycles
+(they are posted); it counts them (``writeback_local``/``_remote``).
 """
+from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.relay.ltt_relay import ACCESS_SHIFT, ONE_ACCESS, TURN_SHIFT
 from kmodel.relay.stream import flush_tally
 
@@ -40,9 +57,11 @@ def fold_buf(tm, buf, ws=None):
     flush_tally(buf)
     size = buf.ops.tlb_size(tm)
     meta_per_page = buf.ops.meta_per_page
-    stream = tm.region_stream if buf.ops.reserved_region else tm.stream
+    region = buf.ops.reserved_region
+    stream = tm.region_stream if region else tm.stream
     lookups = c.tlb_lookups
     meta = c.meta_lines
+    keeps = tm.holds(ws)
     for d in buf.descs:
         acct = d.acct
         if acct:
@@ -50,7 +69,20 @@ def fold_buf(tm, buf, ws=None):
             turns = acct >> TURN_SHIFT
             if turns:
                 buf.priv.charge_turns(c, d, turns)
-            stream(c, d.nid, acct & (ONE_ACCESS - 1), ws)
+            nbytes = acct & (ONE_ACCESS - 1)
+            if d.holder is not c and not region:
+                first = min(nbytes, PAGE_SIZE)
+                tm.fetch(c, d.nid, first, d.holder)
+                nbytes -= first
+            if nbytes:
+                stream(c, d.nid, nbytes, ws)
+            if keeps:
+                d.holder = c
+                d.dirty = True
+            else:                       # gone by the next lap: written back
+                c.writeback[d.nid] += acct & (ONE_ACCESS - 1)
+                d.holder = None
+                d.dirty = False
             c.ops += ops
             lookups[size] += ops
             meta[buf.nid] += ops
@@ -71,3 +103,38 @@ def working_sets(bufs):
         if buf.cost is not None and (buf.tally[1] or any(d.acct for d in buf.descs)):
             ws[buf.cost] = ws.get(buf.cost, 0) + buf.alloc_size
     return ws
+
+
+def zeroed_by_opener(k, buf):
+    """The pages of a new buffer were cleared by the CPU that allocates them
+    (the opener's, or the hotplug CPU's): __GFP_ZERO for the page list,
+    relay_alloc_buf's memset for vmap.  See the module doc."""
+    tm = k.timing
+    tm.zeroed(tm.cpus[k.current.cpu], buf.descs, PAGE_SIZE)
+
+
+def consumer_read(buf, offset, length, cpu):
+    """consumer_read - the consumer on CPU cpu reads length bytes at offset of
+    buf (a delivered sub-buffer): charged on cpu, by where each page's lines
+    are (see the module doc).  The writer's pending counts are folded first,
+    so the lines are where the writer left them."""
+    k = buf.chan.k
+    tm = k.timing
+    c = tm.cpus[cpu]
+    tm.flush()                  # every buffer's pending counts, in its working set
+    keeps = tm.holds(buf.alloc_size)
+    offset &= buf.alloc_size - 1
+    end = offset + length
+    for idx in range(offset >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
+        d = buf.descs[idx]
+        lo = idx << PAGE_SHIFT
+        n = min(end, lo + PAGE_SIZE) - max(offset, lo)
+        h = d.holder
+        if h is c:
+            tm.stream(c, d.nid, n, buf.alloc_size)
+            continue
+        tm.fetch(c, d.nid, n, h)
+        if h is not None and d.dirty:
+            h.writeback[d.nid] += n         # the reader's snoop writes them home
+        d.holder = c if keeps else None
+        d.dirty = False

@@ -45,7 +45,11 @@ class buf_page:
     update per access), where turns counts the page list's one-step walks
     that arrived at this page on a stream's page turn.
 
-    The fields after ``acct`` are fixed when the buffer's pages are, for the
+    ``holder`` and ``dirty`` are the coherence model's (kmodel.relay.accounting):
+    which CPU's cache holds the page's lines, if any, and whether they are
+    modified there.
+
+    The fields from ``next`` to ``run_end`` are fixed when the buffer's pages are, for the
     fast paths of its backend: ``next``, the next buf_page of the buffer
     (page list: list.next with the real head skipped); ``vpn``, the page's
     number in the mapping its accesses go through; ``run``, a view from this
@@ -55,7 +59,7 @@ class buf_page:
     """
     SIZEOF = 32         # struct page *, size_t, struct list_head
     __slots__ = ("page", "offset", "list", "virtual", "nid", "paddr", "meta_nid",
-                 "acct", "next", "vpn", "run", "run_end")
+                 "acct", "next", "vpn", "run", "run_end", "holder", "dirty")
 
     def __init__(self):
         self.page = None
@@ -70,6 +74,8 @@ class buf_page:
         self.vpn = -1
         self.run = None
         self.run_end = 0
+        self.holder = None      # the CpuCost whose cache has the page's lines, or None
+        self.dirty = False      # ... modified there (not yet written back)
 
 
 class rchan_buf:

@@ -26,6 +26,7 @@ from kmodel.core.errno import ENOMEM
 from kmodel.core.printk import KERN_WARNING
 from kmodel.mm.gfp import GFP_KERNEL, __GFP_ZERO
 from kmodel.mm.page import page_address, page_to_nid, page_to_phys, set_page_private
+from kmodel.relay.accounting import zeroed_by_opener
 from kmodel.relay.backend import Description, RelayBackend
 from kmodel.relay.ltt_relay import ONE_ACCESS, TURN_ACCESS, buf_page
 from kmodel.relay.stream import account_run, stream_turns
@@ -75,6 +76,7 @@ def relay_alloc_buf(k, buf, size, nid):
     buf.page_count = n_pages
     buf.descs = descs
     link_pages(k, buf)
+    zeroed_by_opener(k, buf)            # __GFP_ZERO cleared them on this CPU
     if not n_pages:
         # Only the patch's behaviour gets here (a size product that wrapped to
         # 0): the cache pointers stay NULL, and the first access oopses.

@@ -7,14 +7,19 @@ opener; for a CPU coming up, the CPU running the hotplug callback), then
 ``vmap``s them and clears the area.  ``placement="local"`` puts the pages on
 the buffer's CPU's node instead, for a fair comparison with the page list.
 
-Accesses go through 4 KiB vmap mappings.  On lazy-sync machines the first
-touch of each page from a CPU that has not synced it is a vmalloc fault.
+Accesses go through 4 KiB vmap mappings.  On lazy-sync machines an access
+from an address space that lacks the area's top-level page-table slot is a
+vmalloc fault (kmodel.mm.vmalloc.vmalloc_touch): once per address space and
+slot.  The opener's memset goes through the area, so its own address space
+takes the fault there, if any.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.core.errno import ENOMEM
 from kmodel.mm.gfp import GFP_KERNEL
+from kmodel.mm.pgtable import pgd_slots
 from kmodel.mm.page import set_page_private
 from kmodel.mm.vmalloc import PAGE_KERNEL, VM_MAP
+from kmodel.relay.accounting import zeroed_by_opener
 from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import ContiguousBackend, make_descs
 
@@ -68,10 +73,13 @@ def vmap_relay_alloc_buf(k, buf, nid):
         relay_free_page_array(k, mem)
         return -ENOMEM
     area.view[:] = bytes(len(area.view))        # memset(mem, 0, *size)
+    if area.lazy:                               # ... through the area: the opener's
+        k.vm.vmalloc_touch(area, 0, len(area.view))     # address space may fault
     buf.priv = vmap_buf(area, pages, mem)
     buf.view = area.view
     buf.page_count = n_pages
     make_descs(k, buf, pages, buf.nid, 0, area.addr >> PAGE_SHIFT)
+    zeroed_by_opener(k, buf)                    # the memset above, on this CPU
     if area.lazy:
         buf.turns = None        # a page change may be a vmalloc fault: _account's touch
     return 0
@@ -105,7 +113,7 @@ class VmapBackend(ContiguousBackend):
         k = buf.chan.k
         k.timing.tlb_probe(buf.cost, 0, (area.addr >> PAGE_SHIFT) + idx)
         if area.lazy:
-            k.vm.vmalloc_touch(area, buf.cost, offset, n)
+            k.vm.vmalloc_touch(area, offset, n)
 
     def alloc_buf(self, k, buf, nid):
         return vmap_relay_alloc_buf(k, buf, nid)
@@ -115,5 +123,14 @@ class VmapBackend(ContiguousBackend):
 
     def describe(self, buf):
         area = buf.priv.area
-        return Description("vmap area", [f"vmap area {area.addr:#x}-{area.addr + area.size:#x}"
-                                         f" ({'lazy sync' if area.lazy else 'synced'})"])
+        vm = buf.chan.k.vm
+        end = area.addr + area.size - PAGE_SIZE         # the guard page is not the buffer's
+        slots = list(pgd_slots(area.addr, end - area.addr))
+        missing = sum(1 for mm in vm.pgd_list.values() if not set(slots) <= mm.pgd)
+        span = str(slots[0]) if len(slots) == 1 else f"{slots[0]}-{slots[-1]}"
+        return Description("vmap area", [
+            f"vmap area {area.addr:#x}-{end:#x} ({area.nr_pages} pages), then a guard page",
+            f"top-level page-table slot {span}: " + (
+                f"missing from {missing} address spaces" if missing else
+                "in every address space"),
+            "pages[] (the page-pointer array), in address order:"])

@@ -17,6 +17,10 @@ at preemption bound 2).  Every one runs on CPUs 0 and 1 of the booted machine.
 - spinlock-irq: a lock taken with spin_lock in process context and again by
   an interrupt handler on the same CPU: the handler spins forever on a lock
   the context below it holds.  Fix: spin_lock_irqsave in process context.
+- vmalloc-nmi: a vmap buffer's first touch from an NMI handler on a
+  lazy-sync kernel takes a vmalloc fault there (kmodel.scenarios.vmalloc_nmi).
+  Fix: vmalloc_sync_all() after the allocation, as LTTng calls it.  It needs
+  a lazy-sync machine (``machine``), and boots a new kernel for each run.
 """
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add, atomic_l
 from kmodel.core.irqflags import local_irq_restore, local_irq_save
 from kmodel.core.spinlock import (spin_lock, spin_lock_irqsave, spin_unlock,
                                   spin_unlock_irqrestore, spinlock_t)
+from kmodel.scenarios.vmalloc_nmi import MACHINE, check_vmalloc_nmi, setup_vmalloc_nmi
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Race:
     title: str
     setup: object               # setup(world, fixed) -> state
     check: object               # check(state, final) -> message or None
+    machine: str | None = None  # the preset it runs on when none is given
+    fresh_kernel: bool = False  # a new kernel for each run (its state persists)
 
 
 class Counter:
@@ -147,6 +154,8 @@ RACES = {r.name: r for r in (
          setup_cmpxchg_loop, check_counter),
     Race("spinlock-irq", "spin_lock in a task and in an irq of the same CPU",
          setup_spinlock_irq, check_counter),
+    Race("vmalloc-nmi", "a vmap buffer's first touch in an NMI, lazy vmalloc sync",
+         setup_vmalloc_nmi, check_vmalloc_nmi, machine=MACHINE, fresh_kernel=True),
 )}
 
 
@@ -155,10 +164,15 @@ def race_names():
     return [n for r in RACES for n in (r, r + "-fixed")]
 
 
+def find_race(name):
+    """find_race - the Race of a built-in race's name (NAME or NAME-fixed), or None."""
+    return RACES.get(name[:-len("-fixed")] if name.endswith("-fixed") else name)
+
+
 def get_race(name):
     """get_race - (setup(world), check) of a built-in race by name, or None."""
     fixed = name.endswith("-fixed")
-    race = RACES.get(name[:-len("-fixed")] if fixed else name)
+    race = find_race(name)
     if race is None:
         return None
     return (lambda world: race.setup(world, fixed)), race.check
