@@ -29,6 +29,14 @@ def test_quick_bench_reports_tables_and_goals(quick):
     assert "[1/" in r.stderr                      # the progress line
     assert md.startswith("# kmodel bench report") and "How close the relay comes" in md
     assert len(doc["goals"]) == 6 and doc["machines"] == ["numa2", "nehalem-2009"]
+    # the layers' and the scheduler's goals, each against its floor in the run
+    from kmodel.perf.step_goals import GOALS
+    assert [g["goal"] for g in doc["step_goals"]] == [g[0] for g in GOALS.values()]
+    assert all(g["measured"] > 0 and g["met"] == (g["measured"] <= g["limit"]
+                                                  if g["better"] == "lower" else
+                                                  g["measured"] >= g["limit"])
+               for g in doc["step_goals"])
+    assert "Layers and scheduler: host time" in out and "trace record per event" in out
 
 
 def test_quick_bench_modeled_figures_tell_the_designs_apart(quick):

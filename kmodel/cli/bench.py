@@ -6,7 +6,8 @@
 It measures host time (median and IQR of several rounds, against a floor
 measured in the same run) and reads the modeled cost of the same work from
 the timing model on each preset.  The goals of the relay issue are printed
-beside the measured ratios, marked met or missed.
+beside the measured ratios, marked met or missed, and after them the goals of
+the layers and the scheduler (kmodel/perf/step_goals.py).
 """
 import json
 import os
@@ -18,6 +19,7 @@ from kmodel.cli.bounds import check_count
 from kmodel.cli.errors import UsageError
 from kmodel.cli.outfile import check_output, write_output
 from kmodel.cli.signals import Terminated, signal_name
+from kmodel.perf import step_goals
 from kmodel.perf.harness import measure
 from kmodel.perf.workloads import (CONSUMER_SIZES, DESIGNS, HOT_PATH_GOALS, QUICK_SIZES,
                                    QUICK_SWEEP_SIZES, SIZES, SWEEP_SIZES, RelayBench,
@@ -25,6 +27,7 @@ from kmodel.perf.workloads import (CONSUMER_SIZES, DESIGNS, HOT_PATH_GOALS, QUIC
                                    sequential, sequential_read)
 
 DEFAULT_MACHINES = ["xeon-2s-skylake", "nehalem-2009"]
+STEP_MEASURES = 4           # step_goals.run_all's measurements (progress lines)
 MAX_MACHINES = 8            # each adds a modeled run of every size and design
 
 
@@ -410,12 +413,15 @@ def cmd_bench(args, out):
     progress = Progress(0, sys.stderr)
     try:
         results = run_suite(machines, args.quick, sys.stderr, progress)
+        progress.total += STEP_MEASURES
+        steps = step_goals.run_all(args.quick, progress.step)
+        progress.done()
     except (KeyboardInterrupt, Terminated) as e:
         progress.done()
         print(f"kmodel bench: stopped by {signal_name(e)} after {progress.n} of "
               f"{progress.total} measurements; no report written", file=sys.stderr)
         raise
-    report = format_report(results, machines)
+    report = format_report(results, machines) + "\n".join(step_goals.format_rows(steps)) + "\n"
     out.write(report)
     out.write(f"\n({time.perf_counter() - t0:.1f} s; host time is noisy: compare ratios "
               "measured in the same run)\n")
@@ -423,7 +429,8 @@ def cmd_bench(args, out):
         write_output(args.json, json.dumps(
             {"machines": machines, "quick": args.quick, "results": results,
              "goals": [dict(zip(("goal", "measured", "limit", "met"), g))
-                       for g in goals(results)]}, indent=1), "--json", args.force)
+                       for g in goals(results)],
+             "step_goals": steps}, indent=1), "--json", args.force)
     if args.markdown:
         write_output(args.markdown, "# kmodel bench report\n\n```\n" + report + "```\n",
                      "--markdown", args.force)

@@ -1,0 +1,78 @@
+"""Exhaustive interleavings per second, this tree against another checkout,
+in one run: the same search (bound 2, 2 CPUs and a nested irq, 3 atomic
+adds each) in alternating child processes, each tree on its own sys.path.
+
+    python bench/exhaustive_vs.py OTHER_CHECKOUT [ROUNDS]
+
+e.g. the tree before the straight forms and typed events:
+    git worktree add /tmp/before 2ddcf98
+    python bench/exhaustive_vs.py /tmp/before
+
+Prints each round's rates, then the medians and their ratio (this / other).
+The search is the same code in both trees (its scenario is written here, with
+the primitives both have).
+"""
+import os
+import statistics
+import subprocess
+import sys
+
+SEARCH = r"""
+import sys, time
+from kmodel.core.atomic import atomic_long_add, atomic_long_t
+from kmodel.cpu.explore import explore
+from kmodel.kernel import boot
+
+def three(v):
+    for _ in range(3):
+        yield from atomic_long_add(v, 1)
+
+def setup(world):
+    v = atomic_long_t(world.k, name="v")
+    world.task(0, three, v, name="t0")
+    world.task(1, three, v, name="t1")
+    world.irq(0, three, v, name="irq")
+    return v
+
+def check(v, final):
+    return f"v = {v.counter}" if final and v.counter != 9 else None
+
+k = boot("numa2")
+explore(setup, check, strategy="exhaustive", runs=10**7, bound=2, kernel=k)   # warm
+times = []
+for _ in range(5):
+    t0 = time.perf_counter()
+    res = explore(setup, check, strategy="exhaustive", runs=10**7, bound=2, kernel=k)
+    times.append(time.perf_counter() - t0)
+assert res.ok and res.complete
+times.sort()
+print(res.distinct / times[len(times) // 2])
+"""
+
+
+def rate(tree):
+    env = dict(os.environ, PYTHONPATH=tree)
+    r = subprocess.run([sys.executable, "-c", SEARCH], env=env, cwd=tree,
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        sys.exit(f"exhaustive_vs: the search failed in {tree}:\n{r.stderr}")
+    return float(r.stdout)
+
+
+def main(argv):
+    if len(argv) < 2 or not os.path.isdir(os.path.join(argv[1], "kmodel")):
+        sys.exit(__doc__)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    other = os.path.abspath(argv[1])
+    rounds = int(argv[2]) if len(argv) > 2 else 3
+    mine, theirs = [], []
+    for i in range(rounds):
+        mine.append(rate(here))
+        theirs.append(rate(other))
+        print(f"round {i + 1}: this tree {mine[-1]:,.0f}/s, {other} {theirs[-1]:,.0f}/s")
+    a, b = statistics.median(mine), statistics.median(theirs)
+    print(f"median: this tree {a:,.0f} interleavings/s, the other {b:,.0f}/s: {a / b:.2f}x")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
