@@ -10,6 +10,7 @@ import pytest
 
 from kmodel.kernel import boot
 from kmodel.perf.layer_workloads import EVENT, modeled_cost_per_event, open_layer
+from kmodel.perf.workloads import sequential
 from kmodel.relay.relay_alloc import ltt_relay_write
 
 BACKENDS = ["pagelist", "vmap", "static"]
@@ -29,20 +30,12 @@ def k():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_raw_write_64B(benchmark, k, backend):
     rbc = open_layer(k, f"raw-{backend}", "lockless", backend, "per-cpu")
-    buf = rbc.chan.buf[0]
-    data = bytes(EVENT)
-    state = [0]
+    # One stream around the ring, as the layer's records go (workloads.sequential
+    # starts at the cache pointer: the patch's backward walks do not move it).
+    stream, _ = sequential(ltt_relay_write, rbc.chan.buf[0], EVENT, N)
 
     def raw():
-        # One stream around the ring, as the layer's records go: a stream that
-        # started over at 0 on each call would walk back, and the patch's
-        # backward walks do not move the cache pointer, so every write of
-        # the pages behind would walk too (1.2 us a write, not 0.15).
-        off = state[0]
-        for _ in range(N):
-            ltt_relay_write(buf, off, data, EVENT)
-            off += EVENT
-        state[0] = off
+        stream()
         return N * EVENT
     benchmark.group = f"64 B event, {backend}"
     assert benchmark(raw) == N * EVENT

@@ -9,40 +9,33 @@ e.g. the tree before the straight forms and typed events:
     python bench/exhaustive_vs.py /tmp/before
 
 Prints each round's rates, then the medians and their ratio (this / other).
-The search is the same code in both trees (its scenario is written here, with
-the primitives both have).
+The search is the same code in both trees: kmodel/perf/step_goals.py's
+scenario, sent as source (it uses only primitives both trees have).
 """
+import inspect
 import os
 import statistics
 import subprocess
 import sys
 
-SEARCH = r"""
-import sys, time
-from kmodel.core.atomic import atomic_long_add, atomic_long_t
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from kmodel.perf import step_goals  # noqa: E402
+
+# The search, as the child runs it: step_goals' own scenario (its source,
+# which uses only primitives both trees have), then the timing loop.
+SEARCH = "\n".join(inspect.getsource(f) for f in (
+    step_goals.three_events, step_goals.setup_2cpu_irq, step_goals.check_total)) + r"""
+import time
 from kmodel.cpu.explore import explore
 from kmodel.kernel import boot
 
-def three(v):
-    for _ in range(3):
-        yield from atomic_long_add(v, 1)
-
-def setup(world):
-    v = atomic_long_t(world.k, name="v")
-    world.task(0, three, v, name="t0")
-    world.task(1, three, v, name="t1")
-    world.irq(0, three, v, name="irq")
-    return v
-
-def check(v, final):
-    return f"v = {v.counter}" if final and v.counter != 9 else None
-
 k = boot("numa2")
-explore(setup, check, strategy="exhaustive", runs=10**7, bound=2, kernel=k)   # warm
+explore(setup_2cpu_irq, check_total, strategy="exhaustive", runs=10**7, bound=2, kernel=k)
 times = []
 for _ in range(5):
     t0 = time.perf_counter()
-    res = explore(setup, check, strategy="exhaustive", runs=10**7, bound=2, kernel=k)
+    res = explore(setup_2cpu_irq, check_total, strategy="exhaustive", runs=10**7, bound=2,
+                  kernel=k)
     times.append(time.perf_counter() - t0)
 assert res.ok and res.complete
 times.sort()

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -19,6 +20,28 @@ from kmodel.relay.rb_config import SwitchMode
 SWITCH = EVENT_CLASSES[0]
 
 
+@contextmanager
+def serving(tmp_path, metadata_file=True):
+    """A kernel with a lockless per-CPU channel, an empty trace directory (with
+    its metadata, unless told not) and the consumer server: (k, rbc, out, server)."""
+    k = boot()
+    k.modules.insmod("ltt_relay_alloc")
+    rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless", "discard",
+                                "per-cpu")
+    assert rbc is not None, err
+    out = tmp_path / "trace"
+    out.mkdir()
+    if metadata_file:
+        (out / "metadata").write_text(metadata())
+    server = ConsumerServer(k, rbc, str(tmp_path / "sock"))
+    try:
+        yield k, rbc, out, server
+    finally:
+        ring_buffer_close(rbc, "t")
+        server.close()
+        k.shutdown()
+
+
 def consumer(server, outdir):
     p = subprocess.Popen([sys.executable, "-m", "kmodel.consumer.mmap_consumer",
                           server.path, str(outdir)], stderr=subprocess.PIPE)
@@ -29,18 +52,10 @@ def consumer(server, outdir):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_killed_consumer_loses_nothing_and_a_new_one_carries_on(tmp_path, seed):
     rng = random.Random(seed)
-    k = boot()
-    k.modules.insmod("ltt_relay_alloc")
-    rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless", "discard",
-                                "per-cpu")
-    out = tmp_path / "trace"
-    out.mkdir()
-    (out / "metadata").write_text(metadata())
-    server = ConsumerServer(k, rbc, str(tmp_path / "sock"))
     cpus = [0, 5]
     seq = {c: 0 for c in cpus}
     written = {}
-    try:
+    with serving(tmp_path, metadata_file=True) as (k, rbc, out, server):
         first = consumer(server, out)
         kill_after = rng.randrange(4, 40)       # served requests before the kill
 
@@ -100,10 +115,6 @@ def test_a_killed_consumer_loses_nothing_and_a_new_one_carries_on(tmp_path, seed
                 assert v == written[(cpu, v["seq"])]
             lost = rb.records_lost_full.counter
             assert rb.book.produced == len(seqs) + lost == seq[cpu]
-    finally:
-        ring_buffer_close(rbc, "t")
-        server.close()
-        k.shutdown()
 
 
 def test_a_new_consumer_cuts_a_half_written_packet(tmp_path):
@@ -124,15 +135,7 @@ def test_a_new_consumer_skips_the_packet_its_predecessor_wrote_but_did_not_give_
     not write it a second time (its resume_stream read the last packet's
     sequence number off the stream file)."""
     from kmodel.relay.relay_alloc import ltt_relay_read
-    k = boot()
-    k.modules.insmod("ltt_relay_alloc")
-    rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless", "discard",
-                                "per-cpu")
-    out = tmp_path / "trace"
-    out.mkdir()
-    (out / "metadata").write_text(metadata())
-    server = ConsumerServer(k, rbc, str(tmp_path / "sock"))
-    try:
+    with serving(tmp_path, metadata_file=True) as (k, rbc, out, server):
         rb = rbc.buf_for(0)
         with k.on_cpu(0):
             for i in range(300):
@@ -157,24 +160,13 @@ def test_a_new_consumer_skips_the_packet_its_predecessor_wrote_but_did_not_give_
         assert [pk.seq for pk in packets] == list(range(len(packets)))
         seqs = [v["seq"] for pk in packets for _, _, v in pk.events]
         assert seqs == list(range(300))
-    finally:
-        ring_buffer_close(rbc, "t")
-        server.close()
-        k.shutdown()
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_the_consumer_process_stops_on_a_signal_within_a_second(tmp_path, sig, code):
     """Waiting for an answer the emulator does not give (it is busy), or
     between packets: a signal stops it within a second, its streams whole."""
-    k = boot()
-    k.modules.insmod("ltt_relay_alloc")
-    rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless", "discard",
-                                "per-cpu")
-    out = tmp_path / "trace"
-    out.mkdir()
-    server = ConsumerServer(k, rbc, str(tmp_path / "sock"))
-    try:
+    with serving(tmp_path, metadata_file=False) as (k, rbc, out, server):
         with k.on_cpu(0):
             for i in range(200):
                 values = {"seq": i, "prev_tid": 1, "next_tid": 2, "prev_state": 0, "cpu": 0}
@@ -188,10 +180,6 @@ def test_the_consumer_process_stops_on_a_signal_within_a_second(tmp_path, sig, c
         assert f"stopped by {signal.Signals(sig).name}" in p.stderr.read().decode()
         size = (out / "channel0_0").stat().st_size
         assert size % 4096 == 0
-    finally:
-        ring_buffer_close(rbc, "t")
-        server.close()
-        k.shutdown()
 
 
 def test_a_socket_closed_during_the_handshake_is_an_error_not_a_spin(tmp_path):

@@ -33,6 +33,19 @@ class spinlock_t:
         return f"{self.name}({'held by ' + repr(self.holder) if self.holder else 'free'})"
 
 
+def _try_lock(k, cur, lock):
+    """One try of spin_lock: the atomic on the lock's line, charged, then the
+    lock taken if free.  Returns the holder it found (None: taken)."""
+    k.timing.atomic(k.timing.cpus[cur.cpu], lock, True)
+    holder = lock.holder
+    if holder is None:
+        lock.holder = cur
+        cur.blocked_on = None
+    else:
+        cur.blocked_on = lock           # spin: not runnable until the lock is free
+    return holder
+
+
 def _spin_lock_now(lock):
     """spin_lock run straight through (no other context between its steps),
     as run_now runs its generator: the lock is taken if free; held below on
@@ -41,13 +54,9 @@ def _spin_lock_now(lock):
     k = lock.k
     cur = k.current
     preempt_disable(k)
-    k.timing.atomic(k.timing.cpus[cur.cpu], lock, True)
-    holder = lock.holder
+    holder = _try_lock(k, cur, lock)
     if holder is None:
-        lock.holder = cur
-        cur.blocked_on = None
         return
-    cur.blocked_on = lock
     if holder.cpu == cur.cpu:
         deadlock_report(k, cur, lock)
     spinlock_lockup(k, cur, lock)
@@ -60,17 +69,12 @@ def spin_lock(lock):
     preempt_disable(k)
     while True:
         yield (Op.SPIN_LOCK, lock)
-        k.timing.atomic(k.timing.cpus[cur.cpu], lock, True)
-        holder = lock.holder
+        holder = _try_lock(k, cur, lock)
         if holder is None:
-            lock.holder = cur
-            cur.blocked_on = None
             return
         if holder.cpu == cur.cpu:
-            cur.blocked_on = lock
             yield (Op.DEADLOCK, lock)    # never resumed: the runner oopses
             raise AssertionError("a deadlocked context was resumed")
-        cur.blocked_on = lock           # spin: not runnable until the lock is free
 
 
 @stepped

@@ -49,6 +49,7 @@ def layer_events(rounds=9, min_time=0.005):
     backend measured in turn, in one kernel."""
     from kmodel.kernel import boot
     from kmodel.perf.layer_workloads import open_layer
+    from kmodel.perf.workloads import sequential
     from kmodel.relay.relay_alloc import ltt_relay_write
     out = {}
     k = boot()
@@ -57,17 +58,8 @@ def layer_events(rounds=9, min_time=0.005):
         k.set_cpu(0)
         for backend in BACKENDS:
             raw_rbc = open_layer(k, f"raw-{backend}", "lockless", backend, "per-cpu")
-            buf = raw_rbc.chan.buf[0]
-            data = bytes(EVENT)
-            pos = [0]
-
-            def raw():
-                # one stream around the ring, as the layer's records go
-                off = pos[0]
-                for _ in range(N_EVENTS):
-                    ltt_relay_write(buf, off, data, EVENT)
-                    off += EVENT
-                pos[0] = off
+            # one stream around the ring, as the layer's records go
+            raw, _ = sequential(ltt_relay_write, raw_rbc.chan.buf[0], EVENT, N_EVENTS)
             raw_ns = measure(raw, N_EVENTS, rounds, min_time)[0]
             for layer in LAYERS:
                 rbc = open_layer(k, f"{layer}-{backend}", layer, backend, "per-cpu")
