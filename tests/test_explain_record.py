@@ -104,3 +104,31 @@ def test_a_full_buffer_drops_the_record_in_discard_mode():
     assert "the sub-buffer entered holds data the reader has not taken" in " ".join(out.split())
     assert "local_add(records_lost_full) = 1" in out
     assert "counted in records_lost_full" in out and "dropped (-105)" in out
+
+
+def cycles_and_transfers(*extra):
+    rc, out = run("explain", "record", "100", "--records-before", "1", *extra)
+    assert rc == 0
+    tail = out.split("\nthe record: ")[1]
+    return int(tail.split(" cycles")[0].split()[-1].replace(",", "")), out
+
+
+def test_a_global_buffer_pays_the_lock_prefix_and_the_lines_of_other_cpus():
+    """Per-CPU: local_t, no LOCK prefix.  One global buffer: atomic_long_t
+    (LOCK'd), and when another CPU wrote last, its lines come over: the offset,
+    the commit count and seq, three transfers at that CPU's distance."""
+    with kmodel.boot("numa2") as k:
+        near, far = k.timing.transfer_cycles[0][0], k.timing.transfer_cycles[0][1]
+    per_cpu, _ = cycles_and_transfers()
+    own, _ = cycles_and_transfers("--scope", "global")
+    same_node, _ = cycles_and_transfers("--scope", "global", "--before-cpu", "1")
+    other_node, out = cycles_and_transfers("--scope", "global", "--before-cpu", "4")
+    assert per_cpu < own
+    assert same_node - own == 3 * near and other_node - own == 3 * far
+    assert "cmpxchg(offset)" in out and "atomic_long_add(commit_hot[0].cc)" in out
+    assert "1 record of 100 bytes written first by CPU 4" in out
+
+
+def test_before_cpu_is_for_a_global_buffer_only(capsys):
+    rc, _ = run("explain", "record", "100", "--before-cpu", "4")
+    assert rc == 2 and "only a global buffer" in capsys.readouterr().err

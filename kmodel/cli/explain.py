@@ -209,11 +209,13 @@ def cmd_explain_record(args, out):
     from kmodel.cli.explain_record import explain_record, open_layered
     k, rbc, rb = open_layered(args)
     try:
-        first = (f"{args.records_before} records of {args.before_size} bytes written first\n"
-                 if args.records_before else "")
-        out.write(f"record of {args.size} bytes, CPU {rb.cpu} (node {k.cpu_to_node(rb.cpu)}) "
+        by = f" by CPU {args.before_cpu}" if args.before_cpu is not None else ""
+        n = args.records_before
+        first = (f"{n} record{'s' if n > 1 else ''} of {args.before_size} bytes written "
+                 f"first{by}\n" if n else "")
+        out.write(f"record of {args.size} bytes, CPU {args.cpu} (node {k.cpu_to_node(args.cpu)}) "
                   f"of {k.spec.name}\n"
-                  f"ltt-relay-{args.layer}, {args.mode} mode, {args.backend} buffer of "
+                  f"ltt-relay-{args.layer}, {args.mode} mode, {args.scope} {args.backend} buffer of "
                   f"{rbc.n_subbufs} x {rbc.subbuf_size} = {rbc.alloc_size} bytes\n{first}")
         explain_record(k, rbc, rb, args.size, args.mode, out)
     finally:

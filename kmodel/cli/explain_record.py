@@ -211,14 +211,19 @@ def add_record_options(p):
     """The options of ``kmodel explain record``."""
     from kmodel.cli.bounds import IntIn, SizeIn
     from kmodel.relay.layer import layer_names
-    from kmodel.relay.rb_config import Mode
+    from kmodel.cli.bounds import CPU
+    from kmodel.relay.rb_config import Mode, Scope
     p.add_argument("size", type=SizeIn(1, 1 << 20), help="the record's payload, in bytes")
     p.add_argument("--layer", choices=layer_names(), default="lockless")
     p.add_argument("--mode", choices=[str(m) for m in Mode], default="discard")
+    p.add_argument("--scope", choices=[str(s) for s in Scope], default="per-cpu",
+                   help="a buffer per CPU, or one global buffer every CPU writes")
     p.add_argument("--records-before", type=IntIn(0, MAX_BEFORE), default=0, metavar="N",
                    help="records written first (they move the offset)")
     p.add_argument("--before-size", type=SizeIn(1, 1 << 20), metavar="SIZE",
                    help="the payload of each of them (default: SIZE)")
+    p.add_argument("--before-cpu", type=CPU, metavar="CPU",
+                   help="the CPU that writes them (--scope global only; default --cpu)")
 
 
 def open_layered(args):
@@ -230,6 +235,9 @@ def open_layered(args):
     from kmodel.kernel import boot
     channel_defaults(args)
     args.before_size = args.before_size or args.size
+    if args.before_cpu is not None and args.scope != "global":
+        raise UsageError("--before-cpu: only a global buffer is written by another CPU "
+                         "(a per-CPU buffer's local_t counters are its own CPU's)")
     if args.records_before * args.before_size > MAX_BEFORE_BYTES:
         raise UsageError(f"--records-before {args.records_before} x --before-size "
                          f"{args.before_size}: more than {MAX_BEFORE_BYTES >> 20} MiB of "
@@ -242,16 +250,19 @@ def open_layered(args):
         try:
             rbc = open_channel(k, "chan", args.subbuf_size, args.n_subbufs,
                                backend=args.backend, placement=args.placement,
-                               layer=args.layer, mode=args.mode)
+                               layer=args.layer, mode=args.mode, scope=args.scope)
         except RelayError as e:
             raise UsageError(e.reason) from None
-        if args.cpu not in rbc.bufs:
-            raise UsageError(f"--cpu {args.cpu}: no buffer (online CPUs: "
-                             f"{k.cpu_online_mask.cpulist()})")
+        writer = args.cpu if args.before_cpu is None else args.before_cpu
+        for cpu in {args.cpu, writer}:
+            if not k.cpu_online(cpu):
+                raise UsageError(f"CPU {cpu} is not online (online CPUs: "
+                                 f"{k.cpu_online_mask.cpulist()})")
         rb = rbc.buf_for(args.cpu)
-        k.set_cpu(args.cpu)
+        k.set_cpu(writer)
         for _ in range(args.records_before):
             run_now(k, rbc.layer.write(rb, bytes(args.before_size), 1))
+        k.set_cpu(args.cpu)
         return k, rbc, rb
     except BaseException:
         k.shutdown()
