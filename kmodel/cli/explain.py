@@ -215,8 +215,9 @@ def cmd_explain_record(args, out):
                  f"first{by}\n" if n else "")
         out.write(f"record of {args.size} bytes, CPU {args.cpu} (node {k.cpu_to_node(args.cpu)}) "
                   f"of {k.spec.name}\n"
-                  f"ltt-relay-{args.layer}, {args.mode} mode, {args.scope} {args.backend} buffer of "
-                  f"{rbc.n_subbufs} x {rbc.subbuf_size} = {rbc.alloc_size} bytes\n{first}")
+                  f"ltt-relay-{args.layer}, {args.mode} mode, {args.scope} buffers\n"
+                  f"{args.backend} buffer of {rbc.n_subbufs} x {rbc.subbuf_size} = "
+                  f"{rbc.alloc_size} bytes, {args.placement} pages\n{first}")
         explain_record(k, rbc, rb, args.size, args.mode, out)
     finally:
         k.shutdown()
