@@ -52,7 +52,7 @@ OURS = dict(commands())
 
 
 def test_every_numeric_option_of_every_command_has_a_range():
-    assert {" ".join(c) for c in OURS} >= {"draw", "explain", "bench", "trace sizing",
+    assert {" ".join(c) for c in OURS} >= {"draw", "explain write", "explain record", "bench", "trace sizing",
                                            "machine probe", "quiz", "shell", "run"}
     for cmd, parser in OURS.items():
         for a in options(parser):

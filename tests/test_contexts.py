@@ -7,9 +7,9 @@ from kmodel.core.atomic import (READ_ONCE, atomic_long_add_return, atomic_long_t
 from kmodel.core.bug import Oops
 from kmodel.core.irqflags import local_irq_restore, local_irq_save, preempt_enable
 from kmodel.core.spinlock import spin_lock, spin_unlock, spinlock_t
-from kmodel.cpu.context import (HARDIRQ, HARDIRQ_OFFSET, NMI, NMI_OFFSET, SOFTIRQ,
-                                SOFTIRQ_OFFSET, TASK, ContextError, context_enter,
-                                context_exit)
+from kmodel.cpu.context import (HARDIRQ, HARDIRQ_OFFSET, IRQF_DISABLED, MAX_HARDIRQ_NESTING,
+                                NMI, NMI_OFFSET, SOFTIRQ, SOFTIRQ_OFFSET, TASK, ContextError,
+                                context_enter, context_exit)
 from kmodel.kernel import boot
 
 
@@ -32,7 +32,19 @@ def drive(k, ctx_cpu, gen):
             return e.value, steps
 
 
-def test_nesting_and_predicates(k):
+IRQS_OFF = "CONFIG_KMODEL_HARDIRQS_IRQS_OFF=y"
+
+
+@pytest.fixture
+def k_later():
+    """A kernel whose hardirq handlers all run with interrupts off (Linux 2.6.35 on)."""
+    k = boot("numa2", config=[IRQS_OFF])
+    yield k
+    k.shutdown()
+
+
+def test_nesting_and_predicates(k_later):
+    k = k_later
     assert (k.smp_processor_id(), k.in_interrupt(), k.preempt_count()) == (0, False, 0)
     soft = context_enter(k, 2, SOFTIRQ, "net_rx")
     assert k.current is soft and k.smp_processor_id() == 2
@@ -56,6 +68,46 @@ def test_nesting_and_predicates(k):
         context_enter(k, 2, SOFTIRQ, "twice")
     context_exit(k, soft)
     assert k.current is k.cpu_exec[2].idle and k.preempt_count() == 0
+
+
+def test_hardirqs_nest_on_2_6_29(k):
+    """handle_IRQ_event turns interrupts on for a handler not registered
+    IRQF_DISABLED: a second hardirq comes on top of the first, up to kmodel's
+    bound; a softirq never does; an NMI still can."""
+    soft = context_enter(k, 2, SOFTIRQ, "net_rx")
+    hard = context_enter(k, 2, HARDIRQ, "eth0")
+    assert k.in_irq() and not k.irqs_disabled()
+    inner = context_enter(k, 2, HARDIRQ, "timer")
+    assert MAX_HARDIRQ_NESTING == 2
+    assert k.current is inner and k.preempt_count() == SOFTIRQ_OFFSET + 2 * HARDIRQ_OFFSET
+    with pytest.raises(ContextError, match="2 hardirqs nest on it already"):
+        context_enter(k, 2, HARDIRQ, "third")
+    with pytest.raises(ContextError, match="in hardirq context"):
+        context_enter(k, 2, SOFTIRQ, "tasklet")
+    nmi = context_enter(k, 2, NMI, "perf")
+    assert k.irqs_disabled() and len(k.cpu_exec[2].stack) == 5
+    for ctx in (nmi, inner, hard):
+        context_exit(k, ctx)
+    assert k.current is soft and not k.irqs_disabled()
+    context_exit(k, soft)
+
+
+def test_an_irqf_disabled_handler_keeps_interrupts_off(k):
+    hard = context_enter(k, 3, HARDIRQ, "timer", flags=IRQF_DISABLED)
+    assert k.irqs_disabled()
+    with pytest.raises(ContextError, match="interrupts are off"):
+        context_enter(k, 3, HARDIRQ, "eth0")
+    context_exit(k, hard)
+    assert not k.irqs_disabled()
+
+
+def test_no_nesting_when_handlers_run_with_interrupts_off(k_later):
+    k = k_later
+    hard = context_enter(k, 3, HARDIRQ, "eth0")
+    assert k.irqs_disabled()
+    with pytest.raises(ContextError, match="interrupts are off"):
+        context_enter(k, 3, HARDIRQ, "timer")
+    context_exit(k, hard)
 
 
 def test_interrupt_waits_for_irqs_on_and_online_cpu(k):

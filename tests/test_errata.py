@@ -17,8 +17,11 @@ from kmodel.relay.relay_alloc import (ltt_relay_close, ltt_relay_open, ltt_relay
 from relay_helpers import RelayEnv
 
 
-def make_env(kernel_factory, patch):
-    k = kernel_factory("numa2", config=[f"CONFIG_LTT_RELAY_ERRATA={'y' if patch else 'n'}"])
+def make_env(kernel_factory, patch, errno="y"):
+    """A kernel with the patch's behaviour (patch) or the port's; errno "y"
+    passes a notifier's errno back (Linux 2.6.35), as E3's cause needs."""
+    k = kernel_factory("numa2", config=[f"CONFIG_LTT_RELAY_ERRATA={'y' if patch else 'n'}",
+                                        f"CONFIG_KMODEL_HOTPLUG_ERRNO={errno}"])
     return RelayEnv(k)
 
 
@@ -144,3 +147,17 @@ def test_patch_answers_notify_bad_which_users_see_as_eperm(kernel_factory):
     env.open(4096, 4)
     fail_node(k, 1)
     assert k.cpu_up(6) == -EPERM
+
+
+@pytest.mark.parametrize("patch", [False, True])
+def test_on_2_6_29_every_relay_failure_reads_einval(kernel_factory, patch):
+    """2.6.29 fails a PREPARE only on NOTIFY_BAD and answers -EINVAL: the port
+    must answer NOTIFY_BAD there too (an encoded -ENOMEM would not stop the CPU
+    coming up, without its buffer), and the user reads EINVAL either way."""
+    env = make_env(kernel_factory, patch, errno="n")
+    k = env.k
+    k.cpu_down(6)
+    chan = env.open(4096, 4)
+    fail_node(k, 1)
+    assert k.cpu_up(6) == -EINVAL
+    assert not k.cpu_online(6) and chan.buf[6] is None

@@ -2,7 +2,8 @@ import pytest
 
 from hotplug_helpers import Recorder
 from kmodel.core.errno import EBUSY, EDEADLK, EINVAL, ENOMEM, EPERM
-from kmodel.cpu.actions import CPU_DOWN_PREPARE, CPU_UP_PREPARE_FROZEN
+from kmodel.cpu.actions import (CPU_DOWN_PREPARE, CPU_STARTING, CPU_UP_PREPARE,
+                                CPU_UP_PREPARE_FROZEN)
 from kmodel.cpu.notifier import (NOTIFY_BAD, NOTIFY_OK, NOTIFY_STOP, notifier_from_errno,
                                  notifier_to_errno)
 from kmodel.fs.vfs import FsError
@@ -26,14 +27,23 @@ def test_priority_order_higher_first_fifo_among_equals(k):
     assert order[:4] == ["b", "d", "c", "a"]
 
 
-def test_up_prepare_failure_cancels_exactly_the_called_prefix(k):
+ERRNO = "CONFIG_KMODEL_HOTPLUG_ERRNO=y"
+
+
+@pytest.mark.parametrize("config, want", [((), -EINVAL), ((ERRNO,), -ENOMEM)],
+                         ids=["2.6.29", "errno"])
+def test_up_prepare_failure_cancels_exactly_the_called_prefix(kernel_factory, config, want):
+    """2.6.29 answers -EINVAL whatever failed; with the option (Linux 2.6.35)
+    the injected errno comes back.  Either way the notifiers that had
+    succeeded, and only they, hear CPU_UP_CANCELED."""
+    k = kernel_factory("numa2", config=config)
     recs = [Recorder(k, p) for p in (40, 30, 20, 10)]
     assert k.cpu_down(3) == 0
     for r in recs:
         r.take()
     assert k.modules.insmod("cpu-notifier-error-inject", {"priority": "25"}) == 0
     k.fs.write(f"{INJ}/CPU_UP_PREPARE/error", "-12")
-    assert k.cpu_up(3) == -ENOMEM
+    assert k.cpu_up(3) == want
     assert recs[0].take() == [("CPU_UP_PREPARE", 3), ("CPU_UP_CANCELED", 3)]
     assert recs[1].take() == [("CPU_UP_PREPARE", 3), ("CPU_UP_CANCELED", 3)]
     assert recs[2].take() == [] and recs[3].take() == []
@@ -43,16 +53,54 @@ def test_up_prepare_failure_cancels_exactly_the_called_prefix(k):
     assert "_cpu_up: attempt to bring up CPU 3 failed" in log
 
 
-def test_failing_notifier_itself_gets_no_cancel(k):
+@pytest.mark.parametrize("config, want", [((), -EINVAL), ((ERRNO,), -EPERM)],
+                         ids=["2.6.29", "errno"])
+def test_failing_notifier_itself_gets_no_cancel(kernel_factory, config, want):
+    k = kernel_factory("numa2", config=config)
     a = Recorder(k, 20)
     bad = Recorder(k, 10, fail={(CPU_DOWN_PREPARE, 5): NOTIFY_BAD})
     c = Recorder(k, 0)
-    assert k.cpu_down(5) == -EPERM
+    assert k.cpu_down(5) == want
     assert a.take() == [("CPU_DOWN_PREPARE", 5), ("CPU_DOWN_FAILED", 5)]
     assert bad.take() == [("CPU_DOWN_PREPARE", 5)]
     assert c.take() == []
     assert k.cpu_online(5)
     assert "_cpu_down: attempt to take down CPU 5 failed" in k.log.text()
+
+
+@pytest.mark.parametrize("config", [(), (ERRNO,)], ids=["2.6.29", "errno"])
+def test_an_encoded_errno_fails_only_where_errnos_pass(kernel_factory, config):
+    """2.6.29 tests ret == NOTIFY_BAD: notifier_from_errno(-ENOMEM) stops the
+    chain (the notifiers after it never hear UP_PREPARE), yet the CPU comes
+    up.  Since 2.6.35 (the option) it fails the CPU with -ENOMEM."""
+    k = kernel_factory("numa2", config=config)
+    assert k.cpu_down(3) == 0
+    a = Recorder(k, 20)
+    enc = Recorder(k, 10, fail={(CPU_UP_PREPARE, 3): notifier_from_errno(-ENOMEM)})
+    c = Recorder(k, 0)
+    ret = k.cpu_up(3)
+    if config:
+        assert ret == -ENOMEM and not k.cpu_online(3)
+        assert a.take() == [("CPU_UP_PREPARE", 3), ("CPU_UP_CANCELED", 3)]
+        assert c.take() == []
+    else:
+        assert ret == 0 and k.cpu_online(3)
+        assert a.take() == [("CPU_UP_PREPARE", 3), ("CPU_STARTING", 3), ("CPU_ONLINE", 3)]
+        assert c.take() == [("CPU_STARTING", 3), ("CPU_ONLINE", 3)]     # no UP_PREPARE
+    assert enc.take()[0] == ("CPU_UP_PREPARE", 3)
+
+
+def test_cpu_starting_runs_on_the_new_cpu_with_interrupts_off_before_it_is_online(k):
+    seen = []
+
+    def starting(nb, action, cpu):
+        if action == CPU_STARTING:
+            seen.append((cpu, k.current.cpu, k.irqs_disabled(), k.cpu_online(cpu)))
+        return NOTIFY_OK
+    k.hotcpu_notifier(starting, 0)
+    assert k.cpu_down(6) == 0 and k.cpu_up(6) == 0
+    assert seen == [(6, 6, True, False)]
+    assert k.current.cpu == 0 and not k.cpu_exec[6].irqs_off     # back, and irqs on
 
 
 def test_down_sequence_and_dmesg(k):
@@ -61,7 +109,7 @@ def test_down_sequence_and_dmesg(k):
     assert r.take() == [("CPU_DOWN_PREPARE", 6), ("CPU_DYING", 6), ("CPU_DEAD", 6),
                         ("CPU_POST_DEAD", 6)]
     assert k.cpu_up(6) == 0
-    assert r.take() == [("CPU_UP_PREPARE", 6), ("CPU_ONLINE", 6)]
+    assert r.take() == [("CPU_UP_PREPARE", 6), ("CPU_STARTING", 6), ("CPU_ONLINE", 6)]
     log = k.log.text()
     assert "CPU 6 is now offline\n" in log and "Booting processor 6 APIC 0x6" in log
 
@@ -105,9 +153,9 @@ def test_sysfs_online_states_and_errors(k):
         k.fs.write(f"{CPU}/cpu8/online", "1")
     k.modules.insmod("cpu_notifier_error_inject", {})
     k.fs.write(f"{INJ}/CPU_UP_PREPARE/error", "-5")
-    with pytest.raises(FsError) as e:               # the notifier's errno comes back
+    with pytest.raises(FsError) as e:               # 2.6.29: "Invalid argument"
         k.fs.write(f"{CPU}/cpu2/online", "1")
-    assert e.value.errno == 5
+    assert e.value.errno == EINVAL
     assert k.fs.read(f"{INJ}/CPU_UP_PREPARE/error") == "-5\n"
     k.fs.write(f"{INJ}/CPU_UP_PREPARE/error", "7")  # clamped to [-MAX_ERRNO, 0]
     assert k.fs.read(f"{INJ}/CPU_UP_PREPARE/error") == "0\n"
@@ -130,21 +178,37 @@ def test_frozen_only_during_suspend(k):
     assert k.suspend_count == 1
 
 
-def test_cpu_failing_to_resume_stays_offline_rest_resume(k):
-    Recorder(k, 0, fail={(CPU_UP_PREPARE_FROZEN, 3): notifier_from_errno(-5)})
+def test_sysfs_passes_the_notifier_errno_with_the_option(kernel_factory):
+    k = kernel_factory("numa2", config=[ERRNO])
+    k.modules.insmod("cpu_notifier_error_inject", {})
+    k.fs.write(f"{CPU}/cpu2/online", "0")
+    k.fs.write(f"{INJ}/CPU_UP_PREPARE/error", "-5")
+    with pytest.raises(FsError) as e:               # the notifier's errno comes back
+        k.fs.write(f"{CPU}/cpu2/online", "1")
+    assert e.value.errno == 5
+
+
+@pytest.mark.parametrize("config, want", [((), -EINVAL), ((ERRNO,), -5)],
+                         ids=["2.6.29", "errno"])
+def test_cpu_failing_to_resume_stays_offline_rest_resume(kernel_factory, config, want):
+    k = kernel_factory("numa2", config=config)
+    Recorder(k, 0, fail={(CPU_UP_PREPARE_FROZEN, 3): k.hotplug.notifier_error(-5)})
     k.fs.write("/sys/power/state", "mem")
     assert k.fs.read(f"{CPU}/online") == "0-2,4-7\n"
-    assert "Error taking CPU3 up: -5" in k.log.text()
+    assert f"Error taking CPU3 up: {want}" in k.log.text()
     assert k.cpu_up(3) == 0                 # not frozen any more: comes up by hand
 
 
-def test_suspend_aborts_when_a_cpu_will_not_go_down(k):
+@pytest.mark.parametrize("config, want", [((), EINVAL), ((ERRNO,), EBUSY)],
+                         ids=["2.6.29", "errno"])
+def test_suspend_aborts_when_a_cpu_will_not_go_down(kernel_factory, config, want):
+    k = kernel_factory("numa2", config=config)
     k.modules.insmod("cpu-notifier-error-inject", {})
     k.fs.write(f"{INJ}/CPU_DOWN_PREPARE_FROZEN/error", "-16")
     with pytest.raises(FsError) as e:
         k.fs.write("/sys/power/state", "mem")
-    assert e.value.errno == EBUSY
-    assert "Error taking CPU1 down: -16" in k.log.text()
+    assert e.value.errno == want
+    assert f"Error taking CPU1 down: -{want}" in k.log.text()
     assert k.fs.read(f"{CPU}/online") == "0-7\n"
     with pytest.raises(FsError) as e:
         k.fs.write("/sys/power/state", "disk")
@@ -204,9 +268,11 @@ def test_notifier_calls_are_modeled(k):
     before = k.timing.totals()["notifier_calls"]
     k.cpu_down(2)
     k.cpu_up(2)
-    # down: PREPARE, DYING, DEAD, POST_DEAD; up: UP_PREPARE, ONLINE -> 6 x 16
-    assert k.timing.totals()["notifier_calls"] - before == 96
-    assert k.timing.cpus[0].cycles == 96 * k.spec.timing.notifier_call_cycles
+    # down: PREPARE, DYING, DEAD, POST_DEAD; up: UP_PREPARE, STARTING, ONLINE -> 7 x 16
+    assert k.timing.totals()["notifier_calls"] - before == 112
+    # DYING and STARTING run on CPU 2 itself; the rest on CPU 0, which runs the operation
+    assert k.timing.cpus[0].cycles == 80 * k.spec.timing.notifier_call_cycles
+    assert k.timing.cpus[2].cycles == 32 * k.spec.timing.notifier_call_cycles
 
 
 def test_percpu_areas_are_node_local(k):

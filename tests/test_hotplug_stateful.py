@@ -3,8 +3,10 @@
 Invariants after every step: online within present within possible; the boot
 CPU online; and for every notifier, every event sequence it saw for one
 operation on one CPU is well formed: UP_PREPARE is followed by exactly one of
-ONLINE or UP_CANCELED, DOWN_PREPARE by exactly one of DEAD (after DYING, and
-before POST_DEAD) or DOWN_FAILED.
+ONLINE (after STARTING) or UP_CANCELED, DOWN_PREPARE by exactly one of DEAD
+(after DYING, and before POST_DEAD) or DOWN_FAILED.  Run on 2.6.29 (failures
+are NOTIFY_BAD, read as -EINVAL) and with CONFIG_KMODEL_HOTPLUG_ERRNO=y
+(encoded errnos, passed back).
 """
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -13,11 +15,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from hotplug_helpers import Recorder
 from kmodel.cpu.actions import (CPU_DOWN_PREPARE, CPU_DOWN_PREPARE_FROZEN, CPU_UP_PREPARE,
                                 CPU_UP_PREPARE_FROZEN)
-from kmodel.cpu.notifier import notifier_from_errno
 from kmodel.kernel import boot
 
 WELL_FORMED = {
-    ("CPU_UP_PREPARE", "CPU_ONLINE"), ("CPU_UP_PREPARE", "CPU_UP_CANCELED"),
+    ("CPU_UP_PREPARE", "CPU_STARTING", "CPU_ONLINE"), ("CPU_UP_PREPARE", "CPU_UP_CANCELED"),
     ("CPU_DOWN_PREPARE", "CPU_DYING", "CPU_DEAD", "CPU_POST_DEAD"),
     ("CPU_DOWN_PREPARE", "CPU_DOWN_FAILED"),
 }
@@ -39,9 +40,11 @@ def split_ops(events):
 
 
 class HotplugMachine(RuleBasedStateMachine):
+    CONFIG: tuple[str, ...] = ()
+
     def __init__(self):
         super().__init__()
-        self.k = boot("numa2")
+        self.k = boot("numa2", config=self.CONFIG)
         self.recs = [Recorder(self.k, p) for p in (30, 10, -10)]
         # A failing notifier between them, re-armed by the rules.
         self.faulty = Recorder(self.k, 0, name="faulty")
@@ -65,7 +68,7 @@ class HotplugMachine(RuleBasedStateMachine):
     @rule(action=st.sampled_from(ACTIONS), cpu=st.one_of(st.none(), st.integers(0, 9)),
           err=st.sampled_from([0, -5, -12, -16]))
     def inject(self, action, cpu, err):
-        self.faulty.fail = {(action, cpu): notifier_from_errno(err)} if err else {}
+        self.faulty.fail = {(action, cpu): self.k.hotplug.notifier_error(err)} if err else {}
 
     @rule(cpu=st.integers(8, 9), add=st.booleans())
     def hot_add_remove(self, cpu, add):
@@ -94,5 +97,12 @@ class HotplugMachine(RuleBasedStateMachine):
                 assert names in WELL_FORMED, (r.nb.name, run)
 
 
+class HotplugMachineErrno(HotplugMachine):
+    CONFIG = ("CONFIG_KMODEL_HOTPLUG_ERRNO=y",)
+
+
 TestHotplugStateful = HotplugMachine.TestCase
-TestHotplugStateful.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestHotplugStateful.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
+TestHotplugStatefulErrno = HotplugMachineErrno.TestCase
+TestHotplugStatefulErrno.settings = settings(max_examples=25, stateful_step_count=40,
+                                             deadline=None)

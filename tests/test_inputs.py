@@ -98,7 +98,8 @@ def machine_commands():
     show's PRESET: found in the parser, so a new one is tried too.  Each with
     the other arguments it needs to get as far as loading the machine."""
     need = {"run": ["{script}"], "explore": ["{script}"], "draw": ["trace"],
-            "explain": ["write", "0", "8"], "trace record": ["{dir}", "--events", "5"],
+            "explain write": ["0", "8"], "explain read": ["0", "8"], "explain record": ["8"],
+            "trace record": ["{dir}", "--events", "5"],
             "cat": ["/proc/meminfo"], "shell": [], "bench": ["--quick"],
             "trace sizing": ["--events", "1"]}
     p = build_parser()
@@ -133,7 +134,8 @@ def test_every_command_that_takes_a_machine_file_refuses_special_huge_and_deep_o
 
 
 def test_the_machine_commands_found_are_all_of_them():
-    assert set(MACHINE_COMMANDS) >= {"run", "explore", "draw", "explain", "cat", "shell",
+    assert set(MACHINE_COMMANDS) >= {"run", "explore", "draw", "explain write",
+                                     "explain record", "cat", "shell",
                                      "bench", "trace sizing", "trace record", "machine show"}
     assert {c for c in top_level_commands(build_parser())} >= {"run", "draw", "bench"}
 

@@ -2,9 +2,8 @@
 import pytest
 
 from hotplug_helpers import Recorder
-from kmodel.core.errno import ENOMEM
+from kmodel.core.errno import EINVAL, ENOMEM
 from kmodel.cpu.actions import CPU_UP_PREPARE
-from kmodel.cpu.notifier import notifier_from_errno
 from kmodel.fs.vfs import FsError
 from kmodel.kernel import boot
 from kmodel.relay.relay_alloc import ltt_relay_read, ltt_relay_write
@@ -51,7 +50,11 @@ def test_buffer_stays_readable_after_cpu_dead_and_is_reused(env):
     assert chan.buf[5] is buf                              # "unless it already has one"
 
 
-def test_allocation_failure_at_up_prepare_keeps_cpu_offline_and_leaks_nothing(env):
+@pytest.mark.parametrize("config, want", [((), EINVAL), (("CONFIG_KMODEL_HOTPLUG_ERRNO=y",),
+                                                          ENOMEM)], ids=["2.6.29", "errno"])
+def test_allocation_failure_at_up_prepare_keeps_cpu_offline_and_leaks_nothing(
+        kernel_factory, config, want):
+    env = RelayEnv(kernel_factory("numa2", config=config))
     k = env.k
     k.fs.write(f"{CPU}/cpu7/online", "0")
     chan_a = env.open(4096, 4, name="a")
@@ -65,7 +68,7 @@ def test_allocation_failure_at_up_prepare_keeps_cpu_offline_and_leaks_nothing(en
     k.fs.write(FPA + "probability", "100")
     with pytest.raises(FsError) as e:
         k.fs.write(f"{CPU}/cpu7/online", "1")
-    assert e.value.errno == ENOMEM                         # the cause, not EPERM
+    assert e.value.errno == want           # 2.6.29: EINVAL; since 2.6.35, the cause
     assert not k.cpu_online(7)
     assert chan_a.buf[7] is None and chan_b.buf[7] is None
     assert env.counters() == before
@@ -84,11 +87,11 @@ def test_up_canceled_by_a_later_notifier_frees_the_new_buffers(env):
     k.cpu_down(4)                          # CPU 4's buffer now holds data of a dead CPU
     ltt_relay_write(chan.buf[4], 0, b"keep me", 7)
     before = env.counters()
-    Recorder(k, 0, fail={(CPU_UP_PREPARE, 3): notifier_from_errno(-5),
-                         (CPU_UP_PREPARE, 4): notifier_from_errno(-5)})
-    assert k.cpu_up(3) == -5
+    veto = k.hotplug.notifier_error(-5)
+    Recorder(k, 0, fail={(CPU_UP_PREPARE, 3): veto, (CPU_UP_PREPARE, 4): veto})
+    assert k.cpu_up(3) == -EINVAL          # 2.6.29
     assert chan.buf[3] is None and env.counters() == before
-    assert k.cpu_up(4) == -5               # a buffer made earlier is not ours to free
+    assert k.cpu_up(4) == -EINVAL          # a buffer made earlier is not ours to free
     out = bytearray(7)
     ltt_relay_read(chan.buf[4], 0, out, 7)
     assert out == b"keep me"

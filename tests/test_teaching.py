@@ -142,11 +142,19 @@ def test_quiz_same_seed_same_problem_and_answers(topic):
 
 
 def test_quiz_hotplug_answers_come_from_the_emulator():
-    _, out = run("quiz", "hotplug", "-s", "2", "-c")
+    _, out = run("quiz", "hotplug", "-s", "2", "-c")      # errnos passed back
+    assert "CONFIG_KMODEL_HOTPLUG_ERRNO=y" in out
     assert "cpu_up(1) returns?  -ENOMEM" in out
     assert "actions seen by A?  CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD, " \
            "CPU_UP_PREPARE\n" in out
     assert "actions seen by B?  CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD\n" in out
+    _, out = run("quiz", "hotplug", "-s", "6", "-c")      # 2.6.29; C fails, A and B roll back
+    assert "ARG kernel 2.6.29" in out and "cpu_up(2) returns?  -EINVAL" in out
+    for n in "AB":
+        assert f"actions seen by {n}?  CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD, " \
+               "CPU_UP_PREPARE, CPU_UP_CANCELED\n" in out
+    assert "actions seen by C?  CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD, " \
+           "CPU_UP_PREPARE\n" in out
 
 
 def test_quiz_buddy_answers():

@@ -3,10 +3,11 @@ import os
 
 import pytest
 
-from tourdoc import TOUR, blocks, regenerate, run_command
+from tourdoc import TOUR, blocks, fresh_tmp, regenerate, run_command
 
 if os.environ.get("KMODEL_UPDATE_TRANSCRIPTS") == "1":
     regenerate()
+    fresh_tmp()             # the tests run the commands again, on a clean /tmp
 
 CASES = [(cmd, want) for _, _, cmds in blocks(TOUR.read_text()) for cmd, want in cmds]
 

@@ -1,4 +1,5 @@
 """kmodel explain write|read OFFSET LEN: one access, step by step, with its cost.
+(kmodel explain record SIZE, one record through a locking layer: explain_record.py.)
 
 The steps are not computed by a second implementation: the access runs in the
 emulator with probes on the relay's tracepoints (kmodel/relay/relay_trace.py:
@@ -219,14 +220,45 @@ def cmd_explain(args, out):
     return 0
 
 
+def cmd_explain_record(args, out):
+    """kmodel explain record SIZE: one record through a locking layer."""
+    from kmodel.cli.explain_record import explain_record, open_layered
+    k, rbc, rb = open_layered(args)
+    try:
+        by = f" by CPU {args.before_cpu}" if args.before_cpu is not None else ""
+        n = args.records_before
+        first = (f"{n} record{'s' if n > 1 else ''} of {args.before_size} bytes written "
+                 f"first{by}\n" if n else "")
+        out.write(f"record of {args.size} bytes, CPU {args.cpu} (node {k.cpu_to_node(args.cpu)}) "
+                  f"of {k.spec.name}\n"
+                  f"ltt-relay-{args.layer}, {args.mode} mode, {args.scope} buffers\n"
+                  f"{args.backend} buffer of {rbc.n_subbufs} x {rbc.subbuf_size} = "
+                  f"{rbc.alloc_size} bytes, {args.placement} pages\n{first}")
+        explain_record(k, rbc, rb, args.size, args.mode, out)
+    finally:
+        k.shutdown()
+    return 0
+
+
 def add_parser(sub):
-    """add_parser - add ``kmodel explain write|read OFFSET LEN`` to sub, the
-    subparsers of kmodel's top-level parser (kmodel.cli.main)."""
-    s = sub.add_parser("explain", help="one read or write, step by step, with its cost")
-    s.add_argument("op", choices=["write", "read"])
-    s.add_argument("offset", type=ACCESS.OFFSET)
-    s.add_argument("length", type=SizeIn(1, HOST_LIMIT))
-    add_channel_options(s)
-    add_access_option(s, "--before", "an access to make first (moves the cache pointers); "
-                      "repeatable")
-    s.set_defaults(func=cmd_explain)
+    """add_parser - add ``kmodel explain write|read OFFSET LEN`` and
+    ``kmodel explain record SIZE`` to sub, the subparsers of kmodel's
+    top-level parser (kmodel.cli.main)."""
+    from kmodel.cli.explain_record import add_record_options
+    s = sub.add_parser("explain", help="one read or write, or one record through a layer, "
+                       "step by step, with its cost")
+    ops = s.add_subparsers(dest="op", metavar="write|read|record")
+    ops.required = True
+    for op, what in (("write", "one ltt_relay_write"), ("read", "one ltt_relay_read")):
+        p = ops.add_parser(op, help=f"{what} at OFFSET, LEN bytes, step by step")
+        p.add_argument("offset", type=ACCESS.OFFSET)
+        p.add_argument("length", type=SizeIn(1, HOST_LIMIT))
+        add_channel_options(p)
+        add_access_option(p, "--before", "an access to make first (moves the cache "
+                          "pointers); repeatable")
+        p.set_defaults(func=cmd_explain)
+    r = ops.add_parser("record", help="one record of SIZE bytes through a locking layer "
+                       "(reserve, copy, commit), each cmpxchg and counter")
+    add_record_options(r)
+    add_channel_options(r)
+    r.set_defaults(func=cmd_explain_record)

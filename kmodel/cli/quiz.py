@@ -13,8 +13,8 @@ from hw.topology import DEFAULT_PRESET, parse_machine
 from kmodel.cli.bounds import SEED
 from kmodel.cli.errors import UsageError
 from kmodel.cpu.actions import CPU_DOWN_PREPARE, CPU_UP_PREPARE, action_name
-from kmodel.cpu.notifier import NOTIFY_OK, notifier_block, notifier_from_errno
-from kmodel.core.errno import errno_name
+from kmodel.cpu.notifier import NOTIFY_OK, notifier_block
+from kmodel.core.errno import ENOMEM, errno_name
 from kmodel.kernel import Kernel, boot
 from kmodel.mm.gfp import GFP_KERNEL, GFPF_NOWARN
 from kmodel.core.tracepoint import tracing
@@ -198,34 +198,45 @@ class BuddyTopic(Topic):
 class HotplugTopic(Topic):
     name = "hotplug"
     summary = "what hotplug operations return, and which notifiers see which actions"
+    ERRNO = "CONFIG_KMODEL_HOTPLUG_ERRNO=y"
 
     def setup(self):
         r = self.rng
         self.fail_prio = r.choice([30, 20, 10])
         self.fail_action = r.choice([CPU_UP_PREPARE, CPU_DOWN_PREPARE])
         self.cpu = r.randrange(1, 4)
+        self.errno = r.random() < 0.4
         self.ops = [("down", self.cpu), ("up", self.cpu)]
         if self.fail_action == CPU_DOWN_PREPARE:
             self.ops = [("down", self.cpu)]
-        return [("machine", "uma (CPUs 0-3)"),
+        kernel = (f"{self.ERRNO}: a failed operation returns the notifier's errno, as Linux "
+                  "does since 2.6.35" if self.errno else
+                  "2.6.29: a failed operation returns -EINVAL, whatever the notifier said")
+        return [("machine", "uma (CPUs 0-3)"), ("kernel", kernel),
                 ("notifiers", "A prio 30, B prio 20, C prio 10 (higher first)"),
                 ("failure", f"the notifier at prio {self.fail_prio} fails "
-                            f"{action_name(self.fail_action)} with -ENOMEM"),
+                            f"{action_name(self.fail_action)} for want of memory"),
                 ("operations", ", ".join(f"cpu_{o}({c})" for o, c in self.ops))]
 
     def problem(self):
-        return [f"  {i + 1}. cpu_{o}({c}) returns?" for i, (o, c) in enumerate(self.ops)] + \
+        return ["cpu_down sends CPU_DOWN_PREPARE, then CPU_DYING (on the dying CPU),",
+                "CPU_DEAD, and CPU_POST_DEAD once the hotplug lock is released; cpu_up",
+                "sends CPU_UP_PREPARE, then CPU_STARTING (on the new CPU) and CPU_ONLINE.",
+                "A PREPARE that fails stops the chain: the notifiers that had succeeded",
+                "(those called before the failing one) hear CPU_UP_CANCELED or",
+                "CPU_DOWN_FAILED; the failing one and those after it hear nothing more."] + \
+            [f"  {i + 1}. cpu_{o}({c}) returns?" for i, (o, c) in enumerate(self.ops)] + \
             [f"  {len(self.ops) + i + 1}. actions seen by {n}?" for i, n in enumerate("ABC")]
 
     def solve(self):
-        k = boot("uma")
+        k = boot("uma", config=[self.ERRNO] if self.errno else [])
         try:
             seen = {n: [] for n in "ABC"}
             for n, prio in zip("ABC", (30, 20, 10)):
                 def cb(nb, action, cpu, n=n, prio=prio):
                     seen[n].append(action_name(action))
                     if prio == self.fail_prio and action == self.fail_action:
-                        return notifier_from_errno(-12)
+                        return k.hotplug.notifier_error(-ENOMEM)
                     return NOTIFY_OK
                 k.register_cpu_notifier(notifier_block(cb, prio, name=n))
             rets = []

@@ -4,8 +4,10 @@ A consumer connects to a Unix socket.  It is sent the layout of every
 per-CPU buffer (for each page, which host file holds its frame, and where)
 and, by SCM_RIGHTS, those files: the memfd of every node, and the --pmem
 file if the machine has one.  It then maps the frames of each buffer at
-consecutive addresses of its own, as relay's mmap inserts a buffer's pages
-into a process with vm_insert_page, and reads packets from there while the
+consecutive addresses of its own, as a process that mmaps a relay buffer file
+sees them (relay_mmap_buf in kernel/relay.c of 2.6.29 maps nothing up front:
+its .fault handler, relay_buf_fault, looks each page up with vmalloc_to_page
+when the process first touches it), and reads packets from there while the
 emulator writes.  Taking and giving back a packet go through the socket, one
 JSON line a request:
 

@@ -33,6 +33,14 @@ OPTIONS = {
     "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE": ("n", "bool",
         "kmodel extension: restore lttng-modules bug b2cf5e0b (events discarded sampled "
         "at delivery, after the reserve)"),
+    "CONFIG_KMODEL_HOTPLUG_ERRNO": ("n", "bool",
+        "kmodel extension: a CPU notifier's encoded errno fails a hotplug operation and "
+        "comes back to the caller, as Linux does since 2.6.35 ('cpu-hotplug: return better "
+        "errno on cpu hotplug failure'); 2.6.29 fails only on NOTIFY_BAD, with -EINVAL"),
+    "CONFIG_KMODEL_HARDIRQS_IRQS_OFF": ("n", "bool",
+        "kmodel extension: every hardirq handler runs with interrupts off, as Linux does "
+        "since 2.6.35 (e58aa3d2d0cc); 2.6.29 turns them on for a handler not registered "
+        "IRQF_DISABLED, so hardirqs nest"),
     "CONFIG_LOG_BUF_SHIFT": (17, "int", "kernel log buffer size, log2"),
     "CONFIG_FORCE_MAX_ZONEORDER": (11, "int", "MAX_ORDER of the buddy allocator"),
 }

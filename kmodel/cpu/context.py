@@ -2,10 +2,30 @@
 
 Each CPU runs a stack of contexts.  At the bottom is a task (process context):
 the idle task ``swapper/N`` when nothing else runs, or a task that a scenario
-spawned there.  On top of it, nested, at most one softirq, one hardirq and one
-NMI: four deep, LTTng's RING_BUFFER_MAX_NESTING.  ``k.current`` is the top
-context of the CPU that is running, so ``smp_processor_id()``, ``in_interrupt()``
-and ``preempt_count()`` read off it as they read off the CPU in Linux.
+spawned there.  On top of it, nested: at most one softirq (softirqs run from
+irq_exit, never on top of a hardirq), hardirqs, and one NMI.  ``k.current`` is
+the top context of the CPU that is running, so ``smp_processor_id()``,
+``in_interrupt()`` and ``preempt_count()`` read off it as they read off the
+CPU in Linux.
+
+Hardirqs nest as they did in 2.6.29.  The CPU clears its interrupt flag on
+the way into any interrupt, and handle_IRQ_event (kernel/irq/handle.c) turns
+it back on before the handler runs, unless the handler was registered
+IRQF_DISABLED (include/linux/interrupt.h).  So another hardirq can arrive on
+top of a handler; 2.6.29's include/linux/hardirq.h sizes the hardirq count of
+preempt_count "for potentially all IRQ sources in the system nesting on a
+single CPU".  kmodel bounds it at MAX_HARDIRQ_NESTING (2): one handler
+interrupted by another is what a race needs, and each level more multiplies
+the interleavings the explorer searches.  A stack is then at most five deep
+(task, softirq, two hardirqs, NMI), one more than LTTng's
+RING_BUFFER_MAX_NESTING (4, include/ringbuffer/frontend.h), the number of
+tracer calls lib_ring_buffer_get_cpu lets nest on a CPU before it refuses a
+record (-EPERM, WARN_ON_ONCE); kmodel's layers do not count that nesting.
+Since Linux 2.6.35 (e58aa3d2d0cc, "genirq: Run irq handlers with interrupts
+disabled") every handler runs with interrupts off and hardirqs no longer
+nest: CONFIG_KMODEL_HARDIRQS_IRQS_OFF=y.  x86's system vectors (IPIs, the
+local APIC timer) never went through handle_IRQ_event and always ran with
+interrupts off: the IPIs here are entered with IRQF_DISABLED.
 
 A context that takes part in an interleaving is a Python generator: it yields
 before each operation on shared state (an atomic, a lock, a chunk of a copy),
@@ -19,8 +39,8 @@ Differences from Linux, on purpose:
 - In Linux ``current`` inside an interrupt is still the interrupted task; here
   ``k.current`` is the interrupt's own context.  Its ``comm`` is the interrupted
   task's, so code that prints ``current->comm`` prints what Linux prints.
-- Hardirq handlers run with interrupts off (as Linux does since 2.6.35, when
-  IRQF_DISABLED became the rule), so hardirqs do not nest on each other.
+- The moment a hardirq handler turns interrupts back on is its arrival: no
+  step runs between the CPU clearing the flag and handle_IRQ_event setting it.
 """
 from contextlib import contextmanager
 from enum import StrEnum
@@ -36,7 +56,9 @@ class ContextKind(StrEnum):
 
 TASK, SOFTIRQ, HARDIRQ, NMI = ContextKind
 KINDS = tuple(ContextKind)
-MAX_NESTING = 4                 # RING_BUFFER_MAX_NESTING
+IRQF_DISABLED = 0x00000020      # include/linux/interrupt.h: keep irqs off in the handler
+MAX_HARDIRQ_NESTING = 2         # hardirqs on one CPU's stack (kmodel's bound)
+MAX_NESTING = 3 + MAX_HARDIRQ_NESTING   # task, softirq, the hardirqs, NMI
 
 # preempt_count() layout, as include/linux/preempt.h of later kernels draws it.
 PREEMPT_OFFSET = 1 << 0
@@ -97,15 +119,20 @@ class CpuExec:
         self.preempt = 0
 
     def can_take(self, kind):
-        """can_take - may an interrupt of this kind arrive on this CPU now?"""
-        levels = {c.kind for c in self.stack}
+        """can_take - may an interrupt of this kind arrive on this CPU now?
+
+        An NMI, unless one runs.  Otherwise interrupts must be on (a hardirq
+        handler has them on in 2.6.29 unless IRQF_DISABLED; an NMI handler
+        never does); a softirq never comes on top of a hardirq nor of
+        another softirq; a hardirq, up to MAX_HARDIRQ_NESTING deep."""
+        levels = [c.kind for c in self.stack]
         if kind == NMI:
             return NMI not in levels
-        if self.irqs_off or HARDIRQ in levels or NMI in levels:
+        if self.irqs_off or NMI in levels:
             return False
         if kind == SOFTIRQ:
-            return SOFTIRQ not in levels
-        return True
+            return SOFTIRQ not in levels and HARDIRQ not in levels
+        return levels.count(HARDIRQ) < MAX_HARDIRQ_NESTING
 
     def preempt_count(self):
         n = self.preempt
@@ -141,9 +168,22 @@ def on_cpu(k, cpu):
         set_cpu(k, saved if k.cpu_online(saved) else k.boot_cpu)
 
 
-def context_enter(k, cpu, kind, name, gen=None):
+def handler_irqs_off(k, kind, flags=0):
+    """handler_irqs_off - does a handler of this kind run with interrupts off?
+    An NMI's always; a hardirq's if it was registered IRQF_DISABLED, or on a
+    kernel whose handlers all run so (CONFIG_KMODEL_HARDIRQS_IRQS_OFF=y,
+    Linux 2.6.35 on); a softirq's never (__do_softirq enables them)."""
+    if kind == NMI:
+        return True
+    if kind == HARDIRQ:
+        return bool(flags & IRQF_DISABLED) or k.config["CONFIG_KMODEL_HARDIRQS_IRQS_OFF"] == "y"
+    return False
+
+
+def context_enter(k, cpu, kind, name, gen=None, flags=0):
     """context_enter - an interrupt of this kind arrives on cpu (irq_enter(),
     nmi_enter()) and becomes k.current; or, for a task, cpu starts running it.
+    flags: IRQF_DISABLED keeps a hardirq handler's interrupts off.
 
     Raises ContextError when the CPU is offline or cannot take that kind now."""
     if kind not in KINDS:
@@ -159,18 +199,23 @@ def context_enter(k, cpu, kind, name, gen=None):
         ex.stack[0] = ctx
     else:
         if not ex.can_take(kind):
-            why = "interrupts are off" if ex.irqs_off and kind != NMI else \
-                f"it is in {below.kind} context"
-            raise ContextError(f"a {kind} cannot arrive on CPU {cpu} now: {why}")
-        if len(ex.stack) >= MAX_NESTING:
-            raise ContextError(f"CPU {cpu}: nesting deeper than {MAX_NESTING}")
+            raise ContextError(f"a {kind} cannot arrive on CPU {cpu} now: "
+                               f"{_refusal(ex, kind, below)}")
         ctx = Context(kind, cpu, name, ex.stack[0].comm, gen)
         ctx.irqs_were_off = ex.irqs_off
-        if kind in (HARDIRQ, NMI):
-            ex.irqs_off = True          # the CPU clears IF on the way in
+        if handler_irqs_off(k, kind, flags):
+            ex.irqs_off = True          # the CPU cleared IF; the handler keeps it so
         ex.stack.append(ctx)
     k.current = ctx
     return ctx
+
+
+def _refusal(ex, kind, below):
+    if ex.irqs_off and kind != NMI:
+        return "interrupts are off"
+    if kind == HARDIRQ and below.kind == HARDIRQ:
+        return f"{MAX_HARDIRQ_NESTING} hardirqs nest on it already"
+    return f"it is in {below.kind} context"
 
 
 def context_exit(k, ctx):

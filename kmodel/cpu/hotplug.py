@@ -2,21 +2,32 @@
 
 ``cpu_up``/``cpu_down`` run the notifier chain with the kernel's rollback:
 
-- CPU_UP_PREPARE goes to every notifier until one fails (NOTIFY_BAD or an
-  errno from notifier_from_errno).  Then CPU_UP_CANCELED goes to the
-  notifiers that were called before the failing one (``nr_calls - 1``), the
-  CPU stays offline, and the errno comes back.
+- CPU_UP_PREPARE goes to every notifier until one returns a value with
+  NOTIFY_STOP_MASK set.  If that value is NOTIFY_BAD the bring-up fails:
+  CPU_UP_CANCELED goes to the notifiers that had succeeded, the ones called
+  before the failing one (``nr_calls - 1``: the failing one is not told), the
+  CPU stays offline, and cpu_up returns -EINVAL.  Otherwise the new CPU
+  starts: CPU_STARTING runs on it, with interrupts off, before it is marked
+  online (notify_cpu_starting, from x86's smp_callin), then CPU_ONLINE.
 - CPU_DOWN_PREPARE likewise, rolled back with CPU_DOWN_FAILED.  Then
   ``__cpu_disable`` may refuse (x86 keeps the boot CPU: -EBUSY); then every
-  notifier gets CPU_DOWN_FAILED.  Otherwise CPU_DYING, "CPU N is now offline",
-  CPU_DEAD (which cannot fail), the hotplug lock is released, CPU_POST_DEAD.
+  notifier gets CPU_DOWN_FAILED.  Otherwise CPU_DYING (on the dying CPU, under
+  stop_machine), "CPU N is now offline", CPU_DEAD (which cannot fail), the
+  hotplug lock is released, CPU_POST_DEAD.
 
-Where this differs from 2.6.29: the errno of a failed PREPARE is the one the
-notifier encoded (notifier_to_errno, as Linux does since 2.6.32; a bare
-NOTIFY_BAD gives -EPERM) rather than a fixed -EINVAL.  A cpu_up or cpu_down
-called while a hotplug operation is under way on the same thread (from a
-notifier) would deadlock on cpu_add_remove_lock in Linux; here it is caught,
-reported as lockdep would, and fails with -EDEADLK.
+2.6.29 tests the chain's result for NOTIFY_BAD exactly (``ret == NOTIFY_BAD``)
+and answers -EINVAL whatever the cause.  A notifier that returns an encoded
+errno (notifier_from_errno(-ENOMEM), 0x800d) stops the chain there, yet the
+CPU comes up: no CPU notifier of 2.6.29 returns one.  Linux passes the
+notifier's errno back since 2.6.35 (``__cpu_notify`` returns
+``notifier_to_errno(ret)``); CONFIG_KMODEL_HOTPLUG_ERRNO=y does that, and
+then a bare NOTIFY_BAD reads -EPERM.  ``notifier_error(err)`` is what a
+notifier of this kernel returns to fail with err.
+
+Where this differs from Linux, on purpose: a cpu_up or cpu_down called while
+a hotplug operation is under way on the same thread (from a notifier) would
+deadlock on cpu_add_remove_lock in Linux; here it is caught, reported as
+lockdep would, and fails with -EDEADLK.
 
 Suspend (``disable_nonboot_cpus``/``enable_nonboot_cpus``) uses the same
 paths with CPU_TASKS_FROZEN set in every action.
@@ -24,11 +35,12 @@ paths with CPU_TASKS_FROZEN set in every action.
 from kmodel.core.errno import EBUSY, EDEADLK, EEXIST, EINVAL, EPERM
 from kmodel.core.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 from kmodel.cpu.actions import (CPU_DEAD, CPU_DOWN_FAILED, CPU_DOWN_PREPARE, CPU_DYING,
-                                CPU_ONLINE, CPU_POST_DEAD, CPU_TASKS_FROZEN,
+                                CPU_ONLINE, CPU_POST_DEAD, CPU_STARTING, CPU_TASKS_FROZEN,
                                 CPU_UP_CANCELED, CPU_UP_PREPARE)
-from kmodel.cpu.notifier import (notifier_block, notifier_call_chain,
+from kmodel.cpu.context import on_cpu
+from kmodel.cpu.notifier import (NOTIFY_BAD, notifier_block, notifier_call_chain,
                                  notifier_chain_register, notifier_chain_unregister,
-                                 notifier_to_errno, raw_notifier_head)
+                                 notifier_from_errno, notifier_to_errno, raw_notifier_head)
 
 
 class CpuHotplug:
@@ -45,6 +57,8 @@ class CpuHotplug:
         self.cpu_hotplug_disabled = False
         self.frozen_cpus = []
         self.present_listeners = []       # sysfs: called with (cpu, present)
+        # 2.6.35's errno passing (CONFIG_KMODEL_HOTPLUG_ERRNO=y), or 2.6.29's -EINVAL
+        self.pass_errno = kernel.config["CONFIG_KMODEL_HOTPLUG_ERRNO"] == "y"
 
     # --- notifier registration ----------------------------------------------
     def register_cpu_notifier(self, nb):
@@ -66,6 +80,24 @@ class CpuHotplug:
 
     def _notify(self, action, cpu, nr_to_call=-1):
         return notifier_call_chain(self.cpu_chain, action, cpu, nr_to_call, self._charge)
+
+    def _chain_error(self, ret):
+        """_chain_error - the errno a chain's result makes, 0 when it did not fail.
+
+        2.6.29 (kernel/cpu.c): ``if (ret == NOTIFY_BAD) ... ret = -EINVAL``.
+        With CONFIG_KMODEL_HOTPLUG_ERRNO=y, 2.6.35's ``__cpu_notify``:
+        ``notifier_to_errno(ret)``, so a bare NOTIFY_BAD gives -EPERM."""
+        if self.pass_errno:
+            return notifier_to_errno(ret)
+        return -EINVAL if ret == NOTIFY_BAD else 0
+
+    def notifier_error(self, err):
+        """notifier_error - what a CPU notifier returns to fail a PREPARE with
+        err (a negative errno) on this kernel: NOTIFY_BAD on 2.6.29, where the
+        cause is lost (the caller sees -EINVAL) and an encoded errno would not
+        fail the operation at all; notifier_from_errno(err) where the kernel
+        passes errnos back (CONFIG_KMODEL_HOTPLUG_ERRNO=y, Linux 2.6.35)."""
+        return notifier_from_errno(err) if self.pass_errno else NOTIFY_BAD
 
     # --- locks --------------------------------------------------------------
     def _maps_begin(self, what):
@@ -108,10 +140,33 @@ class CpuHotplug:
         return True
 
     # --- arch hooks (arch/x86/kernel/smpboot.c) -----------------------------
-    def __cpu_up_arch(self, cpu):
+    def __cpu_up_arch(self, cpu, mod):
+        """__cpu_up - start the CPU: it runs start_secondary, whose smp_callin
+        calls notify_cpu_starting before the CPU is marked online."""
         self.log.printk(KERN_INFO + f"Booting processor {cpu} APIC {cpu:#x} ip 0x6000")
+        self.notify_cpu_starting(cpu, mod)
         self.k.cpu_online_mask.set_cpu(cpu, True)
         return 0
+
+    def notify_cpu_starting(self, cpu, mod):
+        """notify_cpu_starting - CPU_STARTING (or _FROZEN) to the whole chain,
+        run on the new CPU "before the new cpu enables interrupts and before
+        the boot cpu returns from __cpu_up()" (kernel/cpu.c, 2.6.28 on).  The
+        CPU is not online yet; its interrupts are off.  Nothing can fail it."""
+        self._notify_on(cpu, CPU_STARTING | mod)
+
+    def _notify_on(self, cpu, action):
+        """_notify_on - the chain, run on cpu itself with its interrupts off:
+        CPU_STARTING (smp_callin) and CPU_DYING (take_cpu_down, under
+        stop_machine)."""
+        ex = self.k.cpu_exec[cpu]
+        saved = ex.irqs_off
+        with on_cpu(self.k, cpu):
+            ex.irqs_off = True
+            try:
+                return self._notify(action, cpu)
+            finally:
+                ex.irqs_off = saved
 
     def __cpu_disable_arch(self, cpu):
         if cpu == self.k.boot_cpu:
@@ -130,12 +185,12 @@ class CpuHotplug:
             return -EDEADLK
         try:
             ret, nr_calls = self._notify(CPU_UP_PREPARE | mod, cpu)
-            err = notifier_to_errno(ret)
+            err = self._chain_error(ret)
             if err:
                 nr_calls -= 1
                 self.log.printk(KERN_WARNING + f"_cpu_up: attempt to bring up CPU {cpu} failed")
             else:
-                err = self.__cpu_up_arch(cpu)
+                err = self.__cpu_up_arch(cpu, mod)
                 if not err:
                     self._notify(CPU_ONLINE | mod, cpu)
             if err:
@@ -176,7 +231,7 @@ class CpuHotplug:
             return -EDEADLK
         try:
             ret, nr_calls = self._notify(CPU_DOWN_PREPARE | mod, cpu)
-            err = notifier_to_errno(ret)
+            err = self._chain_error(ret)
             if err:
                 nr_calls -= 1
                 self._notify(CPU_DOWN_FAILED | mod, cpu, nr_calls)
@@ -186,19 +241,23 @@ class CpuHotplug:
             err = self.__cpu_disable_arch(cpu)
             if err:
                 # "CPU didn't die: tell everyone.  Can't complain."
-                self._notify(CPU_DOWN_FAILED | mod, cpu)
+                ret, _ = self._notify(CPU_DOWN_FAILED | mod, cpu)
+                if self._chain_error(ret):
+                    self.bug.BUG("a CPU_DOWN_FAILED notifier returned an error")
                 return err
-            self._notify(CPU_DYING | mod, cpu)
+            self._notify_on(cpu, CPU_DYING | mod)
             # __cpu_die(): the CPU is gone.
             self.log.printk(KERN_INFO + f"CPU {cpu} is now offline")
             # "CPU is completely dead: tell everyone.  Too late to complain."
             ret, _ = self._notify(CPU_DEAD | mod, cpu)
-            if notifier_to_errno(ret):
+            if self._chain_error(ret):
                 self.bug.BUG("a CPU_DEAD notifier returned an error")
         finally:
             self.hotplug_active = False
         # cpu_hotplug_done() has run: CPU_POST_DEAD may take the locks it needs.
-        self._notify(CPU_POST_DEAD | mod, cpu)
+        ret, _ = self._notify(CPU_POST_DEAD | mod, cpu)
+        if self._chain_error(ret):
+            self.bug.BUG("a CPU_POST_DEAD notifier returned an error")
         return 0
 
     def cpu_down(self, cpu):

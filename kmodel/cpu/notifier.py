@@ -3,8 +3,9 @@
 A chain is a list of notifier_blocks sorted by priority, higher first; among
 equal priorities the one registered first is called first.  A callback that
 returns a value with NOTIFY_STOP_MASK set (NOTIFY_BAD, NOTIFY_STOP) stops the
-walk.  ``nr_calls`` counts the callbacks made, the failing one included, which
-is what lets cpu_up() roll back exactly the prefix that saw the event.
+walk.  ``nr_calls`` counts the callbacks made, the failing one included;
+cpu_up() takes one off and rolls back the notifiers that had succeeded, the
+ones called before the failing one, which hears no rollback.
 """
 
 NOTIFY_DONE = 0x0000

@@ -33,7 +33,7 @@ from kmodel.core.errno import ENXIO
 from kmodel.core.spinlock import deadlock_report, spinlock_lockup
 from kmodel.core.straight import straight, with_twin
 from kmodel.core.step import Op, OpKind
-from kmodel.cpu.context import (HARDIRQ, NMI, SOFTIRQ, TASK, ContextError,
+from kmodel.cpu.context import (HARDIRQ, IRQF_DISABLED, NMI, SOFTIRQ, TASK, ContextError,
                                 backtrace, context_enter, context_exit, format_stacks)
 
 COST_KEYS = ("cycles", "atomics", "line_transfers", "irq_flag_ops")
@@ -80,9 +80,10 @@ class RunFailed(Exception):
 class Entity:
     """A task or an interrupt of a scenario; ctx is its context once running.
     call is the IPICall it serves, for an interrupt that an IPI raised."""
-    __slots__ = ("eid", "cpu", "kind", "fn", "args", "name", "ctx", "done", "ex", "call")
+    __slots__ = ("eid", "cpu", "kind", "fn", "args", "name", "ctx", "done", "ex", "call",
+                 "flags")
 
-    def __init__(self, eid, cpu, kind, fn, args, name):
+    def __init__(self, eid, cpu, kind, fn, args, name, flags=0):
         self.eid = eid
         self.cpu = cpu
         self.kind = kind
@@ -93,6 +94,7 @@ class Entity:
         self.done = False
         self.ex = None                  # its CPU's CpuExec, while a run goes
         self.call = None
+        self.flags = flags              # IRQF_DISABLED: its handler keeps irqs off
 
     def __repr__(self):
         return f"{self.kind} {self.name} on cpu{self.cpu}"
@@ -106,14 +108,14 @@ class World:
         self.k = k
         self.entities = []
 
-    def _add(self, cpu, kind, fn, args, name):
+    def _add(self, cpu, kind, fn, args, name, flags=0):
         k = self.k
         if not isinstance(cpu, int) or cpu not in k.cpu_possible_mask:
             raise ScheduleError(f"cpu {cpu!r} is not a possible CPU "
                                 f"({k.cpu_possible_mask.cpulist()})")
         if not k.cpu_online(cpu):
             raise ScheduleError(f"a {kind} on CPU {cpu}: CPU {cpu} is not online")
-        e = Entity(len(self.entities), cpu, kind, fn, args, name or fn.__name__)
+        e = Entity(len(self.entities), cpu, kind, fn, args, name or fn.__name__, flags)
         self.entities.append(e)
         return e
 
@@ -132,12 +134,14 @@ class World:
         e.ctx.eid = e.eid
         return e
 
-    def irq(self, cpu, fn, *args, name=None, kind=HARDIRQ):
+    def irq(self, cpu, fn, *args, name=None, kind=HARDIRQ, flags=0):
         """irq - fn(*args) arrives once on cpu as an interrupt of this kind
-        (hardirq, softirq or nmi), when the scheduler chooses."""
+        (hardirq, softirq or nmi), when the scheduler chooses.  A hardirq's
+        handler runs with interrupts on (2.6.29), so another may nest on it,
+        unless flags has IRQF_DISABLED (kmodel.cpu.context)."""
         if kind not in (SOFTIRQ, HARDIRQ, NMI):
             raise ScheduleError(f"interrupt kind {kind!r}: softirq, hardirq or nmi")
-        return self._add(cpu, kind, fn, args, name)
+        return self._add(cpu, kind, fn, args, name, flags)
 
 
 def _label(pending, ctx):
@@ -178,7 +182,7 @@ class Run:
         k = self.k
         ctx = e.ctx
         if ctx is None:
-            ctx = e.ctx = context_enter(k, e.cpu, e.kind, e.name, e.fn(*e.args))
+            ctx = e.ctx = context_enter(k, e.cpu, e.kind, e.name, e.fn(*e.args), e.flags)
             ctx.eid = e.eid
         else:
             k.current = ctx
@@ -211,7 +215,7 @@ class Run:
         elif op is Op.IPI and pending[1].holder is None:
             call = pending[1]
             ipi = Entity(len(self.world.entities), call.cpu, HARDIRQ, call.fn, call.args,
-                         call.fn.__name__)
+                         call.fn.__name__, IRQF_DISABLED)    # a system vector: irqs off
             ipi.call = call
             ipi.ex = k.cpu_exec[call.cpu]
             call.holder = ipi
@@ -431,7 +435,7 @@ def _smp_call_function_single_now(k, cpu, fn, *args):
     saved = k.current
     if not k.cpu_exec[cpu].can_take(HARDIRQ):
         ipi_lockup(k, saved, IPICall(cpu, fn, args))
-    ctx = context_enter(k, cpu, HARDIRQ, fn.__name__)
+    ctx = context_enter(k, cpu, HARDIRQ, fn.__name__, flags=IRQF_DISABLED)  # a system vector
     try:
         run(*args)
     finally:

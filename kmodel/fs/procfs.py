@@ -40,7 +40,8 @@ def register_procfs(k):
         return "".join(f"{n} {v}\n" for n, v in rows)
 
     def iomem():
-        # kernel/resource.c:r_show: RAM by node, a reserve_mem region nested in it
+        # kernel/resource.c:r_show: RAM by node, and (a kmodel extension: Linux's
+        # reserve_mem adds no resource) the reserve_mem region nested in it
         out = []
         r = k.reserved_mem
         for node in k.physmem.nodes:

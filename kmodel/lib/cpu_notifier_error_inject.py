@@ -6,12 +6,20 @@ Writing a negative errno there (``echo -12 > .../CPU_UP_PREPARE/error``) makes
 that action fail with it; 0 turns it off.  Values are clamped to
 [-MAX_ERRNO, 0] as Linux does.  This is how Linux's selftest
 tools/testing/selftests/cpu-hotplug drives the rollback paths.
+
+The module is younger than the kernel kmodel emulates: it appeared in Linux
+2.6.35 (Akinobu Mita, May 2010), and this debugfs layout is its 2012 rewrite
+over lib/notifier-error-inject.c (3.6).  Linux's returns
+notifier_from_errno(error).  On kmodel's 2.6.29, where only NOTIFY_BAD fails a
+PREPARE, it returns NOTIFY_BAD, as that kernel's notifiers fail; with
+CONFIG_KMODEL_HOTPLUG_ERRNO=y it returns the encoded errno, as Linux's does
+(CpuHotplug.notifier_error).
 """
 from kmodel.core.module import KernelModule
 from kmodel.core.printk import KERN_INFO
 from kmodel.cpu.actions import (CPU_DOWN_PREPARE, CPU_DOWN_PREPARE_FROZEN, CPU_UP_PREPARE,
                                 CPU_UP_PREPARE_FROZEN, action_name)
-from kmodel.cpu.notifier import notifier_block, notifier_from_errno
+from kmodel.cpu.notifier import NOTIFY_OK, notifier_block
 from kmodel.fs.debugfs import debugfs_create_dir
 from kmodel.fs.vfs import parse_int
 
@@ -58,7 +66,8 @@ class CpuNotifierErrorInject(KernelModule):
 
     def _callback(self, nb, action, hcpu):
         err = self.errors.get(action, 0)
-        if err:
-            self.injected += 1
-            self.k.printk(KERN_INFO + f"Injecting error ({err}) to {action_name(action)}")
-        return notifier_from_errno(err)
+        if not err:
+            return NOTIFY_OK
+        self.injected += 1
+        self.k.printk(KERN_INFO + f"Injecting error ({err}) to {action_name(action)}")
+        return self.k.hotplug.notifier_error(err)

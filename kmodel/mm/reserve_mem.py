@@ -1,6 +1,7 @@
 """reserve_mem=: memory kept from the page allocator at boot, found by name.
 
-Mirrors mm/memblock.c's ``reserve_mem=nn[KMG]:align:name`` (Linux 6.12):
+Mirrors mm/memblock.c's ``reserve_mem=nn[KMG]:align:name`` (added for Linux 6.11,
+Steven Rostedt, June 2024):
 ``nn`` bytes aligned to ``align`` are taken from the top of memory (memblock
 allocates top-down) before the buddy allocator is seeded, so no allocation
 ever hands them out, and ``reserve_mem_find_by_name(name)`` gives the range to
@@ -11,6 +12,14 @@ needs.
 
 Differences: one region (Linux keeps a table of 8); when the machine has a
 ``--pmem`` file, the region's frames are that file's bytes (hw.machine).
+Linux's reserve_mem() calls memblock_phys_alloc and reserved_mem_add and
+nothing else: the region shows in neither /proc/iomem nor dmesg.  kmodel
+shows it in both, an extension (procfs.py, kernel.py).  And Linux only tries
+to land at the same address: its kernel-parameters.txt says the location "is
+not guaranteed to be the same" (KASLR, or any change to the system, can move
+it) and asks every user to check that the memory holds a previous boot's
+data.  Here the placement is a function of the machine and the parameter,
+so it is the same on every boot; the pmem layout checks its header anyway.
 """
 from dataclasses import dataclass
 

@@ -8,7 +8,7 @@ from kmodel.core.printk import KERN_ERR
 from kmodel.cpu.actions import (CPU_DEAD, CPU_DEAD_FROZEN, CPU_ONLINE, CPU_ONLINE_FROZEN,
                                 CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN, CPU_UP_PREPARE,
                                 CPU_UP_PREPARE_FROZEN)
-from kmodel.cpu.notifier import NOTIFY_BAD, NOTIFY_OK, notifier_from_errno
+from kmodel.cpu.notifier import NOTIFY_BAD, NOTIFY_OK
 from kmodel.relay.relay_alloc import errata, relay_close_buf, relay_open_buf
 
 
@@ -23,8 +23,10 @@ def relay_hotcpu_callback(relay, nb, action, hotcpu):
     the CPU, the buffers made here stay behind for a CPU that never came up;
     and when it fails itself half-way (it hears no UP_CANCELED then) the
     buffers it made for the earlier channels stay too.  Here both are undone.
-    It also answers NOTIFY_BAD, which reaches the user as EPERM; here the
-    cause, -ENOMEM, is passed back.
+    On 2.6.29 both the patch and the port answer NOTIFY_BAD, the one value
+    that fails a PREPARE there, and the user reads EINVAL.  Where the kernel
+    passes errnos back (CONFIG_KMODEL_HOTPLUG_ERRNO=y, Linux 2.6.35) the
+    patch's NOTIFY_BAD reads EPERM; the port returns the cause, -ENOMEM.
     """
     k = relay.k
     if action in (CPU_UP_PREPARE, CPU_UP_PREPARE_FROZEN):
@@ -40,7 +42,7 @@ def relay_hotcpu_callback(relay, nb, action, hotcpu):
                     return NOTIFY_BAD
                 for other in made:
                     relay_close_buf(other.buf[hotcpu])
-                return notifier_from_errno(-ENOMEM)
+                return k.hotplug.notifier_error(-ENOMEM)
             made.append(chan)
         relay.fresh[hotcpu] = made
     elif action in (CPU_UP_CANCELED, CPU_UP_CANCELED_FROZEN) and not errata(k):

@@ -29,6 +29,7 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add, atomic_l
 from kmodel.core.irqflags import local_irq_restore, local_irq_save
 from kmodel.core.spinlock import (spin_lock, spin_lock_irqsave, spin_unlock,
                                   spin_unlock_irqrestore, spinlock_t)
+from kmodel.cpu.context import IRQF_DISABLED
 from kmodel.scenarios.vmalloc_nmi import MACHINE, check_vmalloc_nmi, setup_vmalloc_nmi
 
 
@@ -72,7 +73,9 @@ def inc_plain_irqsafe(c):
 def setup_lost_update(world, fixed):
     c = plain_long(world.k, name="counter")
     world.task(0, inc_plain_irqsafe if fixed else inc_plain, c, name="counter++")
-    world.irq(0, inc_plain, c, name="timer_interrupt")
+    # x86's timer_interrupt is registered IRQF_DISABLED (arch/x86/kernel/time_64.c
+    # of 2.6.29): its handler runs with interrupts off
+    world.irq(0, inc_plain, c, name="timer_interrupt", flags=IRQF_DISABLED)
     return Counter(c, 2)
 
 
