@@ -123,7 +123,9 @@ def test_world_refuses_bad_entities(k):
 
 @pytest.mark.parametrize("kw,msg", [({"strategy": "dfs"}, "unknown strategy"),
                                     ({"bound": -1}, "--bound"), ({"runs": 0}, "--runs"),
-                                    ({"replay": "kx1-zzzz"}, "corrupt"),
+                                    ({"replay": "kx2-zzzz"}, "corrupt"),
+                                    ({"replay": "kx1-eNpjYGBkYGAAAAAKAAI"},
+                                     "made by an older kmodel, before hardirqs nested"),
                                     ({"replay": "hello"}, "does not start")])
 def test_bad_arguments(k, kw, msg):
     setup, check = get_race("lost-update")
@@ -191,7 +193,7 @@ def test_token_round_trip(choices):
 @given(st.lists(st.integers(0, 9), min_size=1, max_size=50), st.data())
 def test_damaged_token_is_refused(choices, data):
     token = encode_token(choices)
-    i = data.draw(st.integers(len("kx1-"), len(token) - 1))
+    i = data.draw(st.integers(len("kx2-"), len(token) - 1))
     c = data.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"))
     damaged = token[:i] + c + token[i + 1:]
     if damaged == token:
@@ -252,7 +254,7 @@ def test_cli_script(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [
     ["builtin:lost-update", "--strategy", "dfs"],
     ["builtin:lost-update", "--strategy", "exhaustive", "--bound", "-1"],
-    ["builtin:lost-update", "--replay", "kx1-notatoken"],
+    ["builtin:lost-update", "--replay", "kx2-notatoken"],
     ["builtin:lost-update", "--stacks"],
     ["builtin:no-such-race"],
     ["builtin:lost-update", "--runs", "0"],

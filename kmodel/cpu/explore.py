@@ -16,7 +16,7 @@ Strategies (each a *chooser* that picks an index in the enabled list):
   on top of a running context is one.  It is a depth-first search that replays
   each schedule from the start (stateless model checking).
 
-Replay tokens: ``kx1-`` then base64 of the run's choice indices (varints,
+Replay tokens: ``kx2-`` then base64 of the run's choice indices (varints,
 zlib, whose Adler-32 checksum catches a damaged token).  Replaying one runs
 the same steps in the same order, so the trace and the modeled cost are the
 same; a token that was damaged, or that does not fit the scenario (a choice
@@ -26,7 +26,9 @@ work is bounded before it is done: at most ``max_steps`` choices, each below
 2^21 (three varint bytes), so at most 3 * max_steps bytes once inflated
 (zlib.decompressobj with max_length: a small token that inflates to
 megabytes is refused after that many), and a text no longer than such a
-schedule's can be.
+schedule's can be.  The version in the prefix changes when the scheduler's
+rules change what a choice index picks: ``kx1-`` tokens were made before
+hardirqs nested as in 2.6.29, and are refused with that reason.
 
 A search can be asked to stop (``stop``, a function the explorer calls
 between runs and every 1,024 steps): it then returns what it searched so
@@ -49,7 +51,10 @@ class Strategy(StrEnum):
 
 
 STRATEGIES = tuple(Strategy)
-TOKEN_PREFIX = "kx1-"
+TOKEN_PREFIX = "kx2-"
+# Tokens of earlier schedulers, whose indices may now pick other contexts:
+OLD_TOKENS = {"kx1-": "before hardirqs nested as in 2.6.29 (a hardirq may now arrive on "
+                      "top of another, so the same indices can pick other contexts)"}
 MAX_CHOICE_BYTES = 3                    # a choice index is below 2^21
 MAX_CHOICE = (1 << 7 * MAX_CHOICE_BYTES) - 1
 DEFAULT_MAX_STEPS = 100_000
@@ -157,6 +162,11 @@ def decode_token(token, max_choices=DEFAULT_MAX_STEPS):
     """decode_token - the choice list of a token of at most max_choices
     choices; ScheduleError if it is damaged, or larger than such a token can
     be (checked before its text is decoded, and while it inflates)."""
+    for old, why in OLD_TOKENS.items():
+        if isinstance(token, str) and token.startswith(old):
+            raise ScheduleError(f"replay token {token[:24]}...: made by an older kmodel, {why}; "
+                                "find the failure again with the same --strategy and --seed "
+                                f"(its token now starts {TOKEN_PREFIX!r})")
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
         raise ScheduleError(f"replay token {str(token)[:40]!r} does not start with "
                             f"{TOKEN_PREFIX!r}")
