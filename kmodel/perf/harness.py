@@ -33,3 +33,24 @@ def measure(fn, ops_per_call, rounds=15, min_time=0.002):
         samples.append((time.perf_counter() - t0) / (reps * ops_per_call) * 1e9)
     lo, med, hi = quantiles(samples)
     return med, hi - lo
+
+
+def measure_ratio(fn, floor, ops_per_call, rounds=15, min_time=0.002):
+    """measure_ratio - (median ns/op of fn, median ns/op of floor), their
+    rounds taken in turn, so that a host that gets busier in the middle of
+    the measurement slows both alike: the ratio of a shared machine."""
+    fn()
+    floor()
+    reps = []
+    for f in (fn, floor):
+        t0 = time.perf_counter()
+        f()
+        reps.append(max(1, int(min_time / max(time.perf_counter() - t0, 1e-7))))
+    samples = ([], [])
+    for _ in range(rounds):
+        for i, f in enumerate((fn, floor)):
+            t0 = time.perf_counter()
+            for _ in range(reps[i]):
+                f()
+            samples[i].append((time.perf_counter() - t0) / (reps[i] * ops_per_call) * 1e9)
+    return quantiles(samples[0])[1], quantiles(samples[1])[1]

@@ -21,7 +21,7 @@ import struct
 import tempfile
 import time
 
-from kmodel.perf.harness import measure, quantiles
+from kmodel.perf.harness import measure, measure_ratio, quantiles
 
 EVENT = 64                      # bytes per record: a 16-byte header and 48 of payload
 N_EVENTS = 256
@@ -60,7 +60,6 @@ def layer_events(rounds=9, min_time=0.005):
             raw_rbc = open_layer(k, f"raw-{backend}", "lockless", backend, "per-cpu")
             # one stream around the ring, as the layer's records go
             raw, _ = sequential(ltt_relay_write, raw_rbc.chan.buf[0], EVENT, N_EVENTS)
-            raw_ns = measure(raw, N_EVENTS, rounds, min_time)[0]
             for layer in LAYERS:
                 rbc = open_layer(k, f"{layer}-{backend}", layer, backend, "per-cpu")
                 rb = rbc.buf_for(0)
@@ -70,8 +69,7 @@ def layer_events(rounds=9, min_time=0.005):
                 def events():
                     for _ in range(N_EVENTS):
                         write(rb, payload)
-                out[(layer, backend)] = (measure(events, N_EVENTS, rounds, min_time)[0],
-                                         raw_ns)
+                out[(layer, backend)] = measure_ratio(events, raw, N_EVENTS, rounds, min_time)
     finally:
         k.shutdown()
     return out
@@ -183,9 +181,9 @@ def scheduler_step(n=20_000, rounds=5):
                 w.task(4, events, n // 2)
                 Run(k, w, RandomChooser(0, 0), max_steps=10 * n).run()
             return run
-        step = measure(scheduled(accesses), n + 2, rounds, 0.01)[0]
-        send = measure(bare, n, rounds, 0.01)[0]
-        other = measure(scheduled(others), n + 2, rounds, 0.01)[0]
+        step, send = measure_ratio(scheduled(accesses), bare, n, rounds, 0.01)
+        other, send2 = measure_ratio(scheduled(others), bare, n, rounds, 0.01)
+        other *= send / send2           # each ratio is to its own floor's rounds
     finally:
         k.shutdown()
     return step, send, other
