@@ -390,9 +390,10 @@ class TimingModel:
         gbps = self.table.cpu_ghz / self.serve_cpb[cpu_nid][i]
         if holder is None:
             where = f"DRAM N{i}"
+        elif i < self.spec.nr_nodes:      # at the farther of the holder's and the home's
+            where = f"CPU {holder.cpu}'s cache on N{holder.nid} (home N{nid})"
         else:
-            where = f"CPU {holder.cpu}'s cache, " + (f"via N{i}" if i < self.spec.nr_nodes
-                                                      else "LLC")
+            where = f"CPU {holder.cpu}'s cache, in this CPU's LLC"
         return int(round(n * self.serve_cpb[cpu_nid][i])), f"{where}, {gbps:g} GB/s"
 
     def zeroed(self, c, pages, size):

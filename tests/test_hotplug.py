@@ -68,6 +68,23 @@ def test_failing_notifier_itself_gets_no_cancel(kernel_factory, config, want):
     assert "_cpu_down: attempt to take down CPU 5 failed" in k.log.text()
 
 
+@pytest.mark.parametrize("config, want", [((), -EINVAL), ((ERRNO,), -EPERM)],
+                         ids=["2.6.29", "errno"])
+def test_failing_up_notifier_itself_gets_no_cancel(kernel_factory, config, want):
+    """_cpu_up's nr_calls-- before CPU_UP_CANCELED: the notifier that failed
+    UP_PREPARE does not hear the rollback; the ones before it do."""
+    k = kernel_factory("numa2", config=config)
+    assert k.cpu_down(5) == 0
+    a = Recorder(k, 20)
+    bad = Recorder(k, 10, fail={(CPU_UP_PREPARE, 5): NOTIFY_BAD})
+    c = Recorder(k, 0)
+    assert k.cpu_up(5) == want
+    assert a.take() == [("CPU_UP_PREPARE", 5), ("CPU_UP_CANCELED", 5)]
+    assert bad.take() == [("CPU_UP_PREPARE", 5)]
+    assert c.take() == []
+    assert not k.cpu_online(5)
+
+
 @pytest.mark.parametrize("config", [(), (ERRNO,)], ids=["2.6.29", "errno"])
 def test_an_encoded_errno_fails_only_where_errnos_pass(kernel_factory, config):
     """2.6.29 tests ret == NOTIFY_BAD: notifier_from_errno(-ENOMEM) stops the

@@ -38,3 +38,18 @@ def test_writers_are_spread_over_nodes():
         assert spread_cpus(k, 10) == [0, 8, 16, 24, 32, 40, 48, 56, 1, 9]
     finally:
         k.shutdown()
+
+
+def test_the_table_in_layers_md_is_what_the_model_gives():
+    """docs/layers.md's "What it costs" table, row by row, from the model
+    (it drifted by a few cycles once when the model changed)."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "layers.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", text, re.M)
+    assert [int(r[0]) for r in rows] == [1, 2, 8, 64]
+    for writers, *cells in rows:
+        got = [round(modeled_cost_per_event("epyc-rome-nps4", layer, "pagelist", scope,
+                                            int(writers), events=8)["cycles"])
+               for layer in ("locked", "lockless") for scope in ("per-cpu", "global")]
+        assert [int(c.replace(",", "")) for c in cells] == got, writers

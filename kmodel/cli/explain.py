@@ -212,7 +212,8 @@ def cmd_explain(args, out):
         t = k.timing.totals()
         tlbm = sum(t[f"tlb_misses_{s}"] for s in SIZES)
         out.write(f"total, as the model counts it: {t['cycles']:,} cycles\n"
-                  f"  bytes local {t['bytes_local']:,}, remote {t['bytes_remote']:,}; TLB misses "
+                  f"  bytes local {t['bytes_local']:,}, remote {t['bytes_remote']:,} (by the "
+                  f"pages' home node),\n  lines from other caches {t['c2c_lines']:,}; TLB misses "
                   f"{tlbm}; vmalloc faults {t['vmalloc_faults']}\n  list iterations "
                   f"{t['list_iters']} (walk steps, beyond the next page: {t['walk_steps']})\n")
     finally:

@@ -99,7 +99,7 @@ class Context:
 
 class CpuExec:
     """What one CPU is executing: its context stack and its interrupt flag."""
-    __slots__ = ("cpu", "stack", "irqs_off", "preempt", "idle")
+    __slots__ = ("cpu", "stack", "irqs_off", "preempt", "idle", "nmi_iret")
 
     def __init__(self, cpu):
         self.cpu = cpu
@@ -107,6 +107,9 @@ class CpuExec:
         self.stack = [self.idle]
         self.irqs_off = False           # EFLAGS.IF clear
         self.preempt = 0                # the task's own preempt_disable() depth
+        # An iret ran while an NMI handler runs (the return from a fault it
+        # took): the CPU no longer blocks NMIs, though the handler is not done.
+        self.nmi_iret = None            # or what the iret returned from
 
     @property
     def top(self):
@@ -117,17 +120,21 @@ class CpuExec:
         self.stack[:] = [self.idle]
         self.irqs_off = False
         self.preempt = 0
+        self.nmi_iret = None
 
     def can_take(self, kind):
         """can_take - may an interrupt of this kind arrive on this CPU now?
 
-        An NMI, unless one runs.  Otherwise interrupts must be on (a hardirq
+        An NMI, unless one runs: the CPU blocks NMIs from an NMI's delivery
+        to the next iret, which is the handler's own, unless the handler took
+        a fault, whose iret ends the blocking early (nmi_iret).  Otherwise
+        interrupts must be on (a hardirq
         handler has them on in 2.6.29 unless IRQF_DISABLED; an NMI handler
         never does); a softirq never comes on top of a hardirq nor of
         another softirq; a hardirq, up to MAX_HARDIRQ_NESTING deep."""
         levels = [c.kind for c in self.stack]
         if kind == NMI:
-            return NMI not in levels
+            return NMI not in levels or self.nmi_iret is not None
         if self.irqs_off or NMI in levels:
             return False
         if kind == SOFTIRQ:
@@ -201,6 +208,8 @@ def context_enter(k, cpu, kind, name, gen=None, flags=0):
         if not ex.can_take(kind):
             raise ContextError(f"a {kind} cannot arrive on CPU {cpu} now: "
                                f"{_refusal(ex, kind, below)}")
+        if kind == NMI and ex.nmi_iret is not None:
+            nested_nmi(k, ex, name)
         ctx = Context(kind, cpu, name, ex.stack[0].comm, gen)
         ctx.irqs_were_off = ex.irqs_off
         if handler_irqs_off(k, kind, flags):
@@ -208,6 +217,29 @@ def context_enter(k, cpu, kind, name, gen=None, flags=0):
         ex.stack.append(ctx)
     k.current = ctx
     return ctx
+
+
+def iret_in_nmi(k, what):
+    """iret_in_nmi - the NMI handler running on this CPU took an exception
+    (what: a page fault at some address) and returned from it with iret: x86
+    stops blocking NMIs at any iret, so another NMI can now arrive while this
+    handler still runs on the NMI stack (Intel SDM vol. 3, "Handling Multiple
+    NMIs").  2.6.29's x86-64 has nothing against it."""
+    k.cpu_exec[k.current.cpu].nmi_iret = what
+
+
+def nested_nmi(k, ex, name):
+    """The oops of an NMI that arrives while another NMI's handler runs:
+    2.6.29's x86-64 runs every NMI on one IST stack, so the second NMI's
+    entry overwrites the first one's saved state, and the first never
+    returns to what it interrupted."""
+    first = next(c for c in reversed(ex.stack) if c.kind == NMI)
+    k.bug.oops(f"BUG: NMI {name} nested in NMI {first.name} on CPU#{ex.cpu}: "
+               "it overwrites the first's frame on the NMI stack",
+               (f"  NMIs were blocked until an iret; the first handler took {ex.nmi_iret},",
+                "  and the iret returning from it re-enabled NMIs before the handler was done",
+                "  (x86-64 kernels took vmalloc faults in NMI handlers silently until 2.6.37's",
+                "  WARN_ON_ONCE(in_nmi()); nested NMIs were made safe in 3.3)"))
 
 
 def _refusal(ex, kind, below):
@@ -231,6 +263,8 @@ def context_exit(k, ctx):
     else:
         ex.stack.pop()
         ex.irqs_off = ctx.irqs_were_off
+        if ctx.kind == NMI:
+            ex.nmi_iret = None          # its own iret: NMIs blocked until the next one
     if k.current is ctx:
         k.current = ex.top
 

@@ -27,7 +27,7 @@ import bisect
 import sys
 
 from hw import PAGE_SHIFT, PAGE_SIZE
-from kmodel.cpu.context import in_nmi
+from kmodel.cpu.context import in_nmi, iret_in_nmi
 from kmodel.mm.gfp import GFP_KERNEL, GFPF_HIGHMEM, GFPF_ZERO
 from kmodel.mm.page_alloc import NUMA_NO_NODE, caller_name
 from kmodel.mm.pgtable import mm_struct, pgd_alloc, pgd_index, pgd_slot_start, pgd_slots
@@ -258,11 +258,12 @@ class Vmalloc:
         (arch/x86/mm/fault.c:vmalloc_fault copies that PGD entry from init_mm).
         Returns the number of faults taken.
 
-        A fault in NMI context is an oops here.  2.6.29 took it silently, but
-        the fault's iret re-enables NMIs while the NMI handler still runs on
-        its IST stack, so a second NMI would overwrite it (2.6.37 added
-        WARN_ON_ONCE(in_nmi()) to vmalloc_fault for this reason).  Called by
-        users of vmalloc memory only while ``area.lazy`` is set."""
+        A fault in NMI context is taken silently, as 2.6.29 took it, but it
+        returns with iret, which ends the CPU's blocking of NMIs while the
+        handler still runs (kmodel.cpu.context.iret_in_nmi): a second NMI can
+        then nest on the one NMI stack, the hazard LTTng's vmalloc_sync_all()
+        closes (2.6.37 added WARN_ON_ONCE(in_nmi()) to vmalloc_fault for it).
+        Called by users of vmalloc memory only while ``area.lazy`` is set."""
         k = self.k
         cpu = k.current.cpu
         mm = self.pgd_list[cpu]
@@ -272,16 +273,8 @@ class Vmalloc:
             if slot in mm.pgd:
                 continue
             if in_nmi(k):
-                fault_at = max(addr, pgd_slot_start(slot))
-                self.bug.oops(
-                    f"BUG: vmalloc fault in NMI context at {fault_at:016x} "
-                    f"(CPU {cpu}: PGD slot {slot} not yet copied into {mm.name}'s page tables)",
-                    ("  the fault's iret re-enables NMIs while this NMI handler still runs "
-                     "on its IST stack:",
-                     "  a second NMI now would overwrite it (2.6.29 takes this fault "
-                     "silently; 2.6.37 added WARN_ON_ONCE(in_nmi()))",
-                     "  vmalloc_sync_all() after allocating the buffer, as LTTng calls it, "
-                     "closes the window"), depth=2)
+                iret_in_nmi(k, f"a vmalloc fault at {max(addr, pgd_slot_start(slot)):016x} "
+                               f"(PGD slot {slot} not yet in {mm.name}'s page tables)")
             mm.pgd.add(slot)            # set_pgd(pgd, *pgd_ref)
             self.timing.vmalloc_fault(self.timing.cpus[cpu])
             faults += 1

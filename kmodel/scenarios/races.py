@@ -18,7 +18,8 @@ at preemption bound 2).  Every one runs on CPUs 0 and 1 of the booted machine.
   an interrupt handler on the same CPU: the handler spins forever on a lock
   the context below it holds.  Fix: spin_lock_irqsave in process context.
 - vmalloc-nmi: a vmap buffer's first touch from an NMI handler on a
-  lazy-sync kernel takes a vmalloc fault there (kmodel.scenarios.vmalloc_nmi).
+  lazy-sync kernel takes a vmalloc fault there, whose iret lets a second NMI
+  nest on the first's stack (kmodel.scenarios.vmalloc_nmi).
   Fix: vmalloc_sync_all() after the allocation, as LTTng calls it.  It needs
   a lazy-sync machine (``machine``), and boots a new kernel for each run.
 """
@@ -157,7 +158,7 @@ RACES = {r.name: r for r in (
          setup_cmpxchg_loop, check_counter),
     Race("spinlock-irq", "spin_lock in a task and in an irq of the same CPU",
          setup_spinlock_irq, check_counter),
-    Race("vmalloc-nmi", "a vmap buffer's first touch in an NMI, lazy vmalloc sync",
+    Race("vmalloc-nmi", "an NMI's vmalloc fault lets a second NMI nest (lazy vmalloc sync)",
          setup_vmalloc_nmi, check_vmalloc_nmi, machine=MACHINE, fresh_kernel=True),
 )}
 
