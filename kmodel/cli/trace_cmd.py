@@ -25,6 +25,7 @@ from hw.hostfile import read_regular_file
 from hw.topology import DEFAULT_PRESET, load_preset
 from hw.units import parse_size
 from kmodel.cli.boot_options import add_pmem_format_option
+from kmodel.cli.bounds import SEED, IntIn, SizeIn
 from kmodel.cli.errors import HostError, UsageError
 from kmodel.cli.setup_channel import check_host_size
 from kmodel.cli.signals import StopSignals, Terminated
@@ -54,8 +55,8 @@ def record_options(args):
             raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
     if args.consumer_rate is not None and not 0 <= args.consumer_rate <= MAX_EVENTS:
         raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
-    try:
-        subbuf = parse_size(args.subbuf_size)
+    try:                                # an int from argparse; a word from a caller's Namespace
+        subbuf = parse_size(str(args.subbuf_size))
     except ValueError as e:
         raise UsageError(f"--subbuf-size: {e}") from None
     for what, v, lo, hi in (("--subbuf-size", subbuf, 4096, MAX_SUBBUF),
@@ -160,22 +161,23 @@ def add_parser(sub):
     r = tsub.add_parser("record", help="run a workload and write a CTF trace to DIR")
     r.add_argument("dir")
     r.add_argument("--machine", "-m", metavar="PRESET")
-    r.add_argument("--events", type=int, help="events per CPU (at least; a tick writes --rate)")
-    r.add_argument("--duration", type=int, metavar="TICKS", help="ticks to run")
-    r.add_argument("--rate", type=int, default=16, help="events per CPU per tick (16)")
+    r.add_argument("--events", type=IntIn(1, MAX_EVENTS), help="events per CPU (at least; a tick writes --rate)")
+    r.add_argument("--duration", type=IntIn(1, MAX_EVENTS), metavar="TICKS", help="ticks to run")
+    r.add_argument("--rate", type=IntIn(1, MAX_EVENTS), default=16, help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
     r.add_argument("--backend", default="pagelist")
-    r.add_argument("--subbuf-size", default="16k", metavar="SIZE")
-    r.add_argument("--n-subbufs", type=int, default=4, metavar="N")
-    r.add_argument("--consumer-rate", type=int, metavar="N",
+    r.add_argument("--subbuf-size", type=SizeIn(4096, MAX_SUBBUF, pow2=True), default="16k",
+                   metavar="SIZE")
+    r.add_argument("--n-subbufs", type=IntIn(1, MAX_EVENTS), default=4, metavar="N")
+    r.add_argument("--consumer-rate", type=IntIn(0, MAX_EVENTS), metavar="N",
                    help="sub-buffers the consumer takes per CPU per tick (default: all)")
     r.add_argument("--consumer", default="splice", choices=consumer_names(),
                    help=consumer_help())
     r.add_argument("--hotplug", metavar="SCRIPT", help="lines 'TICK echo VALUE > PATH' "
                    "written while tracing, e.g. '10 echo 0 > "
                    "/sys/devices/system/cpu/cpu3/online'")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=SEED, default=0)
     r.add_argument("--config", action="append", metavar="CONFIG_X=y")
     r.add_argument("--cmdline", default="", metavar="PARAMS",
                    help="kernel command line, e.g. reserve_mem=4M:4096:trace for "
