@@ -27,7 +27,7 @@ from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import make_descs
 from kmodel.relay.pmem_boot import PMEM_REGION, pmem_boot, pmem_exit, pmem_state
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
-                                      geometry, pack_header, persist_commit,
+                                      MAX_BUFFER_BYTES, geometry, pack_header, persist_commit,
                                       persist_counters, persist_deliver)
 from kmodel.relay.static import StaticBackend
 
@@ -61,6 +61,10 @@ def pmem_alloc_buf(k, buf, nid):
         return _refuse(k, EBUSY, f"the region holds channel {st.owner.base_filename!r}")
     ncpus = max(k.cpu_possible_mask) + 1
     ms, slot_size, need = geometry(chan.subbuf_size, chan.n_subbufs, ncpus)
+    if chan.alloc_size * ncpus > MAX_BUFFER_BYTES:      # no reader would take it
+        return _refuse(k, ENOMEM, f"{ncpus} CPUs x {chan.alloc_size >> 10} KiB: more than "
+                                  f"the {MAX_BUFFER_BYTES >> 20} MiB of buffers a region "
+                                  "holds")
     if need > st.size:
         return _refuse(k, ENOMEM, f"{ncpus} CPUs x {chan.alloc_size >> 10} KiB need "
                                   f"{need >> 10} KiB with the metadata; the region has "
