@@ -36,6 +36,7 @@ from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, re
                                  unpack_record_header)
 
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
+FREE_MAGIC = int.from_bytes(b"KMODELFR", "little")  # a region kmodel took, with no trace
 LAYOUT_VERSION = 2
 HEADER_SIZE = 4096
 # The region header's fields and their formats; the CRC32 of them follows.
@@ -163,14 +164,32 @@ def persist_counters(meta, counters):
 
 
 # --- the reader's side -------------------------------------------------------------
+def free_header() -> bytes:
+    """free_header - the header page of a region kmodel took that holds no
+    trace: FREE_MAGIC, then zeroes.  Written when a file is taken (new, or
+    --pmem-format), when a region is cleared, wiped, or about to be formatted:
+    a region file always says it is kmodel's, so that kmodel never takes a
+    user's file for one (a page of zeroes is not proof)."""
+    return FREE_MAGIC.to_bytes(8, "little") + bytes(HEADER_SIZE - 8)
+
+
+def region_magic(first_page) -> int | None:
+    """region_magic - REGION_MAGIC or FREE_MAGIC if first_page begins with one, else None."""
+    if len(first_page) < 8:
+        return None
+    magic = int.from_bytes(first_page[:8], "little")
+    return magic if magic in (REGION_MAGIC, FREE_MAGIC) else None
+
+
 def foreign_region(first_page: bytes) -> str | None:
     """foreign_region - why a host file whose first page is first_page is not
-    a region kmodel made, or None if it is one: its header's magic, or a
-    header page all zeroes (a region made and never formatted, or cleared)."""
+    a region kmodel made, or None if it is one (a region's or a free region's
+    magic) or an empty file (a new one)."""
+    if not first_page or region_magic(first_page) is not None:
+        return None
     if not any(first_page[:HEADER_SIZE]):
-        return None
-    if len(first_page) >= 8 and int.from_bytes(first_page[:8], "little") == REGION_MAGIC:
-        return None
+        return (f"its first {min(len(first_page), HEADER_SIZE)} bytes are zeroes, and a "
+                "region kmodel made begins with its magic")
     return (f"its first bytes ({bytes(first_page[:8]).hex()}) are not a kmodel region's "
             f"header ({REGION_MAGIC.to_bytes(8, 'little').hex()})")
 
@@ -187,6 +206,9 @@ def unpack_header(data):
     def bad(field, why):
         raise PmemLayoutError(f"header field {field} at offset {OFFSETS[field]:#x}: {why}")
 
+    if values["magic"] == FREE_MAGIC:
+        bad("magic", "a free region: kmodel took this file, and no channel wrote a trace "
+                     "in it (or it was cleared)")
     if values["magic"] != REGION_MAGIC:
         bad("magic", f"{values['magic']:#x} is not {REGION_MAGIC:#x} (not a kmodel pmem "
                      f"region, or never formatted)")
