@@ -208,3 +208,48 @@ def test_a_full_disk_is_exit_2_in_the_os_words_and_the_old_trace_stays(old_trace
     assert p.returncode == 2, err
     assert "kmodel: error: trace record: File too large" in err and "Traceback" not in err
     assert snapshot(d) == before and hidden_left(tmp_path) == []
+
+
+# --- a refused command in a --hotplug script: as in a shell script --------------------
+def test_a_hotplug_line_the_kernel_refuses_is_reported_as_a_scripts_and_goes_on(
+        tmp_path, capsys):
+    """Offlining CPU 0 is refused (EBUSY): kmodel run prints the shell's words
+    and goes on; so does trace record, with FILE:LINE, and the trace is whole."""
+    import io
+    line = "echo 0 > /sys/devices/system/cpu/cpu0/online"
+    script, hot = tmp_path / "s.kms", tmp_path / "hot.txt"
+    script.write_text(line + "\n")
+    hot.write_text(f"2 {line}\n")
+    out = io.StringIO()
+    assert main(["run", str(script), "--machine", "numa2"], out=out) == 0
+    said = out.getvalue().splitlines()[-1]
+    assert said == "sh: echo: write error: Device or resource busy"
+    out = io.StringIO()
+    assert main(["trace", "record", str(tmp_path / "t"), *BASE, "--hotplug", str(hot)],
+                out=out) == 0
+    assert f"{hot}:1: {line}: {said}" in out.getvalue().splitlines()
+    assert read_trace(str(tmp_path / "t"))
+
+
+def test_a_hotplug_line_whose_path_is_not_there_stops_as_a_scripts_does(old_trace, tmp_path,
+                                                                          capsys):
+    """A path that is not there stops kmodel run (exit 2, FILE:LINE and the
+    shell's words); it stops trace record the same way, and --force's old
+    trace is left whole (nothing half-done replaces it)."""
+    import io
+    d, before = old_trace
+    line = "echo 1 > /sys/devices/system/cpu/cpu9/online"
+    script, hot = tmp_path / "s.kms", tmp_path / "hot.txt"
+    script.write_text(line + "\n")
+    hot.write_text(f"1 {line}\n")
+    out = io.StringIO()
+    assert main(["run", str(script), "--machine", "numa2"], out=out) == 2
+    words = "echo: /sys/devices/system/cpu/cpu9/online: No such file or directory"
+    assert out.getvalue().splitlines()[-1] == f"{script}:1: error: {words}"
+    capsys.readouterr()
+    rc = main(["trace", "record", str(d), *BASE, "--force", "--hotplug", str(hot)],
+              out=io.StringIO())
+    err = capsys.readouterr().err
+    assert rc == 2 and f"kmodel: error: trace record: {hot}:1: {words} (the recording " \
+        f"stopped at tick 1); nothing written to {d}\n" in err, err
+    assert snapshot(d) == before and hidden_left(tmp_path) == []

@@ -104,6 +104,8 @@ def cmd_record(args, out):
         with StopSignals() as stop:
             rec = Recorder(opts, new.tmp, progress, stop=stop.requested)
             stats = rec.run()
+            if rec.script_error is not None:    # as kmodel run stops: exit 2, DIR untouched
+                raise UsageError(f"{rec.script_error}; nothing written to {args.dir}")
             new.commit()
     except ValueError as e:
         raise UsageError(f"trace record: {e}") from None

@@ -24,6 +24,7 @@ import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
+from kmodel.core.errno import ENOENT
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
@@ -110,6 +111,7 @@ class Recorder:
         self.seq = {}                   # cpu -> next event number
         self.consumer = None            # the run's Consumer, once started
         self.refused = []               # the script's writes the kernel refused
+        self.script_error = None        # a write to a path that is not there (it stops)
         self.ticks = 0
 
     # --- the workload ---------------------------------------------------------------
@@ -180,12 +182,18 @@ class Recorder:
         script = list(o.hotplug)
         tick = 0
         while True:
-            while script and script[0].tick <= tick:
+            while script and script[0].tick <= tick and self.script_error is None:
                 w = script.pop(0)
                 try:
                     sess.write(w.path, w.value)
-                except WriteRefused as e:       # as a shell script goes on after one
-                    self.refused.append(f"{w.where}: {w.text}: {e}")
+                except WriteRefused as e:       # as a shell script goes on after one,
+                    if e.errno == ENOENT:       # and stops at a path that is not there
+                        self.script_error = f"{w.where}: {e} (the recording stopped at " \
+                                            f"tick {tick})"
+                    else:
+                        self.refused.append(f"{w.where}: {w.text}: {e}")
+            if self.script_error is not None:
+                break
             online = list(k.for_each_online_cpu())
             if o.duration is not None and tick >= o.duration:
                 break
