@@ -211,19 +211,26 @@ def test_a_full_disk_is_exit_2_in_the_os_words_and_the_old_trace_stays(old_trace
 
 
 # --- a refused command in a --hotplug script: as in a shell script --------------------
+def line_in_both(tmp_path, line, tick):
+    """(the script and the hotplug script holding line, and the last line kmodel
+    run says and its exit status)."""
+    import io
+    script, hot = tmp_path / "s.kms", tmp_path / "hot.txt"
+    script.write_text(line + "\n")
+    hot.write_text(f"{tick} {line}\n")
+    out = io.StringIO()
+    rc = main(["run", str(script), "--machine", "numa2"], out=out)
+    return script, hot, out.getvalue().splitlines()[-1], rc
+
+
 def test_a_hotplug_line_the_kernel_refuses_is_reported_as_a_scripts_and_goes_on(
         tmp_path, capsys):
     """Offlining CPU 0 is refused (EBUSY): kmodel run prints the shell's words
     and goes on; so does trace record, with FILE:LINE, and the trace is whole."""
     import io
     line = "echo 0 > /sys/devices/system/cpu/cpu0/online"
-    script, hot = tmp_path / "s.kms", tmp_path / "hot.txt"
-    script.write_text(line + "\n")
-    hot.write_text(f"2 {line}\n")
-    out = io.StringIO()
-    assert main(["run", str(script), "--machine", "numa2"], out=out) == 0
-    said = out.getvalue().splitlines()[-1]
-    assert said == "sh: echo: write error: Device or resource busy"
+    script, hot, said, rc = line_in_both(tmp_path, line, 2)
+    assert rc == 0 and said == "sh: echo: write error: Device or resource busy"
     out = io.StringIO()
     assert main(["trace", "record", str(tmp_path / "t"), *BASE, "--hotplug", str(hot)],
                 out=out) == 0
@@ -239,13 +246,9 @@ def test_a_hotplug_line_whose_path_is_not_there_stops_as_a_scripts_does(old_trac
     import io
     d, before = old_trace
     line = "echo 1 > /sys/devices/system/cpu/cpu9/online"
-    script, hot = tmp_path / "s.kms", tmp_path / "hot.txt"
-    script.write_text(line + "\n")
-    hot.write_text(f"1 {line}\n")
-    out = io.StringIO()
-    assert main(["run", str(script), "--machine", "numa2"], out=out) == 2
+    script, hot, said, rc = line_in_both(tmp_path, line, 1)
     words = "echo: /sys/devices/system/cpu/cpu9/online: No such file or directory"
-    assert out.getvalue().splitlines()[-1] == f"{script}:1: error: {words}"
+    assert rc == 2 and said == f"{script}:1: error: {words}"
     capsys.readouterr()
     rc = main(["trace", "record", str(d), *BASE, "--force", "--hotplug", str(hot)],
               out=io.StringIO())

@@ -18,7 +18,8 @@ import signal
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Terminated", "early_stop", "stop_on_sigterm", "exit_status", "signal_name", "StopSignals"]
+__all__ = ["Terminated", "early_stop", "stop_on_sigterm", "exit_status", "signal_name",
+           "StopSignals"]
 
 
 class Terminated(BaseException):

@@ -163,9 +163,11 @@ def add_parser(sub):
     r = tsub.add_parser("record", help="run a workload and write a CTF trace to DIR")
     r.add_argument("dir")
     r.add_argument("--machine", "-m", metavar="PRESET")
-    r.add_argument("--events", type=IntIn(1, MAX_EVENTS), help="events per CPU (at least; a tick writes --rate)")
+    r.add_argument("--events", type=IntIn(1, MAX_EVENTS),
+                   help="events per CPU (at least; a tick writes --rate)")
     r.add_argument("--duration", type=IntIn(1, MAX_EVENTS), metavar="TICKS", help="ticks to run")
-    r.add_argument("--rate", type=IntIn(1, MAX_EVENTS), default=16, help="events per CPU per tick (16)")
+    r.add_argument("--rate", type=IntIn(1, MAX_EVENTS), default=16,
+                   help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
     r.add_argument("--backend", default="pagelist")
