@@ -137,3 +137,14 @@ def test_a_region_kmodel_made_is_taken_also_through_a_link(tmp_path):
     os.symlink(path, link)
     rc, err = run_with("run", link, tmp_path)
     assert rc == 0, err
+
+
+def test_crash_extract_of_a_free_region_says_so(tmp_path, capsys):
+    path = tmp_path / "new.img"
+    assert run_with("run", path, tmp_path)[0] == 0
+    capsys.readouterr()
+    assert main(["crash", "extract", str(path), "-o", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == (
+        f"kmodel: error: {path}: header field magic at offset 0x0: a free region: kmodel took "
+        "this file, and no channel wrote a trace in it (or it was cleared)\n")
+    assert not (tmp_path / "x").exists()
