@@ -256,3 +256,34 @@ def test_a_hotplug_line_whose_path_is_not_there_stops_as_a_scripts_does(old_trac
     assert rc == 2 and f"kmodel: error: trace record: {hot}:1: {words} (the recording " \
         f"stopped at tick 1); nothing written to {d}\n" in err, err
     assert snapshot(d) == before and hidden_left(tmp_path) == []
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_stopped_recording_powers_off_without_closing_page_by_page(tmp_path, monkeypatch,
+                                                                      stopped):
+    """After a stop the trace is whole and the machine goes with the channel
+    in it (ring_buffer_close gives a GiB back a page at a time: a second); a
+    recording that ends closes its channel as before."""
+    import kmodel.consumer.record as record_mod
+    from kmodel.consumer.record import Recorder, RecordOptions
+    from kmodel.relay.rb_config import Mode
+    closed = []
+    real = record_mod.ring_buffer_close
+    monkeypatch.setattr(record_mod, "ring_buffer_close",
+                        lambda *a: closed.append(a) or real(*a))
+    ticks = [0]
+
+    def stop():
+        ticks[0] += 1
+        return stopped and ticks[0] > 3
+    o = RecordOptions(machine="numa2", events=None, duration=6, rate=20, layer="lockless",
+                      mode=Mode("discard"), backend="pagelist", subbuf_size=4096,
+                      n_subbufs=4, consumer_rate=None, hotplug=[], seed=0, consumer="splice",
+                      cmdline="", pmem=None, pmem_format=False, config=())
+    rec = Recorder(o, str(tmp_path))
+    rec.stop = stop
+    stats = rec.run()
+    assert rec.ticks == (3 if stopped else 6) and rec.stopped == stopped
+    assert len(closed) == (0 if stopped else 1)
+    assert all(s.produced == s.read + s.lost for s in stats.values())
+    assert read_trace(str(tmp_path))

@@ -14,6 +14,7 @@ only the standard library), and the
 ``kmodel`` package is lazy (kmodel/__init__.py), so the handlers are in place
 within a few milliseconds of Python's start.
 """
+import gc
 import signal
 import sys
 
@@ -35,7 +36,13 @@ def install():
 def main(argv=None) -> int:
     install()
     from kmodel.cli.main import main as run_main
-    return run_main(argv)
+    rc = run_main(argv)
+    # The job is done and its files closed: what is left is garbage (a dead
+    # kernel's pages, its lists: millions of objects in cycles) that Python
+    # would collect at exit, for a second or more after a large recording.
+    # Frozen, it is not looked at; the host takes the memory back.
+    gc.freeze()
+    return rc
 
 
 if __name__ == "__main__":

@@ -112,6 +112,7 @@ class Recorder:
         self.consumer = None            # the run's Consumer, once started
         self.refused = []               # the script's writes the kernel refused
         self.script_error = None        # a write to a path that is not there (it stops)
+        self.stopped = False            # stop() asked for it: the machine goes at once
         self.ticks = 0
 
     # --- the workload ---------------------------------------------------------------
@@ -172,9 +173,10 @@ class Recorder:
         finally:
             if consumer is not None:
                 consumer.close()
-            if self.rbc is not None:
+            if self.rbc is not None and not self.stopped:
                 ring_buffer_close(self.rbc, "trace")
-            sess.close()
+            sess.close()        # (after a stop, the channel goes with the machine: its
+                                # pages are not given back one by one, ~1 s a GiB)
 
     def _trace(self, sess, consumer):
         """The ticks: the script's writes due, each online CPU's events, the consumer."""
@@ -198,6 +200,7 @@ class Recorder:
             if o.duration is not None and tick >= o.duration:
                 break
             if self.stop is not None and self.stop():
+                self.stopped = True
                 break
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online):
                 break
