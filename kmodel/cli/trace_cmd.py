@@ -133,18 +133,18 @@ def cmd_record(args, out):
 
 
 def cmd_show(args, out):
-    try:
-        trace = read_trace(args.dir)
+    try:                                # (without --events, records are counted, not kept)
+        trace = read_trace(args.dir, decode_events=args.events)
     except TraceError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"{args.dir}: {e.strerror}") from None
     for name, packets in trace.items():
         out.write(f"{name}: {len(packets)} packet{'s' if len(packets) != 1 else ''}, "
-                  f"{sum(len(p.events) for p in packets)} events\n")
+                  f"{sum(p.n_events for p in packets)} events\n")
         for p in packets:
             out.write(f"  packet {p.seq}: cpu {p.cpu}, time {p.ts_begin}..{p.ts_end}, "
-                      f"{len(p.events)} events, discarded so far {p.events_discarded}\n")
+                      f"{p.n_events} events, discarded so far {p.events_discarded}\n")
             if args.events:
                 for ts, name_, values in p.events:
                     shown = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v)
