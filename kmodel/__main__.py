@@ -1,6 +1,6 @@
-"""python -m kmodel: the same as the kmodel console script."""
+"""python -m kmodel: the same as the kmodel console script (kmodel/cli/entry.py)."""
 import sys
 
-from kmodel.cli.main import main
+from kmodel.cli.entry import main
 
 sys.exit(main())

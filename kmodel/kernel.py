@@ -9,9 +9,11 @@ against this kernel reads like the C it mirrors.  The double-underscore names
 functions, where Python does not mangle them.
 """
 import gc
+import os
 import weakref
 
 from hw import PAGE_SHIFT
+from hw.hostfile import HostFileError, check_regular_file
 from hw.machine import Machine
 from hw.mmu import MMU
 from hw.timing import TimingModel
@@ -33,7 +35,7 @@ from kmodel.fs.vfs import PseudoFS
 from kmodel.mm.page_alloc import PageAllocator
 from kmodel.mm.reserve_mem import ReserveMemError, parse_reserve_mem, reserve_mem_place
 from kmodel.mm.slab import SlabAllocator
-from kmodel.relay.pmem_layout import HEADER_SIZE, foreign_region
+from kmodel.relay.pmem_layout import HEADER_SIZE, foreign_region, free_header, region_magic
 from kmodel.mm.vmalloc import Vmalloc
 
 # The modules installed with this kernel (what /lib/modules holds): importing
@@ -167,11 +169,16 @@ class Kernel:
         try:
             r = reserve_mem_place(self.physmem, *parse_reserve_mem(param))
             if path is not None:
-                if self.physmem.backing is None and not self.machine.pmem_format:
-                    _check_region_file(path)
+                first_taking = self.physmem.backing is None
+                if first_taking:
+                    _check_region_file(path, self.machine.pmem_format)
                 self.physmem.back_with_file(path, r.start_pfn, r.nr_pages)
+                if first_taking:
+                    _mark_region_taken(self.physmem.backing.fd)
         except ReserveMemError as e:
             raise BootError(str(e)) from None
+        except BootError:
+            raise
         except ValueError as e:
             raise BootError(f"--pmem {path}: {e}") from None
         except OSError as e:
@@ -376,20 +383,40 @@ def _release(machine, own, token, mmu):
         machine.close()
 
 
-def _check_region_file(path):
-    """A --pmem file that exists and holds something is kmodel's region, or the
-    boot refuses it before writing a byte (--pmem-format lets it be taken)."""
-    try:
-        with open(path, "rb") as f:
-            first = f.read(HEADER_SIZE)
-    except FileNotFoundError:
+def _check_region_file(path, pmem_format=False):
+    """A --pmem file is new (no file, or an empty one) or a region kmodel made
+    (its magic), or the boot refuses it before writing a byte (pmem_format,
+    --pmem-format, lets any regular file be taken).  A FIFO, a device or a
+    directory is refused without being opened; a symbolic link to nothing is
+    refused (the file would be made wherever it points)."""
+    if not os.path.exists(path):
+        if os.path.islink(path):
+            raise BootError(f"--pmem {path}: a symbolic link to {os.readlink(path)!r}, which "
+                            "does not exist: kmodel makes no file through a link")
         return
+    try:
+        check_regular_file(path, 1 << 62, "region file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            first = os.pread(fd, HEADER_SIZE, 0)
+        finally:
+            os.close(fd)
+    except HostFileError as e:
+        raise BootError(f"--pmem {e}") from None
     except OSError as e:
         raise BootError(f"--pmem {path}: {e.strerror}") from None
-    why = foreign_region(first) if first else None
-    if why:
+    why = foreign_region(first)
+    if why and not pmem_format:
         raise BootError(f"--pmem {path}: not a region kmodel made: {why}; nothing was "
                         f"written (--pmem-format lets kmodel take the file and overwrite it)")
+
+
+def _mark_region_taken(fd):
+    """A file taken for a region (new, or given with --pmem-format) says so at
+    once: a free region's header (pmem_layout.free_header), unless it already
+    begins with a region's magic."""
+    if region_magic(os.pread(fd, 8, 0)) is None:
+        os.pwrite(fd, free_header(), 0)
 
 
 def make_machine(machine=DEFAULT_PRESET, pmem_path=None, pmem_format=False):

@@ -155,3 +155,52 @@ def test_a_sparse_machine_file_is_refused_without_being_read(tmp_path, monkeypat
     monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real(fd, n))
     assert run(["machine", "show", path])[0] == 2
     assert reads == []
+
+
+# --- every other file a command reads -----------------------------------------------
+def _trace_with(tmp_path, name, kind):
+    """A trace directory whose file name is special (made by trace record first)."""
+    d = tmp_path / "tr"
+    assert run(["trace", "record", str(d), "--events", "5", "--machine", "numa2"])[0] == 0
+    os.remove(d / name)
+    if kind == "fifo":
+        os.mkfifo(d / name)
+    else:
+        os.symlink("/dev/zero", d / name)
+    return str(d)
+
+
+OTHER_INPUTS = {
+    "trace record --hotplug": (lambda t, p: ["trace", "record", str(t / "t"), "--events", "5",
+                                             "--hotplug", p], "hotplug script"),
+    "crash extract FILE": (lambda t, p: ["crash", "extract", p, "-o", str(t / "t")],
+                           "region file"),
+    "run --pmem": (lambda t, p: ["run", str(t / "s.kms"), "--pmem", p, "--cmdline",
+                                 "reserve_mem=4M:4096:trace"], "region file"),
+    "trace show (metadata)": (None, "metadata file"),
+    "trace show (stream)": (None, "stream file"),
+}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("what", OTHER_INPUTS)
+def test_every_other_input_file_refuses_a_fifo_and_a_device(tmp_path, capsys, what, kind):
+    """The files not above: a hotplug script, a crash region, a --pmem file,
+    a trace's metadata and streams.  Each refuses a FIFO and /dev/zero at
+    once, naming the file and its kind (the deadline catches a block)."""
+    make_argv, noun = OTHER_INPUTS[what]
+    (tmp_path / "s.kms").write_text("echo hi\n")
+    if make_argv is None:
+        name = "metadata" if "metadata" in what else "channel0_0"
+        d = _trace_with(tmp_path, name, kind)
+        capsys.readouterr()
+        argv, path = ["trace", "show", d], os.path.join(d, name)
+    else:
+        path = special(tmp_path, kind, "input")
+        argv = make_argv(tmp_path, path)
+    rc, out = run(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("kmodel: error: "), err
+    kind_words = "a FIFO" if kind == "fifo" else "a character device"
+    assert f"{path}: {kind_words}, not a regular {noun}" in err, err
+    assert not os.path.exists(tmp_path / "t")

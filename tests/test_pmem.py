@@ -16,7 +16,8 @@ from kmodel.consumer.ctf import BY_ID, encode
 from kmodel.cpu.sched import run_now
 from kmodel.kernel import BootError, boot
 from kmodel.relay.layer_channel import ring_buffer_open
-from kmodel.relay.pmem_layout import HEADER_SIZE, OFFSETS, PmemLayoutError, scan_region
+from kmodel.relay.pmem_layout import (HEADER_SIZE, OFFSETS, PmemLayoutError, free_header,
+                                      scan_region)
 from relay_helpers import RelayEnv
 
 from pmem_helpers import CMDLINE, blob, record
@@ -53,9 +54,9 @@ def test_a_pmem_file_needs_the_region_and_keeps_its_size(tmp_path):
     with pytest.raises(BootError, match="needs reserve_mem"):
         boot(m)
     m.close()
-    (tmp_path / "small.img").write_bytes(bytes(4096))
+    (tmp_path / "small.img").write_bytes(free_header())     # a region of another size
     m = Machine(load_preset("numa2"), pmem_path=str(tmp_path / "small.img"))
-    with pytest.raises(BootError, match="4096 bytes; the region is 4194304"):
+    with pytest.raises(BootError, match="small.img is 4096 bytes; the region is 4194304"):
         boot(m, cmdline=CMDLINE)
     m.close()
 
@@ -113,7 +114,7 @@ def test_a_damaged_region_is_wiped_at_boot_with_the_reason(tmp_path):
         sh.execute("insmod ltt_relay_alloc")
         line = [x for x in sh.k.log.lines() if "pmem" in x][-1]
         assert "header field version at offset 0x8" in line and "wiped" in line
-        assert not any(path.read_bytes()[:HEADER_SIZE])
+        assert path.read_bytes()[:HEADER_SIZE] == free_header()   # still kmodel's, and free
     finally:
         sh.close()
 

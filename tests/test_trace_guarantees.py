@@ -89,7 +89,10 @@ def argv_with(d, extra):
 def test_force_with_a_bad_option_leaves_the_old_trace_whole(old_trace, tmp_path, case, capsys):
     d, before = old_trace
     extra = BAD_OPTIONS[case](tmp_path)
-    rc = main(argv_with(d, extra))
+    try:
+        rc = main(argv_with(d, extra))
+    except SystemExit as e:                 # refused by argparse, as the line is read
+        rc = e.code
     err = capsys.readouterr().err
     assert rc == 2 and "kmodel: error:" in err and "Traceback" not in err, err
     assert snapshot(d) == before
@@ -205,3 +208,82 @@ def test_a_full_disk_is_exit_2_in_the_os_words_and_the_old_trace_stays(old_trace
     assert p.returncode == 2, err
     assert "kmodel: error: trace record: File too large" in err and "Traceback" not in err
     assert snapshot(d) == before and hidden_left(tmp_path) == []
+
+
+# --- a refused command in a --hotplug script: as in a shell script --------------------
+def line_in_both(tmp_path, line, tick):
+    """(the script and the hotplug script holding line, and the last line kmodel
+    run says and its exit status)."""
+    import io
+    script, hot = tmp_path / "s.kms", tmp_path / "hot.txt"
+    script.write_text(line + "\n")
+    hot.write_text(f"{tick} {line}\n")
+    out = io.StringIO()
+    rc = main(["run", str(script), "--machine", "numa2"], out=out)
+    return script, hot, out.getvalue().splitlines()[-1], rc
+
+
+def test_a_hotplug_line_the_kernel_refuses_is_reported_as_a_scripts_and_goes_on(
+        tmp_path, capsys):
+    """Offlining CPU 0 is refused (EBUSY): kmodel run prints the shell's words
+    and goes on; so does trace record, with FILE:LINE, and the trace is whole."""
+    import io
+    line = "echo 0 > /sys/devices/system/cpu/cpu0/online"
+    script, hot, said, rc = line_in_both(tmp_path, line, 2)
+    assert rc == 0 and said == "sh: echo: write error: Device or resource busy"
+    out = io.StringIO()
+    assert main(["trace", "record", str(tmp_path / "t"), *BASE, "--hotplug", str(hot)],
+                out=out) == 0
+    assert f"{hot}:1: {line}: {said}" in out.getvalue().splitlines()
+    assert read_trace(str(tmp_path / "t"))
+
+
+def test_a_hotplug_line_whose_path_is_not_there_stops_as_a_scripts_does(old_trace, tmp_path,
+                                                                          capsys):
+    """A path that is not there stops kmodel run (exit 2, FILE:LINE and the
+    shell's words); it stops trace record the same way, and --force's old
+    trace is left whole (nothing half-done replaces it)."""
+    import io
+    d, before = old_trace
+    line = "echo 1 > /sys/devices/system/cpu/cpu9/online"
+    script, hot, said, rc = line_in_both(tmp_path, line, 1)
+    words = "echo: /sys/devices/system/cpu/cpu9/online: No such file or directory"
+    assert rc == 2 and said == f"{script}:1: error: {words}"
+    capsys.readouterr()
+    rc = main(["trace", "record", str(d), *BASE, "--force", "--hotplug", str(hot)],
+              out=io.StringIO())
+    err = capsys.readouterr().err
+    assert rc == 2 and f"kmodel: error: trace record: {hot}:1: {words} (the recording " \
+        f"stopped at tick 1); nothing written to {d}\n" in err, err
+    assert snapshot(d) == before and hidden_left(tmp_path) == []
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_stopped_recording_powers_off_without_closing_page_by_page(tmp_path, monkeypatch,
+                                                                      stopped):
+    """After a stop the trace is whole and the machine goes with the channel
+    in it (ring_buffer_close gives a GiB back a page at a time: a second); a
+    recording that ends closes its channel as before."""
+    import kmodel.consumer.record as record_mod
+    from kmodel.consumer.record import Recorder, RecordOptions
+    from kmodel.relay.rb_config import Mode
+    closed = []
+    real = record_mod.ring_buffer_close
+    monkeypatch.setattr(record_mod, "ring_buffer_close",
+                        lambda *a: closed.append(a) or real(*a))
+    ticks = [0]
+
+    def stop():
+        ticks[0] += 1
+        return stopped and ticks[0] > 3
+    o = RecordOptions(machine="numa2", events=None, duration=6, rate=20, layer="lockless",
+                      mode=Mode("discard"), backend="pagelist", subbuf_size=4096,
+                      n_subbufs=4, consumer_rate=None, hotplug=[], seed=0, consumer="splice",
+                      cmdline="", pmem=None, pmem_format=False, config=())
+    rec = Recorder(o, str(tmp_path))
+    rec.stop = stop
+    stats = rec.run()
+    assert rec.ticks == (3 if stopped else 6) and rec.stopped == stopped
+    assert len(closed) == (0 if stopped else 1)
+    assert all(s.produced == s.read + s.lost for s in stats.values())
+    assert read_trace(str(tmp_path))

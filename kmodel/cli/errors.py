@@ -12,6 +12,15 @@ from kmodel.fs.vfs import FsError
 from kmodel.kernel import BootError
 
 
+def printable(text: str) -> str:
+    """printable - text as a message may echo it to a terminal: every character
+    that is not printable (an escape sequence in a file name, a bell, a
+    newline) shown as Python writes it in a string ('\\x1b', '\\n')."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class UsageError(ValueError):
     """A bad argument to a kmodel command."""
 

@@ -38,7 +38,9 @@ from kmodel.cli.expect import check_expectation, parse_expectation
 from kmodel.cli.shell import Shell
 from kmodel.cli.split import split_words
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
-from kmodel.cpu.explore import STRATEGIES, Strategy, explore
+from kmodel.cli.bounds import IntIn
+from kmodel.cpu.explore import (DEFAULT_MAX_STEPS, LIMITS, STRATEGIES, Strategy, check_limits,
+                                explore)
 from kmodel.cpu.sched import ScheduleError
 from kmodel.kernel import boot
 from kmodel.cli.signals import StopSignals
@@ -267,8 +269,10 @@ def cmd_explore(args, out):
     if args.stacks and not args.replay:
         raise UsageError("--stacks goes with --replay TOKEN")
     runs = args.runs if args.runs is not None else DEFAULT_RUNS[Strategy(args.strategy)]
-    if args.max_steps < 1:
-        raise UsageError(f"--max-steps {args.max_steps}: must be at least 1")
+    try:                                # the search's size, before anything boots
+        check_limits(runs=runs, max_steps=args.max_steps)
+    except ScheduleError as e:
+        raise UsageError(str(e)) from None
     cover = layer_coverage() if args.coverage else None
     with StopSignals() as stop:
         sc = _scenario(args)
@@ -354,19 +358,23 @@ def add_parser(sub):
     s = sub.add_parser("explore", help="search a scenario's interleavings for a failure")
     s.add_argument("script", nargs="?", help="a script or builtin:NAME")
     s.add_argument("--list", action="store_true", help="the built-in races")
-    s.add_argument("--strategy", default="random", metavar="|".join(STRATEGIES))
-    s.add_argument("--runs", type=int, help="runs at most (default 1000; exhaustive "
-                   "100000)")
-    s.add_argument("--bound", type=int, default=2, help="exhaustive: preemptions per "
-                   "schedule (default 2)")
-    s.add_argument("--depth", type=int, default=3, help="pct: bug depth (default 3)")
-    s.add_argument("--seed", type=int, default=0, help="the strategy's seed")
+    s.add_argument("--strategy", default="random", choices=[str(x) for x in STRATEGIES],
+                   metavar="|".join(STRATEGIES))
+    s.add_argument("--runs", type=IntIn(*LIMITS["runs"]), help="runs at most (default 1000; "
+                   "exhaustive 100000)")
+    s.add_argument("--bound", type=IntIn(*LIMITS["bound"]), default=2,
+                   help="exhaustive: preemptions per schedule (default 2)")
+    s.add_argument("--depth", type=IntIn(*LIMITS["depth"]), default=3,
+                   help="pct: bug depth (default 3)")
+    s.add_argument("--seed", type=IntIn(*LIMITS["seed"]), default=0,
+                   help="the strategy's seed")
     s.add_argument("--replay", metavar="TOKEN", help="run the schedule of a token")
     s.add_argument("--stacks", action="store_true", help="with --replay: each CPU's "
                    "contexts after every step")
     s.add_argument("--coverage", action="store_true", help="report which yield points of "
                    "the layers and atomics the search reached")
-    s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
+    s.add_argument("--max-steps", type=IntIn(*LIMITS["max_steps"]), default=DEFAULT_MAX_STEPS,
+                   help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
     s.set_defaults(func=cmd_explore, seed_kernel=None)

@@ -17,7 +17,7 @@ import sys
 
 from kmodel.cli import (bench, cat, crash_cmd, draw_cmd, explain, explore_cmd, machine_cmd,
                         machines, quiz, run, scenarios_cmd, shell_cmd, trace_cmd)
-from kmodel.cli.errors import USER_ERRORS
+from kmodel.cli.errors import USER_ERRORS, printable
 from kmodel.cli.signals import Terminated, exit_status, signal_name, stop_on_sigterm
 from kmodel.core.bug import Oops
 
@@ -37,6 +37,7 @@ class KmodelParser(argparse.ArgumentParser):
 
     def error(self, message):
         where = self.prog.removeprefix("kmodel").strip()
+        message = printable(message)
         self.exit(2, f"kmodel: error: {where + ': ' if where else ''}{message} "
                      f"(kmodel {where + ' ' if where else ''}--help)\n")
 
@@ -63,12 +64,12 @@ def main(argv=None, out=None):
     except USER_ERRORS as e:
         if args.debug:
             raise
-        print(f"kmodel: error: {e}", file=sys.stderr)
+        print(f"kmodel: error: {printable(str(e))}", file=sys.stderr)
         return 2
     except Oops as e:
         if args.debug:
             raise
-        print(f"kmodel: kernel oops: {e}", file=sys.stderr)
+        print(f"kmodel: kernel oops: {printable(str(e))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0
@@ -80,8 +81,8 @@ def main(argv=None, out=None):
             raise
         if isinstance(e, OSError) and e.errno in HOST_ERRNOS:    # ... or the host's
             where = f"{e.filename}: " if e.filename is not None else ""
-            print(f"kmodel: error: {where}{e.strerror}", file=sys.stderr)
+            print(f"kmodel: error: {printable(where)}{e.strerror}", file=sys.stderr)
             return 2
-        print(f"kmodel: internal error: {type(e).__name__}: {e} "
+        print(f"kmodel: internal error: {type(e).__name__}: {printable(str(e))} "
               "(run with --debug for the traceback, and please report it)", file=sys.stderr)
         return 3

@@ -13,16 +13,27 @@ only note the signal, and the job asks ``stop.requested()`` between two of
 its steps, stops there and finishes.  A second signal means "now": it raises
 KeyboardInterrupt or Terminated, as above.
 """
+import os
 import signal
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Terminated", "stop_on_sigterm", "exit_status", "signal_name", "StopSignals"]
+__all__ = ["Terminated", "early_stop", "stop_on_sigterm", "exit_status", "signal_name",
+           "StopSignals"]
 
 
 class Terminated(BaseException):
     """SIGTERM arrived (a BaseException, as KeyboardInterrupt: no ``except
     Exception`` swallows it)."""
+
+
+def early_stop(signum, frame):
+    """The handler while kmodel starts (kmodel/cli/entry.py), nothing touched
+    yet: say which signal, exit 128 + its number at once."""
+    try:
+        os.write(2, f"kmodel: stopped by {signal.Signals(signum).name}\n".encode())
+    finally:
+        os._exit(128 + signum)
 
 
 def _raise_terminated(signum, frame):
@@ -32,16 +43,26 @@ def _raise_terminated(signum, frame):
 @contextmanager
 def stop_on_sigterm():
     """stop_on_sigterm - SIGTERM raises Terminated in the main thread while
-    the block runs (elsewhere, or where SIGTERM was ignored, nothing changes)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN):
+    the block runs (elsewhere, or where SIGTERM was ignored, nothing changes).
+    SIGINT, if the console script's early handler holds it (kmodel/cli/entry.py:
+    exit at once, nothing touched yet), raises KeyboardInterrupt again, as
+    Python's own handler does, so that the job's cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    old_int = signal.getsignal(signal.SIGINT)
+    if old_int is early_stop:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    old = signal.getsignal(signal.SIGTERM)
+    if old != signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        if old != signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, old)
+        if old_int is early_stop:
+            signal.signal(signal.SIGINT, early_stop)
 
 
 def exit_status(exc):

@@ -25,6 +25,7 @@ from hw.hostfile import read_regular_file
 from hw.topology import DEFAULT_PRESET, load_preset
 from hw.units import parse_size
 from kmodel.cli.boot_options import add_pmem_format_option
+from kmodel.cli.bounds import SEED, IntIn, SizeIn
 from kmodel.cli.errors import HostError, UsageError
 from kmodel.cli.setup_channel import check_host_size
 from kmodel.cli.signals import StopSignals, Terminated
@@ -54,8 +55,8 @@ def record_options(args):
             raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
     if args.consumer_rate is not None and not 0 <= args.consumer_rate <= MAX_EVENTS:
         raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
-    try:
-        subbuf = parse_size(args.subbuf_size)
+    try:                                # an int from argparse; a word from a caller's Namespace
+        subbuf = parse_size(str(args.subbuf_size))
     except ValueError as e:
         raise UsageError(f"--subbuf-size: {e}") from None
     for what, v, lo, hi in (("--subbuf-size", subbuf, 4096, MAX_SUBBUF),
@@ -103,6 +104,8 @@ def cmd_record(args, out):
         with StopSignals() as stop:
             rec = Recorder(opts, new.tmp, progress, stop=stop.requested)
             stats = rec.run()
+            if rec.script_error is not None:    # as kmodel run stops: exit 2, DIR untouched
+                raise UsageError(f"{rec.script_error}; nothing written to {args.dir}")
             new.commit()
     except ValueError as e:
         raise UsageError(f"trace record: {e}") from None
@@ -130,18 +133,18 @@ def cmd_record(args, out):
 
 
 def cmd_show(args, out):
-    try:
-        trace = read_trace(args.dir)
+    try:                                # (without --events, records are counted, not kept)
+        trace = read_trace(args.dir, decode_events=args.events)
     except TraceError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"{args.dir}: {e.strerror}") from None
     for name, packets in trace.items():
         out.write(f"{name}: {len(packets)} packet{'s' if len(packets) != 1 else ''}, "
-                  f"{sum(len(p.events) for p in packets)} events\n")
+                  f"{sum(p.n_events for p in packets)} events\n")
         for p in packets:
             out.write(f"  packet {p.seq}: cpu {p.cpu}, time {p.ts_begin}..{p.ts_end}, "
-                      f"{len(p.events)} events, discarded so far {p.events_discarded}\n")
+                      f"{p.n_events} events, discarded so far {p.events_discarded}\n")
             if args.events:
                 for ts, name_, values in p.events:
                     shown = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v)
@@ -160,22 +163,25 @@ def add_parser(sub):
     r = tsub.add_parser("record", help="run a workload and write a CTF trace to DIR")
     r.add_argument("dir")
     r.add_argument("--machine", "-m", metavar="PRESET")
-    r.add_argument("--events", type=int, help="events per CPU (at least; a tick writes --rate)")
-    r.add_argument("--duration", type=int, metavar="TICKS", help="ticks to run")
-    r.add_argument("--rate", type=int, default=16, help="events per CPU per tick (16)")
+    r.add_argument("--events", type=IntIn(1, MAX_EVENTS),
+                   help="events per CPU (at least; a tick writes --rate)")
+    r.add_argument("--duration", type=IntIn(1, MAX_EVENTS), metavar="TICKS", help="ticks to run")
+    r.add_argument("--rate", type=IntIn(1, MAX_EVENTS), default=16,
+                   help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
     r.add_argument("--backend", default="pagelist")
-    r.add_argument("--subbuf-size", default="16k", metavar="SIZE")
-    r.add_argument("--n-subbufs", type=int, default=4, metavar="N")
-    r.add_argument("--consumer-rate", type=int, metavar="N",
+    r.add_argument("--subbuf-size", type=SizeIn(4096, MAX_SUBBUF, pow2=True), default="16k",
+                   metavar="SIZE")
+    r.add_argument("--n-subbufs", type=IntIn(1, MAX_EVENTS), default=4, metavar="N")
+    r.add_argument("--consumer-rate", type=IntIn(0, MAX_EVENTS), metavar="N",
                    help="sub-buffers the consumer takes per CPU per tick (default: all)")
     r.add_argument("--consumer", default="splice", choices=consumer_names(),
                    help=consumer_help())
     r.add_argument("--hotplug", metavar="SCRIPT", help="lines 'TICK echo VALUE > PATH' "
                    "written while tracing, e.g. '10 echo 0 > "
                    "/sys/devices/system/cpu/cpu3/online'")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=SEED, default=0)
     r.add_argument("--config", action="append", metavar="CONFIG_X=y")
     r.add_argument("--cmdline", default="", metavar="PARAMS",
                    help="kernel command line, e.g. reserve_mem=4M:4096:trace for "

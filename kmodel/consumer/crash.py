@@ -14,6 +14,7 @@ import os
 from hw.hostfile import HostFileError, check_regular_file
 from kmodel.consumer.ctf import BY_ID, metadata, stream_name
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.relay.packet import HDR
 from kmodel.relay.pmem_layout import PmemLayoutError, by_cpu, info_text, scan_region
 
 REGION_LIMIT = 1 << 40                  # a region file larger than this is no region
@@ -46,9 +47,10 @@ def crash_extract(path, outdir):
     outdir and put in place when whole: an extraction that fails or is killed
     leaves nothing that reads as a trace."""
     region = map_region(path)
+    release = _releaser(region)
     try:
         try:
-            scan = scan_region(region)
+            scan = scan_region(region, release)
         except PmemLayoutError as e:
             raise CrashError(f"{path}: {e}") from None
         try:
@@ -56,7 +58,7 @@ def crash_extract(path, outdir):
         except TraceDirError as e:
             raise CrashError(f"{e} (nothing written)") from None
         try:
-            _write(scan, new.tmp)
+            _write(scan, new.tmp, release)
             new.commit()
         except OSError as e:
             raise CrashError(f"{outdir}: {e.strerror}") from None
@@ -70,16 +72,32 @@ def crash_extract(path, outdir):
     return scan
 
 
-def _write(scan, d):
+def _releaser(region):
+    """release(offset, length): the region's pages there may go from this
+    process (MADV_DONTNEED on a read-only file mapping: they are read again
+    from the file if touched again), so that a region is held a slot or a
+    packet at a time, never whole."""
+    def release(offset, length):
+        start = offset & ~(mmap.PAGESIZE - 1)
+        end = min(offset + length, len(region))
+        if end > start:
+            region.madvise(mmap.MADV_DONTNEED, start, end - start)
+    return release if hasattr(mmap, "MADV_DONTNEED") else (lambda offset, length: None)
+
+
+def _write(scan, d, release=lambda offset, length: None):
     """The metadata (with a raw class for each record id no kmodel event has)
-    and a stream file a buffer."""
-    ids = {eid for ps in scan.packets.values() for p in ps for _, eid, _ in p.records}
+    and a stream file a buffer, a packet at a time: its fixed-up header, then
+    its body straight from the region's mapping (no copy held)."""
+    ids = {eid for ps in scan.packets.values() for p in ps for eid in p.ids}
     with open(os.path.join(d, "metadata"), "w") as f:
         f.write(metadata(raw_ids=ids - set(BY_ID)))
     for cpu, packets in by_cpu(scan.packets.items()):
         with open(os.path.join(d, stream_name(cpu)), "wb") as f:
             for p in packets:
-                f.write(p.data)
+                f.write(p.head)
+                f.write(p.body)
+                release(p.offset, HDR + len(p.body))
 
 
 def extract_report(scan, path, outdir):

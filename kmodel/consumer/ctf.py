@@ -24,8 +24,8 @@ import zlib
 from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
-from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, record_size, unpack_packet_header,
-                                 unpack_record_header)
+from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
+                                 unpack_packet_header, unpack_record_header)
 
 
 def stream_name(cpu):
@@ -180,7 +180,8 @@ class Packet:
     ts_end: int
     seq: int
     events_discarded: int
-    events: list                # (timestamp, class name, {field: value})
+    events: list                # (timestamp, class name, {field: value}); [] if not decoded
+    n_events: int = 0           # its records (decoded or only counted)
 
 
 METADATA_LIMIT = 1 << 20
@@ -209,9 +210,12 @@ def check_metadata(path):
     return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}
 
 
-def read_stream(path, classes=BY_ID):
+def read_stream(path, classes=BY_ID, decode_events=True):
     """read_stream - the packets of one stream file, decoded with classes
-    ({event id: EventClass}).  The file is mapped, not read whole."""
+    ({event id: EventClass}).  The file is mapped, not read whole.  With
+    decode_events False, each record's header is checked and counted
+    (Packet.n_events) but its payload is not decoded: a quick count of a
+    large trace (trace record's table)."""
     try:
         check_regular_file(path, STREAM_LIMIT, "stream file")
         with open(path, "rb") as f:
@@ -222,13 +226,13 @@ def read_stream(path, classes=BY_ID):
     except OSError as e:
         raise TraceError(f"{path}: {e.strerror}") from None
     try:
-        return _packets(data, os.path.basename(path), classes)
+        return _packets(data, os.path.basename(path), classes, decode_events)
     finally:
         if size:
             data.close()
 
 
-def _packets(data, name, classes):
+def _packets(data, name, classes, decode_events=True):
     packets = []
     pos = 0
     while pos < len(data):
@@ -246,8 +250,11 @@ def _packets(data, name, classes):
             raise TraceError(f"{name}: offset {pos}: truncated packet "
                              f"({len(data) - pos} of {size // 8} bytes)")
         events = []
+        n = 0
         at = pos + HDR
         end = pos + content // 8
+        if not decode_events:
+            n, at = _count_records(data, name, at, end, classes)
         while at < end:
             if end - at < REC:
                 raise TraceError(f"{name}: offset {at}: truncated event header")
@@ -256,26 +263,44 @@ def _packets(data, name, classes):
             if cls is None or at + REC + r.payload_size > end:
                 raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
                                  f"{r.payload_size} bytes)")
-            try:
-                values = decode(cls, data[at + REC:at + REC + r.payload_size])
-            except TraceError as e:
-                raise TraceError(f"{name}: offset {at}: {e}") from None
-            events.append((r.timestamp, cls.name, values))
+            if decode_events:
+                try:
+                    values = decode(cls, data[at + REC:at + REC + r.payload_size])
+                except TraceError as e:
+                    raise TraceError(f"{name}: offset {at}: {e}") from None
+                events.append((r.timestamp, cls.name, values))
+            n += 1
             at += record_size(r.payload_size)
         packets.append(Packet(name, pos, h.cpu_id, h.timestamp_begin, h.timestamp_end,
-                              h.packet_seq_num, h.events_discarded, events))
+                              h.packet_seq_num, h.events_discarded, events, n))
         pos += size // 8
     return packets
 
 
-def read_trace(path):
+def _count_records(data, name, at, end, classes, unpack=RECORD_HEADER.unpack_from):
+    """The records of a packet's content data[at:end], their headers checked as
+    _packets checks them, counted without building a header or decoding a
+    payload: (count, where it stopped).  It stops early at a header _packets
+    must report (whose loop then says what is wrong)."""
+    n = 0
+    while end - at >= REC:
+        _, size, event_id = unpack(data, at)
+        if event_id not in classes or at + REC + size > end:
+            break
+        at += (REC + size + 7) & ~7
+        n += 1
+    return n, at
+
+
+def read_trace(path, decode_events=True):
     """read_trace - {stream file name: [Packet]} of a trace directory kmodel
-    wrote: its metadata checked (check_metadata), every other file a stream."""
+    wrote: its metadata checked (check_metadata), every other file a stream
+    (read_stream: with decode_events False, records counted, not decoded)."""
     if not os.path.isdir(path):
         raise TraceError(f"{path}: not a directory")
     if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
     classes = check_metadata(os.path.join(path, "metadata"))
-    return {name: read_stream(os.path.join(path, name), classes)
+    return {name: read_stream(os.path.join(path, name), classes, decode_events)
             for name in sorted(os.listdir(path))
             if name != "metadata" and not name.startswith(".")}

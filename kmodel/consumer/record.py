@@ -24,6 +24,7 @@ import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
+from kmodel.core.errno import ENOENT
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
@@ -110,6 +111,8 @@ class Recorder:
         self.seq = {}                   # cpu -> next event number
         self.consumer = None            # the run's Consumer, once started
         self.refused = []               # the script's writes the kernel refused
+        self.script_error = None        # a write to a path that is not there (it stops)
+        self.stopped = False            # stop() asked for it: the machine goes at once
         self.ticks = 0
 
     # --- the workload ---------------------------------------------------------------
@@ -170,9 +173,10 @@ class Recorder:
         finally:
             if consumer is not None:
                 consumer.close()
-            if self.rbc is not None:
+            if self.rbc is not None and not self.stopped:
                 ring_buffer_close(self.rbc, "trace")
-            sess.close()
+            sess.close()        # (after a stop, the channel goes with the machine: its
+                                # pages are not given back one by one, ~1 s a GiB)
 
     def _trace(self, sess, consumer):
         """The ticks: the script's writes due, each online CPU's events, the consumer."""
@@ -180,16 +184,23 @@ class Recorder:
         script = list(o.hotplug)
         tick = 0
         while True:
-            while script and script[0].tick <= tick:
+            while script and script[0].tick <= tick and self.script_error is None:
                 w = script.pop(0)
                 try:
                     sess.write(w.path, w.value)
-                except WriteRefused as e:       # as a shell script goes on after one
-                    self.refused.append(f"{w.where}: {w.text}: {e}")
+                except WriteRefused as e:       # as a shell script goes on after one,
+                    if e.errno == ENOENT:       # and stops at a path that is not there
+                        self.script_error = f"{w.where}: {e} (the recording stopped at " \
+                                            f"tick {tick})"
+                    else:
+                        self.refused.append(f"{w.where}: {w.text}: {e}")
+            if self.script_error is not None:
+                break
             online = list(k.for_each_online_cpu())
             if o.duration is not None and tick >= o.duration:
                 break
             if self.stop is not None and self.stop():
+                self.stopped = True
                 break
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online):
                 break
@@ -229,9 +240,9 @@ class Recorder:
                                   lost_wrap=rb.records_lost_wrap.counter,
                                   lost_big=rb.records_lost_big.counter,
                                   overrun=rb.records_overrun.counter)
-        for name, packets in read_trace(self.outdir).items():
-            for p in packets:
+        for name, packets in read_trace(self.outdir, decode_events=False).items():
+            for p in packets:           # (counted, not decoded: a stop within a second)
                 st = stats.setdefault(p.cpu, CpuStats())
-                st.read += len(p.events)
+                st.read += p.n_events
                 st.packets += 1
         return stats

@@ -58,6 +58,30 @@ OLD_TOKENS = {"kx1-": "before hardirqs nested as in 2.6.29 (a hardirq may now ar
 MAX_CHOICE_BYTES = 3                    # a choice index is below 2^21
 MAX_CHOICE = (1 << 7 * MAX_CHOICE_BYTES) - 1
 DEFAULT_MAX_STEPS = 100_000
+# The range of each of explore's numbers, and a cap on a search's work (runs x
+# steps a run): checked by explore() before a run, and taken by the command
+# line's options (kmodel/cli/explore_cmd.py).  The cap lets the most runs go at
+# the default steps a run (an exhaustive search given runs=10**7 as "until
+# every schedule is seen", as kmodel bench's is), not more.
+LIMITS = {"runs": (1, 10_000_000), "bound": (0, 1000), "depth": (1, 64),
+          "max_steps": (1, 1_000_000), "seed": (0, (1 << 32) - 1)}
+MAX_SEARCH_STEPS = 1_000_000_000_000
+
+
+def check_limits(**values):
+    """check_limits - each of explore's numbers (runs=, bound=, ...) a whole
+    number in its LIMITS range, and runs x max_steps within MAX_SEARCH_STEPS;
+    a ScheduleError names the first that is not."""
+    for name, v in values.items():
+        lo, hi = LIMITS[name]
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ScheduleError(f"--{name.replace('_', '-')} {v!r}: must be a whole number "
+                                f"in {lo:,}..{hi:,}")
+    work = values.get("runs", 1) * values.get("max_steps", 1)
+    if work > MAX_SEARCH_STEPS:
+        raise ScheduleError(f"--runs {values['runs']:,} x --max-steps "
+                            f"{values['max_steps']:,} = {work:,} steps: at most "
+                            f"{MAX_SEARCH_STEPS:,} a search")
 
 
 # --- choosers -------------------------------------------------------------------
@@ -311,10 +335,7 @@ def explore(setup, check=None, strategy=Strategy.RANDOM, runs=100, seed=0, bound
         raise ScheduleError(f"unknown strategy {strategy!r} (strategies: "
                             f"{', '.join(STRATEGIES)})")
     strategy = Strategy(strategy)
-    for name, v, lo in (("runs", runs, 1), ("bound", bound, 0), ("depth", depth, 1),
-                        ("max-steps", max_steps, 1)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise ScheduleError(f"--{name} {v!r}: must be a whole number >= {lo}")
+    check_limits(runs=runs, bound=bound, depth=depth, max_steps=max_steps, seed=seed)
     choices = decode_token(replay, max_steps) if replay is not None else None
     kernels = _Kernels(kernel)
     res = ExploreResult("replay" if replay is not None else str(strategy))

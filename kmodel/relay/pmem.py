@@ -27,7 +27,8 @@ from kmodel.relay.backend import Description
 from kmodel.relay.contiguous import make_descs
 from kmodel.relay.pmem_boot import PMEM_REGION, pmem_boot, pmem_exit, pmem_state
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
-                                      geometry, pack_header, persist_commit,
+                                      MAX_BUFFER_BYTES, free_header, geometry, pack_header,
+                                      persist_commit,
                                       persist_counters, persist_deliver)
 from kmodel.relay.static import StaticBackend
 
@@ -61,12 +62,16 @@ def pmem_alloc_buf(k, buf, nid):
         return _refuse(k, EBUSY, f"the region holds channel {st.owner.base_filename!r}")
     ncpus = max(k.cpu_possible_mask) + 1
     ms, slot_size, need = geometry(chan.subbuf_size, chan.n_subbufs, ncpus)
+    if chan.alloc_size * ncpus > MAX_BUFFER_BYTES:      # no reader would take it
+        return _refuse(k, ENOMEM, f"{ncpus} CPUs x {chan.alloc_size >> 10} KiB: more than "
+                                  f"the {MAX_BUFFER_BYTES >> 20} MiB of buffers a region "
+                                  "holds")
     if need > st.size:
         return _refuse(k, ENOMEM, f"{ncpus} CPUs x {chan.alloc_size >> 10} KiB need "
                                   f"{need >> 10} KiB with the metadata; the region has "
                                   f"{st.size >> 10} KiB")
     if st.owner is None:                        # the channel's first buffer: format
-        st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+        st.view[:HEADER_SIZE] = free_header()  # (a crash here leaves a free region)
         for cpu in range(ncpus):                # no slot keeps an earlier channel's
             at = HEADER_SIZE + cpu * slot_size  # metadata (a CPU offline now would)
             st.view[at:at + ms] = bytes(ms)

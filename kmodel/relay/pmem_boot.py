@@ -22,7 +22,8 @@ from kmodel.core.errno import EINVAL
 from kmodel.core.printk import KERN_INFO, KERN_WARNING
 from kmodel.fs.debugfs import debugfs_create_dir, debugfs_remove
 from kmodel.fs.vfs import S_IRUSR, S_IWUSR
-from kmodel.relay.pmem_layout import (HEADER_SIZE, PmemLayoutError, info_text, scan_region,
+from kmodel.relay.pmem_layout import (FREE_MAGIC, HEADER_SIZE, PmemLayoutError, free_header,
+                                      info_text, region_magic, scan_region,
                                       trace_text)
 
 PREVIOUS_DIR = "ltt/previous_boot"
@@ -81,7 +82,7 @@ def pmem_boot(mod):
         return
     start, size = found
     st = mod.backend_priv["pmem"] = PmemState(start, size, region_view(k, start, size))
-    if not any(st.view[:HEADER_SIZE]):
+    if region_magic(st.view[:8]) == FREE_MAGIC or not any(st.view[:HEADER_SIZE]):
         k.printk(KERN_INFO + f"ltt_relay: pmem: region {PMEM_REGION} is empty")
         return
     try:
@@ -89,7 +90,7 @@ def pmem_boot(mod):
     except PmemLayoutError as e:
         k.printk(KERN_WARNING + f"ltt_relay: pmem: region {PMEM_REGION} holds no valid "
                  f"trace ({e}); wiped")
-        st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+        st.view[:HEADER_SIZE] = free_header()
         return
     d = debugfs_create_dir(k.fs, PREVIOUS_DIR)
     info, trace = info_text(scan), trace_text(scan)
@@ -110,7 +111,7 @@ def pmem_clear(mod):
     if st is None or st.previous is None:
         return
     debugfs_remove(mod.k.fs, st.previous.dentry)
-    st.view[:HEADER_SIZE] = bytes(HEADER_SIZE)
+    st.view[:HEADER_SIZE] = free_header()
     st.previous = None
     mod.k.printk(KERN_INFO + f"ltt_relay: pmem: previous trace cleared; region "
                  f"{PMEM_REGION} is free")

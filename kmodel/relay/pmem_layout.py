@@ -36,6 +36,7 @@ from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, re
                                  unpack_record_header)
 
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
+FREE_MAGIC = int.from_bytes(b"KMODELFR", "little")  # a region kmodel took, with no trace
 LAYOUT_VERSION = 2
 HEADER_SIZE = 4096
 # The region header's fields and their formats; the CRC32 of them follows.
@@ -57,6 +58,15 @@ ECRC_AT = 20                                    # the offset of ecrc in an entry
 END_FIELDS = struct.Struct("<QQQ")              # timestamp_end, content_size,
                                                 # events_discarded: what ecrc covers
 ENTRIES = 2                                     # per sub-buffer, written in turn
+
+
+# The most buffer bytes a region holds (every slot's sub-buffers): what the
+# emulator allocates at most, its pages being real host memory.  The pmem
+# backend formats no region for more, and a reader refuses a header that
+# claims more before it looks at a slot (a forged header of a sparse 139 GB
+# file is refused in microseconds, not scanned for minutes).
+MAX_BUFFER_BYTES = 1 << 30
+MAX_SLOTS = 4096                                # nr_cpus, at most
 
 
 class PmemLayoutError(ValueError):
@@ -154,14 +164,32 @@ def persist_counters(meta, counters):
 
 
 # --- the reader's side -------------------------------------------------------------
+def free_header() -> bytes:
+    """free_header - the header page of a region kmodel took that holds no
+    trace: FREE_MAGIC, then zeroes.  Written when a file is taken (new, or
+    --pmem-format), when a region is cleared, wiped, or about to be formatted:
+    a region file always says it is kmodel's, so that kmodel never takes a
+    user's file for one (a page of zeroes is not proof)."""
+    return FREE_MAGIC.to_bytes(8, "little") + bytes(HEADER_SIZE - 8)
+
+
+def region_magic(first_page) -> int | None:
+    """region_magic - REGION_MAGIC or FREE_MAGIC if first_page begins with one, else None."""
+    if len(first_page) < 8:
+        return None
+    magic = int.from_bytes(first_page[:8], "little")
+    return magic if magic in (REGION_MAGIC, FREE_MAGIC) else None
+
+
 def foreign_region(first_page: bytes) -> str | None:
     """foreign_region - why a host file whose first page is first_page is not
-    a region kmodel made, or None if it is one: its header's magic, or a
-    header page all zeroes (a region made and never formatted, or cleared)."""
+    a region kmodel made, or None if it is one (a region's or a free region's
+    magic) or an empty file (a new one)."""
+    if not first_page or region_magic(first_page) is not None:
+        return None
     if not any(first_page[:HEADER_SIZE]):
-        return None
-    if len(first_page) >= 8 and int.from_bytes(first_page[:8], "little") == REGION_MAGIC:
-        return None
+        return (f"its first {min(len(first_page), HEADER_SIZE)} bytes are zeroes, and a "
+                "region kmodel made begins with its magic")
     return (f"its first bytes ({bytes(first_page[:8]).hex()}) are not a kmodel region's "
             f"header ({REGION_MAGIC.to_bytes(8, 'little').hex()})")
 
@@ -178,6 +206,9 @@ def unpack_header(data):
     def bad(field, why):
         raise PmemLayoutError(f"header field {field} at offset {OFFSETS[field]:#x}: {why}")
 
+    if values["magic"] == FREE_MAGIC:
+        bad("magic", "a free region: kmodel took this file, and no channel wrote a trace "
+                     "in it (or it was cleared)")
     if values["magic"] != REGION_MAGIC:
         bad("magic", f"{values['magic']:#x} is not {REGION_MAGIC:#x} (not a kmodel pmem "
                      f"region, or never formatted)")
@@ -193,8 +224,11 @@ def unpack_header(data):
         bad("subbuf_size", f"{S} is not a power of two of at least a page")
     if not 1 <= n <= 1 << 16 or n & (n - 1):
         bad("n_subbufs", f"{n} is not a power of two in 1..65536")
-    if not 1 <= values["nr_cpus"] <= 4096:
-        bad("nr_cpus", f"{values['nr_cpus']} is not in 1..4096")
+    if not 1 <= values["nr_cpus"] <= MAX_SLOTS:
+        bad("nr_cpus", f"{values['nr_cpus']} is not in 1..{MAX_SLOTS}")
+    if S * n * values["nr_cpus"] > MAX_BUFFER_BYTES:
+        bad("nr_cpus", f"{values['nr_cpus']} slots of {n} x {S} bytes: more than the "
+                       f"{MAX_BUFFER_BYTES >> 20} MiB of buffers kmodel writes in a region")
     ms, slot, need = geometry(S, n, values["nr_cpus"])
     if values["meta_size"] != ms:
         bad("meta_size", f"{values['meta_size']}: {n} sub-buffers need {ms}")
@@ -211,12 +245,34 @@ def unpack_header(data):
 
 
 class Packet:
-    """One sub-buffer recovered: its bytes (header fixed up), and what it holds."""
-    __slots__ = ("cpu", "seq", "data", "records", "complete", "discarded")
+    """One sub-buffer recovered: its header (fixed up) and its body, a view of
+    the region (not a copy: a large region is written out a packet at a time,
+    crash.py), and what it holds: its record count and event ids; the records
+    themselves are decoded from the view when asked for."""
+    __slots__ = ("cpu", "seq", "head", "body", "offset", "n_records", "ids", "complete",
+                 "discarded")
 
-    def __init__(self, cpu, seq, data, records, complete, discarded):
-        self.cpu, self.seq, self.data = cpu, seq, data
-        self.records, self.complete, self.discarded = records, complete, discarded
+    def __init__(self, cpu, seq, head, body, offset, n_records, ids, complete, discarded):
+        self.cpu, self.seq, self.head, self.body = cpu, seq, head, body
+        self.offset = offset            # of the sub-buffer in the region
+        self.n_records, self.ids = n_records, ids
+        self.complete, self.discarded = complete, discarded
+
+    @property
+    def data(self):
+        """The packet's bytes, as a stream file holds them."""
+        return self.head + bytes(self.body)
+
+    @property
+    def records(self):
+        """[(timestamp, event id, payload bytes)] of its records, in order."""
+        out, pos, end = [], 0, (unpack_packet_header(self.head).content_size // 8) - HDR
+        while pos < end:
+            r = unpack_record_header(self.body, pos)
+            out.append((r.timestamp, r.id, bytes(self.body[pos + REC:pos + REC +
+                                                           r.payload_size])))
+            pos += record_size(r.payload_size)
+        return out
 
 
 class Scan:
@@ -237,7 +293,7 @@ class Scan:
 
     @property
     def records(self):
-        return sum(len(p.records) for ps in self.packets.values() for p in ps)
+        return sum(p.n_records for ps in self.packets.values() for p in ps)
 
 
 def _vouched(sb, ents, lap, S):
@@ -260,7 +316,7 @@ def _vouched(sb, ents, lap, S):
     return why, None
 
 
-def scan_region(data):
+def scan_region(data, release=None):
     """scan_region - every sub-buffer of a region that its metadata vouches for.
 
     A complete sub-buffer is kept whole; a partial one is cut at its last
@@ -270,12 +326,17 @@ def scan_region(data):
     is reported, never silent (pstore's rule): a delivered packet's end fields
     that fail their checksum are rebuilt from its records and reported; a
     slot whose metadata is zeroed while its buffer holds packets, and a slot
-    past the header's count that holds metadata, are reported."""
+    past the header's count that holds metadata, are reported.
+    release(offset, length), if given, is told when a slot's bytes have been
+    looked at (crash.py lets the host drop those pages: a region is read a
+    slot at a time, not whole)."""
     data = memoryview(data)
     h = unpack_header(data)
     scan = Scan(h)
     for cpu in range(h["nr_cpus"]):
         _scan_slot(data, h, cpu, scan)
+        if release is not None:
+            release(HEADER_SIZE + cpu * h["slot_size"], h["slot_size"])
     _look_past_the_slots(data, h, scan)
     return scan
 
@@ -299,7 +360,7 @@ def _scan_slot(data, h, cpu, scan):
     got = []
     for idx in range(n):
         p = _recover(buf[idx * S:(idx + 1) * S], entries(meta, idx), idx, cpu, h, lost,
-                     consumed, scan)
+                     consumed, scan, slot + h["meta_size"] + idx * S)
         if p is not None:
             got.append(p)
     key = None if got and all(p.cpu is None for p in got) else cpu
@@ -309,9 +370,9 @@ def _scan_slot(data, h, cpu, scan):
         scan.packets[key] = got
 
 
-def _recover(sb, ents, idx, cpu, h, lost, consumed, scan):
-    """The Packet sub-buffer sb holds, or None (never written, consumed, or
-    dropped and counted by reason)."""
+def _recover(sb, ents, idx, cpu, h, lost, consumed, scan, offset):
+    """The Packet sub-buffer sb (at offset in the region) holds, or None (never
+    written, consumed, or dropped and counted by reason)."""
     S, n = h["subbuf_size"], h["n_subbufs"]
     ph = unpack_packet_header(sb)
     if ph.magic == 0 and ents[0][1][0] == 0:
@@ -335,7 +396,7 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan):
     if complete and (not CONTEXT_END <= end <= S or ph.content_size not in (0, end * 8)):
         scan.drop("content size")
         return None
-    records, pos, last_ts, content = [], HDR, ph.timestamp_begin, CONTEXT_END
+    n_records, ids, pos, last_ts, content = 0, set(), HDR, ph.timestamp_begin, CONTEXT_END
     while pos < end and pos != CONTEXT_END:
         if end - pos < REC:
             scan.drop("record bounds")
@@ -344,7 +405,8 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan):
         if pos + REC + r.payload_size > end:
             scan.drop("record bounds")
             return None
-        records.append((r.timestamp, r.id, bytes(sb[pos + REC:pos + REC + r.payload_size])))
+        n_records += 1
+        ids.add(r.id)
         last_ts, content = r.timestamp, pos + REC + r.payload_size
         pos += record_size(r.payload_size)
     if (pseq + 1) * S <= consumed & ~1:
@@ -358,12 +420,11 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan):
         delivered = False
     discarded = ph.events_discarded if delivered else sum(lost[:3])
     packet_bytes = S if complete else end
-    out = bytearray(sb[:packet_bytes])
-    out[:HDR] = pack_packet_header(ph._replace(
+    head = pack_packet_header(ph._replace(
         timestamp_end=ph.timestamp_end if delivered else last_ts, content_size=content * 8,
         packet_size=packet_bytes * 8, events_discarded=discarded))
-    return Packet(None if ph.cpu_id == NO_CPU else cpu, pseq, bytes(out), records, complete,
-                  discarded)
+    return Packet(None if ph.cpu_id == NO_CPU else cpu, pseq, head, sb[HDR:packet_bytes],
+                  offset, n_records, frozenset(ids), complete, discarded)
 
 
 def _look_past_the_slots(data, h, scan):
@@ -374,7 +435,8 @@ def _look_past_the_slots(data, h, scan):
         scan.damaged[f"region is {len(data):,} bytes, the header says "
                      f"{h['region_size']:,}"] = 1
     at = HEADER_SIZE + h["nr_cpus"] * h["slot_size"]
-    while at + META_HEAD.size <= len(data):
+    end = min(len(data), HEADER_SIZE + MAX_SLOTS * h["slot_size"])   # no CPU past those
+    while at + META_HEAD.size <= end:
         magic, mcpu = struct.unpack_from("<II", data, at)
         if magic == META_MAGIC:
             scan.damaged[f"slot metadata at offset {at:#x}, past the header's "
@@ -399,7 +461,7 @@ def info_text(scan):
            f"{h['subbuf_size'] >> 10} KiB sub-buffers (layout version {h['version']})"]
     for cpu, packets in by_cpu(scan.packets.items()):
         full = sum(p.complete for p in packets)
-        recs = sum(len(p.records) for p in packets)
+        recs = sum(p.n_records for p in packets)
         out.append(f"{cpu_label(cpu)}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
                    f"({full} complete, "
                    f"{len(packets) - full} cut at their last commit), {recs} "
