@@ -55,6 +55,7 @@ there, and crash extraction reads the file, not the region.
 from collections import deque
 from dataclasses import dataclass, fields
 
+from hw.clock import Clock
 from hw.tlb import DTLB, SIZES, SHIFTS
 
 CACHE_LINE_SHIFT = 6
@@ -283,6 +284,7 @@ class TimingModel:
         self.level_load = [t.cache_cycles[lv] for lv in LEVELS]
         self.serve_cpb = [[t.cpu_ghz / t.stream_gbps[spec.distance[a][b]] for b in range(n)]
                           + [t.cpu_ghz / t.stream_gbps[lv] for lv in LEVELS] for a in range(n)]
+        self.clock = Clock(self)    # modeled time, read from these counters (hw.clock)
 
     # --- charging -----------------------------------------------------------
     def mem(self, c, nid, paddr, n):
@@ -490,6 +492,7 @@ class TimingModel:
         self.flush()
         for c in self.cpus.values():
             c.reset()
+        self.clock.reset()
 
     def _cycles(self, c):
         """A CPU's cycles: those charged, and its streamed bytes at the cost

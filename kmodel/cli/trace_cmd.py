@@ -32,6 +32,8 @@ from kmodel.consumer.base import consumer_help, consumer_names
 from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.record import Recorder, RecordOptions
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.cli.trace_time import add_time_options, timed_options, write_time_report
+from kmodel.consumer.timed_record import TimedRecorder
 from kmodel.relay.backend import backend_names
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode
@@ -46,8 +48,8 @@ HOTPLUG_LIMIT = 1 << 20                 # bytes of a hotplug script
 def record_options(args):
     """Every option of trace record checked, before anything is touched: the
     RecordOptions, or a UsageError naming the first that is wrong."""
-    if (args.events is None) == (args.duration is None):
-        raise UsageError("trace record takes --events N or --duration TICKS")
+    if args.time is None and (args.events is None) == (args.duration is None):
+        raise UsageError("trace record takes --events N, --duration TICKS or --time DURATION")
     for name in ("events", "duration", "rate", "n_subbufs"):
         v = getattr(args, name)
         if v is not None and not 1 <= v <= MAX_EVENTS:
@@ -67,7 +69,7 @@ def record_options(args):
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.possible_cpus)
     check_host_size(subbuf * args.n_subbufs, ncpus)
-    per_cpu = args.events if args.events is not None else args.duration * args.rate
+    per_cpu = args.events if args.events is not None else (args.duration or 0) * args.rate
     if per_cpu * ncpus > MAX_RECORD_EVENTS:
         raise UsageError(f"{per_cpu:,} events on each of {ncpus} possible CPUs: more than "
                          f"{MAX_RECORD_EVENTS:,} in a run (fewer --events, or a shorter "
@@ -92,6 +94,7 @@ def record_options(args):
 
 def cmd_record(args, out):
     opts = record_options(args)
+    timed = timed_options(args, load_preset(args.machine or DEFAULT_PRESET))
     try:
         new = NewTrace(args.dir, args.force)
     except TraceDirError as e:
@@ -101,7 +104,8 @@ def cmd_record(args, out):
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
     try:
         with StopSignals() as stop:
-            rec = Recorder(opts, new.tmp, progress, stop=stop.requested)
+            rec = Recorder(opts, new.tmp, progress, stop=stop.requested) if timed is None \
+                else TimedRecorder(opts, timed, new.tmp, progress, stop=stop.requested)
             stats = rec.run()
             new.commit()
     except ValueError as e:
@@ -111,9 +115,13 @@ def cmd_record(args, out):
     finally:
         new.abort()
     print("", file=sys.stderr)
-    out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+    if timed is None:
+        out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+    else:
+        write_time_report(out, args.dir, rec)
     if stop.signum is not None:
-        out.write(f"stopped by {signal.Signals(stop.signum).name} at tick {rec.ticks}: "
+        out.write(f"stopped by {signal.Signals(stop.signum).name} at "
+                  f"{'tick %d' % rec.ticks if timed is None else 'that time'}: "
                   "flushed, drained, and the trace holds everything written until then\n")
     for line in rec.refused:
         out.write(line + "\n")
@@ -183,6 +191,7 @@ def add_parser(sub):
     r.add_argument("--pmem", metavar="FILE", help="a host file behind the reserve_mem region")
     add_pmem_format_option(r)
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
+    add_time_options(r)
     r.set_defaults(func=cmd_record)
     s2 = tsub.add_parser("show", help="print a trace kmodel recorded")
     s2.add_argument("dir")
