@@ -60,10 +60,13 @@ class Clock:
         self._cpb = {cpu: tm.serve_cpb[c.nid] for cpu, c in tm.cpus.items()}
 
     def set_skew(self, skew):
-        """set_skew - {cpu: ns} the TSC of cpu is ahead (or behind, negative)."""
+        """set_skew - {cpu: ns} the TSC of cpu is ahead of the others' (ns >= 0:
+        a timestamp is unsigned, and a CPU behind is the others ahead)."""
         for cpu, ns in skew.items():
             if cpu not in self.skew:
                 raise ValueError(f"clock skew for CPU {cpu}: the machine has no such CPU")
+            if ns < 0:
+                raise ValueError(f"clock skew for CPU {cpu}: {ns} ns; a skew is >= 0")
             self.skew[cpu] = int(ns)
 
     def cycles(self, cpu):

@@ -47,8 +47,8 @@ def add_time_options(r):
                    help="read timer period in microseconds, as lttng's (0: the writer "
                    "wakes the consumer at delivery)")
     g.add_argument("--clock-skew", metavar="CPU:DURATION,...",
-                   help="the TSC of these CPUs ahead (or behind, -) of the others, "
-                   "e.g. 1:2us,3:-500ns (default: synchronized)")
+                   help="the TSC of these CPUs ahead of the others', "
+                   "e.g. 1:2us,3:500ns (default: synchronized)")
 
 
 def _parse(what, fn, text):
@@ -59,15 +59,13 @@ def _parse(what, fn, text):
 
 
 def parse_skew(text):
-    """'1:2us,3:-500ns' -> {1: 2000, 3: -500}."""
+    """'1:2us,3:500ns' -> {1: 2000, 3: 500}."""
     out = {}
     for item in str(text).split(","):
         cpu, sep, d = item.partition(":")
         if not sep or not cpu.strip().isdigit():
-            raise ValueError(f"{text!r}: CPU:DURATION,... (e.g. 1:2us,3:-500ns)")
-        d = d.strip()
-        sign = -1 if d.startswith("-") else 1
-        out[int(cpu)] = sign * parse_duration(d.lstrip("-"))
+            raise ValueError(f"{text!r}: CPU:DURATION,... (e.g. 1:2us,3:500ns)")
+        out[int(cpu)] = parse_duration(d.strip())
     return out
 
 
@@ -128,7 +126,7 @@ def timed_options(args, spec):
             raise UsageError(f"{what} {v}: microseconds, 0..{MAX_TIMER_US}")
     skew = _parse("--clock-skew", parse_skew, args.clock_skew) if args.clock_skew else {}
     for c, ns in skew.items():
-        if c not in cpus or abs(ns) > 10**9:
+        if c not in cpus or ns > 10**9:
             raise UsageError(f"--clock-skew: CPU {c}: a CPU of the machine, at most 1s")
     events = sum(Workload(rate, cpu_rates=cpu_rates, burst_on_ns=on,
                           burst_off_ns=off).mean_rate(c) for c in spec.present_cpus)

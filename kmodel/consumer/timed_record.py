@@ -89,7 +89,9 @@ class TimedRecorder(Recorder):
         if a is None and b is None:
             return
         t = a if b is None or (a is not None and a <= b) else b
-        self.at(t, lambda t2: self._cpu_event(cpu, t2))
+        # on the time line when the CPU takes it: at its arrival, or when the CPU
+        # is done with what it does now
+        self.at(max(t, self.k.timing.clock.now(cpu)), lambda t2: self._cpu_event(cpu, t))
 
     def _cpu_event(self, cpu, t):
         k, clk = self.k, self.k.timing.clock
