@@ -46,7 +46,7 @@ class TimedDrain:
         self.woken = False              # a wake-up is on its way
         self.next_buf = 0               # round robin over the buffers
         self.taken = 0                  # sub-buffers taken
-        self.work_ns = 0.0              # its CPU's time reading (charged there)
+        self.work_ns = 0.0              # its CPU's time: get, read, put (charged there)
         self.busy_ns = 0.0              # time spent reading and writing out
         self.worst_latency_ns = 0
         self.arrivals = []              # (cpu, packet seq, timestamp_begin, time taken)
@@ -71,20 +71,21 @@ class TimedDrain:
 
     def _run(self, t):
         self.woken = False
+        clk = self.k.timing.clock
+        before = clk.cycles(self.cpu)
         got = self._next()
         if got is None:
+            self.work_ns += (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
             self.asleep = True
             return
         self.asleep = False
         cpu, rb, pos = got
         hdr = unpack_packet_header(bytes(ltt_relay_offset_address(rb.rbuf, pos)[:HDR]))
-        clk = self.k.timing.clock
         skew = clk.skew.get(cpu, 0) if cpu is not None else 0
         late = t - (hdr.timestamp_begin - skew)
         self.worst_latency_ns = max(self.worst_latency_ns, late)
         self.arrivals.append((cpu, hdr.packet_seq_num, hdr.timestamp_begin, t))
         S = self.rbc.subbuf_size
-        before = clk.cycles(self.cpu)
         consumer_read(rb.rbuf, pos, S, self.cpu)
         work = (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
         out = S * 1e9 / self.bandwidth if self.bandwidth else 0.0
@@ -97,8 +98,11 @@ class TimedDrain:
     def _give_back(self, cpu, rb, pos):
         self.held = None
         self.consumer.write_subbuf(cpu, rb, pos)
+        clk = self.k.timing.clock
+        before = clk.cycles(self.cpu)
         with self.k.on_cpu(self.cpu):
             self.rbc.put_subbuf__straight(rb, pos)
+        self.work_ns += (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
 
     def _done(self, t, cpu, rb, pos):
         self._give_back(cpu, rb, pos)
