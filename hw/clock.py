@@ -29,8 +29,14 @@ time not computed).
 
 The model's cycles are folded from deferred per-page counts (the relay's
 copies) only when the timing model flushes them; a caller that needs the
-copy of the last event in its clock calls ``settle(cpu)`` (the timed
-workloads do, after each event: kmodel.perf.arrivals).
+copy of the last event in its clock calls ``settle(cpu)``, which folds that
+CPU's buffers, or, cheaper, charges the clock ``ahead`` with what the fold
+will charge (the copy's bytes at the bandwidth of the level that serves
+the CPU's buffers), which the next fold replaces with the real figure.  The
+recording in time (kmodel.consumer.timed_record) charges ahead for a record
+that stays in the page its stream is on, and settles when the stream moves
+to another page (where the fold charges the page change, a line fetched
+from another cache, which a guess would miss).
 
 Not modeled: frequency scaling (the clock runs at the preset's cpu_ghz, an
 invariant TSC), the TSC's own read cost beyond what the preset charges, and
@@ -45,9 +51,13 @@ class ClockMode(enum.Enum):
     FROZEN = "frozen"
 
 
+MODELED, FROZEN = ClockMode.MODELED, ClockMode.FROZEN     # (a global is read faster)
+
+
 class Clock:
     """clock of one machine's CPUs (owned by hw.timing.TimingModel as ``clock``)."""
-    __slots__ = ("tm", "mode", "ns_per_cycle", "idle", "skew", "count", "settlers", "_cpb")
+    __slots__ = ("tm", "mode", "ns_per_cycle", "idle", "skew", "count", "settlers",
+                 "pending", "_cost")
 
     def __init__(self, tm):
         self.tm = tm
@@ -56,8 +66,9 @@ class Clock:
         self.idle = {cpu: 0.0 for cpu in tm.cpus}
         self.skew = {cpu: 0 for cpu in tm.cpus}
         self.count = 0                  # COUNTER mode's reads
+        self.pending = {cpu: 0.0 for cpu in tm.cpus}   # cycles charged ahead of a fold
         self.settlers = []              # settle(cpu) calls each: fold cpu's deferred counts
-        self._cpb = {cpu: tm.serve_cpb[c.nid] for cpu, c in tm.cpus.items()}
+        self._cost = tm.cpus
 
     def set_skew(self, skew):
         """set_skew - {cpu: ns} the TSC of cpu is ahead of the others' (ns >= 0:
@@ -70,25 +81,38 @@ class Clock:
             self.skew[cpu] = int(ns)
 
     def cycles(self, cpu):
-        """cycles - what cpu has been charged so far (hw.timing._cycles, unrounded)."""
+        """cycles - what cpu has been charged so far (hw.timing._cycles, unrounded:
+        the served bytes' cycles summed as they were charged, CpuCost.served_cycles)."""
         c = self.tm.cpus[cpu]
-        cyc = c.cycles
-        for n, cpb in zip(c.served, self._cpb[cpu]):
-            if n:
-                cyc += n * cpb
-        return cyc
+        return c.cycles + c.served_cycles
 
     def now(self, cpu):
         """now - cpu's modeled time in ns, without skew (a float: the sum of the
-        workload's time and the charged cycles)."""
-        return self.idle[cpu] + self.cycles(cpu) * self.ns_per_cycle
+        workload's time, the charged cycles and the pending ones)."""
+        c = self._cost[cpu]         # (cycles(), inline: read at every reservation)
+        return self.idle[cpu] + (c.cycles + c.served_cycles + self.pending[cpu]) * \
+            self.ns_per_cycle
+
+    def ahead(self, cpu, cycles):
+        """ahead - charge cpu's clock cycles that a fold will charge its
+        counters later (a copy's bytes in a page whose counts are deferred):
+        the clock moves now, and settle() or the timing model's flush drops
+        them as the fold charges the real figure."""
+        self.pending[cpu] += cycles
+
+    def folded(self):
+        """folded - every CPU's deferred counts were folded (TimingModel.flush)."""
+        for cpu in self.pending:
+            self.pending[cpu] = 0.0
 
     def read(self, cpu):
         """read - the trace clock on cpu: its TSC in ns, by mode (see the module doc)."""
         mode = self.mode
-        if mode is ClockMode.MODELED:
-            return self.skew[cpu] + int(self.now(cpu))
-        if mode is ClockMode.FROZEN:
+        if mode is MODELED:         # (now(), inline: read at every reservation)
+            c = self._cost[cpu]
+            return self.skew[cpu] + int(self.idle[cpu] + (
+                c.cycles + c.served_cycles + self.pending[cpu]) * self.ns_per_cycle)
+        if mode is FROZEN:
             return self.skew[cpu] + int(self.idle[cpu])
         self.count += 1
         return self.count
@@ -97,7 +121,9 @@ class Clock:
         """wait_until - cpu runs nothing traced until time t (ns, no skew): its
         clock moves to t, or stays where it is if it is past t already (the
         CPU was busy).  Returns the time it waited."""
-        gap = t - self.now(cpu)
+        c = self._cost[cpu]
+        gap = t - self.idle[cpu] - (c.cycles + c.served_cycles + self.pending[cpu]) * \
+            self.ns_per_cycle
         if gap > 0:
             self.idle[cpu] += gap
             return gap
@@ -112,6 +138,7 @@ class Clock:
         into its cycles, so that now() includes them."""
         for fn in self.settlers:
             fn(cpu)
+        self.pending[cpu] = 0.0
 
     def reset(self):
         """reset - every clock back to 0 (with the timing model's counters: the
@@ -120,3 +147,4 @@ class Clock:
         per-kernel counter it replaces did."""
         for cpu in self.idle:
             self.idle[cpu] = 0.0
+            self.pending[cpu] = 0.0

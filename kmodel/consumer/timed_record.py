@@ -22,13 +22,29 @@ import heapq
 import zlib
 from dataclasses import dataclass, field
 
+from hw import PAGE_SHIFT, PAGE_SIZE
+from hw.clock import ClockMode
+
 from kmodel.consumer.ctf import MODELED_CLOCK
 from kmodel.consumer.record import Recorder
 from kmodel.consumer.timed import TimedDrain
 from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
-from hw.clock import ClockMode
+
+PAGE_MASK = PAGE_SIZE - 1
+
+
+def keep_time(clk, cpu, o0, o1, copy_cycles):
+    """keep_time - after a record was reserved from offset o0 to o1 of cpu's
+    buffer (o1 == o0: lost), its copy costing copy_cycles: charge them ahead
+    if it stayed in a page, settle cpu's clock if it entered one."""
+    if o1 == o0:
+        return                      # lost: nothing copied
+    if o0 & PAGE_MASK and (o1 - 1) >> PAGE_SHIFT == o0 >> PAGE_SHIFT:
+        clk.pending[cpu] += copy_cycles         # (clk.ahead, inline)
+    else:
+        clk.settle(cpu)
 
 
 @dataclass
@@ -107,7 +123,6 @@ class TimedRecorder(Recorder):
             else:
                 self._next_task[cpu] = next(self._tasks[cpu], None)
                 self._blob(cpu)
-                clk.settle(cpu)
         if not self.timed.read_timer_us and self.rbc.poll_deliver(self.rbc.buf_for(cpu)):
             self.drain.wake(clk.now(cpu))
         self._schedule_cpu(cpu)
@@ -116,7 +131,18 @@ class TimedRecorder(Recorder):
         """One task event of the workload's size (a blob: 32 bytes and data)."""
         n = next(self._sizes[cpu]) - MIN_SIZE
         data = self._data[:n]
-        self._event(cpu, "blob", {"len": n, "crc": zlib.crc32(data), "data": data})
+        self._timed_event(cpu, "blob", {"len": n, "crc": zlib.crc32(data), "data": data},
+                          MIN_SIZE + n)
+
+    def _timed_event(self, cpu, name, values, nbytes):
+        """Write an event of nbytes (record header and payload) and bring cpu's
+        clock up to date: charged ahead when the record stays in the page the
+        stream is on (its copy at the buffer's stream bandwidth, exactly what
+        the fold will charge), settled when it enters a page (hw.clock)."""
+        off = self.rbc.buf_for(cpu).offset
+        o0 = off.counter
+        self._event(cpu, name, values)
+        keep_time(self.k.timing.clock, cpu, o0, off.counter, nbytes * self._copy_cpb[cpu])
 
     def _irq(self, cpu):
         """An interrupt on cpu now: its handler's entry event, its duration (in
@@ -163,6 +189,10 @@ class TimedRecorder(Recorder):
         ccpu = k.boot_cpu if t.consumer_cpu is None else t.consumer_cpu
         self.drain = TimedDrain(self, consumer, ccpu, t.wakeup_latency_ns, t.bandwidth)
         self.timers = ChannelTimers(self, t.switch_timer_us * 1000, t.read_timer_us * 1000)
+        self._copy_cpb = {}
+        for cpu, rb in self.rbc.buffers():
+            c = tm.cpus[cpu]
+            self._copy_cpb[cpu] = tm.stream_cpb(c.nid, rb.rbuf.nid, rb.rbuf.alloc_size)
         for cpu in k.for_each_online_cpu():
             self._cpu_start(cpu, end)
         self.timers.start()

@@ -217,8 +217,7 @@ def trace_clock_read(k: Kernel) -> int:
     trace_clock_read64): hw.clock says what it reads, modeled nanoseconds or,
     in COUNTER mode, a per-machine count strictly increasing (k.trace_clock
     mirrors it)."""
-    t = k.timing.clock.read(k.current.cpu)
-    k.trace_clock = t
+    k.trace_clock = t = k.clock_read(k.current.cpu)
     return t
 
 
