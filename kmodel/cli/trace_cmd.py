@@ -212,6 +212,9 @@ def cmd_sizing(args, out):
     from kmodel.cli.setup_channel import check_host_size
     from kmodel.cli.signals import signal_name
     from kmodel.consumer.sizing import WorkerDied, check_work, points_of, sweep
+    if args.time is not None:
+        from kmodel.cli.sizing_time_cmd import cmd_sizing_time
+        return cmd_sizing_time(args, out)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
     points = points_of(args.subbuf_sizes, args.n_subbufs, args.rates, args.consumer_rates)
@@ -228,7 +231,7 @@ def cmd_sizing(args, out):
     rows = []
     try:
         with closing(sweep(points, args.machine, args.events, args.seed, args.layer,
-                           args.mode, args.jobs)) as results:
+                           args.mode, args.jobs, args.scheduler)) as results:
             for p, produced, lost in results:
                 rows.append((p, produced, lost))
                 out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
@@ -287,6 +290,7 @@ def _plot(rows, path):
 
 def add_sizing_parser(tsub):
     from kmodel.cli.bounds import SEED, IntIn, ListOf, SizeIn
+    from kmodel.cli.sizing_time_cmd import add_time_sizing_options
     from kmodel.consumer.sizing import MAX_POINTS
     s = tsub.add_parser("sizing", help="sweep sub-buffer size and count against event "
                         "and consumer rates: the loss rate")
@@ -313,4 +317,5 @@ def add_sizing_parser(tsub):
                    "cores or the points)")
     s.add_argument("--plot", metavar="F.png", help="loss against buffer size (matplotlib)")
     s.add_argument("--force", action="store_true", help="replace the --plot file")
+    add_time_sizing_options(s)
     s.set_defaults(func=cmd_sizing)

@@ -31,6 +31,7 @@ from kmodel.consumer.timed import TimedDrain
 from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
+from kmodel.relay.ring_buffer import HELD
 
 PAGE_MASK = PAGE_SIZE - 1
 
@@ -78,9 +79,15 @@ class TimedRecorder(Recorder):
     """A Recorder (record.py) whose _trace runs the time line."""
     CLOCK = MODELED_CLOCK
 
-    def __init__(self, opts, timed, outdir, progress=None, keep=False, stop=None):
+    def __init__(self, opts, timed, outdir, progress=None, keep=False, stop=None,
+                 track_fill=False):
+        """As Recorder's, with timed (TimedOptions); track_fill keeps each
+        buffer's peak fill (peak_fill: cpu -> the most bytes written and not
+        consumed), for sizing."""
         super().__init__(opts, outdir, progress, keep, stop)
         self.timed = timed
+        self.track_fill = track_fill
+        self.peak_fill = {}
         self.time = TimeStats()
         self._heap = []
         self._order = 0
@@ -123,7 +130,12 @@ class TimedRecorder(Recorder):
             else:
                 self._next_task[cpu] = next(self._tasks[cpu], None)
                 self._blob(cpu)
-        if not self.timed.read_timer_us and self.rbc.poll_deliver(self.rbc.buf_for(cpu)):
+        rb = self.rbc.buf_for(cpu)
+        if self.track_fill:
+            fill = rb.offset.counter - (rb.consumed.counter & ~HELD)
+            if fill > self.peak_fill.get(cpu, 0):
+                self.peak_fill[cpu] = fill
+        if not self.timed.read_timer_us and self.rbc.poll_deliver(rb):
             self.drain.wake(clk.now(cpu))
         self._schedule_cpu(cpu)
 
