@@ -1,0 +1,41 @@
+"""One executor (kmodel/perf/executor.py): the same results, bit for bit,
+from one process, two local workers and a Dask cluster started here."""
+import pytest
+
+from kmodel.consumer.sizing import Point, sweep
+from kmodel.consumer.sizing_time import TimeSetup, points_in_time, sweep_in_time
+from kmodel.perf.executor import SchedulerError, check_scheduler, run_map
+
+POINTS = points_in_time([4096, 8192], [2, 4], [1e6], [32, 64], [16e6])
+SETUP = TimeSetup(1_000_000, wakeup_latency_ns=50_000)
+TICKS = [Point(4096, 2, 16, 1), Point(4096, 4, 64, 1)]
+
+
+def _square(x):
+    return x * x
+
+
+def test_local_workers_give_the_same_rows_as_one_process():
+    one = list(sweep_in_time(POINTS, SETUP, jobs=1))
+    assert list(sweep_in_time(POINTS, SETUP, jobs=2)) == one
+    assert any(r.lost_total for r in one) and any(not r.lost_total for r in one)
+    assert list(sweep(TICKS, events=64, jobs=2)) == list(sweep(TICKS, events=64, jobs=1))
+    assert list(run_map(_square, range(5), jobs=2)) == [0, 1, 4, 9, 16]
+
+
+def test_scheduler_address_checked_before_anything_runs():
+    for bad in ("localhost:8786", "tcp://:8786", "tcp://host:port"):
+        with pytest.raises(SchedulerError, match="tcp://HOST:PORT"):
+            check_scheduler(bad)
+
+
+def test_a_dask_cluster_gives_the_same_rows():
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is not "
+                                      "installed (pip install 'kmodel[cluster]')")
+    one = list(sweep_in_time(POINTS, SETUP, jobs=1))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        rows = list(sweep_in_time(POINTS, SETUP, scheduler=cluster.scheduler_address))
+        ticks = list(sweep(TICKS, events=64, scheduler=cluster.scheduler_address))
+    assert rows == one
+    assert ticks == list(sweep(TICKS, events=64, jobs=1))
