@@ -39,3 +39,32 @@ def test_a_dask_cluster_gives_the_same_rows():
         ticks = list(sweep(TICKS, events=64, scheduler=cluster.scheduler_address))
     assert rows == one
     assert ticks == list(sweep(TICKS, events=64, jobs=1))
+
+
+def run(*argv):
+    import io
+
+    from kmodel.cli.main import main
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+@pytest.mark.parametrize("argv", [
+    ("explore", "builtin:lost-update", "--runs", "200"),                     # fails in run 1
+    ("explore", "builtin:lost-update-fixed", "--strategy", "pct", "--runs", "120"),
+    ("explore", "builtin:rb-conformance", "--runs", "12", "--seed", "3"),
+])
+def test_explore_split_over_workers_is_the_search_in_one_process(argv):
+    one = run(*argv)
+    assert run(*argv, "--jobs", "2") == one
+    assert "steps" in one[1]
+
+
+def test_explore_on_a_dask_cluster_is_the_search_in_one_process():
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is not "
+                                      "installed (pip install 'kmodel[cluster]')")
+    argv = ("explore", "builtin:lost-update", "--runs", "200", "--seed", "5")
+    one = run(*argv)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert run(*argv, "--scheduler", cluster.scheduler_address) == one

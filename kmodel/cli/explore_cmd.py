@@ -256,6 +256,7 @@ def list_builtins(out):
 
 
 def cmd_explore(args, out):
+    from kmodel.cli.explore_jobs import explore_split, parallel
     if args.list:
         list_builtins(out)
         return 0
@@ -276,10 +277,17 @@ def cmd_explore(args, out):
             out.write(f"explore {args.script}: {_how(args)}\n")
             out.flush()
         try:
-            res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
-                          seed=args.seed, bound=args.bound, depth=args.depth,
-                          replay=args.replay, kernel=sc.kernel, max_steps=args.max_steps,
-                          stacks=args.stacks, coverage=cover, stop=stop.requested)
+            if parallel(args):
+                if cover is not None:
+                    raise UsageError("--coverage counts in one process: not with --jobs "
+                                     "or --scheduler")
+                res = explore_split(args, sc, runs)
+            else:
+                res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
+                              seed=args.seed, bound=args.bound, depth=args.depth,
+                              replay=args.replay, kernel=sc.kernel,
+                              max_steps=args.max_steps, stacks=args.stacks, coverage=cover,
+                              stop=stop.requested)
         except ScheduleError as e:
             raise UsageError(str(e)) from None
         finally:
@@ -369,5 +377,9 @@ def add_parser(sub):
     s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    s.add_argument("--jobs", type=int, help="random/pct: local worker processes (default: "
+                   "one process)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="random/pct: the runs on "
+                   "a Dask cluster (pip install 'kmodel[cluster]')")
     s.set_defaults(func=cmd_explore, seed_kernel=None)
 

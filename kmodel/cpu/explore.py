@@ -370,13 +370,7 @@ def _sample(once, strategy, runs, seed, depth, res):
     """random and pct: runs runs, each under a chooser of its own."""
     est = None
     for i in range(runs):
-        if strategy is Strategy.RANDOM:
-            chooser = RandomChooser(seed, i)
-        elif est is None:               # PCT's first run measures the run length
-            chooser = PrefixChooser([])
-        else:
-            chooser = PCTChooser(seed, i, depth, est)
-        r = once(chooser, i)
+        r = once(_sample_chooser(strategy, seed, i, depth, est), i)
         est = est or r.steps
         if res.failure:
             break
@@ -403,3 +397,62 @@ def _exhaustive(once, runs, bound, res):
                     branches.append(made[:step] + [j])
         stack.extend(reversed(branches))
     res.complete = True
+
+
+# --- a search in chunks, for an executor (kmodel.perf.executor via the CLI) --------
+def _sample_chooser(strategy, seed, i, depth, est):
+    """The chooser of run i of a random or PCT search, as _sample makes it."""
+    if strategy is Strategy.RANDOM:
+        return RandomChooser(seed, i)
+    if i == 0:                          # PCT's first run measures the run length
+        return PrefixChooser([])
+    return PCTChooser(seed, i, depth, est)
+
+
+def sample_chunk(setup, check, strategy, seed, depth, est, indices, kernel,
+                 max_steps=DEFAULT_MAX_STEPS):
+    """sample_chunk - runs indices of a random or PCT search (est: PCT's run
+    length, from run 0), as explore would run them, stopping after the first
+    that fails: [(index, steps, choices, message or None, cost, dmesg)].  One
+    chunk of a search split over workers; merge_chunks puts them together."""
+    strategy = Strategy(strategy)
+    kernels = _Kernels(kernel)
+    out = []
+    for i in indices:
+        chooser = _sample_chooser(strategy, seed, i, depth, est)
+        r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, False)
+        out.append((i, r.steps, tuple(r.choices), msg, cost, dmesg))
+        if msg is not None:
+            break
+    return out
+
+
+def merge_chunks(strategy, chunks):
+    """merge_chunks - the ExploreResult of a search's chunks (lists of
+    sample_chunk's records, in index order): what explore returns for the
+    same runs, up to and with the first failure; its trace is not replayed
+    (the caller does, with the failure's token)."""
+    res = ExploreResult(str(Strategy(strategy)))
+    seen = set()
+    for chunk in chunks:
+        for i, steps, choices, msg, cost, dmesg in chunk:
+            res.runs += 1
+            res.steps += steps
+            res.cost = cost
+            seen.add(choices)
+            res.distinct = len(seen)
+            if msg is not None:
+                res.failure = Failure(i, encode_token(list(choices)), msg, steps, [], [],
+                                      dmesg, cost)
+                return res
+    return res
+
+
+def replay_failure(res, setup, check, kernel, max_steps=DEFAULT_MAX_STEPS):
+    """replay_failure - fill in the trace of res's failure by replaying its token."""
+    if res.failure is not None:
+        r, _, _, _ = _one_run(_Kernels(kernel), setup, check,
+                              ReplayChooser(decode_token(res.failure.token, max_steps)),
+                              max_steps, True)
+        res.failure.trace = r.trace
+    return res

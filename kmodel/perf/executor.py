@@ -16,8 +16,9 @@ executor: that is the contract, and tests/test_executor.py holds the sweeps
 to it.
 
 Stopping: an exception in the caller (Ctrl-C, SIGTERM turned into one by the
-CLI) or closing the generator ends the local workers (terminated and reaped)
-or cancels the cluster's futures; a local worker that dies is a WorkerDied
+CLI) ends the local workers (terminated and reaped); closing the generator
+(the caller has what it needs) cancels the items not started and waits for
+those running; on a cluster, both cancel the futures; a local worker that dies is a WorkerDied
 naming the signal that killed it.
 """
 import os
@@ -77,6 +78,9 @@ def run_map(fn, items, jobs=None, scheduler=None):
         yield from results
     except BrokenProcessPool:
         raise WorkerDied(f"a worker process {_died(procs)}") from None
+    except GeneratorExit:               # the caller has what it needs: the items
+        procs = []                      # running finish, the others are cancelled
+        raise
     except BaseException:
         _end_workers(procs)
         raise
