@@ -3,7 +3,8 @@
 ``10ms``, ``500us`` (or ``µs``), ``2s``, ``100ns``, a bare number of ns;
 ``2M`` or ``2M/s`` events a second (decimal prefixes: k 1e3, M 1e6, G 1e9);
 ``100MB/s`` (bytes, decimal as disk makers count), ``64MiB/s`` (binary),
-``1Gb/s`` or ``100Mbit/s`` (bits, as links are rated).  Each parser raises
+``1Gb/s`` or ``100Mbit/s`` (bits, as links are rated), a bare number of bytes
+a second.  Each parser raises
 ValueError naming the text when it is not one.
 """
 import re
@@ -34,14 +35,15 @@ def parse_rate(text):
 
 
 def parse_bandwidth(text):
-    """parse_bandwidth - '100MB/s' -> 1e8 bytes a second; '1Gb/s' -> 1.25e8."""
-    m = re.fullmatch(_NUM + r"\s*([kKMG]i?)?(B|b|bit)/s", str(text).strip())
+    """parse_bandwidth - '100MB/s' -> 1e8 bytes a second; '1Gb/s' -> 1.25e8; a
+    bare number is bytes a second."""
+    m = re.fullmatch(_NUM + r"\s*(?:([kKMG]i?)?(B|b|bit)/s)?", str(text).strip())
     if not m:
         raise ValueError(f"not a bandwidth: {text!r} (e.g. 100MB/s, 64MiB/s, 1Gb/s)")
     prefix = m.group(2) or ""
     scale = _BIN[prefix] if prefix.endswith("i") else _SI[prefix]
     v = float(m.group(1)) * scale
-    return v if m.group(3) == "B" else v / 8
+    return v if m.group(3) in ("B", None) else v / 8
 
 
 def format_duration(ns):

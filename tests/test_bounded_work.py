@@ -24,7 +24,8 @@ NOT_OURS = {"explore", "crash", "trace record"}
 
 # Options that are words, not numbers: a name, a path, a list of words.
 WORDS = {"machine", "config", "cmdline", "pmem", "script", "output", "name", "preset",
-         "json", "markdown", "plot", "path", "topic", "dir", "help", "debug"}
+         "json", "markdown", "plot", "path", "topic", "dir", "help", "debug",
+         "scheduler"}
 
 
 @pytest.fixture(autouse=True)
