@@ -281,7 +281,7 @@ def cmd_explore(args, out):
                 if cover is not None:
                     raise UsageError("--coverage counts in one process: not with --jobs "
                                      "or --scheduler")
-                res = explore_split(args, sc, runs)
+                res = explore_split(args, sc, runs, _scenario)
             else:
                 res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
                               seed=args.seed, bound=args.bound, depth=args.depth,

@@ -27,11 +27,10 @@ def parallel(args):
         Strategy(args.strategy) is not Strategy.EXHAUSTIVE
 
 
-def explore_chunk(indices, words, est):
-    """explore_chunk - one worker's chunk: the scenario built from the command's
-    words, runs indices (kmodel.cpu.explore.sample_chunk)."""
-    from kmodel.cli.explore_cmd import _scenario
-    sc = _scenario(words)
+def explore_chunk(indices, words, est, build):
+    """explore_chunk - one worker's chunk: the scenario build(words) makes from
+    the command's words, runs indices (kmodel.cpu.explore.sample_chunk)."""
+    sc = build(words)
     try:
         return sample_chunk(sc.setup, sc.check, words.strategy, words.seed, words.depth, est,
                             indices, sc.kernel, words.max_steps)
@@ -39,10 +38,11 @@ def explore_chunk(indices, words, est):
         sc.close()
 
 
-def explore_split(args, sc, runs):
+def explore_split(args, sc, runs, build):
     """explore_split - the ExploreResult of the search args asks for, its runs
     in chunks on the executor; sc is the scenario, built here, for PCT's
-    first run and the failure's replay."""
+    first run and the failure's replay; build(words) builds it in a worker
+    (a module-level function: it is pickled by name)."""
     words = argparse.Namespace(**{w: getattr(args, w, None) for w in WORDS})
     est = None
     first = []
@@ -56,7 +56,7 @@ def explore_split(args, sc, runs):
     chunks = [list(range(i, min(i + size, runs))) for i in range(start, runs, size)]
     done = [first] if first else []
     if not (first and first[0][3] is not None):
-        for chunk in run_map(partial(explore_chunk, words=words, est=est), chunks,
+        for chunk in run_map(partial(explore_chunk, words=words, est=est, build=build), chunks,
                              args.jobs, args.scheduler):
             done.append(chunk)
             if chunk and chunk[-1][3] is not None:
