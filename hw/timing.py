@@ -216,7 +216,8 @@ class CpuCost:
                  "meta_lines", "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
                  "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops",
                  "atomics", "line_transfers", "irq_flag_ops", "c2c_lines", "writeback",
-                 "held", "held_bytes", "served_cycles")
+                 "held", "held_bytes", "served_cycles",
+                 "clock_idle", "clock_pending", "tsc_skew")     # (the last three: hw.clock)
 
     def __init__(self, cpu, nid, line_cycles, dtlb, nr_nodes):
         self.cpu = cpu

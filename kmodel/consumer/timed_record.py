@@ -22,9 +22,7 @@ import heapq
 import zlib
 from dataclasses import dataclass, field
 
-from hw import PAGE_SHIFT, PAGE_SIZE
 from hw.clock import ClockMode
-
 from kmodel.consumer.ctf import MODELED_CLOCK
 from kmodel.consumer.record import Recorder
 from kmodel.consumer.timed import TimedDrain
@@ -32,20 +30,6 @@ from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
 from kmodel.relay.ring_buffer import HELD
-
-PAGE_MASK = PAGE_SIZE - 1
-
-
-def keep_time(clk, cpu, o0, o1, copy_cycles):
-    """keep_time - after a record was reserved from offset o0 to o1 of cpu's
-    buffer (o1 == o0: lost), its copy costing copy_cycles: charge them ahead
-    if it stayed in a page, settle cpu's clock if it entered one."""
-    if o1 == o0:
-        return                      # lost: nothing copied
-    if o0 & PAGE_MASK and (o1 - 1) >> PAGE_SHIFT == o0 >> PAGE_SHIFT:
-        clk.pending[cpu] += copy_cycles         # (clk.ahead, inline)
-    else:
-        clk.settle(cpu)
 
 
 @dataclass
@@ -148,13 +132,14 @@ class TimedRecorder(Recorder):
 
     def _timed_event(self, cpu, name, values, nbytes):
         """Write an event of nbytes (record header and payload) and bring cpu's
-        clock up to date: charged ahead when the record stays in the page the
-        stream is on (its copy at the buffer's stream bandwidth, exactly what
-        the fold will charge), settled when it enters a page (hw.clock)."""
+        clock up to date (hw.clock.Clock.copied): its copy at the buffer's
+        stream bandwidth charged ahead if the record stays in the page the
+        stream is on (exactly what the fold will charge), the CPU's counts
+        folded if it enters a page."""
         off = self.rbc.buf_for(cpu).offset
         o0 = off.counter
         self._event(cpu, name, values)
-        keep_time(self.k.timing.clock, cpu, o0, off.counter, nbytes * self._copy_cpb[cpu])
+        self.k.timing.clock.copied(cpu, o0, off.counter, nbytes * self._copy_cpb[cpu])
 
     def _irq(self, cpu):
         """An interrupt on cpu now: its handler's entry event, its duration (in
