@@ -68,3 +68,16 @@ def test_explore_on_a_dask_cluster_is_the_search_in_one_process():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         assert run(*argv, "--scheduler", cluster.scheduler_address) == one
+
+
+def test_bench_grids_are_the_same_from_workers():
+    """kmodel bench's modeled grids (one a machine) through the executor."""
+    from functools import partial
+
+    from kmodel.cli.bench import modeled_grids
+    grids = partial(modeled_grids, sizes=[64, 4096], sweep_sizes=[64 << 10],
+                    consumer_sizes=[64 << 10])
+    machines = ["numa2", "nehalem-2009"]
+    one = list(run_map(grids, machines, jobs=1))
+    assert list(run_map(grids, machines, jobs=2)) == one
+    assert all(rows for rows in one) and one[0] != one[1]

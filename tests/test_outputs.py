@@ -80,7 +80,7 @@ def work(monkeypatch, fake_matplotlib):
                 "caches": {"L1": 32, "L2": 256, "LLC": 4096}, "ghz": 2.0,
                 "gbps": {"L2": 50.0, "LLC": 30.0, "DRAM": 10.0}}
 
-    def run_suite(machines, quick, stream, prog=None):
+    def run_suite(machines, quick, stream, prog=None, **executor):
         w.ran()
         return [{"case": "none", "machine": machines[0]}]
 
