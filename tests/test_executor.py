@@ -53,6 +53,11 @@ def run(*argv):
     ("explore", "builtin:lost-update", "--runs", "200"),                     # fails in run 1
     ("explore", "builtin:lost-update-fixed", "--strategy", "pct", "--runs", "120"),
     ("explore", "builtin:rb-conformance", "--runs", "12", "--seed", "3"),
+    ("explore", "builtin:lost-update", "--strategy", "exhaustive"),          # fails
+    ("explore", "builtin:spinlock-irq-fixed", "--strategy", "exhaustive", "--bound", "3"),
+    ("explore", "builtin:rb-conformance", "--strategy", "exhaustive", "--runs", "40"),
+    ("explore", "builtin:spinlock-irq-fixed", "--strategy", "exhaustive", "--bound", "3",
+     "--runs", "341"),                                                      # one short
 ])
 def test_explore_split_over_workers_is_the_search_in_one_process(argv):
     one = run(*argv)
