@@ -377,9 +377,9 @@ def add_parser(sub):
     s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
-    s.add_argument("--jobs", type=int, help="random/pct: local worker processes (default: "
-                   "one process)")
-    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="random/pct: the runs on "
-                   "a Dask cluster (pip install 'kmodel[cluster]')")
+    s.add_argument("--jobs", type=int, help="local worker processes for the runs (default: "
+                   "one process; the same result)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the runs on a Dask "
+                   "cluster (pip install 'kmodel[cluster]'; the same result)")
     s.set_defaults(func=cmd_explore, seed_kernel=None)
 
