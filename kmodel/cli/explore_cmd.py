@@ -32,6 +32,7 @@ import argparse
 
 from hw.topology import DEFAULT_PRESET, load_preset
 from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, parse_header
+from kmodel.cli.bounds import IntIn
 from kmodel.cli.command import command_table
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
 from kmodel.cli.expect import check_expectation, parse_expectation
@@ -257,6 +258,11 @@ def list_builtins(out):
 
 def cmd_explore(args, out):
     from kmodel.cli.explore_jobs import explore_split, parallel
+    from kmodel.perf.executor import SchedulerError, check_scheduler
+    try:
+        check_scheduler(args.scheduler)
+    except SchedulerError as e:
+        raise UsageError(str(e)) from None
     if args.list:
         list_builtins(out)
         return 0
@@ -377,7 +383,7 @@ def add_parser(sub):
     s.add_argument("--max-steps", type=int, default=100_000, help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
-    s.add_argument("--jobs", type=int, help="local worker processes for the runs (default: "
+    s.add_argument("--jobs", type=IntIn(1, 1024), help="local worker processes for the runs (default: "
                    "one process; the same result)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the runs on a Dask "
                    "cluster (pip install 'kmodel[cluster]'; the same result)")
