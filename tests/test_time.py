@@ -169,3 +169,21 @@ def test_frozen_clock_reads_the_workload_time_only(tmp_path):
         assert clk.read(1) == 500           # the idle time alone
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--time", "0"], "--time 0: must be more than 0"),
+    (["--time", "1ms", "--event-rate", "fast"], "--event-rate: not a rate: 'fast'"),
+    (["--time", "1ms", "--consumer-cpu", "99"], "--consumer-cpu 99: not a present CPU"),
+    (["--time", "1ms", "--consumer", "read"], "--consumer read takes no sub-buffer at a time"),
+    (["--time", "1ms", "--events", "5"], "not with --events or --duration"),
+    (["--bandwidth", "1MB/s", "--events", "5"], "--bandwidth needs --time"),
+    (["--time", "1ms", "--clock-skew", "1:-5us"], "--clock-skew: not a duration"),
+])
+def test_bad_options_in_time_are_refused_before_anything(tmp_path, capsys, argv, says):
+    import io
+
+    from kmodel.cli.main import main
+    assert main(["trace", "record", str(tmp_path / "t")] + argv, out=io.StringIO()) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()

@@ -86,6 +86,9 @@ def timed_options(args, spec):
         raise UsageError("--time records in modeled time: not with --events or --duration")
     if args.hotplug:
         raise UsageError("--hotplug scripts name ticks: not with --time")
+    if not timed_consumer(args.consumer):
+        raise UsageError(f"--consumer {args.consumer} takes no sub-buffer at a time: not "
+                         f"with --time (in time: {', '.join(timed_consumers())})")
     time_ns = _parse("--time", parse_duration, args.time)
     if not 0 < time_ns <= MAX_TIME_NS:
         raise UsageError(f"--time {args.time}: must be more than 0 and at most 100s")
@@ -158,3 +161,16 @@ def write_time_report(out, where, rec):
               f"worst event-to-consumer latency {format_duration(t.worst_latency_ns)}\n")
     if t.irqs:
         out.write(f"interrupts: {t.irqs} ({t.nested_irqs} nested)\n")
+
+
+def timed_consumer(name):
+    """timed_consumer - can the consumer called name record in time (does it
+    write one sub-buffer at a time: Consumer.write_subbuf)?"""
+    from kmodel.consumer.base import Consumer, get_consumer
+    cls = get_consumer(name)
+    return cls is not None and cls.write_subbuf is not Consumer.write_subbuf
+
+
+def timed_consumers():
+    from kmodel.consumer.base import consumer_names
+    return [n for n in consumer_names() if timed_consumer(n)]
