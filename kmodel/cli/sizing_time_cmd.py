@@ -74,6 +74,11 @@ def cmd_sizing_time(args, out):
                                              recommend, sweep_in_time)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
+    if args.plot:
+        from kmodel.cli.outfile import check_output
+        from kmodel.cli.trace_cmd import _check_matplotlib
+        _check_matplotlib()
+        check_output(args.plot, "--plot", args.force)
     if args.cpus > ncpus:
         raise UsageError(f"--cpus {args.cpus}: the machine has {ncpus} CPUs")
     try:
@@ -109,6 +114,7 @@ def cmd_sizing_time(args, out):
                 out.write(f"no geometry in {format_size(args.memory)} loses nothing at "
                           f"{format_rate(rate)} of {size} B over {format_duration(args.time)}\n")
                 return 1
+            _maybe_plot(args, rows, out)
             p = best.point
             out.write(f"choose {format_size(p.subbuf_size)} x {p.n_subbufs} sub-buffers a CPU "
                       f"({format_size(best.memory)} in all): nothing lost over "
@@ -116,11 +122,14 @@ def cmd_sizing_time(args, out):
                       f"buffer never filled\n")
             return 0
         out.write(HEADER)
-        with closing(sweep_in_time(points, setup, args.jobs, args.scheduler)) as rows:
-            for r in rows:
+        rows = []
+        with closing(sweep_in_time(points, setup, args.jobs, args.scheduler)) as results:
+            for r in results:
+                rows.append(r)
                 out.write(row_text(r))
                 out.flush()
         out.write(LEGEND)
+        _maybe_plot(args, rows, out)
     except (KeyboardInterrupt, Terminated) as e:
         out.write(f"stopped by {signal_name(e)}\n")
         raise
@@ -129,3 +138,38 @@ def cmd_sizing_time(args, out):
     except SchedulerError as e:
         raise UsageError(str(e)) from None
     return 0
+
+
+def _maybe_plot(args, rows, out):
+    """--plot F.png: the loss against the buffer's memory, a line for each
+    rate, event size, bandwidth and sub-buffer count (written at the end)."""
+    if not args.plot:
+        return
+    from kmodel.cli.outfile import write_output
+    write_output(args.plot, None, "--plot", args.force, make=lambda tmp: _plot(rows, tmp))
+    out.write(f"plot: {args.plot}\n")
+
+
+def _plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = {}
+    for r in rows:
+        p = r.point
+        series.setdefault((p.rate, p.size, p.bandwidth or 0, p.n_subbufs), []).append(
+            ((p.subbuf_size * p.n_subbufs) >> 10, 100 * r.lost_frac))
+    for (rate, size, bw, n), pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
+                label=f"{format_rate(rate)} x {size} B, "
+                f"{'unlimited' if not bw else f'{bw / 1e6:g} MB/s'}, {n} sub-buffers")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("buffer per CPU (KiB)")
+    ax.set_ylabel("events lost (%)")
+    ax.set_title("kmodel trace sizing, in modeled time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
