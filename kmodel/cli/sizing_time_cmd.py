@@ -74,10 +74,8 @@ def cmd_sizing_time(args, out):
                                              recommend, sweep_in_time)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
-    if args.plot:
+    if args.plot:                   # (matplotlib checked by trace sizing's front)
         from kmodel.cli.outfile import check_output
-        from kmodel.cli.trace_cmd import _check_matplotlib
-        _check_matplotlib()
         check_output(args.plot, "--plot", args.force)
     if args.cpus > ncpus:
         raise UsageError(f"--cpus {args.cpus}: the machine has {ncpus} CPUs")

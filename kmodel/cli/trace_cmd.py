@@ -214,6 +214,8 @@ def cmd_sizing(args, out):
     from kmodel.consumer.sizing import WorkerDied, check_work, points_of, sweep
     if args.time is not None:
         from kmodel.cli.sizing_time_cmd import cmd_sizing_time
+        if args.plot:
+            _check_matplotlib()
         return cmd_sizing_time(args, out)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
