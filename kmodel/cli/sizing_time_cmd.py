@@ -149,25 +149,13 @@ def _maybe_plot(args, rows, out):
 
 
 def _plot(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from kmodel.cli.loss_plot import plot_loss
     series = {}
     for r in rows:
         p = r.point
         series.setdefault((p.rate, p.size, p.bandwidth or 0, p.n_subbufs), []).append(
             ((p.subbuf_size * p.n_subbufs) >> 10, 100 * r.lost_frac))
-    for (rate, size, bw, n), pts in sorted(series.items()):
-        pts.sort()
-        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
-                label=f"{format_rate(rate)} x {size} B, "
-                f"{'unlimited' if not bw else f'{bw / 1e6:g} MB/s'}, {n} sub-buffers")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("buffer per CPU (KiB)")
-    ax.set_ylabel("events lost (%)")
-    ax.set_title("kmodel trace sizing, in modeled time")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
+    plot_loss({f"{format_rate(rate)} x {size} B, "
+               f"{f'{bw / 1e6:g} MB/s' if bw else 'unlimited'}, {n} sub-buffers": pts
+               for (rate, size, bw, n), pts in sorted(series.items())},
+              path, "kmodel trace sizing, in modeled time")

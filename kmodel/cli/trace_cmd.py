@@ -267,27 +267,14 @@ def _check_matplotlib():
 
 
 def _plot(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from kmodel.cli.loss_plot import plot_loss
     series = {}
     for p, produced, lost in rows:
         series.setdefault((p.rate, p.consumer_rate, p.subbuf_size), []).append(
             ((p.subbuf_size * p.n_subbufs) >> 10, 100 * lost / max(produced, 1)))
-    for (rate, consumer, subbuf), pts in sorted(series.items()):
-        pts.sort()
-        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
-                label=f"{subbuf >> 10}K sub-buffers, {rate} events/tick, consumer "
-                f"{consumer}/tick")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("buffer per CPU (KiB)")
-    ax.set_ylabel("events lost (%)")
-    ax.set_title("kmodel trace sizing")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
+    plot_loss({f"{subbuf >> 10}K sub-buffers, {rate} events/tick, consumer {consumer}/tick":
+               pts for (rate, consumer, subbuf), pts in sorted(series.items())},
+              path, "kmodel trace sizing")
 
 
 def add_sizing_parser(tsub):
