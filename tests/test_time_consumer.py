@@ -80,3 +80,21 @@ def test_consumer_work_is_charged_to_its_cpu(tmp_path):
     # CPU 5 (the other node) it takes them across, and the writer takes them back
     assert rec0.time.consumer_ns < rec.time.consumer_ns
     assert rec.time.tracing_ns[0] > rec0.time.tracing_ns[0] - rec0.time.consumer_ns
+
+
+def test_the_consumer_writes_out_packets_padded_to_a_page(tmp_path):
+    """As LTTng's kernel consumer (RING_BUFFER_GET_PADDED_SUBBUF_SIZE): a
+    packet's content rounded up to a page, not the whole sub-buffer.  The
+    quiet CPU's packet (64-byte header, 3 events of 32) costs a page; CPU 0's
+    full ones the sub-buffer."""
+    from kmodel.consumer.timed import padded_size
+    from kmodel.relay.packet import PACKET_MAGIC, PacketHeader
+
+    def hdr(content):
+        return PacketHeader(PACKET_MAGIC, 0, 0, content * 8, S * 8, 0, 0, 0)
+    assert [padded_size(hdr(c), S) for c in (64, 4096, 4097, S)] == [4096, 4096, 8192, S]
+    rec, _, _ = record_in_time(tmp_path / "t", quiet_cpu1(), 600_000, switch_timer_us=100,
+                               consumer_cpu=3, bandwidth=4096e6)    # a page a microsecond
+    assert sorted(a[0] for a in rec.time.arrivals) == [0, 1]     # 3 events each
+    assert rec.drain.out_bytes == 2 * 4096
+    # (full packets cost the whole sub-buffer: the losses' arithmetic above)

@@ -8,28 +8,39 @@ out (splice to a disk, or to a socket) and gives it back (put_subbuf).  Here:
 
 - ``wake(t)``: the task is woken at t and runs at t + ``latency_ns`` (its
   wake-up latency: the scheduler's, and the daemon's poll loop);
-- each sub-buffer taken is read by the consumer's CPU (accounting's
-  ``consumer_read``: the lines come from the writer's cache, or from memory,
-  charged on the consumer's CPU, whose clock they move: a consumer on a
-  writing CPU delays that CPU's events by its work), then held while it is
+- of each sub-buffer taken, the packet's content rounded up to a page (what
+  LTTng's kernel consumer splices: RING_BUFFER_GET_PADDED_SUBBUF_SIZE) is
+  read by the consumer's CPU (accounting's ``consumer_read``: the lines come
+  from the writer's cache, or from memory, charged on the consumer's CPU,
+  whose clock they move: a consumer on a writing CPU delays that CPU's
+  events by its work), then the sub-buffer is held while those bytes are
   written out at ``bandwidth`` bytes a second (``None``: at once).  A held
   sub-buffer is one the writer cannot reuse: that is how a slow consumer
-  makes a buffer fill up;
+  makes a buffer fill up.  (The stream file still gets the whole sub-buffer,
+  the packet kmodel's metadata declares: the model charges LTTng's bytes);
 - when it is written, the registered consumer (consumer/base.py) writes the
   bytes to the stream file for real (``write_subbuf``), and the sub-buffer
   is given back; the task goes on with the next delivered one (round robin
   over the buffers) or sleeps.
 
-The consumer reads a whole sub-buffer for its packet; LTTng's splice output
-moves page references and the disk's DMA reads the lines, which would charge
-less CPU time than the ``consumer_read`` charged here: a pessimistic figure
-for splice, the right one for the mmap and read outputs.  ``latency`` keeps
+The consumer's CPU reads the bytes it writes out; LTTng's splice output moves
+page references and the disk's DMA reads the lines, which would charge less
+CPU time than the ``consumer_read`` charged here: a pessimistic figure for
+splice, the right one for the mmap and read outputs.  ``latency`` keeps
 the worst time from an event's timestamp to its packet's arrival in the
 consumer (the time it is taken, minus the packet's timestamp_begin).
 """
+from hw import PAGE_SIZE
 from kmodel.relay.accounting import consumer_read
 from kmodel.relay.packet import HDR, unpack_packet_header
 from kmodel.relay.relay_alloc import ltt_relay_offset_address
+
+
+def padded_size(hdr, subbuf_size):
+    """padded_size - the bytes of a packet LTTng's consumer reads and writes:
+    its content rounded up to a page (lttng-modules'
+    RING_BUFFER_GET_PADDED_SUBBUF_SIZE), at most the sub-buffer."""
+    return min(subbuf_size, (hdr.content_size // 8 + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
 
 
 class TimedDrain:
@@ -46,6 +57,7 @@ class TimedDrain:
         self.woken = False              # a wake-up is on its way
         self.next_buf = 0               # round robin over the buffers
         self.taken = 0                  # sub-buffers taken
+        self.out_bytes = 0              # bytes written out (modeled: page-padded packets)
         self.work_ns = 0.0              # its CPU's time: get, read, put (charged there)
         self.busy_ns = 0.0              # time spent reading and writing out
         self.worst_latency_ns = 0
@@ -85,10 +97,11 @@ class TimedDrain:
         late = t - (hdr.timestamp_begin - skew)
         self.worst_latency_ns = max(self.worst_latency_ns, late)
         self.arrivals.append((cpu, hdr.packet_seq_num, hdr.timestamp_begin, t))
-        S = self.rbc.subbuf_size
-        consumer_read(rb.rbuf, pos, S, self.cpu)
+        n = padded_size(hdr, self.rbc.subbuf_size)
+        consumer_read(rb.rbuf, pos, n, self.cpu)
         work = (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
-        out = S * 1e9 / self.bandwidth if self.bandwidth else 0.0
+        out = n * 1e9 / self.bandwidth if self.bandwidth else 0.0
+        self.out_bytes += n
         self.work_ns += work
         self.busy_ns += work + out
         self.taken += 1
