@@ -55,6 +55,7 @@ there, and crash extraction reads the file, not the region.
 from collections import deque
 from dataclasses import dataclass, fields
 
+from hw.clock import Clock
 from hw.tlb import DTLB, SIZES, SHIFTS
 
 CACHE_LINE_SHIFT = 6
@@ -215,7 +216,8 @@ class CpuCost:
                  "meta_lines", "tlb_lookups", "tlb_misses", "stlb_hits", "last_vpn", "dtlb",
                  "vmalloc_faults", "walk_steps", "list_iters", "notifier_calls", "ops",
                  "atomics", "line_transfers", "irq_flag_ops", "c2c_lines", "writeback",
-                 "held", "held_bytes")
+                 "held", "held_bytes", "served_cycles",
+                 "clock_idle", "clock_pending", "tsc_skew")     # (the last three: hw.clock)
 
     def __init__(self, cpu, nid, line_cycles, dtlb, nr_nodes):
         self.cpu = cpu
@@ -241,6 +243,7 @@ class CpuCost:
         self.meta_lines[:] = zeros
         self.writeback[:] = zeros
         self.served[:] = [0] * len(self.served)
+        self.served_cycles = 0.0    # the served bytes' cycles, summed as they come
         self.tlb_lookups = [0, 0, 0]
         self.tlb_misses = [0, 0, 0]
         self.stlb_hits = [0, 0, 0]
@@ -283,6 +286,7 @@ class TimingModel:
         self.level_load = [t.cache_cycles[lv] for lv in LEVELS]
         self.serve_cpb = [[t.cpu_ghz / t.stream_gbps[spec.distance[a][b]] for b in range(n)]
                           + [t.cpu_ghz / t.stream_gbps[lv] for lv in LEVELS] for a in range(n)]
+        self.clock = Clock(self)    # modeled time, read from these counters (hw.clock)
 
     # --- charging -----------------------------------------------------------
     def mem(self, c, nid, paddr, n):
@@ -340,13 +344,20 @@ class TimingModel:
         cold, from DRAM).  See the module doc."""
         c.bytes[nid] += n
         c.stream_bytes[nid] += n
-        c.served[self._served_by(nid, ws)] += n
+        i = self._served_by(nid, ws)
+        c.served[i] += n
+        c.served_cycles += n * self.serve_cpb[c.nid][i]     # (for the clock: hw.clock)
 
     def _served_by(self, nid, ws):
         """Where a stream on node nid in a working set of ws bytes is served, as
         an index of CpuCost.served: the node's DRAM (nid), or L1, L2, LLC."""
         lv = None if ws is None else self.level_of(ws)
         return nid if lv is None else self.spec.nr_nodes + lv
+
+    def stream_cpb(self, cpu_nid, nid, ws=None):
+        """stream_cpb - cycles a byte of a stream on node nid in a working set
+        of ws bytes, from a CPU on node cpu_nid (what stream() charges)."""
+        return self.serve_cpb[cpu_nid][self._served_by(nid, ws)]
 
     def stream_cost(self, cpu_nid, nid, n, ws=None):
         """stream_cost - (cycles, where) of a stream alone, for explanations."""
@@ -374,7 +385,9 @@ class TimingModel:
         c.stream_bytes[nid] += n
         if holder is not None:
             c.c2c_lines += (n + (1 << CACHE_LINE_SHIFT) - 1) >> CACHE_LINE_SHIFT
-        c.served[self._fetched_by(c.nid, nid, holder)] += n
+        i = self._fetched_by(c.nid, nid, holder)
+        c.served[i] += n
+        c.served_cycles += n * self.serve_cpb[c.nid][i]
 
     def _fetched_by(self, cpu_nid, nid, holder):
         """Where a fetch is served, as an index of CpuCost.served (see fetch)."""
@@ -485,11 +498,13 @@ class TimingModel:
     def flush(self):
         for fn in self.flushers:
             fn()
+        self.clock.folded()
 
     def reset(self):
         self.flush()
         for c in self.cpus.values():
             c.reset()
+        self.clock.reset()
 
     def _cycles(self, c):
         """A CPU's cycles: those charged, and its streamed bytes at the cost

@@ -115,7 +115,8 @@ class Kernel:
             # each possible CPU's context stack; the boot CPU runs (kmodel.cpu.context)
             self.cpu_exec = cpu_execs(self.cpu_possible_mask)
             self.current = self.cpu_exec[self.boot_cpu].top
-            self.trace_clock = 0        # the trace clock's count (relay/ring_buffer.py)
+            self.trace_clock = 0        # the trace clock's last read (relay/ring_buffer.py)
+            self.clock_read = self.timing.clock.read    # its source (hw.clock)
             self.cpu_present_mask = cpumask(present)
             self.cpu_online_mask = cpumask()
             self.cpu_node = dict(spec.cpu_node)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import kmodel.consumer.sizing as sizing
+import kmodel.perf.executor as executor
 from hw.topology import MachineError, parse_machine
 from kmodel.cli.bounds import Access, Bounded, ListOf
 from kmodel.cli.main import build_parser, main
@@ -24,7 +25,7 @@ NOT_OURS: set[str] = set()
 # Options that are words, not numbers: a name, a path, a list of words.
 WORDS = {"machine", "config", "cmdline", "pmem", "script", "output", "name", "preset",
          "json", "markdown", "plot", "path", "topic", "dir", "help", "debug",
-         "replay", "file", "script", "backend", "hotplug", "output"}
+         "replay", "file", "script", "backend", "hotplug", "output", "scheduler"}
 
 
 @pytest.fixture(autouse=True)
@@ -118,12 +119,12 @@ def test_trace_sizing_rates_0_is_refused(capsys):
 
 def test_trace_sizing_workers_are_bounded_by_points_and_cores(monkeypatch):
     made = []
-    real = sizing.ProcessPoolExecutor
+    real = executor.ProcessPoolExecutor
 
     def pool(max_workers, **kw):
         made.append(max_workers)
         return real(max_workers=max_workers, **kw)
-    monkeypatch.setattr(sizing, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(executor, "ProcessPoolExecutor", pool)
     rc, out = run("trace", "sizing", "--jobs", "1024", "--events", "5", "--subbuf-sizes",
                   "4k", "--n-subbufs", "2,4", "--rates", "16")
     assert rc == 0 and out.count("%\n") == 3          # the header, and a row a point

@@ -1,5 +1,5 @@
 """The commands in docs/concurrency.md, docs/layers.md, docs/consumers.md,
-docs/crash.md, docs/model.md and docs/guarantees.md print what the pages say they print (KMODEL_UPDATE_TRANSCRIPTS=1
+docs/crash.md, docs/model.md, docs/guarantees.md and docs/sizing.md print what the pages say they print (KMODEL_UPDATE_TRANSCRIPTS=1
 rewrites the blocks)."""
 import os
 
@@ -16,7 +16,9 @@ PAGES = {"concurrency.md": ("--strategy exhaustive", "--strategy pct", "--replay
          "crash.md": ("crash-record.kms --pmem", "crash extract", "crash-next-boot.kms",
                       "# exit 2"),
          "model.md": ("machine check xeon-2s-skylake", "machine check nehalem-2009"),
-         "guarantees.md": ("run /dev/zero",)}
+         "guarantees.md": ("run /dev/zero",),
+         "sizing.md": ("trace record /tmp/in-time --time", "trace sizing --time",
+                       "--recommend")}
 
 
 # The pages' /tmp files live in tourdoc's private directory, new each run

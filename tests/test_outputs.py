@@ -24,6 +24,7 @@ import pytest
 import hw.probe
 import kmodel.cli.bench as bench
 import kmodel.consumer.sizing as sizing
+import kmodel.consumer.sizing_time as sizing_time
 from kmodel.cli.errors import HostError
 from kmodel.cli.main import main
 from kmodel.cli.outfile import check_output, write_output
@@ -80,7 +81,7 @@ def work(monkeypatch, fake_matplotlib):
                 "caches": {"L1": 32, "L2": 256, "LLC": 4096}, "ghz": 2.0,
                 "gbps": {"L2": 50.0, "LLC": 30.0, "DRAM": 10.0}}
 
-    def run_suite(machines, quick, stream, prog=None):
+    def run_suite(machines, quick, stream, prog=None, **executor):
         w.ran()
         return [{"case": "none", "machine": machines[0]}]
 
@@ -93,6 +94,13 @@ def work(monkeypatch, fake_matplotlib):
     monkeypatch.setattr(bench, "format_report", lambda results, machines: "report\n")
     monkeypatch.setattr(bench, "goals", lambda results: [])
     monkeypatch.setattr(sizing, "sweep", sweep)
+
+    def sweep_in_time(points, *args, **kw):
+        w.ran()
+        for p in points:
+            yield sizing_time.TimeRow(p, 100, {"full": 10, "wrap": 0, "big": 0, "overrun": 0},
+                                      0.01, 0.01, 1000, 8192, 4096)
+    monkeypatch.setattr(sizing_time, "sweep_in_time", sweep_in_time)
     return w
 
 
@@ -103,6 +111,8 @@ OUTPUTS = {
     "bench --plot": ["bench", "--quick", "--machine", "numa2", "--plot", "{}"],
     "trace sizing --plot": ["trace", "sizing", "--events", "1", "--subbuf-sizes", "4k",
                             "--n-subbufs", "2", "--rates", "16", "--plot", "{}"],
+    "trace sizing --time --plot": ["trace", "sizing", "--time", "1ms", "--subbuf-sizes", "4k",
+                                   "--n-subbufs", "2", "--plot", "{}"],
 }
 
 

@@ -14,12 +14,14 @@ import os
 import textwrap
 import sys
 import time
+from functools import partial
 
-from kmodel.cli.bounds import check_count
+from kmodel.cli.bounds import IntIn, check_count
 from kmodel.cli.errors import UsageError
 from kmodel.cli.outfile import check_output, write_output
 from kmodel.cli.signals import Terminated, signal_name
 from kmodel.perf import step_goals
+from kmodel.perf.executor import SchedulerError, check_scheduler, run_map
 from kmodel.perf.harness import measure
 from kmodel.perf.workloads import (CONSUMER_SIZES, DESIGNS, HOT_PATH_GOALS, QUICK_SIZES,
                                    QUICK_SWEEP_SIZES, SIZES, SWEEP_SIZES, RelayBench,
@@ -64,14 +66,17 @@ def modeled(rb, fn, calls):
             "walk_steps": t["walk_steps"], "vmalloc_faults": t["vmalloc_faults"]}
 
 
-def run_suite(machines, quick, progress_stream, prog=None):
-    """run_suite - every measurement, in rows; prog (a Progress) counts them."""
+def run_suite(machines, quick, progress_stream, prog=None, jobs=1, scheduler=None):
+    """run_suite - every measurement, in rows; prog (a Progress) counts them.
+    The host-time measurements run here, alone; the modeled grids (one a
+    machine: deterministic) on the executor (kmodel.perf.executor: jobs local
+    workers, or the Dask cluster at scheduler), after them."""
     sizes = QUICK_SIZES if quick else SIZES
     rounds = 7 if quick else 15
     min_time = 0.002 if quick else 0.01
     results = []
     total = len(sizes) * 2 * (len(DESIGNS) + 1) + len(DESIGNS) * 3 + (1 if quick else 3) + \
-        len(machines) * (len(sizes) * 2 * len(DESIGNS) + 2)
+        len(machines)
     prog = prog or Progress(total, progress_stream)
     prog.total = total
     host_machine = machines[0]
@@ -122,14 +127,22 @@ def run_suite(machines, quick, progress_stream, prog=None):
     for kib in ((256,) if quick else (256, 512, 1024)):
         prog.step(f"host time: ltt_relay_open+close, 64 CPUs x {kib} KiB")
         results.append(_open_close("epyc-rome-nps4", kib, 3 if quick else 5))
-    for machine in machines:
-        results.extend(model_suite(machine, sizes, prog))
-        prog.step(f"modeled: {machine}, 4 KiB writes against buffer size")
-        results.extend(buffer_sweep(machine, QUICK_SWEEP_SIZES if quick else SWEEP_SIZES))
-        prog.step(f"modeled: {machine}, a writer and a consumer")
-        results.extend(consumer_sweep(machine, CONSUMER_SIZES[:1] if quick else CONSUMER_SIZES))
+    grids = partial(modeled_grids, sizes=sizes,
+                    sweep_sizes=QUICK_SWEEP_SIZES if quick else SWEEP_SIZES,
+                    consumer_sizes=CONSUMER_SIZES[:1] if quick else CONSUMER_SIZES)
+    for machine, rows in zip(machines, run_map(grids, machines, jobs, scheduler)):
+        prog.step(f"modeled: {machine}, sequential accesses, buffer sizes, a consumer")
+        results.extend(rows)
     prog.done()
     return results
+
+
+def modeled_grids(machine, sizes, sweep_sizes, consumer_sizes):
+    """modeled_grids - one machine's modeled rows: sequential writes and reads
+    of each size and design, 4 KiB writes against buffer size, a writer and a
+    consumer.  A function of its arguments alone, for the executor."""
+    return (model_suite(machine, sizes) + buffer_sweep(machine, sweep_sizes) +
+            consumer_sweep(machine, consumer_sizes))
 
 
 def model_suite(machine, sizes, prog=None):
@@ -396,6 +409,10 @@ def cmd_bench(args, out):
         raise UsageError(f"--machine: {', '.join(machines)}: a machine is given twice")
     for m in machines:
         load_preset(m)                      # a bad name fails here, before any work
+    try:
+        check_scheduler(args.scheduler)
+    except SchedulerError as e:
+        raise UsageError(str(e)) from None
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -412,7 +429,8 @@ def cmd_bench(args, out):
     t0 = time.perf_counter()
     progress = Progress(0, sys.stderr)
     try:
-        results = run_suite(machines, args.quick, sys.stderr, progress)
+        results = run_suite(machines, args.quick, sys.stderr, progress, jobs=args.jobs,
+                            scheduler=args.scheduler)
         progress.total += STEP_MEASURES
         steps = step_goals.run_all(args.quick, progress.step)
         progress.done()
@@ -455,4 +473,9 @@ def add_parser(sub):
                    "(needs matplotlib)")
     s.add_argument("--force", action="store_true", help="replace the --json, --markdown "
                    "and --plot files if they exist")
+    s.add_argument("--jobs", type=IntIn(1, 1024), default=1,
+                   help="worker processes for the modeled grids, one a machine (1: here; "
+                   "host times are always measured here, alone)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="the modeled grids on a Dask cluster (pip install 'kmodel[cluster]')")
     s.set_defaults(func=cmd_bench)

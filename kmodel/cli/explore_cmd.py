@@ -32,6 +32,7 @@ import argparse
 
 from hw.topology import DEFAULT_PRESET, load_preset
 from kmodel.cli.run import HeaderError, check_scenario_machine, load_script, parse_header
+from kmodel.cli.bounds import IntIn
 from kmodel.cli.command import command_table
 from kmodel.cli.errors import CommandFailed, ExpectationFailed, ScriptError, UsageError
 from kmodel.cli.expect import check_expectation, parse_expectation
@@ -258,6 +259,12 @@ def list_builtins(out):
 
 
 def cmd_explore(args, out):
+    from kmodel.cli.explore_jobs import explore_split, parallel
+    from kmodel.perf.executor import SchedulerError, check_scheduler
+    try:
+        check_scheduler(args.scheduler)
+    except SchedulerError as e:
+        raise UsageError(str(e)) from None
     if args.list:
         list_builtins(out)
         return 0
@@ -280,10 +287,17 @@ def cmd_explore(args, out):
             out.write(f"explore {args.script}: {_how(args)}\n")
             out.flush()
         try:
-            res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
-                          seed=args.seed, bound=args.bound, depth=args.depth,
-                          replay=args.replay, kernel=sc.kernel, max_steps=args.max_steps,
-                          stacks=args.stacks, coverage=cover, stop=stop.requested)
+            if parallel(args):
+                if cover is not None:
+                    raise UsageError("--coverage counts in one process: not with --jobs "
+                                     "or --scheduler")
+                res = explore_split(args, sc, runs, _scenario)
+            else:
+                res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
+                              seed=args.seed, bound=args.bound, depth=args.depth,
+                              replay=args.replay, kernel=sc.kernel,
+                              max_steps=args.max_steps, stacks=args.stacks, coverage=cover,
+                              stop=stop.requested)
         except ScheduleError as e:
             raise UsageError(str(e)) from None
         finally:
@@ -377,5 +391,9 @@ def add_parser(sub):
                    help=argparse.SUPPRESS)
     s.add_argument("--machine", "-m", metavar="PRESET")
     s.add_argument("--config", action="append", metavar="CONFIG_X=y")
+    s.add_argument("--jobs", type=IntIn(1, 1024), help="local worker processes for the runs (default: "
+                   "one process; the same result)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the runs on a Dask "
+                   "cluster (pip install 'kmodel[cluster]'; the same result)")
     s.set_defaults(func=cmd_explore, seed_kernel=None)
 

@@ -33,6 +33,8 @@ from kmodel.consumer.base import consumer_help, consumer_names
 from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.record import Recorder, RecordOptions
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.cli.trace_time import add_time_options, timed_options, write_time_report
+from kmodel.consumer.timed_record import TimedRecorder
 from kmodel.relay.backend import backend_names
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode
@@ -47,8 +49,8 @@ HOTPLUG_LIMIT = 1 << 20                 # bytes of a hotplug script
 def record_options(args):
     """Every option of trace record checked, before anything is touched: the
     RecordOptions, or a UsageError naming the first that is wrong."""
-    if (args.events is None) == (args.duration is None):
-        raise UsageError("trace record takes --events N or --duration TICKS")
+    if args.time is None and (args.events is None) == (args.duration is None):
+        raise UsageError("trace record takes --events N, --duration TICKS or --time DURATION")
     for name in ("events", "duration", "rate", "n_subbufs"):
         v = getattr(args, name)
         if v is not None and not 1 <= v <= MAX_EVENTS:
@@ -68,7 +70,7 @@ def record_options(args):
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.possible_cpus)
     check_host_size(subbuf * args.n_subbufs, ncpus)
-    per_cpu = args.events if args.events is not None else args.duration * args.rate
+    per_cpu = args.events if args.events is not None else (args.duration or 0) * args.rate
     if per_cpu * ncpus > MAX_RECORD_EVENTS:
         raise UsageError(f"{per_cpu:,} events on each of {ncpus} possible CPUs: more than "
                          f"{MAX_RECORD_EVENTS:,} in a run (fewer --events, or a shorter "
@@ -93,6 +95,7 @@ def record_options(args):
 
 def cmd_record(args, out):
     opts = record_options(args)
+    timed = timed_options(args, load_preset(args.machine or DEFAULT_PRESET))
     try:
         new = NewTrace(args.dir, args.force)
     except TraceDirError as e:
@@ -102,7 +105,8 @@ def cmd_record(args, out):
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
     try:
         with StopSignals() as stop:
-            rec = Recorder(opts, new.tmp, progress, stop=stop.requested)
+            rec = Recorder(opts, new.tmp, progress, stop=stop.requested) if timed is None \
+                else TimedRecorder(opts, timed, new.tmp, progress, stop=stop.requested)
             stats = rec.run()
             if rec.script_error is not None:    # as kmodel run stops: exit 2, DIR untouched
                 raise UsageError(f"{rec.script_error}; nothing written to {args.dir}")
@@ -114,9 +118,13 @@ def cmd_record(args, out):
     finally:
         new.abort()
     print("", file=sys.stderr)
-    out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+    if timed is None:
+        out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+    else:
+        write_time_report(out, args.dir, rec)
     if stop.signum is not None:
-        out.write(f"stopped by {signal.Signals(stop.signum).name} at tick {rec.ticks}: "
+        out.write(f"stopped by {signal.Signals(stop.signum).name} at "
+                  f"{'tick %d' % rec.ticks if timed is None else 'that time'}: "
                   "flushed, drained, and the trace holds everything written until then\n")
     for line in rec.refused:
         out.write(line + "\n")
@@ -189,6 +197,7 @@ def add_parser(sub):
     r.add_argument("--pmem", metavar="FILE", help="a host file behind the reserve_mem region")
     add_pmem_format_option(r)
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
+    add_time_options(r)
     r.set_defaults(func=cmd_record)
     s2 = tsub.add_parser("show", help="print a trace kmodel recorded")
     s2.add_argument("dir")
@@ -209,6 +218,11 @@ def cmd_sizing(args, out):
     from kmodel.cli.setup_channel import check_host_size
     from kmodel.cli.signals import signal_name
     from kmodel.consumer.sizing import WorkerDied, check_work, points_of, sweep
+    if args.time is not None:
+        from kmodel.cli.sizing_time_cmd import cmd_sizing_time
+        if args.plot:
+            _check_matplotlib()
+        return cmd_sizing_time(args, out)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
     points = points_of(args.subbuf_sizes, args.n_subbufs, args.rates, args.consumer_rates)
@@ -225,7 +239,7 @@ def cmd_sizing(args, out):
     rows = []
     try:
         with closing(sweep(points, args.machine, args.events, args.seed, args.layer,
-                           args.mode, args.jobs)) as results:
+                           args.mode, args.jobs, args.scheduler)) as results:
             for p, produced, lost in results:
                 rows.append((p, produced, lost))
                 out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
@@ -259,31 +273,19 @@ def _check_matplotlib():
 
 
 def _plot(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from kmodel.cli.loss_plot import plot_loss
     series = {}
     for p, produced, lost in rows:
         series.setdefault((p.rate, p.consumer_rate, p.subbuf_size), []).append(
             ((p.subbuf_size * p.n_subbufs) >> 10, 100 * lost / max(produced, 1)))
-    for (rate, consumer, subbuf), pts in sorted(series.items()):
-        pts.sort()
-        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
-                label=f"{subbuf >> 10}K sub-buffers, {rate} events/tick, consumer "
-                f"{consumer}/tick")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("buffer per CPU (KiB)")
-    ax.set_ylabel("events lost (%)")
-    ax.set_title("kmodel trace sizing")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
+    plot_loss({f"{subbuf >> 10}K sub-buffers, {rate} events/tick, consumer {consumer}/tick":
+               pts for (rate, consumer, subbuf), pts in sorted(series.items())},
+              path, "kmodel trace sizing")
 
 
 def add_sizing_parser(tsub):
     from kmodel.cli.bounds import SEED, IntIn, ListOf, SizeIn
+    from kmodel.cli.sizing_time_cmd import add_time_sizing_options
     from kmodel.consumer.sizing import MAX_POINTS
     s = tsub.add_parser("sizing", help="sweep sub-buffer size and count against event "
                         "and consumer rates: the loss rate")
@@ -310,4 +312,5 @@ def add_sizing_parser(tsub):
                    "cores or the points)")
     s.add_argument("--plot", metavar="F.png", help="loss against buffer size (matplotlib)")
     s.add_argument("--force", action="store_true", help="replace the --plot file")
+    add_time_sizing_options(s)
     s.set_defaults(func=cmd_sizing)

@@ -112,6 +112,14 @@ class Consumer(ABC):
         """consume - take up to limit delivered sub-buffers a buffer (None: all),
         write each to its CPU's stream, give each back."""
 
+    def write_subbuf(self, cpu: int | None, rb: "lib_ring_buffer", pos: int) -> None:
+        """write_subbuf - write the sub-buffer at pos of rb, which the caller
+        holds (rbc.get_subbuf), to cpu's stream; the caller gives it back.  For
+        recordings in time (consumer/timed.py), which take one sub-buffer at a
+        time; a consumer that cannot says so."""
+        raise NotImplementedError(f"consumer {self.name!r} cannot record in time "
+                                  "(it has no write_subbuf)")
+
     def drain(self) -> None:
         """drain - consume until nothing delivered is left unconsumed."""
         self.consume(None)

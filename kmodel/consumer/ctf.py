@@ -103,9 +103,15 @@ def decode(cls, payload):
     return values
 
 
-def metadata(hostname="kmodel", release="2.6.29-kmodel", raw_ids=()):
+TICK_CLOCK = "kmodel trace clock: one tick a reservation attempt"
+MODELED_CLOCK = ("kmodel modeled time: each CPU's clock in ns, the cycles the timing model "
+                 "charged it at the preset's cpu_ghz plus the workload's own time (hw.clock)")
+
+
+def metadata(hostname="kmodel", release="2.6.29-kmodel", raw_ids=(), clock=TICK_CLOCK):
     """metadata - the TSDL text of a kmodel trace; raw_ids are record ids no
-    kmodel event has, each declared as its payload's bytes (raw_class)."""
+    kmodel event has, each declared as its payload's bytes (raw_class); clock
+    is what the clock's description says its values are."""
     events = []
     for c in EVENT_CLASSES + tuple(raw_class(i) for i in sorted(raw_ids) if i not in BY_ID):
         fields = []
@@ -144,7 +150,7 @@ env {{
 
 clock {{
 \tname = "monotonic";
-\tdescription = "kmodel trace clock: one tick a reservation attempt";
+\tdescription = "{clock}";
 \tfreq = 1000000000;
 \toffset = 0;
 }};
@@ -204,7 +210,7 @@ def check_metadata(path):
     raw = {int(i) for name_id, i in _RAW_DECL.findall(text) if name_id == i}
     if not text.strip():
         raise TraceError(f"{path}: empty: not CTF metadata")
-    if text != metadata(raw_ids=raw):
+    if text not in (metadata(raw_ids=raw), metadata(raw_ids=raw, clock=MODELED_CLOCK)):
         raise TraceError(f"{path}: not the metadata kmodel writes (kmodel trace show reads "
                          "kmodel's traces; babeltrace2 reads any CTF trace)")
     return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}

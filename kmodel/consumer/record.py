@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
-from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
+from kmodel.consumer.ctf import EVENT_CLASSES, TICK_CLOCK, encode, metadata, read_trace
 from kmodel.core.errno import ENOENT
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
@@ -97,6 +97,8 @@ def tick_events(rng, cpu, rate, subbuf_size):
 
 
 class Recorder:
+    CLOCK = TICK_CLOCK          # what the trace's clock counts (ctf.metadata)
+
     def __init__(self, opts, outdir, progress=None, keep=False, stop=None):
         """A recording of opts into outdir; progress(text) is told how it goes,
         keep keeps every event written (for tests), and stop() (if given) is
@@ -163,7 +165,7 @@ class Recorder:
                        "ring_buffer" in line]
                 raise ValueError(why[-1] if why else f"the channel cannot be opened ({err})")
             with open(os.path.join(self.outdir, "metadata"), "w") as f:
-                f.write(metadata())
+                f.write(metadata(clock=self.CLOCK))
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             self._trace(sess, consumer)
@@ -220,11 +222,13 @@ class Recorder:
         (SwitchMode.FLUSH) only where there is room, so a full buffer is
         drained, then flushed again.  Every round drains what the last
         delivered, so two rounds suffice; a few more are allowed for a buffer
-        a CPU still writes (none does now)."""
+        a CPU still writes (none does now).  A per-CPU buffer is flushed on its
+        CPU (its local_t counters, and its clock for the packet's end)."""
         k, rbc = self.k, self.rbc
         for _ in range(4):
-            with k.on_cpu(k.boot_cpu):
-                for rb in rbc.bufs.values():
+            for rb in rbc.bufs.values():        # each on its CPU, the boot CPU's if offline
+                cpu = rb.cpu if rb.cpu is not None and k.cpu_online(rb.cpu) else k.boot_cpu
+                with k.on_cpu(cpu):
                     rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
             consumer.drain()
             if all(rb.finalized for rb in rbc.bufs.values()):

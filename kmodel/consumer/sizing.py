@@ -11,26 +11,20 @@ MAX_EVENTS events in all (each point's events on each CPU), and no more
 workers than points or cores.  A sweep stops cleanly: on an exception in the
 parent (Ctrl-C, SIGTERM turned into one by the CLI) its workers are
 terminated and its scratch directory, where every point writes, is removed;
-a worker that dies is a WorkerDied, naming the signal that killed it.
+a worker that dies is a WorkerDied, naming the signal that killed it
+(kmodel.perf.executor, which runs the points).
 """
-import os
 import shutil
-import signal
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from itertools import product, repeat
+from functools import partial
+from itertools import product
 
 from kmodel.consumer.record import Recorder, RecordOptions
+from kmodel.perf.executor import WorkerDied, run_map, workers_for  # noqa: F401 (the CLI's)
 
 MAX_POINTS = 400
 MAX_EVENTS = 4_000_000          # about a minute of one core (60k events/s)
-
-
-class WorkerDied(RuntimeError):
-    """A worker process ended without its point's result (killed, out of memory)."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +54,6 @@ def check_work(points, events, ncpus):
                          f"{MAX_EVENTS:,} a sweep (about a minute of one core)")
 
 
-def workers_for(jobs, npoints):
-    """workers_for - how many worker processes: jobs (default: every core), but
-    never more than the points or the cores."""
-    cores = os.cpu_count() or 1
-    return max(1, min(jobs or cores, npoints, cores))
-
-
 def run_point(point, scratch, machine, events, seed, layer, mode):
     """run_point - (point, produced, lost) for one point of the sweep, its trace
     written under scratch."""
@@ -84,74 +71,20 @@ def run_point(point, scratch, machine, events, seed, layer, mode):
     return point, produced, lost
 
 
-def _worker_init():
-    """A worker leaves Ctrl-C to the parent (the terminal sends it to the whole
-    process group), which ends the workers itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _end_workers(procs):
-    """Terminate the workers and reap them: ProcessPoolExecutor has no public
-    way to stop workers that are running a task (terminate_workers() came in
-    Python 3.14)."""
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(1)
-        if p.is_alive():
-            p.kill()
-            p.join(1)
-
-
-def _died(procs):
-    """How a worker ended, for the message: its signal, or its exit status.  A
-    dead process closes its pipes a moment before it can be waited for, so
-    this waits for its status (a second at most).  The executor ends the other
-    workers with SIGTERM once one is gone: another status is the cause."""
-    deadline = time.monotonic() + 1
-    while True:
-        codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-        codes.sort(key=lambda c: c == -signal.SIGTERM)
-        if (codes and codes[0] != -signal.SIGTERM) or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    if codes and codes[0] < 0:
-        return f"was killed by {signal.Signals(-codes[0]).name}"
-    return f"ended with exit status {codes[0]}" if codes else "ended abruptly"
-
-
 def sweep(points, machine=None, events=200, seed=0, layer="lockless", mode="discard",
-          jobs=None):
-    """sweep - a generator of (point, produced, lost), in the order of points.
+          jobs=None, scheduler=None):
+    """sweep - a generator of (point, produced, lost), in the order of points,
+    run by the executor (kmodel.perf.executor: jobs local workers, or the
+    Dask cluster at scheduler).
 
     Runs in a scratch directory of its own, removed when the generator ends
     (or is closed, or an exception, such as KeyboardInterrupt, goes through
     it), after its workers are gone.
     """
-    args = (machine, events, seed, layer, mode)
-    workers = workers_for(jobs, len(points))
     scratch = tempfile.mkdtemp(prefix="kmodel-sizing-")
     try:
-        if workers == 1:
-            for p in points:
-                yield run_point(p, scratch, *args)
-            return
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
-        procs = []
-        try:
-            results = pool.map(run_point, points, repeat(scratch),
-                               *[repeat(a) for a in args])
-            procs = list((pool._processes or {}).values())  # all forked by map's submits
-            yield from results
-        except BrokenProcessPool:
-            raise WorkerDied(f"a worker process {_died(procs)}") from None
-        except BaseException:
-            _end_workers(procs)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            _end_workers(procs)
+        yield from run_map(partial(run_point, scratch=scratch, machine=machine, events=events,
+                                   seed=seed, layer=layer, mode=mode),
+                           points, jobs, scheduler)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -54,11 +54,14 @@ class SpliceConsumer(Consumer):
     help = "in this process, zero copy (sendfile from the frames)"
 
     def consume(self, limit):
-        S = self.rbc.subbuf_size
         for cpu, rb, pos in self.delivered(limit):
-            moved, calls = splice_subbuf(self.k, rb.rbuf, pos, S, self.stream_fd(cpu))
-            self.moved += moved
-            self.calls += calls
+            self.write_subbuf(cpu, rb, pos)
+
+    def write_subbuf(self, cpu, rb, pos):
+        moved, calls = splice_subbuf(self.k, rb.rbuf, pos, self.rbc.subbuf_size,
+                                     self.stream_fd(cpu))
+        self.moved += moved
+        self.calls += calls
 
     def summary(self):
         return f"{self.moved:,} bytes spliced in {self.calls:,} sendfile calls"

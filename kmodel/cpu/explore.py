@@ -391,20 +391,16 @@ def _sample(once, strategy, runs, seed, depth, res):
     """random and pct: runs runs, each under a chooser of its own."""
     est = None
     for i in range(runs):
-        if strategy is Strategy.RANDOM:
-            chooser = RandomChooser(seed, i)
-        elif est is None:               # PCT's first run measures the run length
-            chooser = PrefixChooser([])
-        else:
-            chooser = PCTChooser(seed, i, depth, est)
-        r = once(chooser, i)
+        r = once(_sample_chooser(strategy, seed, i, depth, est), i)
         est = est or r.steps
         if res.failure:
             break
 
 
-def _exhaustive(once, runs, bound, res):
-    stack = [[]]
+def _exhaustive(once, runs, bound, res, root=()):
+    """Depth first over the schedules within the preemption bound, from the
+    schedule prefix root (the whole search: the empty prefix)."""
+    stack = [list(root)]
     i = 0
     while stack:
         if i >= runs:
@@ -415,12 +411,117 @@ def _exhaustive(once, runs, bound, res):
         i += 1
         if res.failure:
             return
-        made = [entry[1] for entry in chooser.log]
-        branches = []
-        for step in range(len(prefix), len(chooser.log)):
-            enabled, chosen, pre, going = chooser.log[step]
-            for j, e in enumerate(enabled):
-                if j != chosen and pre + (going is not None and e is not going) <= bound:
-                    branches.append(made[:step] + [j])
-        stack.extend(reversed(branches))
+        stack.extend(reversed(_branches(prefix, chooser, bound)))
     res.complete = True
+
+
+def _branches(prefix, chooser, bound):
+    """The prefixes of the schedules that branch off a run of prefix (its
+    chooser's log) within the bound, in the search's order."""
+    made = [entry[1] for entry in chooser.log]
+    branches = []
+    for step in range(len(prefix), len(chooser.log)):
+        enabled, chosen, pre, going = chooser.log[step]
+        for j, e in enumerate(enabled):
+            if j != chosen and pre + (going is not None and e is not going) <= bound:
+                branches.append(made[:step] + [j])
+    return branches
+
+
+# --- a search in chunks, for an executor (kmodel.perf.executor via the CLI) --------
+def _sample_chooser(strategy, seed, i, depth, est):
+    """The chooser of run i of a random or PCT search, as _sample makes it."""
+    if strategy is Strategy.RANDOM:
+        return RandomChooser(seed, i)
+    if i == 0:                          # PCT's first run measures the run length
+        return PrefixChooser([])
+    return PCTChooser(seed, i, depth, est)
+
+
+def sample_chunk(setup, check, strategy, seed, depth, est, indices, kernel,
+                 max_steps=DEFAULT_MAX_STEPS):
+    """sample_chunk - runs indices of a random or PCT search (est: PCT's run
+    length, from run 0), as explore would run them, stopping after the first
+    that fails: [(steps, choices, message or None, cost, dmesg)].  One chunk
+    of a search split over workers; merge_chunks puts them together."""
+    strategy = Strategy(strategy)
+    kernels = _Kernels(kernel)
+    out = []
+    for i in indices:
+        _, rec = _record(kernels, setup, check, _sample_chooser(strategy, seed, i, depth, est),
+                         max_steps)
+        out.append(rec)
+        if rec[2] is not None:
+            break
+    return out
+
+
+def _record(kernels, setup, check, chooser, max_steps):
+    r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, False)
+    return r, (r.steps, tuple(r.choices), msg, cost, dmesg)
+
+
+def exhaustive_root(setup, check, bound, kernel, max_steps=DEFAULT_MAX_STEPS):
+    """exhaustive_root - the exhaustive search's first run (the empty prefix):
+    (its record, the prefixes that branch off it, in the search's order).
+    Each prefix's subtree is a chunk (exhaustive_chunk); in that order they
+    are the search."""
+    chooser = PrefixChooser([])
+    _, rec = _record(_Kernels(kernel), setup, check, chooser, max_steps)
+    return rec, _branches([], chooser, bound)
+
+
+def exhaustive_chunk(setup, check, prefix, runs, bound, kernel, max_steps=DEFAULT_MAX_STEPS):
+    """exhaustive_chunk - the exhaustive search under prefix, depth first as
+    explore runs it, at most runs, stopping after the first failure:
+    (records, whether the subtree was all run)."""
+    kernels = _Kernels(kernel)
+    res = ExploreResult(str(Strategy.EXHAUSTIVE))
+    out = []
+
+    def once(chooser, i, trace=False):
+        _, rec = _record(kernels, setup, check, chooser, max_steps)
+        out.append(rec)
+        if rec[2] is not None:
+            res.failure = True
+    _exhaustive(once, runs, bound, res, prefix)
+    return out, res.complete
+
+
+def merge_chunks(strategy, chunks, runs=None, complete=False):
+    """merge_chunks - the ExploreResult of a search's chunks (lists of
+    sample_chunk's or exhaustive_chunk's records, in the search's order):
+    what explore returns for the same runs, up to and with the first failure,
+    at most runs of them; complete: every chunk ran its whole subtree (the
+    exhaustive search).  Its failure's trace is not replayed (the caller
+    does, with the failure's token)."""
+    res = ExploreResult(str(Strategy(strategy)))
+    seen = set()
+    total = sum(len(c) for c in chunks)
+    res.complete = complete and (runs is None or total <= runs)
+    for chunk in chunks:
+        for steps, choices, msg, cost, dmesg in chunk:
+            if runs is not None and res.runs >= runs:
+                return res
+            i = res.runs
+            res.runs += 1
+            res.steps += steps
+            res.cost = cost
+            seen.add(choices)
+            res.distinct = len(seen)
+            if msg is not None:
+                res.failure = Failure(i, encode_token(list(choices)), msg, steps, [], [],
+                                      dmesg, cost)
+                res.complete = False
+                return res
+    return res
+
+
+def replay_failure(res, setup, check, kernel, max_steps=DEFAULT_MAX_STEPS):
+    """replay_failure - fill in the trace of res's failure by replaying its token."""
+    if res.failure is not None:
+        r, _, _, _ = _one_run(_Kernels(kernel), setup, check,
+                              ReplayChooser(decode_token(res.failure.token, max_steps)),
+                              max_steps, True)
+        res.failure.trace = r.trace
+    return res

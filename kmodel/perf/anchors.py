@@ -162,6 +162,31 @@ LTTNG_EVENT = Anchor(
     "probes\", systemtap mailing list, 17 Dec 2005 (LTTng 0.5.0, 3 GHz Pentium 4): "
     "\"Probe execution time at probe site: 220ns/event\"", _event_ns, bound=True)
 
+def _event_in_time_ns(k):
+    """A CPU's time per event in a recording in modeled time (1M events a
+    second of 64 bytes for 2 ms on the boot CPU, the consumer on the same
+    CPU): the writer's work, the packet switches and the consumer's reads of
+    the data (accounting.consumer_read), in ns.  (k names the preset; the
+    recording boots a kernel of its own.)"""
+    import tempfile
+
+    from kmodel.consumer.record import RecordOptions
+    from kmodel.consumer.timed_record import TimedOptions, TimedRecorder
+    from kmodel.perf.arrivals import SizeDist, Workload
+    cpu = k.boot_cpu
+    quiet = tuple((c, 0.0) for c in k.spec.present_cpus if c != cpu)
+    w = Workload(1e6, cpu_rates=quiet, size=SizeDist.parse("64"))
+    with tempfile.TemporaryDirectory() as d:
+        rec = TimedRecorder(RecordOptions(machine=k.spec.name), TimedOptions(w, 2_000_000, cpu),
+                            d)
+        stats = rec.run()
+    return rec.time.tracing_ns[cpu] / stats[cpu].produced
+
+
+LTTNG_EVENT_IN_TIME = Anchor(
+    "a CPU's time per event recorded in time (1M/s of 64 B, its consumer on it)", "ns", 220, LTTNG_EVENT.kind, LTTNG_EVENT.source,
+    _event_in_time_ns, bound=True)
+
 # Figures that are not inputs to the model, per preset.
 INDEPENDENT = {
     "nehalem-2009": (
@@ -171,9 +196,9 @@ INDEPENDENT = {
                "T. Benson, \"Single-threaded memory performance for dual socket Xeon E5-* "
                "systems\", Intel Software Tuning forum: cachebench -p -x1 -m26 -d2 -e1 on a "
                "dual-socket X5660, 9283 MB/s", _copy_gbps("DRAM")),
-        LTTNG_EVENT,
+        LTTNG_EVENT, LTTNG_EVENT_IN_TIME,
     ),
-    "xeon-2s-skylake": (LTTNG_EVENT,),
+    "xeon-2s-skylake": (LTTNG_EVENT, LTTNG_EVENT_IN_TIME),
 }
 
 

@@ -34,6 +34,7 @@ class LttRelayModule(KernelModule):
                                  5, name="relay_hotcpu_callback")
         self.k.hotplug.register_cpu_notifier(self.nb)
         self.k.timing.flushers.append(self.flush)
+        self.k.timing.clock.settlers.append(self.settle)
         self.k.at_shutdown.append(self.kernel_gone)
         for b in backends():            # pmem: the previous boot's trace, if any
             b.module_init(self)
@@ -45,6 +46,7 @@ class LttRelayModule(KernelModule):
         self.flush()
         self.k.hotplug.unregister_cpu_notifier(self.nb)
         self.k.timing.flushers.remove(self.flush)
+        self.k.timing.clock.settlers.remove(self.settle)
         self.k.at_shutdown.remove(self.kernel_gone)
 
     def kernel_gone(self):
@@ -61,3 +63,14 @@ class LttRelayModule(KernelModule):
         ws = working_sets(self.bufs.values())
         for buf in self.bufs.values():
             fold_buf(tm, buf, ws.get(buf.cost))
+
+    def settle(self, cpu):
+        """Fold the pending counts of the buffers cpu writes (its clock's
+        deferred cycles: hw.clock.Clock.settle), in the working set of cpu's
+        buffers."""
+        tm = self.k.timing
+        c = tm.cpus[cpu]
+        mine = [b for b in self.bufs.values() if b.cost is c]
+        ws = sum(b.alloc_size for b in mine)
+        for buf in mine:
+            fold_buf(tm, buf, ws)

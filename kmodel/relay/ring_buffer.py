@@ -46,8 +46,9 @@ full + wrap + big, sampled before the reservation that closes the packet.
 Differences from LTTng, on purpose: the reader owns no spare sub-buffer
 (LTTng swaps one in, so overwrite mode never stops for the reader); records
 carry a 16-byte header of our own (timestamp, payload size, event id); the
-clock is a per-kernel counter read at each reservation attempt, so time is
-deterministic and strictly increasing.
+clock (hw.clock) is read at each reservation attempt: modeled nanoseconds on
+the running CPU for recordings in time, a per-kernel counter strictly
+increasing otherwise; deterministic either way.
 
 Historical bugs, switchable (CONFIG_KMODEL_RB_ERRATUM_*; docs/layers.md):
 ``remote_flush`` (lttng-modules 5e391252: a flush from another CPU used the
@@ -212,9 +213,12 @@ class Bookkeeping:
 
 # --- reserve, commit, switch, deliver ------------------------------------------
 def trace_clock_read(k: Kernel) -> int:
-    """trace_clock_read - the trace clock: a per-kernel counter, strictly increasing."""
-    k.trace_clock += 1
-    return k.trace_clock
+    """trace_clock_read - the trace clock on the running CPU (LTTng's
+    trace_clock_read64): hw.clock says what it reads, modeled nanoseconds or,
+    in COUNTER mode, a per-machine count strictly increasing (k.trace_clock
+    mirrors it)."""
+    k.trace_clock = t = k.clock_read(k.current.cpu)
+    return t
 
 
 @stepped

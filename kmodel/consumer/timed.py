@@ -1,0 +1,128 @@
+"""A consumer in time: a task on a CPU the user chooses, woken with a
+latency, draining at a modeled bandwidth.
+
+LTTng's consumer daemon sleeps until it is woken (by the read timer, or by
+the writer at delivery when there is no read timer: kmodel.consumer.timers),
+then takes the delivered sub-buffers one at a time (get_subbuf), writes each
+out (splice to a disk, or to a socket) and gives it back (put_subbuf).  Here:
+
+- ``wake(t)``: the task is woken at t and runs at t + ``latency_ns`` (its
+  wake-up latency: the scheduler's, and the daemon's poll loop);
+- of each sub-buffer taken, the packet's content rounded up to a page (what
+  LTTng's kernel consumer splices: RING_BUFFER_GET_PADDED_SUBBUF_SIZE) is
+  read by the consumer's CPU (accounting's ``consumer_read``: the lines come
+  from the writer's cache, or from memory, charged on the consumer's CPU,
+  whose clock they move: a consumer on a writing CPU delays that CPU's
+  events by its work), then the sub-buffer is held while those bytes are
+  written out at ``bandwidth`` bytes a second (``None``: at once).  A held
+  sub-buffer is one the writer cannot reuse: that is how a slow consumer
+  makes a buffer fill up.  (The stream file still gets the whole sub-buffer,
+  the packet kmodel's metadata declares: the model charges LTTng's bytes);
+- when it is written, the registered consumer (consumer/base.py) writes the
+  bytes to the stream file for real (``write_subbuf``), and the sub-buffer
+  is given back; the task goes on with the next delivered one (round robin
+  over the buffers) or sleeps.
+
+The consumer's CPU reads the bytes it writes out; LTTng's splice output moves
+page references and the disk's DMA reads the lines, which would charge less
+CPU time than the ``consumer_read`` charged here: a pessimistic figure for
+splice, the right one for the mmap and read outputs.  ``latency`` keeps
+the worst time from an event's timestamp to its packet's arrival in the
+consumer (the time it is taken, minus the packet's timestamp_begin).
+"""
+from hw import PAGE_SIZE
+from kmodel.relay.accounting import consumer_read
+from kmodel.relay.packet import HDR, unpack_packet_header
+from kmodel.relay.relay_alloc import ltt_relay_offset_address
+
+
+def padded_size(hdr, subbuf_size):
+    """padded_size - the bytes of a packet LTTng's consumer reads and writes:
+    its content rounded up to a page (lttng-modules'
+    RING_BUFFER_GET_PADDED_SUBBUF_SIZE), at most the sub-buffer."""
+    return min(subbuf_size, (hdr.content_size // 8 + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+
+
+class TimedDrain:
+    def __init__(self, rec, consumer, cpu, latency_ns, bandwidth):
+        self.rec = rec
+        self.k = rec.k
+        self.rbc = rec.rbc
+        self.consumer = consumer
+        self.cpu = cpu
+        self.latency_ns = latency_ns
+        self.bandwidth = bandwidth      # bytes a second, or None
+        self.asleep = True
+        self.held = None                # (cpu, rb, pos) being written out
+        self.woken = False              # a wake-up is on its way
+        self.next_buf = 0               # round robin over the buffers
+        self.taken = 0                  # sub-buffers taken
+        self.out_bytes = 0              # bytes written out (modeled: page-padded packets)
+        self.work_ns = 0.0              # its CPU's time: get, read, put (charged there)
+        self.busy_ns = 0.0              # time spent reading and writing out
+        self.worst_latency_ns = 0
+        self.arrivals = []              # (cpu, packet seq, timestamp_begin, time taken)
+
+    def wake(self, t):
+        """wake - the consumer task is woken at t (a timer, or a writer's delivery)."""
+        if self.asleep and not self.woken:
+            self.woken = True
+            self.rec.at(t + self.latency_ns, self._run)
+
+    def _next(self):
+        """The next delivered sub-buffer, round robin: (cpu, rb, pos) or None."""
+        bufs = self.rbc.buffers()
+        with self.k.on_cpu(self.cpu):
+            for i in range(len(bufs)):
+                cpu, rb = bufs[(self.next_buf + i) % len(bufs)]
+                pos = self.rbc.get_subbuf__straight(rb)
+                if pos >= 0:
+                    self.next_buf = (self.next_buf + i + 1) % len(bufs)
+                    return cpu, rb, pos
+        return None
+
+    def _run(self, t):
+        self.woken = False
+        clk = self.k.timing.clock
+        before = clk.cycles(self.cpu)
+        got = self._next()
+        if got is None:
+            self.work_ns += (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
+            self.asleep = True
+            return
+        self.asleep = False
+        cpu, rb, pos = got
+        hdr = unpack_packet_header(bytes(ltt_relay_offset_address(rb.rbuf, pos)[:HDR]))
+        skew = clk.skew.get(cpu, 0) if cpu is not None else 0
+        late = t - (hdr.timestamp_begin - skew)
+        self.worst_latency_ns = max(self.worst_latency_ns, late)
+        self.arrivals.append((cpu, hdr.packet_seq_num, hdr.timestamp_begin, t))
+        n = padded_size(hdr, self.rbc.subbuf_size)
+        consumer_read(rb.rbuf, pos, n, self.cpu)
+        work = (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
+        out = n * 1e9 / self.bandwidth if self.bandwidth else 0.0
+        self.out_bytes += n
+        self.work_ns += work
+        self.busy_ns += work + out
+        self.taken += 1
+        self.held = (cpu, rb, pos)
+        self.rec.at(t + work + out, lambda t2: self._done(t2, cpu, rb, pos))
+
+    def _give_back(self, cpu, rb, pos):
+        self.held = None
+        self.consumer.write_subbuf(cpu, rb, pos)
+        clk = self.k.timing.clock
+        before = clk.cycles(self.cpu)
+        with self.k.on_cpu(self.cpu):
+            self.rbc.put_subbuf__straight(rb, pos)
+        self.work_ns += (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
+
+    def _done(self, t, cpu, rb, pos):
+        self._give_back(cpu, rb, pos)
+        self._run(t)
+
+    def finish(self):
+        """finish - the recording ends: nothing is held (a sub-buffer being
+        written out is written and given back now)."""
+        if self.held is not None:
+            self._give_back(*self.held)

@@ -1,0 +1,100 @@
+"""The consumer in time (kmodel/consumer/timed.py) and the channel's timers
+(kmodel/consumer/timers.py): wake-ups, latency, bandwidth, the switch timer."""
+from kmodel.perf.arrivals import Workload
+from kmodel.relay.packet import HDR
+from time_helpers import only, record_in_time
+
+S = 16384
+PER_SUBBUF = (S - HDR) // 32                    # 32-byte events in a packet
+
+
+def quiet_cpu1():
+    """CPU 0 at 1M events a second; CPU 1 writes 3 events in its first 2 us
+    (at 1M/s for a burst of 2.5 us every 10 s), then nothing."""
+    return Workload(1e6, burst_on_ns=2_500, burst_off_ns=10**10,
+                    cpu_rates=((0, 1e6),) + tuple((c, 0.0) for c in range(2, 8)))
+
+
+def test_switch_timer_brings_a_quiet_cpus_events_within_period_plus_latency(tmp_path):
+    """The bound: the period, the wake-up latency, and the consumer's reading
+    of the packets it takes before that one in the same wake-up (CPU 0's, 16
+    KiB, about 1 us on numa2)."""
+    w = quiet_cpu1()
+    rec, _, _ = record_in_time(tmp_path / "t", w, 1_000_000, switch_timer_us=100,
+                               wakeup_latency_ns=20_000, consumer_cpu=3)
+    got = [a for a in rec.time.arrivals if a[0] == 1]
+    assert len(got) == 1
+    cpu, seq, ts_begin, taken = got[0]
+    assert ts_begin == 0 and 100_000 + 20_000 <= taken <= 100_000 + 20_000 + 2_500
+    for cpu, seq, ts_begin, taken in rec.time.arrivals:     # every packet, CPU 0's too
+        assert taken - ts_begin <= 100_000 + 20_000 + 2_500
+    assert rec.time.switches == 8 * 9           # each online CPU's buffer, 100 .. 900 us
+    # without the timer, CPU 1's packet stays open until the final flush
+    rec, _, trace = record_in_time(tmp_path / "n", w, 1_000_000, wakeup_latency_ns=20_000,
+                                   consumer_cpu=3)
+    assert not [a for a in rec.time.arrivals if a[0] == 1]
+    assert sum(len(p.events) for p in trace["channel0_1"]) == 3     # (written at the end)
+
+
+def test_read_timer_wakes_the_consumer_on_its_period(tmp_path):
+    w = only([0], 1e6)
+    rec, _, _ = record_in_time(tmp_path / "r", w, 2_000_000, read_timer_us=300,
+                               wakeup_latency_ns=5_000)
+    assert rec.time.reads == 6
+    firsts = sorted({taken for *_, taken in rec.time.arrivals})
+    # each wake-up takes what was delivered since, one sub-buffer after another
+    # (no bandwidth limit: at once), 5 us after the timer
+    assert firsts and all((t - 5_000) % 300_000 < 2_000 for t in firsts)
+
+
+def test_losses_when_the_consumer_is_slower_than_the_events(tmp_path):
+    """32 MB/s of events (1M/s of 32 bytes) into a consumer of 16 MB/s for
+    20 ms: the consumer takes a sub-buffer every S / 16 MB/s; it empties the
+    buffer's n sub-buffers (and the one being written when the run ends
+    reaches it at the final flush): what it reads is the sub-buffers it had
+    time for plus those left in the buffer, the rest is lost (full)."""
+    T, bw, n = 20_000_000, 16e6, 4
+    rec, stats, _ = record_in_time(tmp_path / "l", only([0], 1e6), T, bandwidth=bw,
+                                   consumer_cpu=1)
+    s = stats[0]
+    assert s.produced == 20_000
+    drained = int(bw * T / 1e9 / S)                         # 19 sub-buffers written out
+    predicted_read = (drained + n) * PER_SUBBUF
+    assert abs(s.read - predicted_read) <= PER_SUBBUF, (s.read, predicted_read)
+    assert s.lost == s.lost_full == s.produced - s.read
+    assert abs(s.lost / s.produced - (1 - predicted_read / 20_000)) < 0.03
+    # a consumer as fast as the events: nothing lost
+    _, stats, _ = record_in_time(tmp_path / "f", only([0], 1e6), T, bandwidth=40e6)
+    assert stats[0].lost == 0
+
+
+def test_consumer_work_is_charged_to_its_cpu(tmp_path):
+    w = only([0], 1e6)
+    rec, _, a = record_in_time(tmp_path / "a", w, 2_000_000, consumer_cpu=5)
+    assert rec.time.consumer_ns > 0
+    assert rec.time.tracing_ns[5] == rec.time.consumer_ns   # its reads, nothing else
+    rec0, _, b = record_in_time(tmp_path / "b", w, 2_000_000, consumer_cpu=0)
+    assert rec0.time.tracing_ns[5] == 0 and rec0.time.consumer_ns > 0
+    assert rec0.time.tracing_ns[0] > rec0.time.consumer_ns
+    # on the writer's CPU the consumer finds the lines in its own cache; from
+    # CPU 5 (the other node) it takes them across, and the writer takes them back
+    assert rec0.time.consumer_ns < rec.time.consumer_ns
+    assert rec.time.tracing_ns[0] > rec0.time.tracing_ns[0] - rec0.time.consumer_ns
+
+
+def test_the_consumer_writes_out_packets_padded_to_a_page(tmp_path):
+    """As LTTng's kernel consumer (RING_BUFFER_GET_PADDED_SUBBUF_SIZE): a
+    packet's content rounded up to a page, not the whole sub-buffer.  The
+    quiet CPU's packet (64-byte header, 3 events of 32) costs a page; CPU 0's
+    full ones the sub-buffer."""
+    from kmodel.consumer.timed import padded_size
+    from kmodel.relay.packet import PACKET_MAGIC, PacketHeader
+
+    def hdr(content):
+        return PacketHeader(PACKET_MAGIC, 0, 0, content * 8, S * 8, 0, 0, 0)
+    assert [padded_size(hdr(c), S) for c in (64, 4096, 4097, S)] == [4096, 4096, 8192, S]
+    rec, _, _ = record_in_time(tmp_path / "t", quiet_cpu1(), 600_000, switch_timer_us=100,
+                               consumer_cpu=3, bandwidth=4096e6)    # a page a microsecond
+    assert sorted(a[0] for a in rec.time.arrivals) == [0, 1]     # 3 events each
+    assert rec.drain.out_bytes == 2 * 4096
+    # (full packets cost the whole sub-buffer: the losses' arithmetic above)
