@@ -10,10 +10,12 @@ validation rejected, and what it found damaged is reported, not hidden.
 """
 import mmap
 import os
+import uuid as uuidlib
 
 from hw.hostfile import HostFileError, check_regular_file
-from kmodel.consumer.ctf import BY_ID, metadata, stream_name
+from kmodel.consumer.ctf import BY_ID, TraceInfo, metadata, stream_name
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.pmem_layout import PmemLayoutError, by_cpu, info_text, scan_region
 
 REGION_LIMIT = 1 << 40                  # a region file larger than this is no region
@@ -74,8 +76,11 @@ def _write(scan, d):
     """The metadata (with a raw class for each record id no kmodel event has)
     and a stream file a buffer."""
     ids = {eid for ps in scan.packets.values() for p in ps for _, eid, _ in p.records}
+    first = next((p for ps in scan.packets.values() for p in ps), None)
+    uuid = (str(uuidlib.UUID(bytes=unpack_packet_header(first.data).uuid)) if first
+            else TraceInfo().uuid)         # (the packets say the trace's UUID)
     with open(os.path.join(d, "metadata"), "w") as f:
-        f.write(metadata(raw_ids=ids - set(BY_ID)))
+        f.write(metadata(TraceInfo(uuid), raw_ids=ids - set(BY_ID)))
     for cpu, packets in by_cpu(scan.packets.items()):
         with open(os.path.join(d, stream_name(cpu)), "wb") as f:
             for p in packets:

@@ -1,29 +1,40 @@
 """CTF 1.8: the metadata that says what kmodel's packets mean, and a small reader.
 
 A sub-buffer of the sub-buffer layer (kmodel/relay/ring_buffer.py) is already a
-CTF packet: its 64-byte header is the trace's packet header (``magic``) followed,
-at the next 8-byte boundary, by the stream's packet context
-(``timestamp_begin``, ``timestamp_end``, ``content_size`` and ``packet_size`` in
-bits, ``packet_seq_num``, ``events_discarded``, ``cpu_id``), and each record's 16-byte header is
-the stream's event header (``timestamp``, ``payload_size``, ``id``, aligned to
-64 bits: TSDL counts alignment in bits).  So a consumer writes a stream file by appending whole sub-buffers as they
-are (splice.py), and the ``metadata`` file below lets babeltrace2, or
-``read_trace`` here, decode them.  Discarded events show as the difference of
+CTF packet: its 84-byte header is lttng-modules' trace packet header
+(``magic``, ``uuid``, ``stream_id``, ``stream_instance_id``) and stream packet
+context (``timestamp_begin``, ``timestamp_end``, ``content_size`` and
+``packet_size`` in bits, ``packet_seq_num``, ``events_discarded``,
+``cpu_id``), and each record's header is the stream's event header: LTTng's
+compact or large one (kmodel/relay/event_header.py), or kmodel's own 16 bytes
+(``timestamp``, ``payload_size``, ``id``).  All of it is packed (TSDL
+alignment 8 bits), as lttng-modules writes on x86.  So a consumer writes a
+stream file by appending whole sub-buffers as they are (splice.py), and the
+``metadata`` file below, laid out as lttng-modules' metadata statedump
+writes it (src/lttng-events.c, _lttng_session_metadata_statedump, v2.13.9:
+trace UUID, env with the tracer's name and version, a clock with an offset
+from the Epoch), lets babeltrace2, lttng-analyses, or ``read_trace`` here,
+decode them.  Discarded events show as the difference of
 ``events_discarded`` between packets; overwritten packets as gaps in
 ``packet_seq_num``.
 
-The event classes are the synthetic ones of ``kmodel trace record``.  Every
-payload starts with ``seq``, the event's number on its CPU, so that a reader
-can tell which events are missing.
+The event classes are those of ``kmodel trace record``'s workloads: the
+synthetic one's (``kmodel_*`` and ``blob``), whose payloads start with
+``seq``, the event's number on its CPU, so that a reader can tell which
+events are missing; and lttng-modules' kernel events with their fields
+(lttng_events.py), which the scheduler workload writes.
 """
 import mmap
 import os
 import re
 import struct
+import time
+import uuid as uuidlib
 import zlib
 from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
+from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, record_size, unpack_packet_header,
                                  unpack_record_header)
 
@@ -38,7 +49,8 @@ class TraceError(ValueError):
     """A trace directory that cannot be read; the message names the file and offset."""
 
 
-VARIABLE = ("len", "payload")           # field codes of a variable length
+VARIABLE = ("len", "payload", "string")     # field codes of a variable length (last)
+COMM = "16s"                                # a task's comm: char[TASK_COMM_LEN], text
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,8 @@ class EventClass:
     id: int
     name: str
     fields: tuple               # (name, struct code) in order; "len": uint8[len],
-                                # "payload": uint8[the whole payload]
+                                # "payload": uint8[the whole payload], "string": a
+                                # NUL-ended string; "16s": char[16] text
     # derived from fields: the fixed fields' names and their struct layout
     fixed: tuple = field(init=False, repr=False, compare=False)
     layout: struct.Struct = field(init=False, repr=False, compare=False)
@@ -60,16 +73,39 @@ class EventClass:
 
 
 EVENT_CLASSES = (
-    EventClass(0, "sched_switch", (("seq", "Q"), ("prev_tid", "I"), ("next_tid", "I"),
-                                   ("prev_state", "I"), ("cpu", "I"))),
-    EventClass(1, "irq_handler_entry", (("seq", "Q"), ("irq", "I"), ("vector", "I"))),
-    EventClass(2, "irq_handler_exit", (("seq", "Q"), ("irq", "I"), ("ret", "I"))),
+    EventClass(0, "kmodel_switch", (("seq", "Q"), ("prev_tid", "I"), ("next_tid", "I"),
+                                    ("prev_state", "I"), ("cpu", "I"))),
+    EventClass(1, "kmodel_irq_entry", (("seq", "Q"), ("irq", "I"), ("vector", "I"))),
+    EventClass(2, "kmodel_irq_exit", (("seq", "Q"), ("irq", "I"), ("ret", "I"))),
     EventClass(3, "blob", (("seq", "Q"), ("len", "I"), ("crc", "I"), ("data", "len"))),
     EventClass(4, "shell_write", (("data", "payload"),)),     # the shell's relay write
+    # lttng-modules' (include/instrumentation/events/{sched,irq}.h and
+    # src/lttng-statedump-impl.c, v2.13.9), with the fields the analyses read:
+    EventClass(5, "sched_switch", (("prev_comm", COMM), ("prev_tid", "i"), ("prev_prio", "i"),
+                                   ("prev_state", "q"), ("next_comm", COMM),
+                                   ("next_tid", "i"), ("next_prio", "i"))),
+    EventClass(6, "sched_wakeup", (("comm", COMM), ("tid", "i"), ("prio", "i"),
+                                   ("success", "i"), ("target_cpu", "i"))),
+    EventClass(7, "irq_handler_entry", (("irq", "i"), ("name", "string"))),
+    EventClass(8, "irq_handler_exit", (("irq", "i"), ("ret", "i"))),
+    EventClass(9, "softirq_raise", (("vec", "I"),)),
+    EventClass(10, "softirq_entry", (("vec", "I"),)),
+    EventClass(11, "softirq_exit", (("vec", "I"),)),
+    EventClass(12, "sched_process_fork", (("parent_comm", COMM), ("parent_tid", "i"),
+                                          ("parent_pid", "i"), ("child_comm", COMM),
+                                          ("child_tid", "i"), ("child_pid", "i"))),
+    EventClass(13, "sched_process_exit", (("comm", COMM), ("tid", "i"), ("prio", "i"))),
+    EventClass(14, "lttng_statedump_start", ()),
+    EventClass(15, "lttng_statedump_process_state", (
+        ("tid", "i"), ("vtid", "i"), ("pid", "i"), ("vpid", "i"), ("ppid", "i"),
+        ("vppid", "i"), ("name", COMM), ("type", "i"), ("mode", "i"), ("submode", "i"),
+        ("status", "i"), ("cpu", "i"))),
+    EventClass(16, "lttng_statedump_end", ()),
 )
 BY_ID = {c.id: c for c in EVENT_CLASSES}
 SHELL_WRITE = 4
-_TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t"}
+_TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t", "i": "int32_t", "q": "long",
+              COMM: None, "string": None}
 
 
 def raw_class(event_id):
@@ -80,10 +116,37 @@ def raw_class(event_id):
 
 def encode(cls, values):
     """encode - the payload bytes of an event of class cls from its field values."""
-    out = cls.layout.pack(*[values[n] for n in cls.fixed])
+    out = cls.layout.pack(*[_text(values[n]) if c == COMM else values[n]
+                            for n, c in cls.fields if c not in VARIABLE])
     if cls.variable:
-        out += values["data"]
+        name, code = cls.fields[-1]
+        out += values[name].encode() + b"\0" if code == "string" else values[name]
     return out
+
+
+def _text(v):
+    return v.encode() if isinstance(v, str) else v
+
+
+def payload_len(cls, buf, at, end):
+    """payload_len - the bytes of the payload of class cls at buf[at:end],
+    read from its own fields (a header without a payload size), or None if
+    it runs past end."""
+    n = cls.layout.size
+    if at + n > end:
+        return None
+    if cls.variable:
+        name, code = cls.fields[-1]
+        if code == "len":
+            n += dict(zip(cls.fixed, cls.layout.unpack_from(buf, at)))["len"]
+        elif code == "string":
+            nul = bytes(buf[at + n:end]).find(b"\0")
+            if nul < 0:
+                return None
+            n += nul + 1
+        else:
+            return None             # (a whole-payload field needs kmodel's header)
+    return n if at + n <= end else None
 
 
 def decode(cls, payload):
@@ -95,6 +158,11 @@ def decode(cls, payload):
     if len(payload) < need:
         raise TraceError(f"{cls.name} payload of {len(payload)} bytes, needs {need}")
     values = dict(zip(cls.fixed, layout.unpack_from(payload)))
+    for name, code in cls.fields:
+        if code == COMM:
+            values[name] = values[name].rstrip(b"\0").decode(errors="replace")
+        elif code == "string":
+            values[name] = bytes(payload[need:]).rstrip(b"\0").decode(errors="replace")
     if cls.name == "blob":
         data = payload[need:need + values["len"]]
         if len(data) != values["len"] or zlib.crc32(data) != values["crc"]:
@@ -103,69 +171,180 @@ def decode(cls, payload):
     return values
 
 
-def metadata(hostname="kmodel", release="2.6.29-kmodel", raw_ids=()):
-    """metadata - the TSDL text of a kmodel trace; raw_ids are record ids no
-    kmodel event has, each declared as its payload's bytes (raw_class)."""
+# The trace's identity and clock, as lttng-modules' statedump writes them.
+# The boot is put at a fixed date so that a trace is the same byte for byte
+# from the same options; the trace clock counts nanoseconds from it.
+BOOT_EPOCH_S = 1237889820               # 2009-03-24T10:17:00Z
+TRACER = ("lttng-modules", 2, 13, 9)    # the layout followed (src/lttng-events.c)
+
+
+@dataclass(frozen=True)
+class TraceInfo:
+    """What the metadata says of a trace beyond its event classes."""
+    uuid: str = "00000000-0000-0000-0000-000000000000"
+    header: str = "kmodel"              # the records' header: kmodel, compact, large
+    trace_name: str = "kmodel"
+    hostname: str = "kmodel"
+    release: str = "2.6.29-kmodel"
+    offset_s: int = BOOT_EPOCH_S        # the clock's offset from the Epoch
+
+    @staticmethod
+    def for_seed(seed, header="kmodel"):
+        """A trace's info with a UUID drawn from seed (the same seed, the same UUID)."""
+        import random
+        raw = random.Random(f"kmodel-trace-uuid-{seed}").randbytes(16)
+        return TraceInfo(str(uuidlib.UUID(bytes=raw, version=4)), header)
+
+    @property
+    def uuid_bytes(self):
+        return uuidlib.UUID(self.uuid).bytes
+
+
+def _fields_tsdl(c):
+    out = []
+    for name, code in c.fields:
+        if code == "len":
+            out.append(f"\t\tuint8_t {name}[len];")
+        elif code == "payload":
+            out.append(f"\t\tuint8_t {name}[stream.event.header.payload_size];")
+        elif code == COMM:
+            out.append("\t\tinteger { size = 8; align = 8; signed = 1; encoding = UTF8; "
+                       f"base = 10; }} {name}[16];")
+        elif code == "string":
+            out.append(f"\t\tstring {{ encoding = UTF8; }} {name};")
+        else:
+            out.append(f"\t\t{_TSDL_TYPE[code]} {name};")
+    return "\n".join(out)
+
+
+_HEADERS_TSDL = """struct event_header_compact {
+\tenum : uint5_t { compact = 0 ... 30, extended = 31 } id;
+\tvariant <id> {
+\t\tstruct {
+\t\t\tuint27_clock_monotonic_t timestamp;
+\t\t} compact;
+\t\tstruct {
+\t\t\tuint32_t id;
+\t\t\tuint64_clock_monotonic_t timestamp;
+\t\t} extended;
+\t} v;
+} align(8);
+
+struct event_header_large {
+\tenum : uint16_t { compact = 0 ... 65534, extended = 65535 } id;
+\tvariant <id> {
+\t\tstruct {
+\t\t\tuint32_clock_monotonic_t timestamp;
+\t\t} compact;
+\t\tstruct {
+\t\t\tuint32_t id;
+\t\t\tuint64_clock_monotonic_t timestamp;
+\t\t} extended;
+\t} v;
+} align(8);
+
+struct event_header_kmodel {
+\tuint64_clock_monotonic_t timestamp;
+\tuint32_t payload_size;
+\tuint32_t id;
+} align(8);
+"""
+
+
+def metadata(info=TraceInfo(), raw_ids=()):
+    """metadata - the TSDL text of a kmodel trace, laid out as lttng-modules'
+    metadata statedump (v2.13.9) lays out a kernel trace's, packed as on
+    x86; info says its UUID, header format and clock.  raw_ids are record
+    ids no kmodel event has, each declared as its payload's bytes
+    (raw_class; with kmodel's header only, which has the payload's size)."""
     events = []
     for c in EVENT_CLASSES + tuple(raw_class(i) for i in sorted(raw_ids) if i not in BY_ID):
-        fields = []
-        for name, code in c.fields:
-            if code == "len":
-                fields.append(f"\t\tuint8_t {name}[len];")
-            elif code == "payload":
-                fields.append(f"\t\tuint8_t {name}[stream.event.header.payload_size];")
-            else:
-                fields.append(f"\t\t{_TSDL_TYPE[code]} {name};")
-        events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n"
-                      f"\tfields := struct {{\n" + "\n".join(fields) + "\n\t};\n};\n")
+        if c.fields and c.fields[-1][1] == "payload" and info.header != "kmodel":
+            continue                    # (its size is in kmodel's header alone)
+        events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n\tstream_id = 0;\n"
+                      f"\tfields := struct {{\n" + _fields_tsdl(c) + "\n\t};\n};\n")
+    date = time.strftime("%Y%m%dT%H%M%S+0000", time.gmtime(info.offset_s))
+    name, major, minor, patch = TRACER
     return f"""/* CTF 1.8 */
 
 typealias integer {{ size = 8; align = 8; signed = false; }} := uint8_t;
-typealias integer {{ size = 32; align = 32; signed = false; }} := uint32_t;
-typealias integer {{ size = 64; align = 64; signed = false; }} := uint64_t;
+typealias integer {{ size = 16; align = 8; signed = false; }} := uint16_t;
+typealias integer {{ size = 32; align = 8; signed = false; }} := uint32_t;
+typealias integer {{ size = 64; align = 8; signed = false; }} := uint64_t;
+typealias integer {{ size = 64; align = 8; signed = false; }} := unsigned long;
+typealias integer {{ size = 5; align = 1; signed = false; }} := uint5_t;
+typealias integer {{ size = 27; align = 1; signed = false; }} := uint27_t;
+typealias integer {{ size = 32; align = 8; signed = true; }} := int32_t;
+typealias integer {{ size = 64; align = 8; signed = true; }} := long;
 
 trace {{
 \tmajor = 1;
 \tminor = 8;
+\tuuid = "{info.uuid}";
 \tbyte_order = le;
 \tpacket.header := struct {{
 \t\tuint32_t magic;
+\t\tuint8_t  uuid[16];
+\t\tuint32_t stream_id;
+\t\tuint64_t stream_instance_id;
 \t}};
 }};
 
 env {{
-\thostname = "{hostname}";
+\thostname = "{info.hostname}";
 \tdomain = "kernel";
 \tsysname = "Linux";
-\tkernel_release = "{release}";
-\ttracer_name = "kmodel";
+\tkernel_release = "{info.release}";
+\tkernel_version = "#1 SMP";
+\ttracer_name = "{name}";
+\ttracer_major = {major};
+\ttracer_minor = {minor};
+\ttracer_patchlevel = {patch};
+\ttrace_buffering_scheme = "global";
+\ttrace_name = "{info.trace_name}";
+\ttrace_creation_datetime = "{date}";
 \tkmodel_trace = 1;
 }};
 
 clock {{
 \tname = "monotonic";
-\tdescription = "kmodel trace clock: one tick a reservation attempt";
-\tfreq = 1000000000;
-\toffset = 0;
+\tuuid = "{info.uuid}";
+\tdescription = "kmodel trace clock: modeled nanoseconds since boot";
+\tfreq = 1000000000; /* Frequency, in Hz */
+\t/* clock value offset from Epoch is: offset * (1/freq) */
+\toffset = {info.offset_s * 1_000_000_000};
 }};
 
-typealias integer {{ size = 64; align = 64; signed = false; map = clock.monotonic.value; }} := uint64_clock_t;
+typealias integer {{
+\tsize = 27; align = 1; signed = false;
+\tmap = clock.monotonic.value;
+}} := uint27_clock_monotonic_t;
 
+typealias integer {{
+\tsize = 32; align = 8; signed = false;
+\tmap = clock.monotonic.value;
+}} := uint32_clock_monotonic_t;
+
+typealias integer {{
+\tsize = 64; align = 8; signed = false;
+\tmap = clock.monotonic.value;
+}} := uint64_clock_monotonic_t;
+
+struct packet_context {{
+\tuint64_clock_monotonic_t timestamp_begin;
+\tuint64_clock_monotonic_t timestamp_end;
+\tuint64_t content_size;
+\tuint64_t packet_size;
+\tuint64_t packet_seq_num;
+\tunsigned long events_discarded;
+\tuint32_t cpu_id;
+}};
+
+{_HEADERS_TSDL}
 stream {{
-\tpacket.context := struct {{
-\t\tuint64_clock_t timestamp_begin;
-\t\tuint64_clock_t timestamp_end;
-\t\tuint64_t content_size;
-\t\tuint64_t packet_size;
-\t\tuint64_t packet_seq_num;
-\t\tuint64_t events_discarded;
-\t\tuint32_t cpu_id;
-\t}};
-\tevent.header := struct {{
-\t\tuint64_clock_t timestamp;
-\t\tuint32_t payload_size;
-\t\tuint32_t id;
-\t}} align(64);
+\tid = 0;
+\tevent.header := struct event_header_{info.header};
+\tpacket.context := struct packet_context;
 }};
 
 """ + "\n".join(events)
@@ -188,12 +367,21 @@ STREAM_LIMIT = 1 << 40
 _RAW_DECL = re.compile(r'event \{\n\tname = "record_(\d+)";\n\tid = (\d+);')
 
 
+_INFO = {name: re.compile(rx) for name, rx in (
+    ("uuid", r'\ttrace \{[^}]*?uuid = "([0-9a-f-]{36})";|\tuuid = "([0-9a-f-]{36})";'),
+    ("header", r"event\.header := struct event_header_(kmodel|compact|large);"),
+    ("trace_name", r'\ttrace_name = "([^"\n]*)";'),
+    ("offset_s", r"\toffset = (\d+)000000000;"))}
+
+
 def check_metadata(path):
-    """check_metadata - the event classes of the trace whose metadata file is
-    path, or a TraceError if it is not metadata kmodel writes: this reader
-    decodes kmodel's layout only, so it takes only the text that declares it
-    (byte for byte, with the raw classes it declares), where babeltrace2
-    would refuse what is not CTF and read any CTF that is."""
+    """check_metadata - (event classes, header format) of the trace whose
+    metadata file is path, or a TraceError if it is not metadata kmodel
+    writes: this reader decodes kmodel's layout only, so it takes only the
+    text that declares it (byte for byte, with the UUID, header format, name,
+    clock offset and raw classes it declares), where babeltrace2 would refuse
+    what is not CTF and read any CTF that is.  The format is an EventHeader,
+    or None for kmodel's own header."""
     try:
         text = read_regular_file(path, METADATA_LIMIT, "metadata file").decode("utf-8")
     except HostFileError as e:
@@ -203,15 +391,27 @@ def check_metadata(path):
     raw = {int(i) for name_id, i in _RAW_DECL.findall(text) if name_id == i}
     if not text.strip():
         raise TraceError(f"{path}: empty: not CTF metadata")
-    if text != metadata(raw_ids=raw):
+    found = {}
+    for name, rx in _INFO.items():
+        m = rx.search(text)
+        if m:
+            v = next(g for g in m.groups() if g is not None)
+            found[name] = int(v) if name == "offset_s" else v
+    try:
+        info = TraceInfo(**found)
+        ok = text == metadata(info, raw_ids=raw)
+    except ValueError:
+        ok = False
+    if not ok:
         raise TraceError(f"{path}: not the metadata kmodel writes (kmodel trace show reads "
                          "kmodel's traces; babeltrace2 reads any CTF trace)")
-    return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}
+    return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header)
 
 
-def read_stream(path, classes=BY_ID):
+def read_stream(path, classes=BY_ID, header=None):
     """read_stream - the packets of one stream file, decoded with classes
-    ({event id: EventClass}).  The file is mapped, not read whole."""
+    ({event id: EventClass}) and the records' header format (None: kmodel's).
+    The file is mapped, not read whole."""
     try:
         check_regular_file(path, STREAM_LIMIT, "stream file")
         with open(path, "rb") as f:
@@ -222,13 +422,13 @@ def read_stream(path, classes=BY_ID):
     except OSError as e:
         raise TraceError(f"{path}: {e.strerror}") from None
     try:
-        return _packets(data, os.path.basename(path), classes)
+        return _packets(data, os.path.basename(path), classes, header)
     finally:
         if size:
             data.close()
 
 
-def _packets(data, name, classes):
+def _packets(data, name, classes, header=None):
     packets = []
     pos = 0
     while pos < len(data):
@@ -245,27 +445,56 @@ def _packets(data, name, classes):
         if pos + size // 8 > len(data):
             raise TraceError(f"{name}: offset {pos}: truncated packet "
                              f"({len(data) - pos} of {size // 8} bytes)")
-        events = []
-        at = pos + HDR
         end = pos + content // 8
-        while at < end:
-            if end - at < REC:
-                raise TraceError(f"{name}: offset {at}: truncated event header")
-            r = unpack_record_header(data, at)
-            cls = classes.get(r.id)
-            if cls is None or at + REC + r.payload_size > end:
-                raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
-                                 f"{r.payload_size} bytes)")
-            try:
-                values = decode(cls, data[at + REC:at + REC + r.payload_size])
-            except TraceError as e:
-                raise TraceError(f"{name}: offset {at}: {e}") from None
-            events.append((r.timestamp, cls.name, values))
-            at += record_size(r.payload_size)
+        reader = _records if header is None else _lttng_records
+        events = reader(data, pos + HDR, end, name, classes, header, h.timestamp_begin)
         packets.append(Packet(name, pos, h.cpu_id, h.timestamp_begin, h.timestamp_end,
                               h.packet_seq_num, h.events_discarded, events))
         pos += size // 8
     return packets
+
+
+def _records(data, at, end, name, classes, _header, _ts_begin):
+    """The records of a packet with kmodel's header (each says its payload's size)."""
+    events = []
+    while at < end:
+        if end - at < REC:
+            raise TraceError(f"{name}: offset {at}: truncated event header")
+        r = unpack_record_header(data, at)
+        cls = classes.get(r.id)
+        if cls is None or at + REC + r.payload_size > end:
+            raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
+                             f"{r.payload_size} bytes)")
+        try:
+            values = decode(cls, data[at + REC:at + REC + r.payload_size])
+        except TraceError as e:
+            raise TraceError(f"{name}: offset {at}: {e}") from None
+        events.append((r.timestamp, cls.name, values))
+        at += record_size(r.payload_size)
+    return events
+
+
+def _lttng_records(data, at, end, name, classes, header, ts_begin):
+    """The records of a packet with an LTTng header: the clock starts at the
+    packet's timestamp_begin and each header updates it (event_header.py);
+    a payload's size is read from its fields."""
+    events = []
+    clock = ClockUpdate(ts_begin)
+    while at < end:
+        if end - at < header.size:
+            raise TraceError(f"{name}: offset {at}: truncated event header")
+        event_id, ts, bits, hs = header.unpack_from(data, at)
+        cls = classes.get(event_id)
+        n = None if cls is None or at + hs > end else payload_len(cls, data, at + hs, end)
+        if n is None:
+            raise TraceError(f"{name}: offset {at}: bad event (id {event_id})")
+        try:
+            values = decode(cls, data[at + hs:at + hs + n])
+        except TraceError as e:
+            raise TraceError(f"{name}: offset {at}: {e}") from None
+        events.append((clock.update(ts, bits), cls.name, values))
+        at += hs + n
+    return events
 
 
 def read_trace(path):
@@ -275,7 +504,7 @@ def read_trace(path):
         raise TraceError(f"{path}: not a directory")
     if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
-    classes = check_metadata(os.path.join(path, "metadata"))
-    return {name: read_stream(os.path.join(path, name), classes)
+    classes, header = check_metadata(os.path.join(path, "metadata"))
+    return {name: read_stream(os.path.join(path, name), classes, header)
             for name in sorted(os.listdir(path))
             if name != "metadata" and not name.startswith(".")}

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
-from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
+from kmodel.consumer.ctf import EVENT_CLASSES, TraceInfo, encode, metadata, read_trace
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
+from kmodel.relay.event_header import header_of
 from kmodel.relay.rb_config import Mode, Scope, SwitchMode
 from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
 from kmodel.session import Session, WriteRefused
@@ -54,6 +55,10 @@ class RecordOptions:
     cmdline: str = ""               # the boot's, e.g. reserve_mem= for --backend pmem
     pmem: str | None = None         # the host file behind that region
     pmem_format: bool = False       # ... which may be one kmodel did not make
+    header: str | None = None       # the records' header: compact, large (LTTng's), kmodel;
+                                    # None: compact, or kmodel on --backend pmem (its
+                                    # crash reader decodes kmodel's header alone)
+    workload: str = "synthetic"     # synthetic, or sched (kmodel/consumer/sched_workload.py)
 
 
 @dataclass
@@ -73,7 +78,7 @@ class CpuStats:
 
 def tick_events(rng, cpu, rate, subbuf_size):
     """tick_events - what one CPU traces in one tick: rate times, a
-    sched_switch (70%), an interrupt's entry and exit (23%) or a blob of
+    kmodel_switch (70%), an interrupt's entry and exit (23%) or a blob of
     100 bytes to 3 pages (7%, each smaller than a packet's room), drawn from
     rng.  Yields (irq number or None, ((class name, field values), ...));
     the events of an interrupt are written from its handler.  (The floor of
@@ -82,17 +87,29 @@ def tick_events(rng, cpu, rate, subbuf_size):
     for _ in range(rate):
         r = rng.random()
         if r < 0.7:
-            yield None, (("sched_switch", {
+            yield None, (("kmodel_switch", {
                 "prev_tid": rng.randrange(1, 4096), "next_tid": rng.randrange(1, 4096),
                 "prev_state": rng.randrange(3), "cpu": cpu}),)
         elif r < 0.93:
             irq = rng.randrange(16, 64)
-            yield irq, (("irq_handler_entry", {"irq": irq, "vector": irq + 32}),
-                        ("irq_handler_exit", {"irq": irq, "ret": 1}))
+            yield irq, (("kmodel_irq_entry", {"irq": irq, "vector": irq + 32}),
+                        ("kmodel_irq_exit", {"irq": irq, "ret": 1}))
         else:
             n = rng.randrange(100, min(big, 3 * 4096))
             data = rng.randbytes(n)
             yield None, (("blob", {"len": n, "crc": zlib.crc32(data), "data": data}),)
+
+
+def header_for(opts):
+    """header_for - the records' header format a recording uses (a ValueError
+    for a format the backend's crash reader cannot decode)."""
+    if opts.header is None:
+        return "kmodel" if opts.backend == "pmem" else "compact"
+    if opts.backend == "pmem" and opts.header != "kmodel":
+        raise ValueError(f"--header {opts.header}: the pmem backend keeps kmodel's record "
+                         "header (kmodel crash extract decodes that alone): give --header "
+                         "kmodel or leave it out")
+    return opts.header
 
 
 class Recorder:
@@ -159,8 +176,11 @@ class Recorder:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
                 raise ValueError(why[-1] if why else f"the channel cannot be opened ({err})")
+            info = TraceInfo.for_seed(o.seed, header_for(o))
+            self.rbc.uuid = info.uuid_bytes
+            self.rbc.header = header_of(info.header)
             with open(os.path.join(self.outdir, "metadata"), "w") as f:
-                f.write(metadata())
+                f.write(metadata(info))
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             self._trace(sess, consumer)
