@@ -30,9 +30,10 @@ from kmodel.cli.setup_channel import check_host_size
 from kmodel.cli.signals import StopSignals, Terminated
 from kmodel.consumer.base import consumer_help, consumer_names
 from kmodel.consumer.ctf import TraceError, read_trace
-from kmodel.consumer.record import Recorder, RecordOptions
+from kmodel.consumer.record import WORKLOADS, Recorder, RecordOptions, header_for
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
 from kmodel.relay.backend import backend_names
+from kmodel.relay.event_header import HeaderType
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode
 from kmodel.session import parse_hotplug
@@ -82,12 +83,18 @@ def record_options(args):
                 from None
         except ValueError as e:
             raise UsageError(str(e)) from None
-    return RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
+    opts = RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
                          rate=args.rate, layer=args.layer, mode=Mode(args.mode),
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
-                         pmem_format=args.pmem_format, config=tuple(args.config or ()))
+                         pmem_format=args.pmem_format, config=tuple(args.config or ()),
+                         header=args.header, workload=args.workload)
+    try:
+        header_for(opts)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return opts
 
 
 def cmd_record(args, out):
@@ -176,6 +183,12 @@ def add_parser(sub):
                    "written while tracing, e.g. '10 echo 0 > "
                    "/sys/devices/system/cpu/cpu3/online'")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--header", choices=[t.value for t in HeaderType],
+                   help="the records' header: LTTng's compact (the default) or large, or "
+                        "kmodel's own 16 bytes (the default with --backend pmem)")
+    r.add_argument("--workload", default="synthetic", choices=WORKLOADS,
+                   help="synthetic (kmodel_* events and blobs, numbered), or sched: a "
+                        "scheduler model writing lttng-modules' kernel events")
     r.add_argument("--config", action="append", metavar="CONFIG_X=y")
     r.add_argument("--cmdline", default="", metavar="PARAMS",
                    help="kernel command line, e.g. reserve_mem=4M:4096:trace for "

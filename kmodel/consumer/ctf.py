@@ -97,9 +97,9 @@ EVENT_CLASSES = (
     EventClass(13, "sched_process_exit", (("comm", COMM), ("tid", "i"), ("prio", "i"))),
     EventClass(14, "lttng_statedump_start", ()),
     EventClass(15, "lttng_statedump_process_state", (
-        ("tid", "i"), ("vtid", "i"), ("pid", "i"), ("vpid", "i"), ("ppid", "i"),
-        ("vppid", "i"), ("name", COMM), ("type", "i"), ("mode", "i"), ("submode", "i"),
-        ("status", "i"), ("cpu", "i"))),
+        ("tid", "i"), ("pid", "i"), ("ppid", "i"), ("name", COMM), ("type", "i"),
+        ("mode", "i"), ("submode", "i"), ("status", "i"), ("cpu", "I"),
+        ("file_table_address", "Q"))),
     EventClass(16, "lttng_statedump_end", ()),
 )
 BY_ID = {c.id: c for c in EVENT_CLASSES}

@@ -24,7 +24,8 @@ import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import EVENT_CLASSES, TraceInfo, encode, metadata, read_trace
-from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
+from kmodel.consumer.sched_workload import TICK_NS, SchedModel
+from kmodel.cpu.context import HARDIRQ, TASK, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
@@ -34,6 +35,7 @@ from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
 from kmodel.session import Session, WriteRefused
 
 CLASS = {c.name: c for c in EVENT_CLASSES}
+WORKLOADS = ("synthetic", "sched")
 
 
 @dataclass
@@ -127,6 +129,7 @@ class Recorder:
         self.seq = {}                   # cpu -> next event number
         self.consumer = None            # the run's Consumer, once started
         self.refused = []               # the script's writes the kernel refused
+        self.sched = None               # the sched workload's model (sched_workload.py)
         self.ticks = 0
 
     # --- the workload ---------------------------------------------------------------
@@ -157,6 +160,29 @@ class Recorder:
                 finally:
                     context_exit(k, ctx)
 
+    def _tick_sched(self, tick, online):
+        """One tick of the sched workload: its events due, each written on its
+        CPU, in its context, with the trace clock at its time (the clock only
+        goes forward: an event due at a time already read is a nanosecond or
+        so late)."""
+        k = self.k
+        model = self.sched
+        for t, cpu, ctx, name, values in model.next_events(model.start + (tick + 1) * TICK_NS):
+            if cpu not in online:
+                continue
+            if t - 1 > k.trace_clock:
+                k.trace_clock = t - 1
+            cls = CLASS[name]
+            self.seq[cpu] = self.seq.get(cpu, 0) + 1
+            with k.on_cpu(cpu):
+                c = None if ctx is TASK else context_enter(k, cpu, ctx, name)
+                try:
+                    self.rbc.layer.write__straight(self.rbc.buf_for(cpu), encode(cls, values),
+                                                   cls.id)
+                finally:
+                    if c is not None:
+                        context_exit(k, c)
+
     # --- a run ---------------------------------------------------------------------
     def run(self):
         o = self.opts
@@ -183,7 +209,12 @@ class Recorder:
                 f.write(metadata(info))
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
+            if o.workload == "sched":
+                self.sched = SchedModel(o.seed, list(k.for_each_possible_cpu()),
+                                        start_ns=k.trace_clock + TICK_NS)
             self._trace(sess, consumer)
+            if self.sched is not None:
+                self.sched.stop(self.sched.truth.last)
             self._final_flush(consumer)
             consumer.finish()
             return self._stats()
@@ -213,7 +244,9 @@ class Recorder:
                 break
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online):
                 break
-            for cpu in online:
+            if self.sched is not None:
+                self._tick_sched(tick, online)
+            for cpu in online if self.sched is None else ():
                 if o.events is None or self.seq.get(cpu, 0) < o.events:
                     self._tick_cpu(cpu)
             consumer.consume(o.consumer_rate)
