@@ -163,11 +163,12 @@ def decode(cls, payload):
             values[name] = values[name].rstrip(b"\0").decode(errors="replace")
         elif code == "string":
             values[name] = bytes(payload[need:]).rstrip(b"\0").decode(errors="replace")
-    if cls.name == "blob":
-        data = payload[need:need + values["len"]]
-        if len(data) != values["len"] or zlib.crc32(data) != values["crc"]:
-            raise TraceError(f"blob {values['seq']}: data does not match its length or crc")
-        values["data"] = data
+    if cls.fields and cls.fields[-1][1] == "len":
+        data = bytes(payload[need:need + values["len"]])
+        if len(data) != values["len"] or ("crc" in values and zlib.crc32(data) != values["crc"]):
+            raise TraceError(f"{cls.name} {values.get('seq', '')}: data does not match its "
+                             "length or crc")
+        values[cls.fields[-1][0]] = data
     return values
 
 
