@@ -47,8 +47,8 @@ def test_metadata_babeltrace2_refuses_is_refused(trace, capsys, metadata, why):
 def test_a_packet_whose_content_exceeds_its_size_is_refused(trace, capsys):
     stream = trace / "channel0_0"
     data = bytearray(stream.read_bytes())
-    size = struct.unpack_from("<Q", data, 32)[0]
-    struct.pack_into("<Q", data, 24, size + 64)     # content_size past packet_size
+    size = struct.unpack_from("<Q", data, 56)[0]
+    struct.pack_into("<Q", data, 48, size + 64)     # content_size past packet_size
     stream.write_bytes(data)
     rc, err = show(trace, capsys)
     assert rc == 2 and "bad sizes" in err

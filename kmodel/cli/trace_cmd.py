@@ -129,6 +129,10 @@ def cmd_record(args, out):
     for cpu, s in sorted(stats.items()):
         out.write(f"{cpu:>4} {s.produced:>9} {s.read:>9} {s.lost:>7}  {s.lost_full:>6} "
                   f"{s.lost_wrap:>6} {s.lost_big:>6} {s.overrun:>7} {s.packets:>8}\n")
+    read = sum(s.read for s in stats.values())
+    nbytes = sum(s.record_bytes for s in stats.values())
+    out.write(f"records: {nbytes:,} bytes for {read:,} events, "
+              f"{nbytes / max(read, 1):.1f} bytes an event ({header_for(opts)} header)\n")
     bad = [cpu for cpu, s in stats.items() if s.produced != s.read + s.lost]
     if bad:
         out.write(f"events unaccounted for on CPU(s) {bad}\n")
@@ -228,17 +232,17 @@ def cmd_sizing(args, out):
         _check_matplotlib()
         check_output(args.plot, "--plot", args.force)
     out.write(f"{'subbuf':>7} {'n':>3} {'buffer':>7} {'rate':>5} {'consumer':>8} "
-              f"{'events':>8} {'lost':>7} {'lost %':>7}\n")
+              f"{'events':>8} {'lost':>7} {'lost %':>7} {'B/event':>7}\n")
     rows = []
     try:
         with closing(sweep(points, args.machine, args.events, args.seed, args.layer,
                            args.mode, args.jobs)) as results:
-            for p, produced, lost in results:
+            for p, produced, lost, per_event in results:
                 rows.append((p, produced, lost))
                 out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
                           f"{p.subbuf_size * p.n_subbufs >> 10:>6}K {p.rate:>5} "
                           f"{p.consumer_rate:>8} {produced:>8} {lost:>7} "
-                          f"{100 * lost / max(produced, 1):>6.1f}%\n")
+                          f"{100 * lost / max(produced, 1):>6.1f}% {per_event:>7.1f}\n")
                 out.flush()
     except (KeyboardInterrupt, Terminated) as e:
         out.write(f"stopped by {signal_name(e)}: {len(rows)} of {len(points)} points done\n")
@@ -249,7 +253,7 @@ def cmd_sizing(args, out):
     except ValueError as e:
         raise UsageError(f"trace sizing: {e}") from None
     out.write("rate: events per CPU per tick; consumer: sub-buffers it takes per CPU per "
-              "tick\n")
+              "tick; B/event: bytes a record takes, LTTng's compact header and payload\n")
     if args.plot:
         from kmodel.cli.outfile import write_output
         write_output(args.plot, None, "--plot", args.force, make=lambda tmp: _plot(rows, tmp))

@@ -361,6 +361,7 @@ class Packet:
     seq: int
     events_discarded: int
     events: list                # (timestamp, class name, {field: value})
+    content: int = 0            # bytes of header and records
 
 
 METADATA_LIMIT = 1 << 20
@@ -450,7 +451,7 @@ def _packets(data, name, classes, header=None):
         reader = _records if header is None else _lttng_records
         events = reader(data, pos + HDR, end, name, classes, header, h.timestamp_begin)
         packets.append(Packet(name, pos, h.cpu_id, h.timestamp_begin, h.timestamp_end,
-                              h.packet_seq_num, h.events_discarded, events))
+                              h.packet_seq_num, h.events_discarded, events, content // 8))
         pos += size // 8
     return packets
 

@@ -72,6 +72,7 @@ class CpuStats:
     lost_big: int = 0
     overrun: int = 0
     packets: int = 0
+    record_bytes: int = 0           # of the records read (headers and payloads)
 
     @property
     def lost(self):
@@ -287,4 +288,5 @@ class Recorder:
                 st = stats.setdefault(p.cpu, CpuStats())
                 st.read += len(p.events)
                 st.packets += 1
+                st.record_bytes += max(p.content - HDR, 0)
         return stats

@@ -74,7 +74,7 @@ def pack_packet_header(h: PacketHeader) -> bytes:
 def unpack_packet_header(buf: Buffer, offset: int = 0) -> PacketHeader:
     """unpack_packet_header - the header of the packet at buf[offset:]."""
     f = PACKET_HEADER.unpack_from(buf, offset)
-    return PacketHeader(f[0], *f[4:], f[1], f[2], f[3])
+    return PacketHeader(f[0], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[1], f[2], f[3])
 
 
 RECORD_HEADER = struct.Struct("<QII")

@@ -336,7 +336,7 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan):
         scan.drop("content size")
         return None
     records, pos, last_ts, content = [], HDR, ph.timestamp_begin, CONTEXT_END
-    while pos < end and pos != CONTEXT_END:
+    while pos < end:
         if end - pos < REC:
             scan.drop("record bounds")
             return None
