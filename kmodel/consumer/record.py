@@ -211,7 +211,7 @@ class Recorder:
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             if o.workload == "sched":
-                self.sched = SchedModel(o.seed, list(k.for_each_possible_cpu()),
+                self.sched = SchedModel(o.seed, list(k.for_each_online_cpu()),
                                         start_ns=k.trace_clock + TICK_NS)
             self._trace(sess, consumer)
             if self.sched is not None:
