@@ -64,12 +64,20 @@ class EventClass:
     fixed: tuple = field(init=False, repr=False, compare=False)
     layout: struct.Struct = field(init=False, repr=False, compare=False)
     variable: bool = field(init=False, repr=False, compare=False)
+    texts: tuple = field(init=False, repr=False, compare=False)     # the COMM fields
+    tail: tuple | None = field(init=False, repr=False, compare=False)   # (name, code)
+    len_at: int | None = field(init=False, repr=False, compare=False)   # "len" in fixed
 
     def __post_init__(self):
         fixed = [f for f in self.fields if f[1] not in VARIABLE]
-        object.__setattr__(self, "fixed", tuple(n for n, _ in fixed))
+        names = tuple(n for n, _ in fixed)
+        tail = self.fields[-1] if self.fields and self.fields[-1][1] in VARIABLE else None
+        object.__setattr__(self, "fixed", names)
         object.__setattr__(self, "layout", struct.Struct("<" + "".join(c for _, c in fixed)))
-        object.__setattr__(self, "variable", any(c in VARIABLE for _, c in self.fields))
+        object.__setattr__(self, "variable", tail is not None)
+        object.__setattr__(self, "texts", tuple(n for n, c in fixed if c == COMM))
+        object.__setattr__(self, "tail", tail)
+        object.__setattr__(self, "len_at", names.index("len") if "len" in names else None)
 
 
 EVENT_CLASSES = (
@@ -116,16 +124,16 @@ def raw_class(event_id):
 
 def encode(cls, values):
     """encode - the payload bytes of an event of class cls from its field values."""
-    out = cls.layout.pack(*[_text(values[n]) if c == COMM else values[n]
-                            for n, c in cls.fields if c not in VARIABLE])
+    if cls.texts:
+        v = dict(values)
+        for n in cls.texts:
+            v[n] = v[n].encode() if isinstance(v[n], str) else v[n]
+        values = v
+    out = cls.layout.pack(*[values[n] for n in cls.fixed])
     if cls.variable:
-        name, code = cls.fields[-1]
+        name, code = cls.tail
         out += values[name].encode() + b"\0" if code == "string" else values[name]
     return out
-
-
-def _text(v):
-    return v.encode() if isinstance(v, str) else v
 
 
 def payload_len(cls, buf, at, end):
@@ -136,9 +144,9 @@ def payload_len(cls, buf, at, end):
     if at + n > end:
         return None
     if cls.variable:
-        name, code = cls.fields[-1]
+        code = cls.tail[1]
         if code == "len":
-            n += dict(zip(cls.fixed, cls.layout.unpack_from(buf, at)))["len"]
+            n += cls.layout.unpack_from(buf, at)[cls.len_at]
         elif code == "string":
             nul = bytes(buf[at + n:end]).find(b"\0")
             if nul < 0:
@@ -158,17 +166,19 @@ def decode(cls, payload):
     if len(payload) < need:
         raise TraceError(f"{cls.name} payload of {len(payload)} bytes, needs {need}")
     values = dict(zip(cls.fixed, layout.unpack_from(payload)))
-    for name, code in cls.fields:
-        if code == COMM:
-            values[name] = values[name].rstrip(b"\0").decode(errors="replace")
-        elif code == "string":
+    for name in cls.texts:
+        values[name] = values[name].rstrip(b"\0").decode(errors="replace")
+    if cls.variable:
+        name, code = cls.tail
+        if code == "string":
             values[name] = bytes(payload[need:]).rstrip(b"\0").decode(errors="replace")
-    if cls.fields and cls.fields[-1][1] == "len":
-        data = bytes(payload[need:need + values["len"]])
-        if len(data) != values["len"] or ("crc" in values and zlib.crc32(data) != values["crc"]):
-            raise TraceError(f"{cls.name} {values.get('seq', '')}: data does not match its "
-                             "length or crc")
-        values[cls.fields[-1][0]] = data
+        elif code == "len":
+            data = bytes(payload[need:need + values["len"]])
+            if len(data) != values["len"] or ("crc" in values and
+                                              zlib.crc32(data) != values["crc"]):
+                raise TraceError(f"{cls.name} {values.get('seq', '')}: data does not match "
+                                 "its length or crc")
+            values[name] = data
     return values
 
 

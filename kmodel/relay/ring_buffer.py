@@ -68,7 +68,7 @@ from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOS
 from kmodel.core.straight import stepped
 from kmodel.core.step import Op
 from kmodel.cpu.sched import Steps, smp_call_function_single
-from kmodel.relay.event_header import FULL_TSC
+from kmodel.relay.event_header import FULL_TSC, TSC_BITS, EventHeader
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
                                  unpack_packet_header, unpack_record_header)
@@ -222,16 +222,19 @@ def trace_clock_read(k: Kernel) -> int:
 @stepped
 def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
                             data_len: int | None = None,
-                            lttng: tuple | None = None) -> Steps:
+                            fmt: EventHeader | None = None, event_id: int = 0) -> Steps:
     """lib_ring_buffer_reserve - room for rsize bytes (a record's size), of
     which data_len (default rsize) are data: (slot, tsc) or (-errno, 0).  A
     packet's content ends at its last record's last data byte, as CTF readers
-    expect (padding after it is not content).  With lttng, (EventHeader,
-    event id, payload length), the size is the record's with LTTng's header,
-    compact or extended as the time since the buffer's last record decides
-    (event_header.py; rsize is then the extended one's, for the big-record
-    test), and the tsc returned carries FULL_TSC for an extended header."""
+    expect (padding after it is not content).  With fmt (an EventHeader) and
+    event_id, the size is the record's with LTTng's header, compact or
+    extended as the id and the time since the buffer's last record decide
+    (EventHeader.extended, inlined here: the hot path; rsize is given with
+    the extended header, for the big-record test), and the tsc returned
+    carries FULL_TSC for an extended header."""
     rbc = rb.rbc
+    if fmt is not None:
+        payload_len = rsize - fmt.ext_size
     ops = rb.ops
     S, A = rbc.subbuf_size, rbc.alloc_size
     if rsize > S - HDR:
@@ -241,10 +244,9 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
     while True:
         o_begin = yield from ops.read(rb.offset)
         tsc = trace_clock_read(rb.k)
-        if lttng is not None:                   # record_header_size: rflags from last_tsc
-            fmt, event_id, n = lttng
-            ext = fmt.extended(event_id, tsc, rb.last_tsc)
-            rsize = (fmt.ext_size if ext else fmt.size) + n
+        if fmt is not None:                     # record_header_size: rflags from last_tsc
+            ext = event_id > fmt.max_id or (tsc - rb.last_tsc) >> TSC_BITS != 0
+            rsize = (fmt.ext_size if ext else fmt.size) + payload_len
         discarded = rb.events_discarded()       # sampled before the reserve (b2cf5e0b)
         begin = o_begin
         off = begin & (S - 1)
@@ -286,7 +288,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         if got != o_begin:
             continue
         break
-    if lttng is not None:
+    if fmt is not None:
         rb.last_tsc = tsc                       # save_last_tsc
     _note_reserved(rb, begin, end, begin + (rsize if data_len is None else data_len))
     if switch_old_end:                          # the padding is reserved too, until committed
@@ -302,7 +304,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.data_size[idx] = rb.content_end[idx] - (begin & ~(S - 1))
         rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
         rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
-    return begin, (tsc | FULL_TSC if lttng is not None and ext else tsc)
+    return begin, (tsc | FULL_TSC if fmt is not None and ext else tsc)
 
 
 def _counted(rb):
@@ -454,8 +456,8 @@ def reserve_record(rb: lib_ring_buffer, payload_len: int, event_id: int = 0) -> 
     fmt = rb.rbc.header
     if fmt is None:
         return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len)))
-    return (yield from lib_ring_buffer_reserve(rb, fmt.ext_size + payload_len, None,
-                                               (fmt, event_id, payload_len)))
+    return (yield from lib_ring_buffer_reserve(rb, fmt.ext_size + payload_len, None, fmt,
+                                               event_id))
 
 
 @stepped
