@@ -228,38 +228,33 @@ def _fields_tsdl(c):
     return "\n".join(out)
 
 
-_HEADERS_TSDL = """struct event_header_compact {
-\tenum : uint5_t { compact = 0 ... 30, extended = 31 } id;
-\tvariant <id> {
-\t\tstruct {
-\t\t\tuint27_clock_monotonic_t timestamp;
-\t\t} compact;
-\t\tstruct {
+def _lttng_header_tsdl(name, id_type, last, ts_type):
+    """One of LTTng's event headers as _lttng_event_header_declare writes it:
+    an id whose value `last` + 1 says the extended form follows."""
+    return f"""struct event_header_{name} {{
+\tenum : {id_type} {{ compact = 0 ... {last}, extended = {last + 1} }} id;
+\tvariant <id> {{
+\t\tstruct {{
+\t\t\t{ts_type} timestamp;
+\t\t}} compact;
+\t\tstruct {{
 \t\t\tuint32_t id;
 \t\t\tuint64_clock_monotonic_t timestamp;
-\t\t} extended;
-\t} v;
-} align(8);
+\t\t}} extended;
+\t}} v;
+}} align(8);
 
-struct event_header_large {
-\tenum : uint16_t { compact = 0 ... 65534, extended = 65535 } id;
-\tvariant <id> {
-\t\tstruct {
-\t\t\tuint32_clock_monotonic_t timestamp;
-\t\t} compact;
-\t\tstruct {
-\t\t\tuint32_t id;
-\t\t\tuint64_clock_monotonic_t timestamp;
-\t\t} extended;
-\t} v;
-} align(8);
+"""
 
-struct event_header_kmodel {
+
+_HEADERS_TSDL = (_lttng_header_tsdl("compact", "uint5_t", 30, "uint27_clock_monotonic_t") +
+                 _lttng_header_tsdl("large", "uint16_t", 65534, "uint32_clock_monotonic_t") +
+                 """struct event_header_kmodel {
 \tuint64_clock_monotonic_t timestamp;
 \tuint32_t payload_size;
 \tuint32_t id;
 } align(8);
-"""
+""")
 
 
 def metadata(info=TraceInfo(), raw_ids=()):
