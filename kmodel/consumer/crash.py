@@ -72,15 +72,20 @@ def crash_extract(path, outdir):
     return scan
 
 
-def _write(scan, d):
-    """The metadata (with a raw class for each record id no kmodel event has)
-    and a stream file a buffer."""
+def trace_metadata(scan):
+    """The metadata of a region's trace: kmodel's header, the UUID its packets
+    carry, and a raw class for each record id no kmodel event has."""
     ids = {eid for ps in scan.packets.values() for p in ps for _, eid, _ in p.records}
     first = next((p for ps in scan.packets.values() for p in ps), None)
     uuid = (str(uuidlib.UUID(bytes=unpack_packet_header(first.data).uuid)) if first
-            else TraceInfo().uuid)         # (the packets say the trace's UUID)
+            else TraceInfo().uuid)
+    return metadata(TraceInfo(uuid), raw_ids=ids - set(BY_ID))
+
+
+def _write(scan, d):
+    """The metadata and a stream file a buffer."""
     with open(os.path.join(d, "metadata"), "w") as f:
-        f.write(metadata(TraceInfo(uuid), raw_ids=ids - set(BY_ID)))
+        f.write(trace_metadata(scan))
     for cpu, packets in by_cpu(scan.packets.items()):
         with open(os.path.join(d, stream_name(cpu)), "wb") as f:
             for p in packets:
