@@ -232,7 +232,7 @@ def cmd_sizing(args, out):
         _check_matplotlib()
         check_output(args.plot, "--plot", args.force)
     out.write(f"{'subbuf':>7} {'n':>3} {'buffer':>7} {'rate':>5} {'consumer':>8} "
-              f"{'events':>8} {'lost':>7} {'lost %':>7} {'B/event':>7}\n")
+              f"{'events':>8} {'lost':>7} {'B/event':>7} {'lost %':>7}\n")
     rows = []
     try:
         with closing(sweep(points, args.machine, args.events, args.seed, args.layer,
@@ -241,8 +241,8 @@ def cmd_sizing(args, out):
                 rows.append((p, produced, lost))
                 out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
                           f"{p.subbuf_size * p.n_subbufs >> 10:>6}K {p.rate:>5} "
-                          f"{p.consumer_rate:>8} {produced:>8} {lost:>7} "
-                          f"{100 * lost / max(produced, 1):>6.1f}% {per_event:>7.1f}\n")
+                          f"{p.consumer_rate:>8} {produced:>8} {lost:>7} {per_event:>7.1f} "
+                          f"{100 * lost / max(produced, 1):>6.1f}%\n")
                 out.flush()
     except (KeyboardInterrupt, Terminated) as e:
         out.write(f"stopped by {signal_name(e)}: {len(rows)} of {len(points)} points done\n")
