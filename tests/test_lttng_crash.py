@@ -14,7 +14,7 @@ import pytest
 from kmodel.cli.main import main
 from pmem_helpers import record
 
-pytestmark = pytest.mark.skipif(
+needs_tools = pytest.mark.skipif(
     shutil.which("lttng-crash") is None or shutil.which("babeltrace2") is None,
     reason="lttng-crash or babeltrace2 is not installed (Debian: apt-get install "
            "lttng-tools babeltrace2)")
@@ -38,6 +38,7 @@ def both(region, tmp_path, mode, capsys):
     return events(tmp_path / "lttng"), events(tmp_path / "kmodel")
 
 
+@needs_tools
 @pytest.mark.parametrize("layer", ["lockless", "locked"])
 @pytest.mark.parametrize("scope", ["per-cpu", "global"])
 @pytest.mark.parametrize("mode", ["overwrite", "discard"])
@@ -50,6 +51,7 @@ def test_lttng_crash_reads_what_crash_extract_reads(tmp_path, capsys, layer, sco
     assert theirs == ours and len(ours) > 100
 
 
+@needs_tools
 def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys):
     """kmodel trace record --backend pmem, killed with SIGKILL while it writes:
     lttng-crash recovers from the region what kmodel crash extract does."""
@@ -73,3 +75,11 @@ def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys):
     assert p.returncode == -signal.SIGKILL
     theirs, ours = both(img, tmp_path, "overwrite", capsys)
     assert theirs == ours and len(ours) > 100
+
+
+def test_a_file_that_is_no_region_is_refused_and_nothing_written(tmp_path, capsys):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a region\n" * 400)
+    rc = main(["crash", "export", str(bad), "-o", str(tmp_path / "shm")])
+    assert rc == 2 and "not a kmodel pmem region" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
