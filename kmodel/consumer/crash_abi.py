@@ -34,7 +34,10 @@ own, with checksums; ``export`` writes, for each CPU's slot, one file in the
 ABI's layout: the record, the positions, the commit sequence of each
 sub-buffer (its newest entry whose checksums hold, as ``kmodel crash
 extract`` vouches for it), a sub-buffer table, and the buffer's bytes as the
-region holds them.  The table maps writer sub-buffer i to the i-th one of
+region holds them, but for two header fields of a packet the crash left
+unfinished: a full one's content size, an open one's end time (from the
+records ``crash extract`` recovers; LTTng leaves 0 there, and babeltrace2
+orders the streams' events by it).  The table maps writer sub-buffer i to the i-th one of
 the data: kmodel's reader owns no spare sub-buffer (ring_buffer.py), so the
 identity is what its writer uses.  A layer that swaps sub-buffers with its
 reader, as LTTng's does, must put its own table here.
@@ -59,7 +62,7 @@ from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, PmemLayoutError, _
 MAGIC = bytes([0x17, 0x7B, 0xF1, 0x77, 0xBF] * 3 + [0x17])
 ABI = struct.Struct("<16sQHHHBB11I8B3IQQQI")        # 124 bytes, packed
 ENDIAN = 0x1234
-CONTENT_SIZE_AT, PACKET_SIZE_AT = 48, 56            # in the packet header (packet.py)
+TIMESTAMP_END_AT, CONTENT_SIZE_AT, PACKET_SIZE_AT = 40, 48, 56   # in the packet header
 # Where each part of a buffer file is: the record, then 8-byte words.
 PROD, CONSUMED, ARRAYS = 128, 136, 144
 
@@ -82,8 +85,10 @@ def pack_abi(n_subbufs, subbuf_size, overwrite):
                     n_subbufs * subbuf_size, subbuf_size, n_subbufs, 0 if overwrite else 1)
 
 
-def buffer_file(data, h, cpu, overwrite):
-    """The bytes of the buffer file of slot cpu, or None for a slot no buffer used."""
+def buffer_file(data, h, cpu, overwrite, recovered=()):
+    """The bytes of the buffer file of slot cpu, or None for a slot no buffer used.
+    recovered: the slot's packets as kmodel crash extract recovers them
+    (pmem_layout.Packet), whose end time a packet left open takes."""
     S, n = h["subbuf_size"], h["n_subbufs"]
     slot = HEADER_SIZE + cpu * h["slot_size"]
     meta = data[slot:slot + h["meta_size"]]
@@ -110,6 +115,15 @@ def buffer_file(data, h, cpu, overwrite):
             # full but not delivered when the kernel died: its content is
             # the region's data end (pmem_layout), as kmodel crash extract says
             struct.pack_into("<Q", out, at + idx * S + CONTENT_SIZE_AT, data_end * 8)
+    for p in recovered:
+        # A packet open when the kernel died says timestamp_end 0 (LTTng's
+        # client_buffer_begin writes it so too), which babeltrace2 then
+        # orders the streams by; it takes its last record's time instead, as
+        # kmodel crash extract gives it.
+        base = at + (p.seq % n) * S
+        if unpack_packet_header(out, base).timestamp_end == 0:
+            out[base + TIMESTAMP_END_AT:base + TIMESTAMP_END_AT + 8] = \
+                p.data[TIMESTAMP_END_AT:TIMESTAMP_END_AT + 8]
     return bytes(out)
 
 
@@ -135,11 +149,12 @@ def crash_export(path, outdir, overwrite):
             with open(os.path.join(new.tmp, "metadata"), "w") as f:
                 f.write(trace_metadata(scan))
             for cpu in range(h["nr_cpus"]):
-                raw = buffer_file(region, h, cpu, overwrite)
+                glob = unpack_packet_header(
+                    region, HEADER_SIZE + cpu * h["slot_size"] + h["meta_size"]).cpu_id == NO_CPU
+                raw = buffer_file(region, h, cpu, overwrite,
+                                  scan.packets.get(None if glob else cpu, ()))
                 if raw is None:
                     continue
-                at = layout(h["n_subbufs"], h["subbuf_size"])[4]
-                glob = unpack_packet_header(raw, at).cpu_id == NO_CPU
                 with open(os.path.join(new.tmp, stream_name(None if glob else cpu)), "wb") as f:
                     f.write(raw)
                 files += 1
