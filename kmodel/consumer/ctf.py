@@ -486,21 +486,24 @@ def _lttng_records(data, at, end, name, classes, header, ts_begin):
     packet's timestamp_begin and each header updates it (event_header.py);
     a payload's size is read from its fields."""
     events = []
-    clock = ClockUpdate(ts_begin)
+    update = ClockUpdate(ts_begin).update
+    unpack, get, least = header.unpack_from, classes.get, header.size
     while at < end:
-        if end - at < header.size:
+        if end - at < least:
             raise TraceError(f"{name}: offset {at}: truncated event header")
-        event_id, ts, bits, hs = header.unpack_from(data, at)
-        cls = classes.get(event_id)
-        n = None if cls is None or at + hs > end else payload_len(cls, data, at + hs, end)
-        if n is None:
+        event_id, ts, bits, hs = unpack(data, at)
+        cls = get(event_id)
+        p = at + hs
+        n = (None if cls is None or p > end else
+             payload_len(cls, data, p, end) if cls.variable else cls.layout.size)
+        if n is None or p + n > end:
             raise TraceError(f"{name}: offset {at}: bad event (id {event_id})")
         try:
-            values = decode(cls, data[at + hs:at + hs + n])
+            values = decode(cls, data[p:p + n])
         except TraceError as e:
             raise TraceError(f"{name}: offset {at}: {e}") from None
-        events.append((clock.update(ts, bits), cls.name, values))
-        at += hs + n
+        events.append((update(ts, bits), cls.name, values))
+        at = p + n
     return events
 
 

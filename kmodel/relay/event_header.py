@@ -90,6 +90,17 @@ class EventHeader:
         _LARGE_EXT.pack_into(buf, off, 65535, event_id, tsc)
         return 14
 
+    def record(self, event_id: int, tsc: int, payload: bytes) -> bytes:
+        """The bytes of a record: its header for a tsc as the reservation
+        returned it (FULL_TSC set: the extended form), then the payload."""
+        if tsc < FULL_TSC:
+            if self.type is HeaderType.COMPACT:         # the common case: one word
+                return _U32.pack((event_id & 31) | (tsc & 0x7FFFFFF) << 5) + payload
+            return _LARGE.pack(event_id, tsc & 0xFFFFFFFF) + payload
+        rec = bytearray(self.ext_size)
+        self.pack_into(rec, 0, event_id, tsc & ~FULL_TSC, True)
+        return bytes(rec) + payload
+
     def unpack_from(self, buf, off: int) -> tuple[int, int, int, int]:
         """(event id, timestamp value, its width in bits, header size) of the
         header at buf[off:]; a width under 64 is the clock's low bits."""

@@ -474,12 +474,8 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
         RECORD_HEADER.pack_into(rec, 0, tsc, n, event_id)
         rec[REC:] = payload
     else:                                       # lttng_write_event_header
-        ext = tsc >= FULL_TSC
-        h = fmt.ext_size if ext else fmt.size
-        rsize = h + n
-        rec = bytearray(rsize)
-        fmt.pack_into(rec, 0, event_id, tsc & ~FULL_TSC, ext)
-        rec[h:] = payload
+        rec = fmt.record(event_id, tsc, payload)
+        rsize = len(rec)
     yield from lib_ring_buffer_write(rb, slot, rec)
     yield from lib_ring_buffer_commit(rb, slot, rsize)
 
