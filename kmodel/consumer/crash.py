@@ -47,6 +47,14 @@ def crash_extract(path, outdir):
     name or an empty directory; returns the scan.  The trace is written beside
     outdir and put in place when whole: an extraction that fails or is killed
     leaves nothing that reads as a trace."""
+    return write_from_region(path, outdir, lambda region, scan, d: _write(scan, d))[0]
+
+
+def write_from_region(path, outdir, write):
+    """write_from_region - scan region file path, and have write(region,
+    scan, dir) fill a new directory that takes outdir's place when whole (a
+    new name or an empty directory; nothing is left if it fails or is killed).
+    Returns (the scan, what write returned)."""
     region = map_region(path)
     try:
         try:
@@ -58,7 +66,7 @@ def crash_extract(path, outdir):
         except TraceDirError as e:
             raise CrashError(f"{e} (nothing written)") from None
         try:
-            _write(scan, new.tmp)
+            got = write(region, scan, new.tmp)
             new.commit()
         except OSError as e:
             raise CrashError(f"{outdir}: {e.strerror}") from None
@@ -69,7 +77,7 @@ def crash_extract(path, outdir):
             region.close()
         except BufferError:             # a view of it is still alive (an error's
             pass                        # traceback): unmapped when that goes
-    return scan
+    return scan, got
 
 
 def trace_metadata(scan):

@@ -52,12 +52,11 @@ says nothing committed in that lap), so the two readers agree.
 import os
 import struct
 
-from kmodel.consumer.crash import CrashError, map_region, trace_metadata
+from kmodel.consumer.crash import CrashError, trace_metadata, write_from_region
 from kmodel.consumer.ctf import stream_name
-from kmodel.consumer.trace_dir import NewTrace, TraceDirError
 from kmodel.relay.packet import NO_CPU, unpack_packet_header
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, PmemLayoutError, _vouched,
-                                      entries, scan_region, unpack_header)
+                                      entries, unpack_header)
 
 MAGIC = bytes([0x17, 0x7B, 0xF1, 0x77, 0xBF] * 3 + [0x17])
 ABI = struct.Struct("<16sQHHHBB11I8B3IQQQI")        # 124 bytes, packed
@@ -133,39 +132,23 @@ def crash_export(path, outdir, overwrite):
     overwrite: the channel's mode, which the ABI records and the region does
     not (lttng-crash reads it for the sub-buffer table's ids alone).
     Returns the number of buffer files."""
-    region = map_region(path)
-    try:
+    def write(region, scan, d):
         try:
-            scan = scan_region(region)
             h = unpack_header(region)
         except PmemLayoutError as e:
             raise CrashError(f"{path}: {e}") from None
-        try:
-            new = NewTrace(outdir, force=False)
-        except TraceDirError as e:
-            raise CrashError(f"{e} (nothing written)") from None
-        try:
-            files = 0
-            with open(os.path.join(new.tmp, "metadata"), "w") as f:
-                f.write(trace_metadata(scan))
-            for cpu in range(h["nr_cpus"]):
-                glob = unpack_packet_header(
-                    region, HEADER_SIZE + cpu * h["slot_size"] + h["meta_size"]).cpu_id == NO_CPU
-                raw = buffer_file(region, h, cpu, overwrite,
-                                  scan.packets.get(None if glob else cpu, ()))
-                if raw is None:
-                    continue
-                with open(os.path.join(new.tmp, stream_name(None if glob else cpu)), "wb") as f:
-                    f.write(raw)
-                files += 1
-            new.commit()
-        except OSError as e:
-            raise CrashError(f"{outdir}: {e.strerror}") from None
-        finally:
-            new.abort()
-    finally:
-        try:
-            region.close()
-        except BufferError:
-            pass
-    return files
+        files = 0
+        with open(os.path.join(d, "metadata"), "w") as f:
+            f.write(trace_metadata(scan))
+        for cpu in range(h["nr_cpus"]):
+            glob = unpack_packet_header(
+                region, HEADER_SIZE + cpu * h["slot_size"] + h["meta_size"]).cpu_id == NO_CPU
+            raw = buffer_file(region, h, cpu, overwrite,
+                              scan.packets.get(None if glob else cpu, ()))
+            if raw is None:
+                continue
+            with open(os.path.join(d, stream_name(None if glob else cpu)), "wb") as f:
+                f.write(raw)
+            files += 1
+        return files
+    return write_from_region(path, outdir, write)[1]
