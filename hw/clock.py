@@ -144,6 +144,13 @@ class Clock:
         self.count += 1
         return self.count
 
+    def count_from(self, t):
+        """count_from - COUNTER mode: the next reads count on from t at the
+        least (a workload that places its events on a time line of its own:
+        the sched model, kmodel.consumer.sched_workload)."""
+        if t > self.count:
+            self.count = t
+
     def wait_until(self, cpu, t):
         """wait_until - cpu runs nothing traced until time t (ns, no skew): its
         clock moves to t, or stays where it is if it is past t already (the

@@ -25,7 +25,10 @@ NOT_OURS: set[str] = set()
 # Options that are words, not numbers: a name, a path, a list of words.
 WORDS = {"machine", "config", "cmdline", "pmem", "script", "output", "name", "preset",
          "json", "markdown", "plot", "path", "topic", "dir", "help", "debug",
-         "replay", "file", "script", "backend", "hotplug", "output", "scheduler"}
+         "replay", "file", "script", "backend", "hotplug", "output", "scheduler",
+         # specs of several numbers with units, each checked by trace_time's
+         # timed_options before anything runs (tests/test_time.py's bad inputs)
+         "bursts", "cpu_rates", "event_size", "clock_skew"}
 
 
 @pytest.fixture(autouse=True)

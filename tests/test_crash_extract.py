@@ -83,11 +83,11 @@ def test_the_docs_example_with_the_shells_records_opens_in_babeltrace2(tmp_path,
     rc, _ = extract(region, tmp_path / "t", capsys)
     assert rc == 0
     trace = read_trace(str(tmp_path / "t"))
-    assert sum(len(p.events) for ps in trace.values() for p in ps) == 229
+    assert sum(len(p.events) for ps in trace.values() for p in ps) == 230
     if shutil.which("babeltrace2"):
         r = subprocess.run(["babeltrace2", str(tmp_path / "t")], capture_output=True,
                            text=True)
-        assert r.returncode == 0 and r.stdout.count("shell_write") == 229
+        assert r.returncode == 0 and r.stdout.count("shell_write") == 230
 
 
 def test_a_global_buffer_is_recovered(tmp_path, capsys):
@@ -117,7 +117,7 @@ def corrupt_end_fields(region, field_offset, value):
     raise AssertionError("no delivered packet in slot 0")
 
 
-@pytest.mark.parametrize("field, offset", [("timestamp_end", 16), ("events_discarded", 48)])
+@pytest.mark.parametrize("field, offset", [("timestamp_end", 40), ("events_discarded", 72)])
 def test_damaged_end_fields_are_reported_and_rebuilt(tmp_path, capsys, field, offset):
     region = tmp_path / "r.img"
     record(region, cpus=(0,), events=300, mode="discard", n_subbufs=4)

@@ -63,27 +63,27 @@ def test_stepping_a_record_is_the_straight_line_run(layer, before):
 
 
 def test_a_record_that_closes_a_sub_buffer_worked_by_hand():
-    """33 records of 100 bytes (120 with their header, 8-aligned) after the
-    64-byte packet header: the offset is 64 + 33 x 120 = 4024.  A record of 200
-    (216) does not fit in the 72 bytes left: it pads sub-buffer 0 to 4096,
-    delivers it, starts sub-buffer 1 with its header, and lands at 4096 + 64."""
-    assert record_size(100) == 120 and record_size(200) == 216 and HDR == 64
-    rc, out = run("explain", "record", "200", "--records-before", "33", "--before-size", "100")
+    """34 records of 100 bytes (116 with their header, packed) after the
+    84-byte packet header: the offset is 84 + 34 x 116 = 4028.  A record of 200
+    (216) does not fit in the 68 bytes left: it pads sub-buffer 0 to 4096,
+    delivers it, starts sub-buffer 1 with its header, and lands at 4096 + 84."""
+    assert record_size(100) == 116 and record_size(200) == 216 and HDR == 84
+    rc, out = run("explain", "record", "200", "--records-before", "34", "--before-size", "100")
     assert rc == 0
     assert step_ops(out) == ["READ_ONCE(offset)", "READ_ONCE(commit_cold[1].cc_sb)", "READ_ONCE(offset)",
                    "READ_ONCE(consumed)", "local_cmpxchg(offset)",
                    "local_add(commit_hot[0].cc)", "local_cmpxchg(commit_cold[0].cc_sb)",
                    "WRITE_ONCE(commit_cold[0].cc_sb)", "local_add(commit_hot[1].cc)", "copy",
                    "local_add(commit_hot[1].cc)", "WRITE_ONCE(commit_hot[1].seq)"]
-    for text in ("72 bytes left in sub-buffer 0: the record (216) closes it with 72 bytes",
-                 "reserve: offset 4024 -> 4376",
+    for text in ("68 bytes left in sub-buffer 0: the record (216) closes it with 68 bytes",
+                 "reserve: offset 4028 -> 4396",
                  "commit the padding that closes sub-buffer 0: cc = 4096, a full lap",
                  "sub-buffer 0 is complete: take its delivery, cc_sb -> 1",
                  "delivered: cc_sb = 4096",
-                 "commit sub-buffer 1's packet header (64 bytes): cc = 64",
-                 "commit the record: cc of sub-buffer 1 = 280",
-                 "after: offset 4376, consumed 0; cc: 4096 280 0 0; cc_sb: 4096 0 0 0",
-                 "the record: slot 4160; 12 steps"):
+                 "commit sub-buffer 1's packet header (84 bytes): cc = 84",
+                 "commit the record: cc of sub-buffer 1 = 300",
+                 "after: offset 4396, consumed 0; cc: 4096 300 0 0; cc_sb: 4096 0 0 0",
+                 "the record: slot 4180; 12 steps"):
         assert text in " ".join(out.split()), text
 
 
@@ -92,14 +92,14 @@ def test_the_locked_layer_takes_the_lock_and_stores_plainly():
     assert rc == 0
     ops = step_ops(out)
     assert ops[0] == "spin_lock(ltt_buf_lock/0)" and ops[-1] == "spin_unlock(ltt_buf_lock/0)"
-    assert "WRITE_ONCE(offset) = 184" in out and "local_cmpxchg" not in out
+    assert "WRITE_ONCE(offset) = 200" in out and "local_cmpxchg" not in out
     assert "2 irq flag operations" in out
 
 
 def test_a_full_buffer_drops_the_record_in_discard_mode():
-    """4 sub-buffers of 33 records of 100 bytes fill the buffer; the next record
+    """4 sub-buffers of 34 records of 100 bytes fill the buffer; the next record
     would enter sub-buffer 0, which nobody read, and is dropped."""
-    rc, out = run("explain", "record", "100", "--records-before", "132")
+    rc, out = run("explain", "record", "100", "--records-before", "136")
     assert rc == 0
     assert "the sub-buffer entered holds data the reader has not taken" in " ".join(out.split())
     assert "local_add(records_lost_full) = 1" in out

@@ -32,7 +32,7 @@ class IrqOffLayer(LockingLayer):
     def init_buf(self, rb):
         rb.layer_priv = {"gets": 0}
 
-    def reserve(self, rb, payload_len):
+    def reserve(self, rb, payload_len, event_id=0):
         flags = local_irq_save(rb.k)
         slot, tsc = yield from reserve_record(rb, payload_len)
         if slot < 0:
@@ -108,7 +108,7 @@ def test_a_layer_that_misses_an_operation_is_refused_when_defined():
             def counter_ops(self, scope):
                 return LOCAL_OPS
 
-            def reserve(self, rb, n):
+            def reserve(self, rb, n, event_id=0):
                 yield
 
             def commit(self, rb, slot, tsc, payload, event_id, token):

@@ -11,7 +11,8 @@ from kmodel.cpu.explore import explore
 from kmodel.cpu.wait import wait_event
 from kmodel.relay.relay_alloc import ltt_relay_write
 from kmodel.relay.ring_buffer import HELD, lib_ring_buffer_reserve
-from kmodel.scenarios.layer_laps import (LAP_SCENARIOS, LapScenario, layer_coverage,
+from kmodel.relay.packet import record_size
+from kmodel.scenarios.layer_laps import (FILL, LAP_SCENARIOS, LapScenario, layer_coverage,
                                          make_lap_scenario, push_window)
 from layer_suite import BACKENDS, conform, layer_kernel
 
@@ -32,7 +33,7 @@ def test_lap_conformance(k, backend, layer, mode, scope):
     sc = conform(k, backend, layer, mode, scope, runs=3, seed=0, scenario=LapScenario)
     assert sc.polled > 0
     produced = sum(rb.book.produced for rb in sc.rbc.bufs.values())
-    assert produced * 4064 > 2 * sc.rbc.alloc_size
+    assert produced * record_size(FILL) > 2 * sc.rbc.alloc_size
 
 
 # Runs within which each strategy reaches, at seed 0, every yield point of

@@ -15,6 +15,7 @@ from kmodel.consumer.mmap_server import ConsumerServer
 from kmodel.cpu.sched import run_now
 from kmodel.kernel import boot
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+from kmodel.relay.packet import HDR
 from kmodel.relay.rb_config import SwitchMode
 
 SWITCH = EVENT_CLASSES[0]
@@ -122,7 +123,7 @@ def test_a_new_consumer_cuts_a_half_written_packet(tmp_path):
     from kmodel.relay.packet import PACKET_MAGIC, PacketHeader, pack_packet_header
     path = tmp_path / "channel0_0"
     packets = b"".join(pack_packet_header(PacketHeader(PACKET_MAGIC, i, i + 1, 60 * 8, 4096 * 8, i, 0, 0))
-                       + bytes(4096 - 64) for i in (7, 8))
+                       + bytes(4096 - HDR) for i in (7, 8))
     path.write_bytes(packets + b"half a packet")
     assert resume_stream(str(path), 4096) == 8
     assert path.read_bytes() == packets

@@ -88,7 +88,7 @@ def work(monkeypatch, fake_matplotlib):
     def sweep(points, *args, **kw):
         w.ran()
         for p in points:
-            yield p, 100, 10
+            yield p, 100, 10, 40.0
     monkeypatch.setattr(hw.probe, "probe", probe)
     monkeypatch.setattr(bench, "run_suite", run_suite)
     monkeypatch.setattr(bench, "format_report", lambda results, machines: "report\n")

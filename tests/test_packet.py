@@ -18,10 +18,11 @@ u32 = st.integers(0, 2**32 - 1)
 u64 = st.integers(0, 2**64 - 1)
 
 
-@given(st.builds(PacketHeader, u32, u64, u64, u64, u64, u64, u64, u32))
+@given(st.builds(PacketHeader, u32, u64, u64, u64, u64, u64, u64, u32, st.binary(min_size=16, max_size=16),
+                 u32, u64))
 def test_a_header_packs_and_unpacks_field_by_field(h):
     raw = pack_packet_header(h)
-    assert len(raw) == HDR == 64
+    assert len(raw) == HDR == 84
     assert unpack_packet_header(raw) == h
     assert unpack_packet_header(b"\0" * 8 + raw, 8) == h
 
@@ -29,11 +30,14 @@ def test_a_header_packs_and_unpacks_field_by_field(h):
 def test_the_fields_sit_where_a_ctf_reader_looks():
     """Each named field at the offset the metadata's alignment gives it."""
     h = PacketHeader(magic=1, timestamp_begin=2, timestamp_end=3, content_size=4,
-                     packet_size=5, packet_seq_num=6, events_discarded=7, cpu_id=8)
+                     packet_size=5, packet_seq_num=6, events_discarded=7, cpu_id=8,
+                     uuid=bytes(range(16)), stream_id=9, stream_instance_id=10)
     raw = pack_packet_header(h)
-    at = {"magic": (0, 4), "timestamp_begin": (8, 8), "timestamp_end": (16, 8),
-          "content_size": (24, 8), "packet_size": (32, 8), "packet_seq_num": (40, 8),
-          "events_discarded": (48, 8), "cpu_id": (56, 4)}
+    assert raw[4:20] == bytes(range(16))
+    at = {"magic": (0, 4), "stream_id": (20, 4), "stream_instance_id": (24, 8),
+          "timestamp_begin": (32, 8), "timestamp_end": (40, 8),
+          "content_size": (48, 8), "packet_size": (56, 8), "packet_seq_num": (64, 8),
+          "events_discarded": (72, 8), "cpu_id": (80, 4)}
     for name, (off, size) in at.items():
         assert int.from_bytes(raw[off:off + size], "little") == getattr(h, name), name
     assert PACKET_HEADER.size == HDR
@@ -47,9 +51,8 @@ def test_a_record_header_by_name(ts, size, eid):
 
 
 @given(st.integers(0, 1 << 20))
-def test_record_size_is_header_and_payload_rounded_to_8(n):
-    r = record_size(n)
-    assert r % 8 == 0 and REC + n <= r < REC + n + 8
+def test_record_size_is_header_and_payload_packed(n):
+    assert record_size(n) == REC + n
 
 
 def kmodel_modules_loaded_by(module):

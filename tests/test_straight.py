@@ -161,7 +161,7 @@ def test_a_layer_whose_step_cannot_be_derived_is_refused_at_its_definition():
             def counter_ops(self, scope):
                 return None
 
-            def reserve(self, rb, n):
+            def reserve(self, rb, n, event_id=0):
                 x = yield 1
                 return x
 

@@ -12,8 +12,8 @@ from kmodel.cli.main import build_parser
 ROOT = Path(__file__).resolve().parent.parent
 OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])")
 # Words of the form --x that are not kmodel's options: other programs'
-# (numactl's, a module's own __main__).
-OTHERS = {"hardware", "membind", "profile"}
+# (numactl's, lttng-crash's, a module's own __main__).
+OTHERS = {"hardware", "membind", "profile", "extract"}
 
 
 def all_parsers(parser=None, path=("kmodel",)):

@@ -47,8 +47,8 @@ def test_metadata_babeltrace2_refuses_is_refused(trace, capsys, metadata, why):
 def test_a_packet_whose_content_exceeds_its_size_is_refused(trace, capsys):
     stream = trace / "channel0_0"
     data = bytearray(stream.read_bytes())
-    size = struct.unpack_from("<Q", data, 32)[0]
-    struct.pack_into("<Q", data, 24, size + 64)     # content_size past packet_size
+    size = struct.unpack_from("<Q", data, 56)[0]
+    struct.pack_into("<Q", data, 48, size + 64)     # content_size past packet_size
     stream.write_bytes(data)
     rc, err = show(trace, capsys)
     assert rc == 2 and "bad sizes" in err
@@ -72,6 +72,7 @@ def test_counting_a_trace_agrees_with_decoding_it(trace):
     """trace record's table counts records without decoding them (a stop
     within a second): the same count as the decoder, and the same refusals."""
     from kmodel.consumer.ctf import TraceError, read_trace
+    from kmodel.relay.packet import HDR
     decoded, counted = read_trace(str(trace)), read_trace(str(trace), decode_events=False)
     assert decoded.keys() == counted.keys()
     for name in decoded:
@@ -80,14 +81,16 @@ def test_counting_a_trace_agrees_with_decoding_it(trace):
     assert sum(p.n_events for ps in counted.values() for p in ps) > 100
     stream = trace / "channel0_0"
     data = bytearray(stream.read_bytes())
-    struct.pack_into("<I", data, 64 + 12, 99)       # the first record's event id
+    # the first record's event id, in its compact header (the default): the
+    # low 5 bits of the word after the packet header; 29 is no event's
+    data[HDR] = (data[HDR] & ~0x1F) | 29
     stream.write_bytes(data)
     refusals = []
     for decode in (True, False):
         with pytest.raises(TraceError) as e:
             read_trace(str(trace), decode_events=decode)
         refusals.append(str(e.value))
-    assert refusals[0] == refusals[1] and "bad event (id 99" in refusals[0]
+    assert refusals[0] == refusals[1] and "bad event (id 29" in refusals[0]
 
 
 def test_show_without_events_counts_records_and_keeps_none(trace, capsys, monkeypatch):

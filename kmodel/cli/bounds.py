@@ -17,7 +17,8 @@ from hw.units import format_size, parse_size
 from kmodel.cli.errors import UsageError
 from kmodel.cpu.cpumask import NR_CPUS
 
-__all__ = ["Bounded", "IntIn", "SizeIn", "ListOf", "Access", "SEED", "CPU", "check_count"]
+__all__ = ["Bounded", "IntIn", "SizeIn", "UnitIn", "ListOf", "Access", "SEED", "CPU",
+           "check_count"]
 
 
 class Bounded:
@@ -78,6 +79,26 @@ class SizeIn(Bounded):
             raise argparse.ArgumentTypeError(f"{text}: must be a power of two "
                                              f"({self.range_text()})")
         return v
+
+
+class UnitIn(Bounded):
+    """A quantity written with its unit ('10ms', '2M', '100MB/s'), parsed by
+    parse into lo..hi as argparse reads it; the word itself is kept, for the
+    command that parses it again with the rest of its options."""
+
+    def __init__(self, parse, lo, hi, unit=""):
+        super().__init__(lo, hi)
+        self._parse, self.unit = parse, unit
+
+    def parse(self, text):
+        return self._parse(str(text).strip())
+
+    def show(self, v):
+        return f"{v:g}{self.unit}"
+
+    def __call__(self, text):
+        super().__call__(text)
+        return text
 
 
 class ListOf:

@@ -194,7 +194,7 @@ def explain_record(k, rbc, rb, size, mode, out):
     o0 = rb.offset.counter
     out.write(f"before: {counters_line(rb)}\n")
     rsize = record_size(size)
-    out.write(f"record: {REC}-byte header + {size} bytes, 8-aligned: {rsize} bytes\n\n")
+    out.write(f"record: {REC}-byte header + {size} bytes, packed: {rsize} bytes\n\n")
     steps, ret = step_record(k, rbc, rb, bytes(size))
     narrator = Narrator(rbc, rsize, o0, mode)
     for n, s in enumerate(steps, 1):

@@ -31,11 +31,12 @@ from kmodel.cli.setup_channel import check_host_size
 from kmodel.cli.signals import StopSignals, Terminated
 from kmodel.consumer.base import consumer_help, consumer_names
 from kmodel.consumer.ctf import TraceError, read_trace
-from kmodel.consumer.record import Recorder, RecordOptions
+from kmodel.consumer.record import WORKLOADS, Recorder, RecordOptions, header_for
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
 from kmodel.cli.trace_time import add_time_options, timed_options, write_time_report
 from kmodel.consumer.timed_record import TimedRecorder
 from kmodel.relay.backend import backend_names
+from kmodel.relay.event_header import HeaderType
 from kmodel.relay.layer import layer_names
 from kmodel.relay.rb_config import Mode
 from kmodel.session import parse_hotplug
@@ -85,12 +86,18 @@ def record_options(args):
                 from None
         except ValueError as e:
             raise UsageError(str(e)) from None
-    return RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
+    opts = RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
                          rate=args.rate, layer=args.layer, mode=Mode(args.mode),
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
-                         pmem_format=args.pmem_format, config=tuple(args.config or ()))
+                         pmem_format=args.pmem_format, config=tuple(args.config or ()),
+                         header=args.header, workload=args.workload)
+    try:
+        header_for(opts)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return opts
 
 
 def cmd_record(args, out):
@@ -133,6 +140,10 @@ def cmd_record(args, out):
     for cpu, s in sorted(stats.items()):
         out.write(f"{cpu:>4} {s.produced:>9} {s.read:>9} {s.lost:>7}  {s.lost_full:>6} "
                   f"{s.lost_wrap:>6} {s.lost_big:>6} {s.overrun:>7} {s.packets:>8}\n")
+    read = sum(s.read for s in stats.values())
+    nbytes = sum(s.record_bytes for s in stats.values())
+    out.write(f"records: {nbytes:,} bytes for {read:,} events, "
+              f"{nbytes / max(read, 1):.1f} bytes an event ({header_for(opts)} header)\n")
     bad = [cpu for cpu, s in stats.items() if s.produced != s.read + s.lost]
     if bad:
         out.write(f"events unaccounted for on CPU(s) {bad}\n")
@@ -190,6 +201,12 @@ def add_parser(sub):
                    "written while tracing, e.g. '10 echo 0 > "
                    "/sys/devices/system/cpu/cpu3/online'")
     r.add_argument("--seed", type=SEED, default=0)
+    r.add_argument("--header", choices=[t.value for t in HeaderType],
+                   help="the records' header: LTTng's compact (the default) or large, or "
+                        "kmodel's own 16 bytes (the default with --backend pmem)")
+    r.add_argument("--workload", default="synthetic", choices=WORKLOADS,
+                   help="synthetic (kmodel_* events and blobs, numbered), or sched: a "
+                        "scheduler model writing lttng-modules' kernel events")
     r.add_argument("--config", action="append", metavar="CONFIG_X=y")
     r.add_argument("--cmdline", default="", metavar="PARAMS",
                    help="kernel command line, e.g. reserve_mem=4M:4096:trace for "
@@ -235,16 +252,16 @@ def cmd_sizing(args, out):
         _check_matplotlib()
         check_output(args.plot, "--plot", args.force)
     out.write(f"{'subbuf':>7} {'n':>3} {'buffer':>7} {'rate':>5} {'consumer':>8} "
-              f"{'events':>8} {'lost':>7} {'lost %':>7}\n")
+              f"{'events':>8} {'lost':>7} {'B/event':>7} {'lost %':>7}\n")
     rows = []
     try:
         with closing(sweep(points, args.machine, args.events, args.seed, args.layer,
                            args.mode, args.jobs, args.scheduler)) as results:
-            for p, produced, lost in results:
+            for p, produced, lost, per_event in results:
                 rows.append((p, produced, lost))
                 out.write(f"{p.subbuf_size >> 10:>6}K {p.n_subbufs:>3} "
                           f"{p.subbuf_size * p.n_subbufs >> 10:>6}K {p.rate:>5} "
-                          f"{p.consumer_rate:>8} {produced:>8} {lost:>7} "
+                          f"{p.consumer_rate:>8} {produced:>8} {lost:>7} {per_event:>7.1f} "
                           f"{100 * lost / max(produced, 1):>6.1f}%\n")
                 out.flush()
     except (KeyboardInterrupt, Terminated) as e:
@@ -256,7 +273,7 @@ def cmd_sizing(args, out):
     except ValueError as e:
         raise UsageError(f"trace sizing: {e}") from None
     out.write("rate: events per CPU per tick; consumer: sub-buffers it takes per CPU per "
-              "tick\n")
+              "tick; B/event: bytes a record takes, LTTng's compact header and payload\n")
     if args.plot:
         from kmodel.cli.outfile import write_output
         write_output(args.plot, None, "--plot", args.force, make=lambda tmp: _plot(rows, tmp))

@@ -6,6 +6,7 @@ sizes in bytes, periods as LTTng names them (``--switch-timer`` and
 ``--read-timer`` in microseconds, as ``lttng enable-channel`` takes them).
 """
 from hw.time_units import parse_bandwidth, parse_duration, parse_rate
+from kmodel.cli.bounds import CPU, IntIn, UnitIn
 from kmodel.cli.errors import UsageError
 from kmodel.consumer.timed_record import TimedOptions
 from kmodel.perf.arrivals import Arrival, SizeDist, Workload, parse_cpu_rates
@@ -13,13 +14,17 @@ from kmodel.perf.arrivals import Arrival, SizeDist, Workload, parse_cpu_rates
 MAX_TIME_NS = 100 * 10**9               # 100 s of modeled time
 MAX_RATE = 1e9                          # events a second on a CPU
 MAX_TIMER_US = 10**9
+TIME = UnitIn(parse_duration, 0, MAX_TIME_NS, " ns")
+RATE = UnitIn(parse_rate, 0, MAX_RATE, "/s")
+BANDWIDTH = UnitIn(parse_bandwidth, 0, 1e15, " B/s")
 
 
 def add_time_options(r):
     """add_time_options - the options of trace record in time, on parser r."""
     g = r.add_argument_group("recording in modeled time (with --time)")
-    g.add_argument("--time", metavar="DURATION", help="modeled time to run, e.g. 10ms, 2s")
-    g.add_argument("--event-rate", default="100k", metavar="RATE",
+    g.add_argument("--time", type=TIME, metavar="DURATION",
+                   help="modeled time to run, e.g. 10ms, 2s")
+    g.add_argument("--event-rate", type=RATE, default="100k", metavar="RATE",
                    help="events a second on each CPU (in a burst), e.g. 2M (100k)")
     g.add_argument("--arrivals", default="constant", choices=[a.value for a in Arrival],
                    help="constant spacing or Poisson arrivals (constant)")
@@ -30,20 +35,20 @@ def add_time_options(r):
     g.add_argument("--event-size", default="32", metavar="SIZE",
                    help="bytes an event takes in the buffer (header included): N, LO-HI "
                    "(uniform) or exp:MEAN (32)")
-    g.add_argument("--irq-rate", default="0", metavar="RATE",
+    g.add_argument("--irq-rate", type=RATE, default="0", metavar="RATE",
                    help="interrupts a second on each CPU, Poisson (0)")
-    g.add_argument("--irq-duration", default="0", metavar="DURATION",
+    g.add_argument("--irq-duration", type=TIME, default="0", metavar="DURATION",
                    help="each interrupt handler's run time, e.g. 2us")
-    g.add_argument("--consumer-cpu", type=int, metavar="CPU",
+    g.add_argument("--consumer-cpu", type=CPU, metavar="CPU",
                    help="the CPU the consumer task runs on (the boot CPU)")
-    g.add_argument("--wakeup-latency", default="0", metavar="DURATION",
+    g.add_argument("--wakeup-latency", type=TIME, default="0", metavar="DURATION",
                    help="from the consumer's wake-up to its running, e.g. 50us (0)")
-    g.add_argument("--bandwidth", metavar="BW",
+    g.add_argument("--bandwidth", type=BANDWIDTH, metavar="BW",
                    help="the consumer's output, e.g. 100MB/s (a disk) or 1Gb/s (a link); "
                    "default: unlimited")
-    g.add_argument("--switch-timer", type=int, default=0, metavar="USEC",
+    g.add_argument("--switch-timer", type=IntIn(0, MAX_TIMER_US), default=0, metavar="USEC",
                    help="switch timer period in microseconds, as lttng's (0: none)")
-    g.add_argument("--read-timer", type=int, default=0, metavar="USEC",
+    g.add_argument("--read-timer", type=IntIn(0, MAX_TIMER_US), default=0, metavar="USEC",
                    help="read timer period in microseconds, as lttng's (0: the writer "
                    "wakes the consumer at delivery)")
     g.add_argument("--clock-skew", metavar="CPU:DURATION,...",

@@ -10,11 +10,12 @@ validation rejected, and what it found damaged is reported, not hidden.
 """
 import mmap
 import os
+import uuid as uuidlib
 
 from hw.hostfile import HostFileError, check_regular_file
-from kmodel.consumer.ctf import BY_ID, metadata, stream_name
+from kmodel.consumer.ctf import BY_ID, TraceInfo, metadata, stream_name
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
-from kmodel.relay.packet import HDR
+from kmodel.relay.packet import HDR, unpack_packet_header
 from kmodel.relay.pmem_layout import PmemLayoutError, by_cpu, info_text, scan_region
 
 REGION_LIMIT = 1 << 40                  # a region file larger than this is no region
@@ -46,6 +47,15 @@ def crash_extract(path, outdir):
     name or an empty directory; returns the scan.  The trace is written beside
     outdir and put in place when whole: an extraction that fails or is killed
     leaves nothing that reads as a trace."""
+    return write_from_region(path, outdir,
+                             lambda region, scan, d, release: _write(scan, d, release))[0]
+
+
+def write_from_region(path, outdir, write):
+    """write_from_region - scan region file path, and have write(region,
+    scan, dir, release) fill a new directory that takes outdir's place when whole (a
+    new name or an empty directory; nothing is left if it fails or is killed).
+    Returns (the scan, what write returned)."""
     region = map_region(path)
     release = _releaser(region)
     try:
@@ -58,7 +68,7 @@ def crash_extract(path, outdir):
         except TraceDirError as e:
             raise CrashError(f"{e} (nothing written)") from None
         try:
-            _write(scan, new.tmp, release)
+            got = write(region, scan, new.tmp, release)
             new.commit()
         except OSError as e:
             raise CrashError(f"{outdir}: {e.strerror}") from None
@@ -69,7 +79,17 @@ def crash_extract(path, outdir):
             region.close()
         except BufferError:             # a view of it is still alive (an error's
             pass                        # traceback): unmapped when that goes
-    return scan
+    return scan, got
+
+
+def trace_metadata(scan):
+    """The metadata of a region's trace: kmodel's header, the UUID its packets
+    carry, and a raw class for each record id no kmodel event has."""
+    ids = {eid for ps in scan.packets.values() for p in ps for eid in p.ids}
+    first = next((p for ps in scan.packets.values() for p in ps), None)
+    uuid = (str(uuidlib.UUID(bytes=unpack_packet_header(first.head).uuid)) if first
+            else TraceInfo().uuid)
+    return metadata(TraceInfo(uuid), raw_ids=ids - set(BY_ID))
 
 
 def _releaser(region):
@@ -86,12 +106,11 @@ def _releaser(region):
 
 
 def _write(scan, d, release=lambda offset, length: None):
-    """The metadata (with a raw class for each record id no kmodel event has)
-    and a stream file a buffer, a packet at a time: its fixed-up header, then
-    its body straight from the region's mapping (no copy held)."""
-    ids = {eid for ps in scan.packets.values() for p in ps for eid in p.ids}
+    """The metadata and a stream file a buffer, a packet at a time: its
+    fixed-up header, then its body straight from the region's mapping (no
+    copy held)."""
     with open(os.path.join(d, "metadata"), "w") as f:
-        f.write(metadata(raw_ids=ids - set(BY_ID)))
+        f.write(trace_metadata(scan))
     for cpu, packets in by_cpu(scan.packets.items()):
         with open(os.path.join(d, stream_name(cpu)), "wb") as f:
             for p in packets:

@@ -1,29 +1,40 @@
 """CTF 1.8: the metadata that says what kmodel's packets mean, and a small reader.
 
 A sub-buffer of the sub-buffer layer (kmodel/relay/ring_buffer.py) is already a
-CTF packet: its 64-byte header is the trace's packet header (``magic``) followed,
-at the next 8-byte boundary, by the stream's packet context
-(``timestamp_begin``, ``timestamp_end``, ``content_size`` and ``packet_size`` in
-bits, ``packet_seq_num``, ``events_discarded``, ``cpu_id``), and each record's 16-byte header is
-the stream's event header (``timestamp``, ``payload_size``, ``id``, aligned to
-64 bits: TSDL counts alignment in bits).  So a consumer writes a stream file by appending whole sub-buffers as they
-are (splice.py), and the ``metadata`` file below lets babeltrace2, or
-``read_trace`` here, decode them.  Discarded events show as the difference of
+CTF packet: its 84-byte header is lttng-modules' trace packet header
+(``magic``, ``uuid``, ``stream_id``, ``stream_instance_id``) and stream packet
+context (``timestamp_begin``, ``timestamp_end``, ``content_size`` and
+``packet_size`` in bits, ``packet_seq_num``, ``events_discarded``,
+``cpu_id``), and each record's header is the stream's event header: LTTng's
+compact or large one (kmodel/relay/event_header.py), or kmodel's own 16 bytes
+(``timestamp``, ``payload_size``, ``id``).  All of it is packed (TSDL
+alignment 8 bits), as lttng-modules writes on x86.  So a consumer writes a
+stream file by appending whole sub-buffers as they are (splice.py), and the
+``metadata`` file below, laid out as lttng-modules' metadata statedump
+writes it (src/lttng-events.c, _lttng_session_metadata_statedump, v2.13.9:
+trace UUID, env with the tracer's name and version, a clock with an offset
+from the Epoch), lets babeltrace2, lttng-analyses, or ``read_trace`` here,
+decode them.  Discarded events show as the difference of
 ``events_discarded`` between packets; overwritten packets as gaps in
 ``packet_seq_num``.
 
-The event classes are the synthetic ones of ``kmodel trace record``.  Every
-payload starts with ``seq``, the event's number on its CPU, so that a reader
-can tell which events are missing.
+The event classes are those of ``kmodel trace record``'s workloads: the
+synthetic one's (``kmodel_*`` and ``blob``), whose payloads start with
+``seq``, the event's number on its CPU, so that a reader can tell which
+events are missing; and lttng-modules' kernel events with their fields
+(lttng_events.py), which the scheduler workload writes.
 """
 import mmap
 import os
 import re
 import struct
+import time
+import uuid as uuidlib
 import zlib
 from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
+from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
                                  unpack_packet_header, unpack_record_header)
 
@@ -38,7 +49,8 @@ class TraceError(ValueError):
     """A trace directory that cannot be read; the message names the file and offset."""
 
 
-VARIABLE = ("len", "payload")           # field codes of a variable length
+VARIABLE = ("len", "payload", "string")     # field codes of a variable length (last)
+COMM = "16s"                                # a task's comm: char[TASK_COMM_LEN], text
 
 
 @dataclass(frozen=True)
@@ -46,30 +58,62 @@ class EventClass:
     id: int
     name: str
     fields: tuple               # (name, struct code) in order; "len": uint8[len],
-                                # "payload": uint8[the whole payload]
+                                # "payload": uint8[the whole payload], "string": a
+                                # NUL-ended string; "16s": char[16] text
     # derived from fields: the fixed fields' names and their struct layout
     fixed: tuple = field(init=False, repr=False, compare=False)
     layout: struct.Struct = field(init=False, repr=False, compare=False)
     variable: bool = field(init=False, repr=False, compare=False)
+    texts: tuple = field(init=False, repr=False, compare=False)     # the COMM fields
+    tail: tuple | None = field(init=False, repr=False, compare=False)   # (name, code)
+    len_at: int | None = field(init=False, repr=False, compare=False)   # "len" in fixed
 
     def __post_init__(self):
         fixed = [f for f in self.fields if f[1] not in VARIABLE]
-        object.__setattr__(self, "fixed", tuple(n for n, _ in fixed))
+        names = tuple(n for n, _ in fixed)
+        tail = self.fields[-1] if self.fields and self.fields[-1][1] in VARIABLE else None
+        object.__setattr__(self, "fixed", names)
         object.__setattr__(self, "layout", struct.Struct("<" + "".join(c for _, c in fixed)))
-        object.__setattr__(self, "variable", any(c in VARIABLE for _, c in self.fields))
+        object.__setattr__(self, "variable", tail is not None)
+        object.__setattr__(self, "texts", tuple(n for n, c in fixed if c == COMM))
+        object.__setattr__(self, "tail", tail)
+        object.__setattr__(self, "len_at", names.index("len") if "len" in names else None)
 
 
 EVENT_CLASSES = (
-    EventClass(0, "sched_switch", (("seq", "Q"), ("prev_tid", "I"), ("next_tid", "I"),
-                                   ("prev_state", "I"), ("cpu", "I"))),
-    EventClass(1, "irq_handler_entry", (("seq", "Q"), ("irq", "I"), ("vector", "I"))),
-    EventClass(2, "irq_handler_exit", (("seq", "Q"), ("irq", "I"), ("ret", "I"))),
+    EventClass(0, "kmodel_switch", (("seq", "Q"), ("prev_tid", "I"), ("next_tid", "I"),
+                                    ("prev_state", "I"), ("cpu", "I"))),
+    EventClass(1, "kmodel_irq_entry", (("seq", "Q"), ("irq", "I"), ("vector", "I"))),
+    EventClass(2, "kmodel_irq_exit", (("seq", "Q"), ("irq", "I"), ("ret", "I"))),
     EventClass(3, "blob", (("seq", "Q"), ("len", "I"), ("crc", "I"), ("data", "len"))),
     EventClass(4, "shell_write", (("data", "payload"),)),     # the shell's relay write
+    # lttng-modules' (include/instrumentation/events/{sched,irq}.h and
+    # src/lttng-statedump-impl.c, v2.13.9), with the fields the analyses read:
+    EventClass(5, "sched_switch", (("prev_comm", COMM), ("prev_tid", "i"), ("prev_prio", "i"),
+                                   ("prev_state", "q"), ("next_comm", COMM),
+                                   ("next_tid", "i"), ("next_prio", "i"))),
+    EventClass(6, "sched_wakeup", (("comm", COMM), ("tid", "i"), ("prio", "i"),
+                                   ("success", "i"), ("target_cpu", "i"))),
+    EventClass(7, "irq_handler_entry", (("irq", "i"), ("name", "string"))),
+    EventClass(8, "irq_handler_exit", (("irq", "i"), ("ret", "i"))),
+    EventClass(9, "softirq_raise", (("vec", "I"),)),
+    EventClass(10, "softirq_entry", (("vec", "I"),)),
+    EventClass(11, "softirq_exit", (("vec", "I"),)),
+    EventClass(12, "sched_process_fork", (("parent_comm", COMM), ("parent_tid", "i"),
+                                          ("parent_pid", "i"), ("child_comm", COMM),
+                                          ("child_tid", "i"), ("child_pid", "i"))),
+    EventClass(13, "sched_process_exit", (("comm", COMM), ("tid", "i"), ("prio", "i"))),
+    EventClass(14, "lttng_statedump_start", ()),
+    EventClass(15, "lttng_statedump_process_state", (
+        ("tid", "i"), ("pid", "i"), ("ppid", "i"), ("name", COMM), ("type", "i"),
+        ("mode", "i"), ("submode", "i"), ("status", "i"), ("cpu", "I"),
+        ("file_table_address", "Q"))),
+    EventClass(16, "lttng_statedump_end", ()),
 )
 BY_ID = {c.id: c for c in EVENT_CLASSES}
 SHELL_WRITE = 4
-_TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t"}
+_TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t", "i": "int32_t", "q": "long",
+              COMM: None, "string": None}
 
 
 def raw_class(event_id):
@@ -80,10 +124,37 @@ def raw_class(event_id):
 
 def encode(cls, values):
     """encode - the payload bytes of an event of class cls from its field values."""
+    if cls.texts:
+        v = dict(values)
+        for n in cls.texts:
+            v[n] = v[n].encode() if isinstance(v[n], str) else v[n]
+        values = v
     out = cls.layout.pack(*[values[n] for n in cls.fixed])
     if cls.variable:
-        out += values["data"]
+        name, code = cls.tail
+        out += values[name].encode() + b"\0" if code == "string" else values[name]
     return out
+
+
+def payload_len(cls, buf, at, end):
+    """payload_len - the bytes of the payload of class cls at buf[at:end],
+    read from its own fields (a header without a payload size), or None if
+    it runs past end."""
+    n = cls.layout.size
+    if at + n > end:
+        return None
+    if cls.variable:
+        code = cls.tail[1]
+        if code == "len":
+            n += cls.layout.unpack_from(buf, at)[cls.len_at]
+        elif code == "string":
+            nul = bytes(buf[at + n:end]).find(b"\0")
+            if nul < 0:
+                return None
+            n += nul + 1
+        else:
+            return None             # (a whole-payload field needs kmodel's header)
+    return n if at + n <= end else None
 
 
 def decode(cls, payload):
@@ -95,83 +166,200 @@ def decode(cls, payload):
     if len(payload) < need:
         raise TraceError(f"{cls.name} payload of {len(payload)} bytes, needs {need}")
     values = dict(zip(cls.fixed, layout.unpack_from(payload)))
-    if cls.name == "blob":
-        data = payload[need:need + values["len"]]
-        if len(data) != values["len"] or zlib.crc32(data) != values["crc"]:
-            raise TraceError(f"blob {values['seq']}: data does not match its length or crc")
-        values["data"] = data
+    for name in cls.texts:
+        values[name] = values[name].rstrip(b"\0").decode(errors="replace")
+    if cls.variable:
+        name, code = cls.tail
+        if code == "string":
+            values[name] = bytes(payload[need:]).rstrip(b"\0").decode(errors="replace")
+        elif code == "len":
+            data = bytes(payload[need:need + values["len"]])
+            if len(data) != values["len"] or ("crc" in values and
+                                              zlib.crc32(data) != values["crc"]):
+                raise TraceError(f"{cls.name} {values.get('seq', '')}: data does not match "
+                                 "its length or crc")
+            values[name] = data
     return values
 
 
 TICK_CLOCK = "kmodel trace clock: one tick a reservation attempt"
 MODELED_CLOCK = ("kmodel modeled time: each CPU's clock in ns, the cycles the timing model "
                  "charged it at the preset's cpu_ghz plus the workload's own time (hw.clock)")
+SCHED_CLOCK = ("kmodel sched model: nanoseconds on the scheduler model's time line "
+               "(its events at their times, a count a reservation between them)")
+CLOCKS = (TICK_CLOCK, MODELED_CLOCK, SCHED_CLOCK)
 
 
-def metadata(hostname="kmodel", release="2.6.29-kmodel", raw_ids=(), clock=TICK_CLOCK):
-    """metadata - the TSDL text of a kmodel trace; raw_ids are record ids no
-    kmodel event has, each declared as its payload's bytes (raw_class); clock
-    is what the clock's description says its values are."""
+# The trace's identity and clock, as lttng-modules' statedump writes them.
+# The boot is put at a fixed date so that a trace is the same byte for byte
+# from the same options; the trace clock counts nanoseconds from it.
+BOOT_EPOCH_S = 1237889820               # 2009-03-24T10:17:00Z
+TRACER = ("lttng-modules", 2, 13, 9)    # the layout followed (src/lttng-events.c)
+
+
+@dataclass(frozen=True)
+class TraceInfo:
+    """What the metadata says of a trace beyond its event classes."""
+    uuid: str = "00000000-0000-0000-0000-000000000000"
+    header: str = "kmodel"              # the records' header: kmodel, compact, large
+    trace_name: str = "kmodel"
+    hostname: str = "kmodel"
+    release: str = "2.6.29-kmodel"
+    offset_s: int = BOOT_EPOCH_S        # the clock's offset from the Epoch
+    clock: str = TICK_CLOCK             # what the clock's values are (CLOCKS)
+
+    @staticmethod
+    def for_seed(seed, header="kmodel", clock=TICK_CLOCK):
+        """A trace's info with a UUID drawn from seed (the same seed, the same UUID)."""
+        import random
+        raw = random.Random(f"kmodel-trace-uuid-{seed}").randbytes(16)
+        return TraceInfo(str(uuidlib.UUID(bytes=raw, version=4)), header, clock=clock)
+
+    @property
+    def uuid_bytes(self):
+        return uuidlib.UUID(self.uuid).bytes
+
+
+def _fields_tsdl(c):
+    out = []
+    for name, code in c.fields:
+        if code == "len":
+            out.append(f"\t\tuint8_t {name}[len];")
+        elif code == "payload":
+            out.append(f"\t\tuint8_t {name}[stream.event.header.payload_size];")
+        elif code == COMM:
+            out.append("\t\tinteger { size = 8; align = 8; signed = 1; encoding = UTF8; "
+                       f"base = 10; }} {name}[16];")
+        elif code == "string":
+            out.append(f"\t\tstring {{ encoding = UTF8; }} {name};")
+        else:
+            out.append(f"\t\t{_TSDL_TYPE[code]} {name};")
+    return "\n".join(out)
+
+
+def _lttng_header_tsdl(name, id_type, last, ts_type):
+    """One of LTTng's event headers as _lttng_event_header_declare writes it:
+    an id whose value `last` + 1 says the extended form follows."""
+    return f"""struct event_header_{name} {{
+\tenum : {id_type} {{ compact = 0 ... {last}, extended = {last + 1} }} id;
+\tvariant <id> {{
+\t\tstruct {{
+\t\t\t{ts_type} timestamp;
+\t\t}} compact;
+\t\tstruct {{
+\t\t\tuint32_t id;
+\t\t\tuint64_clock_monotonic_t timestamp;
+\t\t}} extended;
+\t}} v;
+}} align(8);
+
+"""
+
+
+_HEADERS_TSDL = (_lttng_header_tsdl("compact", "uint5_t", 30, "uint27_clock_monotonic_t") +
+                 _lttng_header_tsdl("large", "uint16_t", 65534, "uint32_clock_monotonic_t") +
+                 """struct event_header_kmodel {
+\tuint64_clock_monotonic_t timestamp;
+\tuint32_t payload_size;
+\tuint32_t id;
+} align(8);
+""")
+
+
+def metadata(info=TraceInfo(), raw_ids=()):
+    """metadata - the TSDL text of a kmodel trace, laid out as lttng-modules'
+    metadata statedump (v2.13.9) lays out a kernel trace's, packed as on
+    x86; info says its UUID, header format and clock.  raw_ids are record
+    ids no kmodel event has, each declared as its payload's bytes
+    (raw_class; with kmodel's header only, which has the payload's size)."""
     events = []
     for c in EVENT_CLASSES + tuple(raw_class(i) for i in sorted(raw_ids) if i not in BY_ID):
-        fields = []
-        for name, code in c.fields:
-            if code == "len":
-                fields.append(f"\t\tuint8_t {name}[len];")
-            elif code == "payload":
-                fields.append(f"\t\tuint8_t {name}[stream.event.header.payload_size];")
-            else:
-                fields.append(f"\t\t{_TSDL_TYPE[code]} {name};")
-        events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n"
-                      f"\tfields := struct {{\n" + "\n".join(fields) + "\n\t};\n};\n")
+        if c.fields and c.fields[-1][1] == "payload" and info.header != "kmodel":
+            continue                    # (its size is in kmodel's header alone)
+        events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n\tstream_id = 0;\n"
+                      f"\tfields := struct {{\n" + _fields_tsdl(c) + "\n\t};\n};\n")
+    date = time.strftime("%Y%m%dT%H%M%S+0000", time.gmtime(info.offset_s))
+    name, major, minor, patch = TRACER
     return f"""/* CTF 1.8 */
 
 typealias integer {{ size = 8; align = 8; signed = false; }} := uint8_t;
-typealias integer {{ size = 32; align = 32; signed = false; }} := uint32_t;
-typealias integer {{ size = 64; align = 64; signed = false; }} := uint64_t;
+typealias integer {{ size = 16; align = 8; signed = false; }} := uint16_t;
+typealias integer {{ size = 32; align = 8; signed = false; }} := uint32_t;
+typealias integer {{ size = 64; align = 8; signed = false; }} := uint64_t;
+typealias integer {{ size = 64; align = 8; signed = false; }} := unsigned long;
+typealias integer {{ size = 5; align = 1; signed = false; }} := uint5_t;
+typealias integer {{ size = 27; align = 1; signed = false; }} := uint27_t;
+typealias integer {{ size = 32; align = 8; signed = true; }} := int32_t;
+typealias integer {{ size = 64; align = 8; signed = true; }} := long;
 
 trace {{
 \tmajor = 1;
 \tminor = 8;
+\tuuid = "{info.uuid}";
 \tbyte_order = le;
 \tpacket.header := struct {{
 \t\tuint32_t magic;
+\t\tuint8_t  uuid[16];
+\t\tuint32_t stream_id;
+\t\tuint64_t stream_instance_id;
 \t}};
 }};
 
 env {{
-\thostname = "{hostname}";
+\thostname = "{info.hostname}";
 \tdomain = "kernel";
 \tsysname = "Linux";
-\tkernel_release = "{release}";
-\ttracer_name = "kmodel";
+\tkernel_release = "{info.release}";
+\tkernel_version = "#1 SMP";
+\ttracer_name = "{name}";
+\ttracer_major = {major};
+\ttracer_minor = {minor};
+\ttracer_patchlevel = {patch};
+\ttrace_buffering_scheme = "global";
+\ttrace_name = "{info.trace_name}";
+\ttrace_creation_datetime = "{date}";
 \tkmodel_trace = 1;
 }};
 
 clock {{
 \tname = "monotonic";
-\tdescription = "{clock}";
-\tfreq = 1000000000;
-\toffset = 0;
+\tuuid = "{info.uuid}";
+\tdescription = "{info.clock}";
+\tfreq = 1000000000; /* Frequency, in Hz */
+\t/* clock value offset from Epoch is: offset * (1/freq) */
+\toffset = {info.offset_s * 1_000_000_000};
 }};
 
-typealias integer {{ size = 64; align = 64; signed = false; map = clock.monotonic.value; }} := uint64_clock_t;
+typealias integer {{
+\tsize = 27; align = 1; signed = false;
+\tmap = clock.monotonic.value;
+}} := uint27_clock_monotonic_t;
 
+typealias integer {{
+\tsize = 32; align = 8; signed = false;
+\tmap = clock.monotonic.value;
+}} := uint32_clock_monotonic_t;
+
+typealias integer {{
+\tsize = 64; align = 8; signed = false;
+\tmap = clock.monotonic.value;
+}} := uint64_clock_monotonic_t;
+
+struct packet_context {{
+\tuint64_clock_monotonic_t timestamp_begin;
+\tuint64_clock_monotonic_t timestamp_end;
+\tuint64_t content_size;
+\tuint64_t packet_size;
+\tuint64_t packet_seq_num;
+\tunsigned long events_discarded;
+\tuint32_t cpu_id;
+}};
+
+{_HEADERS_TSDL}
 stream {{
-\tpacket.context := struct {{
-\t\tuint64_clock_t timestamp_begin;
-\t\tuint64_clock_t timestamp_end;
-\t\tuint64_t content_size;
-\t\tuint64_t packet_size;
-\t\tuint64_t packet_seq_num;
-\t\tuint64_t events_discarded;
-\t\tuint32_t cpu_id;
-\t}};
-\tevent.header := struct {{
-\t\tuint64_clock_t timestamp;
-\t\tuint32_t payload_size;
-\t\tuint32_t id;
-\t}} align(64);
+\tid = 0;
+\tevent.header := struct event_header_{info.header};
+\tpacket.context := struct packet_context;
 }};
 
 """ + "\n".join(events)
@@ -188,6 +376,7 @@ class Packet:
     events_discarded: int
     events: list                # (timestamp, class name, {field: value}); [] if not decoded
     n_events: int = 0           # its records (decoded or only counted)
+    content: int = 0            # bytes of header and records
 
 
 METADATA_LIMIT = 1 << 20
@@ -195,12 +384,22 @@ STREAM_LIMIT = 1 << 40
 _RAW_DECL = re.compile(r'event \{\n\tname = "record_(\d+)";\n\tid = (\d+);')
 
 
+_INFO = {name: re.compile(rx) for name, rx in (
+    ("uuid", r'\ttrace \{[^}]*?uuid = "([0-9a-f-]{36})";|\tuuid = "([0-9a-f-]{36})";'),
+    ("header", r"event\.header := struct event_header_(kmodel|compact|large);"),
+    ("trace_name", r'\ttrace_name = "([^"\n]*)";'),
+    ("offset_s", r"\toffset = (\d+)000000000;"),
+    ("clock", r'\tdescription = "([^"\n]*)";'))}
+
+
 def check_metadata(path):
-    """check_metadata - the event classes of the trace whose metadata file is
-    path, or a TraceError if it is not metadata kmodel writes: this reader
-    decodes kmodel's layout only, so it takes only the text that declares it
-    (byte for byte, with the raw classes it declares), where babeltrace2
-    would refuse what is not CTF and read any CTF that is."""
+    """check_metadata - (event classes, header format) of the trace whose
+    metadata file is path, or a TraceError if it is not metadata kmodel
+    writes: this reader decodes kmodel's layout only, so it takes only the
+    text that declares it (byte for byte, with the UUID, header format, name,
+    clock offset and raw classes it declares), where babeltrace2 would refuse
+    what is not CTF and read any CTF that is.  The format is an EventHeader,
+    or None for kmodel's own header."""
     try:
         text = read_regular_file(path, METADATA_LIMIT, "metadata file").decode("utf-8")
     except HostFileError as e:
@@ -210,18 +409,29 @@ def check_metadata(path):
     raw = {int(i) for name_id, i in _RAW_DECL.findall(text) if name_id == i}
     if not text.strip():
         raise TraceError(f"{path}: empty: not CTF metadata")
-    if text not in (metadata(raw_ids=raw), metadata(raw_ids=raw, clock=MODELED_CLOCK)):
+    found = {}
+    for name, rx in _INFO.items():
+        m = rx.search(text)
+        if m:
+            v = next(g for g in m.groups() if g is not None)
+            found[name] = int(v) if name == "offset_s" else v
+    try:
+        info = TraceInfo(**found)
+        ok = info.clock in CLOCKS and text == metadata(info, raw_ids=raw)
+    except ValueError:
+        ok = False
+    if not ok:
         raise TraceError(f"{path}: not the metadata kmodel writes (kmodel trace show reads "
                          "kmodel's traces; babeltrace2 reads any CTF trace)")
-    return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}
+    return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header)
 
 
-def read_stream(path, classes=BY_ID, decode_events=True):
+def read_stream(path, classes=BY_ID, header=None, decode_events=True):
     """read_stream - the packets of one stream file, decoded with classes
-    ({event id: EventClass}).  The file is mapped, not read whole.  With
-    decode_events False, each record's header is checked and counted
-    (Packet.n_events) but its payload is not decoded: a quick count of a
-    large trace (trace record's table)."""
+    ({event id: EventClass}) and the records' header format (None: kmodel's).
+    The file is mapped, not read whole.  With decode_events False, each
+    record's header is checked and counted (Packet.n_events) but its payload
+    is not decoded: a quick count of a large trace (trace record's table)."""
     try:
         check_regular_file(path, STREAM_LIMIT, "stream file")
         with open(path, "rb") as f:
@@ -232,13 +442,13 @@ def read_stream(path, classes=BY_ID, decode_events=True):
     except OSError as e:
         raise TraceError(f"{path}: {e.strerror}") from None
     try:
-        return _packets(data, os.path.basename(path), classes, decode_events)
+        return _packets(data, os.path.basename(path), classes, header, decode_events)
     finally:
         if size:
             data.close()
 
 
-def _packets(data, name, classes, decode_events=True):
+def _packets(data, name, classes, header=None, decode_events=True):
     packets = []
     pos = 0
     while pos < len(data):
@@ -255,30 +465,14 @@ def _packets(data, name, classes, decode_events=True):
         if pos + size // 8 > len(data):
             raise TraceError(f"{name}: offset {pos}: truncated packet "
                              f"({len(data) - pos} of {size // 8} bytes)")
-        events = []
-        n = 0
-        at = pos + HDR
         end = pos + content // 8
-        if not decode_events:
-            n, at = _count_records(data, name, at, end, classes)
-        while at < end:
-            if end - at < REC:
-                raise TraceError(f"{name}: offset {at}: truncated event header")
-            r = unpack_record_header(data, at)
-            cls = classes.get(r.id)
-            if cls is None or at + REC + r.payload_size > end:
-                raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
-                                 f"{r.payload_size} bytes)")
-            if decode_events:
-                try:
-                    values = decode(cls, data[at + REC:at + REC + r.payload_size])
-                except TraceError as e:
-                    raise TraceError(f"{name}: offset {at}: {e}") from None
-                events.append((r.timestamp, cls.name, values))
-            n += 1
-            at += record_size(r.payload_size)
+        if header is None:
+            events, n = _records(data, pos + HDR, end, name, classes, decode_events)
+        else:
+            events, n = _lttng_records(data, pos + HDR, end, name, classes, header,
+                                       h.timestamp_begin, decode_events)
         packets.append(Packet(name, pos, h.cpu_id, h.timestamp_begin, h.timestamp_end,
-                              h.packet_seq_num, h.events_discarded, events, n))
+                              h.packet_seq_num, h.events_discarded, events, n, content // 8))
         pos += size // 8
     return packets
 
@@ -293,9 +487,67 @@ def _count_records(data, name, at, end, classes, unpack=RECORD_HEADER.unpack_fro
         _, size, event_id = unpack(data, at)
         if event_id not in classes or at + REC + size > end:
             break
-        at += (REC + size + 7) & ~7
+        at += REC + size                # (records are packed: record_size)
         n += 1
     return n, at
+
+
+def _records(data, at, end, name, classes, decode_events=True):
+    """(events, count) of a packet's records with kmodel's header (each says
+    its payload's size); with decode_events False, counted (_count_records)
+    and events is []."""
+    events = []
+    n = 0
+    if not decode_events:
+        n, at = _count_records(data, name, at, end, classes)
+    while at < end:
+        if end - at < REC:
+            raise TraceError(f"{name}: offset {at}: truncated event header")
+        r = unpack_record_header(data, at)
+        cls = classes.get(r.id)
+        if cls is None or at + REC + r.payload_size > end:
+            raise TraceError(f"{name}: offset {at}: bad event (id {r.id}, "
+                             f"{r.payload_size} bytes)")
+        if decode_events:
+            try:
+                values = decode(cls, data[at + REC:at + REC + r.payload_size])
+            except TraceError as e:
+                raise TraceError(f"{name}: offset {at}: {e}") from None
+            events.append((r.timestamp, cls.name, values))
+        n += 1
+        at += record_size(r.payload_size)
+    return events, n
+
+
+def _lttng_records(data, at, end, name, classes, header, ts_begin, decode_events=True):
+    """(events, count) of a packet's records with an LTTng header: the clock
+    starts at the packet's timestamp_begin and each header updates it
+    (event_header.py); a payload's size is read from its fields.  With
+    decode_events False the payloads are measured, not decoded, and events
+    is []."""
+    events = []
+    count = 0
+    update = ClockUpdate(ts_begin).update
+    unpack, get, least = header.unpack_from, classes.get, header.size
+    while at < end:
+        if end - at < least:
+            raise TraceError(f"{name}: offset {at}: truncated event header")
+        event_id, ts, bits, hs = unpack(data, at)
+        cls = get(event_id)
+        p = at + hs
+        n = (None if cls is None or p > end else
+             payload_len(cls, data, p, end) if cls.variable else cls.layout.size)
+        if n is None or p + n > end:
+            raise TraceError(f"{name}: offset {at}: bad event (id {event_id})")
+        if decode_events:
+            try:
+                values = decode(cls, data[p:p + n])
+            except TraceError as e:
+                raise TraceError(f"{name}: offset {at}: {e}") from None
+            events.append((update(ts, bits), cls.name, values))
+        count += 1
+        at = p + n
+    return events, count
 
 
 def read_trace(path, decode_events=True):
@@ -306,7 +558,7 @@ def read_trace(path, decode_events=True):
         raise TraceError(f"{path}: not a directory")
     if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
-    classes = check_metadata(os.path.join(path, "metadata"))
-    return {name: read_stream(os.path.join(path, name), classes, decode_events)
+    classes, header = check_metadata(os.path.join(path, "metadata"))
+    return {name: read_stream(os.path.join(path, name), classes, header, decode_events)
             for name in sorted(os.listdir(path))
             if name != "metadata" and not name.startswith(".")}

@@ -23,17 +23,21 @@ from dataclasses import dataclass, field
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
-from kmodel.consumer.ctf import EVENT_CLASSES, TICK_CLOCK, encode, metadata, read_trace
+from kmodel.consumer.ctf import (EVENT_CLASSES, SCHED_CLOCK, TICK_CLOCK, TraceInfo, encode,
+                                  metadata, read_trace)
+from kmodel.consumer.sched_workload import TICK_NS, SchedModel
 from kmodel.core.errno import ENOENT
-from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
+from kmodel.cpu.context import HARDIRQ, TASK, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
+from kmodel.relay.event_header import header_of
 from kmodel.relay.rb_config import Mode, Scope, SwitchMode
 from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
 from kmodel.session import Session, WriteRefused
 
 CLASS = {c.name: c for c in EVENT_CLASSES}
+WORKLOADS = ("synthetic", "sched")
 
 
 @dataclass
@@ -55,6 +59,10 @@ class RecordOptions:
     cmdline: str = ""               # the boot's, e.g. reserve_mem= for --backend pmem
     pmem: str | None = None         # the host file behind that region
     pmem_format: bool = False       # ... which may be one kmodel did not make
+    header: str | None = None       # the records' header: compact, large (LTTng's), kmodel;
+                                    # None: compact, or kmodel on --backend pmem (its
+                                    # crash reader decodes kmodel's header alone)
+    workload: str = "synthetic"     # synthetic, or sched (kmodel/consumer/sched_workload.py)
 
 
 @dataclass
@@ -66,6 +74,7 @@ class CpuStats:
     lost_big: int = 0
     overrun: int = 0
     packets: int = 0
+    record_bytes: int = 0           # of the records read (headers and payloads)
 
     @property
     def lost(self):
@@ -74,7 +83,7 @@ class CpuStats:
 
 def tick_events(rng, cpu, rate, subbuf_size):
     """tick_events - what one CPU traces in one tick: rate times, a
-    sched_switch (70%), an interrupt's entry and exit (23%) or a blob of
+    kmodel_switch (70%), an interrupt's entry and exit (23%) or a blob of
     100 bytes to 3 pages (7%, each smaller than a packet's room), drawn from
     rng.  Yields (irq number or None, ((class name, field values), ...));
     the events of an interrupt are written from its handler.  (The floor of
@@ -83,17 +92,29 @@ def tick_events(rng, cpu, rate, subbuf_size):
     for _ in range(rate):
         r = rng.random()
         if r < 0.7:
-            yield None, (("sched_switch", {
+            yield None, (("kmodel_switch", {
                 "prev_tid": rng.randrange(1, 4096), "next_tid": rng.randrange(1, 4096),
                 "prev_state": rng.randrange(3), "cpu": cpu}),)
         elif r < 0.93:
             irq = rng.randrange(16, 64)
-            yield irq, (("irq_handler_entry", {"irq": irq, "vector": irq + 32}),
-                        ("irq_handler_exit", {"irq": irq, "ret": 1}))
+            yield irq, (("kmodel_irq_entry", {"irq": irq, "vector": irq + 32}),
+                        ("kmodel_irq_exit", {"irq": irq, "ret": 1}))
         else:
             n = rng.randrange(100, min(big, 3 * 4096))
             data = rng.randbytes(n)
             yield None, (("blob", {"len": n, "crc": zlib.crc32(data), "data": data}),)
+
+
+def header_for(opts):
+    """header_for - the records' header format a recording uses (a ValueError
+    for a format the backend's crash reader cannot decode)."""
+    if opts.header is None:
+        return "kmodel" if opts.backend == "pmem" else "compact"
+    if opts.backend == "pmem" and opts.header != "kmodel":
+        raise ValueError(f"--header {opts.header}: the pmem backend keeps kmodel's record "
+                         "header (kmodel crash extract decodes that alone): give --header "
+                         "kmodel or leave it out")
+    return opts.header
 
 
 class Recorder:
@@ -115,7 +136,9 @@ class Recorder:
         self.refused = []               # the script's writes the kernel refused
         self.script_error = None        # a write to a path that is not there (it stops)
         self.stopped = False            # stop() asked for it: the machine goes at once
+        self.sched = None               # the sched workload's model (sched_workload.py)
         self.ticks = 0
+        self.metadata_text = ""         # the trace's metadata, once the channel is open
 
     # --- the workload ---------------------------------------------------------------
     def _event(self, on_cpu, name, values):
@@ -145,6 +168,28 @@ class Recorder:
                 finally:
                     context_exit(k, ctx)
 
+    def _tick_sched(self, tick, online):
+        """One tick of the sched workload: its events due, each written on its
+        CPU, in its context, with the trace clock at its time (the clock only
+        goes forward: an event due at a time already read is a nanosecond or
+        so late)."""
+        k = self.k
+        model = self.sched
+        for t, cpu, ctx, name, values in model.next_events(model.start + (tick + 1) * TICK_NS):
+            if cpu not in online:
+                continue
+            k.timing.clock.count_from(t - 1)
+            cls = CLASS[name]
+            self.seq[cpu] = self.seq.get(cpu, 0) + 1
+            with k.on_cpu(cpu):
+                c = None if ctx is TASK else context_enter(k, cpu, ctx, name)
+                try:
+                    self.rbc.layer.write__straight(self.rbc.buf_for(cpu), encode(cls, values),
+                                                   cls.id)
+                finally:
+                    if c is not None:
+                        context_exit(k, c)
+
     # --- a run ---------------------------------------------------------------------
     def run(self):
         o = self.opts
@@ -164,11 +209,21 @@ class Recorder:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
                 raise ValueError(why[-1] if why else f"the channel cannot be opened ({err})")
+            info = TraceInfo.for_seed(o.seed, header_for(o),
+                                      SCHED_CLOCK if o.workload == "sched" else self.CLOCK)
+            self.metadata_text = metadata(info)
+            self.rbc.uuid = info.uuid_bytes
+            self.rbc.header = header_of(info.header)
             with open(os.path.join(self.outdir, "metadata"), "w") as f:
-                f.write(metadata(clock=self.CLOCK))
+                f.write(self.metadata_text)
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
+            if o.workload == "sched":
+                self.sched = SchedModel(o.seed, list(k.for_each_online_cpu()),
+                                        start_ns=k.trace_clock + TICK_NS)
             self._trace(sess, consumer)
+            if self.sched is not None:
+                self.sched.stop(self.sched.truth.last)
             self._final_flush(consumer)
             consumer.finish()
             return self._stats()
@@ -206,7 +261,9 @@ class Recorder:
                 break
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online):
                 break
-            for cpu in online:
+            if self.sched is not None:
+                self._tick_sched(tick, online)
+            for cpu in online if self.sched is None else ():
                 if o.events is None or self.seq.get(cpu, 0) < o.events:
                     self._tick_cpu(cpu)
             consumer.consume(o.consumer_rate)
@@ -249,4 +306,5 @@ class Recorder:
                 st = stats.setdefault(p.cpu, CpuStats())
                 st.read += p.n_events
                 st.packets += 1
+                st.record_bytes += max(p.content - HDR, 0)
         return stats

@@ -55,8 +55,9 @@ def check_work(points, events, ncpus):
 
 
 def run_point(point, scratch, machine, events, seed, layer, mode):
-    """run_point - (point, produced, lost) for one point of the sweep, its trace
-    written under scratch."""
+    """run_point - (point, produced, lost, bytes a record takes on average,
+    header and payload) for one point of the sweep, its trace written under
+    scratch."""
     d = tempfile.mkdtemp(prefix="point-", dir=scratch)
     try:
         stats = Recorder(RecordOptions(machine=machine, events=events, rate=point.rate,
@@ -68,14 +69,15 @@ def run_point(point, scratch, machine, events, seed, layer, mode):
         shutil.rmtree(d, ignore_errors=True)
     produced = sum(s.produced for s in stats.values())
     lost = sum(s.lost for s in stats.values())
-    return point, produced, lost
+    read = sum(s.read for s in stats.values())
+    return point, produced, lost, sum(s.record_bytes for s in stats.values()) / max(read, 1)
 
 
 def sweep(points, machine=None, events=200, seed=0, layer="lockless", mode="discard",
           jobs=None, scheduler=None):
-    """sweep - a generator of (point, produced, lost), in the order of points,
-    run by the executor (kmodel.perf.executor: jobs local workers, or the
-    Dask cluster at scheduler).
+    """sweep - a generator of (point, produced, lost, bytes per record), in
+    the order of points, run by the executor (kmodel.perf.executor: jobs
+    local workers, or the Dask cluster at scheduler).
 
     Runs in a scratch directory of its own, removed when the generator ends
     (or is closed, or an exception, such as KeyboardInterrupt, goes through

@@ -29,6 +29,7 @@ from kmodel.consumer.timed import TimedDrain
 from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
+from kmodel.relay.packet import REC
 from kmodel.relay.ring_buffer import HELD
 
 
@@ -125,13 +126,16 @@ class TimedRecorder(Recorder):
 
     def _blob(self, cpu):
         """One task event of the workload's size (a blob: 32 bytes and data)."""
-        n = next(self._sizes[cpu]) - MIN_SIZE
+        # the record takes the workload's size with the channel's header: its
+        # fields (seq, len, crc: 16 bytes) and data fill what the header leaves
+        fmt = self.rbc.header
+        hdr = REC if fmt is None else fmt.size
+        n = next(self._sizes[cpu]) - (MIN_SIZE - REC) - hdr
         data = self._data[:n]
-        self._timed_event(cpu, "blob", {"len": n, "crc": zlib.crc32(data), "data": data},
-                          MIN_SIZE + n)
+        self._timed_event(cpu, "blob", {"len": n, "crc": zlib.crc32(data), "data": data})
 
-    def _timed_event(self, cpu, name, values, nbytes):
-        """Write an event of nbytes (record header and payload) and bring cpu's
+    def _timed_event(self, cpu, name, values):
+        """Write an event (record header and payload) and bring cpu's
         clock up to date (hw.clock.Clock.copied): its copy at the buffer's
         stream bandwidth charged ahead if the record stays in the page the
         stream is on (exactly what the fold will charge), the CPU's counts
@@ -139,7 +143,8 @@ class TimedRecorder(Recorder):
         off = self.rbc.buf_for(cpu).offset
         o0 = off.counter
         self._event(cpu, name, values)
-        self.k.timing.clock.copied(cpu, o0, off.counter, nbytes * self._copy_cpb[cpu])
+        o1 = off.counter                # the bytes the record took, header and payload
+        self.k.timing.clock.copied(cpu, o0, o1, (o1 - o0) * self._copy_cpb[cpu])
 
     def _irq(self, cpu):
         """An interrupt on cpu now: its handler's entry event, its duration (in
@@ -150,7 +155,7 @@ class TimedRecorder(Recorder):
         irq = 16 + self.time.irqs % 48
         ctx = context_enter(k, cpu, HARDIRQ, f"irq{irq}")
         try:
-            self._event(cpu, "irq_handler_entry", {"irq": irq, "vector": irq + 32})
+            self._event(cpu, "irq_handler_entry", {"irq": irq, "name": f"irq{irq}"})
             clk.settle(cpu)
             left = float(self.timed.workload.irq_duration_ns)
             while left > 0:

@@ -104,21 +104,21 @@ def record_per_event(events=400, rounds=3):
 
 def pack_floor(opts, ticks, cpus):
     """pack_floor - the floor of trace record: the same ticks drawing the same
-    events on the same CPUs (tick_events, the same seed), each packed, record
-    header and fields, with struct.pack_into into a bytearray ring of the
-    channel's size.  Returns the number of events packed."""
+    events on the same CPUs (tick_events, the same seed), each packed, its
+    compact LTTng header (the recording's default, event_header.py) and
+    fields, with struct.pack_into into a bytearray ring of the channel's
+    size.  Returns the number of events packed."""
     import random
 
     from kmodel.consumer.ctf import VARIABLE
     from kmodel.consumer.record import CLASS, tick_events
-    from kmodel.relay.packet import REC, record_size
     rng = random.Random(opts.seed)
     size = opts.subbuf_size * opts.n_subbufs
     ring = bytearray(size)
     packers = {}
     for name, cls in CLASS.items():
         fixed = [f for f in cls.fields if f[1] not in VARIABLE]
-        packers[name] = (struct.Struct("<QII" + "".join(c for _, c in fixed)),
+        packers[name] = (struct.Struct("<I" + "".join(c for _, c in fixed)),
                          [n for n, _ in fixed], cls.id)
     seq = dict.fromkeys(cpus, 0)
     off = n = ts = 0
@@ -132,12 +132,12 @@ def pack_floor(opts, ticks, cpus):
                     seq[cpu] += 1
                     st, names, eid = packers[name]
                     data = values.get("data", b"")
-                    plen = st.size - REC + len(data)
-                    rsize = record_size(plen)
+                    rsize = st.size + len(data)
                     if off + rsize > size:
                         off = 0
                     ts += 1
-                    st.pack_into(ring, off, ts, plen, eid, *[values[f] for f in names])
+                    st.pack_into(ring, off, eid | (ts & 0x7FFFFFF) << 5,
+                                 *[values[f] for f in names])
                     if data:
                         ring[off + st.size:off + st.size + len(data)] = data
                     off += rsize

@@ -15,8 +15,9 @@ everything else runs its straight form, ``<name>__straight``, derived from
 it when the class is defined: kmodel.core.straight):
 
     counter_ops(scope)                the CounterOps its buffers' counters use
-    reserve(rb, payload_len)          (slot, tsc, token) or (-errno, 0, None);
-                                      the token goes to commit
+    reserve(rb, payload_len, event_id)  (slot, tsc, token) or (-errno, 0, None);
+                                      the token goes to commit (event_id sizes
+                                      an LTTng header: event_header.py)
     commit(rb, slot, tsc, payload, event_id, token)
     flush(rb, mode)                   close the open packet (mode: SwitchMode)
 
@@ -81,7 +82,7 @@ class LockingLayer(ABC):
         """init_buf - set up a new buffer (its rb.layer_priv); nothing by default."""
 
     @abstractmethod
-    def reserve(self, rb: lib_ring_buffer, payload_len: int) -> Steps:
+    def reserve(self, rb: lib_ring_buffer, payload_len: int, event_id: int = 0) -> Steps:
         """reserve - room for a record: (slot, tsc, token) or (-errno, 0, None)."""
 
     @abstractmethod
@@ -96,7 +97,7 @@ class LockingLayer(ABC):
     @stepped
     def write(self, rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Steps:
         """write - one record: the slot, or a negative errno when it was dropped."""
-        slot, tsc, token = yield from self.reserve(rb, len(payload))
+        slot, tsc, token = yield from self.reserve(rb, len(payload), event_id)
         if slot >= 0:
             yield from self.commit(rb, slot, tsc, payload, event_id, token)
         return slot

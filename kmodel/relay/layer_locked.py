@@ -25,9 +25,9 @@ class LockedLayer(LockingLayer):
         rb.layer_priv = spinlock_t(rb.k, name="ltt_buf_lock/" +
                                    ("all" if rb.cpu is None else str(rb.cpu)))
 
-    def reserve(self, rb, payload_len):
+    def reserve(self, rb, payload_len, event_id=0):
         flags = yield from spin_lock_irqsave(rb.layer_priv)
-        slot, tsc = yield from reserve_record(rb, payload_len)
+        slot, tsc = yield from reserve_record(rb, payload_len, event_id)
         if slot < 0:
             yield from spin_unlock_irqrestore(rb.layer_priv, flags)
             return slot, 0, None

@@ -23,8 +23,8 @@ class LocklessLayer(LockingLayer):
     def counter_ops(self, scope):
         return LOCAL_OPS if scope is Scope.PER_CPU else ATOMIC_OPS
 
-    def reserve(self, rb, payload_len):
-        slot, tsc = yield from reserve_record(rb, payload_len)
+    def reserve(self, rb, payload_len, event_id=0):
+        slot, tsc = yield from reserve_record(rb, payload_len, event_id)
         return slot, tsc, None
 
     def commit(self, rb, slot, tsc, payload, event_id, token):

@@ -397,7 +397,7 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan, offset):
         scan.drop("content size")
         return None
     n_records, ids, pos, last_ts, content = 0, set(), HDR, ph.timestamp_begin, CONTEXT_END
-    while pos < end and pos != CONTEXT_END:
+    while pos < end:
         if end - pos < REC:
             scan.drop("record bounds")
             return None

@@ -69,6 +69,7 @@ from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOS
 from kmodel.core.straight import stepped
 from kmodel.core.step import Op
 from kmodel.cpu.sched import Steps, smp_call_function_single
+from kmodel.relay.event_header import FULL_TSC, TSC_BITS, EventHeader
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
                                  unpack_packet_header, unpack_record_header)
@@ -150,7 +151,7 @@ class lib_ring_buffer:
                  "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
-                 "persist", "persist_deliver", "persist_counters", "book")
+                 "persist", "persist_deliver", "persist_counters", "book", "last_tsc")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -183,6 +184,7 @@ class lib_ring_buffer:
         self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
         self.persist_counters = backend.counters_hook(rbuf)  # after a loss or a consume
         self.book = Bookkeeping(rbc.history)
+        self.last_tsc = 0               # the last record's tsc (LTTng headers' rule)
 
     def events_discarded(self) -> int:
         return (self.records_lost_full.counter + self.records_lost_wrap.counter +
@@ -223,12 +225,20 @@ def trace_clock_read(k: Kernel) -> int:
 
 @stepped
 def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
-                            data_len: int | None = None) -> Steps:
-    """lib_ring_buffer_reserve - room for rsize bytes (a record's size, padded
-    to 8), of which data_len (default rsize) are data: (slot, tsc) or
-    (-errno, 0).  A packet's content ends at its last record's last data byte,
-    as CTF readers expect (the padding after it is not content)."""
+                            data_len: int | None = None,
+                            fmt: EventHeader | None = None, event_id: int = 0) -> Steps:
+    """lib_ring_buffer_reserve - room for rsize bytes (a record's size), of
+    which data_len (default rsize) are data: (slot, tsc) or (-errno, 0).  A
+    packet's content ends at its last record's last data byte, as CTF readers
+    expect (padding after it is not content).  With fmt (an EventHeader) and
+    event_id, the size is the record's with LTTng's header, compact or
+    extended as the id and the time since the buffer's last record decide
+    (EventHeader.extended, inlined here: the hot path; rsize is given with
+    the extended header, for the big-record test), and the tsc returned
+    carries FULL_TSC for an extended header."""
     rbc = rb.rbc
+    if fmt is not None:
+        payload_len = rsize - fmt.ext_size
     ops = rb.ops
     S, A = rbc.subbuf_size, rbc.alloc_size
     if rsize > S - HDR:
@@ -238,6 +248,9 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
     while True:
         o_begin = yield from ops.read(rb.offset)
         tsc = trace_clock_read(rb.k)
+        if fmt is not None:                     # record_header_size: rflags from last_tsc
+            ext = event_id > fmt.max_id or (tsc - rb.last_tsc) >> TSC_BITS != 0
+            rsize = (fmt.ext_size if ext else fmt.size) + payload_len
         discarded = rb.events_discarded()       # sampled before the reserve (b2cf5e0b)
         begin = o_begin
         off = begin & (S - 1)
@@ -279,6 +292,8 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         if got != o_begin:
             continue
         break
+    if fmt is not None:
+        rb.last_tsc = tsc                       # save_last_tsc
     _note_reserved(rb, begin, end, begin + (rsize if data_len is None else data_len))
     if switch_old_end:                          # the padding is reserved too, until committed
         rb.book.inflight[o_begin] = (o_begin + S) & ~(S - 1)
@@ -293,7 +308,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.data_size[idx] = rb.content_end[idx] - (begin & ~(S - 1))
         rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
         rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
-    return begin, tsc
+    return begin, (tsc | FULL_TSC if fmt is not None and ext else tsc)
 
 
 def _counted(rb):
@@ -357,7 +372,7 @@ def _switch_new_start(rb, sb_begin, tsc):
     cpu = rb.cpu if rb.cpu is not None else NO_CPU
     hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
     hdr[:HDR] = pack_packet_header(PacketHeader(PACKET_MAGIC, tsc, 0, 0, S * 8, sb_begin // S,
-                                                0, cpu))
+                                                0, cpu, rbc.uuid, 0, cpu))
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + HDR, cc)
@@ -437,11 +452,16 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
 
 
 @stepped
-def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
+def reserve_record(rb: lib_ring_buffer, payload_len: int, event_id: int = 0) -> Steps:
     """reserve_record - room for a record of payload_len: (slot, tsc), or
-    (-errno, 0) when it is dropped (and counted)."""
+    (-errno, 0) when it is dropped (and counted).  The record's header is the
+    channel's format (rb_channel.header; event_header.py)."""
     rb.book.produced += 1
-    return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len), REC + payload_len))
+    fmt = rb.rbc.header
+    if fmt is None:
+        return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len)))
+    return (yield from lib_ring_buffer_reserve(rb, fmt.ext_size + payload_len, None, fmt,
+                                               event_id))
 
 
 @stepped
@@ -451,10 +471,15 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
     The record is packed into one zeroed buffer of its size (the padding is
     the zeroes), then copied by lib_ring_buffer_write."""
     n = len(payload)
-    rsize = record_size(n)
-    rec = bytearray(rsize)
-    RECORD_HEADER.pack_into(rec, 0, tsc, n, event_id)
-    rec[REC:REC + n] = payload
+    fmt = rb.rbc.header
+    if fmt is None:
+        rsize = record_size(n)
+        rec = bytearray(rsize)
+        RECORD_HEADER.pack_into(rec, 0, tsc, n, event_id)
+        rec[REC:] = payload
+    else:                                       # lttng_write_event_header
+        rec = fmt.record(event_id, tsc, payload)
+        rsize = len(rec)
     yield from lib_ring_buffer_write(rb, slot, rec)
     yield from lib_ring_buffer_commit(rb, slot, rsize)
 
@@ -463,7 +488,7 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
 def write_record(rb: lib_ring_buffer, payload: bytes, event_id: int = 0) -> Steps:
     """write_record - reserve, copy, commit one record: what a tracepoint's
     probe does.  Returns the slot, or a negative errno when it was dropped."""
-    slot, tsc = yield from reserve_record(rb, len(payload))
+    slot, tsc = yield from reserve_record(rb, len(payload), event_id)
     if slot >= 0:
         yield from commit_record(rb, slot, tsc, payload, event_id)
     return slot
@@ -665,7 +690,7 @@ class rb_channel:
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
-                 "alloc_size", "ops", "errata", "bufs", "history")
+                 "alloc_size", "ops", "errata", "bufs", "history", "uuid", "header")
 
     def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
                  scope: Scope | str, history: bool = False):
@@ -681,6 +706,10 @@ class rb_channel:
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs: dict[int | None, lib_ring_buffer] = {}
         self.history = history          # buffers keep Bookkeeping's histories
+        self.uuid = bytes(16)           # the trace's, in every packet header (a
+                                        # recorder sets it before the first write)
+        self.header = None              # the records' header: kmodel's, or an
+                                        # EventHeader of LTTng's (event_header.py)
 
     def buf_for(self, cpu: int) -> lib_ring_buffer | None:
         """The buffer a writer on cpu writes (the global one, for that scope);

@@ -32,13 +32,14 @@ from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
 from kmodel.cpu.coverage import Coverage, Window, find_point
 from kmodel.cpu.wait import wait_event
 from kmodel.relay import layer, layer_locked, layer_lockless, ring_buffer
+from kmodel.relay.packet import HDR, REC
 from kmodel.relay.rb_config import Mode, Scope
 from kmodel.relay.ring_buffer import (HELD, lib_ring_buffer_get_subbuf, lib_ring_buffer_reserve,
                                       read_packet_steps)
 from kmodel.scenarios.layer_races import LayerScenario
 
-# Records of 4048 bytes take 4064 with their header: two fill an 8 KiB
-# sub-buffer exactly (so it is delivered by its last commit), four the
+# Records of 4038 bytes take 4054 with their header: two fill an 8 KiB
+# sub-buffer after its 84-byte header exactly (so it is delivered by its last commit), four the
 # buffer.  CPU 0's writers go round the buffer twice: a task (three records,
 # then one too big for a sub-buffer), a hardirq whose first record, of 100
 # bytes, makes the next ones close sub-buffers with padding, and a third
@@ -48,7 +49,7 @@ from kmodel.scenarios.layer_races import LayerScenario
 # layer writes with interrupts off under its spinlock, which an NMI would
 # spin on forever (its CPU holds it below it), so there it is a softirq.
 # A global buffer gets a task on CPU 1 as well.
-FILL = 4048
+FILL = (8192 - HDR) // 2 - REC     # 4038
 
 
 def lap_writers(layer, scope):

@@ -1,0 +1,85 @@
+"""LTTng's own lttng-crash recovers a trace from a pmem region that `kmodel
+crash export` lays out in its crash ABI (kmodel/consumer/crash_abi.py), and
+babeltrace2 reads the same events there as in `kmodel crash extract`'s
+trace: on both layers and scopes, both modes, and from a region a SIGKILLed
+`kmodel trace record --backend pmem` left."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from kmodel.cli.main import main
+from pmem_helpers import record
+
+needs_tools = pytest.mark.skipif(
+    shutil.which("lttng-crash") is None or shutil.which("babeltrace2") is None,
+    reason="lttng-crash or babeltrace2 is not installed (Debian: apt-get install "
+           "lttng-tools babeltrace2)")
+
+
+def events(path):
+    r = subprocess.run(["babeltrace2", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.splitlines()
+
+
+def both(region, tmp_path, mode, capsys):
+    """(lttng-crash's events, kmodel crash extract's events) of a region."""
+    assert main(["crash", "export", str(region), "-o", str(tmp_path / "shm"),
+                 "--mode", mode]) == 0
+    r = subprocess.run(["lttng-crash", f"--extract={tmp_path / 'lttng'}",
+                        str(tmp_path / "shm")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert main(["crash", "extract", str(region), "-o", str(tmp_path / "kmodel")]) == 0
+    capsys.readouterr()
+    return events(tmp_path / "lttng"), events(tmp_path / "kmodel")
+
+
+@needs_tools
+@pytest.mark.parametrize("layer", ["lockless", "locked"])
+@pytest.mark.parametrize("scope", ["per-cpu", "global"])
+@pytest.mark.parametrize("mode", ["overwrite", "discard"])
+def test_lttng_crash_reads_what_crash_extract_reads(tmp_path, capsys, layer, scope, mode):
+    """Written past the buffer's size (overwritten or dropped), one packet
+    consumed, the last ones left open: the same events, in the same order."""
+    region = tmp_path / "r.img"
+    record(region, events=600, mode=mode, scope=scope, layer=layer, flush=False, consume=1)
+    theirs, ours = both(region, tmp_path, mode, capsys)
+    assert theirs == ours and len(ours) > 100
+
+
+@needs_tools
+def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys):
+    """kmodel trace record --backend pmem, killed with SIGKILL while it writes:
+    lttng-crash recovers from the region what kmodel crash extract does."""
+    img = tmp_path / "pmem.img"
+    p = subprocess.Popen([sys.executable, "-m", "kmodel", "trace", "record", str(tmp_path / "t"),
+                          "--backend", "pmem", "--cmdline", "reserve_mem=4M:4096:trace",
+                          "--pmem", str(img), "--duration", "20000", "--subbuf-size", "4k",
+                          "--mode", "overwrite"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        while "[tick 64]" not in seen:          # until it has traced a while
+            chunk = p.stderr.read(64)
+            if not chunk:
+                break
+            seen += chunk
+        os.kill(p.pid, signal.SIGKILL)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == -signal.SIGKILL
+    theirs, ours = both(img, tmp_path, "overwrite", capsys)
+    assert theirs == ours and len(ours) > 100
+
+
+def test_a_file_that_is_no_region_is_refused_and_nothing_written(tmp_path, capsys):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a region\n" * 400)
+    rc = main(["crash", "export", str(bad), "-o", str(tmp_path / "shm")])
+    assert rc == 2 and "not a kmodel pmem region" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

@@ -1,0 +1,106 @@
+"""LTTng's own tools read a `kmodel trace record --workload sched` trace, and find
+what the workload did (kmodel/consumer/sched_workload.py keeps the truth):
+babeltrace2 with no warning and times as dates, a CTF copy that reads the
+same, lttng-analyses' cputop (CPU time per task) and irqstats (interrupts and
+softirqs: counts and durations), and the switches.  Each tool that is absent
+skips its tests with the reason."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from kmodel.consumer.ctf import read_trace
+from kmodel.consumer.record import Recorder, RecordOptions
+
+BT2 = shutil.which("babeltrace2")
+ANALYSES = "/usr/bin/python3"               # the Debian package's modules are its own
+needs_bt2 = pytest.mark.skipif(BT2 is None, reason="babeltrace2 is not installed (Debian: "
+                               "apt-get install babeltrace2)")
+
+
+def analysis(name):
+    """The command line of an lttng-analyses MI tool, or a skip naming what is missing."""
+    path = shutil.which(f"lttng-{name}-mi")
+    if path is None or not os.path.exists(ANALYSES):
+        pytest.skip(f"lttng-{name}-mi is not installed (Debian: apt-get install "
+                    "python3-lttnganalyses)")
+    check = subprocess.run([ANALYSES, "-c", "import lttnganalyses, babeltrace"],
+                           capture_output=True)
+    if check.returncode:
+        pytest.skip(f"{ANALYSES} cannot import lttnganalyses and babeltrace (python3-babeltrace)")
+    extra = [] if shutil.which("babeltrace") else ["--skip-validation"]
+    return [ANALYSES, path, "--no-intersection", *extra]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    """A sched trace in SESSION/kernel, as LTTng lays out a kernel session (the
+    analyses read the tracer's version from a directory named kernel)."""
+    out = tmp_path_factory.mktemp("session") / "kernel"
+    out.mkdir()
+    rec = Recorder(RecordOptions(workload="sched", duration=120, seed=3), str(out))
+    stats = rec.run()
+    assert sum(s.lost for s in stats.values()) == 0
+    return out, rec.sched.truth
+
+
+def bt2(*args):
+    r = subprocess.run([BT2, *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+@needs_bt2
+def test_babeltrace2_reads_it_without_a_warning_and_prints_dates(traced):
+    path, truth = traced
+    r = bt2(path)
+    assert r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert all(re.match(r"\[10:17:\d\d\.\d{9}\] ", line) for line in lines)
+    assert bt2("--clock-date", path).stdout.startswith("[2009-03-24 10:17:00.")
+    ours = sum(len(p.events) for ps in read_trace(str(path)).values() for p in ps)
+    assert len(lines) == ours
+    switches = sum(" sched_switch: " in line for line in lines)
+    assert switches == sum(truth.switches_in.values()) > 0
+
+
+@needs_bt2
+def test_a_ctf_copy_reads_the_same_events(traced, tmp_path):
+    path, _ = traced
+    bt2(path, "--output-format=ctf", f"--output={tmp_path / 'copy'}")
+    assert bt2(tmp_path / "copy").stdout == bt2(path).stdout
+
+
+def mi(name, path, *extra):
+    r = subprocess.run(analysis(name) + [*extra, str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, (r.stdout[-1000:], r.stderr[-2000:])
+    return {t["class"]: t for t in json.loads(r.stdout)["results"]}
+
+
+def test_cputop_finds_each_tasks_cpu_time(traced):
+    path, truth = traced
+    table = mi("cputop", path, "--limit", "1000")["per-process"]
+    span = table["time-range"]["end"]["value"] - table["time-range"]["begin"]["value"]
+    got = {row[0]["tid"]: (row[0]["name"], row[3]["value"]) for row in table["data"]
+           if row[0]["tid"]}                # (0: the idle tasks, swapper/N)
+    want = {tid: (truth.comm[tid], ns / span) for tid, ns in truth.cpu_ns.items() if ns}
+    assert set(got) == set(want)
+    for tid, (comm, ratio) in want.items():
+        assert got[tid][0] == comm
+        assert got[tid][1] == pytest.approx(ratio, abs=1e-4), (tid, comm)
+
+
+def test_irqstats_finds_each_interrupt_and_softirq(traced):
+    path, truth = traced
+    tables = mi("irqstats", path)
+    for cls, count, total in (("hard-stats", truth.irqs, truth.irq_ns),
+                              ("soft-stats", truth.softirqs, truth.softirq_ns)):
+        rows = {row[0]["nr"]: (row[1]["value"], row[3]["value"])
+                for row in tables[cls]["data"]}
+        assert set(rows) == set(count)
+        for nr, (n, avg) in rows.items():
+            assert n == count[nr], (cls, nr)
+            assert avg == pytest.approx(total[nr] / count[nr], abs=2), (cls, nr)
