@@ -34,7 +34,7 @@ from kmodel.consumer.record import Recorder, RecordOptions
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
 from kmodel.relay.backend import backend_names
 from kmodel.relay.layer import layer_names
-from kmodel.relay.rb_config import Mode
+from kmodel.relay.rb_config import Era, Mode
 from kmodel.session import parse_hotplug
 
 MAX_EVENTS = 1_000_000
@@ -83,7 +83,7 @@ def record_options(args):
         except ValueError as e:
             raise UsageError(str(e)) from None
     return RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
-                         rate=args.rate, layer=args.layer, mode=Mode(args.mode),
+                         rate=args.rate, layer=args.layer, mode=Mode(args.mode), era=args.era,
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
@@ -165,6 +165,9 @@ def add_parser(sub):
     r.add_argument("--rate", type=int, default=16, help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
+    r.add_argument("--era", choices=list(Era), help="whose reader side: 2.x (the default: "
+                   "a spare sub-buffer swapped in at each get) or 2009 (the reader reads in "
+                   "place; a pushed put is -EIO); docs/layers.md")
     r.add_argument("--backend", default="pagelist")
     r.add_argument("--subbuf-size", default="16k", metavar="SIZE")
     r.add_argument("--n-subbufs", type=int, default=4, metavar="N")

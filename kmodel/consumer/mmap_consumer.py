@@ -24,7 +24,7 @@ import time
 from hw import libc
 from kmodel.relay.packet import HDR, unpack_packet_header
 
-EAGAIN, ENODATA = 11, 61
+EAGAIN, EIO, ENODATA = 11, 5, 61
 PAGE = 4096
 
 
@@ -135,13 +135,18 @@ def run(sock_path, outdir):
                     continue
                 if pos < 0:
                     continue
-                off = pos % A
+                off = reply.get("off", pos % A)     # GET_MMAP_READ_OFFSET
                 seq = unpack_packet_header(views[cpu][off:off + HDR]).packet_seq_num
+                wrote = None
                 if seq > last_seq[cpu]:             # else the last consumer wrote it already
+                    wrote = os.fstat(files[cpu]).st_size
                     os.write(files[cpu], views[cpu][off:off + S])
+                if conn.call(op="put", cpu=cpu, pos=pos)["ret"] == -EIO:
+                    if wrote is not None:           # torn (era 2009): not kept
+                        os.ftruncate(files[cpu], wrote)
+                elif wrote is not None:
                     last_seq[cpu] = seq
                     packets += 1
-                conn.call(op="put", cpu=cpu, pos=pos)
                 progress = True
             if not progress:
                 time.sleep(0.001)                   # nothing delivered: let the emulator run

@@ -43,6 +43,7 @@ class RecordOptions:
     rate: int = 16                  # events per CPU per tick
     layer: str = "lockless"
     mode: Mode = Mode.DISCARD
+    era: str | None = None          # rb_config.Era; None: the channel's default
     backend: str = "pagelist"
     subbuf_size: int = 16384
     n_subbufs: int = 4
@@ -154,7 +155,7 @@ class Recorder:
             k.modules.insmod("ltt_relay_alloc")
             self.rbc, err = ring_buffer_open(k, "trace", o.subbuf_size, o.n_subbufs,
                                              o.backend, Placement.LOCAL, o.layer, o.mode,
-                                             Scope.PER_CPU)
+                                             Scope.PER_CPU, era=o.era)
             if self.rbc is None:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]

@@ -12,6 +12,7 @@ import os
 
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.consumer.base import Consumer
+from kmodel.relay.ring_buffer import subbuf_read_offset
 
 
 def subbuf_runs(k, rbuf, offset, size):
@@ -56,7 +57,8 @@ class SpliceConsumer(Consumer):
     def consume(self, limit):
         S = self.rbc.subbuf_size
         for cpu, rb, pos in self.delivered(limit):
-            moved, calls = splice_subbuf(self.k, rb.rbuf, pos, S, self.stream_fd(cpu))
+            moved, calls = splice_subbuf(self.k, rb.rbuf, subbuf_read_offset(rb, pos), S,
+                                         self.stream_fd(cpu))
             self.moved += moved
             self.calls += calls
 

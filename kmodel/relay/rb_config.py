@@ -9,7 +9,7 @@ its word and prints as it; the code compares members.
 """
 from enum import StrEnum
 
-__all__ = ["Mode", "Scope", "SwitchMode", "ERRATA"]
+__all__ = ["Mode", "Scope", "SwitchMode", "Era", "DEFAULT_ERA", "ERRATA"]
 
 
 class Mode(StrEnum):
@@ -39,6 +39,24 @@ class SwitchMode(StrEnum):
     both in one call."""
     ACTIVE = "active"
     FLUSH = "flush"
+
+
+class Era(StrEnum):
+    """Which LTTng the reader's side follows (kmodel's choice; docs/layers.md, "Eras").
+
+    V2009: the 2009 layers (ltt-relay-lockless of the patch's time): n
+    sub-buffers, the reader reads the sub-buffer in place, an overwriting
+    writer pushes ``consumed`` past it even while it is read, and the reader
+    learns at its put (-EIO) that what it read may be torn.  V2: lttng-modules
+    since lttng 0.226 and 2.x (lib_ring_buffer_backend): in overwrite mode one
+    more sub-buffer, the reader's, swapped into the writers' table at each get
+    (update_read_sb_index), so a writer pushes the reader but never writes
+    what it holds."""
+    V2009 = "2009"
+    V2 = "2.x"
+
+
+DEFAULT_ERA = Era.V2
 
 
 # The historical bugs that can be put back, by the name the code tests and

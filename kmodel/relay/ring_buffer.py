@@ -71,7 +71,11 @@ from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
                                  unpack_packet_header, unpack_record_header)
-from kmodel.relay.rb_config import ERRATA, Mode, Scope, SwitchMode
+from kmodel.relay.rb_backend import (SB_ID_INDEX_MASK, SB_ID_NOREF_MASK,
+                                     lib_ring_buffer_backend, lib_ring_buffer_clear_noref,
+                                     lib_ring_buffer_set_noref_offset,
+                                     subbuffer_count_records_overrun, update_read_sb_index)
+from kmodel.relay.rb_config import DEFAULT_ERA, ERRATA, Era, Mode, Scope, SwitchMode
 from kmodel.relay.relay_alloc import ltt_relay_offset_address, ltt_relay_read, ltt_relay_write
 
 if TYPE_CHECKING:
@@ -79,14 +83,15 @@ if TYPE_CHECKING:
     from kmodel.relay.layer import LockingLayer
     from kmodel.relay.ltt_relay import rchan, rchan_buf
 
-__all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffer", "HELD",
+__all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffer",
            "rb_channel", "check_geometry", "trace_clock_read", "lib_ring_buffer_reserve",
            "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record",
            "commit_record", "write_record", "lib_ring_buffer_switch_slow",
            "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
            "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "lib_ring_buffer_read",
-           "read_packet", "read_packet_steps", "parse_packet"]
+           "read_packet", "read_packet_steps", "parse_packet", "subbuf_read_offset",
+           "extra_subbufs"]
 
 PAGE = 4096
 
@@ -149,7 +154,8 @@ class lib_ring_buffer:
                  "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
-                 "persist", "persist_deliver", "persist_counters", "book")
+                 "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
+                 "v2", "reader_held", "records_count", "corrupted_subbuffers")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -168,6 +174,14 @@ class lib_ring_buffer:
         self.records_lost_wrap = ops.new(k, cpu, "records_lost_wrap")
         self.records_lost_big = ops.new(k, cpu, "records_lost_big")
         self.records_overrun = ops.new(k, cpu, "records_overrun")
+        self.records_count = ops.new(k, cpu, "records_count")
+        self.corrupted_subbuffers = ops.new(k, cpu, "corrupted_subbuffers")
+        # The sub-buffer table (rb_backend.py): a spare for the reader in a 2.x
+        # overwrite buffer; the identity otherwise.
+        self.v2 = rbc.era is Era.V2
+        self.spare = self.v2 and rbc.mode is Mode.OVERWRITE
+        self.bufb = lib_ring_buffer_backend(k, n, rbc.subbuf_size, self.spare)
+        self.reader_held = None         # buf->get_subbuf_consumed while buf->get_subbuf
         # What the reserver that closes a sub-buffer leaves for its delivery
         # (written before the commit that may deliver it):
         self.data_size = [0] * n
@@ -227,7 +241,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
     rbc = rb.rbc
     ops = rb.ops
     S, A = rbc.subbuf_size, rbc.alloc_size
-    if rsize > S - HDR:
+    if rsize > S - HDR and not rb.v2:               # 2009: before anything else
         yield from ops.add_return(rb.records_lost_big, 1)
         _counted(rb)
         return -ENOSPC, 0
@@ -256,19 +270,16 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
                 yield from ops.add_return(rb.records_lost_wrap, 1)
                 _counted(rb)
                 return -EIO, 0
-            consumed = yield from atomic_long_read(rb.consumed)
-            if begin - (consumed & ~(S - 1)) >= A:
-                if rbc.mode is Mode.DISCARD or consumed & HELD:
+            if rbc.mode is Mode.DISCARD:
+                consumed = yield from atomic_long_read(rb.consumed)
+                if begin - (consumed & ~(S - 1)) >= A:
                     yield from ops.add_return(rb.records_lost_full, 1)
                     _counted(rb)
                     return -ENOBUFS, 0
-                got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
-                if got != consumed:
-                    continue                    # the reader moved or took it: look again
-                lost = rb.book.records_per_packet.pop(consumed // S, 0)
-                if lost:
-                    yield from ops.add_return(rb.records_overrun, lost)
-                    _counted(rb)
+            if rsize > S - HDR:                 # 2.x: after the wrap and full checks
+                yield from ops.add_return(rb.records_lost_big, 1)
+                _counted(rb)
+                return -ENOSPC, 0
             begin += HDR
         end = begin + rsize
         got = yield from ops.cmpxchg(rb.offset, o_begin, end)
@@ -280,6 +291,13 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.book.inflight[o_begin] = (o_begin + S) & ~(S - 1)
     if switch_new_start:                        # and so is the new packet's header
         rb.book.inflight[begin - HDR] = begin
+        if rbc.mode is Mode.OVERWRITE:
+            yield from _push_reader(rb, begin)
+    if rb.spare:                                # lib_ring_buffer_clear_noref, each record
+        bufb = rb.bufb
+        i = ((end - 1) // S) % rbc.n_subbufs
+        if bufb.wsb[i].counter & SB_ID_NOREF_MASK:
+            yield from lib_ring_buffer_clear_noref(bufb, i)
     if switch_old_end:
         yield from _switch_old_end(rb, o_begin, tsc, discarded)
     if switch_new_start:
@@ -290,6 +308,32 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
         rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
     return begin, tsc
+
+
+@stepped
+def _push_reader(rb, begin):
+    """lib_ring_buffer_reserve_push_reader (2009: ltt_reserve_push_reader) -
+    in overwrite mode, after the reservation: push consumed past the
+    sub-buffer the writer now enters, if it is a whole buffer behind.  The
+    reader may hold it: in 2.x it holds its own copy (the table's swap); in
+    2009 it reads what is now overwritten, and learns it at its put (-EIO).
+    2009 counts the pushed packet's records lost (records_overrun) here; 2.x
+    counts them when their sub-buffer is delivered again (_check_deliver)."""
+    S, A = rb.rbc.subbuf_size, rb.rbc.alloc_size
+    while True:
+        consumed = yield from atomic_long_read(rb.consumed)
+        if (begin & ~(S - 1)) - (consumed & ~(S - 1)) < A:
+            return
+        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, (consumed & ~(S - 1)) + S)
+        if got != consumed:
+            continue
+        if not rb.v2:
+            lost = rb.book.records_per_packet.pop(consumed // S, 0)
+            if lost:
+                yield from rb.ops.add_return(rb.records_overrun, lost)
+                _counted(rb)
+        else:
+            rb.book.records_per_packet.pop(consumed // S, None)
 
 
 def _counted(rb):
@@ -338,6 +382,7 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     padding = S - (o_old - sb_begin)
     rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
+    yield from _write_commit_counter(rb, idx, sb_begin + S, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + S, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
@@ -351,14 +396,29 @@ def _switch_new_start(rb, sb_begin, tsc):
     S = rbc.subbuf_size
     idx = (sb_begin // S) % rbc.n_subbufs
     cpu = rb.cpu if rb.cpu is not None else NO_CPU
-    hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
+    hdr = ltt_relay_offset_address(rb.rbuf, rb.bufb.write_offset(sb_begin))
     hdr[:HDR] = pack_packet_header(PacketHeader(PACKET_MAGIC, tsc, 0, 0, S * 8, sb_begin // S,
                                                 0, cpu))
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
+    yield from _write_commit_counter(rb, idx, sb_begin + HDR, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + HDR, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
     rb.book.inflight.pop(sb_begin, None)
+
+
+@stepped
+def _write_commit_counter(rb, idx, end, cc):
+    """lib_ring_buffer_write_commit_counter (frontend_internal.h) - for a reader
+    of a crashed kernel: commit_hot.seq follows the commit count only when
+    everything reserved before end is committed (end - cc a whole number of
+    sub-buffers), and only forward.  (2.x; 2009 copied cc after each record.)"""
+    if not rb.v2 or (end - cc) & (rb.rbc.subbuf_size - 1):
+        return
+    seq = rb.commit_hot[idx].seq
+    old = yield from rb.ops.read(seq)
+    if old < cc:
+        yield from rb.ops.set(seq, cc)
 
 
 @stepped
@@ -374,13 +434,21 @@ def _check_deliver(rb, idx, sb_begin, cc):
         return
     discarded = (rb.events_discarded() if rb.rbc.errata["discard_sample"]
                  else rb.discarded_at_close[idx])
-    hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
+    hdr = ltt_relay_offset_address(rb.rbuf, rb.bufb.write_offset(sb_begin))
     h = unpack_packet_header(hdr)._replace(timestamp_end=rb.ts_end[idx],
                                            content_size=rb.data_size[idx] * 8,
                                            events_discarded=discarded)
     if rb.persist_deliver is not None:
         rb.persist_deliver(rb, idx, h)
     hdr[:HDR] = pack_packet_header(h)
+    if rb.v2:                                   # deliver_count_events, then the noref
+        count, overruns = subbuffer_count_records_overrun(rb.bufb, idx)
+        yield from rb.ops.add_return(rb.records_count, count)
+        if overruns:
+            yield from rb.ops.add_return(rb.records_overrun, overruns)
+            _counted(rb)
+        if rb.spare:
+            lib_ring_buffer_set_noref_offset(rb.bufb, idx, sb_begin // rb.rbc.alloc_size)
     book = rb.book
     book.n_delivered += 1
     if book.history:
@@ -398,8 +466,13 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     book = rb.book
     book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
     book.committed += 1
+    bufb = rb.bufb                              # subbuffer_count_record
+    bufb.records_commit[bufb.wsb[idx].counter & SB_ID_INDEX_MASK] += 1
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
-    yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
+    if rb.v2:
+        yield from _write_commit_counter(rb, idx, slot + rsize, cc)
+    else:                                       # the seed's: a copy after each commit
+        yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, slot + rsize, cc)
     yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
@@ -422,6 +495,9 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
+    bufb = rb.bufb                              # where the slot is: through wsb
+    S = bufb.subbuf_size
+    slot = (bufb.wsb[(slot // S) % bufb.n].counter & SB_ID_INDEX_MASK) * S + (slot & (S - 1))
     if (slot & (PAGE - 1)) + n <= PAGE:         # one page: one step, data as it is
         yield (Op.COPY, rb.rbuf)
         ltt_relay_write(rb.rbuf, slot, data, n)
@@ -548,41 +624,81 @@ def lib_ring_buffer_switch_remote(rb: lib_ring_buffer,
 
 
 # --- the reader ------------------------------------------------------------------
-HELD = 1                        # low bit of consumed: the reader holds that sub-buffer
+_GET_RETRIES = 1 << 16          # a get that cannot swap this often is a kernel bug
 
 
 @stepped
-def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer) -> Steps:
-    """lib_ring_buffer_get_next_subbuf - the consumed position of the next
-    delivered sub-buffer, now held by the reader; -EBUSY if one is held
-    already, -EAGAIN if none is ready, -ENODATA if none will be (finalized)."""
+def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer, consumed: int | None = None) -> Steps:
+    """lib_ring_buffer_get_subbuf (lib_ring_buffer_get_next_subbuf when consumed
+    is None: the current consumed position) - take the delivered sub-buffer at
+    consumed: its position, or -EBUSY if one is held already, -EAGAIN if it is
+    not delivered (or, asked by position, already pushed past), -ENODATA if
+    nothing will be (finalized).  The table's update_read_sb_index gives the
+    reader its own copy in a 2.x overwrite buffer (rb_backend.py); a failed
+    swap (a writer entered it meanwhile) retries, as LTTng's goto retry."""
+    if rb.reader_held is not None:
+        return -EBUSY
     S = rb.rbc.subbuf_size
-    while True:
-        consumed = yield from atomic_long_read(rb.consumed)
-        if consumed & HELD:
-            return -EBUSY
-        idx = (consumed // S) % rb.rbc.n_subbufs
-        lap = consumed // rb.rbc.alloc_size
+    for _ in range(_GET_RETRIES):
+        finalized = rb.finalized
+        consumed_cur = yield from atomic_long_read(rb.consumed)
+        c = consumed_cur if consumed is None else consumed & ~(S - 1)
+        if c < consumed_cur & ~(S - 1):
+            return -ENODATA if finalized else -EAGAIN
+        idx = (c // S) % rb.rbc.n_subbufs
+        lap = c // rb.rbc.alloc_size
         cc_sb = yield from rb.ops.read(rb.commit_cold[idx])
         if cc_sb != (lap + 1) * S:
-            return -ENODATA if rb.finalized else -EAGAIN
-        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed | HELD)
-        if got == consumed:
-            return consumed             # else a writer pushed past it: the next one
+            return -ENODATA if finalized else -EAGAIN
+        ret = yield from update_read_sb_index(rb.bufb, idx, lap)
+        if ret:
+            continue
+        rb.bufb.rsb &= ~SB_ID_NOREF_MASK
+        rb.reader_held = c
+        return c
+    rb.k.bug.oops(f"BUG: lib_ring_buffer_get_subbuf: no swap of sub-buffer {idx} in "
+                  f"{_GET_RETRIES} tries")
 
 
 @stepped
 def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
-    """lib_ring_buffer_put_next_subbuf - give the held sub-buffer back; -EINVAL
-    if consumed is not the sub-buffer held."""
-    S = rb.rbc.subbuf_size
-    got = yield from atomic_long_cmpxchg(rb.consumed, consumed | HELD, consumed + S)
-    if got != consumed | HELD:
+    """lib_ring_buffer_put_subbuf + lib_ring_buffer_move_consumer - give the
+    held sub-buffer back, consumed; -EINVAL if consumed is not the one held.
+    2.x: the reader's copy goes back into the writers' table if no writer has
+    entered its place since (else the reader keeps it as its spare), and
+    consumed moves past it unless a writer pushed it further: 0.  2009
+    (ltt_relay_put_subbuf): consumed moves by a cmpxchg from the value the
+    get saw; if a writer pushed it meanwhile, what was read may be torn:
+    counted in corrupted_subbuffers, and -EIO."""
+    if rb.reader_held is None or rb.reader_held != consumed:
         return -EINVAL
+    rb.reader_held = None
+    S = rb.rbc.subbuf_size
     rb.book.records_per_packet.pop(consumed // S, None)
+    bufb = rb.bufb
+    if rb.v2:
+        b = bufb.rsb & SB_ID_INDEX_MASK
+        bufb.records_read += bufb.records_unread[b]
+        bufb.records_unread[b] = 0
+        bufb.rsb |= SB_ID_NOREF_MASK
+        yield from update_read_sb_index(bufb, (consumed // S) % rb.rbc.n_subbufs,
+                                        consumed // rb.rbc.alloc_size)
+        cur = yield from atomic_long_read(rb.consumed)
+        while cur < consumed + S:
+            got = yield from atomic_long_cmpxchg(rb.consumed, cur, consumed + S)
+            if got == cur:
+                break
+            cur = got
+        ret = 0
+    else:
+        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
+        ret = 0
+        if got != consumed:             # "We have been pushed by the writer"
+            yield from rb.ops.add_return(rb.corrupted_subbuffers, 1)
+            ret = -EIO
     if rb.persist_counters is not None:
         rb.persist_counters(rb)
-    return 0
+    return ret
 
 
 @stepped
@@ -591,8 +707,15 @@ def lib_ring_buffer_release_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     give the held sub-buffer back unconsumed: the next get takes it again (a
     reader that failed to write it out, or went away); -EINVAL if consumed
     is not the sub-buffer held."""
-    got = yield from atomic_long_cmpxchg(rb.consumed, consumed | HELD, consumed)
-    return 0 if got == consumed | HELD else -EINVAL
+    if rb.reader_held is None or rb.reader_held != consumed:
+        return -EINVAL
+    rb.reader_held = None
+    if rb.spare:
+        S = rb.rbc.subbuf_size
+        rb.bufb.rsb |= SB_ID_NOREF_MASK
+        yield from update_read_sb_index(rb.bufb, (consumed // S) % rb.rbc.n_subbufs,
+                                        consumed // rb.rbc.alloc_size)
+    return 0
 
 
 def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
@@ -601,7 +724,17 @@ def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
     S = rb.rbc.subbuf_size
     c = rb.consumed.counter
     idx = (c // S) % rb.rbc.n_subbufs
-    return not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S
+    return (rb.reader_held is None and
+            rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S)
+
+
+def subbuf_read_offset(rb: lib_ring_buffer, consumed: int) -> int:
+    """subbuf_read_offset - where, in the allocation layer's buffer, the
+    sub-buffer at consumed is to be read: the reader's own (rsb) when it holds
+    that one, else the writers' (wsb); RING_BUFFER_GET_MMAP_READ_OFFSET."""
+    if rb.reader_held == consumed:
+        return rb.bufb.read_offset()
+    return rb.bufb.write_offset(consumed & ~(rb.rbc.subbuf_size - 1))
 
 
 @stepped
@@ -627,7 +760,7 @@ def read_packet(rb: lib_ring_buffer, consumed: int) -> PacketRead:
     held sub-buffer, read through the allocation layer (padding skipped)."""
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
-    ltt_relay_read(rb.rbuf, consumed, raw, S)
+    ltt_relay_read(rb.rbuf, subbuf_read_offset(rb, consumed), raw, S)
     return parse_packet(raw)
 
 
@@ -637,7 +770,7 @@ def read_packet_steps(rb: lib_ring_buffer, consumed: int) -> Steps:
     a generator, so writers can run between the reader's get and its put."""
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
-    yield from lib_ring_buffer_read(rb, consumed, raw, S)
+    yield from lib_ring_buffer_read(rb, subbuf_read_offset(rb, consumed), raw, S)
     return parse_packet(raw)
 
 
@@ -661,10 +794,10 @@ class rb_channel:
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
-                 "alloc_size", "ops", "errata", "bufs", "history")
+                 "alloc_size", "ops", "errata", "bufs", "history", "era")
 
     def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
-                 scope: Scope | str, history: bool = False):
+                 scope: Scope | str, history: bool = False, era: Era | str = DEFAULT_ERA):
         self.k = k
         self.chan = chan
         self.layer = layer
@@ -672,7 +805,8 @@ class rb_channel:
         self.scope = Scope(scope)
         self.subbuf_size = chan.subbuf_size
         self.n_subbufs = chan.n_subbufs
-        self.alloc_size = chan.alloc_size
+        self.alloc_size = chan.subbuf_size * chan.n_subbufs    # the ring (not the spare)
+        self.era = Era(era)
         self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs: dict[int | None, lib_ring_buffer] = {}
@@ -728,6 +862,12 @@ class rb_channel:
 
     def release_subbuf__straight(self, rb: lib_ring_buffer, consumed: int) -> int:
         return self.layer.release_subbuf__straight(rb, consumed)
+
+
+def extra_subbufs(era: Era | str, mode: Mode | str) -> int:
+    """The sub-buffers a buffer takes beyond n_subbufs: the reader's spare of
+    a 2.x overwrite buffer (LTTng's extra_reader_sb), else none."""
+    return 1 if Era(era) is Era.V2 and Mode(mode) is Mode.OVERWRITE else 0
 
 
 def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None:

@@ -27,7 +27,7 @@ from kmodel.relay.relay_alloc import ltt_relay_read
 from kmodel.relay.relay_file import ltt_relay_file_operations
 from kmodel.relay.packet import HDR, unpack_packet_header
 from kmodel.relay.rb_config import Mode
-from kmodel.relay.ring_buffer import HELD
+from kmodel.relay.ring_buffer import subbuf_read_offset
 
 RING_BUFFER_SNAPSHOT = 0xF600
 RING_BUFFER_GET_NEXT_SUBBUF = 0xF601
@@ -43,7 +43,7 @@ class ReaderState:
     """An open file's private_data: the buffer it reads (rb), the relay buffer
     its open holds (rbuf, what the relay's release gives back), and what it
     has taken: a held packet and how far it read it."""
-    __slots__ = ("rb", "rbuf", "held", "content", "pos")
+    __slots__ = ("rb", "rbuf", "held", "content", "pos", "base")
 
     def __init__(self, rb, rbuf):
         self.rb = rb
@@ -51,6 +51,7 @@ class ReaderState:
         self.held = None                # consumed position of the packet held
         self.content = 0
         self.pos = 0
+        self.base = 0                   # where the held packet is in the relay buffer
 
 
 def _take(st):
@@ -60,7 +61,8 @@ def _take(st):
     if c < 0:
         return c
     hdr = bytearray(HDR)
-    ltt_relay_read(rb.rbuf, c, hdr, HDR)
+    st.base = subbuf_read_offset(rb, c)
+    ltt_relay_read(rb.rbuf, st.base, hdr, HDR)
     st.held, st.content, st.pos = c, unpack_packet_header(hdr).content_size // 8, 0
     return 0
 
@@ -108,7 +110,7 @@ class ring_buffer_file_operations:
                     return ret
             n = min(count - len(out), st.content - st.pos)
             chunk = bytearray(n)
-            ltt_relay_read(st.rb.rbuf, st.held + st.pos, chunk, n)
+            ltt_relay_read(st.rb.rbuf, st.base + st.pos, chunk, n)
             out += chunk
             st.pos += n
             if st.pos >= st.content:
@@ -143,7 +145,7 @@ class ring_buffer_file_operations:
                 return -EINVAL
             return {RING_BUFFER_GET_SUBBUF_SIZE: st.content,
                     RING_BUFFER_GET_PADDED_SUBBUF_SIZE: rb.rbc.subbuf_size,
-                    RING_BUFFER_GET_MMAP_READ_OFFSET: st.held % rb.rbc.alloc_size}[cmd]
+                    RING_BUFFER_GET_MMAP_READ_OFFSET: st.base}[cmd]
         if cmd == RING_BUFFER_FLUSH:
             with rb.k.on_cpu(rb.k.boot_cpu):
                 rb.rbc.layer.flush__straight(rb)
@@ -151,6 +153,6 @@ class ring_buffer_file_operations:
         if cmd == RING_BUFFER_SNAPSHOT:
             if rb.rbc.mode is not Mode.OVERWRITE:
                 return -EINVAL
-            return (rb.offset.counter, rb.consumed.counter & ~HELD)
+            return (rb.offset.counter, rb.consumed.counter)
         return -ENOTTY if cmd != ENOIOCTLCMD else -ENOIOCTLCMD
 
