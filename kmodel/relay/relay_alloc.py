@@ -70,10 +70,11 @@ def relay_create_buf(k, chan, cpu):
     buf.cpu = cpu
     buf.ops = chan.backend.variant(buf.errata, k.config["CONFIG_KMODEL_EXACT_TLB"] == "y")
     buf.alloc_size = chan.alloc_size
-    # a no-op on offsets inside the buffer; modulo the size when it is a power
-    # of two (the patch's).  A buffer with a reader's spare sub-buffer (n + 1,
-    # rb_backend.py) is addressed through the table, inside the buffer only.
-    buf.alloc_mask = (1 << (chan.alloc_size - 1).bit_length()) - 1
+    # The patch's mask.  A buffer with a reader's spare sub-buffer (n + 1,
+    # rb_backend.py) is addressed through the table, inside the buffer only:
+    # its mask is a no-op on those offsets.
+    buf.alloc_mask = ((1 << (chan.alloc_size - 1).bit_length()) - 1 if chan.extra_subbufs
+                      else chan.alloc_size - 1)
     buf.subbuf_size = chan.subbuf_size
     buf.nid = k.slab.kobj_to_nid(buf)
     buf.cost = k.timing.cpus[cpu]
@@ -294,6 +295,7 @@ def ltt_relay_open_err(k: Kernel, base_filename: str, parent: PseudoDir | None,
     chan.subbuf_size = subbuf_size
     chan.subbuf_size_order = (subbuf_size - 1).bit_length()   # get_count_order(): rounds up
     chan.alloc_size = FIX_SIZE((subbuf_size * (n_subbufs + extra_subbufs)) & SIZE_MAX)
+    chan.extra_subbufs = extra_subbufs
     chan.parent = parent
     chan.private_data = private_data
     chan.base_filename = base_filename[:NAME_MAX - 1]          # strlcpy(..., NAME_MAX)

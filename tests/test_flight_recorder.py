@@ -1,0 +1,115 @@
+"""The flight recorder's experiment: a reader holds a packet of a 4 x 4 KiB
+overwrite buffer while 1,200 events are written (issue 22).
+
+Worked by hand.  An irq_handler_entry event is 16 bytes of payload, 32 with
+its record header; a packet holds (4096 - 64) / 32 = 126.  Events 0..125 fill
+packet 0, which is delivered when event 126 opens packet 1; the reader takes
+packet 0 then.  1,200 events fill packets 0..8 (1,134) and 66 of packet 9.
+Entering packet k >= 4 pushes the reader past packet k - 4, so at the end
+consumed is at packet 6.
+
+- 2.x (the sub-buffer table): the get swapped the spare (backend sub-buffer 4)
+  into the table for packet 0, so packet 4 went there and packet 0 stayed
+  the reader's.  records_overrun is counted at delivery, from the backend
+  sub-buffer's records left unread: packets 5, 6, 7 land on backend
+  sub-buffers 1, 2, 3 (packets 1, 2, 3 unread: 378), packet 8 on 4 (packet
+  4: 126), packet 9 on 1 (packet 5: 126): 630.  records_count is every record
+  delivered: 1,200.  No record is lost full (overwrite mode never is).  The
+  put says 0; the trace holds packet 0 and packets 6..9: 126 + 3 * 126 + 66 =
+  570 events, 570 + 630 = 1,200.  The packet sequence numbers jump from 0 to
+  6: babeltrace2 says the tracer discarded 5 packets; no packet header counts
+  discarded events (events_discarded counts full, wrap and big losses only).
+- 2009: no spare; the writer entering packet 4 wrote over packet 0 while the
+  reader held it, and pushed consumed; the put's cmpxchg fails: -EIO,
+  corrupted_subbuffers 1, and the consumer drops the packet.  records_overrun
+  is counted at each push (packets 0..5: 756); the trace holds packets 6..9:
+  444 events, 444 + 756 = 1,200.
+"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
+from kmodel.consumer.splice import SpliceConsumer, splice_subbuf
+from kmodel.core.errno import EIO
+from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+from kmodel.relay.rb_config import Era, SwitchMode
+from kmodel.relay.ring_buffer import subbuf_read_offset
+
+IRQ = next(c for c in EVENT_CLASSES if c.name == "irq_handler_entry")
+PER = (4096 - 64) // 32
+
+
+def experiment(k, outdir, era):
+    """The experiment; (rb, the put's return, the trace's CPU 0 packets, the consumer)."""
+    k.modules.insmod("ltt_relay_alloc")
+    rbc, err = ring_buffer_open(k, "fr", 4096, 4, "pagelist", "local", "lockless",
+                                "overwrite", "per-cpu", era=era)
+    assert rbc is not None, err
+    rb = rbc.buf_for(0)
+    with open(os.path.join(outdir, "metadata"), "w") as f:
+        f.write(metadata())
+    cons = SpliceConsumer(k, rbc, str(outdir))
+
+    def events(lo, hi):
+        with k.on_cpu(0):
+            for i in range(lo, hi):
+                assert rbc.layer.write__straight(rb, encode(IRQ, {"seq": i, "irq": 1,
+                                                                  "vector": 2}), IRQ.id) >= 0
+    try:
+        events(0, PER + 1)                              # packet 0 delivered
+        pos = rbc.get_subbuf__straight(rb)
+        assert pos == 0
+        events(PER + 1, 1200)                           # the writers lap the reader
+        fd = cons.stream_fd(0)
+        splice_subbuf(k, rb.rbuf, subbuf_read_offset(rb, pos), 4096, fd)
+        put = rbc.put_subbuf__straight(rb, pos)
+        if put == -EIO:
+            cons.drop_torn(0, 0)
+        with k.on_cpu(0):
+            rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
+        cons.drain()
+        cons.close()
+        packets = read_trace(str(outdir))["channel0_0"]
+        return rb, put, packets, cons
+    finally:
+        ring_buffer_close(rbc, "fr")
+
+
+def test_2x_keeps_the_held_packet_and_the_newest(k, tmp_path):
+    rb, put, packets, cons = experiment(k, tmp_path, Era.V2)
+    assert put == 0 and cons.torn == 0
+    assert [p.seq for p in packets] == [0, 6, 7, 8, 9]
+    seqs = [e[2]["seq"] for p in packets for e in p.events]
+    assert seqs == list(range(0, 126)) + list(range(6 * 126, 1200))
+    assert len(seqs) == 126 + 3 * 126 + 66 == 570
+    assert rb.records_overrun.counter == 3 * 126 + 126 + 126 == 630
+    assert rb.records_count.counter == 1200
+    assert rb.records_lost_full.counter == rb.corrupted_subbuffers.counter == 0
+    assert rb.bufb.records_read == 126 + 570 - 126     # every packet put: 570 records
+    assert all(p.events_discarded == 0 for p in packets)
+    assert sorted(rb.bufb.ids()) == [0, 1, 2, 3, 4]     # the table: a permutation
+
+
+def test_2009_tears_the_held_packet_and_put_says_eio(k, tmp_path):
+    rb, put, packets, cons = experiment(k, tmp_path, Era.V2009)
+    assert put == -EIO and cons.torn == 1 and rb.corrupted_subbuffers.counter == 1
+    assert [p.seq for p in packets] == [6, 7, 8, 9]
+    seqs = [e[2]["seq"] for p in packets for e in p.events]
+    assert seqs == list(range(6 * 126, 1200)) and len(seqs) == 444
+    assert rb.records_overrun.counter == 6 * 126 == 756
+    assert rb.records_lost_full.counter == 0
+
+
+@pytest.mark.skipif(shutil.which("babeltrace2") is None,
+                    reason="babeltrace2 is not installed (Debian: apt install babeltrace2)")
+def test_babeltrace2_reports_discarded_packets_not_events(k, tmp_path):
+    experiment(k, tmp_path, Era.V2)
+    r = subprocess.run(["babeltrace2", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("irq_handler_entry") == 570
+    said = r.stdout + r.stderr
+    assert "discarded 5 packets" in said
+    assert "discarded" not in said.replace("discarded 5 packets", "")
