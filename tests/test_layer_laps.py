@@ -10,6 +10,7 @@ from kmodel.core.step import Op
 from kmodel.cpu.explore import explore
 from kmodel.cpu.wait import wait_event
 from kmodel.relay.relay_alloc import ltt_relay_write
+from kmodel.relay.rb_config import Era
 from kmodel.relay.ring_buffer import lib_ring_buffer_reserve, subbuf_read_offset
 from kmodel.scenarios.layer_laps import (LAP_SCENARIOS, LapScenario, layer_coverage,
                                          make_lap_scenario, push_window)
@@ -33,6 +34,29 @@ def test_lap_conformance(k, backend, layer, mode, scope):
     assert sc.polled > 0
     produced = sum(rb.book.produced for rb in sc.rbc.bufs.values())
     assert produced * 4064 > 2 * sc.rbc.alloc_size
+
+
+@pytest.mark.parametrize("scope", ["per-cpu", "global"])
+@pytest.mark.parametrize("mode", ["discard", "overwrite"])
+@pytest.mark.parametrize("layer", ["locked", "lockless"])
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=() if b == "pagelist" else
+                                                  pytest.mark.sweep) for b in BACKENDS])
+def test_lap_conformance_2009(k, backend, layer, mode, scope):
+    """Era 2009: the same invariants but the held one; a put after a push says
+    -EIO and the packet is dropped, its records counted overrun."""
+    sc = conform(k, backend, layer, mode, scope, runs=3, seed=0, scenario=LapScenario,
+                 era=Era.V2009)
+    assert sc.polled > 0
+
+
+def test_2009_laps_tear_a_held_packet_and_the_put_says_so(k):
+    """In 2009's overwrite mode the explorer finds the reader pushed while it
+    reads, and the put says -EIO (a torn packet dropped), within 40 runs."""
+    sc = LapScenario("pagelist", "lockless", "overwrite", "per-cpu", era=Era.V2009)
+    res = explore(sc.setup, sc.check, strategy="random", runs=40, seed=0, kernel=k)
+    sc.close()
+    assert res.ok, res.failure and res.failure.message
+    assert sc.torn > 0
 
 
 # Runs within which each strategy reaches, at seed 0, every yield point of

@@ -17,7 +17,7 @@ from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer, layer_names
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope
-from kmodel.relay.ring_buffer import check_geometry, extra_subbufs, rb_channel
+from kmodel.relay.ring_buffer import channel_era, check_geometry, extra_subbufs, rb_channel
 from kmodel.relay.ring_buffer_vfs import ring_buffer_file_operations
 
 if TYPE_CHECKING:
@@ -60,13 +60,12 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
     if era is not None and era not in tuple(Era):
         k.printk(KERN_ERR + f"ring_buffer_open: era={era!r} ({' or '.join(Era)})")
         return None, -EINVAL
-    if mode in tuple(Mode) and Mode(mode) is Mode.OVERWRITE and backend == "pmem":
-        if era is not None and Era(era) is Era.V2:
+    if mode in tuple(Mode):
+        if era is not None and Era(era) is not channel_era(era, mode, backend):
             k.printk(KERN_ERR + "ring_buffer_open: era=2.x overwrite needs the reader's "
                      "sub-buffer table, which the pmem region does not keep: use era=2009")
             return None, -EINVAL
-        era = Era.V2009
-    era = DEFAULT_ERA if era is None else Era(era)
+        era = channel_era(era, mode, backend)
     extra = extra_subbufs(era, mode) if mode in tuple(Mode) else 0
     chan, err = ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend, placement,
                                        files, fops=ring_buffer_file_operations,
@@ -79,7 +78,7 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
         ltt_relay_close(chan)
         _remove_dir(k, name)
         return None, -bad[0]
-    rbc = rb_channel(k, chan, lyr, mode, scope, history, era)
+    rbc = rb_channel(k, chan, lyr, mode, scope, history, era or DEFAULT_ERA)
     chan.private_data = rbc             # what its buffer files' operations read
     if rbc.scope is Scope.GLOBAL:
         rbc.add_buf(k.boot_cpu)

@@ -91,7 +91,7 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
            "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "lib_ring_buffer_read",
            "read_packet", "read_packet_steps", "parse_packet", "subbuf_read_offset",
-           "extra_subbufs"]
+           "extra_subbufs", "channel_era"]
 
 PAGE = 4096
 
@@ -674,9 +674,9 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
         return -EINVAL
     rb.reader_held = None
     S = rb.rbc.subbuf_size
-    rb.book.records_per_packet.pop(consumed // S, None)
     bufb = rb.bufb
     if rb.v2:
+        rb.book.records_per_packet.pop(consumed // S, None)
         b = bufb.rsb & SB_ID_INDEX_MASK
         bufb.records_read += bufb.records_unread[b]
         bufb.records_unread[b] = 0
@@ -695,7 +695,9 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
         ret = 0
         if got != consumed:             # "We have been pushed by the writer"
             yield from rb.ops.add_return(rb.corrupted_subbuffers, 1)
-            ret = -EIO
+            ret = -EIO                  # (its records: overrun, counted at the push)
+        else:
+            rb.book.records_per_packet.pop(consumed // S, None)
     if rb.persist_counters is not None:
         rb.persist_counters(rb)
     return ret
@@ -862,6 +864,15 @@ class rb_channel:
 
     def release_subbuf__straight(self, rb: lib_ring_buffer, consumed: int) -> int:
         return self.layer.release_subbuf__straight(rb, consumed)
+
+
+def channel_era(era: Era | str | None, mode: Mode | str, backend: str) -> Era:
+    """The era a channel runs: era, or DEFAULT_ERA when None; but 2009 for an
+    overwrite channel on pmem, whose region keeps no sub-buffer table (the
+    crash reader finds sub-buffer idx at idx * subbuf_size)."""
+    if Mode(mode) is Mode.OVERWRITE and backend == "pmem":
+        return Era.V2009
+    return DEFAULT_ERA if era is None else Era(era)
 
 
 def extra_subbufs(era: Era | str, mode: Mode | str) -> int:

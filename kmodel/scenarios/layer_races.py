@@ -32,8 +32,8 @@ from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
 from kmodel.relay.packet import CONTEXT_END, HDR
 from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope, SwitchMode
-from kmodel.relay.ring_buffer import (extra_subbufs, lib_ring_buffer_switch_remote, rb_channel,
-                                      read_packet)
+from kmodel.relay.ring_buffer import (channel_era, extra_subbufs, lib_ring_buffer_switch_remote,
+                                      rb_channel, read_packet)
 
 PAYLOAD = struct.Struct("<HH")          # writer id, record number
 
@@ -57,7 +57,7 @@ class LayerScenario:
     def __init__(self, backend, layer, mode, scope=Scope.PER_CPU, writers=None, subbuf=4096,
                  n_subbufs=2, reader_cpu=2, reader_tries=6, era=DEFAULT_ERA):
         self.backend, self.layer, self.mode, self.scope = backend, layer, mode, scope
-        self.era = Era(era)
+        self.era = channel_era(era, mode, backend)
         # per CPU 0: ~7 KiB of records into 2 x 4 KiB (losses or overrun), and
         # one record too big for a sub-buffer
         self.writers = writers or [(0, TASK, 4, 900), (0, HARDIRQ, 3, 1500),
@@ -185,7 +185,34 @@ class LayerScenario:
             if rb.book.produced != n_read + lost:
                 return (f"buffer {rb.cpu}: {rb.book.produced} records produced, {n_read} read "
                         f"+ {lost} lost")
+            msg = check_causes(rb, n_read)
+            if msg:
+                return msg
         return None
+
+
+def check_causes(rb, n_read):
+    """Each loss counted by its cause, once (at the end, after a drain): no
+    record lost full in overwrite mode, none overrun in discard mode, no torn
+    packet but in 2009's overwrite mode; in 2.x every record delivered is
+    counted once, read (at its put) or overrun (when its sub-buffer is
+    delivered again)."""
+    name = "global" if rb.cpu is None else f"cpu{rb.cpu}"
+    overwrite = rb.rbc.mode is Mode.OVERWRITE
+    if overwrite and rb.records_lost_full.counter:
+        return f"buffer {name}: {rb.records_lost_full.counter} records lost full in overwrite mode"
+    if not overwrite and rb.records_overrun.counter:
+        return f"buffer {name}: {rb.records_overrun.counter} records overrun in discard mode"
+    if (rb.v2 or not overwrite) and rb.corrupted_subbuffers.counter:
+        return f"buffer {name}: a torn packet where the reader cannot be written over"
+    if rb.v2:
+        read = rb.bufb.records_read
+        if read != n_read:
+            return f"buffer {name}: records_read {read}, but {n_read} records were read"
+        if rb.records_count.counter != read + rb.records_overrun.counter:
+            return (f"buffer {name}: records_count {rb.records_count.counter} != read {read} "
+                    f"+ overrun {rb.records_overrun.counter}")
+    return None
 
 
 def check_buffer(rb):
@@ -193,6 +220,9 @@ def check_buffer(rb):
     book = rb.book
     if not book.history:
         return "the buffer keeps no history to check (rb_channel(..., history=True))"
+    ids = rb.bufb.ids()                 # the table: a permutation of 0..n (n - 1 without a spare)
+    if sorted(ids) != list(range(len(ids))):
+        return f"the sub-buffer table {ids} (writers', then the reader's) is not a permutation"
     spans = sorted((b, e) for b, e, _ in book.reserved)
     for (b0, e0), (b1, e1) in zip(spans, spans[1:]):
         if b1 < e0:
