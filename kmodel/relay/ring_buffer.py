@@ -31,23 +31,29 @@ checks it first:
   counted in ``records_lost_wrap`` (a nested wrap-around);
 - it must not hold unconsumed data: in ``discard`` mode the record is dropped
   (``records_lost_full``); in ``overwrite`` mode (flight recorder) the writer
-  pushes ``consumed`` past it, and its records count as ``records_overrun``.
-  A sub-buffer the reader holds is never overwritten: the record is dropped.
+  pushes ``consumed`` past it after its reservation (_push_reader).
 
-The reader takes a delivered sub-buffer by setting the low bit of
-``consumed`` with a cmpxchg (positions are multiples of a page, so the bit is
-free), and gives it back with a cmpxchg to the next sub-buffer.  A writer's
-push is a cmpxchg from the unheld value, so the two never both win.
+The reader's side follows one of two eras (rb_config.Era; docs/layers.md,
+"Eras").  2.x, the default: the sub-buffer table (rb_backend.py) gives the
+reader a spare in overwrite mode, swapped in at each get, so the writer
+writes the spare and never the sub-buffer the reader holds; records_overrun
+and records_count are counted at delivery.  2009: no spare; the reader reads
+in place, the writer pushes and overwrites it, and the put says -EIO
+(corrupted_subbuffers); records_overrun is counted at the push.  Either way
+the reader holds at most one sub-buffer (``reader_held``: LTTng's
+buf->get_subbuf), and every byte a writer or reader touches goes through the
+table (2009's and discard mode's table is the identity).
 
-A record larger than what a sub-buffer holds after its header is dropped at
-once (``records_lost_big``).  ``events_discarded`` in a packet header is
-full + wrap + big, sampled before the reservation that closes the packet.
+A record larger than what a sub-buffer holds after its header is dropped
+(``records_lost_big``): in 2.x after the wrap and full checks, in 2009 before
+them.  ``events_discarded`` in a packet header is full + wrap + big, sampled
+before the reservation that closes the packet.
 
-Differences from LTTng, on purpose: the reader owns no spare sub-buffer
-(LTTng swaps one in, so overwrite mode never stops for the reader); records
-carry a 16-byte header of our own (timestamp, payload size, event id); the
-clock is a per-kernel counter read at each reservation attempt, so time is
-deterministic and strictly increasing.
+Differences from LTTng, on purpose: records carry a 16-byte header of our own
+(timestamp, payload size, event id); the clock is a per-kernel counter read
+at each reservation attempt, so time is deterministic and strictly
+increasing; records_count and records_overrun are always counted (LTTng only
+with LTTNG_RING_BUFFER_COUNT_EVENTS).
 
 Historical bugs, switchable (CONFIG_KMODEL_RB_ERRATUM_*; docs/layers.md):
 ``remote_flush`` (lttng-modules 5e391252: a flush from another CPU used the
@@ -601,6 +607,8 @@ def _empty_packet(rb, begin):
     if got != begin:
         return
     rb.book.inflight[begin] = begin + HDR
+    if rb.spare and rb.bufb.wsb[idx].counter & SB_ID_NOREF_MASK:
+        yield from lib_ring_buffer_clear_noref(rb.bufb, idx)
     yield from _switch_new_start(rb, begin, tsc)
     got = yield from rb.ops.cmpxchg(rb.offset, begin + HDR, begin + S)
     if got == begin + HDR:
