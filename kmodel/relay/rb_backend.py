@@ -142,15 +142,15 @@ def update_read_sb_index(bufb: lib_ring_buffer_backend, consumed_idx: int,
     it holds lap consumed_count; 0, or -EAGAIN (the caller retries or gives
     up).  Without: the reader reads the writers' sub-buffer in place."""
     w = bufb.wsb[consumed_idx]
-    if not bufb.extra_reader_sb:
-        bufb.rsb = w.counter
-        return 0
     old_id = w.counter
-    if not old_id & SB_ID_NOREF_MASK:
+    if not bufb.extra_reader_sb:
+        bufb.rsb = old_id
+        return 0
+    if not old_id & SB_ID_NOREF_MASK or old_id >> SB_ID_OFFSET_SHIFT != consumed_count:
         return -EAGAIN
-    if old_id >> SB_ID_OFFSET_SHIFT != consumed_count:
-        return -EAGAIN
-    new = subbuffer_id(consumed_count, 1, bufb.rsb & SB_ID_INDEX_MASK)
+    # subbuffer_id(consumed_count, 1, index of rsb), written out (the hot path)
+    new = (consumed_count << SB_ID_OFFSET_SHIFT) | SB_ID_NOREF_MASK | \
+        (bufb.rsb & SB_ID_INDEX_MASK)
     got = yield from atomic_long_cmpxchg(w, old_id, new)
     if got != old_id:
         return -EAGAIN

@@ -691,7 +691,9 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
         bufb.rsb |= SB_ID_NOREF_MASK
         yield from update_read_sb_index(bufb, (consumed // S) % rb.rbc.n_subbufs,
                                         consumed // rb.rbc.alloc_size)
-        cur = yield from atomic_long_read(rb.consumed)
+        # lib_ring_buffer_move_consumer, its first read folded into the cmpxchg:
+        # the get saw consumed at the packet; a writer may have pushed it since
+        cur = consumed
         while cur < consumed + S:
             got = yield from atomic_long_cmpxchg(rb.consumed, cur, consumed + S)
             if got == cur:
