@@ -162,10 +162,12 @@ def subbuffer_count_records_overrun(bufb: lib_ring_buffer_backend, idx: int) -> 
     """subbuffer_get_records_count and subbuffer_count_records_overrun, at the
     delivery of position-sub-buffer idx: (records committed in it this lap,
     records left unread from the last time its backend sub-buffer was
-    delivered).  The unread count becomes this lap's."""
+    delivered).  The unread count becomes this lap's.  (records_commit is
+    kept by position, not by backend sub-buffer as LTTng's: no reader swaps
+    wsb[idx] while a writer is in it, so the two are the same count.)"""
     b = bufb.wsb[idx].counter & SB_ID_INDEX_MASK
-    count = bufb.records_commit[b]
+    count = bufb.records_commit[idx]
     overruns = bufb.records_unread[b]
     bufb.records_unread[b] = count
-    bufb.records_commit[b] = 0
+    bufb.records_commit[idx] = 0
     return count, overruns

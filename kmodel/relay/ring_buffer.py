@@ -161,7 +161,8 @@ class lib_ring_buffer:
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
-                 "v2", "reader_held", "records_count", "corrupted_subbuffers")
+                 "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
+                 "sb_shift", "sb_mask")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -187,6 +188,10 @@ class lib_ring_buffer:
         self.v2 = rbc.era is Era.V2
         self.spare = self.v2 and rbc.mode is Mode.OVERWRITE
         self.bufb = lib_ring_buffer_backend(k, n, rbc.subbuf_size, self.spare)
+        self.wsb = self.bufb.wsb        # (for the writers' lookups: fewer indirections)
+        self.n = n
+        self.sb_shift = rbc.subbuf_size.bit_length() - 1
+        self.sb_mask = rbc.subbuf_size - 1
         self.reader_held = None         # buf->get_subbuf_consumed while buf->get_subbuf
         # What the reserver that closes a sub-buffer leaves for its delivery
         # (written before the commit that may deliver it):
@@ -300,10 +305,9 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         if rbc.mode is Mode.OVERWRITE:
             yield from _push_reader(rb, begin)
     if rb.spare:                                # lib_ring_buffer_clear_noref, each record
-        bufb = rb.bufb
-        i = ((end - 1) // S) % rbc.n_subbufs
-        if bufb.wsb[i].counter & SB_ID_NOREF_MASK:
-            yield from lib_ring_buffer_clear_noref(bufb, i)
+        i = ((end - 1) >> rb.sb_shift) % rb.n
+        if rb.wsb[i].counter & SB_ID_NOREF_MASK:
+            yield from lib_ring_buffer_clear_noref(rb.bufb, i)
     if switch_old_end:
         yield from _switch_old_end(rb, o_begin, tsc, discarded)
     if switch_new_start:
@@ -422,8 +426,7 @@ def _write_commit_counter(rb, idx, end, cc):
     if not rb.v2 or (end - cc) & (rb.rbc.subbuf_size - 1):
         return
     seq = rb.commit_hot[idx].seq
-    old = yield from rb.ops.read(seq)
-    if old < cc:
+    if seq.counter < cc:                        # (a plain load: see lib_ring_buffer_commit)
         yield from rb.ops.set(seq, cc)
 
 
@@ -470,15 +473,20 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     S = rbc.subbuf_size
     idx = (slot // S) % rbc.n_subbufs
     book = rb.book
-    book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
     book.committed += 1
-    bufb = rb.bufb                              # subbuffer_count_record
-    bufb.records_commit[bufb.wsb[idx].counter & SB_ID_INDEX_MASK] += 1
-    cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
-    if rb.v2:
-        yield from _write_commit_counter(rb, idx, slot + rsize, cc)
-    else:                                       # the seed's: a copy after each commit
-        yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
+    if rb.v2:                                   # subbuffer_count_record (by position:
+        rb.bufb.records_commit[idx] += 1        # wsb[idx] stays until the delivery)
+    else:                                       # (2009's overrun, counted at the push)
+        book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
+    hot = rb.commit_hot[idx]
+    cc = yield from rb.ops.add_return(hot.cc, rsize)
+    if not rb.v2:                               # the seed's: a copy after each commit
+        yield from rb.ops.set(hot.seq, cc)
+    elif not (slot + rsize - cc) & (S - 1) and hot.seq.counter < cc:
+        # _write_commit_counter, written out: its v_read of seq is a plain load
+        # of the line the add just wrote (no step, no charge of its own); the
+        # set is a step, so a nested commit can still come between the two
+        yield from rb.ops.set(hot.seq, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, slot + rsize, cc)
     yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
@@ -501,12 +509,16 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
-    bufb = rb.bufb                              # where the slot is: through wsb
-    S = bufb.subbuf_size
-    slot = (bufb.wsb[(slot // S) % bufb.n].counter & SB_ID_INDEX_MASK) * S + (slot & (S - 1))
+    sh = rb.sb_shift                            # where the slot is: through wsb
+    slot = (((rb.wsb[(slot >> sh) % rb.n].counter & SB_ID_INDEX_MASK) << sh) |
+            (slot & rb.sb_mask))
     if (slot & (PAGE - 1)) + n <= PAGE:         # one page: one step, data as it is
-        yield (Op.COPY, rb.rbuf)
-        ltt_relay_write(rb.rbuf, slot, data, n)
+        rbuf = rb.rbuf
+        yield (Op.COPY, rbuf)
+        if type(data) is bytearray:             # what ltt_relay_write would pass on as
+            rbuf.ops.write(rbuf, slot, data, n)     # it is: the backend's, directly
+        else:
+            ltt_relay_write(rbuf, slot, data, n)
         return
     view = memoryview(data)
     for done, chunk in _page_chunks(slot, n):
