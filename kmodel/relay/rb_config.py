@@ -36,9 +36,14 @@ class SwitchMode(StrEnum):
     (an empty one if need be) that carries the count; the buffer is then
     finalized (no more will be delivered: readers get -ENODATA when drained).
     LTTng finalizes in a separate step after its SWITCH_FLUSH; kmodel does
-    both in one call."""
+    both in one call.  EMPTY: close the open packet even if it holds only
+    its header, or write an empty packet if none is open, and finalize
+    nothing (lib_ring_buffer_switch_remote_empty, RING_BUFFER_FLUSH_EMPTY: a
+    quiet stream still delivers a packet, whose timestamps say how far it
+    got)."""
     ACTIVE = "active"
     FLUSH = "flush"
+    EMPTY = "empty"
 
 
 class Era(StrEnum):

@@ -97,6 +97,7 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
            "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "lib_ring_buffer_read",
            "read_packet", "read_packet_steps", "parse_packet", "subbuf_read_offset",
+           "lib_ring_buffer_snapshot", "lib_ring_buffer_clear_reader",
            "extra_subbufs", "channel_era"]
 
 PAGE = 4096
@@ -162,7 +163,7 @@ class lib_ring_buffer:
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
                  "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
-                 "sb_shift", "sb_mask")
+                 "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -193,6 +194,8 @@ class lib_ring_buffer:
         self.sb_shift = rbc.subbuf_size.bit_length() - 1
         self.sb_mask = rbc.subbuf_size - 1
         self.reader_held = None         # buf->get_subbuf_consumed while buf->get_subbuf
+        self.active_readers = 0         # open buffer files (lib_ring_buffer_open_read: one)
+        self.cons_snapshot = self.prod_snapshot = 0     # RING_BUFFER_SNAPSHOT's sample
         # What the reserver that closes a sub-buffer leaves for its delivery
         # (written before the commit that may deliver it):
         self.data_size = [0] * n
@@ -576,7 +579,8 @@ def lib_ring_buffer_switch_slow(rb: lib_ring_buffer,
     while True:
         o_old = yield from ops.read(rb.offset)
         off = o_old & (S - 1)
-        untold = finalize and rb.events_discarded() > rb.last_closed_discarded
+        untold = (mode is SwitchMode.EMPTY or
+                  finalize and rb.events_discarded() > rb.last_closed_discarded)
         if off == 0 and untold:
             yield from _empty_packet(rb, o_old)
             break
@@ -750,6 +754,35 @@ def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
     idx = (c // S) % rb.rbc.n_subbufs
     return (rb.reader_held is None and
             rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S)
+
+
+def lib_ring_buffer_snapshot(rb: lib_ring_buffer) -> int:
+    """lib_ring_buffer_snapshot - sample the positions a flight recorder's
+    reader walks: rb.cons_snapshot (consumed) and rb.prod_snapshot (the start
+    of the sub-buffer the writer is in); 0, or -EAGAIN (-ENODATA once
+    finalized) when the writer is in the consumed sub-buffer itself.  A peek
+    of two counters, not a step."""
+    S = rb.rbc.subbuf_size
+    consumed, offset = rb.consumed.counter, rb.offset.counter
+    if (offset & ~(S - 1)) == (consumed & ~(S - 1)):
+        return -ENODATA if rb.finalized else -EAGAIN
+    rb.cons_snapshot, rb.prod_snapshot = consumed, offset & ~(S - 1)
+    return 0
+
+
+@stepped
+def lib_ring_buffer_clear_reader(rb: lib_ring_buffer) -> Steps:
+    """lib_ring_buffer_clear_reader (frontend_internal.h), the second half of
+    RING_BUFFER_CLEAR after a flush: consumed moves to the start of the
+    sub-buffer the writer is in, so what was not read is dropped (and counted
+    nowhere, as in LTTng, which says it is for a buffer no one writes)."""
+    S = rb.rbc.subbuf_size
+    while True:
+        offset = yield from rb.ops.read(rb.offset)
+        old = yield from atomic_long_read(rb.consumed)
+        got = yield from atomic_long_cmpxchg(rb.consumed, old, offset & ~(S - 1))
+        if got == old:
+            return
 
 
 def subbuf_read_offset(rb: lib_ring_buffer, consumed: int) -> int:
