@@ -35,6 +35,7 @@ from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
 from kmodel.consumer.splice import SpliceConsumer, splice_subbuf
 from kmodel.core.errno import EIO
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
+from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.rb_config import Era, SwitchMode
 from kmodel.relay.ring_buffer import subbuf_read_offset
 
@@ -113,3 +114,36 @@ def test_babeltrace2_reports_discarded_packets_not_events(k, tmp_path):
     said = r.stdout + r.stderr
     assert "discarded 5 packets" in said
     assert "discarded" not in said.replace("discarded 5 packets", "")
+
+
+@pytest.mark.parametrize("consumer", ["splice", "mmap", "read"])
+def test_packets_on_disk_take_their_padded_size(tmp_path, consumer):
+    """2.x: each packet on disk is its content PAGE_ALIGNed (the header's
+    packet_size, what splice sends and every consumer writes); 2009: whole
+    sub-buffers.  A recording whose last packets are partial shows both."""
+    from kmodel.consumer.record import Recorder, RecordOptions
+    sizes = {}
+    for era in ("2.x", "2009"):
+        out = tmp_path / era
+        out.mkdir()
+        rec = Recorder(RecordOptions(machine="numa2", events=60, rate=16, subbuf_size=16384,
+                                     seed=3, consumer=consumer, era=era), str(out))
+        stats = rec.run()
+        assert all(s.produced == s.read + s.lost for s in stats.values())
+        packets = [p for ps in read_trace(str(out)).values() for p in ps]
+        got = []
+        for name in os.listdir(out):
+            if name == "metadata":
+                continue
+            data = (out / name).read_bytes()
+            pos = 0
+            while pos < len(data):
+                h = unpack_packet_header(data, pos)
+                n = h.packet_size // 8
+                assert n == (((h.content_size // 8) + 4095) & ~4095 if era == "2.x" else 16384)
+                got.append(n)
+                pos += n
+            assert pos == len(data)
+        assert len(got) == len(packets)
+        sizes[era] = got
+    assert any(n < 16384 for n in sizes["2.x"]) and set(sizes["2009"]) == {16384}

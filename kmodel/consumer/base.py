@@ -31,7 +31,13 @@ The recorder calls, in order:
                         took; a second call does nothing
 
 ``delivered(limit)`` is the loop most consumers want: each delivered
-sub-buffer, taken and given back through the layer's reader.  ``moved`` and
+sub-buffer, taken and given back through the layer's reader.  A packet taken
+at position ``pos`` is read where the sub-buffer table puts it,
+``subbuf_read_offset(rb, pos)`` in the allocation layer's buffer (in era
+2.x the reader's own copy), and is ``subbuf_packet_size(rb, pos)`` bytes on
+disk (its content PAGE_ALIGNed in 2.x, the whole sub-buffer in 2009; both
+in kmodel.relay.ring_buffer).  A put that says -EIO (era 2009: the writer
+pushed the reader) drops what was written of it (``drop_torn``).  ``moved`` and
 ``calls`` count the bytes written to the streams and the system calls that
 wrote them; ``summary()`` says it in the consumer's words.
 """

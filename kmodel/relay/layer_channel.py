@@ -60,13 +60,15 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
     if era is not None and era not in tuple(Era):
         k.printk(KERN_ERR + f"ring_buffer_open: era={era!r} ({' or '.join(Era)})")
         return None, -EINVAL
+    extra = 0
     if mode in tuple(Mode):
-        if era is not None and Era(era) is not channel_era(era, mode, backend):
+        runs = channel_era(era, mode, backend)
+        if era is not None and Era(era) is not runs:
             k.printk(KERN_ERR + "ring_buffer_open: era=2.x overwrite needs the reader's "
                      "sub-buffer table, which the pmem region does not keep: use era=2009")
             return None, -EINVAL
-        era = channel_era(era, mode, backend)
-    extra = extra_subbufs(era, mode) if mode in tuple(Mode) else 0
+        era = runs
+        extra = extra_subbufs(runs, mode)
     chan, err = ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend, placement,
                                        files, fops=ring_buffer_file_operations,
                                        extra_subbufs=extra)

@@ -156,6 +156,7 @@ class PmemBackend(StaticBackend):
     name = "pmem"
     placement_note = "pages in the reserved region"
     reserved_region = True
+    whole_packets = True        # its crash reader checks a header against a whole sub-buffer
 
     def alloc_buf(self, k, buf, nid):
         return pmem_alloc_buf(k, buf, nid)

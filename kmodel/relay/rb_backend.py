@@ -73,7 +73,7 @@ class lib_ring_buffer_backend:
     there is a spare (extra_reader_sb), and the records counters of each
     backend sub-buffer (struct lib_ring_buffer_backend_pages)."""
     __slots__ = ("wsb", "rsb", "extra_reader_sb", "subbuf_size", "n", "records_commit",
-                 "records_unread", "records_read")
+                 "records_unread", "records_read", "data_size")
 
     def __init__(self, k, n: int, subbuf_size: int, extra_reader_sb: bool):
         self.n = n
@@ -89,6 +89,7 @@ class lib_ring_buffer_backend:
         self.records_commit = [0] * nb
         self.records_unread = [0] * nb
         self.records_read = 0
+        self.data_size = [0] * nb       # each backend sub-buffer's content, at delivery
 
     def ids(self) -> list[int]:
         """The indexes in the writer table, then the reader's (a permutation of

@@ -97,6 +97,7 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
            "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "lib_ring_buffer_read",
            "read_packet", "read_packet_steps", "parse_packet", "subbuf_read_offset",
+           "subbuf_packet_size",
            "lib_ring_buffer_snapshot", "lib_ring_buffer_clear_reader",
            "extra_subbufs", "channel_era"]
 
@@ -163,7 +164,8 @@ class lib_ring_buffer:
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
                  "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
-                 "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot")
+                 "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
+                 "padded")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -196,6 +198,10 @@ class lib_ring_buffer:
         self.reader_held = None         # buf->get_subbuf_consumed while buf->get_subbuf
         self.active_readers = 0         # open buffer files (lib_ring_buffer_open_read: one)
         self.cons_snapshot = self.prod_snapshot = 0     # RING_BUFFER_SNAPSHOT's sample
+        # 2.x's packets end at the page after their content (LTTng's packet_size,
+        # what consumers write); 2009's are whole sub-buffers, and so are pmem's
+        # (its crash reader checks a packet's header against a whole sub-buffer)
+        self.padded = self.v2 and not rbc.chan.backend.whole_packets
         # What the reserver that closes a sub-buffer leaves for its delivery
         # (written before the commit that may deliver it):
         self.data_size = [0] * n
@@ -447,9 +453,13 @@ def _check_deliver(rb, idx, sb_begin, cc):
     discarded = (rb.events_discarded() if rb.rbc.errata["discard_sample"]
                  else rb.discarded_at_close[idx])
     hdr = ltt_relay_offset_address(rb.rbuf, rb.bufb.write_offset(sb_begin))
+    data_size = rb.data_size[idx]
     h = unpack_packet_header(hdr)._replace(timestamp_end=rb.ts_end[idx],
-                                           content_size=rb.data_size[idx] * 8,
+                                           content_size=data_size * 8,
                                            events_discarded=discarded)
+    if rb.padded:                               # client_buffer_end: PAGE_ALIGN(data_size)
+        h = h._replace(packet_size=((data_size + PAGE - 1) & ~(PAGE - 1)) * 8)
+    rb.bufb.data_size[rb.wsb[idx].counter & SB_ID_INDEX_MASK] = data_size
     if rb.persist_deliver is not None:
         rb.persist_deliver(rb, idx, h)
     hdr[:HDR] = pack_packet_header(h)
@@ -754,6 +764,21 @@ def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
     idx = (c // S) % rb.rbc.n_subbufs
     return (rb.reader_held is None and
             rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S)
+
+
+def subbuf_packet_size(rb: lib_ring_buffer, consumed: int) -> int:
+    """subbuf_packet_size - the bytes of the delivered packet at consumed that
+    a consumer writes out: PAGE_ALIGN of its content in 2.x
+    (RING_BUFFER_GET_PADDED_SUBBUF_SIZE, from the backend sub-buffer's
+    data_size as lib_ring_buffer_get_read_data_size reads it), the whole
+    sub-buffer in 2009 and on a backend that keeps packets whole."""
+    S = rb.rbc.subbuf_size
+    if not rb.padded:
+        return S
+    bufb = rb.bufb
+    b = (bufb.rsb if rb.reader_held == consumed else
+         rb.wsb[(consumed // S) % rb.n].counter) & SB_ID_INDEX_MASK
+    return (bufb.data_size[b] + PAGE - 1) & ~(PAGE - 1)
 
 
 def lib_ring_buffer_snapshot(rb: lib_ring_buffer) -> int:
