@@ -37,7 +37,7 @@ from kmodel.core.errno import EIO
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.rb_config import Era, SwitchMode
-from kmodel.relay.ring_buffer import subbuf_read_offset
+from kmodel.relay.ring_buffer import read_packet, subbuf_read_offset
 
 IRQ = next(c for c in EVENT_CLASSES if c.name == "irq_handler_entry")
 PER = (4096 - 64) // 32
@@ -147,3 +147,53 @@ def test_packets_on_disk_take_their_padded_size(tmp_path, consumer):
         assert len(got) == len(packets)
         sizes[era] = got
     assert any(n < 16384 for n in sizes["2.x"]) and set(sizes["2009"]) == {16384}
+
+
+@pytest.mark.parametrize("era", list(Era))
+def test_a_dying_cpus_last_partial_packet(k, era):
+    """2.x flushes a CPU's buffer at CPU_DEAD (lttng_cpuhp_rb_frontend_dead):
+    its last partial packet is delivered at once.  2009 leaves it to the
+    final flush."""
+    k.modules.insmod("ltt_relay_alloc")
+    rbc, err = ring_buffer_open(k, "hp", 4096, 4, "pagelist", "local", "lockless",
+                                "discard", "per-cpu", era=era)
+    assert rbc is not None, err
+    rb = rbc.buf_for(3)
+    with k.on_cpu(3):
+        for i in range(5):
+            rbc.layer.write__straight(rb, encode(IRQ, {"seq": i, "irq": 1, "vector": 2}),
+                                      IRQ.id)
+    assert rbc.get_subbuf__straight(rb) < 0                 # open, not delivered
+    assert k.hotplug.cpu_down(3) == 0
+    pos = rbc.get_subbuf__straight(rb)
+    if era is Era.V2:
+        assert pos == 0
+        h, records = read_packet(rb, pos)
+        assert len(records) == 5 and rbc.put_subbuf__straight(rb, pos) == 0
+    else:
+        assert pos < 0
+    ring_buffer_close(rbc, "hp")
+    assert k.hotplug.cpu_up(3) == 0                         # the notifier is gone
+
+
+@pytest.mark.parametrize("era", list(Era))
+def test_a_quiet_stream_ends_with_an_empty_packet(tmp_path, era):
+    """At stop (the recorder's final flush), 2.x flushes every buffer with
+    SwitchMode.EMPTY (RING_BUFFER_FLUSH_EMPTY): a CPU that wrote nothing (it
+    went offline before the first tick) still delivers a packet, with no
+    event, so its stream says how far it got; 2009 writes nothing there."""
+    from kmodel.consumer.record import Recorder, RecordOptions
+    from kmodel.session import ScriptedWrite
+    path = "/sys/devices/system/cpu/cpu3/online"
+    off = ScriptedWrite(0, "0", path, f"0 echo 0 > {path}", "test:1")
+    out = tmp_path / str(era)
+    out.mkdir()
+    Recorder(RecordOptions(machine="numa2", events=20, hotplug=[off], era=era),
+             str(out)).run()
+    trace = read_trace(str(out))
+    quiet = trace.get("channel0_3", [])
+    if era is Era.V2:
+        assert len(quiet) == 1 and quiet[0].events == [] and quiet[0].cpu == 3
+    else:
+        assert quiet == []
+    assert all(len(trace[f"channel0_{c}"]) >= 1 for c in (0, 1, 2))

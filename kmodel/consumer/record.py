@@ -28,7 +28,8 @@ from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
-from kmodel.relay.rb_config import Mode, Scope, SwitchMode
+from kmodel.relay.rb_config import Era, Mode, Scope, SwitchMode
+from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
 from kmodel.session import Session, WriteRefused
 
@@ -212,6 +213,10 @@ class Recorder:
         delivered, so two rounds suffice; a few more are allowed for a buffer
         a CPU still writes (none does now)."""
         k, rbc = self.k, self.rbc
+        if rbc.era is Era.V2:           # at stop, every stream ends with a packet, an
+            with k.on_cpu(k.boot_cpu):  # empty one for a quiet stream (FLUSH_EMPTY)
+                for rb in rbc.bufs.values():
+                    flush_buffer(rbc, rb, SwitchMode.EMPTY)
         for _ in range(4):
             with k.on_cpu(k.boot_cpu):
                 for rb in rbc.bufs.values():

@@ -17,6 +17,7 @@ from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer, layer_names
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope
+from kmodel.relay.rb_hotplug import register_rb_hotplug, unregister_rb_hotplug
 from kmodel.relay.ring_buffer import channel_era, check_geometry, extra_subbufs, rb_channel
 from kmodel.relay.ring_buffer_vfs import ring_buffer_file_operations
 
@@ -37,6 +38,7 @@ def buffer_counters(rb: lib_ring_buffer) -> str:
             ("records_overrun", rb.records_overrun.counter),
             ("records_count", rb.records_count.counter),
             ("corrupted_subbuffers", rb.corrupted_subbuffers.counter),
+            ("events_lost", rb.events_lost.counter),
             ("packets_delivered", rb.book.n_delivered)]
     for i, (hot, cold) in enumerate(zip(rb.commit_hot, rb.commit_cold)):
         rows.append((f"subbuf{i}_cc", hot.cc.counter))
@@ -82,6 +84,7 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
         return None, -bad[0]
     rbc = rb_channel(k, chan, lyr, mode, scope, history, era or DEFAULT_ERA)
     chan.private_data = rbc             # what its buffer files' operations read
+    register_rb_hotplug(rbc)
     if rbc.scope is Scope.GLOBAL:
         rbc.add_buf(k.boot_cpu)
     else:
@@ -102,6 +105,7 @@ def _counters_text(rbc, cpu):
 
 def ring_buffer_close(rbc: rb_channel, name: str) -> None:
     k = rbc.k
+    unregister_rb_hotplug(rbc)
     ltt_relay_close(rbc.chan)
     d = k.fs.lookup(f"{LTT_DEBUGFS_DIR}/{name}/counters")
     if d is not None:

@@ -70,9 +70,10 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
                                 atomic_long_cmpxchg, atomic_long_read, atomic_long_set,
                                 atomic_long_t, local_add_return, local_cmpxchg, local_read,
                                 local_set, local_t, plain_long)
-from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC
+from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC, EPERM
 from kmodel.core.straight import stepped
 from kmodel.core.step import Op
+from kmodel.cpu.cpumask import NR_CPUS
 from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
@@ -91,7 +92,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffer",
            "rb_channel", "check_geometry", "trace_clock_read", "lib_ring_buffer_reserve",
-           "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record",
+           "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record", "refuse_record",
            "commit_record", "write_record", "lib_ring_buffer_switch_slow",
            "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
@@ -102,6 +103,7 @@ __all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffe
            "extra_subbufs", "channel_era"]
 
 PAGE = 4096
+RING_BUFFER_MAX_NESTING = 4     # include/ringbuffer/frontend.h; 0.226's "ltt_nesting > 4"
 
 
 # --- the counter operations a locking layer uses ---------------------------------
@@ -165,7 +167,7 @@ class lib_ring_buffer:
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
                  "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
                  "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
-                 "padded")
+                 "padded", "nesting", "events_lost")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -186,6 +188,8 @@ class lib_ring_buffer:
         self.records_overrun = ops.new(k, cpu, "records_overrun")
         self.records_count = ops.new(k, cpu, "records_count")
         self.corrupted_subbuffers = ops.new(k, cpu, "corrupted_subbuffers")
+        self.events_lost = ops.new(k, cpu, "events_lost")      # nested too deep
+        self.nesting = rbc.nesting      # the CPUs' nesting counts, every channel's
         # The sub-buffer table (rb_backend.py): a spare for the reader in a 2.x
         # overwrite buffer; the identity otherwise.
         self.v2 = rbc.era is Era.V2
@@ -542,9 +546,48 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
 @stepped
 def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
     """reserve_record - room for a record of payload_len: (slot, tsc), or
-    (-errno, 0) when it is dropped (and counted)."""
+    (-errno, 0) when it is dropped (and counted).
+
+    The CPU's nesting count goes up for the record until its commit
+    (lib_ring_buffer_get_cpu / _put_cpu in 2.x; 0.226's ltt_nesting): one
+    count per CPU for every channel, and a record nested deeper than
+    RING_BUFFER_MAX_NESTING (4) is refused with -EPERM.  LTTng 2.x only
+    warns (WARN_ON_ONCE); 2009 counted it in the buffer's events_lost, and
+    kmodel counts it there in both eras, so that every record is accounted."""
     rb.book.produced += 1
-    return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len), REC + payload_len))
+    nesting, cpu = rb.nesting, rb.k.current.cpu
+    depth = nesting[cpu] + 1
+    if depth > RING_BUFFER_MAX_NESTING:
+        k = rb.k
+        if rb.v2 and not k.__dict__.get("lib_ring_buffer_nesting_warned"):     # WARN_ON_ONCE
+            k.__dict__["lib_ring_buffer_nesting_warned"] = True
+            k.bug.WARN(True, f"lib_ring_buffer_get_cpu: more than {RING_BUFFER_MAX_NESTING} "
+                       "records nested on this CPU")
+        return (yield from _events_lost(rb))
+    nesting[cpu] = depth
+    slot, tsc = yield from lib_ring_buffer_reserve(rb, record_size(payload_len),
+                                                   REC + payload_len)
+    if slot < 0:
+        nesting[cpu] = depth - 1
+    return slot, tsc
+
+
+@stepped
+def _events_lost(rb):
+    """A record refused before it reserves anything: counted in events_lost;
+    (-EPERM, 0)."""
+    yield from rb.ops.add_return(rb.events_lost, 1)
+    _counted(rb)
+    return -EPERM, 0
+
+
+@stepped
+def refuse_record(rb: lib_ring_buffer) -> Steps:
+    """refuse_record - a record a layer refuses before reserving (the locked
+    layer's, from a context that would deadlock on the buffer's lock): it was
+    produced, and is counted in events_lost; (-EPERM, 0)."""
+    rb.book.produced += 1
+    return (yield from _events_lost(rb))
 
 
 @stepped
@@ -560,6 +603,7 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
     rec[REC:REC + n] = payload
     yield from lib_ring_buffer_write(rb, slot, rec)
     yield from lib_ring_buffer_commit(rb, slot, rsize)
+    rb.nesting[rb.k.current.cpu] -= 1           # lib_ring_buffer_put_cpu
 
 
 @stepped
@@ -876,7 +920,7 @@ class rb_channel:
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
-                 "alloc_size", "ops", "errata", "bufs", "history", "era")
+                 "alloc_size", "ops", "errata", "bufs", "history", "era", "nesting", "nb")
 
     def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
                  scope: Scope | str, history: bool = False, era: Era | str = DEFAULT_ERA):
@@ -889,6 +933,9 @@ class rb_channel:
         self.n_subbufs = chan.n_subbufs
         self.alloc_size = chan.subbuf_size * chan.n_subbufs    # the ring (not the spare)
         self.era = Era(era)
+        self.nb = None                  # its CPU notifier (rb_hotplug.py), if registered
+        # DEFINE_PER_CPU(lib_ring_buffer_nesting): the kernel's, for every channel
+        self.nesting = k.__dict__.setdefault("lib_ring_buffer_nesting", [0] * NR_CPUS)
         self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs: dict[int | None, lib_ring_buffer] = {}

@@ -48,7 +48,8 @@ from kmodel.scenarios.layer_races import LayerScenario
 # task or the hardirq while their records are in flight, and then writes
 # enough to come back to that sub-buffer (a wrap-around loss).  The locked
 # layer writes with interrupts off under its spinlock, which an NMI would
-# spin on forever (its CPU holds it below it), so there it is a softirq.
+# find held by its own CPU below it (its record refused and counted in
+# events_lost), so there it is a softirq, which gets to write.
 # A global buffer gets a task on CPU 1 as well.
 FILL = 4048
 

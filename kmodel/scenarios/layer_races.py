@@ -181,7 +181,8 @@ class LayerScenario:
                     seen[key] = True
                     n_read += 1
             lost = (rb.records_lost_full.counter + rb.records_lost_wrap.counter +
-                    rb.records_lost_big.counter + rb.records_overrun.counter)
+                    rb.records_lost_big.counter + rb.records_overrun.counter +
+                    rb.events_lost.counter)
             if rb.book.produced != n_read + lost:
                 return (f"buffer {rb.cpu}: {rb.book.produced} records produced, {n_read} read "
                         f"+ {lost} lost")
