@@ -197,3 +197,36 @@ def test_a_quiet_stream_ends_with_an_empty_packet(tmp_path, era):
     else:
         assert quiet == []
     assert all(len(trace[f"channel0_{c}"]) >= 1 for c in (0, 1, 2))
+
+
+def test_a_snapshot_while_writers_run_is_a_suffix_per_cpu(tmp_path):
+    """trace record --snapshot-at: at the end of tick 5 of an overwrite
+    recording whose consumer takes nothing, the buffers are written out as a
+    CTF trace of their own, consuming nothing; for each CPU its events are
+    the newest ones written by then, consecutive, whole, and the recording
+    goes on (its own trace is read as usual)."""
+    from kmodel.consumer.record import Recorder, RecordOptions
+    out = tmp_path / "t"
+    out.mkdir()
+    rec = Recorder(RecordOptions(machine="numa2", duration=10, rate=40, mode="overwrite",
+                                 subbuf_size=4096, n_subbufs=4, consumer_rate=0,
+                                 snapshot_at=5, seed=2), str(out), keep=True)
+    stats = rec.run()
+    assert all(s.produced == s.read + s.lost for s in stats.values())
+    snap = read_trace(str(out / "snapshot-5"))
+    assert set(snap) == {f"channel0_{c}" for c in stats}
+    for name, packets in snap.items():
+        cpu = int(name.rsplit("_", 1)[1])
+        seqs = [e[2]["seq"] for p in packets for e in p.events]
+        upto = rec.snapshot_seq[cpu]
+        assert seqs and seqs == list(range(upto - len(seqs), upto)), cpu   # a suffix
+        for p in packets:                                   # each event as written
+            for ts, ename, values in p.events:
+                assert rec.expected[cpu][values["seq"]][0] == ename
+        assert len(seqs) < upto                             # the buffer lapped: a suffix
+    if shutil.which("babeltrace2"):
+        r = subprocess.run(["babeltrace2", str(out / "snapshot-5")], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        assert len(r.stdout.splitlines()) == sum(len(p.events) for ps in snap.values()
+                                                for p in ps)

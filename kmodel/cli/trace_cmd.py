@@ -54,6 +54,11 @@ def record_options(args):
             raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
     if args.consumer_rate is not None and not 0 <= args.consumer_rate <= MAX_EVENTS:
         raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
+    if args.snapshot_at is not None:
+        ticks = args.duration if args.duration is not None else -(-args.events // args.rate)
+        if not 0 <= args.snapshot_at < ticks:
+            raise UsageError(f"--snapshot-at {args.snapshot_at}: the run has ticks 0.."
+                             f"{ticks - 1}")
     try:
         subbuf = parse_size(args.subbuf_size)
     except ValueError as e:
@@ -87,7 +92,8 @@ def record_options(args):
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
-                         pmem_format=args.pmem_format, config=tuple(args.config or ()))
+                         pmem_format=args.pmem_format, config=tuple(args.config or ()),
+                         snapshot_at=args.snapshot_at)
 
 
 def cmd_record(args, out):
@@ -185,6 +191,10 @@ def add_parser(sub):
                         "--backend pmem")
     r.add_argument("--pmem", metavar="FILE", help="a host file behind the reserve_mem region")
     add_pmem_format_option(r)
+    r.add_argument("--snapshot-at", type=int, metavar="TICK",
+                   help="at the end of tick TICK, write what the buffers hold to "
+                        "DIR/snapshot-TICK as a CTF trace, consuming nothing (lttng "
+                        "snapshot record)")
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
     r.set_defaults(func=cmd_record)
     s2 = tsub.add_parser("show", help="print a trace kmodel recorded")

@@ -24,6 +24,7 @@ import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import EVENT_CLASSES, encode, metadata, read_trace
+from kmodel.consumer.snapshot import snapshot_channel
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
@@ -45,6 +46,7 @@ class RecordOptions:
     layer: str = "lockless"
     mode: Mode = Mode.DISCARD
     era: str | None = None          # rb_config.Era; None: the channel's default
+    snapshot_at: int | None = None  # a tick: a snapshot to DIR/snapshot-TICK then
     backend: str = "pagelist"
     subbuf_size: int = 16384
     n_subbufs: int = 4
@@ -113,6 +115,7 @@ class Recorder:
         self.consumer = None            # the run's Consumer, once started
         self.refused = []               # the script's writes the kernel refused
         self.ticks = 0
+        self.snapshot_seq = None        # cpu -> events written when the snapshot was taken
 
     # --- the workload ---------------------------------------------------------------
     def _event(self, on_cpu, name, values):
@@ -198,6 +201,9 @@ class Recorder:
             for cpu in online:
                 if o.events is None or self.seq.get(cpu, 0) < o.events:
                     self._tick_cpu(cpu)
+            if o.snapshot_at == tick:          # lttng snapshot record, writers still on
+                snapshot_channel(self.rbc, os.path.join(self.outdir, f"snapshot-{tick}"))
+                self.snapshot_seq = dict(self.seq)
             consumer.consume(o.consumer_rate)
             tick += 1
             if self.progress and tick % 16 == 0:
