@@ -4,7 +4,7 @@ deadlock on the buffer's lock is counted lost, not an oops."""
 import pytest
 
 from kmodel.core.errno import EPERM
-from kmodel.cpu.context import NMI, TASK
+from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK, context_enter, context_exit
 from kmodel.cpu.explore import explore
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.rb_config import Era
@@ -27,29 +27,34 @@ def two(k):
 
 
 def test_the_nesting_count_is_per_cpu_across_channels(k, two):
-    """Four records reserved and not committed on CPU 0 (a task, a softirq,
-    two hardirqs, as an interrupted stack would) in channel a: a fifth on CPU
-    0, in channel b, is refused (-EPERM), counted in b's events_lost, with one
-    warning; on CPU 1 it is not.  After the commits, CPU 0 writes again."""
+    """A task, a softirq and two hardirqs nest on CPU 0, each with a record of
+    channel a reserved and not yet committed (as an interrupted stack has
+    them); an NMI on top writes to channel b: the fifth nested record is
+    refused (-EPERM), counted in b's events_lost, with one warning.  On CPU
+    1 the same write goes in.  Once the others commit, CPU 0 writes again."""
     a, b = two
     ra, rb0, rb1 = a.buf_for(0), b.buf_for(0), b.buf_for(1)
     held = []
     with k.on_cpu(0):
-        for _ in range(RING_BUFFER_MAX_NESTING):
-            held.append(a.layer.reserve__straight(ra, 8))
-        assert all(slot > 0 for slot, _, _ in held)
-        assert a.nesting[0] == 4 and a.nesting is b.nesting
+        for kind in (TASK, SOFTIRQ, HARDIRQ, HARDIRQ):
+            ctx = context_enter(k, 0, kind, f"{kind}{len(held)}")
+            held.append((ctx, a.layer.reserve__straight(ra, 8)))
+        assert all(slot > 0 for _, (slot, _, _) in held)
+        nmi = context_enter(k, 0, NMI, "nmi")
         assert b.layer.write__straight(rb0, b"x" * 8) == -EPERM
         assert b.layer.write__straight(rb0, b"x" * 8) == -EPERM
         assert rb0.events_lost.counter == 2 and rb0.book.produced == 2
         assert k.log.text().count("records nested on this CPU") == 1   # WARN_ON_ONCE
+        context_exit(k, nmi)
     with k.on_cpu(1):
         assert b.layer.write__straight(rb1, b"x" * 8) > 0
     with k.on_cpu(0):
-        for slot, tsc, token in held:
+        for ctx, (slot, tsc, token) in reversed(held):
             a.layer.commit__straight(ra, slot, tsc, b"y" * 8, 0, token)
-        assert a.nesting[0] == 0
+            context_exit(k, ctx)
+        nmi = context_enter(k, 0, NMI, "nmi")
         assert b.layer.write__straight(rb0, b"x" * 8) > 0
+        context_exit(k, nmi)
 
 
 class LockedNmi(LayerScenario):

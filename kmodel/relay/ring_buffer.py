@@ -58,8 +58,11 @@ with LTTNG_RING_BUFFER_COUNT_EVENTS).
 Historical bugs, switchable (CONFIG_KMODEL_RB_ERRATUM_*; docs/layers.md):
 ``remote_flush`` (lttng-modules 5e391252: a flush from another CPU used the
 owner's local_t operations), ``wrap_check`` (0fdec686: the nested wrap-around
-check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b: events
-discarded sampled when the packet is delivered, not before it is closed).
+check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b and
+4ad4ea4c: events discarded sampled when the packet is delivered, not before
+it is closed, per sub-buffer), ``ts_end`` (635e457c, 2485a430: timestamp_end
+read at delivery, not at the closing reservation), ``remote_switch_mode``
+(9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode).
 """
 from __future__ import annotations
 
@@ -73,7 +76,6 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC, EPERM
 from kmodel.core.straight import stepped
 from kmodel.core.step import Op
-from kmodel.cpu.cpumask import NR_CPUS
 from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
@@ -167,7 +169,7 @@ class lib_ring_buffer:
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
                  "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
                  "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
-                 "padded", "nesting", "events_lost")
+                 "padded", "events_lost")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -189,7 +191,6 @@ class lib_ring_buffer:
         self.records_count = ops.new(k, cpu, "records_count")
         self.corrupted_subbuffers = ops.new(k, cpu, "corrupted_subbuffers")
         self.events_lost = ops.new(k, cpu, "events_lost")      # nested too deep
-        self.nesting = rbc.nesting      # the CPUs' nesting counts, every channel's
         # The sub-buffer table (rb_backend.py): a spare for the reader in a 2.x
         # overwrite buffer; the identity otherwise.
         self.v2 = rbc.era is Era.V2
@@ -458,7 +459,8 @@ def _check_deliver(rb, idx, sb_begin, cc):
                  else rb.discarded_at_close[idx])
     hdr = ltt_relay_offset_address(rb.rbuf, rb.bufb.write_offset(sb_begin))
     data_size = rb.data_size[idx]
-    h = unpack_packet_header(hdr)._replace(timestamp_end=rb.ts_end[idx],
+    ts_end = trace_clock_read(rb.k) if rb.rbc.errata["ts_end"] else rb.ts_end[idx]
+    h = unpack_packet_header(hdr)._replace(timestamp_end=ts_end,
                                            content_size=data_size * 8,
                                            events_discarded=discarded)
     if rb.padded:                               # client_buffer_end: PAGE_ALIGN(data_size)
@@ -551,24 +553,28 @@ def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
     The CPU's nesting count goes up for the record until its commit
     (lib_ring_buffer_get_cpu / _put_cpu in 2.x; 0.226's ltt_nesting): one
     count per CPU for every channel, and a record nested deeper than
-    RING_BUFFER_MAX_NESTING (4) is refused with -EPERM.  LTTng 2.x only
+    RING_BUFFER_MAX_NESTING (4) is refused with -EPERM.  kmodel keeps the
+    count in the contexts (Context.rb_nesting; the CPU's is the sum over its
+    stack), so that a run the explorer abandons leaves none behind.  LTTng 2.x only
     warns (WARN_ON_ONCE); 2009 counted it in the buffer's events_lost, and
     kmodel counts it there in both eras, so that every record is accounted."""
     rb.book.produced += 1
-    nesting, cpu = rb.nesting, rb.k.current.cpu
-    depth = nesting[cpu] + 1
-    if depth > RING_BUFFER_MAX_NESTING:
+    k = rb.k
+    cur = k.current
+    stack = k.cpu_exec[cur.cpu].stack          # (deep enough to matter: count)
+    if len(stack) > RING_BUFFER_MAX_NESTING and \
+            sum(c.rb_nesting for c in stack) >= RING_BUFFER_MAX_NESTING:
         k = rb.k
         if rb.v2 and not k.__dict__.get("lib_ring_buffer_nesting_warned"):     # WARN_ON_ONCE
             k.__dict__["lib_ring_buffer_nesting_warned"] = True
             k.bug.WARN(True, f"lib_ring_buffer_get_cpu: more than {RING_BUFFER_MAX_NESTING} "
                        "records nested on this CPU")
         return (yield from _events_lost(rb))
-    nesting[cpu] = depth
+    cur.rb_nesting += 1
     slot, tsc = yield from lib_ring_buffer_reserve(rb, record_size(payload_len),
                                                    REC + payload_len)
     if slot < 0:
-        nesting[cpu] = depth - 1
+        cur.rb_nesting -= 1
     return slot, tsc
 
 
@@ -603,7 +609,7 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
     rec[REC:REC + n] = payload
     yield from lib_ring_buffer_write(rb, slot, rec)
     yield from lib_ring_buffer_commit(rb, slot, rsize)
-    rb.nesting[rb.k.current.cpu] -= 1           # lib_ring_buffer_put_cpu
+    rb.k.current.rb_nesting -= 1                # lib_ring_buffer_put_cpu
 
 
 @stepped
@@ -696,7 +702,9 @@ def lib_ring_buffer_switch_remote(rb: lib_ring_buffer,
     if rb.cpu is None or rb.rbc.errata["remote_flush"] or k.current.cpu == rb.cpu:
         yield from lib_ring_buffer_switch_slow(rb, mode)
         return
-    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb, mode)
+    ipi_mode = SwitchMode.ACTIVE if rb.rbc.errata["remote_switch_mode"] else mode   # 9dded431
+    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb,
+                                              ipi_mode)
     if ret:                             # the CPU is offline: nobody writes there now
         yield from lib_ring_buffer_switch_slow(rb, mode)
 
@@ -920,7 +928,7 @@ class rb_channel:
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
-                 "alloc_size", "ops", "errata", "bufs", "history", "era", "nesting", "nb")
+                 "alloc_size", "ops", "errata", "bufs", "history", "era", "nb")
 
     def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
                  scope: Scope | str, history: bool = False, era: Era | str = DEFAULT_ERA):
@@ -934,8 +942,6 @@ class rb_channel:
         self.alloc_size = chan.subbuf_size * chan.n_subbufs    # the ring (not the spare)
         self.era = Era(era)
         self.nb = None                  # its CPU notifier (rb_hotplug.py), if registered
-        # DEFINE_PER_CPU(lib_ring_buffer_nesting): the kernel's, for every channel
-        self.nesting = k.__dict__.setdefault("lib_ring_buffer_nesting", [0] * NR_CPUS)
         self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs: dict[int | None, lib_ring_buffer] = {}

@@ -280,6 +280,45 @@ class DiscardSample(LayerScenario):
                          reader_cpu=None, era=Era.V2009)
 
 
+class TsEnd(LayerScenario):
+    """635e457c / 2485a430: a task's record is in flight in packet 0 when an
+    interrupt closes it and writes into packet 1; the task's commit delivers
+    packet 0 last.  Its timestamp_end must be the closing reservation's, not
+    the delivery's, or it overlaps packet 1 ("packets follow each other in
+    time" at the end)."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
+                         writers=[(0, TASK, 1, 100), (0, HARDIRQ, 2, 4096 - 64 - 16)],
+                         reader_cpu=None, era=Era.V2009)
+
+
+class RemoteSwitchMode(LayerScenario):
+    """9dded431: CPU 1 writes a record; CPU 0 stops the buffer with a final
+    flush (SwitchMode.FLUSH), which runs on CPU 1 by IPI.  Once it ran, the
+    buffer must be finalized (nothing was lost, so nothing is left untold)."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
+                         writers=[(1, TASK, 1, 200)], reader_cpu=None, era=Era.V2009)
+        self.flushed = False
+
+    def setup(self, world):
+        super().setup(world)
+        self.flushed = False
+        world.task(0, self._stop, name="stop")
+        return self
+
+    def _stop(self):
+        yield from lib_ring_buffer_switch_remote(self.rbc.buf_for(1), SwitchMode.FLUSH)
+        self.flushed = True
+
+    def check(self, state, final):
+        if final and self.flushed and not self.rbc.buf_for(1).finalized:
+            return "a final flush from CPU 0 ran on CPU 1 but left the buffer open"
+        return super().check(state, final)
+
+
 # name -> (scenario, the option that restores its bug, what it shows).  The
 # three bugs' scenarios pin era 2009: their transcripts (docs/layers.md,
 # docs/tour.md) walk the seed's steps, which 2.x's counters change.
@@ -291,7 +330,11 @@ LAYER_RACES = {
     "rb-wrap-check": (WrapCheck, "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK",
                       "a reserve at a boundary, an irq fills the sub-buffer (0fdec686)"),
     "rb-discard-sample": (DiscardSample, "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE",
-                          "a packet closed, delivered after losses (b2cf5e0b)"),
+                          "a packet closed, delivered after losses (b2cf5e0b, 4ad4ea4c)"),
+    "rb-ts-end": (TsEnd, "CONFIG_KMODEL_RB_ERRATUM_TS_END",
+                  "a packet delivered after the next one began (635e457c, 2485a430)"),
+    "rb-remote-switch-mode": (RemoteSwitchMode, "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE",
+                              "a final flush run by IPI as a plain one (9dded431)"),
 }
 
 
