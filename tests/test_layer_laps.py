@@ -39,8 +39,7 @@ def test_lap_conformance(k, backend, layer, mode, scope):
 @pytest.mark.parametrize("scope", ["per-cpu", "global"])
 @pytest.mark.parametrize("mode", ["discard", "overwrite"])
 @pytest.mark.parametrize("layer", ["locked", "lockless"])
-@pytest.mark.parametrize("backend", [pytest.param(b, marks=() if b == "pagelist" else
-                                                  pytest.mark.sweep) for b in BACKENDS])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_lap_conformance_2009(k, backend, layer, mode, scope):
     """Era 2009: the same invariants but the held one; a put after a push says
     -EIO and the packet is dropped, its records counted overrun."""

@@ -31,15 +31,11 @@ def test_conformance(k, backend, layer, mode, scope):
 
 
 # Era 2009 (no spare sub-buffer; the reader is written over and told at its
-# put): the page list here, every backend in the sweep (.ci/run).
-ERA_2009 = [pytest.param(b, marks=() if b == "pagelist" else pytest.mark.sweep)
-            for b in BACKENDS]
-
-
+# put), on every backend too.
 @pytest.mark.parametrize("scope", ["per-cpu", "global"])
 @pytest.mark.parametrize("mode", ["discard", "overwrite"])
 @pytest.mark.parametrize("layer", ["locked", "lockless"])
-@pytest.mark.parametrize("backend", ERA_2009)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_conformance_2009(k, backend, layer, mode, scope):
     conform(k, backend, layer, mode, scope, era=Era.V2009)
 
