@@ -76,6 +76,7 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
 from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC, EPERM
 from kmodel.core.straight import stepped
 from kmodel.core.step import Op
+from kmodel.cpu.context import TASK
 from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
@@ -169,7 +170,7 @@ class lib_ring_buffer:
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
                  "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
                  "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
-                 "padded", "events_lost")
+                 "padded", "events_lost", "entering")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -201,6 +202,13 @@ class lib_ring_buffer:
         self.sb_shift = rbc.subbuf_size.bit_length() - 1
         self.sb_mask = rbc.subbuf_size - 1
         self.reader_held = None         # buf->get_subbuf_consumed while buf->get_subbuf
+        # Writers between entering a sub-buffer and clearing its noref flag.  LTTng
+        # clears (or finds clear) the flag on every record; the flag can be set on
+        # the sub-buffer a writer is in only while such a writer is on its way
+        # (a delivery sets it on a sub-buffer no writer is in; the reader's put
+        # swaps back only a sub-buffer whose flag is still set), so kmodel looks
+        # only then: the same flags, one attribute test on the other records.
+        self.entering = 0
         self.active_readers = 0         # open buffer files (lib_ring_buffer_open_read: one)
         self.cons_snapshot = self.prod_snapshot = 0     # RING_BUFFER_SNAPSHOT's sample
         # 2.x's packets end at the page after their content (LTTng's packet_size,
@@ -316,12 +324,16 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.book.inflight[o_begin] = (o_begin + S) & ~(S - 1)
     if switch_new_start:                        # and so is the new packet's header
         rb.book.inflight[begin - HDR] = begin
+        if rb.spare:
+            rb.entering += 1
         if rbc.mode is Mode.OVERWRITE:
             yield from _push_reader(rb, begin)
-    if rb.spare:                                # lib_ring_buffer_clear_noref, each record
+    if rb.entering:                             # lib_ring_buffer_clear_noref
         i = ((end - 1) >> rb.sb_shift) % rb.n
         if rb.wsb[i].counter & SB_ID_NOREF_MASK:
             yield from lib_ring_buffer_clear_noref(rb.bufb, i)
+        if switch_new_start:
+            rb.entering -= 1
     if switch_old_end:
         yield from _switch_old_end(rb, o_begin, tsc, discarded)
     if switch_new_start:
@@ -561,9 +573,9 @@ def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
     rb.book.produced += 1
     k = rb.k
     cur = k.current
-    stack = k.cpu_exec[cur.cpu].stack          # (deep enough to matter: count)
-    if len(stack) > RING_BUFFER_MAX_NESTING and \
-            sum(c.rb_nesting for c in stack) >= RING_BUFFER_MAX_NESTING:
+    if cur.kind is not TASK and len(k.cpu_exec[cur.cpu].stack) > RING_BUFFER_MAX_NESTING \
+            and sum(c.rb_nesting for c in k.cpu_exec[cur.cpu].stack) >= \
+            RING_BUFFER_MAX_NESTING:              # (a task is at the bottom: never nested)
         k = rb.k
         if rb.v2 and not k.__dict__.get("lib_ring_buffer_nesting_warned"):     # WARN_ON_ONCE
             k.__dict__["lib_ring_buffer_nesting_warned"] = True
@@ -571,11 +583,10 @@ def reserve_record(rb: lib_ring_buffer, payload_len: int) -> Steps:
                        "records nested on this CPU")
         return (yield from _events_lost(rb))
     cur.rb_nesting += 1
-    slot, tsc = yield from lib_ring_buffer_reserve(rb, record_size(payload_len),
-                                                   REC + payload_len)
-    if slot < 0:
+    ret = yield from lib_ring_buffer_reserve(rb, record_size(payload_len), REC + payload_len)
+    if ret[0] < 0:
         cur.rb_nesting -= 1
-    return slot, tsc
+    return ret
 
 
 @stepped
