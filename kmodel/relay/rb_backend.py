@@ -73,7 +73,7 @@ class lib_ring_buffer_backend:
     there is a spare (extra_reader_sb), and the records counters of each
     backend sub-buffer (struct lib_ring_buffer_backend_pages)."""
     __slots__ = ("wsb", "rsb", "extra_reader_sb", "subbuf_size", "n", "records_commit",
-                 "records_unread", "records_read", "data_size")
+                 "records_unread", "records_read", "data_size", "base")
 
     def __init__(self, k, n: int, subbuf_size: int, extra_reader_sb: bool):
         self.n = n
@@ -85,6 +85,9 @@ class lib_ring_buffer_backend:
         self.wsb = [atomic_long_t(k, subbuffer_id(0, noref, i), name=f"buf_wsb[{i}].id")
                     for i in range(n)]
         self.rsb = subbuffer_id(0, 1, n) if extra_reader_sb else 0
+        # base[idx]: where wsb[idx]'s sub-buffer starts (index * subbuf_size), kept
+        # with the table for the writers' lookup (LTTng: the backend_pages pointer)
+        self.base = [i * subbuf_size for i in range(n)]
         nb = n + 1 if extra_reader_sb else n
         self.records_commit = [0] * nb
         self.records_unread = [0] * nb
@@ -155,6 +158,7 @@ def update_read_sb_index(bufb: lib_ring_buffer_backend, consumed_idx: int,
     got = yield from atomic_long_cmpxchg(w, old_id, new)
     if got != old_id:
         return -EAGAIN
+    bufb.base[consumed_idx] = (new & SB_ID_INDEX_MASK) * bufb.subbuf_size
     bufb.rsb = old_id
     return 0
 

@@ -170,7 +170,7 @@ class lib_ring_buffer:
                  "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
                  "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
                  "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
-                 "padded", "events_lost", "entering")
+                 "padded", "events_lost", "entering", "wbase")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -198,6 +198,7 @@ class lib_ring_buffer:
         self.spare = self.v2 and rbc.mode is Mode.OVERWRITE
         self.bufb = lib_ring_buffer_backend(k, n, rbc.subbuf_size, self.spare)
         self.wsb = self.bufb.wsb        # (for the writers' lookups: fewer indirections)
+        self.wbase = self.bufb.base
         self.n = n
         self.sb_shift = rbc.subbuf_size.bit_length() - 1
         self.sb_mask = rbc.subbuf_size - 1
@@ -540,9 +541,7 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
-    sh = rb.sb_shift                            # where the slot is: through wsb
-    slot = (((rb.wsb[(slot >> sh) % rb.n].counter & SB_ID_INDEX_MASK) << sh) |
-            (slot & rb.sb_mask))
+    slot = rb.wbase[(slot >> rb.sb_shift) % rb.n] + (slot & rb.sb_mask)     # through wsb
     if (slot & (PAGE - 1)) + n <= PAGE:         # one page: one step, data as it is
         rbuf = rb.rbuf
         yield (Op.COPY, rbuf)
