@@ -171,7 +171,7 @@ def add_parser(sub):
     r.add_argument("--rate", type=int, default=16, help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
-    r.add_argument("--era", choices=list(Era), help="whose reader side: 2.x (the default: "
+    r.add_argument("--era", choices=[str(e) for e in Era], help="whose reader side: 2.x (the default: "
                    "a spare sub-buffer swapped in at each get) or 2009 (the reader reads in "
                    "place; a pushed put is -EIO); docs/layers.md")
     r.add_argument("--backend", default="pagelist")
