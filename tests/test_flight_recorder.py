@@ -266,3 +266,32 @@ def test_a_hotplug_storm_loses_nothing_committed(tmp_path):
     # three deaths each: packets closed at CPU_DEAD in 2.x (measured: 2 or 3
     # more a CPU; a death with nothing since the last packet closes none)
     assert all(packets[Era.V2][c] >= packets[Era.V2009][c] + 2 for c in (1, 2, 3)), packets
+
+
+def test_read2_in_2009_learns_at_the_put_that_a_packet_tore(k):
+    """read(2) on a 2009 overwrite buffer file: the reader holds packet 0
+    half read while the writers lap it; the put at the end of the packet
+    says -EIO, and the file's reader state counts the packet torn (the read
+    consumer drops it); in 2.x the same reads are whole and nothing tears."""
+    k.modules.insmod("ltt_relay_alloc")
+    for era in Era:
+        name = f"rd{era}".replace(".", "")
+        rbc, err = ring_buffer_open(k, name, 4096, 4, "pagelist", "local", "lockless",
+                                    "overwrite", "per-cpu", era=era)
+        assert rbc is not None, err
+        rb = rbc.buf_for(0)
+
+        def events(lo, hi):
+            with k.on_cpu(0):
+                for i in range(lo, hi):
+                    rbc.layer.write__straight(rb, encode(IRQ, {"seq": i, "irq": 1,
+                                                               "vector": 2}), IRQ.id)
+        events(0, PER + 1)
+        h = k.fs.open(f"/sys/kernel/debug/ltt/{name}/cpu0")
+        first = h.read(100)                                 # packet 0 held, half read
+        events(PER + 1, 600)                                # the writers lap it
+        rest = h.read(1 << 20)
+        assert len(first) + len(rest) > 4000
+        assert h.private_data.torn == (1 if era is Era.V2009 else 0)
+        h.close()
+        ring_buffer_close(rbc, name)

@@ -66,7 +66,7 @@ class ReaderState:
     """An open file's private_data: the buffer it reads (rb), the relay buffer
     its open holds (rbuf, what the relay's release gives back), and what it
     has taken: a held packet and how far it read it."""
-    __slots__ = ("rb", "rbuf", "held", "content", "pos", "base")
+    __slots__ = ("rb", "rbuf", "held", "content", "pos", "base", "torn")
 
     def __init__(self, rb, rbuf):
         self.rb = rb
@@ -75,6 +75,8 @@ class ReaderState:
         self.content = 0
         self.pos = 0
         self.base = 0                   # where the held packet is in the relay buffer
+        self.torn = 0                   # packets whose put said -EIO (era 2009): read
+                                        # in full, but written over meanwhile
 
 
 def _take(st, pos=None):
@@ -147,8 +149,8 @@ class ring_buffer_file_operations:
             ltt_relay_read(st.rb.rbuf, st.base + st.pos, chunk, n)
             out += chunk
             st.pos += n
-            if st.pos >= st.content:
-                _give_back(st)
+            if st.pos >= st.content and _give_back(st) == -EIO:
+                st.torn += 1
         return bytes(out)
 
     @staticmethod
