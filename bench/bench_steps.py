@@ -2,6 +2,7 @@
 measured by kmodel/perf/step_goals.py, the code `kmodel bench` runs too:
 
 - a 64 B event through each layer's straight form / the raw write, per backend;
+- the reader's get/put with the 2.x table's swap / without (era 2009);
 - trace record per event / packing the same events with struct.pack_into;
 - a scheduler step / a bare generator send;
 - exhaustive interleavings per second, bound 2 / the figure measured before;
@@ -20,6 +21,12 @@ def test_layer_events(benchmark, record_goal):
     for (layer, backend), (event, raw) in ev.items():
         benchmark.extra_info[f"{layer}/{backend}"] = {"event_ns": event, "raw_ns": raw}
         _record(record_goal, f"{layer}/{backend}", event / raw)
+
+
+def test_swap_get_put(benchmark, record_goal):
+    sw, bare = benchmark.pedantic(step_goals.swap_get_put, rounds=1, iterations=1)
+    benchmark.extra_info.update(swap_ns=sw, bare_ns=bare)
+    _record(record_goal, "swap", sw / bare)
 
 
 def test_trace_record(benchmark, record_goal):

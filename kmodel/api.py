@@ -47,9 +47,10 @@ def boot(machine: Any = None, config: Any = (), seed: int = 0,
 def open_channel(k: Kernel, name: str, subbuf_size: int, n_subbufs: int,
                  backend: str = "pagelist", placement: Placement | str = "local",
                  layer: str | None = None, mode: Mode | str = "overwrite",
-                 scope: Scope | str = "per-cpu") -> rchan | rb_channel:
+                 scope: Scope | str = "per-cpu", era: str | None = None) -> rchan | rb_channel:
     """open_channel - a channel with its buffer files in /sys/kernel/debug/ltt/NAME:
-    the relay channel (rchan), or with layer= the layered channel (rb_channel).
+    the relay channel (rchan), or with layer= the layered channel (rb_channel;
+    era: its reader side, kmodel.relay.rb_config.Era, None for the default).
     Raises RelayError (errno, the kernel's reason) if the kernel refuses."""
     if k.modules.get("ltt_relay_alloc") is None:
         raise RelayError(EINVAL, "the ltt_relay_alloc module is not loaded "
@@ -62,7 +63,7 @@ def open_channel(k: Kernel, name: str, subbuf_size: int, n_subbufs: int,
     else:
         from kmodel.relay.layer_channel import ring_buffer_open
         chan, err = ring_buffer_open(k, name, subbuf_size, n_subbufs, backend, placement,
-                                     layer, mode, scope)
+                                     layer, mode, scope, era=era)
     if chan is None:
         why = [line for line in k.log.since(seq) if line.strip()]
         raise RelayError(err, why[-1] if why else "refused")

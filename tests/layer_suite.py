@@ -24,11 +24,13 @@ def layer_kernel():
         k.shutdown()
 
 
-def conform(k, backend, layer, mode, scope, runs=12, seed=1, scenario=LayerScenario):
+def conform(k, backend, layer, mode, scope, runs=12, seed=1, scenario=LayerScenario, era=None):
     """Explore the scenario (LayerScenario, or another of its kind); assert
     every run keeps the invariants and the channel leaves nothing allocated.
-    Returns the scenario (for its buffers)."""
-    sc = scenario(backend, layer, mode, scope)
+    Returns the scenario (for its buffers).  era: kmodel.relay.rb_config.Era
+    (None: the default; pmem's overwrite channels run 2009 whatever)."""
+    sc = scenario(backend, layer, mode, scope, era=era) if era else \
+        scenario(backend, layer, mode, scope)
     for strategy in ("random", "pct"):
         res = explore(sc.setup, sc.check, strategy=strategy, runs=runs, seed=seed, kernel=k)
         assert res.ok, (res.failure.message, res.failure.token)

@@ -12,6 +12,7 @@ from kmodel.consumer.ctf import read_trace
 from kmodel.cpu.sched import run_now
 from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.relay_alloc import ltt_relay_read
+from kmodel.relay.ring_buffer import subbuf_packet_size, subbuf_read_offset
 
 
 class CopyConsumer(Consumer):
@@ -21,10 +22,10 @@ class CopyConsumer(Consumer):
     help = "ltt_relay_read into a bytearray, then write(2)"
 
     def consume(self, limit):
-        S = self.rbc.subbuf_size
         for cpu, rb, pos in self.delivered(limit):
-            copy = bytearray(S)
-            ltt_relay_read(rb.rbuf, pos, copy, S)
+            n = subbuf_packet_size(rb, pos)
+            copy = bytearray(n)
+            ltt_relay_read(rb.rbuf, subbuf_read_offset(rb, pos), copy, n)
             self.moved += os.write(self.stream_fd(cpu), copy)
             self.calls += 1
 

@@ -11,6 +11,7 @@ from kmodel.cpu.explore import explore
 from kmodel.relay.event_header import FULL_TSC, header_of
 from kmodel.relay.packet import unpack_packet_header
 from kmodel.relay.relay_alloc import ltt_relay_read
+from kmodel.relay.ring_buffer import subbuf_read_offset
 from kmodel.scenarios.layer_races import PAYLOAD, LayerScenario, payload
 from layer_suite import layer_kernel
 
@@ -32,8 +33,8 @@ class CompactScenario(LayerScenario):
 
         def writer():
             for i in range(n):
-                if i % 2:
-                    k.trace_clock += JUMP
+                if i % 2:               # the trace clock jumps (hw.clock's counter)
+                    k.timing.clock.count_from(k.timing.clock.count + JUMP)
                 data = payload(w, i, size)
                 self.written[(w, i)] = data
                 slot, tsc, token = yield from layer.reserve(rb, size, ID_BASE + w)
@@ -45,7 +46,7 @@ class CompactScenario(LayerScenario):
     def read_packet(self, rb, c):
         S = rb.rbc.subbuf_size
         raw = bytearray(S)
-        ltt_relay_read(rb.rbuf, c, raw, S)
+        ltt_relay_read(rb.rbuf, subbuf_read_offset(rb, c), raw, S)     # the reader's copy
         (p,) = _packets(bytes(raw), "t", self.classes, rb.rbc.header)
         return unpack_packet_header(raw), [(ts, int(name[1:]) + ID_BASE, v["data"])
                                            for ts, name, v in p.events]

@@ -68,7 +68,8 @@ def test_a_record_that_closes_a_sub_buffer_worked_by_hand():
     (216) does not fit in the 68 bytes left: it pads sub-buffer 0 to 4096,
     delivers it, starts sub-buffer 1 with its header, and lands at 4096 + 84."""
     assert record_size(100) == 116 and record_size(200) == 216 and HDR == 84
-    rc, out = run("explain", "record", "200", "--records-before", "34", "--before-size", "100")
+    rc, out = run("explain", "record", "200", "--records-before", "34", "--before-size", "100",
+                  "--era", "2009")
     assert rc == 0
     assert step_ops(out) == ["READ_ONCE(offset)", "READ_ONCE(commit_cold[1].cc_sb)", "READ_ONCE(offset)",
                    "READ_ONCE(consumed)", "local_cmpxchg(offset)",

@@ -6,6 +6,7 @@ import pytest
 from kmodel.cpu.explore import explore
 from kmodel.relay.backend import backend_names
 from kmodel.relay.layer import layer_names
+from kmodel.relay.rb_config import Era
 from kmodel.scenarios.layer_races import LayerScenario
 from layer_suite import BACKENDS, conform, layer_kernel
 
@@ -27,6 +28,16 @@ def test_every_layer_and_backend_is_here():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_conformance(k, backend, layer, mode, scope):
     conform(k, backend, layer, mode, scope)
+
+
+# Era 2009 (no spare sub-buffer; the reader is written over and told at its
+# put), on every backend too.
+@pytest.mark.parametrize("scope", ["per-cpu", "global"])
+@pytest.mark.parametrize("mode", ["discard", "overwrite"])
+@pytest.mark.parametrize("layer", ["locked", "lockless"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conformance_2009(k, backend, layer, mode, scope):
+    conform(k, backend, layer, mode, scope, era=Era.V2009)
 
 
 @pytest.mark.parametrize("layer", ["locked", "lockless"])

@@ -4,13 +4,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kmodel.core.step import Op
-from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, ENODATA
+from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENODATA
 from kmodel.cpu.sched import run_now
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
 from kmodel.relay.packet import HDR, PACKET_MAGIC, record_size
-from kmodel.relay.rb_config import SwitchMode
-from kmodel.relay.ring_buffer import (PAGE, _page_chunks, check_geometry,
+from kmodel.relay.rb_config import DEFAULT_ERA, Era, SwitchMode
+from kmodel.relay.ring_buffer import (PAGE, _page_chunks, check_geometry, extra_subbufs,
                                       lib_ring_buffer_get_subbuf, lib_ring_buffer_put_subbuf,
                                       rb_channel, read_packet, read_packet_steps)
 
@@ -20,10 +20,11 @@ def make(k):
     k.modules.insmod("ltt_relay_alloc")
 
     def make(layer="lockless", mode="discard", subbuf=4096, n=2, scope="per-cpu",
-             backend="pagelist"):
-        chan, err = ltt_relay_open_debugfs(k, f"rb{len(made)}", subbuf, n, backend)
+             backend="pagelist", era=DEFAULT_ERA):
+        chan, err = ltt_relay_open_debugfs(k, f"rb{len(made)}", subbuf, n, backend,
+                                           extra_subbufs=extra_subbufs(era, mode))
         assert chan is not None, err
-        rbc = rb_channel(k, chan, get_layer(layer), mode, scope)
+        rbc = rb_channel(k, chan, get_layer(layer), mode, scope, era=era)
         made.append(rbc)
         return rbc, rbc.add_buf(0)
     made = []
@@ -66,12 +67,20 @@ def test_packets_hold_what_was_written(k, make, layer):
     assert err == -ENODATA and len(packets[0][1]) == 40 - per
 
 
-def test_discard_mode_counts_what_it_drops(k, make):
-    rbc, rb = make(mode="discard")
+@pytest.mark.parametrize("era", list(Era))
+def test_discard_mode_counts_what_it_drops(k, make, era):
+    rbc, rb = make(mode="discard", era=era)
     res = write(k, rbc, rb, 100, 100)
     kept = sum(1 for r in res if r >= 0)
     assert rb.records_lost_full.counter == 100 - kept > 0
-    assert write(k, rbc, rb, 1, 4096)[0] < 0 and rb.records_lost_big.counter == 1
+    # too big for a sub-buffer, in a full buffer: 2009 checks the size first
+    # (lost_big); 2.x (lib_ring_buffer_try_reserve_slow) after the full check
+    assert write(k, rbc, rb, 1, 4096)[0] < 0
+    if era is Era.V2:
+        assert rb.records_lost_big.counter == 0
+        assert rb.records_lost_full.counter == 100 - kept + 1
+    else:
+        assert rb.records_lost_big.counter == 1
     packets, _ = drain(k, rb)
     assert len(packets) == 1 and packets[0][0].events_discarded == 0  # closed before the losses
     run_now(k, rbc.layer.flush(rb, SwitchMode.FLUSH))
@@ -81,18 +90,41 @@ def test_discard_mode_counts_what_it_drops(k, make):
 
 
 def test_overwrite_never_overwrites_what_the_reader_holds(k, make):
+    """2.x: the get swaps the reader's spare into the table; writers that lap
+    the reader write the spare, never drop for the reader, and the put says 0."""
     rbc, rb = make(mode="overwrite")
     write(k, rbc, rb, 40, 100)                          # packet 0 delivered, 1 open
     c = run_now(k, lib_ring_buffer_get_subbuf(rb))
     assert c == 0 and run_now(k, lib_ring_buffer_get_subbuf(rb)) == -EBUSY
+    assert sorted(rb.bufb.ids()) == [0, 1, 2] and rb.bufb.ids()[0] == 2   # swapped
     before = read_packet(rb, c)
     res = write(k, rbc, rb, 60, 100)                    # laps around to packet 0's room
-    assert any(r < 0 for r in res) and rb.records_lost_full.counter > 0
+    assert all(r >= 0 for r in res) and rb.records_lost_full.counter == 0
+    assert rb.consumed.counter > c                      # pushed
     assert read_packet(rb, c) == before                 # intact
     assert run_now(k, lib_ring_buffer_put_subbuf(rb, c + 4096)) == -EINVAL
     assert run_now(k, lib_ring_buffer_put_subbuf(rb, c)) == 0
-    write(k, rbc, rb, 80, 100)                          # now it laps: overrun
+    assert rb.corrupted_subbuffers.counter == 0
+    write(k, rbc, rb, 80, 100)                          # it laps again: overrun
     assert rb.records_overrun.counter > 0
+
+
+def test_2009_overwrites_what_the_reader_holds_and_put_says_eio(k, make):
+    """2009: no spare; the writer pushes the reader and writes the sub-buffer it
+    reads; the put's cmpxchg fails: -EIO, corrupted_subbuffers."""
+    rbc, rb = make(mode="overwrite", era=Era.V2009)
+    write(k, rbc, rb, 40, 100)
+    c = run_now(k, lib_ring_buffer_get_subbuf(rb))
+    assert c == 0
+    before = read_packet(rb, c)
+    res = write(k, rbc, rb, 60, 100)
+    assert all(r >= 0 for r in res) and rb.records_lost_full.counter == 0
+    assert read_packet(rb, c) != before                 # torn
+    assert run_now(k, lib_ring_buffer_put_subbuf(rb, c)) == -EIO
+    assert rb.corrupted_subbuffers.counter == 1
+    # 100 records of 34 a packet (after the 84-byte header): entering packet 2
+    # pushed packet 0, the one read; its records count lost at the push
+    assert rb.records_overrun.counter == len(before[1]) == 34
 
 
 def test_flush_from_another_cpu_runs_on_the_owner(k, make):

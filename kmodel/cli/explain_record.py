@@ -214,10 +214,13 @@ def add_record_options(p):
     from kmodel.cli.bounds import IntIn, SizeIn
     from kmodel.relay.layer import layer_names
     from kmodel.cli.bounds import CPU
-    from kmodel.relay.rb_config import Mode, Scope
+    from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope
     p.add_argument("size", type=SizeIn(1, 1 << 20), help="the record's payload, in bytes")
     p.add_argument("--layer", choices=layer_names(), default="lockless")
     p.add_argument("--mode", choices=[str(m) for m in Mode], default="discard")
+    p.add_argument("--era", choices=[str(e) for e in Era], default=str(DEFAULT_ERA),
+                   help="whose ring buffer: 2.x (default) or 2009, the seed's time "
+                        "(docs/layers.md, Eras)")
     p.add_argument("--scope", choices=[str(s) for s in Scope], default="per-cpu",
                    help="a buffer per CPU, or one global buffer every CPU writes")
     p.add_argument("--records-before", type=IntIn(0, MAX_BEFORE), default=0, metavar="N",
@@ -252,7 +255,8 @@ def open_layered(args):
         try:
             rbc = open_channel(k, "chan", args.subbuf_size, args.n_subbufs,
                                backend=args.backend, placement=args.placement,
-                               layer=args.layer, mode=args.mode, scope=args.scope)
+                               layer=args.layer, mode=args.mode, scope=args.scope,
+                               era=args.era)
         except RelayError as e:
             raise UsageError(e.reason) from None
         writer = args.cpu if args.before_cpu is None else args.before_cpu

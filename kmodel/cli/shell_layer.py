@@ -56,7 +56,7 @@ def run_layered(sh, verb, name, rbc, args):
 def _write(sh, name, rbc, args):
     kv = parse_kv(args, ("cpu", "data", "bytes", "len", "count"))
     cpu, rb = _rb(sh, name, rbc, kv)
-    data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
+    data = payload_arg(kv, rbc.alloc_size, "the whole buffer")
     n = len(data)
     count = write_count(kv, n)
     dropped = {}
@@ -80,7 +80,7 @@ def _reserve(sh, name, rbc, args):
     cpu, rb = _rb(sh, name, rbc, kv)
     if (name, cpu) in relay_state(sh).reserved:
         raise ScriptError(f"relay reserve: cpu {cpu} already holds a reservation in {name}")
-    data = payload_arg(kv, rbc.chan.alloc_size, "the whole buffer")
+    data = payload_arg(kv, rbc.alloc_size, "the whole buffer")
     slot, tsc, token = yield from rbc.layer.reserve(rb, len(data))
     if slot < 0:
         return f"cpu {cpu}: record dropped ({CAUSES.get(slot, errno_name(slot))})\n"

@@ -38,7 +38,7 @@ from kmodel.consumer.timed_record import TimedRecorder
 from kmodel.relay.backend import backend_names
 from kmodel.relay.event_header import HeaderType
 from kmodel.relay.layer import layer_names
-from kmodel.relay.rb_config import Mode
+from kmodel.relay.rb_config import Era, Mode
 from kmodel.session import parse_hotplug
 
 MAX_EVENTS = 1_000_000
@@ -58,6 +58,11 @@ def record_options(args):
             raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
     if args.consumer_rate is not None and not 0 <= args.consumer_rate <= MAX_EVENTS:
         raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
+    if args.snapshot_at is not None:
+        ticks = args.duration if args.duration is not None else -(-args.events // args.rate)
+        if not 0 <= args.snapshot_at < ticks:
+            raise UsageError(f"--snapshot-at {args.snapshot_at}: the run has ticks 0.."
+                             f"{ticks - 1}")
     try:                                # an int from argparse; a word from a caller's Namespace
         subbuf = parse_size(str(args.subbuf_size))
     except ValueError as e:
@@ -87,12 +92,13 @@ def record_options(args):
         except ValueError as e:
             raise UsageError(str(e)) from None
     opts = RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
-                         rate=args.rate, layer=args.layer, mode=Mode(args.mode),
+                         rate=args.rate, layer=args.layer, mode=Mode(args.mode), era=args.era,
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
                          pmem_format=args.pmem_format, config=tuple(args.config or ()),
-                         header=args.header, workload=args.workload)
+                         snapshot_at=args.snapshot_at, header=args.header,
+                         workload=args.workload)
     try:
         header_for(opts)
     except ValueError as e:
@@ -189,6 +195,9 @@ def add_parser(sub):
                    help="events per CPU per tick (16)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
+    r.add_argument("--era", choices=[str(e) for e in Era], help="whose reader side: 2.x (the default: "
+                   "a spare sub-buffer swapped in at each get) or 2009 (the reader reads in "
+                   "place; a pushed put is -EIO); docs/layers.md")
     r.add_argument("--backend", default="pagelist")
     r.add_argument("--subbuf-size", type=SizeIn(4096, MAX_SUBBUF, pow2=True), default="16k",
                    metavar="SIZE")
@@ -213,6 +222,10 @@ def add_parser(sub):
                         "--backend pmem")
     r.add_argument("--pmem", metavar="FILE", help="a host file behind the reserve_mem region")
     add_pmem_format_option(r)
+    r.add_argument("--snapshot-at", type=IntIn(0, MAX_EVENTS), metavar="TICK",
+                   help="at the end of tick TICK, write what the buffers hold to "
+                        "DIR/snapshot-TICK as a CTF trace, consuming nothing (lttng "
+                        "snapshot record)")
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
     add_time_options(r)
     r.set_defaults(func=cmd_record)

@@ -31,7 +31,13 @@ The recorder calls, in order:
                         took; a second call does nothing
 
 ``delivered(limit)`` is the loop most consumers want: each delivered
-sub-buffer, taken and given back through the layer's reader.  ``moved`` and
+sub-buffer, taken and given back through the layer's reader.  A packet taken
+at position ``pos`` is read where the sub-buffer table puts it,
+``subbuf_read_offset(rb, pos)`` in the allocation layer's buffer (in era
+2.x the reader's own copy), and is ``subbuf_packet_size(rb, pos)`` bytes on
+disk (its content PAGE_ALIGNed in 2.x, the whole sub-buffer in 2009; both
+in kmodel.relay.ring_buffer).  A put that says -EIO (era 2009: the writer
+pushed the reader) drops what was written of it (``drop_torn``).  ``moved`` and
 ``calls`` count the bytes written to the streams and the system calls that
 wrote them; ``summary()`` says it in the consumer's words.
 """
@@ -41,6 +47,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kmodel.consumer.ctf import stream_name
+from kmodel.core.errno import EIO
 from kmodel.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -69,6 +76,7 @@ class Consumer(ABC):
         self.moved = 0                  # bytes written to the stream files
         self.calls = 0                  # the system calls that wrote them
         self.files: dict[int | None, int] = {}  # cpu (None: global) -> the stream's fd
+        self.torn = 0                   # packets dropped: their put said -EIO (era 2009)
 
     def stream_path(self, cpu: int | None) -> str:
         """stream_path - where cpu's stream goes (cpu None: the global buffer's)."""
@@ -96,13 +104,26 @@ class Consumer(ABC):
                 pos = rbc.get_subbuf__straight(rb)
                 if pos < 0:
                     break
+                fd = self.files.get(cpu)
+                before = os.lseek(fd, 0, os.SEEK_CUR) if fd is not None else 0
                 try:
                     yield cpu, rb, pos
                 except GeneratorExit:
                     rbc.release_subbuf__straight(rb, pos)
                     raise
-                rbc.put_subbuf__straight(rb, pos)
+                if rbc.put_subbuf__straight(rb, pos) == -EIO:
+                    self.drop_torn(cpu, before)
                 taken += 1
+
+    def drop_torn(self, cpu: int | None, size: int) -> None:
+        """drop_torn - the packet just written to cpu's stream was pushed by a
+        writer while it was read (era 2009: its put said -EIO): cut the stream
+        back to size, as lttd dropped a corrupted sub-buffer, and count it."""
+        fd = self.files.get(cpu)
+        if fd is not None:
+            os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+        self.torn += 1
 
     def start(self) -> None:
         """start - set up, before the first event (nothing by default)."""

@@ -561,4 +561,5 @@ def read_trace(path, decode_events=True):
     classes, header = check_metadata(os.path.join(path, "metadata"))
     return {name: read_stream(os.path.join(path, name), classes, header, decode_events)
             for name in sorted(os.listdir(path))
-            if name != "metadata" and not name.startswith(".")}
+            if name != "metadata" and not name.startswith(".") and
+            not os.path.isdir(os.path.join(path, name))}      # (a snapshot-TICK trace)

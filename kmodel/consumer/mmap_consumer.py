@@ -24,7 +24,7 @@ import time
 from hw import libc
 from kmodel.relay.packet import HDR, unpack_packet_header
 
-EAGAIN, ENODATA = 11, 61
+EAGAIN, EIO, ENODATA = 11, 5, 61
 PAGE = 4096
 
 
@@ -73,18 +73,24 @@ def map_buffer(fds, pages):
 
 
 def resume_stream(path, subbuf_size):
-    """Cut a stream file back to whole packets; the last packet's sequence number."""
+    """Cut a stream file back to whole packets (each as long as its header's
+    packet_size says: padded to a page in 2.x, a sub-buffer in 2009); the last
+    packet's sequence number."""
     if not os.path.exists(path):
         return -1
     size = os.path.getsize(path)
-    whole = size - size % subbuf_size
-    if whole != size:
-        os.truncate(path, whole)
-    if not whole:
-        return -1
+    pos, last, seq = 0, None, -1
     with open(path, "rb") as f:
-        f.seek(whole - subbuf_size)
-        return unpack_packet_header(f.read(HDR)).packet_seq_num
+        while pos + HDR <= size:
+            f.seek(pos)
+            h = unpack_packet_header(f.read(HDR))
+            n = h.packet_size // 8
+            if not HDR <= n <= subbuf_size or pos + n > size:
+                break
+            pos, seq = pos + n, h.packet_seq_num
+    if pos != size:
+        os.truncate(path, pos)
+    return seq
 
 
 class Stop:
@@ -135,13 +141,19 @@ def run(sock_path, outdir):
                     continue
                 if pos < 0:
                     continue
-                off = pos % A
+                off = reply.get("off", pos % A)     # GET_MMAP_READ_OFFSET
                 seq = unpack_packet_header(views[cpu][off:off + HDR]).packet_seq_num
+                wrote = None
                 if seq > last_seq[cpu]:             # else the last consumer wrote it already
-                    os.write(files[cpu], views[cpu][off:off + S])
+                    wrote = os.fstat(files[cpu]).st_size
+                    size = unpack_packet_header(views[cpu][off:off + HDR]).packet_size // 8
+                    os.write(files[cpu], views[cpu][off:off + min(size, S)])
+                if conn.call(op="put", cpu=cpu, pos=pos)["ret"] == -EIO:
+                    if wrote is not None:           # torn (era 2009): not kept
+                        os.ftruncate(files[cpu], wrote)
+                elif wrote is not None:
                     last_seq[cpu] = seq
                     packets += 1
-                conn.call(op="put", cpu=cpu, pos=pos)
                 progress = True
             if not progress:
                 time.sleep(0.001)                   # nothing delivered: let the emulator run

@@ -11,7 +11,9 @@ when the process first touches it), and reads packets from there while the
 emulator writes.  Taking and giving back a packet go through the socket, one
 JSON line a request:
 
-    {"op": "get", "cpu": N}            -> {"ret": consumed position, or -errno}
+    {"op": "get", "cpu": N}            -> {"ret": consumed position, or -errno,
+                                           "off": where it is in the buffer
+                                           (GET_MMAP_READ_OFFSET), with a packet}
     {"op": "put", "cpu": N, "pos": P}  -> {"ret": 0 or -errno}
     {"op": "layout"}                   -> {"ret": the layout, as sent at connect}
 
@@ -35,8 +37,8 @@ import tempfile
 import time
 
 from kmodel.consumer.base import Consumer
-from kmodel.core.errno import EINVAL
-from kmodel.relay.ring_buffer import HELD
+from kmodel.core.errno import EINVAL, EIO
+from kmodel.relay.ring_buffer import subbuf_read_offset
 
 
 def host_files(k):
@@ -68,6 +70,7 @@ class Client:
         self.sock = sock
         self.inbuf = b""
         self.held = {}                  # cpu -> position it got and has not put
+        self.off = None                 # where the last packet it got is in its buffer
 
 
 class ConsumerServer:
@@ -82,6 +85,7 @@ class ConsumerServer:
         self.clients = []
         self.served = 0
         self.detached = 0
+        self.torn = 0                   # packets whose put said -EIO (era 2009)
 
     def wait_for_consumer(self, proc, timeout):
         """Block until a consumer has connected (tracing starts with it there)."""
@@ -142,11 +146,14 @@ class ConsumerServer:
                 ret = self.rbc.get_subbuf__straight(rb)
                 if ret >= 0:
                     c.held[cpu] = ret
+                    c.off = subbuf_read_offset(rb, ret)     # GET_MMAP_READ_OFFSET
                 return ret
             if req.get("op") == "put" and isinstance(req.get("pos"), int):
                 ret = self.rbc.put_subbuf__straight(rb, req["pos"])
-                if ret == 0:
+                if ret == 0 or ret == -EIO:         # -EIO: given back, but torn (2009)
                     c.held.pop(cpu, None)
+                if ret == -EIO:
+                    self.torn += 1
                 return ret
         return -EINVAL
 
@@ -172,13 +179,16 @@ class ConsumerServer:
                 c.inbuf += data
                 while b"\n" in c.inbuf and c in self.clients:
                     line, c.inbuf = c.inbuf.split(b"\n", 1)
+                    c.off = None
                     try:
                         ret = self._handle(c, json.loads(line))
                     except (ValueError, AttributeError):
                         ret = -EINVAL
+                    answer = {"ret": ret, "bufs": len(self.rbc.bufs)}
+                    if c.off is not None:
+                        answer["off"] = c.off
                     try:
-                        c.sock.sendall(json.dumps({"ret": ret, "bufs": len(self.rbc.bufs)})
-                                       .encode() + b"\n")
+                        c.sock.sendall(json.dumps(answer).encode() + b"\n")
                     except OSError:
                         self._drop(c)
                     done += 1

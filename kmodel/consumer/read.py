@@ -48,6 +48,7 @@ class ReadConsumer(Consumer):
             h = self._file(cpu, rb)
             taken = 0
             while limit is None or taken < limit:
+                torn = h.private_data.torn
                 head = self._read(h, CONTEXT_END)
                 if not head:
                     break
@@ -57,11 +58,14 @@ class ReadConsumer(Consumer):
                                      f"{hdr.magic:#x}): not a layered buffer's file")
                 content = hdr.content_size // 8
                 rest = self._read(h, content - CONTEXT_END) if content > CONTEXT_END else b""
+                taken += 1
+                if h.private_data.torn != torn:     # its put said -EIO (era 2009): dropped
+                    self.torn += 1
+                    continue
                 packet = head + rest
                 packet += bytes(hdr.packet_size // 8 - len(packet))
                 os.write(self.stream_fd(cpu), packet)
                 self.moved += len(packet)
-                taken += 1
 
     def close(self):
         for h in self.handles.values():

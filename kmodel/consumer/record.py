@@ -26,13 +26,15 @@ from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import (EVENT_CLASSES, SCHED_CLOCK, TICK_CLOCK, TraceInfo, encode,
                                   metadata, read_trace)
 from kmodel.consumer.sched_workload import TICK_NS, SchedModel
+from kmodel.consumer.snapshot import snapshot_channel
 from kmodel.core.errno import ENOENT
 from kmodel.cpu.context import HARDIRQ, TASK, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
 from kmodel.relay.event_header import header_of
-from kmodel.relay.rb_config import Mode, Scope, SwitchMode
+from kmodel.relay.rb_config import Era, Mode, Scope, SwitchMode
+from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
 from kmodel.session import Session, WriteRefused
 
@@ -48,6 +50,8 @@ class RecordOptions:
     rate: int = 16                  # events per CPU per tick
     layer: str = "lockless"
     mode: Mode = Mode.DISCARD
+    era: str | None = None          # rb_config.Era; None: the channel's default
+    snapshot_at: int | None = None  # a tick: a snapshot to DIR/snapshot-TICK then
     backend: str = "pagelist"
     subbuf_size: int = 16384
     n_subbufs: int = 4
@@ -139,6 +143,7 @@ class Recorder:
         self.sched = None               # the sched workload's model (sched_workload.py)
         self.ticks = 0
         self.metadata_text = ""         # the trace's metadata, once the channel is open
+        self.snapshot_seq = None        # cpu -> events written when the snapshot was taken
 
     # --- the workload ---------------------------------------------------------------
     def _event(self, on_cpu, name, values):
@@ -204,7 +209,7 @@ class Recorder:
             k.modules.insmod("ltt_relay_alloc")
             self.rbc, err = ring_buffer_open(k, "trace", o.subbuf_size, o.n_subbufs,
                                              o.backend, Placement.LOCAL, o.layer, o.mode,
-                                             Scope.PER_CPU)
+                                             Scope.PER_CPU, era=o.era)
             if self.rbc is None:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
@@ -266,12 +271,23 @@ class Recorder:
             for cpu in online if self.sched is None else ():
                 if o.events is None or self.seq.get(cpu, 0) < o.events:
                     self._tick_cpu(cpu)
+            if o.snapshot_at == tick:          # lttng snapshot record, writers still on
+                snapshot_channel(self.rbc, os.path.join(self.outdir, f"snapshot-{tick}"),
+                                 self.metadata_text)
+                self.snapshot_seq = dict(self.seq)
             consumer.consume(o.consumer_rate)
             tick += 1
             if self.progress and tick % 16 == 0:
                 self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
                               f"{consumer.moved >> 10} KiB written")
         self.ticks = tick
+
+    def _flush_cpu(self, rb):
+        """The CPU a buffer is flushed on at stop: its own (its local_t counters,
+        and its clock for the packet's end), the boot CPU's if it is offline or
+        the buffer is global."""
+        k = self.k
+        return rb.cpu if rb.cpu is not None and k.cpu_online(rb.cpu) else k.boot_cpu
 
     def _final_flush(self, consumer):
         """Flush every buffer and drain it, until every buffer's losses are told
@@ -282,10 +298,13 @@ class Recorder:
         a CPU still writes (none does now).  A per-CPU buffer is flushed on its
         CPU (its local_t counters, and its clock for the packet's end)."""
         k, rbc = self.k, self.rbc
+        if rbc.era is Era.V2:           # at stop, every stream ends with a packet, an
+            for rb in rbc.bufs.values():    # empty one for a quiet stream (FLUSH_EMPTY)
+                with k.on_cpu(self._flush_cpu(rb)):
+                    flush_buffer(rbc, rb, SwitchMode.EMPTY)
         for _ in range(4):
             for rb in rbc.bufs.values():        # each on its CPU, the boot CPU's if offline
-                cpu = rb.cpu if rb.cpu is not None and k.cpu_online(rb.cpu) else k.boot_cpu
-                with k.on_cpu(cpu):
+                with k.on_cpu(self._flush_cpu(rb)):
                     rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
             consumer.drain()
             if all(rb.finalized for rb in rbc.bufs.values()):

@@ -12,6 +12,7 @@ import os
 
 from hw import PAGE_SHIFT, PAGE_SIZE
 from kmodel.consumer.base import Consumer
+from kmodel.relay.ring_buffer import subbuf_packet_size, subbuf_read_offset
 
 
 def subbuf_runs(k, rbuf, offset, size):
@@ -49,7 +50,8 @@ def splice_subbuf(k, rbuf, offset, size, out_fd):
 class SpliceConsumer(Consumer):
     """The consumer in the emulator's own process: each delivered sub-buffer
     is taken, sent whole from the frames to its CPU's stream by sendfile, and
-    given back (LTTng's splice output)."""
+    given back (LTTng's splice output): its padded size, the pages up to the
+    end of its content, in 2.x; the whole sub-buffer in 2009."""
     name = "splice"
     help = "in this process, zero copy (sendfile from the frames)"
 
@@ -58,8 +60,9 @@ class SpliceConsumer(Consumer):
             self.write_subbuf(cpu, rb, pos)
 
     def write_subbuf(self, cpu, rb, pos):
-        moved, calls = splice_subbuf(self.k, rb.rbuf, pos, self.rbc.subbuf_size,
-                                     self.stream_fd(cpu))
+        # the padded size (GET_PADDED_SUBBUF_SIZE), as lttng-consumerd splices it
+        moved, calls = splice_subbuf(self.k, rb.rbuf, subbuf_read_offset(rb, pos),
+                                     subbuf_packet_size(rb, pos), self.stream_fd(cpu))
         self.moved += moved
         self.calls += calls
 

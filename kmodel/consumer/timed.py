@@ -16,8 +16,8 @@ out (splice to a disk, or to a socket) and gives it back (put_subbuf).  Here:
   events by its work), then the sub-buffer is held while those bytes are
   written out at ``bandwidth`` bytes a second (``None``: at once).  A held
   sub-buffer is one the writer cannot reuse: that is how a slow consumer
-  makes a buffer fill up.  (The stream file still gets the whole sub-buffer,
-  the packet kmodel's metadata declares: the model charges LTTng's bytes);
+  makes a buffer fill up.  The stream file gets the same bytes (the
+  consumers write subbuf_packet_size: padded in era 2.x, whole in 2009);
 - when it is written, the registered consumer (consumer/base.py) writes the
   bytes to the stream file for real (``write_subbuf``), and the sub-buffer
   is given back; the task goes on with the next delivered one (round robin
@@ -30,10 +30,14 @@ splice, the right one for the mmap and read outputs.  ``latency`` keeps
 the worst time from an event's timestamp to its packet's arrival in the
 consumer (the time it is taken, minus the packet's timestamp_begin).
 """
+import os
+
 from hw import PAGE_SIZE
+from kmodel.core.errno import EIO
 from kmodel.relay.accounting import consumer_read
 from kmodel.relay.packet import HDR, unpack_packet_header
 from kmodel.relay.relay_alloc import ltt_relay_offset_address
+from kmodel.relay.ring_buffer import subbuf_packet_size, subbuf_read_offset
 
 
 def padded_size(hdr, subbuf_size):
@@ -92,13 +96,14 @@ class TimedDrain:
             return
         self.asleep = False
         cpu, rb, pos = got
-        hdr = unpack_packet_header(bytes(ltt_relay_offset_address(rb.rbuf, pos)[:HDR]))
+        at = subbuf_read_offset(rb, pos)    # the reader's copy (the sub-buffer table)
+        hdr = unpack_packet_header(bytes(ltt_relay_offset_address(rb.rbuf, at)[:HDR]))
         skew = clk.skew.get(cpu, 0) if cpu is not None else 0
         late = t - (hdr.timestamp_begin - skew)
         self.worst_latency_ns = max(self.worst_latency_ns, late)
         self.arrivals.append((cpu, hdr.packet_seq_num, hdr.timestamp_begin, t))
-        n = padded_size(hdr, self.rbc.subbuf_size)
-        consumer_read(rb.rbuf, pos, n, self.cpu)
+        n = subbuf_packet_size(rb, pos)     # what goes out: padded in 2.x, whole in 2009
+        consumer_read(rb.rbuf, at, n, self.cpu)
         work = (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
         out = n * 1e9 / self.bandwidth if self.bandwidth else 0.0
         self.out_bytes += n
@@ -110,11 +115,14 @@ class TimedDrain:
 
     def _give_back(self, cpu, rb, pos):
         self.held = None
+        fd = self.consumer.files.get(cpu)
+        size = os.lseek(fd, 0, os.SEEK_CUR) if fd is not None else 0
         self.consumer.write_subbuf(cpu, rb, pos)
         clk = self.k.timing.clock
         before = clk.cycles(self.cpu)
         with self.k.on_cpu(self.cpu):
-            self.rbc.put_subbuf__straight(rb, pos)
+            if self.rbc.put_subbuf__straight(rb, pos) == -EIO:
+                self.consumer.drop_torn(cpu, size)     # era 2009: pushed while read
         self.work_ns += (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
 
     def _done(self, t, cpu, rb, pos):

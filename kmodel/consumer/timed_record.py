@@ -30,7 +30,6 @@ from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
 from kmodel.relay.packet import REC
-from kmodel.relay.ring_buffer import HELD
 
 
 @dataclass
@@ -117,7 +116,7 @@ class TimedRecorder(Recorder):
                 self._blob(cpu)
         rb = self.rbc.buf_for(cpu)
         if self.track_fill:
-            fill = rb.offset.counter - (rb.consumed.counter & ~HELD)
+            fill = rb.offset.counter - rb.consumed.counter
             if fill > self.peak_fill.get(cpu, 0):
                 self.peak_fill[cpu] = fill
         if not self.timed.read_timer_us and self.rbc.poll_deliver(rb):

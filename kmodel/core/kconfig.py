@@ -33,6 +33,12 @@ OPTIONS = {
     "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE": ("n", "bool",
         "kmodel extension: restore lttng-modules bug b2cf5e0b (events discarded sampled "
         "at delivery, after the reserve)"),
+    "CONFIG_KMODEL_RB_ERRATUM_TS_END": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug 635e457c / 2485a430 (a packet's "
+        "timestamp_end read at its delivery, after later packets began)"),
+    "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug 9dded431 (a flush run on another "
+        "CPU by IPI ignores its switch mode: always SWITCH_ACTIVE)"),
     "CONFIG_KMODEL_HOTPLUG_ERRNO": ("n", "bool",
         "kmodel extension: a CPU notifier's encoded errno fails a hotplug operation and "
         "comes back to the caller, as Linux does since 2.6.35 ('cpu-hotplug: return better "

@@ -76,7 +76,7 @@ class Context:
     context run straight through by the shell); pending is what it yielded
     last, the operation it does when it next steps."""
     __slots__ = ("kind", "cpu", "name", "comm", "gen", "pending", "blocked_on",
-                 "irqs_were_off", "note", "eid")
+                 "irqs_were_off", "note", "eid", "rb_nesting")
 
     def __init__(self, kind, cpu, name, comm, gen=None):
         self.kind = kind
@@ -89,6 +89,8 @@ class Context:
         self.irqs_were_off = False      # the CPU's irq flag when this interrupt came
         self.note = None                # what its last operation returned (for traces)
         self.eid = None                 # its entity number in a schedule
+        self.rb_nesting = 0             # its records reserved, not yet committed (the
+                                        # CPU's lib_ring_buffer_nesting is the stack's sum)
 
     def __repr__(self):
         return f"{self.kind}:{self.name}@cpu{self.cpu}"

@@ -38,6 +38,7 @@ GOALS = {
     "lockless/static": ("lockless 64 B event / raw write, static", 2.5, "x", "lower"),
     "locked/static": ("locked 64 B event / raw write, static", 2.5, "x", "lower"),
     "record": ("trace record per event / struct.pack_into floor", 4.0, "x", "lower"),
+    "swap": ("get/put with the 2.x table's swap / bare get/put (2009)", 1.5, "x", "lower"),
     "step": ("scheduler step / bare generator send", 5.0, "x", "lower"),
     "exhaustive": ("exhaustive interleavings/s, bound 2 / 18,000 before", 2.0, "x", "higher"),
 }
@@ -73,6 +74,44 @@ def layer_events(rounds=9, min_time=0.005):
     finally:
         k.shutdown()
     return out
+
+
+def swap_get_put(n=2_000, rounds=9, min_time=0.005):
+    """swap_get_put - (ns per get/put of a 2.x overwrite buffer, whose get
+    swaps the reader's spare into the table and whose put swaps it back; ns
+    per bare get/put of the same buffer in era 2009, in place): each pair is
+    LTTng's get_next_subbuf and put_next_subbuf (the put moves consumed; the
+    loop sets it back, a plain store, so that the same delivered sub-buffer
+    is taken again), through the layer's straight forms."""
+    from kmodel.kernel import boot
+    from kmodel.relay.layer_channel import ring_buffer_open
+    k = boot()
+    try:
+        k.modules.insmod("ltt_relay_alloc")
+        k.set_cpu(0)
+        loops = []
+        for era in ("2.x", "2009"):
+            rbc, err = ring_buffer_open(k, f"swap-{era}", 16384, 4, "pagelist", "local",
+                                        "lockless", "overwrite", "per-cpu", era=era)
+            assert rbc is not None, err
+            rb = rbc.buf_for(0)
+            payload = bytes(EVENT - 16)
+            while rb.book.n_delivered < 2:
+                rbc.layer.write__straight(rb, payload)
+            get, put = rbc.get_subbuf__straight, rbc.put_subbuf__straight
+            consumed = rb.consumed
+
+            def loop(rb=rb, get=get, put=put, consumed=consumed):
+                for _ in range(n):
+                    c = get(rb)
+                    put(rb, c)
+                    consumed.counter = c    # (the harness: the same packet again)
+            loop()
+            assert rb.reader_held is None
+            loops.append(loop)
+        return measure_ratio(loops[0], loops[1], n, rounds, min_time)
+    finally:
+        k.shutdown()
 
 
 def record_options(events):
@@ -280,6 +319,9 @@ def run_all(quick=False, progress=None):
     rec, floor = record_per_event(events=200 if quick else 400, rounds=1 if quick else 3)
     goal("record", rec / floor, f"{rec / 1e3:.1f} us an event ({1e9 / rec:,.0f}/s), "
          f"floor {floor / 1e3:.2f} us")
+    step("host time: the reader's get/put with the table's swap, against without")
+    sw, bare = swap_get_put(rounds=5 if quick else 9)
+    goal("swap", sw / bare, f"{sw:.0f} ns a get/put with the swap, {bare:.0f} ns without")
     step("host time: a scheduler step against a bare send")
     s, b, o = scheduler_step(rounds=3 if quick else 5)
     goal("step", s / b, f"{s:.0f} ns a step after an access, {b:.0f} ns a send; "

@@ -81,14 +81,27 @@ def payload(length):
 
 def _stream(op, target, length, mem, nops, pointer):
     state = [_stream_start(target, pointer, length)]
+    ring = _ring(target)
 
     def fn():
         off = state[0]
         for _ in range(nops):
             op(target, off, mem, length)
             off += length
+            if off >= ring:
+                off -= ring
         state[0] = off
     return fn
+
+
+def _ring(target):
+    """The bytes a stream goes round in target: its channel's sub-buffers (a
+    layered 2.x overwrite buffer allocates a spare beyond them, which only the
+    sub-buffer table addresses); the whole buffer for anything else."""
+    chan = getattr(target, "chan", None)
+    if chan is not None and getattr(chan, "n_subbufs", 0):
+        return chan.subbuf_size * chan.n_subbufs
+    return getattr(target, "alloc_size", 1 << 62)
 
 
 def _stream_start(target, pointer, length):

@@ -123,7 +123,7 @@ def consumer_read(buf, offset, length, cpu):
     c = tm.cpus[cpu]
     tm.flush()                  # every buffer's pending counts, in its working set
     keeps = tm.holds(buf.alloc_size)
-    offset &= buf.alloc_size - 1
+    offset &= buf.alloc_mask
     end = offset + length
     for idx in range(offset >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
         d = buf.descs[idx]

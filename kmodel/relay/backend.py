@@ -47,6 +47,10 @@ What the layers above may call, and nothing else:
                                   memory is not placed by node (pmem)
     reserved_region               True when its memory is a reserved region, charged
                                   by the preset's pmem_memtype (hw.timing)
+    whole_packets                 True when its packets must stay whole sub-buffers
+                                  (pmem: its crash reader checks a packet's header
+                                  against one), not PAGE_ALIGNed to their content
+                                  as 2.x's layers make them
 
 ``write``, ``read``, ``read_get_page`` and ``offset_address`` are plain
 functions taking the buffer first, as the C API does, so a caller can hold one
@@ -99,6 +103,8 @@ class RelayBackend(ABC):
                                 # for a backend whose memory is not placed by node
     reserved_region: ClassVar[bool] = False
                                 # its bytes cost as the preset's pmem_memtype says
+    whole_packets: ClassVar[bool] = False
+                                # its packets stay whole sub-buffers (see above)
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

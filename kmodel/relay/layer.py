@@ -103,10 +103,11 @@ class LockingLayer(ABC):
         return slot
 
     @stepped
-    def get_subbuf(self, rb: lib_ring_buffer) -> Steps:
-        """get_subbuf - the reader takes the next delivered sub-buffer: its
-        consumed position, or -EAGAIN, -ENODATA, -EBUSY."""
-        return (yield from lib_ring_buffer_get_subbuf(rb))
+    def get_subbuf(self, rb: lib_ring_buffer, consumed: int | None = None) -> Steps:
+        """get_subbuf - the reader takes the next delivered sub-buffer (or the
+        one at position consumed, a flight recorder's snapshot): its consumed
+        position, or -EAGAIN, -ENODATA, -EBUSY."""
+        return (yield from lib_ring_buffer_get_subbuf(rb, consumed))
 
     @stepped
     def put_subbuf(self, rb: lib_ring_buffer, consumed: int) -> Steps:

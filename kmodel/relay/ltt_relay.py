@@ -128,7 +128,8 @@ class rchan:
                  "private_data", "buf", "list", "parent", "subbuf_size_order",
                  "base_filename",
                  # this port's
-                 "backend", "placement", "opener_nid", "k", "nid", "alloc_errno")
+                 "backend", "placement", "opener_nid", "k", "nid", "alloc_errno",
+                 "extra_subbufs")
 
     def __init__(self):
         self.version = 0
@@ -149,3 +150,4 @@ class rchan:
         self.k = None
         self.nid = 0
         self.alloc_errno = 0            # the last errno a backend's alloc_buf returned
+        self.extra_subbufs = 0          # beyond n_subbufs: a 2.x reader's spare

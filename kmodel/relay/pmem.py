@@ -20,7 +20,7 @@ not while the region keeps the previous boot's trace (pmem_boot.py): that one
 must be saved and cleared first.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
-from kmodel.core.errno import EBUSY, ENOMEM
+from kmodel.core.errno import EBUSY, EINVAL, ENOMEM
 from kmodel.core.printk import KERN_ERR
 from kmodel.mm.page import Page
 from kmodel.relay.backend import Description
@@ -60,6 +60,9 @@ def pmem_alloc_buf(k, buf, nid):
                                  "/sys/kernel/debug/ltt/previous_boot/clear")
     if st.owner is not None and st.owner is not chan:
         return _refuse(k, EBUSY, f"the region holds channel {st.owner.base_filename!r}")
+    if chan.extra_subbufs:
+        return _refuse(k, EINVAL, "the region keeps n_subbufs sub-buffers a CPU and no "
+                                  "sub-buffer table: no spare for a 2.x reader (era=2009)")
     ncpus = max(k.cpu_possible_mask) + 1
     ms, slot_size, need = geometry(chan.subbuf_size, chan.n_subbufs, ncpus)
     if chan.alloc_size * ncpus > MAX_BUFFER_BYTES:      # no reader would take it
@@ -158,6 +161,7 @@ class PmemBackend(StaticBackend):
     name = "pmem"
     placement_note = "pages in the reserved region"
     reserved_region = True
+    whole_packets = True        # its crash reader checks a header against a whole sub-buffer
 
     def alloc_buf(self, k, buf, nid):
         return pmem_alloc_buf(k, buf, nid)

@@ -70,7 +70,11 @@ def relay_create_buf(k, chan, cpu):
     buf.cpu = cpu
     buf.ops = chan.backend.variant(buf.errata, k.config["CONFIG_KMODEL_EXACT_TLB"] == "y")
     buf.alloc_size = chan.alloc_size
-    buf.alloc_mask = chan.alloc_size - 1
+    # The patch's mask.  A buffer with a reader's spare sub-buffer (n + 1,
+    # rb_backend.py) is addressed through the table, inside the buffer only:
+    # its mask is a no-op on those offsets.
+    buf.alloc_mask = ((1 << (chan.alloc_size - 1).bit_length()) - 1 if chan.extra_subbufs
+                      else chan.alloc_size - 1)
     buf.subbuf_size = chan.subbuf_size
     buf.nid = k.slab.kobj_to_nid(buf)
     buf.cost = k.timing.cpus[cpu]
@@ -203,7 +207,7 @@ def setup_callbacks(chan, cb):
 
 
 # --- channels -----------------------------------------------------------------
-def _check_sizes(k, subbuf_size, n_subbufs):
+def _check_sizes(k, subbuf_size, n_subbufs, extra_subbufs=0):
     """Bad sizes the patch would take silently and get wrong: (errno, why) or None."""
     for name, v in (("subbuf_size", subbuf_size), ("n_subbufs", n_subbufs)):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -213,7 +217,7 @@ def _check_sizes(k, subbuf_size, n_subbufs):
                     "(alloc_size - 1, offset & subbuf_size) need one")
     if subbuf_size * n_subbufs > SIZE_MAX:
         return f"subbuf_size * n_subbufs = {subbuf_size} * {n_subbufs} overflows size_t"
-    alloc_size = FIX_SIZE(subbuf_size * n_subbufs)
+    alloc_size = FIX_SIZE(subbuf_size * (n_subbufs + extra_subbufs))
     for cpu in k.cpu_online_mask:
         nid = k.cpu_to_node(cpu)
         total = k.node_present_pages(nid) << 12
@@ -246,9 +250,11 @@ def with_collector_paused(fn):
 def ltt_relay_open_err(k: Kernel, base_filename: str, parent: PseudoDir | None,
                        subbuf_size: int, n_subbufs: int, cb: rchan_callbacks | None = None,
                        private_data: Any = None, backend: str = DEFAULT_BACKEND,
-                       placement: Placement | str = Placement.LOCAL
+                       placement: Placement | str = Placement.LOCAL, extra_subbufs: int = 0
                        ) -> tuple[rchan | None, int]:
-    """The body of ltt_relay_open: returns (chan, 0) or (None, -errno)."""
+    """The body of ltt_relay_open: returns (chan, 0) or (None, -errno).
+    extra_subbufs: sub-buffers allocated beyond n_subbufs (the reader's spare
+    of a 2.x overwrite buffer, kmodel.relay.rb_backend), in each buffer."""
     _check_alive(k, "ltt_relay_open")
     relay = relay_module(k)
     if relay is None:
@@ -270,7 +276,7 @@ def ltt_relay_open_err(k: Kernel, base_filename: str, parent: PseudoDir | None,
         why = None if subbuf_size and n_subbufs else "subbuf_size or n_subbufs is 0"
         subbuf_size, n_subbufs = subbuf_size & SIZE_MAX, n_subbufs & SIZE_MAX
     else:
-        why = _check_sizes(k, subbuf_size, n_subbufs)
+        why = _check_sizes(k, subbuf_size, n_subbufs, extra_subbufs)
     ops = get_backend(backend)
     if why is None and ops is None:
         why = f"unknown backend {backend!r}"
@@ -288,7 +294,8 @@ def ltt_relay_open_err(k: Kernel, base_filename: str, parent: PseudoDir | None,
     chan.n_subbufs = n_subbufs
     chan.subbuf_size = subbuf_size
     chan.subbuf_size_order = (subbuf_size - 1).bit_length()   # get_count_order(): rounds up
-    chan.alloc_size = FIX_SIZE((subbuf_size * n_subbufs) & SIZE_MAX)
+    chan.alloc_size = FIX_SIZE((subbuf_size * (n_subbufs + extra_subbufs)) & SIZE_MAX)
+    chan.extra_subbufs = extra_subbufs
     chan.parent = parent
     chan.private_data = private_data
     chan.base_filename = base_filename[:NAME_MAX - 1]          # strlcpy(..., NAME_MAX)

@@ -73,7 +73,8 @@ class DebugfsClient:
 
 
 def ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend=DEFAULT_BACKEND,
-                           placement="local", files=True, fops=ltt_relay_file_operations):
+                           placement="local", files=True, fops=ltt_relay_file_operations,
+                           extra_subbufs=0):
     """ltt_relay_open_debugfs - a tracer's channel NAME, its buffer files in
     /sys/kernel/debug/ltt/NAME/cpuN with file operations fops (files=False: a
     client with no callbacks, so no files).  Returns (chan, 0) or (None,
@@ -85,7 +86,7 @@ def ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend=DEFAULT_BACK
     parent = k.fs.mkdir(f"{LTT_DEBUGFS_DIR}/{name}")
     cb = DebugfsClient(k, fops).callbacks() if files else None
     chan, err = ltt_relay_open_err(k, "cpu", parent, subbuf_size, n_subbufs, cb, None,
-                                   backend, placement)
+                                   backend, placement, extra_subbufs)
     if chan is None and not parent.children:
         k.fs.remove(parent)
     return chan, err

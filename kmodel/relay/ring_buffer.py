@@ -31,30 +31,40 @@ checks it first:
   counted in ``records_lost_wrap`` (a nested wrap-around);
 - it must not hold unconsumed data: in ``discard`` mode the record is dropped
   (``records_lost_full``); in ``overwrite`` mode (flight recorder) the writer
-  pushes ``consumed`` past it, and its records count as ``records_overrun``.
-  A sub-buffer the reader holds is never overwritten: the record is dropped.
+  pushes ``consumed`` past it after its reservation (_push_reader).
 
-The reader takes a delivered sub-buffer by setting the low bit of
-``consumed`` with a cmpxchg (positions are multiples of a page, so the bit is
-free), and gives it back with a cmpxchg to the next sub-buffer.  A writer's
-push is a cmpxchg from the unheld value, so the two never both win.
+The reader's side follows one of two eras (rb_config.Era; docs/layers.md,
+"Eras").  2.x, the default: the sub-buffer table (rb_backend.py) gives the
+reader a spare in overwrite mode, swapped in at each get, so the writer
+writes the spare and never the sub-buffer the reader holds; records_overrun
+and records_count are counted at delivery.  2009: no spare; the reader reads
+in place, the writer pushes and overwrites it, and the put says -EIO
+(corrupted_subbuffers); records_overrun is counted at the push.  Either way
+the reader holds at most one sub-buffer (``reader_held``: LTTng's
+buf->get_subbuf), and every byte a writer or reader touches goes through the
+table (2009's and discard mode's table is the identity).
 
-A record larger than what a sub-buffer holds after its header is dropped at
-once (``records_lost_big``).  ``events_discarded`` in a packet header is
-full + wrap + big, sampled before the reservation that closes the packet.
+A record larger than what a sub-buffer holds after its header is dropped
+(``records_lost_big``): in 2.x after the wrap and full checks, in 2009 before
+them.  ``events_discarded`` in a packet header is full + wrap + big, sampled
+before the reservation that closes the packet.
 
-Differences from LTTng, on purpose: the reader owns no spare sub-buffer
-(LTTng swaps one in, so overwrite mode never stops for the reader); records
-carry a 16-byte header of our own (timestamp, payload size, event id); the
-clock (hw.clock) is read at each reservation attempt: modeled nanoseconds on
-the running CPU for recordings in time, a per-kernel counter strictly
-increasing otherwise; deterministic either way.
+Differences from LTTng, on purpose: a channel may take kmodel's own 16-byte
+record header (timestamp, payload size, event id) instead of LTTng's compact
+or large one (rb_channel.header; the shell's channels and pmem do); the clock
+(hw.clock) is read at each reservation attempt: modeled nanoseconds on the
+running CPU for recordings in time, a per-kernel counter strictly increasing
+otherwise; deterministic either way; records_count and records_overrun are
+always counted (LTTng only with LTTNG_RING_BUFFER_COUNT_EVENTS).
 
 Historical bugs, switchable (CONFIG_KMODEL_RB_ERRATUM_*; docs/layers.md):
 ``remote_flush`` (lttng-modules 5e391252: a flush from another CPU used the
 owner's local_t operations), ``wrap_check`` (0fdec686: the nested wrap-around
-check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b: events
-discarded sampled when the packet is delivered, not before it is closed).
+check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b and
+4ad4ea4c: events discarded sampled when the packet is delivered, not before
+it is closed, per sub-buffer), ``ts_end`` (635e457c, 2485a430: timestamp_end
+read at delivery, not at the closing reservation), ``remote_switch_mode``
+(9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode).
 """
 from __future__ import annotations
 
@@ -65,15 +75,20 @@ from kmodel.core.atomic import (READ_ONCE, WRITE_ONCE, atomic_long_add_return,
                                 atomic_long_cmpxchg, atomic_long_read, atomic_long_set,
                                 atomic_long_t, local_add_return, local_cmpxchg, local_read,
                                 local_set, local_t, plain_long)
-from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC
+from kmodel.core.errno import EAGAIN, EBUSY, EINVAL, EIO, ENOBUFS, ENODATA, ENOSPC, EPERM
 from kmodel.core.straight import stepped
 from kmodel.core.step import Op
+from kmodel.cpu.context import TASK
 from kmodel.cpu.sched import Steps, smp_call_function_single
 from kmodel.relay.event_header import FULL_TSC, TSC_BITS, EventHeader
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
                                  unpack_packet_header, unpack_record_header)
-from kmodel.relay.rb_config import ERRATA, Mode, Scope, SwitchMode
+from kmodel.relay.rb_backend import (SB_ID_INDEX_MASK, SB_ID_NOREF_MASK,
+                                     lib_ring_buffer_backend, lib_ring_buffer_clear_noref,
+                                     lib_ring_buffer_set_noref_offset,
+                                     subbuffer_count_records_overrun, update_read_sb_index)
+from kmodel.relay.rb_config import DEFAULT_ERA, ERRATA, Era, Mode, Scope, SwitchMode
 from kmodel.relay.relay_alloc import ltt_relay_offset_address, ltt_relay_read, ltt_relay_write
 
 if TYPE_CHECKING:
@@ -81,16 +96,20 @@ if TYPE_CHECKING:
     from kmodel.relay.layer import LockingLayer
     from kmodel.relay.ltt_relay import rchan, rchan_buf
 
-__all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffer", "HELD",
+__all__ = ["CounterOps", "LOCAL_OPS", "ATOMIC_OPS", "PLAIN_OPS", "lib_ring_buffer",
            "rb_channel", "check_geometry", "trace_clock_read", "lib_ring_buffer_reserve",
-           "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record",
+           "lib_ring_buffer_commit", "lib_ring_buffer_write", "reserve_record", "refuse_record",
            "commit_record", "write_record", "lib_ring_buffer_switch_slow",
            "lib_ring_buffer_switch_remote", "lib_ring_buffer_get_subbuf",
            "lib_ring_buffer_put_subbuf", "lib_ring_buffer_release_subbuf",
            "lib_ring_buffer_poll_deliver", "lib_ring_buffer_finalize", "lib_ring_buffer_read",
-           "read_packet", "read_packet_steps", "parse_packet"]
+           "read_packet", "read_packet_steps", "parse_packet", "subbuf_read_offset",
+           "subbuf_packet_size",
+           "lib_ring_buffer_snapshot", "lib_ring_buffer_clear_reader",
+           "extra_subbufs", "channel_era"]
 
 PAGE = 4096
+RING_BUFFER_MAX_NESTING = 4     # include/ringbuffer/frontend.h; 0.226's "ltt_nesting > 4"
 
 
 # --- the counter operations a locking layer uses ---------------------------------
@@ -151,7 +170,10 @@ class lib_ring_buffer:
                  "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
-                 "persist", "persist_deliver", "persist_counters", "book", "last_tsc")
+                 "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
+                 "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
+                 "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
+                 "padded", "events_lost", "entering", "wbase", "last_tsc")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -170,6 +192,33 @@ class lib_ring_buffer:
         self.records_lost_wrap = ops.new(k, cpu, "records_lost_wrap")
         self.records_lost_big = ops.new(k, cpu, "records_lost_big")
         self.records_overrun = ops.new(k, cpu, "records_overrun")
+        self.records_count = ops.new(k, cpu, "records_count")
+        self.corrupted_subbuffers = ops.new(k, cpu, "corrupted_subbuffers")
+        self.events_lost = ops.new(k, cpu, "events_lost")      # nested too deep
+        # The sub-buffer table (rb_backend.py): a spare for the reader in a 2.x
+        # overwrite buffer; the identity otherwise.
+        self.v2 = rbc.era is Era.V2
+        self.spare = self.v2 and rbc.mode is Mode.OVERWRITE
+        self.bufb = lib_ring_buffer_backend(k, n, rbc.subbuf_size, self.spare)
+        self.wsb = self.bufb.wsb        # (for the writers' lookups: fewer indirections)
+        self.wbase = self.bufb.base
+        self.n = n
+        self.sb_shift = rbc.subbuf_size.bit_length() - 1
+        self.sb_mask = rbc.subbuf_size - 1
+        self.reader_held = None         # buf->get_subbuf_consumed while buf->get_subbuf
+        # Writers between entering a sub-buffer and clearing its noref flag.  LTTng
+        # clears (or finds clear) the flag on every record; the flag can be set on
+        # the sub-buffer a writer is in only while such a writer is on its way
+        # (a delivery sets it on a sub-buffer no writer is in; the reader's put
+        # swaps back only a sub-buffer whose flag is still set), so kmodel looks
+        # only then: the same flags, one attribute test on the other records.
+        self.entering = 0
+        self.active_readers = 0         # open buffer files (lib_ring_buffer_open_read: one)
+        self.cons_snapshot = self.prod_snapshot = 0     # RING_BUFFER_SNAPSHOT's sample
+        # 2.x's packets end at the page after their content (LTTng's packet_size,
+        # what consumers write); 2009's are whole sub-buffers, and so are pmem's
+        # (its crash reader checks a packet's header against a whole sub-buffer)
+        self.padded = self.v2 and not rbc.chan.backend.whole_packets
         # What the reserver that closes a sub-buffer leaves for its delivery
         # (written before the commit that may deliver it):
         self.data_size = [0] * n
@@ -241,7 +290,7 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         payload_len = rsize - fmt.ext_size
     ops = rb.ops
     S, A = rbc.subbuf_size, rbc.alloc_size
-    if rsize > S - HDR:
+    if rsize > S - HDR and not rb.v2:               # 2009: before anything else
         yield from ops.add_return(rb.records_lost_big, 1)
         _counted(rb)
         return -ENOSPC, 0
@@ -273,19 +322,16 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
                 yield from ops.add_return(rb.records_lost_wrap, 1)
                 _counted(rb)
                 return -EIO, 0
-            consumed = yield from atomic_long_read(rb.consumed)
-            if begin - (consumed & ~(S - 1)) >= A:
-                if rbc.mode is Mode.DISCARD or consumed & HELD:
+            if rbc.mode is Mode.DISCARD:
+                consumed = yield from atomic_long_read(rb.consumed)
+                if begin - (consumed & ~(S - 1)) >= A:
                     yield from ops.add_return(rb.records_lost_full, 1)
                     _counted(rb)
                     return -ENOBUFS, 0
-                got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
-                if got != consumed:
-                    continue                    # the reader moved or took it: look again
-                lost = rb.book.records_per_packet.pop(consumed // S, 0)
-                if lost:
-                    yield from ops.add_return(rb.records_overrun, lost)
-                    _counted(rb)
+            if rsize > S - HDR:                 # 2.x: after the wrap and full checks
+                yield from ops.add_return(rb.records_lost_big, 1)
+                _counted(rb)
+                return -ENOSPC, 0
             begin += HDR
         end = begin + rsize
         got = yield from ops.cmpxchg(rb.offset, o_begin, end)
@@ -299,6 +345,16 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.book.inflight[o_begin] = (o_begin + S) & ~(S - 1)
     if switch_new_start:                        # and so is the new packet's header
         rb.book.inflight[begin - HDR] = begin
+        if rb.spare:
+            rb.entering += 1
+        if rbc.mode is Mode.OVERWRITE:
+            yield from _push_reader(rb, begin)
+    if rb.entering:                             # lib_ring_buffer_clear_noref
+        i = ((end - 1) >> rb.sb_shift) % rb.n
+        if rb.wsb[i].counter & SB_ID_NOREF_MASK:
+            yield from lib_ring_buffer_clear_noref(rb.bufb, i)
+        if switch_new_start:
+            rb.entering -= 1
     if switch_old_end:
         yield from _switch_old_end(rb, o_begin, tsc, discarded)
     if switch_new_start:
@@ -309,6 +365,32 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         rb.ts_end[idx], rb.discarded_at_close[idx] = tsc, discarded
         rb.last_closed_discarded = max(rb.last_closed_discarded, discarded)
     return begin, (tsc | FULL_TSC if fmt is not None and ext else tsc)
+
+
+@stepped
+def _push_reader(rb, begin):
+    """lib_ring_buffer_reserve_push_reader (2009: ltt_reserve_push_reader) -
+    in overwrite mode, after the reservation: push consumed past the
+    sub-buffer the writer now enters, if it is a whole buffer behind.  The
+    reader may hold it: in 2.x it holds its own copy (the table's swap); in
+    2009 it reads what is now overwritten, and learns it at its put (-EIO).
+    2009 counts the pushed packet's records lost (records_overrun) here; 2.x
+    counts them when their sub-buffer is delivered again (_check_deliver)."""
+    S, A = rb.rbc.subbuf_size, rb.rbc.alloc_size
+    while True:
+        consumed = yield from atomic_long_read(rb.consumed)
+        if (begin & ~(S - 1)) - (consumed & ~(S - 1)) < A:
+            return
+        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, (consumed & ~(S - 1)) + S)
+        if got != consumed:
+            continue
+        if not rb.v2:
+            lost = rb.book.records_per_packet.pop(consumed // S, 0)
+            if lost:
+                yield from rb.ops.add_return(rb.records_overrun, lost)
+                _counted(rb)
+        else:
+            rb.book.records_per_packet.pop(consumed // S, None)
 
 
 def _counted(rb):
@@ -357,6 +439,7 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     padding = S - (o_old - sb_begin)
     rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
+    yield from _write_commit_counter(rb, idx, sb_begin + S, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + S, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
@@ -370,14 +453,28 @@ def _switch_new_start(rb, sb_begin, tsc):
     S = rbc.subbuf_size
     idx = (sb_begin // S) % rbc.n_subbufs
     cpu = rb.cpu if rb.cpu is not None else NO_CPU
-    hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
+    hdr = ltt_relay_offset_address(rb.rbuf, rb.bufb.write_offset(sb_begin))
     hdr[:HDR] = pack_packet_header(PacketHeader(PACKET_MAGIC, tsc, 0, 0, S * 8, sb_begin // S,
                                                 0, cpu, rbc.uuid, 0, cpu))
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
+    yield from _write_commit_counter(rb, idx, sb_begin + HDR, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, sb_begin + HDR, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
     rb.book.inflight.pop(sb_begin, None)
+
+
+@stepped
+def _write_commit_counter(rb, idx, end, cc):
+    """lib_ring_buffer_write_commit_counter (frontend_internal.h) - for a reader
+    of a crashed kernel: commit_hot.seq follows the commit count only when
+    everything reserved before end is committed (end - cc a whole number of
+    sub-buffers), and only forward.  (2.x; 2009 copied cc after each record.)"""
+    if not rb.v2 or (end - cc) & (rb.rbc.subbuf_size - 1):
+        return
+    seq = rb.commit_hot[idx].seq
+    if seq.counter < cc:                        # (a plain load: see lib_ring_buffer_commit)
+        yield from rb.ops.set(seq, cc)
 
 
 @stepped
@@ -393,13 +490,26 @@ def _check_deliver(rb, idx, sb_begin, cc):
         return
     discarded = (rb.events_discarded() if rb.rbc.errata["discard_sample"]
                  else rb.discarded_at_close[idx])
-    hdr = ltt_relay_offset_address(rb.rbuf, sb_begin)
-    h = unpack_packet_header(hdr)._replace(timestamp_end=rb.ts_end[idx],
-                                           content_size=rb.data_size[idx] * 8,
+    hdr = ltt_relay_offset_address(rb.rbuf, rb.bufb.write_offset(sb_begin))
+    data_size = rb.data_size[idx]
+    ts_end = trace_clock_read(rb.k) if rb.rbc.errata["ts_end"] else rb.ts_end[idx]
+    h = unpack_packet_header(hdr)._replace(timestamp_end=ts_end,
+                                           content_size=data_size * 8,
                                            events_discarded=discarded)
+    if rb.padded:                               # client_buffer_end: PAGE_ALIGN(data_size)
+        h = h._replace(packet_size=((data_size + PAGE - 1) & ~(PAGE - 1)) * 8)
+    rb.bufb.data_size[rb.wsb[idx].counter & SB_ID_INDEX_MASK] = data_size
     if rb.persist_deliver is not None:
         rb.persist_deliver(rb, idx, h)
     hdr[:HDR] = pack_packet_header(h)
+    if rb.v2:                                   # deliver_count_events, then the noref
+        count, overruns = subbuffer_count_records_overrun(rb.bufb, idx)
+        yield from rb.ops.add_return(rb.records_count, count)
+        if overruns:
+            yield from rb.ops.add_return(rb.records_overrun, overruns)
+            _counted(rb)
+        if rb.spare:
+            lib_ring_buffer_set_noref_offset(rb.bufb, idx, sb_begin // rb.rbc.alloc_size)
     book = rb.book
     book.n_delivered += 1
     if book.history:
@@ -415,10 +525,20 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     S = rbc.subbuf_size
     idx = (slot // S) % rbc.n_subbufs
     book = rb.book
-    book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
     book.committed += 1
-    cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, rsize)
-    yield from rb.ops.set(rb.commit_hot[idx].seq, cc)
+    if rb.v2:                                   # subbuffer_count_record (by position:
+        rb.bufb.records_commit[idx] += 1        # wsb[idx] stays until the delivery)
+    else:                                       # (2009's overrun, counted at the push)
+        book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
+    hot = rb.commit_hot[idx]
+    cc = yield from rb.ops.add_return(hot.cc, rsize)
+    if not rb.v2:                               # the seed's: a copy after each commit
+        yield from rb.ops.set(hot.seq, cc)
+    elif not (slot + rsize - cc) & (S - 1) and hot.seq.counter < cc:
+        # _write_commit_counter, written out: its v_read of seq is a plain load
+        # of the line the add just wrote (no step, no charge of its own); the
+        # set is a step, so a nested commit can still come between the two
+        yield from rb.ops.set(hot.seq, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, slot + rsize, cc)
     yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
@@ -441,9 +561,14 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
     """lib_ring_buffer_write - copy data to slot through the allocation layer,
     a page at a time; another context can run between two pages."""
     n = len(data)
+    slot = rb.wbase[(slot >> rb.sb_shift) % rb.n] + (slot & rb.sb_mask)     # through wsb
     if (slot & (PAGE - 1)) + n <= PAGE:         # one page: one step, data as it is
-        yield (Op.COPY, rb.rbuf)
-        ltt_relay_write(rb.rbuf, slot, data, n)
+        rbuf = rb.rbuf
+        yield (Op.COPY, rbuf)
+        if type(data) is bytearray:             # what ltt_relay_write would pass on as
+            rbuf.ops.write(rbuf, slot, data, n)     # it is: the backend's, directly
+        else:
+            ltt_relay_write(rbuf, slot, data, n)
         return
     view = memoryview(data)
     for done, chunk in _page_chunks(slot, n):
@@ -454,14 +579,58 @@ def lib_ring_buffer_write(rb: lib_ring_buffer, slot: int, data: bytes | bytearra
 @stepped
 def reserve_record(rb: lib_ring_buffer, payload_len: int, event_id: int = 0) -> Steps:
     """reserve_record - room for a record of payload_len: (slot, tsc), or
-    (-errno, 0) when it is dropped (and counted).  The record's header is the
-    channel's format (rb_channel.header; event_header.py)."""
+    (-errno, 0) when it is dropped (and counted).
+
+    The CPU's nesting count goes up for the record until its commit
+    (lib_ring_buffer_get_cpu / _put_cpu in 2.x; 0.226's ltt_nesting): one
+    count per CPU for every channel, and a record nested deeper than
+    RING_BUFFER_MAX_NESTING (4) is refused with -EPERM.  kmodel keeps the
+    count in the contexts (Context.rb_nesting; the CPU's is the sum over its
+    stack), so that a run the explorer abandons leaves none behind.  LTTng 2.x only
+    warns (WARN_ON_ONCE); 2009 counted it in the buffer's events_lost, and
+    kmodel counts it there in both eras, so that every record is accounted.
+    The record's header is the channel's format (rb_channel.header;
+    event_header.py)."""
     rb.book.produced += 1
+    k = rb.k
+    cur = k.current
+    if cur.kind is not TASK and len(k.cpu_exec[cur.cpu].stack) > RING_BUFFER_MAX_NESTING \
+            and sum(c.rb_nesting for c in k.cpu_exec[cur.cpu].stack) >= \
+            RING_BUFFER_MAX_NESTING:              # (a task is at the bottom: never nested)
+        k = rb.k
+        if rb.v2 and not k.__dict__.get("lib_ring_buffer_nesting_warned"):     # WARN_ON_ONCE
+            k.__dict__["lib_ring_buffer_nesting_warned"] = True
+            k.bug.WARN(True, f"lib_ring_buffer_get_cpu: more than {RING_BUFFER_MAX_NESTING} "
+                       "records nested on this CPU")
+        return (yield from _events_lost(rb))
+    cur.rb_nesting += 1
     fmt = rb.rbc.header
     if fmt is None:
-        return (yield from lib_ring_buffer_reserve(rb, record_size(payload_len)))
-    return (yield from lib_ring_buffer_reserve(rb, fmt.ext_size + payload_len, None, fmt,
-                                               event_id))
+        ret = yield from lib_ring_buffer_reserve(rb, record_size(payload_len))
+    else:
+        ret = yield from lib_ring_buffer_reserve(rb, fmt.ext_size + payload_len, None, fmt,
+                                                 event_id)
+    if ret[0] < 0:
+        cur.rb_nesting -= 1
+    return ret
+
+
+@stepped
+def _events_lost(rb):
+    """A record refused before it reserves anything: counted in events_lost;
+    (-EPERM, 0)."""
+    yield from rb.ops.add_return(rb.events_lost, 1)
+    _counted(rb)
+    return -EPERM, 0
+
+
+@stepped
+def refuse_record(rb: lib_ring_buffer) -> Steps:
+    """refuse_record - a record a layer refuses before reserving (the locked
+    layer's, from a context that would deadlock on the buffer's lock): it was
+    produced, and is counted in events_lost; (-EPERM, 0)."""
+    rb.book.produced += 1
+    return (yield from _events_lost(rb))
 
 
 @stepped
@@ -482,6 +651,7 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
         rsize = len(rec)
     yield from lib_ring_buffer_write(rb, slot, rec)
     yield from lib_ring_buffer_commit(rb, slot, rsize)
+    rb.k.current.rb_nesting -= 1                # lib_ring_buffer_put_cpu
 
 
 @stepped
@@ -511,7 +681,8 @@ def lib_ring_buffer_switch_slow(rb: lib_ring_buffer,
     while True:
         o_old = yield from ops.read(rb.offset)
         off = o_old & (S - 1)
-        untold = finalize and rb.events_discarded() > rb.last_closed_discarded
+        untold = (mode is SwitchMode.EMPTY or
+                  finalize and rb.events_discarded() > rb.last_closed_discarded)
         if off == 0 and untold:
             yield from _empty_packet(rb, o_old)
             break
@@ -554,6 +725,8 @@ def _empty_packet(rb, begin):
     if got != begin:
         return
     rb.book.inflight[begin] = begin + HDR
+    if rb.spare and rb.bufb.wsb[idx].counter & SB_ID_NOREF_MASK:
+        yield from lib_ring_buffer_clear_noref(rb.bufb, idx)
     yield from _switch_new_start(rb, begin, tsc)
     got = yield from rb.ops.cmpxchg(rb.offset, begin + HDR, begin + S)
     if got == begin + HDR:
@@ -571,47 +744,93 @@ def lib_ring_buffer_switch_remote(rb: lib_ring_buffer,
     if rb.cpu is None or rb.rbc.errata["remote_flush"] or k.current.cpu == rb.cpu:
         yield from lib_ring_buffer_switch_slow(rb, mode)
         return
-    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb, mode)
+    ipi_mode = SwitchMode.ACTIVE if rb.rbc.errata["remote_switch_mode"] else mode   # 9dded431
+    ret = yield from smp_call_function_single(k, rb.cpu, lib_ring_buffer_switch_slow, rb,
+                                              ipi_mode)
     if ret:                             # the CPU is offline: nobody writes there now
         yield from lib_ring_buffer_switch_slow(rb, mode)
 
 
 # --- the reader ------------------------------------------------------------------
-HELD = 1                        # low bit of consumed: the reader holds that sub-buffer
+_GET_RETRIES = 1 << 16          # a get that cannot swap this often is a kernel bug
 
 
 @stepped
-def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer) -> Steps:
-    """lib_ring_buffer_get_next_subbuf - the consumed position of the next
-    delivered sub-buffer, now held by the reader; -EBUSY if one is held
-    already, -EAGAIN if none is ready, -ENODATA if none will be (finalized)."""
+def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer, consumed: int | None = None) -> Steps:
+    """lib_ring_buffer_get_subbuf (lib_ring_buffer_get_next_subbuf when consumed
+    is None: the current consumed position) - take the delivered sub-buffer at
+    consumed: its position, or -EBUSY if one is held already, -EAGAIN if it is
+    not delivered (or, asked by position, already pushed past), -ENODATA if
+    nothing will be (finalized).  The table's update_read_sb_index gives the
+    reader its own copy in a 2.x overwrite buffer (rb_backend.py); a failed
+    swap (a writer entered it meanwhile) retries, as LTTng's goto retry."""
+    if rb.reader_held is not None:
+        return -EBUSY
     S = rb.rbc.subbuf_size
-    while True:
-        consumed = yield from atomic_long_read(rb.consumed)
-        if consumed & HELD:
-            return -EBUSY
-        idx = (consumed // S) % rb.rbc.n_subbufs
-        lap = consumed // rb.rbc.alloc_size
+    for _ in range(_GET_RETRIES):
+        finalized = rb.finalized
+        consumed_cur = yield from atomic_long_read(rb.consumed)
+        c = consumed_cur if consumed is None else consumed & ~(S - 1)
+        if c < consumed_cur & ~(S - 1):
+            return -ENODATA if finalized else -EAGAIN
+        idx = (c // S) % rb.rbc.n_subbufs
+        lap = c // rb.rbc.alloc_size
         cc_sb = yield from rb.ops.read(rb.commit_cold[idx])
         if cc_sb != (lap + 1) * S:
-            return -ENODATA if rb.finalized else -EAGAIN
-        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed | HELD)
-        if got == consumed:
-            return consumed             # else a writer pushed past it: the next one
+            return -ENODATA if finalized else -EAGAIN
+        ret = yield from update_read_sb_index(rb.bufb, idx, lap)
+        if ret:
+            continue
+        rb.bufb.rsb &= ~SB_ID_NOREF_MASK
+        rb.reader_held = c
+        return c
+    rb.k.bug.oops(f"BUG: lib_ring_buffer_get_subbuf: no swap of sub-buffer {idx} in "
+                  f"{_GET_RETRIES} tries")
 
 
 @stepped
 def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
-    """lib_ring_buffer_put_next_subbuf - give the held sub-buffer back; -EINVAL
-    if consumed is not the sub-buffer held."""
-    S = rb.rbc.subbuf_size
-    got = yield from atomic_long_cmpxchg(rb.consumed, consumed | HELD, consumed + S)
-    if got != consumed | HELD:
+    """lib_ring_buffer_put_subbuf + lib_ring_buffer_move_consumer - give the
+    held sub-buffer back, consumed; -EINVAL if consumed is not the one held.
+    2.x: the reader's copy goes back into the writers' table if no writer has
+    entered its place since (else the reader keeps it as its spare), and
+    consumed moves past it unless a writer pushed it further: 0.  2009
+    (ltt_relay_put_subbuf): consumed moves by a cmpxchg from the value the
+    get saw; if a writer pushed it meanwhile, what was read may be torn:
+    counted in corrupted_subbuffers, and -EIO."""
+    if rb.reader_held is None or rb.reader_held != consumed:
         return -EINVAL
-    rb.book.records_per_packet.pop(consumed // S, None)
+    rb.reader_held = None
+    S = rb.rbc.subbuf_size
+    bufb = rb.bufb
+    if rb.v2:
+        rb.book.records_per_packet.pop(consumed // S, None)
+        b = bufb.rsb & SB_ID_INDEX_MASK
+        bufb.records_read += bufb.records_unread[b]
+        bufb.records_unread[b] = 0
+        bufb.rsb |= SB_ID_NOREF_MASK
+        yield from update_read_sb_index(bufb, (consumed // S) % rb.rbc.n_subbufs,
+                                        consumed // rb.rbc.alloc_size)
+        # lib_ring_buffer_move_consumer, its first read folded into the cmpxchg:
+        # the get saw consumed at the packet; a writer may have pushed it since
+        cur = consumed
+        while cur < consumed + S:
+            got = yield from atomic_long_cmpxchg(rb.consumed, cur, consumed + S)
+            if got == cur:
+                break
+            cur = got
+        ret = 0
+    else:
+        got = yield from atomic_long_cmpxchg(rb.consumed, consumed, consumed + S)
+        ret = 0
+        if got != consumed:             # "We have been pushed by the writer"
+            yield from rb.ops.add_return(rb.corrupted_subbuffers, 1)
+            ret = -EIO                  # (its records: overrun, counted at the push)
+        else:
+            rb.book.records_per_packet.pop(consumed // S, None)
     if rb.persist_counters is not None:
         rb.persist_counters(rb)
-    return 0
+    return ret
 
 
 @stepped
@@ -620,8 +839,15 @@ def lib_ring_buffer_release_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     give the held sub-buffer back unconsumed: the next get takes it again (a
     reader that failed to write it out, or went away); -EINVAL if consumed
     is not the sub-buffer held."""
-    got = yield from atomic_long_cmpxchg(rb.consumed, consumed | HELD, consumed)
-    return 0 if got == consumed | HELD else -EINVAL
+    if rb.reader_held is None or rb.reader_held != consumed:
+        return -EINVAL
+    rb.reader_held = None
+    if rb.spare:
+        S = rb.rbc.subbuf_size
+        rb.bufb.rsb |= SB_ID_NOREF_MASK
+        yield from update_read_sb_index(rb.bufb, (consumed // S) % rb.rbc.n_subbufs,
+                                        consumed // rb.rbc.alloc_size)
+    return 0
 
 
 def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
@@ -630,7 +856,61 @@ def lib_ring_buffer_poll_deliver(rb: lib_ring_buffer) -> bool:
     S = rb.rbc.subbuf_size
     c = rb.consumed.counter
     idx = (c // S) % rb.rbc.n_subbufs
-    return not c & HELD and rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S
+    return (rb.reader_held is None and
+            rb.commit_cold[idx].counter == (c // rb.rbc.alloc_size + 1) * S)
+
+
+def subbuf_packet_size(rb: lib_ring_buffer, consumed: int) -> int:
+    """subbuf_packet_size - the bytes of the delivered packet at consumed that
+    a consumer writes out: PAGE_ALIGN of its content in 2.x
+    (RING_BUFFER_GET_PADDED_SUBBUF_SIZE, from the backend sub-buffer's
+    data_size as lib_ring_buffer_get_read_data_size reads it), the whole
+    sub-buffer in 2009 and on a backend that keeps packets whole."""
+    S = rb.rbc.subbuf_size
+    if not rb.padded:
+        return S
+    bufb = rb.bufb
+    b = (bufb.rsb if rb.reader_held == consumed else
+         rb.wsb[(consumed // S) % rb.n].counter) & SB_ID_INDEX_MASK
+    return (bufb.data_size[b] + PAGE - 1) & ~(PAGE - 1)
+
+
+def lib_ring_buffer_snapshot(rb: lib_ring_buffer) -> int:
+    """lib_ring_buffer_snapshot - sample the positions a flight recorder's
+    reader walks: rb.cons_snapshot (consumed) and rb.prod_snapshot (the start
+    of the sub-buffer the writer is in); 0, or -EAGAIN (-ENODATA once
+    finalized) when the writer is in the consumed sub-buffer itself.  A peek
+    of two counters, not a step."""
+    S = rb.rbc.subbuf_size
+    consumed, offset = rb.consumed.counter, rb.offset.counter
+    if (offset & ~(S - 1)) == (consumed & ~(S - 1)):
+        return -ENODATA if rb.finalized else -EAGAIN
+    rb.cons_snapshot, rb.prod_snapshot = consumed, offset & ~(S - 1)
+    return 0
+
+
+@stepped
+def lib_ring_buffer_clear_reader(rb: lib_ring_buffer) -> Steps:
+    """lib_ring_buffer_clear_reader (frontend_internal.h), the second half of
+    RING_BUFFER_CLEAR after a flush: consumed moves to the start of the
+    sub-buffer the writer is in, so what was not read is dropped (and counted
+    nowhere, as in LTTng, which says it is for a buffer no one writes)."""
+    S = rb.rbc.subbuf_size
+    while True:
+        offset = yield from rb.ops.read(rb.offset)
+        old = yield from atomic_long_read(rb.consumed)
+        got = yield from atomic_long_cmpxchg(rb.consumed, old, offset & ~(S - 1))
+        if got == old:
+            return
+
+
+def subbuf_read_offset(rb: lib_ring_buffer, consumed: int) -> int:
+    """subbuf_read_offset - where, in the allocation layer's buffer, the
+    sub-buffer at consumed is to be read: the reader's own (rsb) when it holds
+    that one, else the writers' (wsb); RING_BUFFER_GET_MMAP_READ_OFFSET."""
+    if rb.reader_held == consumed:
+        return rb.bufb.read_offset()
+    return rb.bufb.write_offset(consumed & ~(rb.rbc.subbuf_size - 1))
 
 
 @stepped
@@ -656,7 +936,7 @@ def read_packet(rb: lib_ring_buffer, consumed: int) -> PacketRead:
     held sub-buffer, read through the allocation layer (padding skipped)."""
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
-    ltt_relay_read(rb.rbuf, consumed, raw, S)
+    ltt_relay_read(rb.rbuf, subbuf_read_offset(rb, consumed), raw, S)
     return parse_packet(raw)
 
 
@@ -666,7 +946,7 @@ def read_packet_steps(rb: lib_ring_buffer, consumed: int) -> Steps:
     a generator, so writers can run between the reader's get and its put."""
     S = rb.rbc.subbuf_size
     raw = bytearray(S)
-    yield from lib_ring_buffer_read(rb, consumed, raw, S)
+    yield from lib_ring_buffer_read(rb, subbuf_read_offset(rb, consumed), raw, S)
     return parse_packet(raw)
 
 
@@ -690,10 +970,11 @@ class rb_channel:
     allocation-layer channel chan.  Readers take and give back sub-buffers
     through it (get_subbuf, put_subbuf), so that the layer decides how."""
     __slots__ = ("k", "chan", "layer", "mode", "scope", "subbuf_size", "n_subbufs",
-                 "alloc_size", "ops", "errata", "bufs", "history", "uuid", "header")
+                 "alloc_size", "ops", "errata", "bufs", "history", "era", "nb",
+                 "uuid", "header")
 
     def __init__(self, k: Kernel, chan: rchan, layer: LockingLayer, mode: Mode | str,
-                 scope: Scope | str, history: bool = False):
+                 scope: Scope | str, history: bool = False, era: Era | str = DEFAULT_ERA):
         self.k = k
         self.chan = chan
         self.layer = layer
@@ -701,7 +982,9 @@ class rb_channel:
         self.scope = Scope(scope)
         self.subbuf_size = chan.subbuf_size
         self.n_subbufs = chan.n_subbufs
-        self.alloc_size = chan.alloc_size
+        self.alloc_size = chan.subbuf_size * chan.n_subbufs    # the ring (not the spare)
+        self.era = Era(era)
+        self.nb = None                  # its CPU notifier (rb_hotplug.py), if registered
         self.ops = layer.counter_ops(self.scope)
         self.errata = {name: k.config[opt] == "y" for name, opt in ERRATA.items()}
         self.bufs: dict[int | None, lib_ring_buffer] = {}
@@ -761,6 +1044,21 @@ class rb_channel:
 
     def release_subbuf__straight(self, rb: lib_ring_buffer, consumed: int) -> int:
         return self.layer.release_subbuf__straight(rb, consumed)
+
+
+def channel_era(era: Era | str | None, mode: Mode | str, backend: str) -> Era:
+    """The era a channel runs: era, or DEFAULT_ERA when None; but 2009 for an
+    overwrite channel on pmem, whose region keeps no sub-buffer table (the
+    crash reader finds sub-buffer idx at idx * subbuf_size)."""
+    if Mode(mode) is Mode.OVERWRITE and backend == "pmem":
+        return Era.V2009
+    return DEFAULT_ERA if era is None else Era(era)
+
+
+def extra_subbufs(era: Era | str, mode: Mode | str) -> int:
+    """The sub-buffers a buffer takes beyond n_subbufs: the reader's spare of
+    a 2.x overwrite buffer (LTTng's extra_reader_sb), else none."""
+    return 1 if Era(era) is Era.V2 and Mode(mode) is Mode.OVERWRITE else 0
 
 
 def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None:

@@ -25,17 +25,19 @@ step of the put.
 """
 import os
 
+from kmodel.core.errno import EIO
 from kmodel.consumer.splice import subbuf_runs
 from kmodel.core import atomic, spinlock
 from kmodel.cpu import wait
 from kmodel.cpu.context import HARDIRQ, NMI, SOFTIRQ, TASK
 from kmodel.cpu.coverage import Coverage, Window, find_point
 from kmodel.cpu.wait import wait_event
-from kmodel.relay import layer, layer_locked, layer_lockless, ring_buffer
+from kmodel.relay import layer, layer_locked, layer_lockless, rb_backend, ring_buffer
 from kmodel.relay.packet import HDR, REC
 from kmodel.relay.rb_config import Mode, Scope
-from kmodel.relay.ring_buffer import (HELD, lib_ring_buffer_get_subbuf, lib_ring_buffer_reserve,
-                                      read_packet_steps)
+from kmodel.relay.rb_backend import lib_ring_buffer_clear_noref, update_read_sb_index
+from kmodel.relay.rb_config import DEFAULT_ERA, Era
+from kmodel.relay.ring_buffer import (_push_reader, read_packet_steps, subbuf_read_offset)
 from kmodel.scenarios.layer_races import LayerScenario
 
 # Records of 4038 bytes take 4054 with their header: two fill an 8 KiB
@@ -47,7 +49,8 @@ from kmodel.scenarios.layer_races import LayerScenario
 # task or the hardirq while their records are in flight, and then writes
 # enough to come back to that sub-buffer (a wrap-around loss).  The locked
 # layer writes with interrupts off under its spinlock, which an NMI would
-# spin on forever (its CPU holds it below it), so there it is a softirq.
+# find held by its own CPU below it (its record refused and counted in
+# events_lost), so there it is a softirq, which gets to write.
 # A global buffer gets a task on CPU 1 as well.
 FILL = (8192 - HDR) // 2 - REC     # 4038
 
@@ -71,14 +74,15 @@ class LapScenario(LayerScenario):
 
     def __init__(self, backend="pagelist", layer="lockless", mode=Mode.OVERWRITE,
                  scope=Scope.PER_CPU, writers=None, subbuf=8192, n_subbufs=2, reader_cpu=2,
-                 wake_at=None):
+                 wake_at=None, era=DEFAULT_ERA):
         super().__init__(backend, layer, mode, scope, writers or lap_writers(layer, scope),
-                         subbuf, n_subbufs, reader_cpu)
+                         subbuf, n_subbufs, reader_cpu, era=era)
         self.wake_at = wake_at or n_subbufs
         self.writing = 0
         self.held = {}
         self.broken = None
         self.polled = 0                 # packets the reader took while writers ran, all runs
+        self.torn = 0                   # (2009) packets whose put said -EIO, all runs
 
     def setup(self, world):
         self.writing = 0                # writers not done
@@ -131,13 +135,22 @@ class LapScenario(LayerScenario):
                 if c < 0:
                     continue            # -EAGAIN: a writer pushed past it, or none yet
                 got = True
-                self.held[id(rb)] = (c, frames_bytes(self.k, rb, c))   # in the get's step
-                self.read[id(rb)].append((yield from read_packet_steps(rb, c)))
+                off = subbuf_read_offset(rb, c)
+                self.held[id(rb)] = (c, off, frames_bytes(self.k, rb, off))  # the get's step
+                packet = yield from read_packet_steps(rb, c)
                 self.polled += 1
+                written = frames_bytes(self.k, rb, off) != self.held[id(rb)][2]
                 ret = yield from rbc.put_subbuf(rb, c)
-                del self.held[id(rb)]                                  # in the put's step
+                del self.held[id(rb)]
+                if ret == -EIO and self.era is Era.V2009:
+                    self.torn += 1              # dropped: its records are counted overrun
+                    continue
                 if ret:
                     self.broken = f"the reader's put_subbuf at {c} returned {ret}"
+                elif written:
+                    self.broken = (f"put_subbuf at {c} said 0 for a sub-buffer written while "
+                                   "it was read")
+                self.read[id(rb)].append(packet)
             if done and not got:
                 return
 
@@ -150,19 +163,20 @@ class LapScenario(LayerScenario):
     def check(self, state, final):
         if self.broken:
             return self.broken
-        for rb in self.rbc.bufs.values():
-            msg = self._check_held(rb)
-            if msg:
-                return msg
+        if self.era is Era.V2:          # 2009 writes what the reader holds: put tells it
+            for rb in self.rbc.bufs.values():
+                msg = self._check_held(rb)
+                if msg:
+                    return msg
         return super().check(state, final)
 
     def _check_held(self, rb):
         """The sub-buffer the reader holds has the bytes it had at the get."""
         snap = self.held.get(id(rb))
-        if snap is None:
+        if snap is None or rb.reader_held is None:      # (in its put: given back)
             return None
-        pos, was = snap
-        now = frames_bytes(self.k, rb, pos)
+        pos, off, was = snap
+        now = frames_bytes(self.k, rb, off)
         if now != was:
             diff = next(i for i, (a, b) in enumerate(zip(now, was)) if a != b)
             which = "global" if rb.cpu is None else f"cpu{rb.cpu}"
@@ -175,7 +189,7 @@ def delivered_ahead(rb):
     """How many sub-buffers from rb's consumed position on are delivered."""
     rbc = rb.rbc
     S, n = rbc.subbuf_size, rbc.n_subbufs
-    c = rb.consumed.counter & ~HELD
+    c = rb.consumed.counter
     ready = 0
     while ready < n:
         pos = c + ready * S
@@ -185,15 +199,16 @@ def delivered_ahead(rb):
     return ready
 
 
-def frames_bytes(k, rb, pos):
-    """The bytes of the sub-buffer at pos, read from its frames' memfds (no
-    cost in the model, no cache pointer moved)."""
+def frames_bytes(k, rb, offset):
+    """The bytes of the sub-buffer at offset of the allocation layer's buffer,
+    read from its frames' memfds (no cost in the model, no cache pointer moved)."""
     return b"".join(os.pread(fd, n, off)
-                    for fd, off, n in subbuf_runs(k, rb.rbuf, pos, rb.rbc.subbuf_size))
+                    for fd, off, n in subbuf_runs(k, rb.rbuf, offset, rb.rbc.subbuf_size))
 
 
 # --- coverage ------------------------------------------------------------------------
-COVERAGE_SOURCES = (ring_buffer, layer, layer_locked, layer_lockless, atomic, spinlock, wait)
+COVERAGE_SOURCES = (ring_buffer, rb_backend, layer, layer_locked, layer_lockless, atomic, spinlock,
+                    wait)
 PRIMITIVES = (atomic, spinlock, wait)
 
 
@@ -204,20 +219,21 @@ def layer_coverage():
 
 
 def push_window():
-    """The window of the reader's race in overwrite mode: the reader takes a
-    sub-buffer (get_subbuf's cmpxchg) while a writer stands between its read
-    of consumed and its cmpxchg on it (lib_ring_buffer_reserve's push)."""
-    return Window("the reader takes a sub-buffer between a writer's read of consumed "
-                  "and its cmpxchg",
-                  find_point(lib_ring_buffer_reserve, "atomic_long_cmpxchg(rb.consumed"),
-                  find_point(lib_ring_buffer_get_subbuf, "atomic_long_cmpxchg(rb.consumed"))
+    """The window of the reader's race in overwrite mode (2.x): the reader
+    swaps a sub-buffer out of the table (update_read_sb_index's cmpxchg) while
+    a writer that entered it stands at its cmpxchg that clears the noref flag
+    (lib_ring_buffer_clear_noref): one of the two cmpxchgs fails."""
+    return Window("the reader swaps a sub-buffer out while a writer that entered it "
+                  "clears its noref flag",
+                  find_point(lib_ring_buffer_clear_noref, "atomic_long_cmpxchg(w"),
+                  find_point(update_read_sb_index, "atomic_long_cmpxchg(w"))
 
 
 def held_window():
     """A writer reads consumed while the reader holds a sub-buffer it copies."""
     return Window("a writer reads consumed while the reader copies a held sub-buffer",
                   find_point(ring_buffer.lib_ring_buffer_read, 'yield (Op.READ'),
-                  find_point(lib_ring_buffer_reserve, "atomic_long_read(rb.consumed"))
+                  find_point(_push_reader, "atomic_long_read(rb.consumed"))
 
 
 # name -> (layer, mode, scope, backend, what it shows)

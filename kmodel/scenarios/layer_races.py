@@ -25,14 +25,15 @@ and at the end, after a final flush and a drain:
 """
 import struct
 
-from kmodel.core.errno import EAGAIN
+from kmodel.core.errno import EAGAIN, EIO
 from kmodel.cpu.context import HARDIRQ, SOFTIRQ, TASK
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
 from kmodel.relay.packet import CONTEXT_END, HDR, REC
-from kmodel.relay.rb_config import Mode, Scope, SwitchMode
-from kmodel.relay.ring_buffer import lib_ring_buffer_switch_remote, rb_channel, read_packet
+from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope, SwitchMode
+from kmodel.relay.ring_buffer import (channel_era, extra_subbufs, lib_ring_buffer_switch_remote,
+                                      rb_channel, read_packet)
 
 PAYLOAD = struct.Struct("<HH")          # writer id, record number
 
@@ -54,8 +55,9 @@ class LayerScenario:
     """Build with the geometry and the writers: [(cpu, kind, n records, size)]."""
 
     def __init__(self, backend, layer, mode, scope=Scope.PER_CPU, writers=None, subbuf=4096,
-                 n_subbufs=2, reader_cpu=2, reader_tries=6):
+                 n_subbufs=2, reader_cpu=2, reader_tries=6, era=DEFAULT_ERA):
         self.backend, self.layer, self.mode, self.scope = backend, layer, mode, scope
+        self.era = channel_era(era, mode, backend)
         # per CPU 0: ~7 KiB of records into 2 x 4 KiB (losses or overrun), and
         # one record too big for a sub-buffer
         self.writers = writers or [(0, TASK, 4, 900), (0, HARDIRQ, 3, 1500),
@@ -71,10 +73,12 @@ class LayerScenario:
         self.close()
         self.runs += 1
         chan, err = ltt_relay_open_debugfs(k, f"conf{self.runs}", self.subbuf, self.n_subbufs,
-                                           self.backend)
+                                           self.backend,
+                                           extra_subbufs=extra_subbufs(self.era, self.mode))
         assert chan is not None, err
         self.opened.append((k, chan))
-        rbc = rb_channel(k, chan, get_layer(self.layer), self.mode, self.scope, history=True)
+        rbc = rb_channel(k, chan, get_layer(self.layer), self.mode, self.scope, history=True,
+                         era=self.era)
         cpus = sorted({c for c, _, _, _ in self.writers})
         for cpu in cpus if self.scope == Scope.PER_CPU else cpus[:1]:
             rbc.add_buf(cpu)
@@ -112,8 +116,17 @@ class LayerScenario:
                 if c == -EAGAIN:
                     continue
                 assert c >= 0, c
-                self.read[id(rb)].append(self.read_packet(rb, c))
-                assert (yield from self.rbc.put_subbuf(rb, c)) == 0
+                packet = self.read_packet(rb, c)
+                ret = yield from self.rbc.put_subbuf(rb, c)
+                self._took(rb, packet, ret)
+
+    def _took(self, rb, packet, ret):
+        """A packet read, and what its put said: kept if 0; dropped if -EIO in
+        era 2009 (a writer pushed the reader: its records count as overrun)."""
+        if ret == 0:
+            self.read[id(rb)].append(packet)
+        else:
+            assert ret == -EIO and self.era is Era.V2009, ret
 
     def read_packet(self, rb, c):
         """(header, [(tsc, event id, payload)]) of the held packet at c (a
@@ -144,8 +157,8 @@ class LayerScenario:
                     c = self.rbc.get_subbuf__straight(rb)
                     if c < 0:
                         break
-                    self.read[id(rb)].append(self.read_packet(rb, c))
-                    self.rbc.put_subbuf__straight(rb, c)
+                    packet = self.read_packet(rb, c)
+                    self._took(rb, packet, self.rbc.put_subbuf__straight(rb, c))
         seen = {}
         for rb in self.rbc.bufs.values():
             msg = check_buffer(rb)
@@ -173,11 +186,39 @@ class LayerScenario:
                     seen[key] = True
                     n_read += 1
             lost = (rb.records_lost_full.counter + rb.records_lost_wrap.counter +
-                    rb.records_lost_big.counter + rb.records_overrun.counter)
+                    rb.records_lost_big.counter + rb.records_overrun.counter +
+                    rb.events_lost.counter)
             if rb.book.produced != n_read + lost:
                 return (f"buffer {rb.cpu}: {rb.book.produced} records produced, {n_read} read "
                         f"+ {lost} lost")
+            msg = check_causes(rb, n_read)
+            if msg:
+                return msg
         return None
+
+
+def check_causes(rb, n_read):
+    """Each loss counted by its cause, once (at the end, after a drain): no
+    record lost full in overwrite mode, none overrun in discard mode, no torn
+    packet but in 2009's overwrite mode; in 2.x every record delivered is
+    counted once, read (at its put) or overrun (when its sub-buffer is
+    delivered again)."""
+    name = "global" if rb.cpu is None else f"cpu{rb.cpu}"
+    overwrite = rb.rbc.mode is Mode.OVERWRITE
+    if overwrite and rb.records_lost_full.counter:
+        return f"buffer {name}: {rb.records_lost_full.counter} records lost full in overwrite mode"
+    if not overwrite and rb.records_overrun.counter:
+        return f"buffer {name}: {rb.records_overrun.counter} records overrun in discard mode"
+    if (rb.v2 or not overwrite) and rb.corrupted_subbuffers.counter:
+        return f"buffer {name}: a torn packet where the reader cannot be written over"
+    if rb.v2:
+        read = rb.bufb.records_read
+        if read != n_read:
+            return f"buffer {name}: records_read {read}, but {n_read} records were read"
+        if rb.records_count.counter != read + rb.records_overrun.counter:
+            return (f"buffer {name}: records_count {rb.records_count.counter} != read {read} "
+                    f"+ overrun {rb.records_overrun.counter}")
+    return None
 
 
 def check_buffer(rb):
@@ -185,6 +226,9 @@ def check_buffer(rb):
     book = rb.book
     if not book.history:
         return "the buffer keeps no history to check (rb_channel(..., history=True))"
+    ids = rb.bufb.ids()                 # the table: a permutation of 0..n (n - 1 without a spare)
+    if sorted(ids) != list(range(len(ids))):
+        return f"the sub-buffer table {ids} (writers', then the reader's) is not a permutation"
     spans = sorted((b, e) for b, e, _ in book.reserved)
     for (b0, e0), (b1, e1) in zip(spans, spans[1:]):
         if b1 < e0:
@@ -213,7 +257,7 @@ class RemoteFlush(LayerScenario):
 
     def __init__(self):
         super().__init__("pagelist", "lockless", Mode.DISCARD,
-                         writers=[(0, TASK, 2, 200)], reader_cpu=None)
+                         writers=[(0, TASK, 2, 200)], reader_cpu=None, era=Era.V2009)
 
     def setup(self, world):
         super().setup(world)
@@ -228,7 +272,7 @@ class WrapCheck(LayerScenario):
     def __init__(self):
         super().__init__("pagelist", "lockless", Mode.DISCARD,
                          writers=[(0, TASK, 1, 100), (0, HARDIRQ, 1, 4096 - HDR - REC)],
-                         reader_cpu=None)
+                         reader_cpu=None, era=Era.V2009)
 
 
 class DiscardSample(LayerScenario):
@@ -238,10 +282,51 @@ class DiscardSample(LayerScenario):
     def __init__(self):
         super().__init__("pagelist", "lockless", Mode.DISCARD,
                          writers=[(0, TASK, 1, 100), (0, HARDIRQ, 2, 4096 - HDR - REC)],
-                         reader_cpu=None)
+                         reader_cpu=None, era=Era.V2009)
 
 
-# name -> (scenario, the option that restores its bug, what it shows)
+class TsEnd(LayerScenario):
+    """635e457c / 2485a430: a task's record is in flight in packet 0 when an
+    interrupt closes it and writes into packet 1; the task's commit delivers
+    packet 0 last.  Its timestamp_end must be the closing reservation's, not
+    the delivery's, or it overlaps packet 1 ("packets follow each other in
+    time" at the end)."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
+                         writers=[(0, TASK, 1, 100), (0, HARDIRQ, 2, 4096 - HDR - REC)],
+                         reader_cpu=None, era=Era.V2009)
+
+
+class RemoteSwitchMode(LayerScenario):
+    """9dded431: CPU 1 writes a record; CPU 0 stops the buffer with a final
+    flush (SwitchMode.FLUSH), which runs on CPU 1 by IPI.  Once it ran, the
+    buffer must be finalized (nothing was lost, so nothing is left untold)."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
+                         writers=[(1, TASK, 1, 200)], reader_cpu=None, era=Era.V2009)
+        self.flushed = False
+
+    def setup(self, world):
+        super().setup(world)
+        self.flushed = False
+        world.task(0, self._stop, name="stop")
+        return self
+
+    def _stop(self):
+        yield from lib_ring_buffer_switch_remote(self.rbc.buf_for(1), SwitchMode.FLUSH)
+        self.flushed = True
+
+    def check(self, state, final):
+        if final and self.flushed and not self.rbc.buf_for(1).finalized:
+            return "a final flush from CPU 0 ran on CPU 1 but left the buffer open"
+        return super().check(state, final)
+
+
+# name -> (scenario, the option that restores its bug, what it shows).  The
+# three bugs' scenarios pin era 2009: their transcripts (docs/layers.md,
+# docs/tour.md) walk the seed's steps, which 2.x's counters change.
 LAYER_RACES = {
     "rb-conformance": (LayerScenario, None,
                        "writers, an irq and a reader on a lockless per-CPU channel"),
@@ -250,7 +335,11 @@ LAYER_RACES = {
     "rb-wrap-check": (WrapCheck, "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK",
                       "a reserve at a boundary, an irq fills the sub-buffer (0fdec686)"),
     "rb-discard-sample": (DiscardSample, "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE",
-                          "a packet closed, delivered after losses (b2cf5e0b)"),
+                          "a packet closed, delivered after losses (b2cf5e0b, 4ad4ea4c)"),
+    "rb-ts-end": (TsEnd, "CONFIG_KMODEL_RB_ERRATUM_TS_END",
+                  "a packet delivered after the next one began (635e457c, 2485a430)"),
+    "rb-remote-switch-mode": (RemoteSwitchMode, "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE",
+                              "a final flush run by IPI as a plain one (9dded431)"),
 }
 
 
