@@ -1,8 +1,9 @@
 """LTTng's own tools read a `kmodel trace record --workload sched` trace, and find
 what the workload did (kmodel/consumer/sched_workload.py keeps the truth):
 babeltrace2 with no warning and times as dates, a CTF copy that reads the
-same, lttng-analyses' cputop (CPU time per task) and irqstats (interrupts and
-softirqs: counts and durations), and the switches.  Each tool that is absent
+same, lttng-analyses' cputop (CPU time per task), irqstats (interrupts and
+softirqs: counts and durations) and schedtop (each wakeup's latency to its
+switch-in), and the switches.  Each tool that is absent
 skips its tests with the reason."""
 import json
 import os
@@ -12,8 +13,9 @@ import subprocess
 
 import pytest
 
-from kmodel.consumer.ctf import read_trace
+from kmodel.consumer.ctf import BOOT_EPOCH_S, read_trace
 from kmodel.consumer.record import Recorder, RecordOptions
+from kmodel.consumer.sched_workload import TICK_NS, SchedModel
 
 BT2 = shutil.which("babeltrace2")
 ANALYSES = "/usr/bin/python3"               # the Debian package's modules are its own
@@ -36,7 +38,7 @@ def analysis(name):
 
 
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory):
+def recorded(tmp_path_factory):
     """A sched trace in SESSION/kernel, as LTTng lays out a kernel session (the
     analyses read the tracer's version from a directory named kernel)."""
     out = tmp_path_factory.mktemp("session") / "kernel"
@@ -44,6 +46,12 @@ def traced(tmp_path_factory):
     rec = Recorder(RecordOptions(workload="sched", duration=120, seed=3), str(out))
     stats = rec.run()
     assert sum(s.lost for s in stats.values()) == 0
+    return out, rec
+
+
+@pytest.fixture(scope="module")
+def traced(recorded):
+    out, rec = recorded
     return out, rec.sched.truth
 
 
@@ -104,3 +112,52 @@ def test_irqstats_finds_each_interrupt_and_softirq(traced):
         for nr, (n, avg) in rows.items():
             assert n == count[nr], (cls, nr)
             assert avg == pytest.approx(total[nr] / count[nr], abs=2), (cls, nr)
+
+
+def model_latencies(rec):
+    """The scheduling latencies of the recorded run, from the model's own events
+    (the model run again with the recording's seed, CPUs and start, for as many
+    ticks: nothing of the ring buffer, the trace or its reader): each task's
+    first wakeup since it last ran, to its next switch-in, as schedtop counts
+    them.  {tid: [(wakeup ns, switch-in ns)]}, in modeled time."""
+    model = SchedModel(rec.opts.seed, rec.sched.cpus, start_ns=rec.sched.start)
+    events = model.next_events(model.start + rec.ticks * TICK_NS)
+    for what in ("switches_in", "irqs", "softirqs", "comm"):  # the same run as recorded
+        assert getattr(model.truth, what) == getattr(rec.sched.truth, what), what
+    running, woken, out = {}, {}, {}
+    for t, cpu, _ctx, name, values in events:
+        if name == "sched_wakeup" and values["tid"] not in running.values():
+            woken.setdefault(values["tid"], t)
+        elif name == "sched_switch":
+            running[cpu] = tid = values["next_tid"]
+            if tid in woken:
+                out.setdefault(tid, []).append((woken.pop(tid), t))
+    return out
+
+
+def test_schedtop_finds_each_wakeups_latency(recorded):
+    path, rec = recorded
+    table = mi("schedtop", path, "--limit", "1000000")["top"]
+    base = BOOT_EPOCH_S * 10**9                 # the trace clock: ns from the boot's date
+    got = {}
+    for row in table["data"]:
+        wakee = row[5]
+        assert wakee["name"] == rec.sched.truth.comm[wakee["tid"]]
+        assert row[2]["value"] == row[1]["value"] - row[0]["value"]
+        got.setdefault(wakee["tid"], []).append((row[0]["value"] - base,
+                                                 row[1]["value"] - base))
+    want = model_latencies(rec)
+    assert sum(map(len, want.values())) > 500
+    assert sum(1 for ws in want.values() for w, s in ws if s > w) > 300
+    assert set(got) == set(want)
+    # (a recorded event is a nanosecond or so late when its time was already
+    # read: record.py's _tick_sched)
+    for tid, pairs in want.items():
+        mine = sorted(got[tid])
+        assert len(mine) == len(pairs), tid
+        for (gw, gs), (w, s) in zip(mine, sorted(pairs)):
+            assert abs(gw - w) <= 5 and abs(gs - s) <= 5, (tid, (gw, gs), (w, s))
+        lat, ours = [s - w for w, s in mine], [s - w for w, s in pairs]
+        assert min(lat) == pytest.approx(min(ours), abs=10), tid
+        assert max(lat) == pytest.approx(max(ours), abs=10), tid
+        assert sum(lat) / len(lat) == pytest.approx(sum(ours) / len(ours), abs=10), tid
