@@ -118,3 +118,29 @@ def test_the_ring_buffer_writes_what_a_reader_decodes(k, chan, kind, records):
     assert got == want
     for content, p in packets:
         assert content == HDR + sum(sizes[ts] for ts, _, _ in p.events)
+
+
+@pytest.mark.parametrize("era", ["2009", "2.x"])
+@pytest.mark.parametrize("kind", ["compact", "large"])
+def test_a_record_too_big_is_judged_with_the_header_it_gets(k, kind, era):
+    """The big-record test takes the record's size with the header its
+    reservation writes (record_header_size()): a record that fills a
+    sub-buffer after its packet header with the compact form is written,
+    the same with one more byte is lost as big, and so is the one that fits
+    only compact when its id needs the extended form."""
+    k.modules.insmod("ltt_relay_alloc")
+    c, err = ltt_relay_open_debugfs(k, "big", 4096, 4, "pagelist")
+    assert c is not None, err
+    rbc = rb_channel(k, c, get_layer("lockless"), "discard", "per-cpu", era=era)
+    rbc.header = fmt = header_of(kind)
+    rb = rbc.add_buf(0)
+    fits = 4096 - HDR - fmt.size                # the payload that fills a sub-buffer
+    assert fits + fmt.ext_size > 4096 - HDR     # (and would not with the extended form)
+    written = []
+    with k.on_cpu(0):
+        for event_id, n in ((1, fits), (1, fits + 1), (fmt.max_id + 1, fits),
+                            (fmt.max_id + 1, fits - (fmt.ext_size - fmt.size))):
+            k.trace_clock += 1
+            written.append(run_now(k, rbc.layer.write(rb, bytes(n), event_id)) >= 0)
+    assert written == [True, False, False, True]
+    assert rb.records_lost_big.counter == 2

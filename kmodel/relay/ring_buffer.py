@@ -283,14 +283,15 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
     event_id, the size is the record's with LTTng's header, compact or
     extended as the id and the time since the buffer's last record decide
     (EventHeader.extended, inlined here: the hot path; rsize is given with
-    the extended header, for the big-record test), and the tsc returned
-    carries FULL_TSC for an extended header."""
+    the extended header, and the big-record test takes the size with the
+    header this reservation writes, as record_header_size() gives LTTng's),
+    and the tsc returned carries FULL_TSC for an extended header."""
     rbc = rb.rbc
-    if fmt is not None:
-        payload_len = rsize - fmt.ext_size
     ops = rb.ops
     S, A = rbc.subbuf_size, rbc.alloc_size
-    if rsize > S - HDR and not rb.v2:               # 2009: before anything else
+    if fmt is not None:
+        payload_len = rsize - fmt.ext_size
+    elif rsize > S - HDR and not rb.v2:         # 2009: before anything else
         yield from ops.add_return(rb.records_lost_big, 1)
         _counted(rb)
         return -ENOSPC, 0
@@ -300,6 +301,10 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         if fmt is not None:                     # record_header_size: rflags from last_tsc
             ext = event_id > fmt.max_id or (tsc - rb.last_tsc) >> TSC_BITS != 0
             rsize = (fmt.ext_size if ext else fmt.size) + payload_len
+            if rsize > S - HDR and not rb.v2:   # 2009: before the offsets are looked at
+                yield from ops.add_return(rb.records_lost_big, 1)
+                _counted(rb)
+                return -ENOSPC, 0
         discarded = rb.events_discarded()       # sampled before the reserve (b2cf5e0b)
         begin = o_begin
         off = begin & (S - 1)
