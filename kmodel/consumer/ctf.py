@@ -34,6 +34,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
+from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index
 from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
                                  unpack_packet_header, unpack_record_header)
@@ -553,13 +554,20 @@ def _lttng_records(data, at, end, name, classes, header, ts_begin, decode_events
 def read_trace(path, decode_events=True):
     """read_trace - {stream file name: [Packet]} of a trace directory kmodel
     wrote: its metadata checked (check_metadata), every other file a stream
-    (read_stream: with decode_events False, records counted, not decoded)."""
+    (read_stream: with decode_events False, records counted, not decoded),
+    and its index files, if it has an index/ directory, checked against the
+    streams (ctf_index.check_trace_index)."""
     if not os.path.isdir(path):
         raise TraceError(f"{path}: not a directory")
     if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
     classes, header = check_metadata(os.path.join(path, "metadata"))
-    return {name: read_stream(os.path.join(path, name), classes, header, decode_events)
-            for name in sorted(os.listdir(path))
-            if name != "metadata" and not name.startswith(".") and
-            not os.path.isdir(os.path.join(path, name))}      # (a snapshot-TICK trace)
+    streams = {name: read_stream(os.path.join(path, name), classes, header, decode_events)
+               for name in sorted(os.listdir(path))
+               if name != "metadata" and not name.startswith(".") and
+               not os.path.isdir(os.path.join(path, name))}   # (index/, a snapshot-TICK trace)
+    try:
+        check_trace_index(path)         # index/, if the trace has one: each entry its packet's
+    except (CtfIndexError, OSError) as e:
+        raise TraceError(f"{path}: {e}") from None
+    return streams

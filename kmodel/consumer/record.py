@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
+from kmodel.consumer.ctf_index import write_trace_index
 from kmodel.consumer.ctf import (EVENT_CLASSES, SCHED_CLOCK, TICK_CLOCK, TraceInfo, encode,
                                   metadata, read_trace)
 from kmodel.consumer.sched_workload import TICK_NS, SchedModel
@@ -231,6 +232,7 @@ class Recorder:
                 self.sched.stop(self.sched.truth.last)
             self._final_flush(consumer)
             consumer.finish()
+            write_trace_index(self.outdir)      # DIR/index/<stream>.idx (ctf_index.py)
             return self._stats()
         finally:
             if consumer is not None:

@@ -11,7 +11,8 @@ The rules (docs/guarantees.md):
 - The destination may be a name that does not exist yet, or an empty
   directory.  A directory that holds anything is replaced only with
   ``--force``, and only if it holds a kmodel trace and nothing else: a
-  ``metadata`` file that says it is kmodel's, and stream files.  Anything
+  ``metadata`` file that says it is kmodel's, stream files, and an
+  ``index`` directory of their index files (ctf_index.py).  Anything
   else in it (a crash region a user kept there, a file of their own) makes
   the command refuse, naming it, before anything runs.
 - The replacement is one exchange of the two names (hw.hostfile.exchange),
@@ -29,6 +30,7 @@ __all__ = ["TraceDirError", "check_destination", "NewTrace", "KMODEL_TRACE_MARK"
 # What a kmodel trace's metadata says of itself (ctf.py writes it in env).
 KMODEL_TRACE_MARK = re.compile(r'\btracer_name\s*=\s*"kmodel"|\bkmodel_trace\s*=\s*1\s*;')
 STREAM_FILE = re.compile(r"channel0_(\d+|global)")
+INDEX_FILE = re.compile(r"channel0_(\d+|global)\.idx")
 METADATA_LIMIT = 1 << 20
 
 
@@ -47,7 +49,15 @@ def _why_not_a_trace(path: str) -> str | None:
         return str(e)
     if not KMODEL_TRACE_MARK.search(text.decode(errors="replace")):
         return "its metadata is not a kmodel trace's"
-    foreign = sorted(n for n in names if n != "metadata" and not STREAM_FILE.fullmatch(n))
+    foreign = sorted(n for n in names if n not in ("metadata", "index") and
+                     not STREAM_FILE.fullmatch(n))
+    if "index" in names:                # the streams' index files (ctf_index.py)
+        idx = os.path.join(path, "index")
+        if os.path.islink(idx) or not os.path.isdir(idx):
+            foreign.append("index")
+        else:
+            foreign += sorted(f"index/{n}" for n in os.listdir(idx)
+                              if not INDEX_FILE.fullmatch(n))
     if foreign:
         return (f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
                 f"which {'is' if len(foreign) == 1 else 'are'} not part of a kmodel trace")
