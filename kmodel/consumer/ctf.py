@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
 from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index
+from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
 from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
                                  unpack_packet_header, unpack_record_header)
@@ -399,11 +400,14 @@ def check_metadata(path):
     writes: this reader decodes kmodel's layout only, so it takes only the
     text that declares it (byte for byte, with the UUID, header format, name,
     clock offset and raw classes it declares), where babeltrace2 would refuse
-    what is not CTF and read any CTF that is.  The format is an EventHeader,
-    or None for kmodel's own header."""
+    what is not CTF and read any CTF that is.  The file may be TSDL text or
+    metadata packets (metadata_channel.py: their text, and their UUID the
+    trace's).  The format is an EventHeader, or None for kmodel's own header."""
     try:
-        text = read_regular_file(path, METADATA_LIMIT, "metadata file").decode("utf-8")
-    except HostFileError as e:
+        raw, packets_uuid = metadata_file_text(
+            read_regular_file(path, METADATA_LIMIT, "metadata file"), path)
+        text = raw.decode("utf-8")
+    except (HostFileError, MetadataError) as e:
         raise TraceError(str(e)) from None
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not text: not CTF metadata") from None
@@ -424,6 +428,9 @@ def check_metadata(path):
     if not ok:
         raise TraceError(f"{path}: not the metadata kmodel writes (kmodel trace show reads "
                          "kmodel's traces; babeltrace2 reads any CTF trace)")
+    if packets_uuid is not None and packets_uuid != info.uuid_bytes:
+        raise TraceError(f"{path}: its packets' UUID {uuidlib.UUID(bytes=packets_uuid)} is "
+                         f"not the trace's ({info.uuid})")
     return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header)
 
 

@@ -24,6 +24,7 @@ import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf_index import write_trace_index
+from kmodel.consumer.metadata_channel import lttng_metadata_packets
 from kmodel.consumer.ctf import (EVENT_CLASSES, SCHED_CLOCK, TICK_CLOCK, TraceInfo, encode,
                                   metadata, read_trace)
 from kmodel.consumer.sched_workload import TICK_NS, SchedModel
@@ -220,8 +221,8 @@ class Recorder:
             self.metadata_text = metadata(info)
             self.rbc.uuid = info.uuid_bytes
             self.rbc.header = header_of(info.header)
-            with open(os.path.join(self.outdir, "metadata"), "w") as f:
-                f.write(self.metadata_text)
+            with open(os.path.join(self.outdir, "metadata"), "wb") as f:
+                f.write(lttng_metadata_packets(self.metadata_text, info.uuid_bytes))
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             if o.workload == "sched":

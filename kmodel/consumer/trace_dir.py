@@ -24,6 +24,7 @@ import shutil
 import tempfile
 
 from hw.hostfile import HostFileError, exchange, read_regular_file
+from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
 
 __all__ = ["TraceDirError", "check_destination", "NewTrace", "KMODEL_TRACE_MARK"]
 
@@ -44,8 +45,9 @@ def _why_not_a_trace(path: str) -> str | None:
     if "metadata" not in names:
         return "it holds no metadata file: not a trace"
     try:
-        text = read_regular_file(os.path.join(path, "metadata"), METADATA_LIMIT, "metadata")
-    except HostFileError as e:
+        text, _ = metadata_file_text(read_regular_file(os.path.join(path, "metadata"),
+                                                       METADATA_LIMIT, "metadata"))
+    except (HostFileError, MetadataError) as e:     # (text, or packets: metadata_channel.py)
         return str(e)
     if not KMODEL_TRACE_MARK.search(text.decode(errors="replace")):
         return "its metadata is not a kmodel trace's"
