@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
 from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index
 from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
+from kmodel.consumer.trace_dir import session_trace
 from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
                                  unpack_packet_header, unpack_record_header)
@@ -563,9 +564,11 @@ def read_trace(path, decode_events=True):
     wrote: its metadata checked (check_metadata), every other file a stream
     (read_stream: with decode_events False, records counted, not decoded),
     and its index files, if it has an index/ directory, checked against the
-    streams (ctf_index.check_trace_index)."""
+    streams (ctf_index.check_trace_index).  path may be a session directory
+    whose trace is in kernel/ (trace_dir.session_trace)."""
     if not os.path.isdir(path):
         raise TraceError(f"{path}: not a directory")
+    path = session_trace(path)          # SESSION/kernel (trace record --session)
     if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
     classes, header = check_metadata(os.path.join(path, "metadata"))

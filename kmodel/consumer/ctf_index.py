@@ -190,23 +190,23 @@ def read_index_file(path: str, stream_size: int | None = None
     if body % n:
         raise CtfIndexError(f"{name}: {body} bytes of entries is not a whole number of "
                             f"{n}-byte entries")
-    entries = []
+    entries: list[CtfPacketIndex] = []
     for i in range(body // n):
         raw = data[FILE_HDR.size + i * n:FILE_HDR.size + (i + 1) * n][:ENTRY.size]
-        e = CtfPacketIndex(*ENTRY.unpack(raw.ljust(ENTRY.size, b"\0")))
+        entry = CtfPacketIndex(*ENTRY.unpack(raw.ljust(ENTRY.size, b"\0")))
         if n < ENTRY.size or minor < 1:
-            e = e._replace(stream_instance_id=(1 << 64) - 1, packet_seq_num=(1 << 64) - 1)
-        if e.packet_size % 8:
-            raise CtfIndexError(f"{name}: entry {i}: packet_size {e.packet_size} bits is not "
+            entry = entry._replace(stream_instance_id=(1 << 64) - 1, packet_seq_num=(1 << 64) - 1)
+        if entry.packet_size % 8:
+            raise CtfIndexError(f"{name}: entry {i}: packet_size {entry.packet_size} bits is not "
                                 "whole bytes")
-        if entries and e.offset < entries[-1].offset:
-            raise CtfIndexError(f"{name}: entry {i}: offset {e.offset} goes back (the entry "
+        if entries and entry.offset < entries[-1].offset:
+            raise CtfIndexError(f"{name}: entry {i}: offset {entry.offset} goes back (the entry "
                                 f"before is at {entries[-1].offset})")
-        if e.timestamp_end < e.timestamp_begin:
-            raise CtfIndexError(f"{name}: entry {i}: timestamp_end {e.timestamp_end} is "
-                                f"before timestamp_begin {e.timestamp_begin}")
-        entries.append(e)
-    total = sum(e.packet_size // 8 for e in entries)
+        if entry.timestamp_end < entry.timestamp_begin:
+            raise CtfIndexError(f"{name}: entry {i}: timestamp_end {entry.timestamp_end} is "
+                                f"before timestamp_begin {entry.timestamp_begin}")
+        entries.append(entry)
+    total = sum(entry.packet_size // 8 for entry in entries)
     if stream_size is not None and total != stream_size:
         raise CtfIndexError(f"{name}: its packets add up to {total} bytes, the stream file "
                             f"holds {stream_size}")

@@ -132,7 +132,7 @@ def metadata_packets(data: bytes, name: str = "metadata") -> list[MetadataPacket
     least the header) and that each packet is whole: a MetadataError names
     the packet's offset and what is wrong.  Little-endian only: the byte
     order kmodel writes."""
-    packets = []
+    packets: list[MetadataPacket] = []
     pos = 0
     while pos < len(data):
         if len(data) - pos < METADATA_HDR:
@@ -159,8 +159,9 @@ def metadata_packets(data: bytes, name: str = "metadata") -> list[MetadataPacket
         if pos + size // 8 > len(data):
             raise MetadataError(f"{name}: offset {pos}: truncated metadata packet "
                                 f"({len(data) - pos} of {size // 8} bytes)")
-        packets.append(MetadataPacket(pos, *f[1:], bytes(data[pos + METADATA_HDR:
-                                                              pos + content // 8])))
+        packets.append(MetadataPacket(pos, uuid, checksum, content, size, f[5], f[6], f[7],
+                                      f[8], f[9], bytes(data[pos + METADATA_HDR:
+                                                             pos + content // 8])))
         pos += size // 8
     return packets
 
