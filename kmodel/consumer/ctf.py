@@ -559,13 +559,15 @@ def _lttng_records(data, at, end, name, classes, header, ts_begin, decode_events
     return events, count
 
 
-def read_trace(path, decode_events=True):
+def read_trace(path, decode_events=True, check_index=True):
     """read_trace - {stream file name: [Packet]} of a trace directory kmodel
     wrote: its metadata checked (check_metadata), every other file a stream
     (read_stream: with decode_events False, records counted, not decoded),
     and its index files, if it has an index/ directory, checked against the
-    streams (ctf_index.check_trace_index).  path may be a session directory
-    whose trace is in kernel/ (trace_dir.session_trace)."""
+    streams (ctf_index.check_trace_index; not with check_index False: the
+    recorder's count of what it has just written, the index written from
+    those same streams).  path may be a session directory whose trace is in
+    kernel/ (trace_dir.session_trace)."""
     if not os.path.isdir(path):
         raise TraceError(f"{path}: not a directory")
     path = session_trace(path)          # SESSION/kernel (trace record --session)
@@ -577,7 +579,8 @@ def read_trace(path, decode_events=True):
                if name != "metadata" and not name.startswith(".") and
                not os.path.isdir(os.path.join(path, name))}   # (index/, a snapshot-TICK trace)
     try:
-        check_trace_index(path)         # index/, if the trace has one: each entry its packet's
+        if check_index:                 # index/, if the trace has one: each entry its packet's
+            check_trace_index(path)
     except (CtfIndexError, OSError) as e:
         raise TraceError(f"{path}: {e}") from None
     return streams

@@ -323,7 +323,8 @@ class Recorder:
                                   lost_wrap=rb.records_lost_wrap.counter,
                                   lost_big=rb.records_lost_big.counter,
                                   overrun=rb.records_overrun.counter)
-        for name, packets in read_trace(self.outdir, decode_events=False).items():
+        for name, packets in read_trace(self.outdir, decode_events=False,
+                                        check_index=False).items():
             for p in packets:           # (counted, not decoded: a stop within a second)
                 st = stats.setdefault(p.cpu, CpuStats())
                 st.read += p.n_events
