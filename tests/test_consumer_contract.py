@@ -45,7 +45,13 @@ def record(tmp_path, consumer, *extra):
 
 
 def streams(d):
-    return {name: (d / name).read_bytes() for name in sorted(os.listdir(d))}
+    return {name: (d / name).read_bytes() for name in sorted(os.listdir(d))
+            if (d / name).is_file()}
+
+
+def index_files(d):
+    return {name: (d / "index" / name).read_bytes()
+            for name in sorted(os.listdir(d / "index"))}
 
 
 def test_defining_a_consumer_registers_it_and_help_offers_it(capsys):
@@ -75,15 +81,18 @@ def test_every_consumer_writes_the_same_trace(tmp_path, capsys):
     gives the same packets, padded with zeroes where the others carry what an
     earlier lap left in the padding."""
     got = {}
+    indexes = []
     for consumer in ("splice", "mmap", "read", "copy"):
         rc, d = record(tmp_path, consumer)
         assert rc == 0, capsys.readouterr()
         got[consumer] = streams(d)
+        indexes.append(index_files(d))
         trace = read_trace(str(d))
         assert sum(len(p.events) for ps in trace.values() for p in ps) > 0
     out = capsys.readouterr().out
     assert "sendfile calls" in out and "read calls" in out and "write calls" in out
     assert got["splice"] == got["mmap"] == got["copy"]
+    assert indexes[0] and all(i == indexes[0] for i in indexes)    # the same packets
     assert got["read"].keys() == got["splice"].keys()
     for name, stream in got["read"].items():
         assert contents(stream) == contents(got["splice"][name])

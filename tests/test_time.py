@@ -146,7 +146,8 @@ def test_same_options_same_trace(tmp_path):
     outs = []
     for name in ("a", "b"):
         record_in_time(tmp_path / name, w, 300_000, bandwidth=5e7, switch_timer_us=50)
-        outs.append({f.name: f.read_bytes() for f in (tmp_path / name).iterdir()})
+        outs.append({str(f.relative_to(tmp_path / name)): f.read_bytes()
+                     for f in (tmp_path / name).rglob("*") if f.is_file()})
     assert outs[0] == outs[1]
 
 

@@ -72,8 +72,10 @@ def test_the_same_options_give_the_same_trace(tmp_path):
     (tmp_path / "b").mkdir()
     a, _, _ = record(tmp_path / "a", events=40)
     b, _, _ = record(tmp_path / "b", events=40)
-    assert sorted(os.listdir(a)) == sorted(os.listdir(b))
-    for name in os.listdir(a):
+    files = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
+    assert "index/channel0_0.idx" in files
+    for name in files:
         assert (a / name).read_bytes() == (b / name).read_bytes()
 
 

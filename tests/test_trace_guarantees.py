@@ -107,7 +107,7 @@ def test_force_replaces_a_kmodel_trace_only_when_the_new_one_is_whole(old_trace,
     assert read_trace(str(d)) and hidden_left(tmp_path) == []
 
 
-@pytest.mark.parametrize("intruder", ["notes.txt", "crash.img", "subdir/"])
+@pytest.mark.parametrize("intruder", ["notes.txt", "crash.img", "subdir/", "index/notes.txt"])
 def test_force_refuses_a_directory_that_holds_more_than_a_trace(old_trace, intruder, capsys):
     d, _ = old_trace
     p = d / intruder.rstrip("/")

@@ -13,9 +13,14 @@ else).  SIGINT or SIGTERM stops the workload between two ticks; the buffers
 are flushed and drained, the table printed, and it exits 130 or 143 with a
 whole trace in DIR.
 
+With ``--session``, DIR is a session directory and the trace goes in
+``DIR/kernel/``, as LTTng lays out a kernel session; without it, in DIR
+itself, as before.
+
 ``show`` prints a trace kmodel wrote, with our own small reader, for tests
 and for machines without babeltrace2: one line per packet, or per event with
---events.
+--events.  DIR may be the trace or a session directory that holds it in
+``kernel/``.
 """
 import os
 import signal
@@ -32,7 +37,7 @@ from kmodel.cli.signals import StopSignals, Terminated
 from kmodel.consumer.base import consumer_help, consumer_names
 from kmodel.consumer.ctf import TraceError, read_trace
 from kmodel.consumer.record import WORKLOADS, Recorder, RecordOptions, header_for
-from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+from kmodel.consumer.trace_dir import KERNEL_TRACE_DIR, NewTrace, TraceDirError
 from kmodel.cli.trace_time import add_time_options, timed_options, write_time_report
 from kmodel.consumer.timed_record import TimedRecorder
 from kmodel.relay.backend import backend_names
@@ -116,10 +121,15 @@ def cmd_record(args, out):
 
     def progress(text):
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    where = os.path.join(args.dir, KERNEL_TRACE_DIR) if args.session else args.dir
     try:
         with StopSignals() as stop:
-            rec = Recorder(opts, new.tmp, progress, stop=stop.requested) if timed is None \
-                else TimedRecorder(opts, timed, new.tmp, progress, stop=stop.requested)
+            outdir = new.tmp
+            if args.session:                # SESSION/kernel/ (trace_dir.py)
+                outdir = os.path.join(new.tmp, KERNEL_TRACE_DIR)
+                os.mkdir(outdir)
+            rec = Recorder(opts, outdir, progress, stop=stop.requested) if timed is None \
+                else TimedRecorder(opts, timed, outdir, progress, stop=stop.requested)
             stats = rec.run()
             if rec.script_error is not None:    # as kmodel run stops: exit 2, DIR untouched
                 raise UsageError(f"{rec.script_error}; nothing written to {args.dir}")
@@ -132,9 +142,9 @@ def cmd_record(args, out):
         new.abort()
     print("", file=sys.stderr)
     if timed is None:
-        out.write(f"trace in {args.dir}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
+        out.write(f"trace in {where}/ ({rec.ticks} ticks, {rec.consumer.summary()})\n")
     else:
-        write_time_report(out, args.dir, rec)
+        write_time_report(out, where, rec)
     if stop.signum is not None:
         out.write(f"stopped by {signal.Signals(stop.signum).name} at "
                   f"{'tick %d' % rec.ticks if timed is None else 'that time'}: "
@@ -227,6 +237,9 @@ def add_parser(sub):
                         "DIR/snapshot-TICK as a CTF trace, consuming nothing (lttng "
                         "snapshot record)")
     r.add_argument("--force", action="store_true", help="replace the trace in DIR")
+    r.add_argument("--session", action="store_true",
+                   help="DIR is a session: the trace goes in DIR/kernel/, as LTTng lays out "
+                        "a kernel session (lttng-analyses reads the tracer's version there)")
     add_time_options(r)
     r.set_defaults(func=cmd_record)
     s2 = tsub.add_parser("show", help="print a trace kmodel recorded")

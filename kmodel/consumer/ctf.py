@@ -34,6 +34,9 @@ import zlib
 from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
+from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index
+from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
+from kmodel.consumer.trace_dir import session_trace
 from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
                                  unpack_packet_header, unpack_record_header)
@@ -398,11 +401,14 @@ def check_metadata(path):
     writes: this reader decodes kmodel's layout only, so it takes only the
     text that declares it (byte for byte, with the UUID, header format, name,
     clock offset and raw classes it declares), where babeltrace2 would refuse
-    what is not CTF and read any CTF that is.  The format is an EventHeader,
-    or None for kmodel's own header."""
+    what is not CTF and read any CTF that is.  The file may be TSDL text or
+    metadata packets (metadata_channel.py: their text, and their UUID the
+    trace's).  The format is an EventHeader, or None for kmodel's own header."""
     try:
-        text = read_regular_file(path, METADATA_LIMIT, "metadata file").decode("utf-8")
-    except HostFileError as e:
+        raw, packets_uuid = metadata_file_text(
+            read_regular_file(path, METADATA_LIMIT, "metadata file"), path)
+        text = raw.decode("utf-8")
+    except (HostFileError, MetadataError) as e:
         raise TraceError(str(e)) from None
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not text: not CTF metadata") from None
@@ -423,6 +429,9 @@ def check_metadata(path):
     if not ok:
         raise TraceError(f"{path}: not the metadata kmodel writes (kmodel trace show reads "
                          "kmodel's traces; babeltrace2 reads any CTF trace)")
+    if packets_uuid is not None and packets_uuid != info.uuid_bytes:
+        raise TraceError(f"{path}: its packets' UUID {uuidlib.UUID(bytes=packets_uuid)} is "
+                         f"not the trace's ({info.uuid})")
     return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header)
 
 
@@ -582,16 +591,28 @@ def _count_lttng_records(data, at, end, name, classes, header):
     return count
 
 
-def read_trace(path, decode_events=True):
+def read_trace(path, decode_events=True, check_index=True):
     """read_trace - {stream file name: [Packet]} of a trace directory kmodel
     wrote: its metadata checked (check_metadata), every other file a stream
-    (read_stream: with decode_events False, records counted, not decoded)."""
+    (read_stream: with decode_events False, records counted, not decoded),
+    and its index files, if it has an index/ directory, checked against the
+    streams (ctf_index.check_trace_index; not with check_index False: the
+    recorder's count of what it has just written, the index written from
+    those same streams).  path may be a session directory whose trace is in
+    kernel/ (trace_dir.session_trace)."""
     if not os.path.isdir(path):
         raise TraceError(f"{path}: not a directory")
+    path = session_trace(path)          # SESSION/kernel (trace record --session)
     if not os.path.lexists(os.path.join(path, "metadata")):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
     classes, header = check_metadata(os.path.join(path, "metadata"))
-    return {name: read_stream(os.path.join(path, name), classes, header, decode_events)
-            for name in sorted(os.listdir(path))
-            if name != "metadata" and not name.startswith(".") and
-            not os.path.isdir(os.path.join(path, name))}      # (a snapshot-TICK trace)
+    streams = {name: read_stream(os.path.join(path, name), classes, header, decode_events)
+               for name in sorted(os.listdir(path))
+               if name != "metadata" and not name.startswith(".") and
+               not os.path.isdir(os.path.join(path, name))}   # (index/, a snapshot-TICK trace)
+    try:
+        if check_index:                 # index/, if the trace has one: each entry its packet's
+            check_trace_index(path)
+    except (CtfIndexError, OSError) as e:
+        raise TraceError(f"{path}: {e}") from None
+    return streams

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
+from kmodel.consumer.ctf_index import write_trace_index
+from kmodel.consumer.metadata_channel import lttng_metadata_packets
 from kmodel.consumer.ctf import (EVENT_CLASSES, SCHED_CLOCK, TICK_CLOCK, TraceInfo, encode,
                                   metadata, read_trace)
 from kmodel.consumer.sched_workload import TICK_NS, SchedModel
@@ -219,8 +221,8 @@ class Recorder:
             self.metadata_text = metadata(info)
             self.rbc.uuid = info.uuid_bytes
             self.rbc.header = header_of(info.header)
-            with open(os.path.join(self.outdir, "metadata"), "w") as f:
-                f.write(self.metadata_text)
+            with open(os.path.join(self.outdir, "metadata"), "wb") as f:
+                f.write(lttng_metadata_packets(self.metadata_text, info.uuid_bytes))
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             if o.workload == "sched":
@@ -231,6 +233,7 @@ class Recorder:
                 self.sched.stop(self.sched.truth.last)
             self._final_flush(consumer)
             consumer.finish()
+            write_trace_index(self.outdir)      # DIR/index/<stream>.idx (ctf_index.py)
             return self._stats()
         finally:
             if consumer is not None:
@@ -320,7 +323,8 @@ class Recorder:
                                   lost_wrap=rb.records_lost_wrap.counter,
                                   lost_big=rb.records_lost_big.counter,
                                   overrun=rb.records_overrun.counter)
-        for name, packets in read_trace(self.outdir, decode_events=False).items():
+        for name, packets in read_trace(self.outdir, decode_events=False,
+                                        check_index=False).items():
             for p in packets:           # (counted, not decoded: a stop within a second)
                 st = stats.setdefault(p.cpu, CpuStats())
                 st.read += p.n_events

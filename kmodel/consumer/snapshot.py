@@ -18,6 +18,7 @@ import os
 from typing import TYPE_CHECKING
 
 from kmodel.consumer.ctf import metadata, stream_name
+from kmodel.consumer.metadata_channel import lttng_metadata_packets
 from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.relay_alloc import ltt_relay_read
 from kmodel.relay.ring_buffer import (lib_ring_buffer_snapshot, subbuf_packet_size,
@@ -35,11 +36,12 @@ def snapshot_channel(rbc: rb_channel, outdir: str,
     writer's sub-buffer to outdir (a new directory: metadata and one stream
     a buffer), consuming nothing; {cpu: packets written}.  meta is the
     recording's metadata text (its UUID, header format and clock), kmodel's
-    default if not given."""
+    default if not given; it is written in metadata packets with rbc's UUID
+    (metadata_channel.py), as LTTng's snapshot writes the metadata stream."""
     k = rbc.k
     os.mkdir(outdir)
-    with open(os.path.join(outdir, "metadata"), "w") as f:
-        f.write(metadata() if meta is None else meta)
+    with open(os.path.join(outdir, "metadata"), "wb") as f:     # (metadata_channel.py)
+        f.write(lttng_metadata_packets(metadata() if meta is None else meta, rbc.uuid))
     S = rbc.subbuf_size
     written: dict[int | None, int] = {}
     with k.on_cpu(k.boot_cpu):

@@ -11,11 +11,17 @@ The rules (docs/guarantees.md):
 - The destination may be a name that does not exist yet, or an empty
   directory.  A directory that holds anything is replaced only with
   ``--force``, and only if it holds a kmodel trace and nothing else: a
-  ``metadata`` file that says it is kmodel's, and stream files.  Anything
+  ``metadata`` file that says it is kmodel's, stream files, and an
+  ``index`` directory of their index files (ctf_index.py).  Anything
   else in it (a crash region a user kept there, a file of their own) makes
   the command refuse, naming it, before anything runs.
 - The replacement is one exchange of the two names (hw.hostfile.exchange),
   then the old trace is removed.
+- A session directory (``trace record --session``) is laid out as LTTng lays
+  out a kernel session: the trace in ``SESSION/kernel/`` (lttng-tools'
+  ``DEFAULT_KERNEL_TRACE_DIR``), its index in ``SESSION/kernel/index/``.
+  ``--force`` replaces a session that holds a kmodel trace in ``kernel/``
+  and nothing else, whether or not the new one is a session.
 """
 import os
 import re
@@ -23,35 +29,71 @@ import shutil
 import tempfile
 
 from hw.hostfile import HostFileError, exchange, read_regular_file
+from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
 
-__all__ = ["TraceDirError", "check_destination", "NewTrace", "KMODEL_TRACE_MARK"]
+__all__ = ["TraceDirError", "check_destination", "NewTrace", "KMODEL_TRACE_MARK",
+           "KERNEL_TRACE_DIR", "session_trace"]
 
 # What a kmodel trace's metadata says of itself (ctf.py writes it in env).
 KMODEL_TRACE_MARK = re.compile(r'\btracer_name\s*=\s*"kmodel"|\bkmodel_trace\s*=\s*1\s*;')
 STREAM_FILE = re.compile(r"channel0_(\d+|global)")
+INDEX_FILE = re.compile(r"channel0_(\d+|global)\.idx")
 METADATA_LIMIT = 1 << 20
+KERNEL_TRACE_DIR = "kernel"             # a session's kernel domain (lttng-tools' defaults.h)
 
 
 class TraceDirError(ValueError):
     """A destination that cannot be written or replaced; the message says why."""
 
 
+def session_trace(path: str) -> str:
+    """session_trace - the trace directory of path: path/kernel if path is a
+    session directory (no metadata of its own, a kernel/ that has one, as
+    ``trace record --session`` and LTTng lay out a kernel session), else
+    path itself."""
+    kernel = os.path.join(path, KERNEL_TRACE_DIR)
+    if not os.path.lexists(os.path.join(path, "metadata")) and \
+            os.path.isdir(kernel) and not os.path.islink(kernel) and \
+            os.path.lexists(os.path.join(kernel, "metadata")):
+        return kernel
+    return path
+
+
 def _why_not_a_trace(path: str) -> str | None:
-    """Why directory path is not a kmodel trace and nothing else, or None."""
+    """Why directory path is not a kmodel trace and nothing else, or None
+    (a session directory holding one in kernel/ and nothing else is one)."""
     names = os.listdir(path)
+    if session_trace(path) != path:
+        foreign = sorted(n for n in names if n != KERNEL_TRACE_DIR)
+        if foreign:
+            return _foreign(foreign, "a kmodel session")
+        return _why_not_a_trace(os.path.join(path, KERNEL_TRACE_DIR))
     if "metadata" not in names:
         return "it holds no metadata file: not a trace"
     try:
-        text = read_regular_file(os.path.join(path, "metadata"), METADATA_LIMIT, "metadata")
-    except HostFileError as e:
+        text, _ = metadata_file_text(read_regular_file(os.path.join(path, "metadata"),
+                                                       METADATA_LIMIT, "metadata"))
+    except (HostFileError, MetadataError) as e:     # (text, or packets: metadata_channel.py)
         return str(e)
     if not KMODEL_TRACE_MARK.search(text.decode(errors="replace")):
         return "its metadata is not a kmodel trace's"
-    foreign = sorted(n for n in names if n != "metadata" and not STREAM_FILE.fullmatch(n))
+    foreign = sorted(n for n in names if n not in ("metadata", "index") and
+                     not STREAM_FILE.fullmatch(n))
+    if "index" in names:                # the streams' index files (ctf_index.py)
+        idx = os.path.join(path, "index")
+        if os.path.islink(idx) or not os.path.isdir(idx):
+            foreign.append("index")
+        else:
+            foreign += sorted(f"index/{n}" for n in os.listdir(idx)
+                              if not INDEX_FILE.fullmatch(n))
     if foreign:
-        return (f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
-                f"which {'is' if len(foreign) == 1 else 'are'} not part of a kmodel trace")
+        return _foreign(foreign, "a kmodel trace")
     return None
+
+
+def _foreign(names: list[str], what: str) -> str:
+    return (f"it holds {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}, "
+            f"which {'is' if len(names) == 1 else 'are'} not part of {what}")
 
 
 def check_destination(path: str, force: bool) -> None:
