@@ -73,8 +73,12 @@ def run_map(fn, items, jobs=None, scheduler=None):
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
     procs = []
     try:
-        results = pool.map(fn, items)
-        procs = list((pool._processes or {}).values())  # all forked by map's submits
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)    # see _worker_init
+        try:
+            results = pool.map(fn, items)
+        finally:                                # all forked by map's submits (or
+            procs = list((pool._processes or {}).values())  # broken in them)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)     # (one that came: raised here)
         yield from results
     except BrokenProcessPool:
         raise WorkerDied(f"a worker process {_died(procs)}") from None
@@ -106,11 +110,18 @@ def _on_cluster(fn, items, scheduler):
         client.close()
 
 
+HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def _worker_init():
     """A worker leaves Ctrl-C to the parent (the terminal sends it to the whole
-    process group), which ends the workers itself."""
+    process group), which ends the workers itself, and dies of SIGTERM.  It is
+    forked with both signals held: until this runs it has the parent's Python
+    handlers, and a signal then (a stop while the workers start) would raise
+    in its bootstrap and print a traceback; held, it waits for these."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
 
 
 def _end_workers(procs):
