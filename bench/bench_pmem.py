@@ -74,7 +74,8 @@ def filled_region(path, per_cpu_kib):
     from kmodel.relay.pmem_layout import geometry
     subbuf = 64 << 10
     n = per_cpu_kib // 64
-    region = geometry(subbuf, n, 8)[2] >> 10          # KiB, exactly what 8 slots need
+    region = geometry(subbuf, n, 8, n + 1)[2] >> 10   # KiB, exactly what 8 slots need
+                                                        # (overwrite, era 2.x: a spare)
     with Machine(load_preset("nehalem-2009"), pmem_path=str(path)) as m:
         k = boot(m, cmdline=f"reserve_mem={region}K:4096:trace")
         try:

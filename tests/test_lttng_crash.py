@@ -39,27 +39,31 @@ def both(region, tmp_path, mode, capsys):
 
 
 @needs_tools
+@pytest.mark.parametrize("era", ["2.x", "2009"])
 @pytest.mark.parametrize("layer", ["lockless", "locked"])
 @pytest.mark.parametrize("scope", ["per-cpu", "global"])
 @pytest.mark.parametrize("mode", ["overwrite", "discard"])
-def test_lttng_crash_reads_what_crash_extract_reads(tmp_path, capsys, layer, scope, mode):
+def test_lttng_crash_reads_what_crash_extract_reads(tmp_path, capsys, layer, scope, mode, era):
     """Written past the buffer's size (overwritten or dropped), one packet
-    consumed, the last ones left open: the same events, in the same order."""
+    consumed, the last ones left open: the same events, in the same order,
+    in both eras (2.x's swaps: tests/test_pmem_table.py)."""
     region = tmp_path / "r.img"
-    record(region, events=600, mode=mode, scope=scope, layer=layer, flush=False, consume=1)
+    record(region, events=600, mode=mode, scope=scope, layer=layer, flush=False, consume=1,
+           era=era)
     theirs, ours = both(region, tmp_path, mode, capsys)
     assert theirs == ours and len(ours) > 100
 
 
 @needs_tools
-def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys):
+@pytest.mark.parametrize("era", ["2.x", "2009"])
+def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys, era):
     """kmodel trace record --backend pmem, killed with SIGKILL while it writes:
     lttng-crash recovers from the region what kmodel crash extract does."""
     img = tmp_path / "pmem.img"
     p = subprocess.Popen([sys.executable, "-m", "kmodel", "trace", "record", str(tmp_path / "t"),
                           "--backend", "pmem", "--cmdline", "reserve_mem=4M:4096:trace",
                           "--pmem", str(img), "--duration", "20000", "--subbuf-size", "4k",
-                          "--mode", "overwrite"],
+                          "--mode", "overwrite", "--era", era],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         seen = ""

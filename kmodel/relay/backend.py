@@ -38,6 +38,10 @@ What the layers above may call, and nothing else:
     counters_hook(buf)            ... after a counter a reader of a crashed
                                   kernel needs moved (a loss counted, a
                                   sub-buffer consumed), hook(rb), or None
+    table_hook(buf)               ... after the sub-buffer table changed (a swap,
+                                  a noref flag), hook(rb, order): store the IDs
+                                  named in order (positions, or -1 for the
+                                  reader's), in that order; or None
     tlb_size(tm)                  the page size (index in hw.tlb.SIZES) its accesses
                                   go through, for the accounting fold
     meta_per_page                 True when each access also reads a per-page
@@ -161,6 +165,10 @@ class RelayBackend(ABC):
 
     def counters_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
         """counters_hook - what it calls after a loss or a consume, or None."""
+        return None
+
+    def table_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
+        """table_hook - what it calls after the sub-buffer table changed, or None."""
         return None
 
     def module_init(self, mod: "LttRelayModule") -> None:

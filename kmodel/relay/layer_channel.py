@@ -52,8 +52,7 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
                      ) -> tuple[rb_channel | None, int]:
     """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason.
     history: the buffers keep every reservation and delivery (Bookkeeping).
-    era: whose reader side (rb_config.Era); None: DEFAULT_ERA, but 2009 on
-    pmem in overwrite mode (its region keeps no sub-buffer table)."""
+    era: whose reader side (rb_config.Era); None: DEFAULT_ERA."""
     lyr = get_layer(layer)
     if lyr is None:
         k.printk(KERN_ERR + f"ring_buffer_open: layer={layer!r} "
@@ -65,10 +64,6 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
     extra = 0
     if mode in tuple(Mode):
         runs = channel_era(era, mode, backend)
-        if era is not None and Era(era) is not runs:
-            k.printk(KERN_ERR + "ring_buffer_open: era=2.x overwrite needs the reader's "
-                     "sub-buffer table, which the pmem region does not keep: use era=2009")
-            return None, -EINVAL
         era = runs
         extra = extra_subbufs(runs, mode)
     chan, err = ltt_relay_open_debugfs(k, name, subbuf_size, n_subbufs, backend, placement,

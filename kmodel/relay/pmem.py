@@ -13,14 +13,17 @@ allocation interface (the sub-buffer layer, the locking layers, the
 consumers) runs on it unchanged.  What it adds is ``commit_hook``: after each
 commit the sub-buffer layer calls it, and it keeps the slot's metadata
 consistent (pmem_layout.persist_commit), so that a reader with no kernel can
-tell complete sub-buffers from partial ones.
+tell complete sub-buffers from partial ones; and ``table_hook``: after each
+change of the sub-buffer table (an era 2.x reader's swap, a noref flag) it
+stores the changed IDs in the slot's copy (pmem_table.py), so that a reader
+finds which backend sub-buffer holds which position, the reader's too.
 
 One channel holds the region at a time (another gets -EBUSY, in dmesg), and
 not while the region keeps the previous boot's trace (pmem_boot.py): that one
 must be saved and cleared first.
 """
 from hw import PAGE_SHIFT, PAGE_SIZE
-from kmodel.core.errno import EBUSY, EINVAL, ENOMEM
+from kmodel.core.errno import EBUSY, ENOMEM
 from kmodel.core.printk import KERN_ERR
 from kmodel.mm.page import Page
 from kmodel.relay.backend import Description
@@ -29,7 +32,9 @@ from kmodel.relay.pmem_boot import PMEM_REGION, pmem_boot, pmem_exit, pmem_state
 from kmodel.relay.pmem_layout import (HEADER_SIZE, META_HEAD, SB_META, format_slot,
                                       MAX_BUFFER_BYTES, free_header, geometry, pack_header,
                                       persist_commit,
-                                      persist_counters, persist_deliver)
+                                      persist_counters, persist_deliver, table_at)
+from kmodel.relay.pmem_table import TABLE_ID, persist_table
+from kmodel.relay.rb_backend import SB_ID_INDEX_MASK
 from kmodel.relay.static import StaticBackend
 
 
@@ -60,11 +65,9 @@ def pmem_alloc_buf(k, buf, nid):
                                  "/sys/kernel/debug/ltt/previous_boot/clear")
     if st.owner is not None and st.owner is not chan:
         return _refuse(k, EBUSY, f"the region holds channel {st.owner.base_filename!r}")
-    if chan.extra_subbufs:
-        return _refuse(k, EINVAL, "the region keeps n_subbufs sub-buffers a CPU and no "
-                                  "sub-buffer table: no spare for a 2.x reader (era=2009)")
     ncpus = max(k.cpu_possible_mask) + 1
-    ms, slot_size, need = geometry(chan.subbuf_size, chan.n_subbufs, ncpus)
+    n_alloc = chan.n_subbufs + chan.extra_subbufs      # num_subbuf_alloc
+    ms, slot_size, need = geometry(chan.subbuf_size, chan.n_subbufs, ncpus, n_alloc)
     if chan.alloc_size * ncpus > MAX_BUFFER_BYTES:      # no reader would take it
         return _refuse(k, ENOMEM, f"{ncpus} CPUs x {chan.alloc_size >> 10} KiB: more than "
                                   f"the {MAX_BUFFER_BYTES >> 20} MiB of buffers a region "
@@ -80,7 +83,7 @@ def pmem_alloc_buf(k, buf, nid):
             st.view[at:at + ms] = bytes(ms)
         name = getattr(chan.parent, "name", "") or chan.base_filename
         head = pack_header(st.size, chan.subbuf_size, chan.n_subbufs, ncpus,
-                           k.machine.boots, name)
+                           k.machine.boots, name, n_alloc)
         st.view[:len(head)] = head
         st.owner = chan
     slot = HEADER_SIZE + buf.cpu * slot_size
@@ -126,8 +129,21 @@ def pmem_commit(rb, idx, end, cc):
     # the metadata stores go to the region too: the slot's counters and one entry
     # (the checksums are kmodel's own, and their CPU work is not charged)
     buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, META_HEAD.size + SB_META.size)
-    persist_commit(buf.priv.meta, buf.view[idx * S:(idx + 1) * S], idx, lap, S, cc - lap * S,
+    b = rb.wsb[idx].counter & SB_ID_INDEX_MASK  # the backend sub-buffer the writers fill
+    persist_commit(buf.priv.meta, buf.view[b * S:(b + 1) * S], idx, lap, S, cc - lap * S,
                    rb.data_size[idx], _counters(rb))
+
+
+def pmem_table(rb, order):
+    """table_hook: after the sub-buffer table changed in memory, store the IDs
+    named in order (positions, or pmem_table.RSB) in the slot's copy, in that
+    order (pmem_table.py says why the order matters).  LTTng keeps its table
+    in the buffer's own memory (backend_types.h) and needs no copy."""
+    buf = rb.rbuf
+    buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, TABLE_ID.size * len(order))
+    bufb = rb.bufb
+    persist_table(buf.priv.meta, table_at(bufb.n), bufb.n, [w.counter for w in bufb.wsb],
+                  bufb.rsb, order)
 
 
 def _counters(rb):
@@ -177,6 +193,9 @@ class PmemBackend(StaticBackend):
 
     def counters_hook(self, buf):
         return pmem_counters
+
+    def table_hook(self, buf):
+        return pmem_table
 
     def module_init(self, mod):
         pmem_boot(mod)

@@ -7,8 +7,19 @@ reads the region file of a dead emulator.  All fields are little-endian.
 
     offset 0            region header (one page), its own CRC32 last
     HEADER_SIZE         slot 0: per-CPU metadata (meta_size), then the CPU's
-                        buffer (alloc_size = subbuf_size * n_subbufs)
+                        buffer: n_alloc backend sub-buffers of subbuf_size
+                        (n_subbufs, and one more, the reader's spare, in an
+                        era 2.x overwrite buffer: lib_ring_buffer_backend_allocate's
+                        num_subbuf_alloc)
     ... slot_size       slot 1, and so on for every possible CPU
+
+Layout version 3 (this one) adds ``n_alloc`` to the header and, after a
+slot's sub-buffer entries, the sub-buffer table (pmem_table.py): the
+writers' IDs ``wsb[n_subbufs]`` and the reader's ``rsb``, 8 bytes each, as
+LTTng's ``buf_wsb``/``buf_rsb`` (index, noref flag, offset tag).  The
+entries below stay by position (sub-buffer ``idx`` of the ring), and the
+table says which backend sub-buffer holds a position's bytes.  Version 2
+regions (no table, n_subbufs sub-buffers: the identity) are still read.
 
 A slot's metadata is what LTTng's ``RING_BUFFER_OOPS_CONSISTENCY`` keeps for
 lttng-crash: the produced and consumed positions, the loss counters, and for
@@ -34,18 +45,23 @@ import zlib
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, record_size,
                                  pack_packet_header, unpack_packet_header,
                                  unpack_record_header)
+from kmodel.relay.pmem_table import TABLE_ID, position_subbufs
 
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
 FREE_MAGIC = int.from_bytes(b"KMODELFR", "little")  # a region kmodel took, with no trace
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
+READ_VERSIONS = (2, 3)                          # what this kmodel reads
 HEADER_SIZE = 4096
 # The region header's fields and their formats; the CRC32 of them follows.
-HEADER_FIELDS = (("magic", "Q"), ("version", "I"), ("header_size", "I"), ("region_size", "Q"),
-                 ("subbuf_size", "I"), ("n_subbufs", "I"), ("nr_cpus", "I"),
-                 ("meta_size", "I"), ("slot_size", "Q"), ("data_offset", "Q"), ("boot", "I"),
-                 ("name", "32s"))
+# Version 2's are the first twelve; version 3 adds n_alloc.
+HEADER_FIELDS_V2 = (("magic", "Q"), ("version", "I"), ("header_size", "I"),
+                    ("region_size", "Q"), ("subbuf_size", "I"), ("n_subbufs", "I"),
+                    ("nr_cpus", "I"), ("meta_size", "I"), ("slot_size", "Q"),
+                    ("data_offset", "Q"), ("boot", "I"), ("name", "32s"))
+HEADER_FIELDS = HEADER_FIELDS_V2 + (("n_alloc", "I"),)
 FIELDS = tuple(name for name, _ in HEADER_FIELDS)
 REGION_HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+REGION_HEADER_V2 = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS_V2))
 OFFSETS = {name: struct.calcsize("<" + "".join(code for _, code in HEADER_FIELDS[:i]))
            for i, (name, _) in enumerate(HEADER_FIELDS)}
 OFFSETS["crc"] = REGION_HEADER.size
@@ -73,23 +89,32 @@ class PmemLayoutError(ValueError):
     """A region that cannot be read: the message names the field and its offset."""
 
 
-def meta_size(n_subbufs):
+def table_at(n_subbufs):
+    """Where a slot's sub-buffer table starts in its metadata (version 3):
+    wsb[0..n_subbufs-1], then rsb."""
+    return META_HEAD.size + SB_META.size * ENTRIES * n_subbufs
+
+
+def meta_size(n_subbufs, version=LAYOUT_VERSION):
     """The bytes of one slot's metadata, rounded up to a page."""
-    return (META_HEAD.size + SB_META.size * ENTRIES * n_subbufs + 4095) & ~4095
+    table = TABLE_ID.size * (n_subbufs + 1) if version >= 3 else 0
+    return (table_at(n_subbufs) + table + 4095) & ~4095
 
 
-def geometry(subbuf_size, n_subbufs, nr_cpus):
-    """(meta_size, slot_size, bytes needed) of a region for this channel."""
-    ms = meta_size(n_subbufs)
-    slot = ms + subbuf_size * n_subbufs
+def geometry(subbuf_size, n_subbufs, nr_cpus, n_alloc=None, version=LAYOUT_VERSION):
+    """(meta_size, slot_size, bytes needed) of a region for this channel;
+    n_alloc: backend sub-buffers a CPU (n_subbufs, or one more for a spare)."""
+    ms = meta_size(n_subbufs, version)
+    slot = ms + subbuf_size * (n_subbufs if n_alloc is None else n_alloc)
     return ms, slot, HEADER_SIZE + slot * nr_cpus
 
 
-def pack_header(region_size, subbuf_size, n_subbufs, nr_cpus, boot, name):
-    ms, slot, _ = geometry(subbuf_size, n_subbufs, nr_cpus)
+def pack_header(region_size, subbuf_size, n_subbufs, nr_cpus, boot, name, n_alloc=None):
+    n_alloc = n_subbufs if n_alloc is None else n_alloc
+    ms, slot, _ = geometry(subbuf_size, n_subbufs, nr_cpus, n_alloc)
     body = REGION_HEADER.pack(REGION_MAGIC, LAYOUT_VERSION, HEADER_SIZE, region_size,
                               subbuf_size, n_subbufs, nr_cpus, ms, slot, HEADER_SIZE, boot,
-                              name.encode()[:32])
+                              name.encode()[:32], n_alloc)
     return body + CRC.pack(zlib.crc32(body))
 
 
@@ -201,7 +226,6 @@ def unpack_header(data):
         raise PmemLayoutError(f"the region is {len(data)} bytes: shorter than its header "
                               f"({HEADER_SIZE})")
     values = dict(zip(FIELDS, REGION_HEADER.unpack_from(data)))
-    crc, = CRC.unpack_from(data, REGION_HEADER.size)
 
     def bad(field, why):
         raise PmemLayoutError(f"header field {field} at offset {OFFSETS[field]:#x}: {why}")
@@ -212,10 +236,15 @@ def unpack_header(data):
     if values["magic"] != REGION_MAGIC:
         bad("magic", f"{values['magic']:#x} is not {REGION_MAGIC:#x} (not a kmodel pmem "
                      f"region, or never formatted)")
-    if values["version"] != LAYOUT_VERSION:     # before the CRC: another version may
-        bad("version", f"layout version {values['version']}; this kmodel reads "  # lay it out
-                       f"{LAYOUT_VERSION}")                                       # otherwise
-    if zlib.crc32(data[:REGION_HEADER.size]) != crc:
+    version = values["version"]
+    if version not in READ_VERSIONS:            # before the CRC: another version may
+        bad("version", f"layout version {version}; this kmodel reads "  # lay it out otherwise
+                       f"{' and '.join(map(str, READ_VERSIONS))}")
+    form = REGION_HEADER if version >= 3 else REGION_HEADER_V2
+    if version < 3:                             # no table: the identity, n sub-buffers
+        values = dict(zip(FIELDS, form.unpack_from(data)), n_alloc=values["n_subbufs"])
+    crc, = CRC.unpack_from(data, form.size)
+    if zlib.crc32(data[:form.size]) != crc:
         bad("crc", "the header's checksum does not match (the header is damaged)")
     if values["header_size"] != HEADER_SIZE or values["data_offset"] != HEADER_SIZE:
         bad("header_size", f"{values['header_size']}: expected {HEADER_SIZE}")
@@ -226,10 +255,13 @@ def unpack_header(data):
         bad("n_subbufs", f"{n} is not a power of two in 1..65536")
     if not 1 <= values["nr_cpus"] <= MAX_SLOTS:
         bad("nr_cpus", f"{values['nr_cpus']} is not in 1..{MAX_SLOTS}")
-    if S * n * values["nr_cpus"] > MAX_BUFFER_BYTES:
-        bad("nr_cpus", f"{values['nr_cpus']} slots of {n} x {S} bytes: more than the "
+    n_alloc = values["n_alloc"]
+    if n_alloc not in (n, n + 1):
+        bad("n_alloc", f"{n_alloc}: a buffer of {n} sub-buffers allocates {n} or {n + 1}")
+    if S * n_alloc * values["nr_cpus"] > MAX_BUFFER_BYTES:
+        bad("nr_cpus", f"{values['nr_cpus']} slots of {n_alloc} x {S} bytes: more than the "
                        f"{MAX_BUFFER_BYTES >> 20} MiB of buffers kmodel writes in a region")
-    ms, slot, need = geometry(S, n, values["nr_cpus"])
+    ms, slot, need = geometry(S, n, values["nr_cpus"], n_alloc, version)
     if values["meta_size"] != ms:
         bad("meta_size", f"{values['meta_size']}: {n} sub-buffers need {ms}")
     if values["slot_size"] != slot:
@@ -346,10 +378,11 @@ def _scan_slot(data, h, cpu, scan):
     S, n = h["subbuf_size"], h["n_subbufs"]
     slot = HEADER_SIZE + cpu * h["slot_size"]
     meta = data[slot:slot + h["meta_size"]]
-    buf = data[slot + h["meta_size"]:slot + h["meta_size"] + S * n]
+    buf = data[slot + h["meta_size"]:slot + h["meta_size"] + S * h["n_alloc"]]
     magic, mcpu, produced, consumed, *lost = META_HEAD.unpack_from(meta)
     if magic == 0 and mcpu == 0 and produced == 0:
-        if any(unpack_packet_header(buf, i * S).magic == PACKET_MAGIC for i in range(n)):
+        if any(unpack_packet_header(buf, i * S).magic == PACKET_MAGIC
+               for i in range(h["n_alloc"])):
             scan.slots_bad[cpu] = (f"slot {cpu} metadata at offset {slot:#x} is zeroed, but "
                                    "its buffer holds packets: not vouched for")
         return                                  # else a slot no buffer ever used
@@ -357,10 +390,14 @@ def _scan_slot(data, h, cpu, scan):
         scan.slots_bad[cpu] = (f"slot {cpu} metadata at offset {slot:#x}: bad magic "
                                f"or CPU ({magic:#x}, cpu {mcpu})")
         return
+    where = position_subbufs(h, meta, table_at(n), buf)
+    if isinstance(where, str):
+        scan.slots_bad[cpu] = f"slot {cpu} metadata at offset {slot:#x}: bad {where}"
+        return
     got = []
-    for idx in range(n):
-        p = _recover(buf[idx * S:(idx + 1) * S], entries(meta, idx), idx, cpu, h, lost,
-                     consumed, scan, slot + h["meta_size"] + idx * S)
+    for idx, b in enumerate(where):             # position idx is in backend sub-buffer b
+        p = _recover(buf[b * S:(b + 1) * S], entries(meta, idx), idx, cpu, h, lost,
+                     consumed, scan, slot + h["meta_size"] + b * S)
         if p is not None:
             got.append(p)
     key = None if got and all(p.cpu is None for p in got) else cpu
@@ -457,8 +494,9 @@ def cpu_label(cpu):
 def info_text(scan):
     """What a scan found, in the words of the info file and of crash extract."""
     h = scan.header
+    spare = " and a reader's spare" if h["n_alloc"] > h["n_subbufs"] else ""
     out = [f"channel {h['name']!r}: {h['nr_cpus']} CPU slots of {h['n_subbufs']} x "
-           f"{h['subbuf_size'] >> 10} KiB sub-buffers (layout version {h['version']})"]
+           f"{h['subbuf_size'] >> 10} KiB sub-buffers{spare} (layout version {h['version']})"]
     for cpu, packets in by_cpu(scan.packets.items()):
         full = sum(p.complete for p in packets)
         recs = sum(p.n_records for p in packets)

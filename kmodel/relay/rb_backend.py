@@ -27,26 +27,24 @@ are taken from them when a sub-buffer is delivered (deliver_count_events),
 ``records_read`` when the reader puts it back.
 
 Differences from LTTng: IDs are Python ints with LTTng's 64-bit layout; the
-table is the emulator's object beside the buffer, not in the allocation (pmem
-keeps no copy of it in its region: docs/layers.md).
+table is the emulator's object beside the buffer, not in the allocation.  The
+pmem backend keeps a copy of it in its region, stored through the ring
+buffer's table hook after each change (pmem_table.py), so that a reader of a
+crashed kernel finds which backend sub-buffer holds which position.
 """
 from __future__ import annotations
 
 from kmodel.core.atomic import atomic_long_cmpxchg, atomic_long_t
 from kmodel.core.errno import EAGAIN
 from kmodel.core.straight import stepped
+from kmodel.relay.sb_id import (RSB, SB_ID_INDEX_MASK, SB_ID_NOREF_MASK,  # (its ID layout)
+                                SB_ID_NOREF_SHIFT, SB_ID_OFFSET_SHIFT)
 
-__all__ = ["SB_ID_OFFSET_SHIFT", "SB_ID_NOREF_MASK", "SB_ID_INDEX_MASK", "subbuffer_id",
+__all__ = ["SB_ID_OFFSET_SHIFT", "SB_ID_NOREF_MASK", "SB_ID_INDEX_MASK", "RSB", "subbuffer_id",
            "subbuffer_id_get_index", "subbuffer_id_is_noref", "subbuffer_id_offset",
            "lib_ring_buffer_backend", "lib_ring_buffer_clear_noref",
            "lib_ring_buffer_set_noref_offset", "update_read_sb_index",
            "subbuffer_count_records_overrun"]
-
-# include/ringbuffer/backend_internal.h, BITS_PER_LONG 64
-SB_ID_OFFSET_SHIFT = 32
-SB_ID_NOREF_SHIFT = 31
-SB_ID_NOREF_MASK = 1 << SB_ID_NOREF_SHIFT
-SB_ID_INDEX_MASK = SB_ID_NOREF_MASK - 1
 
 
 def subbuffer_id(offset: int, noref: int, index: int) -> int:

@@ -84,7 +84,7 @@ from kmodel.relay.event_header import FULL_TSC, TSC_BITS, EventHeader
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, RECORD_HEADER,
                                  PacketHeader, pack_packet_header, record_size,
                                  unpack_packet_header, unpack_record_header)
-from kmodel.relay.rb_backend import (SB_ID_INDEX_MASK, SB_ID_NOREF_MASK,
+from kmodel.relay.rb_backend import (RSB, SB_ID_INDEX_MASK, SB_ID_NOREF_MASK,
                                      lib_ring_buffer_backend, lib_ring_buffer_clear_noref,
                                      lib_ring_buffer_set_noref_offset,
                                      subbuffer_count_records_overrun, update_read_sb_index)
@@ -170,8 +170,8 @@ class lib_ring_buffer:
                  "commit_cold", "records_lost_full", "records_lost_wrap", "records_lost_big",
                  "records_overrun", "data_size", "content_end", "ts_end",
                  "discarded_at_close", "last_closed_discarded", "finalized", "layer_priv",
-                 "persist", "persist_deliver", "persist_counters", "book", "bufb", "spare",
-                 "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
+                 "persist", "persist_deliver", "persist_counters", "persist_table", "book",
+                 "bufb", "spare", "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
                  "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
                  "padded", "events_lost", "entering", "wbase", "last_tsc")
 
@@ -232,6 +232,9 @@ class lib_ring_buffer:
         self.persist = backend.commit_hook(rbuf)            # after each commit, or None
         self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
         self.persist_counters = backend.counters_hook(rbuf)  # after a loss or a consume
+        self.persist_table = backend.table_hook(rbuf)       # after the table changed
+        if self.persist_table is not None:      # the table as allocated, reader's first
+            self.persist_table(self, (RSB, *range(n)))
         self.book = Bookkeeping(rbc.history)
         self.last_tsc = 0               # the last record's tsc (LTTng headers' rule)
 
@@ -358,6 +361,8 @@ def lib_ring_buffer_reserve(rb: lib_ring_buffer, rsize: int,
         i = ((end - 1) >> rb.sb_shift) % rb.n
         if rb.wsb[i].counter & SB_ID_NOREF_MASK:
             yield from lib_ring_buffer_clear_noref(rb.bufb, i)
+            if rb.persist_table is not None:
+                rb.persist_table(rb, (i,))
         if switch_new_start:
             rb.entering -= 1
     if switch_old_end:
@@ -515,6 +520,8 @@ def _check_deliver(rb, idx, sb_begin, cc):
             _counted(rb)
         if rb.spare:
             lib_ring_buffer_set_noref_offset(rb.bufb, idx, sb_begin // rb.rbc.alloc_size)
+            if rb.persist_table is not None:
+                rb.persist_table(rb, (idx,))
     book = rb.book
     book.n_delivered += 1
     if book.history:
@@ -732,6 +739,8 @@ def _empty_packet(rb, begin):
     rb.book.inflight[begin] = begin + HDR
     if rb.spare and rb.bufb.wsb[idx].counter & SB_ID_NOREF_MASK:
         yield from lib_ring_buffer_clear_noref(rb.bufb, idx)
+        if rb.persist_table is not None:
+            rb.persist_table(rb, (idx,))
     yield from _switch_new_start(rb, begin, tsc)
     got = yield from rb.ops.cmpxchg(rb.offset, begin + HDR, begin + S)
     if got == begin + HDR:
@@ -787,6 +796,8 @@ def lib_ring_buffer_get_subbuf(rb: lib_ring_buffer, consumed: int | None = None)
         if ret:
             continue
         rb.bufb.rsb &= ~SB_ID_NOREF_MASK
+        if rb.persist_table is not None:        # the packet's new name first (pmem_table)
+            rb.persist_table(rb, (RSB, idx))
         rb.reader_held = c
         return c
     rb.k.bug.oops(f"BUG: lib_ring_buffer_get_subbuf: no swap of sub-buffer {idx} in "
@@ -814,8 +825,10 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
         bufb.records_read += bufb.records_unread[b]
         bufb.records_unread[b] = 0
         bufb.rsb |= SB_ID_NOREF_MASK
-        yield from update_read_sb_index(bufb, (consumed // S) % rb.rbc.n_subbufs,
-                                        consumed // rb.rbc.alloc_size)
+        idx = (consumed // S) % rb.rbc.n_subbufs
+        yield from update_read_sb_index(bufb, idx, consumed // rb.rbc.alloc_size)
+        if rb.persist_table is not None:        # the packet's new name first (pmem_table)
+            rb.persist_table(rb, (idx, RSB))
         # lib_ring_buffer_move_consumer, its first read folded into the cmpxchg:
         # the get saw consumed at the packet; a writer may have pushed it since
         cur = consumed
@@ -850,8 +863,10 @@ def lib_ring_buffer_release_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     if rb.spare:
         S = rb.rbc.subbuf_size
         rb.bufb.rsb |= SB_ID_NOREF_MASK
-        yield from update_read_sb_index(rb.bufb, (consumed // S) % rb.rbc.n_subbufs,
-                                        consumed // rb.rbc.alloc_size)
+        idx = (consumed // S) % rb.rbc.n_subbufs
+        yield from update_read_sb_index(rb.bufb, idx, consumed // rb.rbc.alloc_size)
+        if rb.persist_table is not None:        # the packet's new name first (pmem_table)
+            rb.persist_table(rb, (idx, RSB))
     return 0
 
 
@@ -1052,11 +1067,8 @@ class rb_channel:
 
 
 def channel_era(era: Era | str | None, mode: Mode | str, backend: str) -> Era:
-    """The era a channel runs: era, or DEFAULT_ERA when None; but 2009 for an
-    overwrite channel on pmem, whose region keeps no sub-buffer table (the
-    crash reader finds sub-buffer idx at idx * subbuf_size)."""
-    if Mode(mode) is Mode.OVERWRITE and backend == "pmem":
-        return Era.V2009
+    """The era a channel runs: era, or DEFAULT_ERA when None, on every backend
+    (pmem keeps the sub-buffer table in its region: pmem_table.py)."""
     return DEFAULT_ERA if era is None else Era(era)
 
 
