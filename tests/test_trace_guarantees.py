@@ -287,3 +287,28 @@ def test_a_stopped_recording_powers_off_without_closing_page_by_page(tmp_path, m
     assert len(closed) == (0 if stopped else 1)
     assert all(s.produced == s.read + s.lost for s in stats.values())
     assert read_trace(str(tmp_path))
+
+
+def test_records_refused_before_reserving_are_counted_lost(tmp_path, capsys, monkeypatch):
+    """A record a layer refuses before it reserves (events_lost: nested more
+    than four deep, or the locked layer's NMI over its own CPU's lock) is
+    written and lost: the table's lost counts it and a line says so, and the
+    run is whole (written = read + lost).  trace record's own writes never
+    nest, so a layer that refuses every fifth record of CPU 1 stands in."""
+    from kmodel.relay.layer_lockless import LocklessLayer
+    from kmodel.relay.ring_buffer import refuse_record
+    write, seen = LocklessLayer.write__straight, []
+
+    def refusing(self, rb, payload, event_id=0):
+        if rb.cpu == 1:
+            seen.append(1)
+            if len(seen) % 5 == 0:
+                return refuse_record.straight(rb)[0]
+        return write(self, rb, payload, event_id)
+    monkeypatch.setattr(LocklessLayer, "write__straight", refusing)
+    assert record(tmp_path / "t") == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["1"])
+    written, read, lost = map(int, row[1:4])
+    assert (written, lost) == (len(seen), len(seen) // 5) and written == read + lost
+    assert f"cpu 1: {len(seen) // 5} records refused before reserving (events_lost" in out

@@ -156,6 +156,11 @@ def cmd_record(args, out):
     for cpu, s in sorted(stats.items()):
         out.write(f"{cpu:>4} {s.produced:>9} {s.read:>9} {s.lost:>7}  {s.lost_full:>6} "
                   f"{s.lost_wrap:>6} {s.lost_big:>6} {s.overrun:>7} {s.packets:>8}\n")
+    for cpu, s in sorted(stats.items()):
+        if s.events_lost:                   # (in lost, beside full, wrap, big and overrun)
+            out.write(f"cpu {cpu}: {s.events_lost} records refused before reserving "
+                      "(events_lost: nested more than 4 deep, or an NMI over its CPU's "
+                      "held lock)\n")
     read = sum(s.read for s in stats.values())
     nbytes = sum(s.record_bytes for s in stats.values())
     out.write(f"records: {nbytes:,} bytes for {read:,} events, "

@@ -79,12 +79,15 @@ class CpuStats:
     lost_wrap: int = 0
     lost_big: int = 0
     overrun: int = 0
+    events_lost: int = 0            # refused before reserving (nested more
+                                    # than 4 deep, or the locked layer's NMI rule); never
+                                    # in trace record's straight-through writes, but counted
     packets: int = 0
     record_bytes: int = 0           # of the records read (headers and payloads)
 
     @property
     def lost(self):
-        return self.lost_full + self.lost_wrap + self.lost_big + self.overrun
+        return self.lost_full + self.lost_wrap + self.lost_big + self.overrun + self.events_lost
 
 
 def tick_events(rng, cpu, rate, subbuf_size):
@@ -322,7 +325,8 @@ class Recorder:
                                   lost_full=rb.records_lost_full.counter,
                                   lost_wrap=rb.records_lost_wrap.counter,
                                   lost_big=rb.records_lost_big.counter,
-                                  overrun=rb.records_overrun.counter)
+                                  overrun=rb.records_overrun.counter,
+                                  events_lost=rb.events_lost.counter)
         for name, packets in read_trace(self.outdir, decode_events=False,
                                         check_index=False).items():
             for p in packets:           # (counted, not decoded: a stop within a second)
