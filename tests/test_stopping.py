@@ -86,9 +86,14 @@ def sizing_started(tmp_path):
     return scratch and os.listdir(tmp_path / "tmp" / scratch[0])     # a point under way
 
 
+SIZING_TIME = ["trace", "sizing", "--time", "200ms", "--event-rates", "2M", "--subbuf-sizes",
+               "4k,8k,16k,32k", "--n-subbufs", "2,4", "--jobs", "2"]
+
+
+@pytest.mark.parametrize("argv", [SIZING, SIZING_TIME], ids=["ticks", "time"])
 @pytest.mark.parametrize("how,status", [("SIGINT", 130), ("SIGTERM", 143)])
-def test_trace_sizing_stops_on_a_signal_and_leaves_nothing(tmp_path, how, status):
-    p, err = start(SIZING, tmp_path)
+def test_trace_sizing_stops_on_a_signal_and_leaves_nothing(tmp_path, how, status, argv):
+    p, err = start(argv, tmp_path)
     try:
         wait_for(lambda: sizing_started(tmp_path))
         workers = children(p.pid)
@@ -97,7 +102,7 @@ def test_trace_sizing_stops_on_a_signal_and_leaves_nothing(tmp_path, how, status
         p.kill()
         p.wait()
     assert p.returncode == status, err.read_text()
-    assert f"stopped by {how}: " in out and " of 3 points done" in out
+    assert f"stopped by {how}: " in out and f" of {3 if argv is SIZING else 8} points done" in out
     assert err.read_text().endswith(f"kmodel: stopped by {how}\n")
     assert "Traceback" not in err.read_text()
     assert took < 2                                         # a second, with room for a busy host
@@ -312,3 +317,26 @@ def test_a_pipe_that_ends_leaves_the_shell(tmp_path):
                        capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, HOME=str(tmp_path)))
     assert r.returncode == 0 and r.stdout == "$ echo one\none\n"
+
+
+@pytest.mark.parametrize("how,status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_explore_over_workers_stops_on_a_signal(tmp_path, how, status):
+    """A search split over worker processes stops on the first signal as the
+    search in one process does: the workers end at once, the report says how
+    far it got (the chunks done), and no worker is left (it went on for ten
+    minutes, its workers still running, and a second signal hung it)."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the search runs in kmodel's own process")
+    p, err = start(["explore", "builtin:rb-lap", "--runs", "10000000", "--jobs", "2"], tmp_path)
+    try:
+        wait_for(lambda: len(children(p.pid)) >= 2)
+        workers = children(p.pid)
+        out, took = stop(p, how)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == status, err.read_text()
+    assert re.search(rf"^interrupted by {how} after [\d,]+ runs \(", out, re.M), out
+    assert "Traceback" not in err.read_text()
+    assert took < 2
+    assert [w for w in workers if os.path.exists(f"/proc/{w}")] == []

@@ -291,7 +291,7 @@ def cmd_explore(args, out):
                 if cover is not None:
                     raise UsageError("--coverage counts in one process: not with --jobs "
                                      "or --scheduler")
-                res = explore_split(args, sc, runs, _scenario)
+                res = explore_split(args, sc, runs, _scenario, stop)
             else:
                 res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
                               seed=args.seed, bound=args.bound, depth=args.depth,

@@ -15,12 +15,16 @@ complete, the failure and its token, the last run's cost) is the one of the
 search in one process.
 """
 import argparse
+from contextlib import nullcontext
 from functools import partial
+
+from kmodel.cli.signals import Stopped
 
 from kmodel.cpu.explore import (Strategy, exhaustive_chunk, exhaustive_root, merge_chunks,
                                 replay_failure, sample_chunk)
 from kmodel.perf.executor import run_map, workers_for
 
+CHUNK_RUNS = 2000
 WORDS = ("script", "machine", "config", "seed_kernel", "strategy", "seed", "depth",
          "bound", "max_steps")
 
@@ -47,11 +51,14 @@ def explore_chunk(item, words, est, build):
         sc.close()
 
 
-def explore_split(args, sc, runs, build):
+def explore_split(args, sc, runs, build, stop=None):
     """explore_split - the ExploreResult of the search args asks for, its runs
     in chunks on the executor; sc is the scenario, built here, for the first
     run and the failure's replay; build(words) builds it in a worker (a
-    module-level function: it is pickled by name)."""
+    module-level function: it is pickled by name).  stop (a StopSignals): a
+    signal while the workers run ends them at once, and the result is the
+    chunks done until then, interrupted (the chunk a worker was in is not
+    counted), as the search in one process stops between two runs."""
     words = argparse.Namespace(**{w: getattr(args, w, None) for w in WORDS})
     strategy = Strategy(args.strategy)
     est = None
@@ -70,19 +77,29 @@ def explore_split(args, sc, runs, build):
             est = first[0][0]
         start = len(first)
         n = workers_for(args.jobs, runs) if not args.scheduler else 8
-        size = max(1, -(-(runs - start) // (4 * n)))
-        items = [list(range(i, min(i + size, runs))) for i in range(start, runs, size)]
+        # four chunks a worker, of at most CHUNK_RUNS runs: a long search
+        # reports the chunks done when a signal stops it
+        size = max(1, min(CHUNK_RUNS, -(-(runs - start) // (4 * n))))
+        items = [range(i, min(i + size, runs)) for i in range(start, runs, size)]
     done = [first] if first else []
     wholes = []
+    interrupted = False
     if not (first and first[0][2] is not None) and runs > len(first):
         taken = len(first)
-        for chunk, whole in run_map(partial(explore_chunk, words=words, est=est, build=build),
-                                    items, args.jobs, args.scheduler):
-            done.append(chunk)
-            wholes.append(whole)
-            taken += len(chunk)
-            if (chunk and chunk[-1][2] is not None) or taken >= runs:
-                break
-    complete = strategy is Strategy.EXHAUSTIVE and len(wholes) == len(items) and all(wholes)
+        try:
+            with stop.raising() if stop is not None else nullcontext():
+                for chunk, whole in run_map(partial(explore_chunk, words=words, est=est,
+                                                    build=build),
+                                            items, args.jobs, args.scheduler):
+                    done.append(chunk)
+                    wholes.append(whole)
+                    taken += len(chunk)
+                    if (chunk and chunk[-1][2] is not None) or taken >= runs:
+                        break
+        except Stopped:
+            interrupted = True
+    complete = (strategy is Strategy.EXHAUSTIVE and len(wholes) == len(items) and all(wholes)
+                and not interrupted)
     res = merge_chunks(args.strategy, done, runs, complete)
+    res.interrupted = interrupted and res.failure is None
     return replay_failure(res, sc.setup, sc.check, sc.kernel, args.max_steps)

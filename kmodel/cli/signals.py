@@ -18,8 +18,13 @@ import signal
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Terminated", "early_stop", "stop_on_sigterm", "exit_status", "signal_name",
-           "StopSignals"]
+__all__ = ["Terminated", "Stopped", "early_stop", "stop_on_sigterm", "exit_status",
+           "signal_name", "StopSignals"]
+
+
+class Stopped(BaseException):
+    """The first SIGINT or SIGTERM, raised inside ``StopSignals.raising()`` (a
+    job waiting on others cannot ask between two steps of its own)."""
 
 
 class Terminated(BaseException):
@@ -85,6 +90,21 @@ class StopSignals:
     def __init__(self):
         self.signum = None              # the first signal that came, or None
         self._old = {}
+        self._raise = False             # in raising(): the first one raises Stopped
+
+    @contextmanager
+    def raising(self):
+        """raising - while the block runs, the first signal is noted and raises
+        Stopped as well: for a part of a job that waits on others (worker
+        processes) and cannot look at requested() between its steps.  One that
+        came before the block raises Stopped as the block starts."""
+        if self.signum is not None:
+            raise Stopped()
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
 
     def requested(self) -> bool:
         """requested - a signal asked the job to stop."""
@@ -104,6 +124,8 @@ class StopSignals:
         if self.signum is not None:     # the second: stop now
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         self.signum = signum
+        if self._raise:
+            raise Stopped()
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():

@@ -99,6 +99,7 @@ def cmd_sizing_time(args, out):
         raise UsageError(f"trace sizing: {len(points)} points of about "
                          f"{max(args.event_rates) * args.time / 1e9 * args.cpus:,.0f} events: "
                          f"at most {MAX_POINTS} points and {MAX_EVENTS:,} events a sweep")
+    rows = []
     try:
         if args.recommend:
             rate, size, bw = args.event_rates[0], args.event_sizes[0], args.bandwidths[0]
@@ -120,7 +121,6 @@ def cmd_sizing_time(args, out):
                       f"buffer never filled\n")
             return 0
         out.write(HEADER)
-        rows = []
         with closing(sweep_in_time(points, setup, args.jobs, args.scheduler)) as results:
             for r in results:
                 rows.append(r)
@@ -129,7 +129,9 @@ def cmd_sizing_time(args, out):
         out.write(LEGEND)
         _maybe_plot(args, rows, out)
     except (KeyboardInterrupt, Terminated) as e:
-        out.write(f"stopped by {signal_name(e)}\n")
+        out.write(f"stopped by {signal_name(e)}: " +
+                  ("no recommendation\n" if args.recommend else
+                   f"{len(rows)} of {len(points)} points done\n"))
         raise
     except WorkerDied as e:
         raise HostError(f"trace sizing: {e}") from None

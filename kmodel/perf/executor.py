@@ -16,9 +16,11 @@ executor: that is the contract, and tests/test_executor.py holds the sweeps
 to it.
 
 Stopping: an exception in the caller (Ctrl-C, SIGTERM turned into one by the
-CLI) ends the local workers (terminated and reaped); closing the generator
-(the caller has what it needs) cancels the items not started and waits for
-those running; on a cluster, both cancel the futures; a local worker that dies is a WorkerDied
+CLI), or closing the generator (the caller has what it needs), ends the
+local workers at once (terminated and reaped; the pool then fails the items
+not done, none of them cancelled: cancelling a future the pool is failing
+raised InvalidStateError in its thread, a traceback, on Python 3.11); on a
+cluster, both cancel the futures; a local worker that dies is a WorkerDied
 naming the signal that killed it.
 """
 import os
@@ -71,26 +73,23 @@ def run_map(fn, items, jobs=None, scheduler=None):
             yield fn(it)
         return
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
-    procs = []
+    procs, whole = [], False
     try:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)    # see _worker_init
         try:
-            results = pool.map(fn, items)
-        finally:                                # all forked by map's submits (or
+            futures = [pool.submit(fn, it) for it in items]
+        finally:                                # all forked by the first submit (or
             procs = list((pool._processes or {}).values())  # broken in them)
             signal.pthread_sigmask(signal.SIG_SETMASK, old)     # (one that came: raised here)
-        yield from results
+        for f in futures:
+            yield f.result()
+        whole = True
     except BrokenProcessPool:
         raise WorkerDied(f"a worker process {_died(procs)}") from None
-    except GeneratorExit:               # the caller has what it needs: the items
-        procs = []                      # running finish, the others are cancelled
-        raise
-    except BaseException:
-        _end_workers(procs)
-        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _end_workers(procs)
+        if not whole:       # stopped, failed, or the caller has what it needs: the
+            _end_workers(procs)     # results are not wanted, the workers end now
+        pool.shutdown(wait=True)
 
 
 def _on_cluster(fn, items, scheduler):
