@@ -312,3 +312,60 @@ def test_records_refused_before_reserving_are_counted_lost(tmp_path, capsys, mon
     written, read, lost = map(int, row[1:4])
     assert (written, lost) == (len(seen), len(seen) // 5) and written == read + lost
     assert f"cpu 1: {len(seen) // 5} records refused before reserving (events_lost" in out
+
+
+def test_an_empty_path_is_refused_and_the_working_directory_kept(tmp_path, monkeypatch,
+                                                                   capsys):
+    """"" is no directory: os.path.abspath makes it the working directory,
+    whose files a recording put in its place (and crash extract and export
+    too)."""
+    from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+    (tmp_path / "notes.txt").write_text("precious")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    assert main(["trace", "record", "", *BASE]) == 2
+    assert "an empty path names no directory" in capsys.readouterr().err
+    with pytest.raises(TraceDirError, match="an empty path"):
+        NewTrace("", force=True)
+    assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["notes.txt", "sub"]
+
+
+def test_a_directory_that_appears_during_the_run_is_not_replaced(tmp_path):
+    """What is at DIR is checked again when the trace is put in place: a
+    directory a user made there meanwhile is left alone, and the new trace is
+    kept where it was written, the error says where."""
+    from kmodel.consumer.trace_dir import NewTrace, TraceDirError
+    d = tmp_path / "t"
+    new = NewTrace(str(d), force=False)
+    (Path(new.tmp) / "metadata").write_text("the new trace")
+    d.mkdir()
+    (d / "notes.txt").write_text("precious")
+    with pytest.raises(TraceDirError, match=r"changed while the trace was written, which "
+                                            r"is kept in .*\.t\.kmodel-"):
+        new.commit()
+    new.abort()
+    assert (d / "notes.txt").read_text() == "precious" and os.listdir(d) == ["notes.txt"]
+    assert (Path(new.tmp) / "metadata").read_text() == "the new trace"
+
+
+def test_an_empty_directory_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path):
+    """The trace takes an empty directory's place with its mode (a setgid
+    bit, group write) and owner; a new directory is made as mkdir makes one,
+    not 0700."""
+    d = tmp_path / "shared"
+    d.mkdir()
+    os.chmod(d, 0o2775)
+    assert record(d) == 0
+    assert stat_mode(d) == 0o2775 and (d / "metadata").exists()
+    old = os.umask(0o027)
+    try:
+        assert record(tmp_path / "fresh") == 0
+    finally:
+        os.umask(old)
+    assert stat_mode(tmp_path / "fresh") == 0o750
+
+
+def stat_mode(p):
+    import stat
+    return stat.S_IMODE(os.stat(p).st_mode)

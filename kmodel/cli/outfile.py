@@ -35,6 +35,8 @@ def check_output(path, option, force):
     """check_output - refuse an output path the command could not write at
     the end (a UsageError or HostError naming option and path)."""
     where = f"{option} {path}"
+    if not path:                        # ("" is no file: abspath would make it the cwd)
+        raise UsageError(f"{option}: an empty path names no file")
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -26,6 +26,7 @@ The rules (docs/guarantees.md):
 import os
 import re
 import shutil
+import stat
 import tempfile
 
 from hw.hostfile import HostFileError, exchange, read_regular_file
@@ -99,6 +100,8 @@ def _foreign(names: list[str], what: str) -> str:
 def check_destination(path: str, force: bool) -> None:
     """check_destination - whether a trace may be written to path (before
     anything runs): a TraceDirError saying why not."""
+    if not path:                        # (abspath would make it the working directory)
+        raise TraceDirError("an empty path names no directory")
     parent = os.path.dirname(os.path.abspath(path)) or "/"
     if not os.path.isdir(parent):
         raise TraceDirError(f"{path}: {parent} is not a directory")
@@ -119,16 +122,34 @@ def check_destination(path: str, force: bool) -> None:
                             "trace)")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class NewTrace:
     """A trace being written for path: in ``tmp`` until ``commit`` puts it in
     place; ``abort`` (or leaving a with-block on an exception) removes it."""
 
     def __init__(self, path: str, force: bool):
         check_destination(path, force)
+        self.given, self.force = path, force
         self.path = os.path.abspath(path)
         parent, name = os.path.split(self.path)
         try:
             self.tmp = tempfile.mkdtemp(prefix=f".{name}.kmodel-", dir=parent)
+            # a directory as mkdir makes it (mkdtemp's is 0700), or with the
+            # mode and owner of the one it replaces (a setgid bit, a group)
+            st = os.stat(self.path) if os.path.isdir(self.path) else None
+            if st is None:
+                os.chmod(self.tmp, 0o777 & ~_umask())
+            else:
+                try:
+                    os.chown(self.tmp, st.st_uid, st.st_gid)
+                except PermissionError:
+                    pass                # (not ours to give away: the mode still is)
+                os.chmod(self.tmp, stat.S_IMODE(st.st_mode))
         except OSError as e:
             raise TraceDirError(f"{path}: {e.strerror}") from None
         self.done = False
@@ -136,8 +157,19 @@ class NewTrace:
     def commit(self) -> None:
         """commit - put the new trace in place of path: a rename where nothing
         is, or over an empty directory; an exchange with an old trace, which
-        is then removed."""
-        if os.path.isdir(self.path) and os.listdir(self.path):
+        is then removed.  What is at path is checked again first, as when the
+        run began: a directory that appeared there meanwhile, or an old trace
+        that now holds something else, is not touched; the new trace is then
+        kept where it was written, and the TraceDirError says where."""
+        if os.path.lexists(self.path) and not (os.path.isdir(self.path) and
+                                                not os.path.islink(self.path) and
+                                                not os.listdir(self.path)):
+            try:
+                check_destination(self.given, self.force)
+            except TraceDirError as e:
+                self.done = True            # (kept: the caller's abort leaves it)
+                raise TraceDirError(f"{e}; it changed while the trace was written, which "
+                                    f"is kept in {self.tmp}") from None
             exchange(self.tmp, self.path)
             shutil.rmtree(self.tmp)         # (the old trace, now under the hidden name)
         else:
