@@ -116,3 +116,20 @@ def test_a_signal_while_the_workers_start_is_no_traceback():
                        text=True, timeout=60)
     assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
     assert p.stdout == "a worker process was killed by SIGTERM\n", (p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("argv", [["explore", "builtin:lost-update"], ["bench", "--quick"]],
+                         ids=["explore", "bench"])
+def test_an_unreachable_scheduler_is_a_usage_error(argv):
+    """A scheduler nobody listens at is exit 2 naming it (it was an internal
+    error, and bench said so only after its host-time measurements)."""
+    import subprocess
+    import sys
+    pytest.importorskip("distributed", reason="dask's distributed is not installed "
+                                              "(the extra kmodel[cluster])")
+    p = subprocess.run([sys.executable, "-m", "kmodel", *argv, "--scheduler",
+                        "tcp://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.splitlines()[-1].startswith("kmodel: error: --scheduler "
+                                                "tcp://127.0.0.1:1: "), p.stderr
+    assert "host time" not in p.stderr              # nothing measured first

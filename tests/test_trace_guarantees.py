@@ -369,3 +369,43 @@ def test_an_empty_directory_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_p
 def stat_mode(p):
     import stat
     return stat.S_IMODE(os.stat(p).st_mode)
+
+
+def test_a_snapshot_is_taken_at_its_tick_and_force_replaces_it(tmp_path, capsys):
+    """--snapshot-at a tick the run allows is taken even when the events are
+    all written before it (the run goes on, quiet, to that tick); --force
+    replaces a trace holding its snapshot, but not one whose snapshot holds a
+    file of the user's."""
+    d = tmp_path / "t"
+    args = ["--events", "50", "--rate", "16", "--mode", "overwrite", "--machine", "numa2"]
+    assert main(["trace", "record", str(d), *args, "--snapshot-at", "3"]) == 0
+    assert (d / "snapshot-3" / "metadata").exists()
+    assert main(["trace", "record", str(d), *args, "--force"]) == 0
+    assert not (d / "snapshot-3").exists()
+    assert main(["trace", "record", str(d), *args, "--snapshot-at", "0", "--force"]) == 0
+    (d / "snapshot-0" / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["trace", "record", str(d), *args, "--force"]) == 2
+    assert "snapshot-0" in capsys.readouterr().err
+    assert (d / "snapshot-0" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("extra,said", [
+    (["--snapshot-at", "2"], "--snapshot-at TICK takes a recording in ticks"),
+    (["--workload", "sched"], "--workload sched runs in ticks")])
+def test_what_time_does_not_take_is_refused(tmp_path, capsys, extra, said):
+    assert main(["trace", "record", str(tmp_path / "t"), "--time", "1ms", *extra]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "t").exists()
+
+
+def test_a_geometry_the_machine_cannot_hold_is_a_usage_error(capsys):
+    """--recommend with a budget the emulated machine's memory cannot hold:
+    exit 2 naming the geometry and the errno's words (it was an internal
+    error, -12)."""
+    assert main(["trace", "sizing", "--jobs", "1", "--time", "1ms", "--recommend",
+                 "--memory", "1G"]) == 2
+    err = capsys.readouterr().err
+    assert "bytes a CPU: the channel cannot be opened: Cannot allocate memory (-12)" in err
+    with pytest.raises(SystemExit) as e:        # (argparse's refusal: the 1 GiB limit)
+        main(["trace", "sizing", "--time", "1ms", "--recommend", "--memory", "2G"])
+    assert e.value.code == 2 and "must be 4K..1G" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from kmodel.cli.errors import UsageError
 from kmodel.cli.outfile import check_output, write_output
 from kmodel.cli.signals import Terminated, signal_name
 from kmodel.perf import step_goals
-from kmodel.perf.executor import SchedulerError, check_scheduler, run_map
+from kmodel.perf.executor import SchedulerError, reach_scheduler, run_map
 from kmodel.perf.harness import measure
 from kmodel.perf.workloads import (CONSUMER_SIZES, DESIGNS, HOT_PATH_GOALS, QUICK_SIZES,
                                    QUICK_SWEEP_SIZES, SIZES, SWEEP_SIZES, RelayBench,
@@ -410,7 +410,7 @@ def cmd_bench(args, out):
     for m in machines:
         load_preset(m)                      # a bad name fails here, before any work
     try:
-        check_scheduler(args.scheduler)
+        reach_scheduler(args.scheduler)
     except SchedulerError as e:
         raise UsageError(str(e)) from None
     if args.plot:

@@ -291,7 +291,10 @@ def cmd_explore(args, out):
                 if cover is not None:
                     raise UsageError("--coverage counts in one process: not with --jobs "
                                      "or --scheduler")
-                res = explore_split(args, sc, runs, _scenario, stop)
+                try:
+                    res = explore_split(args, sc, runs, _scenario, stop)
+                except SchedulerError as e:     # (unreachable: before any run there)
+                    raise UsageError(str(e)) from None
             else:
                 res = explore(sc.setup, sc.check, strategy=args.strategy, runs=runs,
                               seed=args.seed, bound=args.bound, depth=args.depth,

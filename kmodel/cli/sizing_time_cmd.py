@@ -37,7 +37,7 @@ def add_time_sizing_options(s):
     g.add_argument("--recommend", action="store_true",
                    help="the smallest geometry that loses nothing at the first rate, size "
                    "and bandwidth, in --memory, with its margin")
-    g.add_argument("--memory", type=SizeIn(4096, 1 << 40), default=64 << 20, metavar="SIZE",
+    g.add_argument("--memory", type=SizeIn(4096, 1 << 30), default=64 << 20, metavar="SIZE",
                    help="--recommend's budget for all the buffers (64M)")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run the points on a Dask cluster (pip install 'kmodel[cluster]')")
@@ -137,6 +137,8 @@ def cmd_sizing_time(args, out):
         raise HostError(f"trace sizing: {e}") from None
     except SchedulerError as e:
         raise UsageError(str(e)) from None
+    except ValueError as e:             # a point the machine cannot hold (its channel)
+        raise UsageError(f"trace sizing: {e}") from None
     return 0
 
 

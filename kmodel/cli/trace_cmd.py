@@ -63,6 +63,11 @@ def record_options(args):
             raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
     if args.consumer_rate is not None and not 0 <= args.consumer_rate <= MAX_EVENTS:
         raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
+    if args.snapshot_at is not None and args.time is not None:
+        raise UsageError("--snapshot-at TICK takes a recording in ticks, not --time")
+    if args.workload != "synthetic" and args.time is not None:
+        raise UsageError(f"--workload {args.workload} runs in ticks; --time runs the "
+                         "synthetic workload in modeled time")
     if args.snapshot_at is not None:
         ticks = args.duration if args.duration is not None else -(-args.events // args.rate)
         if not 0 <= args.snapshot_at < ticks:

@@ -218,7 +218,9 @@ class Recorder:
             if self.rbc is None:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
-                raise ValueError(why[-1] if why else f"the channel cannot be opened ({err})")
+                raise ValueError(why[-1] if why else
+                                 f"{o.n_subbufs} x {o.subbuf_size} bytes a CPU: the channel "
+                                 f"cannot be opened: {os.strerror(-err)} ({err})")
             info = TraceInfo.for_seed(o.seed, header_for(o),
                                       SCHED_CLOCK if o.workload == "sched" else self.CLOCK)
             self.metadata_text = metadata(info)
@@ -270,8 +272,9 @@ class Recorder:
             if self.stop is not None and self.stop():
                 self.stopped = True
                 break
-            if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online):
-                break
+            if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online) \
+                    and (o.snapshot_at is None or tick > o.snapshot_at):
+                break                           # (a snapshot asked for is taken at its tick)
             if self.sched is not None:
                 self._tick_sched(tick, online)
             for cpu in online if self.sched is None else ():

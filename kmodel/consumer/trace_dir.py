@@ -12,7 +12,8 @@ The rules (docs/guarantees.md):
   directory.  A directory that holds anything is replaced only with
   ``--force``, and only if it holds a kmodel trace and nothing else: a
   ``metadata`` file that says it is kmodel's, stream files, and an
-  ``index`` directory of their index files (ctf_index.py).  Anything
+  ``index`` directory of their index files (ctf_index.py), and the
+  ``snapshot-TICK`` traces ``--snapshot-at`` writes in it.  Anything
   else in it (a crash region a user kept there, a file of their own) makes
   the command refuse, naming it, before anything runs.
 - The replacement is one exchange of the two names (hw.hostfile.exchange),
@@ -39,6 +40,7 @@ __all__ = ["TraceDirError", "check_destination", "NewTrace", "KMODEL_TRACE_MARK"
 KMODEL_TRACE_MARK = re.compile(r'\btracer_name\s*=\s*"kmodel"|\bkmodel_trace\s*=\s*1\s*;')
 STREAM_FILE = re.compile(r"channel0_(\d+|global)")
 INDEX_FILE = re.compile(r"channel0_(\d+|global)\.idx")
+SNAPSHOT_DIR = re.compile(r"snapshot-\d+")
 METADATA_LIMIT = 1 << 20
 KERNEL_TRACE_DIR = "kernel"             # a session's kernel domain (lttng-tools' defaults.h)
 
@@ -79,7 +81,12 @@ def _why_not_a_trace(path: str) -> str | None:
     if not KMODEL_TRACE_MARK.search(text.decode(errors="replace")):
         return "its metadata is not a kmodel trace's"
     foreign = sorted(n for n in names if n not in ("metadata", "index") and
-                     not STREAM_FILE.fullmatch(n))
+                     not STREAM_FILE.fullmatch(n) and not SNAPSHOT_DIR.fullmatch(n))
+    for n in names:                     # trace record --snapshot-at's: traces of their own
+        if SNAPSHOT_DIR.fullmatch(n):
+            sub = os.path.join(path, n)
+            if os.path.islink(sub) or not os.path.isdir(sub) or _why_not_a_trace(sub):
+                foreign.append(n)
     if "index" in names:                # the streams' index files (ctf_index.py)
         idx = os.path.join(path, "index")
         if os.path.islink(idx) or not os.path.isdir(idx):

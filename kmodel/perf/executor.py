@@ -60,6 +60,20 @@ def check_scheduler(address):
                              "pip install 'kmodel[cluster]'") from None
 
 
+def reach_scheduler(address):
+    """reach_scheduler - check_scheduler, then connect to the scheduler and
+    leave: a SchedulerError if it cannot be reached, before a job spends its
+    time on work that would be sent there (kmodel bench measures first)."""
+    if address is None:
+        return
+    check_scheduler(address)
+    from distributed import Client
+    try:
+        Client(address, timeout=10).close()
+    except (OSError, TimeoutError) as e:
+        raise SchedulerError(f"--scheduler {address}: {e}") from None
+
+
 def run_map(fn, items, jobs=None, scheduler=None):
     """run_map - fn(item) for each item, in order, on the executor chosen
     (see the module doc)."""
