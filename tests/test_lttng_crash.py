@@ -87,3 +87,22 @@ def test_a_file_that_is_no_region_is_refused_and_nothing_written(tmp_path, capsy
     rc = main(["crash", "export", str(bad), "-o", str(tmp_path / "shm")])
     assert rc == 2 and "not a kmodel pmem region" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_a_slot_no_buffer_could_have_is_left_out_of_the_export(tmp_path, capsys):
+    """A packet header whose sequence number no buffer reaches (damage, or a
+    forged region) makes its slot's commit count overflow the ABI's 64 bits:
+    that slot is left out and named, the other slots are exported (it was an
+    internal error, struct.error)."""
+    from kmodel.relay.pmem_layout import HEADER_SIZE, unpack_header
+    region = tmp_path / "r.img"
+    record(region, events=600, flush=False)
+    data = bytearray(region.read_bytes())
+    h = unpack_header(data)
+    at = HEADER_SIZE + 0 * h["slot_size"] + h["meta_size"] + 64     # slot 0's first packet
+    data[at:at + 8] = ((1 << 63) + 0).to_bytes(8, "little")         # packet_seq_num
+    region.write_bytes(data)
+    assert main(["crash", "export", str(region), "-o", str(tmp_path / "shm")]) == 0
+    out = capsys.readouterr().out
+    assert "slot 0: " in out and "left out (damaged" in out
+    assert sorted(os.listdir(tmp_path / "shm")) == ["channel0_5", "metadata"]

@@ -21,9 +21,12 @@ def cmd_crash_extract(args, out):
 def cmd_crash_export(args, out):
     from kmodel.consumer.crash_abi import crash_export
     try:
-        n = crash_export(args.file, args.output, args.mode == "overwrite")
+        n, skipped = crash_export(args.file, args.output, args.mode == "overwrite")
     except CrashError as e:
         raise UsageError(str(e)) from None
+    for why in skipped:
+        out.write(f"{args.file}: {why}: left out (damaged: not a buffer lttng-crash "
+                  "could read)\n")
     out.write(f"{args.file}: {n} buffer file{'s' if n != 1 else ''} and metadata in "
               f"{args.output}, in lttng-crash's layout (lttng-crash --extract=OUT "
               f"{args.output})\n")

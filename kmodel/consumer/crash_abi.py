@@ -160,24 +160,33 @@ def crash_export(path, outdir, overwrite):
     lttng-crash reads it: ``metadata`` and one buffer file a CPU slot.
     overwrite: the channel's mode, which the ABI records and the region does
     not (lttng-crash reads it for the sub-buffer table's ids alone).
-    Returns the number of buffer files."""
+    Returns (the number of buffer files, the slots left out and why)."""
+    skipped: list[str] = []
+
     def write(region, scan, d, release):
         try:
             h = unpack_header(region)
         except PmemLayoutError as e:
             raise CrashError(f"{path}: {e}") from None
         files = 0
+        skipped.clear()
         with open(os.path.join(d, "metadata"), "w") as f:
             f.write(trace_metadata(scan))
         for cpu in range(h["nr_cpus"]):
             glob = unpack_packet_header(
                 region, HEADER_SIZE + cpu * h["slot_size"] + h["meta_size"]).cpu_id == NO_CPU
-            raw = buffer_file(region, h, cpu, overwrite,
-                              scan.packets.get(None if glob else cpu, ()))
+            try:
+                raw = buffer_file(region, h, cpu, overwrite,
+                                  scan.packets.get(None if glob else cpu, ()))
+            except (struct.error, ValueError, IndexError, KeyError) as e:
+                # counters or a table no buffer could have (a damaged or forged
+                # region): the slot is left out, as crash extract drops it
+                skipped.append(f"slot {cpu}: {e}")
+                continue
             if raw is None:
                 continue
             with open(os.path.join(d, stream_name(None if glob else cpu)), "wb") as f:
                 f.write(raw)
             files += 1
         return files
-    return write_from_region(path, outdir, write)[1]
+    return write_from_region(path, outdir, write)[1], skipped
