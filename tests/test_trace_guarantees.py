@@ -409,3 +409,19 @@ def test_a_geometry_the_machine_cannot_hold_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as e:        # (argparse's refusal: the 1 GiB limit)
         main(["trace", "sizing", "--time", "1ms", "--recommend", "--memory", "2G"])
     assert e.value.code == 2 and "must be 4K..1G" in capsys.readouterr().err
+
+
+def test_a_refused_pmem_run_leaves_no_region_file_it_made(tmp_path, capsys):
+    """A --pmem file this run made, for a run the kernel refused (the region
+    too small for the channel), is not left behind; one the user had is."""
+    pmem = tmp_path / "r.pmem"
+    argv = ["trace", "record", str(tmp_path / "t"), "--events", "10", "--backend", "pmem",
+            "--cmdline", "reserve_mem=4M:4096:trace", "--pmem", str(pmem)]
+    assert main([*argv, "--subbuf-size", "1M", "--n-subbufs", "4"]) == 2
+    assert "the region has 4096 KiB" in capsys.readouterr().err
+    assert not pmem.exists() and not (tmp_path / "t").exists()
+    assert main([*argv, "--subbuf-size", "4k"]) == 0
+    kept = pmem.read_bytes()
+    assert main([*argv[:2], str(tmp_path / "u"), *argv[3:], "--subbuf-size", "1M",
+                 "--n-subbufs", "4"]) == 2
+    assert pmem.read_bytes() == kept

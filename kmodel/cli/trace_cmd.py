@@ -127,6 +127,7 @@ def cmd_record(args, out):
     def progress(text):
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
     where = os.path.join(args.dir, KERNEL_TRACE_DIR) if args.session else args.dir
+    made_pmem = args.pmem is not None and not os.path.lexists(args.pmem)
     try:
         with StopSignals() as stop:
             outdir = new.tmp
@@ -140,6 +141,8 @@ def cmd_record(args, out):
                 raise UsageError(f"{rec.script_error}; nothing written to {args.dir}")
             new.commit()
     except ValueError as e:
+        if made_pmem and os.path.isfile(args.pmem):     # a region file this run made, for
+            os.unlink(args.pmem)                        # a run refused: not left behind
         raise UsageError(f"trace record: {e}") from None
     except OSError as e:                    # the host's refusal: a full disk, a read-only place
         raise HostError(f"trace record: {e.strerror or e}") from None
