@@ -98,3 +98,15 @@ def test_the_consumer_writes_out_packets_padded_to_a_page(tmp_path):
     assert sorted(a[0] for a in rec.time.arrivals) == [0, 1]     # 3 events each
     assert rec.drain.out_bytes == 2 * 4096
     # (full packets cost the whole sub-buffer: the losses' arithmetic above)
+
+
+def test_busy_is_within_the_recording_and_what_runs_past_it_is_said(tmp_path, capsys):
+    """A 100 B/s output: the one packet the switch timer closes at 100 us
+    takes 4096 / 100 = 40.96 s to write out.  The consumer is busy from then
+    to the end, 90% of the 1 ms, and 40.96 s - 0.9 ms after it; the report
+    said 4,096,000% (a write-out counted whole at its start)."""
+    from kmodel.cli.main import main
+    assert main(["trace", "record", str(tmp_path / "t"), "--time", "1ms", "--bandwidth", "100",
+                 "--switch-timer", "100", "--cpu-rates", "1:0,2:0,3:0,4:0,5:0,6:0,7:0"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("consumer"))
+    assert "busy 90.0% of the time and 40.96s after it, writing out;" in line, line

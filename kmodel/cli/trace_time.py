@@ -162,7 +162,9 @@ def write_time_report(out, where, rec):
     drain = rec.drain
     out.write(f"consumer on CPU {drain.cpu}: {drain.taken} sub-buffers, reading "
               f"{format_duration(t.consumer_ns)} of CPU, busy "
-              f"{100 * t.consumer_busy_ns / max(t.elapsed_ns, 1):.1f}% of the time; "
+              f"{100 * t.consumer_busy_ns / max(t.elapsed_ns, 1):.1f}% of the time"
+              + (f" and {format_duration(t.consumer_after_ns)} after it, writing out"
+                 if t.consumer_after_ns >= 1 else "") + "; "
               f"worst event-to-consumer latency {format_duration(t.worst_latency_ns)}\n")
     if t.irqs:
         out.write(f"interrupts: {t.irqs} ({t.nested_irqs} nested)\n")

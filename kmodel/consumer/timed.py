@@ -63,7 +63,7 @@ class TimedDrain:
         self.taken = 0                  # sub-buffers taken
         self.out_bytes = 0              # bytes written out (modeled: page-padded packets)
         self.work_ns = 0.0              # its CPU's time: get, read, put (charged there)
-        self.busy_ns = 0.0              # time spent reading and writing out
+        self.busy = []                  # (from, to) of each read and write-out, in order
         self.worst_latency_ns = 0
         self.arrivals = []              # (cpu, packet seq, timestamp_begin, time taken)
 
@@ -108,10 +108,18 @@ class TimedDrain:
         out = n * 1e9 / self.bandwidth if self.bandwidth else 0.0
         self.out_bytes += n
         self.work_ns += work
-        self.busy_ns += work + out
+        self.busy.append((t, t + work + out))
         self.taken += 1
         self.held = (cpu, rb, pos)
         self.rec.at(t + work + out, lambda t2: self._done(t2, cpu, rb, pos))
+
+    def busy_within(self, end: float) -> tuple[float, float]:
+        """busy_within - (ns the consumer was busy before end, ns it went on
+        writing out after end): its reads and write-outs follow one another,
+        and the last ones can run past the recording's end (a slow output)."""
+        before = sum(max(0.0, min(b, end) - a) for a, b in self.busy if a < end)
+        after = max((b for _, b in self.busy), default=end) - end
+        return before, max(after, 0.0)
 
     def _give_back(self, cpu, rb, pos):
         self.held = None

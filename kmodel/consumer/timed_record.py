@@ -50,7 +50,8 @@ class TimeStats:
     elapsed_ns: int = 0
     tracing_ns: dict = field(default_factory=dict)  # cpu -> ns its writes and timers cost
     consumer_ns: float = 0.0                        # the consumer CPU's work for the consumer
-    consumer_busy_ns: float = 0.0                   # ... and its time writing out
+    consumer_busy_ns: float = 0.0                   # ... and its time writing out, by the end
+    consumer_after_ns: float = 0.0                  # ... and after it (a slow output)
     worst_latency_ns: int = 0                       # event to consumer, worst packet
     arrivals: list = field(default_factory=list)    # (cpu, packet seq, ts_begin, taken at)
     switches: int = 0
@@ -216,7 +217,7 @@ class TimedRecorder(Recorder):
         self.time.tracing_ns = {cpu: clk.cycles(cpu) * clk.ns_per_cycle
                                 for cpu in k.for_each_online_cpu()}
         self.time.consumer_ns = self.drain.work_ns
-        self.time.consumer_busy_ns = self.drain.busy_ns
+        self.time.consumer_busy_ns, self.time.consumer_after_ns = self.drain.busy_within(end)
         self.time.worst_latency_ns = self.drain.worst_latency_ns
         self.time.arrivals = self.drain.arrivals
         self.time.switches, self.time.reads = self.timers.switches, self.timers.reads
