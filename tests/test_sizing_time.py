@@ -50,3 +50,14 @@ def test_candidates_fit_the_budget():
                                                      (32768, 2), (4096, 4), (8192, 4),
                                                      (16384, 4)]
     assert candidates(4096, [4], 8) == []
+
+
+def test_recommend_does_not_answer_a_rate_the_tracer_cannot_follow(capsys):
+    """At 1G events a second the tracing CPU writes one event each 7 ns or
+    so, about 227k in 2 ms, not 2M: no buffer loses anything, and no buffer
+    is the answer either (it said "choose 4K x 2 ...: nothing lost")."""
+    from kmodel.cli.main import main
+    assert main(["trace", "sizing", "--time", "2ms", "--event-rates", "1G", "--recommend",
+                 "--memory", "64k", "--n-subbufs", "2", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "the tracing CPUs cannot follow 1G/s of 32 B: " in out and "choose" not in out

@@ -70,8 +70,8 @@ def cmd_sizing_time(args, out):
 
     from hw.topology import DEFAULT_PRESET, load_preset
     from kmodel.cli.signals import Terminated, signal_name
-    from kmodel.consumer.sizing_time import (TimeSetup, candidates, margin, points_in_time,
-                                             recommend, sweep_in_time)
+    from kmodel.consumer.sizing_time import (TimeSetup, candidates, followed, margin,
+                                             points_in_time, recommend, sweep_in_time)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
     if args.plot:                   # (matplotlib checked by trace sizing's front)
@@ -109,6 +109,13 @@ def cmd_sizing_time(args, out):
             for r in rows:
                 out.write(row_text(r))
             out.write(LEGEND)
+            if best is None and not any(followed(r, setup) for r in rows):
+                most = max(r.produced for r in rows)
+                out.write(f"the tracing CPUs cannot follow {format_rate(rate)} of {size} B: "
+                          f"{most:,} of {rate * args.time / 1e9 * args.cpus:,.0f} events "
+                          "written at most, whatever the buffer (each waits for the one "
+                          "before): no geometry answers\n")
+                return 1
             if best is None:
                 out.write(f"no geometry in {format_size(args.memory)} loses nothing at "
                           f"{format_rate(rate)} of {size} B over {format_duration(args.time)}\n")

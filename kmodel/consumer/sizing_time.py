@@ -151,9 +151,18 @@ def recommend(rate, size, bandwidth, memory, n_subbufs, setup, ncpus, jobs=None,
     geoms = candidates(memory, n_subbufs, ncpus)
     points = [TimePoint(s, n, rate, size, bandwidth) for s, n in geoms]
     rows = list(sweep_in_time(points, setup, jobs, scheduler))
-    good = [r for r in rows if r.lost_total == 0]
+    good = [r for r in rows if r.lost_total == 0 and followed(r, setup)]
     best = min(good, key=lambda r: (r.memory, r.point.n_subbufs)) if good else None
     return best, rows
+
+
+def followed(row, setup):
+    """followed - did the tracing CPUs write the events the rate asks for
+    (within 1%)?  An event that comes while its CPU is still busy with the
+    previous one waits, so a rate the tracer cannot follow is written slower,
+    and nothing lost then says nothing of that rate."""
+    asked = row.point.rate * setup.time_ns / 1e9 * setup.cpus
+    return row.produced >= 0.99 * asked
 
 
 def margin(row):
