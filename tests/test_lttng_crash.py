@@ -4,7 +4,6 @@ babeltrace2 reads the same events there as in `kmodel crash extract`'s
 trace: on both layers and scopes, both modes, and from a region a SIGKILLed
 `kmodel trace record --backend pmem` left."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,30 +11,9 @@ import sys
 import pytest
 
 from kmodel.cli.main import main
+from crash_tools import both, events, needs_tools
 from pmem_helpers import record
 
-needs_tools = pytest.mark.skipif(
-    shutil.which("lttng-crash") is None or shutil.which("babeltrace2") is None,
-    reason="lttng-crash or babeltrace2 is not installed (Debian: apt-get install "
-           "lttng-tools babeltrace2)")
-
-
-def events(path):
-    r = subprocess.run(["babeltrace2", str(path)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return r.stdout.splitlines()
-
-
-def both(region, tmp_path, mode, capsys):
-    """(lttng-crash's events, kmodel crash extract's events) of a region."""
-    assert main(["crash", "export", str(region), "-o", str(tmp_path / "shm"),
-                 "--mode", mode]) == 0
-    r = subprocess.run(["lttng-crash", f"--extract={tmp_path / 'lttng'}",
-                        str(tmp_path / "shm")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert main(["crash", "extract", str(region), "-o", str(tmp_path / "kmodel")]) == 0
-    capsys.readouterr()
-    return events(tmp_path / "lttng"), events(tmp_path / "kmodel")
 
 
 @needs_tools

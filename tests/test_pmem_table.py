@@ -7,14 +7,11 @@ never closed, and the region file is read afterwards.  A crash between two
 stores of the table is made deterministic by copying the region file after
 each store of a swap (what a SIGKILL at that instant leaves), not by timing
 a kill."""
-import shutil
-import subprocess
 
 import pytest
 
 from hw.machine import Machine
 from hw.topology import load_preset
-from kmodel.cli.main import main
 from kmodel.consumer.ctf import BY_ID, decode
 from kmodel.cpu.sched import run_now
 from kmodel.kernel import boot
@@ -23,13 +20,10 @@ from kmodel.relay.layer_channel import ring_buffer_open
 from kmodel.relay.pmem_layout import HEADER_SIZE, scan_region, table_at, unpack_header
 from kmodel.relay.pmem_table import read_table
 from kmodel.relay.rb_backend import SB_ID_INDEX_MASK, SB_ID_NOREF_MASK
+from crash_tools import both, needs_tools
 from pmem_helpers import CMDLINE, blob
 
 S, N = 4096, 4
-needs_tools = pytest.mark.skipif(
-    shutil.which("lttng-crash") is None or shutil.which("babeltrace2") is None,
-    reason="lttng-crash or babeltrace2 is not installed (Debian: apt-get install "
-           "lttng-tools babeltrace2)")
 
 
 class Flight:
@@ -171,23 +165,6 @@ def test_lttng_crash_reads_what_crash_extract_reads_after_a_swap(tmp_path, capsy
     run(path, layer=layer, script=lambda f: swapped(f, path, hold, pushed))
     theirs, ours = both(path, tmp_path, "overwrite", capsys)
     assert theirs == ours and len(ours) > 100
-
-
-def events(path):
-    r = subprocess.run(["babeltrace2", str(path)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return r.stdout.splitlines()
-
-
-def both(region, tmp_path, mode, capsys):
-    assert main(["crash", "export", str(region), "-o", str(tmp_path / "shm"),
-                 "--mode", mode]) == 0
-    r = subprocess.run(["lttng-crash", f"--extract={tmp_path / 'lttng'}",
-                        str(tmp_path / "shm")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert main(["crash", "extract", str(region), "-o", str(tmp_path / "kmodel")]) == 0
-    capsys.readouterr()
-    return events(tmp_path / "lttng"), events(tmp_path / "kmodel")
 
 
 @pytest.mark.parametrize("op", ["get", "put"])

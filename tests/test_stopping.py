@@ -93,21 +93,31 @@ SIZING_TIME = ["trace", "sizing", "--time", "200ms", "--event-rates", "2M", "--s
 @pytest.mark.parametrize("argv", [SIZING, SIZING_TIME], ids=["ticks", "time"])
 @pytest.mark.parametrize("how,status", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_trace_sizing_stops_on_a_signal_and_leaves_nothing(tmp_path, how, status, argv):
+    out, err = stopped_cleanly(argv, tmp_path, how, status,
+                               lambda p: sizing_started(tmp_path))
+    assert f"stopped by {how}: " in out and f" of {3 if argv is SIZING else 8} points done" in out
+    assert err.endswith(f"kmodel: stopped by {how}\n")
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def stopped_cleanly(argv, tmp_path, how, status, ready):
+    """kmodel argv started, stopped by signal how once ready(process) says it
+    runs: exit status, no traceback, within two seconds (a second, with room
+    for a busy host), none of its workers left.  Returns (stdout, stderr)."""
     p, err = start(argv, tmp_path)
     try:
-        wait_for(lambda: sizing_started(tmp_path))
+        wait_for(lambda: ready(p))
         workers = children(p.pid)
         out, took = stop(p, how)
     finally:
         p.kill()
         p.wait()
-    assert p.returncode == status, err.read_text()
-    assert f"stopped by {how}: " in out and f" of {3 if argv is SIZING else 8} points done" in out
-    assert err.read_text().endswith(f"kmodel: stopped by {how}\n")
-    assert "Traceback" not in err.read_text()
-    assert took < 2                                         # a second, with room for a busy host
+    said = err.read_text()
+    assert p.returncode == status, said
+    assert "Traceback" not in said
+    assert took < 2
     assert [w for w in workers if os.path.exists(f"/proc/{w}")] == []
-    assert os.listdir(tmp_path / "tmp") == []
+    return out, said
 
 
 def test_trace_sizing_with_a_killed_worker_is_exit_2(tmp_path):
@@ -327,16 +337,6 @@ def test_explore_over_workers_stops_on_a_signal(tmp_path, how, status):
     minutes, its workers still running, and a second signal hung it)."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: the search runs in kmodel's own process")
-    p, err = start(["explore", "builtin:rb-lap", "--runs", "10000000", "--jobs", "2"], tmp_path)
-    try:
-        wait_for(lambda: len(children(p.pid)) >= 2)
-        workers = children(p.pid)
-        out, took = stop(p, how)
-    finally:
-        p.kill()
-        p.wait()
-    assert p.returncode == status, err.read_text()
+    out, _ = stopped_cleanly(["explore", "builtin:rb-lap", "--runs", "10000000", "--jobs", "2"],
+                             tmp_path, how, status, lambda p: len(children(p.pid)) >= 2)
     assert re.search(rf"^interrupted by {how} after [\d,]+ runs \(", out, re.M), out
-    assert "Traceback" not in err.read_text()
-    assert took < 2
-    assert [w for w in workers if os.path.exists(f"/proc/{w}")] == []
