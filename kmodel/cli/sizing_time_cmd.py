@@ -70,7 +70,7 @@ def cmd_sizing_time(args, out):
 
     from hw.topology import DEFAULT_PRESET, load_preset
     from kmodel.cli.signals import Terminated, signal_name
-    from kmodel.consumer.sizing_time import (TimeSetup, candidates, followed, margin,
+    from kmodel.consumer.sizing_time import (TimeSetup, asked, candidates, followed, margin,
                                              points_in_time, recommend, sweep_in_time)
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.present_cpus)
@@ -112,7 +112,7 @@ def cmd_sizing_time(args, out):
             if best is None and not any(followed(r, setup) for r in rows):
                 most = max(r.produced for r in rows)
                 out.write(f"the tracing CPUs cannot follow {format_rate(rate)} of {size} B: "
-                          f"{most:,} of {rate * args.time / 1e9 * args.cpus:,.0f} events "
+                          f"{most:,} of {asked(rate, setup):,.0f} events "
                           "written at most, whatever the buffer (each waits for the one "
                           "before): no geometry answers\n")
                 return 1

@@ -169,7 +169,6 @@ def crash_export(path, outdir, overwrite):
         except PmemLayoutError as e:
             raise CrashError(f"{path}: {e}") from None
         files = 0
-        skipped.clear()
         with open(os.path.join(d, "metadata"), "w") as f:
             f.write(trace_metadata(scan))
         for cpu in range(h["nr_cpus"]):

@@ -34,7 +34,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from hw.hostfile import HostFileError, check_regular_file, read_regular_file
-from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index
+from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index, stream_files
 from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
 from kmodel.consumer.trace_dir import session_trace
 from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
@@ -460,6 +460,7 @@ def read_stream(path, classes=BY_ID, header=None, decode_events=True):
 def _packets(data, name, classes, header=None, decode_events=True):
     packets = []
     pos = 0
+    sizes = class_sizes(classes) if header is not None and not decode_events else None
     while pos < len(data):
         if len(data) - pos < HDR:
             raise TraceError(f"{name}: offset {pos}: truncated packet header "
@@ -477,6 +478,9 @@ def _packets(data, name, classes, header=None, decode_events=True):
         end = pos + content // 8
         if header is None:
             events, n = _records(data, pos + HDR, end, name, classes, decode_events)
+        elif sizes is not None:                 # (counted: the classes' sizes taken once)
+            events, n = [], _count_lttng_records(data, pos + HDR, end, name, classes, header,
+                                                 sizes)
         else:
             events, n = _lttng_records(data, pos + HDR, end, name, classes, header,
                                        h.timestamp_begin, decode_events)
@@ -561,13 +565,18 @@ def _lttng_records(data, at, end, name, classes, header, ts_begin, decode_events
     return events, count
 
 
-def _count_lttng_records(data, at, end, name, classes, header):
+def class_sizes(classes):
+    """class_sizes - {event id: its payload's bytes, None if they vary}."""
+    return {i: (None if c.variable else c.layout.size) for i, c in classes.items()}
+
+
+def _count_lttng_records(data, at, end, name, classes, header, sizes=None):
     """The number of a packet's records with an LTTng header, each measured
     from its header's id and its class (what _lttng_records does with
     decode_events False, and raising as it does; unpack_from and the clock
-    inlined: a stop counts every record of the trace, issue 27's second)."""
-    fixed = {i: (None if c.variable else c.layout.size) for i, c in classes.items()}
-    get = fixed.get
+    inlined: a stop counts every record of the trace, issue 27's second).
+    sizes: class_sizes(classes), if the caller has it (one a stream)."""
+    get = (class_sizes(classes) if sizes is None else sizes).get
     if header.type is HeaderType.COMPACT:
         least, size, ext_id, ext_size, id_bytes = 4, 4, 31, 13, 1
     else:
@@ -607,9 +616,7 @@ def read_trace(path, decode_events=True, check_index=True):
         raise TraceError(f"{path}: no metadata file: not a CTF trace")
     classes, header = check_metadata(os.path.join(path, "metadata"))
     streams = {name: read_stream(os.path.join(path, name), classes, header, decode_events)
-               for name in sorted(os.listdir(path))
-               if name != "metadata" and not name.startswith(".") and
-               not os.path.isdir(os.path.join(path, name))}   # (index/, a snapshot-TICK trace)
+               for name in stream_files(path)}
     try:
         if check_index:                 # index/, if the trace has one: each entry its packet's
             check_trace_index(path)

@@ -59,7 +59,7 @@ from kmodel.relay.packet import HDR, PACKET_MAGIC, PacketHeader, unpack_packet_h
 
 __all__ = ["CTF_INDEX_MAGIC", "CTF_INDEX_MAJOR", "CTF_INDEX_MINOR", "INDEX_DIR",
            "INDEX_SUFFIX", "CtfPacketIndex", "CtfIndexError", "ctf_packet_index_len",
-           "ctf_packet_index_populate", "stream_index", "index_path", "index_bytes",
+           "ctf_packet_index_populate", "stream_index", "stream_files", "index_path", "index_bytes",
            "write_index_file", "write_trace_index", "read_index_file", "check_trace_index"]
 
 CTF_INDEX_MAGIC = 0xC1F1DCC1
@@ -133,6 +133,15 @@ def stream_index(path: str) -> list[CtfPacketIndex]:
     return entries
 
 
+def stream_files(trace_dir: str) -> list[str]:
+    """stream_files - the names of trace_dir's stream files, sorted: every
+    name but ``metadata``, hidden ones and directories (index/, a
+    snapshot-TICK trace); one that is no regular file is its reader's to
+    refuse (read_stream says "a FIFO")."""
+    return sorted(n for n in os.listdir(trace_dir) if n != "metadata" and
+                  not n.startswith(".") and not os.path.isdir(os.path.join(trace_dir, n)))
+
+
 def index_path(trace_dir: str, stream: str) -> str:
     """index_path - where stream's index goes: trace_dir/index/stream.idx
     (lttng_index_file_create_from_trace_chunk)."""
@@ -158,8 +167,7 @@ def index_bytes(entries: list[CtfPacketIndex], major: int = CTF_INDEX_MAJOR,
 def write_trace_index(trace_dir: str) -> dict[str, int]:
     """write_trace_index - an index for each stream file of trace_dir (every
     regular file but ``metadata``), in trace_dir/index/; {stream: entries}."""
-    streams = sorted(n for n in os.listdir(trace_dir) if n != "metadata" and
-                     not n.startswith(".") and os.path.isfile(os.path.join(trace_dir, n)))
+    streams = stream_files(trace_dir)
     os.makedirs(os.path.join(trace_dir, INDEX_DIR), exist_ok=True)
     written = {}
     for name in streams:
@@ -229,8 +237,7 @@ def check_trace_index(trace_dir: str) -> dict[str, int]:
     idx_dir = os.path.join(trace_dir, INDEX_DIR)
     if not os.path.isdir(idx_dir):
         return {}
-    streams = sorted(n for n in os.listdir(trace_dir) if n != "metadata" and
-                     not n.startswith(".") and os.path.isfile(os.path.join(trace_dir, n)))
+    streams = stream_files(trace_dir)
     checked = {}
     for name in streams:
         path = index_path(trace_dir, name)

@@ -156,13 +156,17 @@ def recommend(rate, size, bandwidth, memory, n_subbufs, setup, ncpus, jobs=None,
     return best, rows
 
 
+def asked(rate, setup):
+    """asked - the events rate asks of the setup's tracing CPUs in its time."""
+    return rate * setup.time_ns / 1e9 * setup.cpus
+
+
 def followed(row, setup):
     """followed - did the tracing CPUs write the events the rate asks for
     (within 1%)?  An event that comes while its CPU is still busy with the
     previous one waits, so a rate the tracer cannot follow is written slower,
     and nothing lost then says nothing of that rate."""
-    asked = row.point.rate * setup.time_ns / 1e9 * setup.cpus
-    return row.produced >= 0.99 * asked
+    return row.produced >= 0.99 * asked(row.point.rate, setup)
 
 
 def margin(row):

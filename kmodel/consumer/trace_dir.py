@@ -129,6 +129,10 @@ def check_destination(path: str, force: bool) -> None:
                             "trace)")
 
 
+def _empty_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -168,9 +172,7 @@ class NewTrace:
         run began: a directory that appeared there meanwhile, or an old trace
         that now holds something else, is not touched; the new trace is then
         kept where it was written, and the TraceDirError says where."""
-        if os.path.lexists(self.path) and not (os.path.isdir(self.path) and
-                                                not os.path.islink(self.path) and
-                                                not os.listdir(self.path)):
+        if os.path.lexists(self.path) and not _empty_dir(self.path):
             try:
                 check_destination(self.given, self.force)
             except TraceDirError as e:

@@ -64,12 +64,16 @@ def reach_scheduler(address):
     """reach_scheduler - check_scheduler, then connect to the scheduler and
     leave: a SchedulerError if it cannot be reached, before a job spends its
     time on work that would be sent there (kmodel bench measures first)."""
-    if address is None:
-        return
+    if address is not None:
+        _connect(address).close()
+
+
+def _connect(address):
+    """A Client of the scheduler at address (checked first), or SchedulerError."""
     check_scheduler(address)
     from distributed import Client
     try:
-        Client(address, timeout=10).close()
+        return Client(address, timeout=10)
     except (OSError, TimeoutError) as e:
         raise SchedulerError(f"--scheduler {address}: {e}") from None
 
@@ -107,12 +111,7 @@ def run_map(fn, items, jobs=None, scheduler=None):
 
 
 def _on_cluster(fn, items, scheduler):
-    check_scheduler(scheduler)
-    from distributed import Client
-    try:
-        client = Client(scheduler, timeout=10)
-    except (OSError, TimeoutError) as e:
-        raise SchedulerError(f"--scheduler {scheduler}: {e}") from None
+    client = _connect(scheduler)
     futures = []
     try:
         futures = client.map(fn, items, pure=False)
