@@ -186,6 +186,18 @@ def test_frozen_clock_reads_the_workload_time_only(tmp_path):
     (["--time", "1ms", "--events", "5"], "not with --events or --duration"),
     (["--bandwidth", "1MB/s", "--events", "5"], "--bandwidth needs --time"),
     (["--time", "1ms", "--clock-skew", "1:-5us"], "--clock-skew: not a duration"),
+    # an option of one kind of recording given to the other is refused by name, not
+    # ignored (each had a default, so that a value given was silently dropped)
+    (["--events", "5", "--event-rate", "2M"], "--event-rate needs --time"),
+    (["--events", "5", "--arrivals", "poisson"], "--arrivals needs --time"),
+    (["--events", "5", "--event-size", "64"], "--event-size needs --time"),
+    (["--events", "5", "--irq-rate", "1k"], "--irq-rate needs --time"),
+    (["--events", "5", "--irq-duration", "1us"], "--irq-duration needs --time"),
+    (["--events", "5", "--wakeup-latency", "5us"], "--wakeup-latency needs --time"),
+    (["--events", "5", "--switch-timer", "0"], "--switch-timer needs --time"),
+    (["--time", "1ms", "--rate", "16"], "--rate counts per tick: with --time, --event-rate"),
+    (["--time", "1ms", "--consumer-rate", "1"], "--consumer-rate counts per tick: with "
+     "--time, --bandwidth"),
 ])
 def test_bad_options_in_time_are_refused_before_anything(tmp_path, capsys, argv, says):
     import io

@@ -50,6 +50,7 @@ MAX_EVENTS = 1_000_000
 MAX_RECORD_EVENTS = 10_000_000          # a run's events over every possible CPU
 MAX_SUBBUF = 1 << 28
 HOTPLUG_LIMIT = 1 << 20                 # bytes of a hotplug script
+DEFAULT_RATE = RecordOptions.rate       # events per CPU per tick
 
 
 def record_options(args):
@@ -57,7 +58,8 @@ def record_options(args):
     RecordOptions, or a UsageError naming the first that is wrong."""
     if args.time is None and (args.events is None) == (args.duration is None):
         raise UsageError("trace record takes --events N, --duration TICKS or --time DURATION")
-    for name in ("events", "duration", "rate", "n_subbufs"):
+    rate = DEFAULT_RATE if args.rate is None else args.rate     # (None: not given; with
+    for name in ("events", "duration", "rate", "n_subbufs"):    # --time, refused by name)
         v = getattr(args, name)
         if v is not None and not 1 <= v <= MAX_EVENTS:
             raise UsageError(f"--{name.replace('_', '-')} {v}: must be 1..{MAX_EVENTS:,}")
@@ -69,7 +71,7 @@ def record_options(args):
         raise UsageError(f"--workload {args.workload} runs in ticks; --time runs the "
                          "synthetic workload in modeled time")
     if args.snapshot_at is not None:
-        ticks = args.duration if args.duration is not None else -(-args.events // args.rate)
+        ticks = args.duration if args.duration is not None else -(-args.events // rate)
         if not 0 <= args.snapshot_at < ticks:
             raise UsageError(f"--snapshot-at {args.snapshot_at}: the run has ticks 0.."
                              f"{ticks - 1}")
@@ -86,7 +88,7 @@ def record_options(args):
     spec = load_preset(args.machine or DEFAULT_PRESET)
     ncpus = len(spec.possible_cpus)
     check_host_size(subbuf * args.n_subbufs, ncpus)
-    per_cpu = args.events if args.events is not None else (args.duration or 0) * args.rate
+    per_cpu = args.events if args.events is not None else (args.duration or 0) * rate
     if per_cpu * ncpus > MAX_RECORD_EVENTS:
         raise UsageError(f"{per_cpu:,} events on each of {ncpus} possible CPUs: more than "
                          f"{MAX_RECORD_EVENTS:,} in a run (fewer --events, or a shorter "
@@ -102,7 +104,7 @@ def record_options(args):
         except ValueError as e:
             raise UsageError(str(e)) from None
     opts = RecordOptions(machine=args.machine, events=args.events, duration=args.duration,
-                         rate=args.rate, layer=args.layer, mode=Mode(args.mode), era=args.era,
+                         rate=rate, layer=args.layer, mode=Mode(args.mode), era=args.era,
                          backend=args.backend, subbuf_size=subbuf, n_subbufs=args.n_subbufs,
                          consumer_rate=args.consumer_rate, hotplug=hotplug, seed=args.seed,
                          consumer=args.consumer, cmdline=args.cmdline, pmem=args.pmem,
@@ -214,8 +216,8 @@ def add_parser(sub):
     r.add_argument("--events", type=IntIn(1, MAX_EVENTS),
                    help="events per CPU (at least; a tick writes --rate)")
     r.add_argument("--duration", type=IntIn(1, MAX_EVENTS), metavar="TICKS", help="ticks to run")
-    r.add_argument("--rate", type=IntIn(1, MAX_EVENTS), default=16,
-                   help="events per CPU per tick (16)")
+    r.add_argument("--rate", type=IntIn(1, MAX_EVENTS),
+                   help=f"events per CPU per tick ({DEFAULT_RATE})")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
     r.add_argument("--era", choices=[str(e) for e in Era], help="whose reader side: 2.x (the default: "

@@ -19,36 +19,45 @@ RATE = UnitIn(parse_rate, 0, MAX_RATE, "/s")
 BANDWIDTH = UnitIn(parse_bandwidth, 0, 1e15, " B/s")
 
 
+# The options of a recording in time, with the value each takes when not given.
+# Their parser defaults are None, so that one given without --time is refused
+# by name rather than ignored.
+TIME_DEFAULTS = {"event_rate": "100k", "arrivals": "constant", "event_size": "32",
+                 "irq_rate": "0", "irq_duration": "0", "wakeup_latency": "0",
+                 "switch_timer": 0, "read_timer": 0, "bursts": None, "cpu_rates": None,
+                 "consumer_cpu": None, "bandwidth": None, "clock_skew": None}
+
+
 def add_time_options(r):
     """add_time_options - the options of trace record in time, on parser r."""
     g = r.add_argument_group("recording in modeled time (with --time)")
     g.add_argument("--time", type=TIME, metavar="DURATION",
                    help="modeled time to run, e.g. 10ms, 2s")
-    g.add_argument("--event-rate", type=RATE, default="100k", metavar="RATE",
+    g.add_argument("--event-rate", type=RATE, metavar="RATE",
                    help="events a second on each CPU (in a burst), e.g. 2M (100k)")
-    g.add_argument("--arrivals", default="constant", choices=[a.value for a in Arrival],
+    g.add_argument("--arrivals", choices=[a.value for a in Arrival],
                    help="constant spacing or Poisson arrivals (constant)")
     g.add_argument("--bursts", metavar="ON/OFF",
                    help="events only in ON windows every ON+OFF, e.g. 5ms/45ms")
     g.add_argument("--cpu-rates", metavar="CPU:RATE,...",
                    help="per-CPU rates overriding --event-rate, e.g. 0:2M,1:0")
-    g.add_argument("--event-size", default="32", metavar="SIZE",
+    g.add_argument("--event-size", metavar="SIZE",
                    help="bytes an event takes in the buffer (header included): N, LO-HI "
                    "(uniform) or exp:MEAN (32)")
-    g.add_argument("--irq-rate", type=RATE, default="0", metavar="RATE",
+    g.add_argument("--irq-rate", type=RATE, metavar="RATE",
                    help="interrupts a second on each CPU, Poisson (0)")
-    g.add_argument("--irq-duration", type=TIME, default="0", metavar="DURATION",
+    g.add_argument("--irq-duration", type=TIME, metavar="DURATION",
                    help="each interrupt handler's run time, e.g. 2us")
     g.add_argument("--consumer-cpu", type=CPU, metavar="CPU",
                    help="the CPU the consumer task runs on (the boot CPU)")
-    g.add_argument("--wakeup-latency", type=TIME, default="0", metavar="DURATION",
+    g.add_argument("--wakeup-latency", type=TIME, metavar="DURATION",
                    help="from the consumer's wake-up to its running, e.g. 50us (0)")
     g.add_argument("--bandwidth", type=BANDWIDTH, metavar="BW",
                    help="the consumer's output, e.g. 100MB/s (a disk) or 1Gb/s (a link); "
                    "default: unlimited")
-    g.add_argument("--switch-timer", type=IntIn(0, MAX_TIMER_US), default=0, metavar="USEC",
+    g.add_argument("--switch-timer", type=IntIn(0, MAX_TIMER_US), metavar="USEC",
                    help="switch timer period in microseconds, as lttng's (0: none)")
-    g.add_argument("--read-timer", type=IntIn(0, MAX_TIMER_US), default=0, metavar="USEC",
+    g.add_argument("--read-timer", type=IntIn(0, MAX_TIMER_US), metavar="USEC",
                    help="read timer period in microseconds, as lttng's (0: the writer "
                    "wakes the consumer at delivery)")
     g.add_argument("--clock-skew", metavar="CPU:DURATION,...",
@@ -77,16 +86,20 @@ def parse_skew(text):
 def timed_options(args, spec):
     """timed_options - the TimedOptions of args (every option checked against
     the machine spec before anything runs), or None without --time."""
-    time_only = [o for o, v in (("--bursts", args.bursts), ("--cpu-rates", args.cpu_rates),
-                                ("--consumer-cpu", args.consumer_cpu),
-                                ("--bandwidth", args.bandwidth),
-                                ("--clock-skew", args.clock_skew),
-                                ("--switch-timer", args.switch_timer),
-                                ("--read-timer", args.read_timer)) if v]
+    time_only = [name for name in TIME_DEFAULTS if getattr(args, name) is not None]
     if args.time is None:
         if time_only:
-            raise UsageError(f"{time_only[0]} needs --time (a recording in modeled time)")
+            raise UsageError(f"--{time_only[0].replace('_', '-')} needs --time (a recording "
+                             "in modeled time)")
         return None
+    for given, tick_option, time_option in ((args.rate, "--rate", "--event-rate"),
+                                            (args.consumer_rate, "--consumer-rate",
+                                             "--bandwidth")):
+        if given is not None:
+            raise UsageError(f"{tick_option} counts per tick: with --time, {time_option}")
+    for name, default in TIME_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.events is not None or args.duration is not None:
         raise UsageError("--time records in modeled time: not with --events or --duration")
     if args.hotplug:
