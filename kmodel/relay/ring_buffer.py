@@ -51,7 +51,7 @@ before the reservation that closes the packet.
 
 Differences from LTTng, on purpose: a channel may take kmodel's own 16-byte
 record header (timestamp, payload size, event id) instead of LTTng's compact
-or large one (rb_channel.header; the shell's channels and pmem do); the clock
+or large one (rb_channel.header; the shell's channels do unless opened with header=); the clock
 (hw.clock) is read at each reservation attempt: modeled nanoseconds on the
 running CPU for recordings in time, a per-kernel counter strictly increasing
 otherwise; deterministic either way; records_count and records_overrun are
