@@ -252,3 +252,33 @@ def test_header_kmodel_still_records_on_pmem(tmp_path, capsys):
     assert "(kmodel header)" in capsys.readouterr().out
     assert unpack_header((tmp_path / "r.img").read_bytes())["header"] == "kmodel"
     assert os.path.exists(tmp_path / "t" / "metadata")
+
+
+def test_a_snapshot_of_a_channel_with_lttngs_header_says_that_header(tmp_path):
+    """snapshot_channel with no recording's metadata (a channel the shell or
+    the API opened) declares the channel's own header format, so that its
+    shell_write events (length, bytes) read back."""
+    from hw.machine import Machine
+    from hw.topology import load_preset
+    from kmodel.consumer.snapshot import snapshot_channel
+    from kmodel.cpu.sched import run_now
+    from kmodel.kernel import boot
+    from kmodel.relay.layer_channel import ring_buffer_open
+    with Machine(load_preset("numa2")) as m:
+        k = boot(m)
+        try:
+            k.modules.insmod("ltt_relay_alloc")
+            rbc, err = ring_buffer_open(k, "t", 4096, 4, "pagelist", "local", "lockless",
+                                        "overwrite", "per-cpu", header="large")
+            assert rbc is not None, err
+            with k.on_cpu(1):
+                for i in range(20):
+                    run_now(k, rbc.layer.write(rbc.buf_for(1), shell_payload(rbc.header,
+                                                                             bytes([i]) * i),
+                                               event_id=SHELL_WRITE))
+            snapshot_channel(rbc, str(tmp_path / "s"))
+        finally:
+            k.shutdown()
+    got = [e[2]["data"] for ps in read_trace(str(tmp_path / "s")).values() for p in ps
+           for e in p.events]
+    assert got == [bytes([i]) * i for i in range(20)]
