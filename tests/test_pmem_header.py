@@ -282,3 +282,23 @@ def test_a_snapshot_of_a_channel_with_lttngs_header_says_that_header(tmp_path):
     got = [e[2]["data"] for ps in read_trace(str(tmp_path / "s")).values() for p in ps
            for e in p.events]
     assert got == [bytes([i]) * i for i in range(20)]
+
+
+@pytest.mark.parametrize("header", ["compact", "large"])
+def test_shell_write_is_declared_only_in_a_trace_that_holds_it(header):
+    """Under LTTng's headers the sized shell_write is declared when the trace
+    holds the shell's writes, and only then: a recording's metadata stays
+    what it was (traces recorded before still read), and its reader takes
+    the class back from the text."""
+    from kmodel.consumer.ctf import TraceInfo, check_metadata, metadata
+    import tempfile
+    info = TraceInfo(header=header)
+    plain, shell = metadata(info), metadata(info, raw_ids={SHELL_WRITE})
+    assert '"shell_write"' not in plain and "uint8_t data[len];" in shell
+    with tempfile.TemporaryDirectory() as d:
+        for text, has in ((plain, False), (shell, True)):
+            path = os.path.join(d, "metadata")
+            with open(path, "w") as f:
+                f.write(text)
+            classes, _ = check_metadata(path)
+            assert (SHELL_WRITE in classes) is has

@@ -13,7 +13,7 @@ import os
 import uuid as uuidlib
 
 from hw.hostfile import HostFileError, check_regular_file
-from kmodel.consumer.ctf import (BY_ID, TraceInfo, classes_for, metadata, record_length,
+from kmodel.consumer.ctf import (BY_ID, SHELL_WRITE, TraceInfo, classes_for, metadata, record_length,
                                   stream_name)
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
 from kmodel.relay.packet import HDR, unpack_packet_header
@@ -91,14 +91,16 @@ def measure(header):
 
 def trace_metadata(scan):
     """The metadata of a region's trace: the records' header the region
-    says, the UUID its packets carry, and with kmodel's header a raw class for
-    each record id no kmodel event has (with LTTng's, a record of an id no
-    class has was dropped: its length is unknown)."""
+    says, the UUID its packets carry, the shell's writes if it holds any, and
+    with kmodel's header a raw class for each record id no kmodel event has
+    (with LTTng's, a record of an id no class has was dropped: its length is
+    unknown)."""
     ids = {eid for ps in scan.packets.values() for p in ps for eid in p.ids}
     first = next((p for ps in scan.packets.values() for p in ps), None)
     uuid = (str(uuidlib.UUID(bytes=unpack_packet_header(first.head).uuid)) if first
             else TraceInfo().uuid)
-    return metadata(TraceInfo(uuid, scan.header["header"]), raw_ids=ids - set(BY_ID))
+    return metadata(TraceInfo(uuid, scan.header["header"]),
+                    raw_ids=ids - set(BY_ID) | ids & {SHELL_WRITE})
 
 
 def _releaser(region):

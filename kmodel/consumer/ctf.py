@@ -301,12 +301,17 @@ def metadata(info=TraceInfo(), raw_ids=()):
     metadata statedump (v2.13.9) lays out a kernel trace's, packed as on
     x86; info says its UUID, header format and clock.  raw_ids are record
     ids no kmodel event has, each declared as its payload's bytes
-    (raw_class; with kmodel's header only, which has the payload's size)."""
+    (raw_class; with kmodel's header only, which has the payload's size),
+    and SHELL_WRITE if the trace holds the shell's writes: under LTTng's
+    headers shell_write (SHELL_WRITE_SIZED) is declared only then, so that a
+    recording's metadata is what it was before the class had a length."""
     events = []
     for c in classes_for(info.header) + tuple(raw_class(i) for i in sorted(raw_ids)
                                               if i not in BY_ID):
         if c.fields and c.fields[-1][1] == "payload" and info.header != "kmodel":
             continue                    # (its size is in kmodel's header alone)
+        if c is SHELL_WRITE_SIZED and SHELL_WRITE not in raw_ids:
+            continue
         events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n\tstream_id = 0;\n"
                       f"\tfields := struct {{\n" + _fields_tsdl(c) + "\n\t};\n};\n")
     date = time.strftime("%Y%m%dT%H%M%S+0000", time.gmtime(info.offset_s))
@@ -441,6 +446,8 @@ def check_metadata(path):
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not text: not CTF metadata") from None
     raw = {int(i) for name_id, i in _RAW_DECL.findall(text) if name_id == i}
+    if f'\tname = "shell_write";\n\tid = {SHELL_WRITE};' in text:
+        raw.add(SHELL_WRITE)            # (declared under LTTng's headers when written)
     if not text.strip():
         raise TraceError(f"{path}: empty: not CTF metadata")
     found = {}
@@ -460,7 +467,8 @@ def check_metadata(path):
     if packets_uuid is not None and packets_uuid != info.uuid_bytes:
         raise TraceError(f"{path}: its packets' UUID {uuidlib.UUID(bytes=packets_uuid)} is "
                          f"not the trace's ({info.uuid})")
-    return ({**{c.id: c for c in classes_for(info.header)},
+    return ({**{c.id: c for c in classes_for(info.header)
+                if c is not SHELL_WRITE_SIZED or SHELL_WRITE in raw},
              **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header))
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from kmodel.consumer.ctf import TraceInfo, metadata, stream_name
+from kmodel.consumer.ctf import SHELL_WRITE, TraceInfo, metadata, stream_name
 from kmodel.consumer.metadata_channel import lttng_metadata_packets
 from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.relay_alloc import ltt_relay_read
@@ -43,7 +43,7 @@ def snapshot_channel(rbc: rb_channel, outdir: str,
     with open(os.path.join(outdir, "metadata"), "wb") as f:     # (metadata_channel.py)
         if meta is None:                                        # (the shell's channels)
             meta = metadata(TraceInfo(header="kmodel" if rbc.header is None
-                                      else rbc.header.type.value))
+                                      else rbc.header.type.value), raw_ids={SHELL_WRITE})
         f.write(lttng_metadata_packets(meta, rbc.uuid))
     S = rbc.subbuf_size
     written: dict[int | None, int] = {}
