@@ -17,10 +17,11 @@ def blob(i):
 
 
 def record(path, cpus=(0, 5), events=400, mode="overwrite", n_subbufs=4, flush=True,
-           scope="per-cpu", consume=0, layer="lockless", era=None):
+           scope="per-cpu", consume=0, layer="lockless", era=None, header="kmodel"):
     """A region file with a trace in it: events per CPU, the last packet of
     each left open unless flush, then consume packets taken and given back by
     a reader of each buffer; era: the channel's (None: the default, 2.x);
+    header: the records' header format (kmodel's, or LTTng's compact or large);
     returns {(cpu, payload)} of what was written."""
     written = set()
     with Machine(load_preset("numa2"), pmem_path=str(path)) as m:
@@ -28,7 +29,7 @@ def record(path, cpus=(0, 5), events=400, mode="overwrite", n_subbufs=4, flush=T
         try:
             k.modules.insmod("ltt_relay_alloc")
             rbc, err = ring_buffer_open(k, "t", 4096, n_subbufs, "pmem", "local", layer,
-                                        mode, scope, era=era)
+                                        mode, scope, era=era, header=header)
             assert rbc is not None, err
             for cpu in cpus:
                 with k.on_cpu(cpu):

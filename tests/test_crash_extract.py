@@ -75,19 +75,24 @@ def test_babeltrace2_reads_every_extracted_trace(tmp_path, capsys, mode, scope):
 
 
 def test_the_docs_example_with_the_shells_records_opens_in_babeltrace2(tmp_path, capsys):
-    """The shell writes its own event class (shell_write), which the metadata
-    declares; babeltrace2 reads every record of docs/crash.md's example."""
+    """The shell writes its own event class (shell_write: its length, then its
+    bytes, under the example's compact header), which the metadata declares;
+    babeltrace2 reads every record of docs/crash.md's example, and warns of
+    nothing."""
+    from crash_tools import warnings
     region = tmp_path / "r.img"
     assert main(["run", "docs/examples/crash-record.kms", "--pmem", str(region)]) == 0
     capsys.readouterr()
-    rc, _ = extract(region, tmp_path / "t", capsys)
-    assert rc == 0
+    rc, out = extract(region, tmp_path / "t", capsys)
+    assert rc == 0 and "compact event header" in out.out
     trace = read_trace(str(tmp_path / "t"))
-    assert sum(len(p.events) for ps in trace.values() for p in ps) == 230
+    n = sum(len(p.events) for ps in trace.values() for p in ps)
+    assert n > 200
     if shutil.which("babeltrace2"):
         r = subprocess.run(["babeltrace2", str(tmp_path / "t")], capture_output=True,
                            text=True)
-        assert r.returncode == 0 and r.stdout.count("shell_write") == 230
+        assert r.returncode == 0 and r.stdout.count("shell_write") == n
+        assert warnings(r.stderr) == []
 
 
 def test_a_global_buffer_is_recovered(tmp_path, capsys):

@@ -23,25 +23,41 @@ from pmem_helpers import record
 @pytest.mark.parametrize("mode", ["overwrite", "discard"])
 def test_lttng_crash_reads_what_crash_extract_reads(tmp_path, capsys, layer, scope, mode, era):
     """Written past the buffer's size (overwritten or dropped), one packet
-    consumed, the last ones left open: the same events, in the same order,
-    in both eras (2.x's swaps: tests/test_pmem_table.py)."""
+    consumed, the last ones left open, with LTTng's compact header: the same
+    events, in the same order, in both eras (2.x's swaps:
+    tests/test_pmem_table.py), and no warning from babeltrace2 on either."""
     region = tmp_path / "r.img"
     record(region, events=600, mode=mode, scope=scope, layer=layer, flush=False, consume=1,
-           era=era)
+           era=era, header="compact")
     theirs, ours = both(region, tmp_path, mode, capsys)
     assert theirs == ours and len(ours) > 100
 
 
 @needs_tools
-@pytest.mark.parametrize("era", ["2.x", "2009"])
-def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys, era):
+@pytest.mark.parametrize("header", ["large", "kmodel"])
+def test_lttng_crash_with_the_other_headers(tmp_path, capsys, header):
+    """LTTng's large header reads as the compact one does; kmodel's own
+    (--header kmodel) still reads, with babeltrace2's one warning on its
+    payload_size."""
+    region = tmp_path / "r.img"
+    record(region, events=600, flush=False, consume=1, header=header)
+    theirs, ours = both(region, tmp_path, "overwrite", capsys, quiet=header != "kmodel")
+    assert theirs == ours and len(ours) > 100
+
+
+@needs_tools
+@pytest.mark.parametrize("era, header", [("2.x", None), ("2009", None), ("2.x", "large")])
+def test_a_sigkilled_trace_record_on_pmem(tmp_path, capsys, era, header):
     """kmodel trace record --backend pmem, killed with SIGKILL while it writes:
-    lttng-crash recovers from the region what kmodel crash extract does."""
+    lttng-crash recovers from the region what kmodel crash extract does, with
+    LTTng's compact header (the default) or its large one, and babeltrace2
+    warns of nothing."""
     img = tmp_path / "pmem.img"
     p = subprocess.Popen([sys.executable, "-m", "kmodel", "trace", "record", str(tmp_path / "t"),
                           "--backend", "pmem", "--cmdline", "reserve_mem=4M:4096:trace",
                           "--pmem", str(img), "--duration", "20000", "--subbuf-size", "4k",
-                          "--mode", "overwrite", "--era", era],
+                          "--mode", "overwrite", "--era", era] +
+                         (["--header", header] if header else []),
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         seen = ""

@@ -20,7 +20,7 @@ from kmodel.cli.relay_state import relay_state
 from kmodel.core.errno import EAGAIN, EBUSY, ENODATA, ENODEV, errno_name
 from kmodel.core.straight import stepped
 from kmodel.relay.layer_channel import buffer_counters
-from kmodel.consumer.ctf import SHELL_WRITE
+from kmodel.consumer.ctf import SHELL_WRITE, shell_payload
 from kmodel.relay.ring_buffer import read_packet
 
 STEP_VERBS = ("write", "reserve", "commit", "flush", "consume")
@@ -59,6 +59,7 @@ def _write(sh, name, rbc, args):
     data = payload_arg(kv, rbc.alloc_size, "the whole buffer")
     n = len(data)
     count = write_count(kv, n)
+    data = shell_payload(rbc.header, data)      # (its length first under LTTng's header)
     dropped = {}
     done = 0
     for _ in sh.steps(count):           # Ctrl-C stops it between two records
@@ -80,7 +81,7 @@ def _reserve(sh, name, rbc, args):
     cpu, rb = _rb(sh, name, rbc, kv)
     if (name, cpu) in relay_state(sh).reserved:
         raise ScriptError(f"relay reserve: cpu {cpu} already holds a reservation in {name}")
-    data = payload_arg(kv, rbc.alloc_size, "the whole buffer")
+    data = shell_payload(rbc.header, payload_arg(kv, rbc.alloc_size, "the whole buffer"))
     slot, tsc, token = yield from rbc.layer.reserve(rb, len(data))
     if slot < 0:
         return f"cpu {cpu}: record dropped ({CAUSES.get(slot, errno_name(slot))})\n"

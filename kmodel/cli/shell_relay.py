@@ -27,6 +27,7 @@ from kmodel.cli.hexdump import hexdump
 from kmodel.relay.backend import backend_names
 from kmodel.relay.relay_alloc import (DEFAULT_BACKEND, PLACEMENTS, ltt_relay_close,
                                       ltt_relay_read, ltt_relay_write)
+from kmodel.relay.event_header import HeaderType
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR as DEBUG_DIR, ltt_relay_open_debugfs
 from kmodel.relay.layer import layer_names
@@ -97,10 +98,13 @@ def _buf(sh, name, chan, cpu, writing):
     return buf
 
 
+HEADERS = tuple(t.value for t in HeaderType)     # relay open header=: the records' header
+
+
 def relay_open(sh, name, args):
     k = sh.k
     kv = parse_kv(args, ("subbuf_size", "n_subbufs", "backend", "placement", "files",
-                         "layer", "mode", "scope", "era"), ("subbuf_size", "n_subbufs"))
+                         "layer", "mode", "scope", "era", "header"), ("subbuf_size", "n_subbufs"))
     if kv.get("files", "yes") not in ("yes", "no"):
         raise ScriptError("relay: files=yes or files=no")
     if name in relay_state(sh).channels:
@@ -126,18 +130,20 @@ def relay_open(sh, name, args):
     layer = kv.get("layer", "none")
     files = kv.get("files", "yes") == "yes"
     if layer == "none":
-        if "mode" in kv or "scope" in kv or "era" in kv:
-            raise ScriptError("relay open: mode=, scope= and era= need a layer (layer=" +
+        if "mode" in kv or "scope" in kv or "era" in kv or "header" in kv:
+            raise ScriptError("relay open: mode=, scope=, era= and header= need a layer (layer=" +
                               " or layer=".join(layer_names()) + ")")
         chan, err = ltt_relay_open_debugfs(k, name, subbuf, n, backend, placement, files)
     elif layer not in layer_names():
         raise ScriptError(f"relay: layer={layer!r} (none, {', '.join(layer_names())})")
     elif kv.get("era", DEFAULT_ERA) not in tuple(Era):
         raise ScriptError(f"relay: era={kv['era']!r} ({' or '.join(Era)})")
+    elif kv.get("header", "kmodel") not in HEADERS:
+        raise ScriptError(f"relay: header={kv['header']!r} ({' or '.join(HEADERS)})")
     else:
         rbc, err = ring_buffer_open(k, name, subbuf, n, backend, placement, layer,
                                     kv.get("mode", "overwrite"), kv.get("scope", "per-cpu"),
-                                    files, era=kv.get("era"))
+                                    files, era=kv.get("era"), header=kv.get("header", "kmodel"))
         chan = rbc.chan if rbc is not None else None
         if rbc is not None:
             relay_state(sh).layers[name] = rbc

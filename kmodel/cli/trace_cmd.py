@@ -111,10 +111,6 @@ def record_options(args):
                          pmem_format=args.pmem_format, config=tuple(args.config or ()),
                          snapshot_at=args.snapshot_at, header=args.header,
                          workload=args.workload)
-    try:
-        header_for(opts)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
     return opts
 
 
@@ -237,7 +233,7 @@ def add_parser(sub):
     r.add_argument("--seed", type=SEED, default=0)
     r.add_argument("--header", choices=[t.value for t in HeaderType],
                    help="the records' header: LTTng's compact (the default) or large, or "
-                        "kmodel's own 16 bytes (the default with --backend pmem)")
+                        "kmodel's own 16 bytes")
     r.add_argument("--workload", default="synthetic", choices=WORKLOADS,
                    help="synthetic (kmodel_* events and blobs, numbered), or sched: a "
                         "scheduler model writing lttng-modules' kernel events")

@@ -13,7 +13,8 @@ import os
 import uuid as uuidlib
 
 from hw.hostfile import HostFileError, check_regular_file
-from kmodel.consumer.ctf import BY_ID, TraceInfo, metadata, stream_name
+from kmodel.consumer.ctf import (BY_ID, SHELL_WRITE, TraceInfo, classes_for, metadata, record_length,
+                                  stream_name)
 from kmodel.consumer.trace_dir import NewTrace, TraceDirError
 from kmodel.relay.packet import HDR, unpack_packet_header
 from kmodel.relay.pmem_layout import PmemLayoutError, by_cpu, info_text, scan_region
@@ -60,7 +61,7 @@ def write_from_region(path, outdir, write):
     release = _releaser(region)
     try:
         try:
-            scan = scan_region(region, release)
+            scan = scan_region(region, release, measure)
         except PmemLayoutError as e:
             raise CrashError(f"{path}: {e}") from None
         try:
@@ -82,14 +83,24 @@ def write_from_region(path, outdir, write):
     return scan, got
 
 
+def measure(header):
+    """scan_region's measure: the length_of of the event classes of a trace
+    whose records use header (LTTng's: the region says which)."""
+    return record_length({c.id: c for c in classes_for(header)})
+
+
 def trace_metadata(scan):
-    """The metadata of a region's trace: kmodel's header, the UUID its packets
-    carry, and a raw class for each record id no kmodel event has."""
+    """The metadata of a region's trace: the records' header the region
+    says, the UUID its packets carry, the shell's writes if it holds any, and
+    with kmodel's header a raw class for each record id no kmodel event has
+    (with LTTng's, a record of an id no class has was dropped: its length is
+    unknown)."""
     ids = {eid for ps in scan.packets.values() for p in ps for eid in p.ids}
     first = next((p for ps in scan.packets.values() for p in ps), None)
     uuid = (str(uuidlib.UUID(bytes=unpack_packet_header(first.head).uuid)) if first
             else TraceInfo().uuid)
-    return metadata(TraceInfo(uuid), raw_ids=ids - set(BY_ID))
+    return metadata(TraceInfo(uuid, scan.header["header"]),
+                    raw_ids=ids - set(BY_ID) | ids & {SHELL_WRITE})
 
 
 def _releaser(region):

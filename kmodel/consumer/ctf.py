@@ -37,7 +37,7 @@ from hw.hostfile import HostFileError, check_regular_file, read_regular_file
 from kmodel.consumer.ctf_index import CtfIndexError, check_trace_index, stream_files
 from kmodel.consumer.metadata_channel import MetadataError, metadata_file_text
 from kmodel.consumer.trace_dir import session_trace
-from kmodel.relay.event_header import ClockUpdate, HeaderType, header_of
+from kmodel.relay.event_header import HeaderType, RecordError, header_of
 from kmodel.relay.packet import (HDR, PACKET_MAGIC, REC, RECORD_HEADER, record_size,
                                  unpack_packet_header, unpack_record_header)
 
@@ -115,6 +115,33 @@ EVENT_CLASSES = (
 )
 BY_ID = {c.id: c for c in EVENT_CLASSES}
 SHELL_WRITE = 4
+# The shell's write under LTTng's headers, which say no payload size: its
+# bytes after their length, so that a reader (kmodel's, or babeltrace2 from
+# the metadata) finds where the record ends.  kmodel's header keeps the bare
+# bytes (shell_write above).
+SHELL_WRITE_SIZED = EventClass(SHELL_WRITE, "shell_write", (("len", "I"), ("data", "len")))
+_LEN = struct.Struct("<I")
+
+
+def lttng_header(header):
+    """lttng_header - whether a format (a name, a HeaderType, an EventHeader,
+    or None for kmodel's) is one of LTTng's, whose records say no size."""
+    return header is not None and header not in ("kmodel", HeaderType.KMODEL)
+
+
+def classes_for(header):
+    """classes_for - the event classes of a trace whose records use header:
+    EVENT_CLASSES, the shell's write sized under LTTng's headers."""
+    if not lttng_header(header):
+        return EVENT_CLASSES
+    return tuple(SHELL_WRITE_SIZED if c.id == SHELL_WRITE else c for c in EVENT_CLASSES)
+
+
+def shell_payload(header, data):
+    """shell_payload - the payload of the shell's write of data on a channel
+    whose records use header (SHELL_WRITE_SIZED's under LTTng's)."""
+    return _LEN.pack(len(data)) + data if lttng_header(header) else data
+
 _TSDL_TYPE = {"Q": "uint64_t", "I": "uint32_t", "i": "int32_t", "q": "long",
               COMM: None, "string": None}
 
@@ -274,11 +301,17 @@ def metadata(info=TraceInfo(), raw_ids=()):
     metadata statedump (v2.13.9) lays out a kernel trace's, packed as on
     x86; info says its UUID, header format and clock.  raw_ids are record
     ids no kmodel event has, each declared as its payload's bytes
-    (raw_class; with kmodel's header only, which has the payload's size)."""
+    (raw_class; with kmodel's header only, which has the payload's size),
+    and SHELL_WRITE if the trace holds the shell's writes: under LTTng's
+    headers shell_write (SHELL_WRITE_SIZED) is declared only then, so that a
+    recording's metadata is what it was before the class had a length."""
     events = []
-    for c in EVENT_CLASSES + tuple(raw_class(i) for i in sorted(raw_ids) if i not in BY_ID):
+    for c in classes_for(info.header) + tuple(raw_class(i) for i in sorted(raw_ids)
+                                              if i not in BY_ID):
         if c.fields and c.fields[-1][1] == "payload" and info.header != "kmodel":
             continue                    # (its size is in kmodel's header alone)
+        if c is SHELL_WRITE_SIZED and SHELL_WRITE not in raw_ids:
+            continue
         events.append(f"event {{\n\tname = \"{c.name}\";\n\tid = {c.id};\n\tstream_id = 0;\n"
                       f"\tfields := struct {{\n" + _fields_tsdl(c) + "\n\t};\n};\n")
     date = time.strftime("%Y%m%dT%H%M%S+0000", time.gmtime(info.offset_s))
@@ -413,6 +446,8 @@ def check_metadata(path):
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not text: not CTF metadata") from None
     raw = {int(i) for name_id, i in _RAW_DECL.findall(text) if name_id == i}
+    if f'\tname = "shell_write";\n\tid = {SHELL_WRITE};' in text:
+        raw.add(SHELL_WRITE)            # (declared under LTTng's headers when written)
     if not text.strip():
         raise TraceError(f"{path}: empty: not CTF metadata")
     found = {}
@@ -432,7 +467,9 @@ def check_metadata(path):
     if packets_uuid is not None and packets_uuid != info.uuid_bytes:
         raise TraceError(f"{path}: its packets' UUID {uuidlib.UUID(bytes=packets_uuid)} is "
                          f"not the trace's ({info.uuid})")
-    return {**BY_ID, **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header)
+    return ({**{c.id: c for c in classes_for(info.header)
+                if c is not SHELL_WRITE_SIZED or SHELL_WRITE in raw},
+             **{i: raw_class(i) for i in raw if i not in BY_ID}}, header_of(info.header))
 
 
 def read_stream(path, classes=BY_ID, header=None, decode_events=True):
@@ -541,28 +578,35 @@ def _lttng_records(data, at, end, name, classes, header, ts_begin, decode_events
     if not decode_events:
         return [], _count_lttng_records(data, at, end, name, classes, header)
     events = []
-    count = 0
-    update = ClockUpdate(ts_begin).update
-    unpack, get, least = header.unpack_from, classes.get, header.size
-    while at < end:
-        if end - at < least:
-            raise TraceError(f"{name}: offset {at}: truncated event header")
-        event_id, ts, bits, hs = unpack(data, at)
-        cls = get(event_id)
-        p = at + hs
-        n = (None if cls is None or p > end else
-             payload_len(cls, data, p, end) if cls.variable else cls.layout.size)
-        if n is None or p + n > end:
-            raise TraceError(f"{name}: offset {at}: bad event (id {event_id})")
-        if decode_events:
+    try:
+        for rec_at, event_id, ts, p, n in header.walk(data, at, end, record_length(classes),
+                                                       ts_begin):
+            cls = classes[event_id]
             try:
                 values = decode(cls, data[p:p + n])
             except TraceError as e:
-                raise TraceError(f"{name}: offset {at}: {e}") from None
-            events.append((update(ts, bits), cls.name, values))
-        count += 1
-        at = p + n
-    return events, count
+                raise TraceError(f"{name}: offset {rec_at}: {e}") from None
+            events.append((ts, cls.name, values))
+    except RecordError as e:
+        if e.event_id is None:
+            raise TraceError(f"{name}: offset {e.at}: truncated event header") from None
+        raise TraceError(f"{name}: offset {e.at}: bad event (id {e.event_id})") from None
+    return events, len(events)
+
+
+def record_length(classes):
+    """record_length - the length_of of EventHeader.walk for classes ({event
+    id: EventClass}): a payload's bytes from its class, fixed or read from its
+    own fields (payload_len); None for an id no class has."""
+    sizes = class_sizes(classes)
+
+    def length_of(event_id, buf, at, end):
+        n = sizes.get(event_id, -1)
+        if n is None:                           # (a payload of variable size)
+            n = payload_len(classes[event_id], buf, at, end)
+            return end - at + 1 if n is None else n
+        return None if n < 0 else n
+    return length_of
 
 
 def class_sizes(classes):

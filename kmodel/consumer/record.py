@@ -34,7 +34,6 @@ from kmodel.cpu.context import HARDIRQ, TASK, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
 from kmodel.relay.packet import HDR, REC
-from kmodel.relay.event_header import header_of
 from kmodel.relay.rb_config import Era, Mode, Scope, SwitchMode
 from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
@@ -66,8 +65,7 @@ class RecordOptions:
     pmem: str | None = None         # the host file behind that region
     pmem_format: bool = False       # ... which may be one kmodel did not make
     header: str | None = None       # the records' header: compact, large (LTTng's), kmodel;
-                                    # None: compact, or kmodel on --backend pmem (its
-                                    # crash reader decodes kmodel's header alone)
+                                    # None: compact
     workload: str = "synthetic"     # synthetic, or sched (kmodel/consumer/sched_workload.py)
 
 
@@ -115,15 +113,10 @@ def tick_events(rng, cpu, rate, subbuf_size):
 
 
 def header_for(opts):
-    """header_for - the records' header format a recording uses (a ValueError
-    for a format the backend's crash reader cannot decode)."""
-    if opts.header is None:
-        return "kmodel" if opts.backend == "pmem" else "compact"
-    if opts.backend == "pmem" and opts.header != "kmodel":
-        raise ValueError(f"--header {opts.header}: the pmem backend keeps kmodel's record "
-                         "header (kmodel crash extract decodes that alone): give --header "
-                         "kmodel or leave it out")
-    return opts.header
+    """header_for - the records' header format a recording uses: LTTng's
+    compact one unless opts say otherwise, on every backend (pmem's region
+    says which, for its crash reader: pmem_layout.py)."""
+    return "compact" if opts.header is None else opts.header
 
 
 class Recorder:
@@ -214,7 +207,7 @@ class Recorder:
             k.modules.insmod("ltt_relay_alloc")
             self.rbc, err = ring_buffer_open(k, "trace", o.subbuf_size, o.n_subbufs,
                                              o.backend, Placement.LOCAL, o.layer, o.mode,
-                                             Scope.PER_CPU, era=o.era)
+                                             Scope.PER_CPU, era=o.era, header=header_for(o))
             if self.rbc is None:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
@@ -225,7 +218,6 @@ class Recorder:
                                       SCHED_CLOCK if o.workload == "sched" else self.CLOCK)
             self.metadata_text = metadata(info)
             self.rbc.uuid = info.uuid_bytes
-            self.rbc.header = header_of(info.header)
             with open(os.path.join(self.outdir, "metadata"), "wb") as f:
                 f.write(lttng_metadata_packets(self.metadata_text, info.uuid_bytes))
             consumer = self.consumer = cls(k, self.rbc, self.outdir)

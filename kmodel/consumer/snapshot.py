@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from kmodel.consumer.ctf import metadata, stream_name
+from kmodel.consumer.ctf import SHELL_WRITE, TraceInfo, metadata, stream_name
 from kmodel.consumer.metadata_channel import lttng_metadata_packets
 from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.relay_alloc import ltt_relay_read
@@ -36,12 +36,15 @@ def snapshot_channel(rbc: rb_channel, outdir: str,
     writer's sub-buffer to outdir (a new directory: metadata and one stream
     a buffer), consuming nothing; {cpu: packets written}.  meta is the
     recording's metadata text (its UUID, header format and clock), kmodel's
-    default if not given; it is written in metadata packets with rbc's UUID
+    default for rbc's header format if not given; it is written in metadata packets with rbc's UUID
     (metadata_channel.py), as LTTng's snapshot writes the metadata stream."""
     k = rbc.k
     os.mkdir(outdir)
     with open(os.path.join(outdir, "metadata"), "wb") as f:     # (metadata_channel.py)
-        f.write(lttng_metadata_packets(metadata() if meta is None else meta, rbc.uuid))
+        if meta is None:                                        # (the shell's channels)
+            meta = metadata(TraceInfo(header="kmodel" if rbc.header is None
+                                      else rbc.header.type.value), raw_ids={SHELL_WRITE})
+        f.write(lttng_metadata_packets(meta, rbc.uuid))
     S = rbc.subbuf_size
     written: dict[int | None, int] = {}
     with k.on_cpu(k.boot_cpu):

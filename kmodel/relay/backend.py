@@ -42,6 +42,10 @@ What the layers above may call, and nothing else:
                                   a noref flag), hook(rb, order): store the IDs
                                   named in order (positions, or -1 for the
                                   reader's), in that order; or None
+    record_header(k, chan, h)     the channel's records take header format h (a
+                                  HeaderType's name), set before any record is
+                                  written: nothing by default; pmem says it in
+                                  its region's header
     tlb_size(tm)                  the page size (index in hw.tlb.SIZES) its accesses
                                   go through, for the accounting fold
     meta_per_page                 True when each access also reads a per-page
@@ -170,6 +174,9 @@ class RelayBackend(ABC):
     def table_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
         """table_hook - what it calls after the sub-buffer table changed, or None."""
         return None
+
+    def record_header(self, k: "Kernel", chan: Any, header: str) -> None:
+        """record_header - the channel's records take header: nothing by default."""
 
     def module_init(self, mod: "LttRelayModule") -> None:
         """module_init - at module load: nothing by default."""

@@ -34,7 +34,7 @@ import enum
 import struct
 
 __all__ = ["HeaderType", "EventHeader", "HEADERS", "TSC_BITS", "FULL_TSC", "header_of",
-           "last_tsc_overflow", "ClockUpdate"]
+           "last_tsc_overflow", "ClockUpdate", "RecordError"]
 
 TSC_BITS = 27                       # LTTNG_COMPACT_TSC_BITS: the client's tsc_bits
 COMPACT_EVENT_BITS = 5
@@ -56,6 +56,15 @@ def last_tsc_overflow(tsc: int, last_tsc: int) -> bool:
     """last_tsc_overflow - whether tsc is too far from the buffer's last
     record for a 27-bit timestamp (lttng-modules, 64-bit form)."""
     return ((tsc - last_tsc) & MASK64) >> TSC_BITS != 0
+
+
+class RecordError(ValueError):
+    """A record a walk cannot take (EventHeader.walk): where it starts, why
+    (``record bounds``, ``unknown event id``, ``timestamp order``), its id if read."""
+
+    def __init__(self, at: int, why: str, event_id: int | None = None):
+        super().__init__(f"offset {at}: {why}")
+        self.at, self.why, self.event_id = at, why, event_id
 
 
 class EventHeader:
@@ -115,6 +124,38 @@ class EventHeader:
             return event_id, ts, 32, 6
         _, event_id, ts = _LARGE_EXT.unpack_from(buf, off)
         return event_id, ts, 64, 14
+
+    def walk(self, buf, at: int, end: int, length_of, ts_begin: int, ordered: bool = False):
+        """walk - the records packed in buf[at:end], as a CTF reader finds them
+        with no payload size in their headers (babeltrace2 after lttng-crash):
+        each header gives the id and the timestamp (the clock from ts_begin,
+        ClockUpdate), and length_of(event_id, buf, payload_at, end) the
+        payload's bytes: None if no class has that id, more than is left if
+        the payload runs past end.  Yields (at, event id, clock, payload_at,
+        payload length); raises RecordError at the first record it cannot
+        take.  ordered: a 64-bit timestamp below the clock is an error too
+        (a compact one cannot go back: its low bits carry)."""
+        clock = ClockUpdate(ts_begin)
+        unpack, least = self.unpack_from, self.size
+        while at < end:
+            if end - at < least:
+                raise RecordError(at, "record bounds")
+            try:
+                event_id, ts, bits, hs = unpack(buf, at)
+            except struct.error:
+                raise RecordError(at, "record bounds") from None
+            p = at + hs
+            if p > end:
+                raise RecordError(at, "record bounds", event_id)
+            if ordered and bits >= 64 and ts < clock.value:
+                raise RecordError(at, "timestamp order", event_id)
+            n = length_of(event_id, buf, p, end)
+            if n is None:
+                raise RecordError(at, "unknown event id", event_id)
+            if p + n > end:
+                raise RecordError(at, "record bounds", event_id)
+            yield at, event_id, clock.update(ts, bits), p, n
+            at = p + n
 
 
 HEADERS = {

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kmodel.core.errno import EINVAL
 from kmodel.core.printk import KERN_ERR
+from kmodel.relay.event_header import header_of
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import LTT_DEBUGFS_DIR, ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer, layer_names
@@ -48,11 +49,13 @@ def buffer_counters(rb: lib_ring_buffer) -> str:
 
 def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, backend: str,
                      placement: Placement | str, layer: str, mode: Mode | str, scope: Scope | str,
-                     files: bool = True, history: bool = False, era: Era | str | None = None
-                     ) -> tuple[rb_channel | None, int]:
+                     files: bool = True, history: bool = False, era: Era | str | None = None,
+                     header: str = "kmodel") -> tuple[rb_channel | None, int]:
     """ring_buffer_open - (rb_channel, 0) or (None, -errno), with dmesg's reason.
     history: the buffers keep every reservation and delivery (Bookkeeping).
-    era: whose reader side (rb_config.Era); None: DEFAULT_ERA."""
+    era: whose reader side (rb_config.Era); None: DEFAULT_ERA.  header: the
+    records' header format (event_header.HeaderType's names), set before any
+    record is written, and told to the backend (pmem's region says it)."""
     lyr = get_layer(layer)
     if lyr is None:
         k.printk(KERN_ERR + f"ring_buffer_open: layer={layer!r} "
@@ -78,6 +81,8 @@ def ring_buffer_open(k: Kernel, name: str, subbuf_size: int, n_subbufs: int, bac
         _remove_dir(k, name)
         return None, -bad[0]
     rbc = rb_channel(k, chan, lyr, mode, scope, history, era or DEFAULT_ERA)
+    rbc.header = header_of(header)
+    chan.backend.record_header(k, chan, header)
     chan.private_data = rbc             # what its buffer files' operations read
     register_rb_hotplug(rbc)
     if rbc.scope is Scope.GLOBAL:

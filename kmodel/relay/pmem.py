@@ -81,10 +81,7 @@ def pmem_alloc_buf(k, buf, nid):
         for cpu in range(ncpus):                # no slot keeps an earlier channel's
             at = HEADER_SIZE + cpu * slot_size  # metadata (a CPU offline now would)
             st.view[at:at + ms] = bytes(ms)
-        name = getattr(chan.parent, "name", "") or chan.base_filename
-        head = pack_header(st.size, chan.subbuf_size, chan.n_subbufs, ncpus,
-                           k.machine.boots, name, n_alloc)
-        st.view[:len(head)] = head
+        _write_header(k, st, chan, "kmodel")
         st.owner = chan
     slot = HEADER_SIZE + buf.cpu * slot_size
     format_slot(st.view, slot, buf.cpu, chan.n_subbufs)
@@ -99,6 +96,24 @@ def pmem_alloc_buf(k, buf, nid):
     make_descs(k, buf, pages, buf.nid, k.timing.linear_size)
     st.nbufs += 1
     return 0
+
+
+def _write_header(k, st, chan, header):
+    """The region header of chan's format, header its records' header format."""
+    ncpus = max(k.cpu_possible_mask) + 1
+    name = getattr(chan.parent, "name", "") or chan.base_filename
+    head = pack_header(st.size, chan.subbuf_size, chan.n_subbufs, ncpus, k.machine.boots,
+                       name, chan.n_subbufs + chan.extra_subbufs, header)
+    st.view[:len(head)] = head
+
+
+def pmem_record_header(k, chan, header):
+    """The channel's records take header (a HeaderType's name): the region
+    says so, before any record is written (the region header is formatted
+    when the first buffer is allocated, before the channel has a format)."""
+    st = pmem_state(k)
+    if st is not None and st.owner is chan:
+        _write_header(k, st, chan, header)
 
 
 def pmem_free_buf(k, buf):
@@ -196,6 +211,9 @@ class PmemBackend(StaticBackend):
 
     def table_hook(self, buf):
         return pmem_table
+
+    def record_header(self, k, chan, header):
+        pmem_record_header(k, chan, header)
 
     def module_init(self, mod):
         pmem_boot(mod)

@@ -101,7 +101,8 @@ def pmem_boot(mod):
     st.previous = Previous(scan, d)
     k.printk(KERN_INFO + f"ltt_relay: pmem: previous boot's trace kept read-only: channel "
              f"{scan.header['name']!r}, {sum(len(p) for p in scan.packets.values())} packets, "
-             f"{scan.records} records, {sum(scan.dropped.values())} sub-buffers dropped "
+             f"{'records not walked' if scan.records is None else f'{scan.records} records'}, "
+             f"{sum(scan.dropped.values())} sub-buffers dropped "
              f"(/sys/kernel/debug/{PREVIOUS_DIR})")
 
 

@@ -13,7 +13,15 @@ reads the region file of a dead emulator.  All fields are little-endian.
                         num_subbuf_alloc)
     ... slot_size       slot 1, and so on for every possible CPU
 
-Layout version 3 (this one) adds ``n_alloc`` to the header and, after a
+Layout version 4 (this one) adds ``header`` to the region header: the
+format of the records' headers (0 kmodel's 16 bytes, 1 LTTng's compact, 2
+LTTng's large; event_header.py), so that a reader of the region alone knows
+how to walk its records: with kmodel's header by each record's payload size,
+with LTTng's by each record's id and the event class it names (the reader
+gives the classes: scan_region's measure), as babeltrace2 walks the trace
+lttng-crash extracts.  Versions 2 and 3 (kmodel's header) are still read.
+
+Layout version 3 added ``n_alloc`` to the header and, after a
 slot's sub-buffer entries, the sub-buffer table (pmem_table.py): the
 writers' IDs ``wsb[n_subbufs]`` and the reader's ``rsb``, 8 bytes each, as
 LTTng's ``buf_wsb``/``buf_rsb`` (index, noref flag, offset tag).  The
@@ -42,6 +50,7 @@ checksums hold.
 import struct
 import zlib
 
+from kmodel.relay.event_header import RecordError, header_of
 from kmodel.relay.packet import (CONTEXT_END, HDR, NO_CPU, PACKET_MAGIC, REC, record_size,
                                  pack_packet_header, unpack_packet_header,
                                  unpack_record_header)
@@ -49,19 +58,22 @@ from kmodel.relay.pmem_table import TABLE_ID, position_subbufs
 
 REGION_MAGIC = 0x4D50_4C45_444F_4D4B          # "KMODELPM", little-endian
 FREE_MAGIC = int.from_bytes(b"KMODELFR", "little")  # a region kmodel took, with no trace
-LAYOUT_VERSION = 3
-READ_VERSIONS = (2, 3)                          # what this kmodel reads
+LAYOUT_VERSION = 4
+READ_VERSIONS = (2, 3, 4)                       # what this kmodel reads
 HEADER_SIZE = 4096
 # The region header's fields and their formats; the CRC32 of them follows.
-# Version 2's are the first twelve; version 3 adds n_alloc.
+# Version 2's are the first twelve; version 3 adds n_alloc, version 4 header.
 HEADER_FIELDS_V2 = (("magic", "Q"), ("version", "I"), ("header_size", "I"),
                     ("region_size", "Q"), ("subbuf_size", "I"), ("n_subbufs", "I"),
                     ("nr_cpus", "I"), ("meta_size", "I"), ("slot_size", "Q"),
                     ("data_offset", "Q"), ("boot", "I"), ("name", "32s"))
-HEADER_FIELDS = HEADER_FIELDS_V2 + (("n_alloc", "I"),)
+HEADER_FIELDS_V3 = HEADER_FIELDS_V2 + (("n_alloc", "I"),)
+HEADER_FIELDS = HEADER_FIELDS_V3 + (("header", "I"),)
+HEADER_KINDS = ("kmodel", "compact", "large")   # the header field's values, by name
 FIELDS = tuple(name for name, _ in HEADER_FIELDS)
 REGION_HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
 REGION_HEADER_V2 = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS_V2))
+REGION_HEADER_V3 = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS_V3))
 OFFSETS = {name: struct.calcsize("<" + "".join(code for _, code in HEADER_FIELDS[:i]))
            for i, (name, _) in enumerate(HEADER_FIELDS)}
 OFFSETS["crc"] = REGION_HEADER.size
@@ -109,12 +121,15 @@ def geometry(subbuf_size, n_subbufs, nr_cpus, n_alloc=None, version=LAYOUT_VERSI
     return ms, slot, HEADER_SIZE + slot * nr_cpus
 
 
-def pack_header(region_size, subbuf_size, n_subbufs, nr_cpus, boot, name, n_alloc=None):
+def pack_header(region_size, subbuf_size, n_subbufs, nr_cpus, boot, name, n_alloc=None,
+                header="kmodel"):
+    """pack_header - the region header's bytes, its CRC32 last; header: the
+    records' header format (HEADER_KINDS)."""
     n_alloc = n_subbufs if n_alloc is None else n_alloc
     ms, slot, _ = geometry(subbuf_size, n_subbufs, nr_cpus, n_alloc)
     body = REGION_HEADER.pack(REGION_MAGIC, LAYOUT_VERSION, HEADER_SIZE, region_size,
                               subbuf_size, n_subbufs, nr_cpus, ms, slot, HEADER_SIZE, boot,
-                              name.encode()[:32], n_alloc)
+                              name.encode()[:32], n_alloc, HEADER_KINDS.index(header))
     return body + CRC.pack(zlib.crc32(body))
 
 
@@ -239,10 +254,12 @@ def unpack_header(data):
     version = values["version"]
     if version not in READ_VERSIONS:            # before the CRC: another version may
         bad("version", f"layout version {version}; this kmodel reads "  # lay it out otherwise
-                       f"{' and '.join(map(str, READ_VERSIONS))}")
-    form = REGION_HEADER if version >= 3 else REGION_HEADER_V2
+                       f"{', '.join(map(str, READ_VERSIONS[:-1]))} and {READ_VERSIONS[-1]}")
+    form = {2: REGION_HEADER_V2, 3: REGION_HEADER_V3}.get(version, REGION_HEADER)
+    if version < 4:                             # kmodel's record header
+        values = dict(zip(FIELDS, form.unpack_from(data)), header=0)
     if version < 3:                             # no table: the identity, n sub-buffers
-        values = dict(zip(FIELDS, form.unpack_from(data)), n_alloc=values["n_subbufs"])
+        values["n_alloc"] = values["n_subbufs"]
     crc, = CRC.unpack_from(data, form.size)
     if zlib.crc32(data[:form.size]) != crc:
         bad("crc", "the header's checksum does not match (the header is damaged)")
@@ -272,6 +289,10 @@ def unpack_header(data):
     if values["region_size"] > len(data):
         bad("region_size", f"{values['region_size']} bytes, but the region file has "
                            f"{len(data)} (truncated)")
+    if values["header"] >= len(HEADER_KINDS):
+        bad("header", f"{values['header']} is no record header format (0 kmodel, 1 compact, "
+                      "2 large)")
+    values["header"] = HEADER_KINDS[values["header"]]
     values["name"] = values["name"].rstrip(b"\0").decode("utf-8", "replace")
     return values
 
@@ -282,13 +303,15 @@ class Packet:
     crash.py), and what it holds: its record count and event ids; the records
     themselves are decoded from the view when asked for."""
     __slots__ = ("cpu", "seq", "head", "body", "offset", "n_records", "ids", "complete",
-                 "discarded")
+                 "discarded", "walk")
 
-    def __init__(self, cpu, seq, head, body, offset, n_records, ids, complete, discarded):
+    def __init__(self, cpu, seq, head, body, offset, n_records, ids, complete, discarded,
+                 walk=None):
         self.cpu, self.seq, self.head, self.body = cpu, seq, head, body
         self.offset = offset            # of the sub-buffer in the region
-        self.n_records, self.ids = n_records, ids
+        self.n_records, self.ids = n_records, ids   # (None, frozenset()): not walked
         self.complete, self.discarded = complete, discarded
+        self.walk = walk                # (EventHeader, length_of) with LTTng's header
 
     @property
     def data(self):
@@ -297,8 +320,16 @@ class Packet:
 
     @property
     def records(self):
-        """[(timestamp, event id, payload bytes)] of its records, in order."""
-        out, pos, end = [], 0, (unpack_packet_header(self.head).content_size // 8) - HDR
+        """[(timestamp, event id, payload bytes)] of its records, in order
+        ([] if they were not walked)."""
+        ph = unpack_packet_header(self.head)
+        out, pos, end = [], 0, ph.content_size // 8 - HDR
+        if self.walk is not None:
+            fmt, length_of = self.walk
+            return [(ts, eid, bytes(self.body[p:p + n])) for _, eid, ts, p, n in
+                    fmt.walk(self.body, 0, end, length_of, ph.timestamp_begin)]
+        if self.n_records is None:
+            return out
         while pos < end:
             r = unpack_record_header(self.body, pos)
             out.append((r.timestamp, r.id, bytes(self.body[pos + REC:pos + REC +
@@ -319,13 +350,17 @@ class Scan:
         self.slots_bad = {}             # cpu -> reason
         self.damaged = {}               # what was found damaged and reported -> count
         self.consumed = 0               # sub-buffers a consumer had already read
+        self.walk = None                # (EventHeader, length_of): LTTng's records walked
 
     def drop(self, why):
         self.dropped[why] = self.dropped.get(why, 0) + 1
 
     @property
     def records(self):
-        return sum(p.n_records for ps in self.packets.values() for p in ps)
+        """The records of every packet, or None if they were not walked (LTTng's
+        header, and no event classes given: scan_region's measure)."""
+        counts = [p.n_records for ps in self.packets.values() for p in ps]
+        return None if None in counts else sum(counts)
 
 
 def _vouched(sb, ents, lap, S):
@@ -348,7 +383,7 @@ def _vouched(sb, ents, lap, S):
     return why, None
 
 
-def scan_region(data, release=None):
+def scan_region(data, release=None, measure=None):
     """scan_region - every sub-buffer of a region that its metadata vouches for.
 
     A complete sub-buffer is kept whole; a partial one is cut at its last
@@ -361,10 +396,20 @@ def scan_region(data, release=None):
     past the header's count that holds metadata, are reported.
     release(offset, length), if given, is told when a slot's bytes have been
     looked at (crash.py lets the host drop those pages: a region is read a
-    slot at a time, not whole)."""
+    slot at a time, not whole).
+
+    Records with kmodel's header are walked by their payload sizes; with
+    LTTng's, by their event classes: measure(header kind) gives length_of
+    (EventHeader.walk), and a record it has no class for, one that runs past
+    the committed end, or a 64-bit timestamp that goes back drops its
+    sub-buffer, counted by that reason.  With no measure (the kernel's check
+    at boot, which knows no event class), LTTng's records are vouched for by
+    the checksums alone and not walked (Packet.n_records None)."""
     data = memoryview(data)
     h = unpack_header(data)
     scan = Scan(h)
+    fmt = header_of(h["header"])
+    scan.walk = None if fmt is None or measure is None else (fmt, measure(h["header"]))
     for cpu in range(h["nr_cpus"]):
         _scan_slot(data, h, cpu, scan)
         if release is not None:
@@ -434,6 +479,20 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan, offset):
         scan.drop("content size")
         return None
     n_records, ids, pos, last_ts, content = 0, set(), HDR, ph.timestamp_begin, CONTEXT_END
+    if h["header"] != "kmodel":
+        if scan.walk is None:                   # (not walked: vouched for by the checksums)
+            n_records, ids, content, pos = None, frozenset(), end, end
+        else:
+            fmt, length_of = scan.walk
+            try:
+                for _, eid, last_ts, p, n in fmt.walk(sb, HDR, end, length_of,
+                                                      ph.timestamp_begin, ordered=True):
+                    n_records += 1
+                    ids.add(eid)
+                    content = pos = p + n
+            except RecordError as e:
+                scan.drop(e.why)
+                return None
     while pos < end:
         if end - pos < REC:
             scan.drop("record bounds")
@@ -461,7 +520,7 @@ def _recover(sb, ents, idx, cpu, h, lost, consumed, scan, offset):
         timestamp_end=ph.timestamp_end if delivered else last_ts, content_size=content * 8,
         packet_size=packet_bytes * 8, events_discarded=discarded))
     return Packet(None if ph.cpu_id == NO_CPU else cpu, pseq, head, sb[HDR:packet_bytes],
-                  offset, n_records, frozenset(ids), complete, discarded)
+                  offset, n_records, frozenset(ids), complete, discarded, scan.walk)
 
 
 def _look_past_the_slots(data, h, scan):
@@ -496,14 +555,16 @@ def info_text(scan):
     h = scan.header
     spare = " and a reader's spare" if h["n_alloc"] > h["n_subbufs"] else ""
     out = [f"channel {h['name']!r}: {h['nr_cpus']} CPU slots of {h['n_subbufs']} x "
-           f"{h['subbuf_size'] >> 10} KiB sub-buffers{spare} (layout version {h['version']})"]
+           f"{h['subbuf_size'] >> 10} KiB sub-buffers{spare} (layout version {h['version']}"
+           + (f", LTTng's {h['header']} event header" if h["header"] != "kmodel" else "") + ")"]
     for cpu, packets in by_cpu(scan.packets.items()):
         full = sum(p.complete for p in packets)
-        recs = sum(p.n_records for p in packets)
+        counts = [p.n_records for p in packets]
+        recs = (f"{sum(counts)} record{'s' if sum(counts) != 1 else ''}" if None not in counts
+                else "records not walked (kmodel crash extract walks them by event class)")
         out.append(f"{cpu_label(cpu)}: {len(packets)} packet{'s' if len(packets) != 1 else ''} "
                    f"({full} complete, "
-                   f"{len(packets) - full} cut at their last commit), {recs} "
-                   f"record{'s' if recs != 1 else ''}")
+                   f"{len(packets) - full} cut at their last commit), {recs}")
     for cpu, lost in by_cpu(scan.lost.items()):
         full, wrap, big, overrun = lost
         if any(lost):

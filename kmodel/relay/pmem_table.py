@@ -7,7 +7,7 @@ the reader's ``rsb`` the one it owns (rb_backend.py; LTTng's ``buf_wsb`` and
 ``buf_rsb``, include/ringbuffer/backend_types.h).  The reader's get swaps its
 spare for the delivered sub-buffer it takes (update_read_sb_index), and its
 put swaps it back when no writer entered the place meanwhile.  The region
-keeps a copy of the table (layout version 3, pmem_layout.table_at), one
+keeps a copy of the table (since layout version 3, pmem_layout.table_at), one
 8-byte store an ID, stored by the ring buffer's table hook after each change
 of the table in memory: a writer entering a sub-buffer (its noref flag
 cleared), a delivery (noref set, the lap tagged), a get and a put.

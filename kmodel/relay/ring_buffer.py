@@ -51,7 +51,7 @@ before the reservation that closes the packet.
 
 Differences from LTTng, on purpose: a channel may take kmodel's own 16-byte
 record header (timestamp, payload size, event id) instead of LTTng's compact
-or large one (rb_channel.header; the shell's channels and pmem do); the clock
+or large one (rb_channel.header; the shell's channels do unless opened with header=); the clock
 (hw.clock) is read at each reservation attempt: modeled nanoseconds on the
 running CPU for recordings in time, a per-kernel counter strictly increasing
 otherwise; deterministic either way; records_count and records_overrun are
@@ -653,6 +653,7 @@ def commit_record(rb: lib_ring_buffer, slot: int, tsc: int, payload: bytes,
     the zeroes), then copied by lib_ring_buffer_write."""
     n = len(payload)
     fmt = rb.rbc.header
+    rec: bytes | bytearray
     if fmt is None:
         rsize = record_size(n)
         rec = bytearray(rsize)
@@ -1011,7 +1012,7 @@ class rb_channel:
         self.history = history          # buffers keep Bookkeeping's histories
         self.uuid = bytes(16)           # the trace's, in every packet header (a
                                         # recorder sets it before the first write)
-        self.header = None              # the records' header: kmodel's, or an
+        self.header: EventHeader | None = None       # the records' header: kmodel's, or an
                                         # EventHeader of LTTng's (event_header.py)
 
     def buf_for(self, cpu: int) -> lib_ring_buffer | None:
