@@ -473,7 +473,11 @@ class TimingModel:
         (an atomic) or not (a local_t operation).  See line_access."""
         c.atomics += 1
         c.cycles += self.table.atomic_cycles if locked else self.table.local_op_cycles
-        self.line_access(c, line)
+        o = line.line_owner             # line_access, written out (every atomic: the hot path)
+        if o is not None and o is not c:
+            c.line_transfers += 1
+            c.cycles += self.transfer_cycles[c.nid][o.nid]
+        line.line_owner = c
 
     def line_access(self, c, line):
         """line_access - c touches a shared line (any object with a line_owner

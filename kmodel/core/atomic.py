@@ -27,7 +27,7 @@ Memory order is sequentially consistent; see kmodel.core.irqflags.smp_mb.
 """
 
 
-from kmodel.core.straight import stepped, trace_only
+from kmodel.core.straight import stepped, trace_only, with_twin
 from kmodel.core.step import Op
 
 
@@ -66,7 +66,8 @@ class local_t(_Word):
 
 def _charge(w, locked):
     k = w.k
-    k.timing.atomic(k.timing.cpus[k.current.cpu], w, locked)
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, locked)
 
 
 @trace_only
@@ -108,9 +109,11 @@ def local_set(l, i):
 def local_add_return(l, i):
     """local_add_return - add i, return the new value; one step on the owning
     CPU, a load and a store (two steps) from any other CPU."""
-    if l.k.current.cpu == l.cpu:
+    k = l.k
+    if k.current.cpu == l.cpu:
         yield (Op.LOCAL_ADD, l)
-        _charge(l, False)
+        t = k.timing                    # _charge(l, False), written out: the hot path
+        t.atomic(t.cpus[l.cpu], l, False)
         l.counter += i
         return _note(l, l.counter)
     yield (Op.LOCAL_ADD_LOAD, l)
@@ -194,7 +197,21 @@ def atomic_long_dec(a):
     yield from atomic_long_add_return(a, -1)
 
 
-@stepped
+def _cmpxchg_now(w, old, new):
+    """The straight form of cmpxchg, by hand: _cmpxchg_once with its charge
+    written out (the same charge, one call instead of three: the swap of the
+    reader's sub-buffer makes three of these a get/put) and no trace note
+    (no trace follows a straight form)."""
+    k = w.k
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, True)
+    v = w.counter
+    if v == old:
+        w.counter = new
+    return v
+
+
+@with_twin(_cmpxchg_now)
 def cmpxchg(w, old, new):
     """cmpxchg - LOCK CMPXCHG on any word: if w == old, w = new; returns what
     w was.  atomic_long_cmpxchg is the same on an atomic_long_t."""
@@ -204,7 +221,9 @@ def cmpxchg(w, old, new):
 
 def _cmpxchg_once(w, old, new, locked):
     """The compare and exchange of one instruction (locked: with LOCK)."""
-    _charge(w, locked)
+    k = w.k                             # _charge(w, locked), written out: the hot path
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, locked)
     v = w.counter
     if v == old:
         w.counter = new

@@ -394,13 +394,11 @@ def _push_reader(rb, begin):
         got = yield from atomic_long_cmpxchg(rb.consumed, consumed, (consumed & ~(S - 1)) + S)
         if got != consumed:
             continue
-        if not rb.v2:
+        if not rb.v2:                   # (2.x keeps no records_per_packet)
             lost = rb.book.records_per_packet.pop(consumed // S, 0)
             if lost:
                 yield from rb.ops.add_return(rb.records_overrun, lost)
                 _counted(rb)
-        else:
-            rb.book.records_per_packet.pop(consumed // S, None)
 
 
 def _counted(rb):
@@ -819,14 +817,16 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     rb.reader_held = None
     S = rb.rbc.subbuf_size
     bufb = rb.bufb
-    if rb.v2:
-        rb.book.records_per_packet.pop(consumed // S, None)
-        b = bufb.rsb & SB_ID_INDEX_MASK
-        bufb.records_read += bufb.records_unread[b]
-        bufb.records_unread[b] = 0
-        bufb.rsb |= SB_ID_NOREF_MASK
-        idx = (consumed // S) % rb.rbc.n_subbufs
-        yield from update_read_sb_index(bufb, idx, consumed // rb.rbc.alloc_size)
+    if rb.v2:                           # (2.x keeps no records_per_packet: 2009's overrun)
+        rsb = bufb.rsb
+        unread = bufb.records_unread
+        b = rsb & SB_ID_INDEX_MASK
+        bufb.records_read += unread[b]
+        unread[b] = 0
+        bufb.rsb = rsb | SB_ID_NOREF_MASK
+        rbc = rb.rbc
+        idx = (consumed // S) % rbc.n_subbufs
+        yield from update_read_sb_index(bufb, idx, consumed // rbc.alloc_size)
         if rb.persist_table is not None:        # the packet's new name first (pmem_table)
             rb.persist_table(rb, (idx, RSB))
         # lib_ring_buffer_move_consumer, its first read folded into the cmpxchg:
