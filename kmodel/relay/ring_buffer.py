@@ -64,7 +64,8 @@ check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b and
 4ad4ea4c: events discarded sampled when the packet is delivered, not before
 it is closed, per sub-buffer), ``ts_end`` (635e457c, 2485a430: timestamp_end
 read at delivery, not at the closing reservation), ``remote_switch_mode``
-(9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode).
+(9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode), ``one_subbuf``
+(5140d2b3: an overwrite buffer of one sub-buffer was accepted; check_geometry).
 """
 from __future__ import annotations
 
@@ -1084,7 +1085,10 @@ def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None
         return EINVAL, f"mode={mode!r} ({' or '.join(Mode)})"
     if scope not in tuple(Scope):
         return EINVAL, f"scope={scope!r} ({' or '.join(Scope)})"
-    if mode == Mode.OVERWRITE and chan.n_subbufs < 2:
+    if mode == Mode.OVERWRITE and chan.n_subbufs < 2 and not (
+            chan.k is not None and chan.k.config[ERRATA["one_subbuf"]] == "y"):
+        # lttng-modules 5140d2b3 (channel_backend_init): with one sub-buffer the
+        # record after a flush pushes consumed past the only packet (layers.md)
         return EINVAL, "overwrite mode needs at least 2 sub-buffers"
     if chan.subbuf_size < PAGE:
         return EINVAL, "sub-buffers must be at least a page"
