@@ -479,6 +479,13 @@ class TimingModel:
             c.cycles += self.transfer_cycles[c.nid][o.nid]
         line.line_owner = c
 
+    def line_transfer(self, c, o):
+        """line_transfer - the part of line_access that charges: c takes a line
+        CPU cost o had (for callers that test the owner inline, READ_ONCE and
+        WRITE_ONCE: their common case, a line c has already, makes no call)."""
+        c.line_transfers += 1
+        c.cycles += self.transfer_cycles[c.nid][o.nid]
+
     def line_access(self, c, line):
         """line_access - c touches a shared line (any object with a line_owner
         attribute: the CpuCost that last had it, or None).  A line another CPU

@@ -81,7 +81,13 @@ def _note(w, value):
 def READ_ONCE(w):
     yield (Op.READ_ONCE, w)
     k = w.k
-    k.timing.line_access(k.timing.cpus[k.current.cpu], w)
+    t = k.timing                        # t.line_access(c, w), its test written out
+    c = t.cpus[k.current.cpu]
+    o = w.line_owner
+    if o is not c:
+        if o is not None:
+            t.line_transfer(c, o)
+        w.line_owner = c
     return _note(w, w.counter)
 
 
@@ -89,7 +95,13 @@ def READ_ONCE(w):
 def WRITE_ONCE(w, value):
     yield (Op.WRITE_ONCE, w)
     k = w.k
-    k.timing.line_access(k.timing.cpus[k.current.cpu], w)
+    t = k.timing                        # t.line_access(c, w), its test written out
+    c = t.cpus[k.current.cpu]
+    o = w.line_owner
+    if o is not c:
+        if o is not None:
+            t.line_transfer(c, o)
+        w.line_owner = c
     w.counter = value
     _note(w, value)
 
