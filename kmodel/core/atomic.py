@@ -114,7 +114,7 @@ def local_read(l):
 
 @stepped
 def local_set(l, i):
-    yield from WRITE_ONCE(l, i)
+    return (yield from WRITE_ONCE(l, i))       # (returns None: forwarded, WRITE_ONCE's twin)
 
 
 @stepped
@@ -161,9 +161,15 @@ def local_dec(l):
 def local_cmpxchg(l, old, new):
     """local_cmpxchg - if l == old, set it to new; returns what l was.  One
     step on the owning CPU; from another, a load and a store with room between."""
-    if l.k.current.cpu == l.cpu:
+    k = l.k
+    if k.current.cpu == l.cpu:
         yield (Op.LOCAL_CMPXCHG, l)
-        return _cmpxchg_once(l, old, new, False)
+        t = k.timing                    # _cmpxchg_once(l, old, new, False), written out
+        t.atomic(t.cpus[l.cpu], l, False)
+        v = l.counter
+        if v == old:
+            l.counter = new
+        return _note(l, v)
     yield (Op.LOCAL_CMPXCHG_LOAD, l)
     _charge(l, False)
     v = l.counter
@@ -183,7 +189,7 @@ def atomic_long_read(a):
 
 @stepped
 def atomic_long_set(a, i):
-    yield from WRITE_ONCE(a, i)
+    return (yield from WRITE_ONCE(a, i))       # (returns None: forwarded, WRITE_ONCE's twin)
 
 
 @stepped
