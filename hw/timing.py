@@ -473,7 +473,18 @@ class TimingModel:
         (an atomic) or not (a local_t operation).  See line_access."""
         c.atomics += 1
         c.cycles += self.table.atomic_cycles if locked else self.table.local_op_cycles
-        self.line_access(c, line)
+        o = line.line_owner             # line_access, written out (every atomic: the hot path)
+        if o is not None and o is not c:
+            c.line_transfers += 1
+            c.cycles += self.transfer_cycles[c.nid][o.nid]
+        line.line_owner = c
+
+    def line_transfer(self, c, o):
+        """line_transfer - the part of line_access that charges: c takes a line
+        CPU cost o had (for callers that test the owner inline, READ_ONCE and
+        WRITE_ONCE: their common case, a line c has already, makes no call)."""
+        c.line_transfers += 1
+        c.cycles += self.transfer_cycles[c.nid][o.nid]
 
     def line_access(self, c, line):
         """line_access - c touches a shared line (any object with a line_owner

@@ -5,8 +5,8 @@ import pytest
 
 from kmodel.cpu.explore import explore
 from kmodel.kernel import boot
-from kmodel.scenarios.layer_races import (DiscardSample, RemoteFlush, RemoteSwitchMode, TsEnd,
-                                          WrapCheck)
+from kmodel.scenarios.layer_races import (DiscardSample, OneSubbuf, RemoteFlush,
+                                          RemoteSwitchMode, TsEnd, WrapCheck)
 
 
 # erratum -> (scenario, {strategy: runs within which it finds the bug at seed 0}),
@@ -16,12 +16,15 @@ from kmodel.scenarios.layer_races import (DiscardSample, RemoteFlush, RemoteSwit
 # flush to start after a write and the owner to run inside its cmpxchg, three
 # orderings that its two change points rarely hit.  The timestamp_end bug:
 # random in 17 runs, PCT in 1; the remote switch mode: both in 1 (every
-# schedule where the flush runs shows it).
+# schedule where the flush runs shows it).  One sub-buffer in overwrite mode
+# (5140d2b3): every strategy in 1 (only a reader that comes between the flush
+# and the next record keeps the packet).
 CASES = {"REMOTE_FLUSH": (RemoteFlush, {"random": 40}),
          "WRAP_CHECK": (WrapCheck, {"random": 5, "pct": 20}),
          "DISCARD_SAMPLE": (DiscardSample, {"random": 200, "pct": 20}),
          "TS_END": (TsEnd, {"random": 30, "pct": 5}),
-         "REMOTE_SWITCH_MODE": (RemoteSwitchMode, {"random": 5, "pct": 5})}
+         "REMOTE_SWITCH_MODE": (RemoteSwitchMode, {"random": 5, "pct": 5}),
+         "ONE_SUBBUF": (OneSubbuf, {"random": 5, "pct": 5})}
 
 
 def kernel(bug):
@@ -63,3 +66,22 @@ def test_the_fix_passes_exhaustive_search(bug):
         sc.close()
     finally:
         k.shutdown()
+
+
+def test_one_subbuffer_is_refused_unless_the_bug_is_restored():
+    """5140d2b3: the fix refuses an overwrite buffer of one sub-buffer (a
+    one-line error, -EINVAL, nothing left behind); the erratum accepts it."""
+    from kmodel.core.errno import EINVAL
+    from kmodel.relay.layer_channel import ring_buffer_open
+    for bug, accepted in ((None, False), ("ONE_SUBBUF", True)):
+        k = kernel(bug)
+        try:
+            rbc, err = ring_buffer_open(k, "one", 4096, 1, "pagelist", "local", "lockless",
+                                        "overwrite", "per-cpu")
+            assert (rbc is not None) is accepted, err
+            if not accepted:
+                assert err == -EINVAL
+                assert "overwrite mode needs at least 2 sub-buffers" in k.log.text()
+                assert k.fs.lookup("/sys/kernel/debug/ltt/one") is None
+        finally:
+            k.shutdown()

@@ -27,7 +27,7 @@ Memory order is sequentially consistent; see kmodel.core.irqflags.smp_mb.
 """
 
 
-from kmodel.core.straight import stepped, trace_only
+from kmodel.core.straight import stepped, trace_only, with_twin
 from kmodel.core.step import Op
 
 
@@ -66,7 +66,8 @@ class local_t(_Word):
 
 def _charge(w, locked):
     k = w.k
-    k.timing.atomic(k.timing.cpus[k.current.cpu], w, locked)
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, locked)
 
 
 @trace_only
@@ -80,7 +81,13 @@ def _note(w, value):
 def READ_ONCE(w):
     yield (Op.READ_ONCE, w)
     k = w.k
-    k.timing.line_access(k.timing.cpus[k.current.cpu], w)
+    t = k.timing                        # t.line_access(c, w), its test written out
+    c = t.cpus[k.current.cpu]
+    o = w.line_owner
+    if o is not c:
+        if o is not None:
+            t.line_transfer(c, o)
+        w.line_owner = c
     return _note(w, w.counter)
 
 
@@ -88,7 +95,13 @@ def READ_ONCE(w):
 def WRITE_ONCE(w, value):
     yield (Op.WRITE_ONCE, w)
     k = w.k
-    k.timing.line_access(k.timing.cpus[k.current.cpu], w)
+    t = k.timing                        # t.line_access(c, w), its test written out
+    c = t.cpus[k.current.cpu]
+    o = w.line_owner
+    if o is not c:
+        if o is not None:
+            t.line_transfer(c, o)
+        w.line_owner = c
     w.counter = value
     _note(w, value)
 
@@ -101,16 +114,18 @@ def local_read(l):
 
 @stepped
 def local_set(l, i):
-    yield from WRITE_ONCE(l, i)
+    return (yield from WRITE_ONCE(l, i))       # (returns None: forwarded, WRITE_ONCE's twin)
 
 
 @stepped
 def local_add_return(l, i):
     """local_add_return - add i, return the new value; one step on the owning
     CPU, a load and a store (two steps) from any other CPU."""
-    if l.k.current.cpu == l.cpu:
+    k = l.k
+    if k.current.cpu == l.cpu:
         yield (Op.LOCAL_ADD, l)
-        _charge(l, False)
+        t = k.timing                    # _charge(l, False), written out: the hot path
+        t.atomic(t.cpus[l.cpu], l, False)
         l.counter += i
         return _note(l, l.counter)
     yield (Op.LOCAL_ADD_LOAD, l)
@@ -146,9 +161,15 @@ def local_dec(l):
 def local_cmpxchg(l, old, new):
     """local_cmpxchg - if l == old, set it to new; returns what l was.  One
     step on the owning CPU; from another, a load and a store with room between."""
-    if l.k.current.cpu == l.cpu:
+    k = l.k
+    if k.current.cpu == l.cpu:
         yield (Op.LOCAL_CMPXCHG, l)
-        return _cmpxchg_once(l, old, new, False)
+        t = k.timing                    # _cmpxchg_once(l, old, new, False), written out
+        t.atomic(t.cpus[l.cpu], l, False)
+        v = l.counter
+        if v == old:
+            l.counter = new
+        return _note(l, v)
     yield (Op.LOCAL_CMPXCHG_LOAD, l)
     _charge(l, False)
     v = l.counter
@@ -168,7 +189,7 @@ def atomic_long_read(a):
 
 @stepped
 def atomic_long_set(a, i):
-    yield from WRITE_ONCE(a, i)
+    return (yield from WRITE_ONCE(a, i))       # (returns None: forwarded, WRITE_ONCE's twin)
 
 
 @stepped
@@ -194,7 +215,21 @@ def atomic_long_dec(a):
     yield from atomic_long_add_return(a, -1)
 
 
-@stepped
+def _cmpxchg_now(w, old, new):
+    """The straight form of cmpxchg, by hand: _cmpxchg_once with its charge
+    written out (the same charge, one call instead of three: the swap of the
+    reader's sub-buffer makes three of these a get/put) and no trace note
+    (no trace follows a straight form)."""
+    k = w.k
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, True)
+    v = w.counter
+    if v == old:
+        w.counter = new
+    return v
+
+
+@with_twin(_cmpxchg_now)
 def cmpxchg(w, old, new):
     """cmpxchg - LOCK CMPXCHG on any word: if w == old, w = new; returns what
     w was.  atomic_long_cmpxchg is the same on an atomic_long_t."""
@@ -204,7 +239,9 @@ def cmpxchg(w, old, new):
 
 def _cmpxchg_once(w, old, new, locked):
     """The compare and exchange of one instruction (locked: with LOCK)."""
-    _charge(w, locked)
+    k = w.k                             # _charge(w, locked), written out: the hot path
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, locked)
     v = w.counter
     if v == old:
         w.counter = new

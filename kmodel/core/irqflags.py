@@ -22,17 +22,21 @@ def _cost(k):
 
 def local_irq_save(k):
     """local_irq_save - disable interrupts on this CPU; returns the old state."""
-    ex = k.cpu_exec[k.current.cpu]
+    cpu = k.current.cpu
+    ex = k.cpu_exec[cpu]
     flags = ex.irqs_off
     ex.irqs_off = True
-    k.timing.irq_flags(_cost(k), restore=False)
+    t = k.timing                        # (_cost(k), written out: the locked layer's hot path)
+    t.irq_flags(t.cpus[cpu], False)
     return flags
 
 
 def local_irq_restore(k, flags):
     """local_irq_restore - put back the state local_irq_save returned."""
-    k.cpu_exec[k.current.cpu].irqs_off = flags
-    k.timing.irq_flags(_cost(k), restore=True)
+    cpu = k.current.cpu
+    k.cpu_exec[cpu].irqs_off = flags
+    t = k.timing
+    t.irq_flags(t.cpus[cpu], True)
 
 
 def local_irq_disable(k):
@@ -51,8 +55,8 @@ def preempt_disable(k):
 
 def preempt_enable(k):
     ex = k.cpu_exec[k.current.cpu]
-    if k.WARN(ex.preempt == 0, "BUG: preempt count underflow", depth=2):
-        return
+    if ex.preempt == 0 and k.WARN(True, "BUG: preempt count underflow", depth=2):
+        return                          # (WARN only when it fires: no call otherwise)
     ex.preempt -= 1
 
 

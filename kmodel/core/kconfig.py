@@ -39,6 +39,9 @@ OPTIONS = {
     "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE": ("n", "bool",
         "kmodel extension: restore lttng-modules bug 9dded431 (a flush run on another "
         "CPU by IPI ignores its switch mode: always SWITCH_ACTIVE)"),
+    "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug 5140d2b3 (an overwrite buffer of one "
+        "sub-buffer is accepted; the record after a flush overwrites the only packet)"),
     "CONFIG_KMODEL_HOTPLUG_ERRNO": ("n", "bool",
         "kmodel extension: a CPU notifier's encoded errno fails a hotplug operation and "
         "comes back to the caller, as Linux does since 2.6.35 ('cpu-hotplug: return better "

@@ -53,10 +53,15 @@ def _spin_lock_now(lock):
     this one ends, a lockup.  The same charges, the same oopses."""
     k = lock.k
     cur = k.current
-    preempt_disable(k)
-    holder = _try_lock(k, cur, lock)
+    k.cpu_exec[cur.cpu].preempt += 1    # preempt_disable(k)
+    t = k.timing                        # _try_lock(k, cur, lock), written out
+    t.atomic(t.cpus[cur.cpu], lock, True)
+    holder = lock.holder
     if holder is None:
+        lock.holder = cur
+        cur.blocked_on = None
         return
+    cur.blocked_on = lock
     if holder.cpu == cur.cpu:
         deadlock_report(k, cur, lock)
     spinlock_lockup(k, cur, lock)
@@ -89,7 +94,13 @@ def spin_unlock(lock):
         k.bug.oops(f"BUG: spinlock wrong owner on CPU#{cur.cpu}, {cur.comm}",
                    (f" lock: {lock.name}, .owner: {lock.holder.describe()}/"
                     f"cpu{lock.holder.cpu}",), depth=2)
-    k.timing.line_access(k.timing.cpus[cur.cpu], lock)
+    t = k.timing                        # t.line_access(c, lock), its test written out
+    c = t.cpus[cur.cpu]
+    o = lock.line_owner
+    if o is not c:
+        if o is not None:
+            t.line_transfer(c, o)
+        lock.line_owner = c
     lock.holder = None
     preempt_enable(k)
 

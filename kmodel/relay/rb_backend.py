@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from kmodel.core.atomic import atomic_long_cmpxchg, atomic_long_t
 from kmodel.core.errno import EAGAIN
-from kmodel.core.straight import stepped
+from kmodel.core.straight import stepped, with_twin
 from kmodel.relay.sb_id import (RSB, SB_ID_INDEX_MASK, SB_ID_NOREF_MASK,  # (its ID layout)
                                 SB_ID_NOREF_SHIFT, SB_ID_OFFSET_SHIFT)
 
@@ -136,7 +136,32 @@ def lib_ring_buffer_set_noref_offset(bufb: lib_ring_buffer_backend, idx: int,
     w.counter = subbuffer_id(offset, 1, w.counter & SB_ID_INDEX_MASK)
 
 
-@stepped
+def _update_read_sb_index_now(bufb: lib_ring_buffer_backend, consumed_idx: int,
+                              consumed_count: int) -> int:
+    """The straight form of update_read_sb_index, by hand: its cmpxchg written
+    out (atomic_long_cmpxchg's twin: the same charge, one call the less; a
+    get/put of a 2.x overwrite buffer makes two)."""
+    w = bufb.wsb[consumed_idx]
+    old_id = w.counter
+    if not bufb.extra_reader_sb:
+        bufb.rsb = old_id
+        return 0
+    if not old_id & SB_ID_NOREF_MASK or old_id >> SB_ID_OFFSET_SHIFT != consumed_count:
+        return -EAGAIN
+    new = (consumed_count << SB_ID_OFFSET_SHIFT) | SB_ID_NOREF_MASK | \
+        (bufb.rsb & SB_ID_INDEX_MASK)
+    k = w.k                             # atomic_long_cmpxchg(w, old_id, new)
+    t = k.timing
+    t.atomic(t.cpus[k.current.cpu], w, True)
+    if w.counter != old_id:
+        return -EAGAIN
+    w.counter = new
+    bufb.base[consumed_idx] = (new & SB_ID_INDEX_MASK) * bufb.subbuf_size
+    bufb.rsb = old_id
+    return 0
+
+
+@with_twin(_update_read_sb_index_now)
 def update_read_sb_index(bufb: lib_ring_buffer_backend, consumed_idx: int,
                          consumed_count: int):
     """update_read_sb_index (backend_internal.h) - with a spare: exchange the

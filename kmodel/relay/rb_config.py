@@ -70,4 +70,5 @@ ERRATA = {"remote_flush": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH",
           "wrap_check": "CONFIG_KMODEL_RB_ERRATUM_WRAP_CHECK",
           "discard_sample": "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE",
           "ts_end": "CONFIG_KMODEL_RB_ERRATUM_TS_END",
-          "remote_switch_mode": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE"}
+          "remote_switch_mode": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE",
+          "one_subbuf": "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF"}

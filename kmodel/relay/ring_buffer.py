@@ -64,7 +64,8 @@ check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b and
 4ad4ea4c: events discarded sampled when the packet is delivered, not before
 it is closed, per sub-buffer), ``ts_end`` (635e457c, 2485a430: timestamp_end
 read at delivery, not at the closing reservation), ``remote_switch_mode``
-(9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode).
+(9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode), ``one_subbuf``
+(5140d2b3: an overwrite buffer of one sub-buffer was accepted; check_geometry).
 """
 from __future__ import annotations
 
@@ -394,13 +395,11 @@ def _push_reader(rb, begin):
         got = yield from atomic_long_cmpxchg(rb.consumed, consumed, (consumed & ~(S - 1)) + S)
         if got != consumed:
             continue
-        if not rb.v2:
+        if not rb.v2:                   # (2.x keeps no records_per_packet)
             lost = rb.book.records_per_packet.pop(consumed // S, 0)
             if lost:
                 yield from rb.ops.add_return(rb.records_overrun, lost)
                 _counted(rb)
-        else:
-            rb.book.records_per_packet.pop(consumed // S, None)
 
 
 def _counted(rb):
@@ -553,7 +552,8 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
         yield from rb.ops.set(hot.seq, cc)
     if rb.persist is not None:
         rb.persist(rb, idx, slot + rsize, cc)
-    yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)
+    if cc - (slot // rbc.alloc_size) * S == S:  # (_check_deliver's own test, first: most
+        yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)     # commits deliver nothing)
     book.inflight.pop(slot, None)
 
 
@@ -820,14 +820,16 @@ def lib_ring_buffer_put_subbuf(rb: lib_ring_buffer, consumed: int) -> Steps:
     rb.reader_held = None
     S = rb.rbc.subbuf_size
     bufb = rb.bufb
-    if rb.v2:
-        rb.book.records_per_packet.pop(consumed // S, None)
-        b = bufb.rsb & SB_ID_INDEX_MASK
-        bufb.records_read += bufb.records_unread[b]
-        bufb.records_unread[b] = 0
-        bufb.rsb |= SB_ID_NOREF_MASK
-        idx = (consumed // S) % rb.rbc.n_subbufs
-        yield from update_read_sb_index(bufb, idx, consumed // rb.rbc.alloc_size)
+    if rb.v2:                           # (2.x keeps no records_per_packet: 2009's overrun)
+        rsb = bufb.rsb
+        unread = bufb.records_unread
+        b = rsb & SB_ID_INDEX_MASK
+        bufb.records_read += unread[b]
+        unread[b] = 0
+        bufb.rsb = rsb | SB_ID_NOREF_MASK
+        rbc = rb.rbc
+        idx = (consumed // S) % rbc.n_subbufs
+        yield from update_read_sb_index(bufb, idx, consumed // rbc.alloc_size)
         if rb.persist_table is not None:        # the packet's new name first (pmem_table)
             rb.persist_table(rb, (idx, RSB))
         # lib_ring_buffer_move_consumer, its first read folded into the cmpxchg:
@@ -1085,7 +1087,11 @@ def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None
         return EINVAL, f"mode={mode!r} ({' or '.join(Mode)})"
     if scope not in tuple(Scope):
         return EINVAL, f"scope={scope!r} ({' or '.join(Scope)})"
-    if mode == Mode.OVERWRITE and chan.n_subbufs < 2:
+    k = getattr(chan, "k", None)        # (None: a channel not opened in a kernel)
+    if mode == Mode.OVERWRITE and chan.n_subbufs < 2 and not (
+            k is not None and k.config[ERRATA["one_subbuf"]] == "y"):
+        # lttng-modules 5140d2b3 (channel_backend_init): with one sub-buffer the
+        # record after a flush pushes consumed past the only packet (layers.md)
         return EINVAL, "overwrite mode needs at least 2 sub-buffers"
     if chan.subbuf_size < PAGE:
         return EINVAL, "sub-buffers must be at least a page"

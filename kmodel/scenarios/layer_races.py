@@ -15,6 +15,13 @@ layer, mode and scope.  Invariants, after every step:
 - no record is dropped for a nested wrap-around unless a reservation from a
   lap ago is still uncommitted in the sub-buffer it would enter;
 
+at the end, before anything else:
+
+- in overwrite mode, the newest packet delivered is read, or the reader can
+  still get it: a writer pushes ``consumed`` past a delivered packet only
+  when a newer one is delivered (5140d2b3: with one sub-buffer, the record
+  after a flush pushes it past the only packet);
+
 and at the end, after a final flush and a drain:
 
 - every record written is read back byte for byte, or counted lost, once:
@@ -24,6 +31,7 @@ and at the end, after a final flush and a drain:
 - every delivered packet was read or overrun, none twice.
 """
 import struct
+from types import SimpleNamespace
 
 from kmodel.core.errno import EAGAIN, EIO
 from kmodel.cpu.context import HARDIRQ, SOFTIRQ, TASK
@@ -32,8 +40,8 @@ from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
 from kmodel.relay.packet import CONTEXT_END, HDR, REC
 from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope, SwitchMode
-from kmodel.relay.ring_buffer import (channel_era, extra_subbufs, lib_ring_buffer_switch_remote,
-                                      rb_channel, read_packet)
+from kmodel.relay.ring_buffer import (channel_era, check_geometry, extra_subbufs,
+                                      lib_ring_buffer_switch_remote, rb_channel, read_packet)
 
 PAYLOAD = struct.Struct("<HH")          # writer id, record number
 
@@ -145,6 +153,10 @@ class LayerScenario:
             if msg:
                 return msg
         if final:
+            for rb in self.rbc.bufs.values():
+                msg = check_newest_kept(rb, {h.packet_seq_num for h, _ in self.read[id(rb)]})
+                if msg:
+                    return msg
             return self.check_end()
         return None
 
@@ -218,6 +230,25 @@ def check_causes(rb, n_read):
         if rb.records_count.counter != read + rb.records_overrun.counter:
             return (f"buffer {name}: records_count {rb.records_count.counter} != read {read} "
                     f"+ overrun {rb.records_overrun.counter}")
+    return None
+
+
+def check_newest_kept(rb, read_seqs):
+    """In overwrite mode, once the contexts are done: the newest packet
+    delivered was read, or consumed has not passed it (the reader can get
+    it).  A writer pushes consumed past a sub-buffer only when it enters the
+    one a whole buffer ahead, leaving a newer packet, delivered once its
+    commits are done, between the two; with a single sub-buffer there is
+    none between (5140d2b3)."""
+    if rb.rbc.mode is not Mode.OVERWRITE or rb.reader_held is not None \
+            or not rb.book.delivered:
+        return None
+    newest = max(seq for seq, *_ in rb.book.delivered)
+    S = rb.rbc.subbuf_size
+    consumed = rb.consumed.counter
+    if consumed // S > newest and newest not in read_seqs:
+        return (f"packet {newest}, the newest delivered, was overwritten unread "
+                f"(consumed {consumed}) before a newer one was delivered")
     return None
 
 
@@ -324,6 +355,38 @@ class RemoteSwitchMode(LayerScenario):
         return super().check(state, final)
 
 
+class OneSubbuf(LayerScenario):
+    """5140d2b3: an overwrite buffer of one sub-buffer, if the kernel accepts it
+    (check_geometry; with the fix, two, the fewest LTTng allows).  A task
+    writes a record, flushes (the switch timer's work), writes another; a
+    reader on CPU 2 tries to take packets meanwhile.  With one sub-buffer
+    the second record pushes consumed past the packet the flush delivered,
+    and nothing newer is delivered: unless the reader came in between, the
+    flight recorder keeps nothing ("the newest packet delivered is read, or
+    the reader can still get it", at the end)."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", Mode.OVERWRITE,
+                         writers=[(0, TASK, 2, 1000)], reader_tries=2, era=Era.V2)
+
+    def setup(self, world):
+        one = SimpleNamespace(k=world.k, n_subbufs=1, subbuf_size=self.subbuf)
+        self.n_subbufs = 1 if check_geometry(one, self.mode, self.scope) is None else 2
+        return super().setup(world)
+
+    def _writer(self, rb, w, n, size):
+        layer = self.rbc.layer
+
+        def writer():
+            for i in range(n):
+                if i:
+                    yield from layer.flush(rb, SwitchMode.ACTIVE)
+                data = payload(w, i, size)
+                self.written[(w, i)] = data
+                yield from layer.write(rb, data, event_id=w)
+        return writer
+
+
 # name -> (scenario, the option that restores its bug, what it shows).  The
 # three bugs' scenarios pin era 2009: their transcripts (docs/layers.md,
 # docs/tour.md) walk the seed's steps, which 2.x's counters change.
@@ -340,6 +403,8 @@ LAYER_RACES = {
                   "a packet delivered after the next one began (635e457c, 2485a430)"),
     "rb-remote-switch-mode": (RemoteSwitchMode, "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE",
                               "a final flush run by IPI as a plain one (9dded431)"),
+    "rb-one-subbuf": (OneSubbuf, "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF",
+                      "one sub-buffer in overwrite mode: a flush's packet overwritten (5140d2b3)"),
 }
 
 
