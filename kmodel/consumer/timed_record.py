@@ -12,9 +12,15 @@ the CPU's modeled clock when the layer reserves it.  After each event the
 CPU's deferred relay counts are folded (Clock.settle), so its clock holds
 the copy's cost before the next event.
 
-At ``time_ns`` the time line stops; the buffers are flushed and drained as
-in a recording in ticks (record.py), outside modeled time, so that the trace
-holds every event that was not counted lost.  The timing model is reset when
+At ``time_ns`` the time line stops and every online CPU's clock reaches it
+(Clock.wait_until: a CPU that traced nothing, or whose events ended early,
+ran the workload's untraced code, or idled, until then; one still busy with
+an event stays past it); the buffers are then flushed and drained as in a
+recording in ticks (record.py), so that the trace holds every event that
+was not counted lost, each stream's last packet (a quiet stream's empty
+stop packet, as LTTng writes at stop) ending at the stop or after.  A
+switch timer's flush on a quiet CPU is stamped with the timer's time (the
+timer moves that CPU's clock to it first: kmodel.consumer.timers).  The timing model is reset when
 the time line starts: the costs reported (tracing's CPU time) are the
 workload's, not the boot's and the channel's opening.
 """
@@ -210,6 +216,8 @@ class TimedRecorder(Recorder):
                 if self.progress:
                     self.progress(f"[{when / 1e6:.3f} ms] {sum(self.seq.values())} events, "
                                   f"{consumer.moved >> 10} KiB written")
+        for cpu in k.for_each_online_cpu():     # every CPU's time reaches the end:
+            clk.wait_until(cpu, end)            # a quiet one's too (its stop packet)
         self.drain.finish()
         self._heap = []
         tm.flush()
