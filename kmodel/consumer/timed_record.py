@@ -12,6 +12,19 @@ the CPU's modeled clock when the layer reserves it.  After each event the
 CPU's deferred relay counts are folded (Clock.settle), so its clock holds
 the copy's cost before the next event.
 
+The consumer task shares its CPU with that CPU's events, on the one time
+line, as a consumer daemon and a traced application share a CPU under the
+scheduler (kmodel.consumer.timed): woken, it takes the CPU at its wake-up
+plus its latency, or when the CPU is done with the event or the interrupt
+handler it runs then (neither is preempted by a task switch); its slice
+(getting a sub-buffer and reading it) runs to its end, and the
+application's events due meanwhile (tracepoints in task context, which run
+when their task runs) wait for it, written back to back after it; an
+interrupt due meanwhile preempts it: the handler and its events run at the
+interrupt's arrival, and the slice's rest (and the write-out after it)
+ends that much later.  The write-out itself is no CPU time: the consumer
+sleeps on its output.
+
 At ``time_ns`` the time line stops and every online CPU's clock reaches it
 (Clock.wait_until: a CPU that traced nothing, or whose events ended early,
 ran the workload's untraced code, or idled, until then; one still busy with
@@ -36,6 +49,8 @@ from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
 from kmodel.relay.packet import REC
+
+SLACK_NS = 0.5          # (a clock that reads a slice's end, give or take float rounding)
 
 
 @dataclass
@@ -99,25 +114,59 @@ class TimedRecorder(Recorder):
         self._schedule_cpu(cpu)
 
     def _schedule_cpu(self, cpu):
+        """Put cpu's next arrivals on the time line: its next task event or
+        interrupt, whichever comes first, when the CPU takes it: at its
+        arrival, or when the CPU is done with what it does now.  A task
+        event due within the consumer's slice on cpu waits for the slice's
+        end (_waiting), and the interrupts due within the slice go on the
+        line meanwhile: they preempt it (_cpu_event)."""
         a, b = self._next_task[cpu], self._next_irq[cpu]
-        if a is None and b is None:
+        busy = self.k.timing.clock.now(cpu)
+        sl = self.drain.slice
+        in_slice = sl is not None and self.drain.cpu == cpu and busy <= sl[1] + SLACK_NS
+        if cpu in self._waiting:
+            a = None                    # (on the line already, at the slice's end)
+        if a is not None and (b is None or a <= b):
+            if not (in_slice and a < sl[1]):
+                self.at(max(a, busy), lambda t2: self._cpu_event(cpu, a, t2, False))
+                return
+            self._waiting.add(cpu)
+            self.at(sl[1], lambda t2: self._cpu_event(cpu, a, t2, False))
+        if b is None or cpu in self._irq_queued:
             return
-        t = a if b is None or (a is not None and a <= b) else b
-        # on the time line when the CPU takes it: at its arrival, or when the CPU
-        # is done with what it does now
-        self.at(max(t, self.k.timing.clock.now(cpu)), lambda t2: self._cpu_event(cpu, t))
+        if in_slice and b < sl[1]:
+            busy = sl[0]
+        elif cpu in self._waiting:
+            return                      # (after the task event that waits)
+        self._irq_queued.add(cpu)
+        self.at(max(b, busy), lambda t2: self._cpu_event(cpu, b, t2, True))
 
-    def _cpu_event(self, cpu, t):
+    def _cpu_event(self, cpu, t, now, irq):
+        """cpu's next event (arrived at t; an interrupt if irq), at time now
+        on the time line."""
         k, clk = self.k, self.k.timing.clock
+        if irq:
+            self._irq_queued.discard(cpu)
         if not k.cpu_online(cpu):
             return
+        sl = self.drain.slice
+        if not irq and sl is not None and now < sl[1] and self.drain.cpu == cpu:
+            # the consumer runs on cpu: the application's tracepoint waits for
+            # its slice to end, and the interrupts due meanwhile preempt it
+            self.at(sl[1], lambda t2: self._cpu_event(cpu, t, t2, False))
+            self._waiting.add(cpu)
+            self._schedule_cpu(cpu)
+            return
+        if not irq:
+            self._waiting.discard(cpu)
         clk.wait_until(cpu, t)
-        irq = self._next_irq[cpu] is not None and self._next_irq[cpu] == t and \
-            (self._next_task[cpu] is None or t < self._next_task[cpu])
         with k.on_cpu(cpu):
             if irq:
                 self._next_irq[cpu] = next(self._irqs[cpu], None)
+                resume = self.drain.preempt(cpu, t)
                 self._irq(cpu)
+                if resume is not None:
+                    resume()
             else:
                 self._next_task[cpu] = next(self._tasks[cpu], None)
                 self._blob(cpu)
@@ -193,6 +242,8 @@ class TimedRecorder(Recorder):
         end = t.time_ns
         self._tasks, self._irqs, self._sizes = {}, {}, {}
         self._next_task, self._next_irq = {}, {}
+        self._waiting = set()           # CPUs whose task event waits for the consumer
+        self._irq_queued = set()        # CPUs whose next interrupt is on the time line
         self._data = bytes(range(256)) * (t.workload.size.b // 256 + 1)
         ccpu = k.boot_cpu if t.consumer_cpu is None else t.consumer_cpu
         self.drain = TimedDrain(self, consumer, ccpu, t.wakeup_latency_ns, t.bandwidth)
