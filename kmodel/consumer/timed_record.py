@@ -12,6 +12,15 @@ the CPU's modeled clock when the layer reserves it.  After each event the
 CPU's deferred relay counts are folded (Clock.settle), so its clock holds
 the copy's cost before the next event.
 
+A global buffer (RecordOptions.scope, Scope.GLOBAL: one buffer, one
+stream, every CPU writing into it, as LTTng's ring buffer allows with
+RING_BUFFER_ALLOC_PER_CHANNEL, which lttng-modules uses for its metadata
+channel alone) is recorded in time when its stream's timestamps can be in
+order: without interrupts, clock skew or a switch timer (check_scope says
+why: lttng-modules pins the switch timer to its CPU for per-CPU buffers
+only, so a global buffer's runs from another CPU); each CPU's events go
+into it at their time on the time line.
+
 The consumer task shares its CPU with that CPU's events, on the one time
 line, as a consumer daemon and a traced application share a CPU under the
 scheduler (kmodel.consumer.timed): woken, it takes the CPU at its wake-up
@@ -49,6 +58,7 @@ from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
 from kmodel.relay.packet import REC
+from kmodel.relay.rb_config import Scope
 
 SLACK_NS = 0.5          # (a clock that reads a slice's end, give or take float rounding)
 
@@ -81,6 +91,36 @@ class TimeStats:
     nested_irqs: int = 0
 
 
+def check_scope(opts, timed):
+    """check_scope - a global buffer (opts.scope GLOBAL: one buffer the
+    CPUs share, one stream) in time takes a workload without interrupts and
+    CPUs without clock skew, or a ValueError says why not: the time line
+    writes an interrupt handler's exit event with its entry (the handler's
+    duration in the CPU's clock, ahead of the other CPUs' events on the time
+    line meanwhile), a skewed TSC stamps a CPU's events off the others', and
+    the switch timer's switch, which runs from a CPU other than the writers'
+    (a global buffer's timer is not pinned), reads the clock after the
+    buffer's lines came across, so the packet it opens begins after events
+    the writers put in it meanwhile: in one stream, each goes back in time,
+    which a CTF reader refuses (babeltrace2's muxer: a message older than
+    the last).  Per-CPU streams do not mind (each is in its CPU's order, and
+    its switch timer runs on its CPU).  The read timer is fine."""
+    if Scope(opts.scope) is not Scope.GLOBAL:
+        return
+    if timed.workload.irq_rate:
+        raise ValueError("a global buffer in time takes no interrupts: the model writes a "
+                         "handler's exit event with its entry, ahead of the other CPUs' "
+                         "events, and one stream's timestamps would go back")
+    if any(timed.clock_skew.values()):
+        raise ValueError("a global buffer in time takes no clock skew: the CPUs' events "
+                         "would go back and forth in time in its one stream")
+    if timed.switch_timer_us:
+        raise ValueError("a global buffer in time takes no switch timer: its switch, run "
+                         "from another CPU, stamps the packet it opens after taking the "
+                         "buffer's lines across, later than events the writers put in it "
+                         "meanwhile")
+
+
 class TimedRecorder(Recorder):
     """A Recorder (record.py) whose _trace runs the time line."""
     CLOCK = MODELED_CLOCK
@@ -90,6 +130,7 @@ class TimedRecorder(Recorder):
         """As Recorder's, with timed (TimedOptions); track_fill keeps each
         buffer's peak fill (peak_fill: cpu -> the most bytes written and not
         consumed), for sizing."""
+        check_scope(opts, timed)
         super().__init__(opts, outdir, progress, keep, stop)
         self.timed = timed
         self.track_fill = track_fill
@@ -249,9 +290,10 @@ class TimedRecorder(Recorder):
         self.drain = TimedDrain(self, consumer, ccpu, t.wakeup_latency_ns, t.bandwidth)
         self.timers = ChannelTimers(self, t.switch_timer_us * 1000, t.read_timer_us * 1000)
         self._copy_cpb = {}
-        for cpu, rb in self.rbc.buffers():
-            c = tm.cpus[cpu]
-            self._copy_cpb[cpu] = tm.stream_cpb(c.nid, rb.rbuf.nid, rb.rbuf.alloc_size)
+        for cpu in k.for_each_online_cpu():     # (a global buffer: each CPU's copy into it)
+            rb = self.rbc.buf_for(cpu)
+            self._copy_cpb[cpu] = tm.stream_cpb(tm.cpus[cpu].nid, rb.rbuf.nid,
+                                                rb.rbuf.alloc_size)
         for cpu in k.for_each_online_cpu():
             self._cpu_start(cpu, end)
         self.timers.start()
