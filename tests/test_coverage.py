@@ -171,3 +171,45 @@ def test_a_file_without_functions_has_no_points(tmp_path):
     """))
     assert yield_points(str(p)) == []
     assert Coverage([str(p)]).report() == ["coverage of 0 runs: 0 of 0 yield points reached"]
+
+
+@pytest.mark.parametrize("argv", [
+    ("builtin:rb-lap", "--runs", "24"),
+    ("builtin:rb-lap", "--runs", "12", "--strategy", "pct"),
+    ("builtin:lost-update-fixed", "--strategy", "exhaustive"),
+    ("builtin:rb-lap-discard", "--strategy", "exhaustive", "--runs", "30"),
+])
+def test_coverage_with_jobs_is_the_report_of_one_process(argv):
+    """--coverage with --jobs: each worker sends each run's counts with its
+    record, added in the search's order; 1 worker (the search in this
+    process) and 2 say the same, line for line."""
+    rc1, one = run_cli("explore", *argv, "--coverage")
+    rc2, two = run_cli("explore", *argv, "--coverage", "--jobs", "2")
+    assert rc1 == rc2 == 0
+    assert "coverage of " in one and "reached" in one
+    assert two == one
+
+
+def test_runs_counted_elsewhere_add_up_to_the_search():
+    """take_run and add_run: a search's runs counted one at a time in another
+    Coverage and added in order give the same counts, first runs and windows
+    as the search counted in place (the merge of a split search)."""
+    from kmodel.cpu.explore import sample_chunk
+    from kmodel.scenarios.layer_laps import LapScenario, layer_coverage
+    from layer_suite import layer_kernel
+    sc = LapScenario()
+    with layer_kernel() as k:
+        whole = layer_coverage()
+        explore(sc.setup, sc.check, strategy="random", runs=6, seed=3, kernel=k,
+                coverage=whole)
+        worker, merged = layer_coverage(), layer_coverage()
+        for part in (range(0, 2), range(2, 6)):
+            for rec in sample_chunk(sc.setup, sc.check, "random", 3, 3, None, part, k,
+                                    coverage=worker):
+                merged.add_run(rec[5])
+        assert worker.runs == 0 and not worker.hits     # a worker keeps one run at a time
+        sc.close()
+    assert merged.runs == whole.runs == 6
+    assert merged.hits == whole.hits and merged.first == whole.first
+    assert merged.windows == whole.windows and merged.first_window == whole.first_window
+    assert len(set(whole.first.values())) > 1           # (points first reached in later runs)

@@ -210,3 +210,54 @@ def test_bad_options_in_time_are_refused_before_anything(tmp_path, capsys, argv,
     assert rc == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def last_packets(trace):
+    """{cpu: (ts_begin, ts_end, events) of its stream's last packet}."""
+    return {int(name.rsplit("_", 1)[1]): (p[-1].ts_begin, p[-1].ts_end, len(p[-1].events))
+            for name, p in trace.items() if name.startswith("channel0_")}
+
+
+def babeltrace2_reads_quietly(path):
+    """The blob events babeltrace2 prints of a trace it reads with no warning."""
+    p = subprocess.run(["babeltrace2", str(path)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and not p.stderr.strip(), p.stderr[-2000:]
+    return [line for line in p.stdout.splitlines() if " blob: " in line]
+
+
+def test_quiet_cpus_reach_the_end_of_the_time_line(tmp_path):
+    """--cpu-rates 0:2M,1:0 (and the others 0) for 1 ms: at the stop every
+    online CPU's clock is at 1 ms at least, so a quiet CPU's stop packet (an
+    empty packet) and CPU 0's last one end there, not where each CPU last
+    did something (a quiet CPU: at 0).  The flush costs a quiet CPU a few
+    hundred ns of its own (the other node's CPUs, more)."""
+    _, _, trace = record_in_time(tmp_path / "q", only([0], 2e6), 1_000_000)
+    last = last_packets(trace)
+    assert sorted(last) == list(range(8))
+    assert 1_000_000 <= last[0][1] < 1_001_000 and last[0][2] > 0
+    for cpu in range(1, 8):
+        begin, end, n = last[cpu]
+        assert n == 0 and 1_000_000 <= begin <= end < 1_001_000, (cpu, last[cpu])
+    if shutil.which("babeltrace2"):
+        assert len(babeltrace2_reads_quietly(tmp_path / "q")) == 2000
+
+
+def test_a_cpu_whose_events_end_early_and_the_switch_timer_on_it(tmp_path):
+    """CPUs 0 and 1 write 3 events in their first 2 us, then nothing.  CPU 1's packet
+    ends at the stop (1 ms), not at its third event; with a 100 us switch
+    timer, the timer closes that packet at 100 us: stamped with the timer's
+    time (plus the switch's own ns), and the stop packet after it at 1 ms."""
+    w = Workload(1e6, burst_on_ns=2_500, burst_off_ns=10**10,
+                 cpu_rates=((0, 1e6),) + tuple((c, 0.0) for c in range(2, 8)))
+    _, _, trace = record_in_time(tmp_path / "e", w, 1_000_000)
+    (p,) = trace["channel0_1"]
+    assert len(p.events) == 3 and p.events[-1][0] < 3_000
+    assert 1_000_000 <= p.ts_end < 1_001_000
+    _, _, trace = record_in_time(tmp_path / "s", w, 1_000_000, switch_timer_us=100)
+    first, *rest = trace["channel0_1"]
+    assert len(first.events) == 3 and 100_000 <= first.ts_end < 101_000
+    assert rest and all(not p.events for p in rest)
+    assert 1_000_000 <= rest[-1].ts_begin <= rest[-1].ts_end < 1_001_000
+    if shutil.which("babeltrace2"):
+        for d in ("e", "s"):
+            assert len(babeltrace2_reads_quietly(tmp_path / d)) == 6

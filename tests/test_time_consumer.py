@@ -2,7 +2,7 @@
 (kmodel/consumer/timers.py): wake-ups, latency, bandwidth, the switch timer."""
 from kmodel.perf.arrivals import Workload
 from kmodel.relay.packet import HDR
-from time_helpers import only, record_in_time
+from time_helpers import only, record_in_time, timestamps
 
 S = 16384
 PER_SUBBUF = (S - HDR) // 32                    # 32-byte events in a packet
@@ -110,3 +110,56 @@ def test_busy_is_within_the_recording_and_what_runs_past_it_is_said(tmp_path, ca
                  "--switch-timer", "100", "--cpu-rates", "1:0,2:0,3:0,4:0,5:0,6:0,7:0"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("consumer"))
     assert "busy 90.0% of the time and 40.96s after it, writing out;" in line, line
+
+
+def test_consumer_and_events_share_one_cpu_worked_by_hand(tmp_path):
+    """CPU 0 reaches a tracepoint every 100 ns (10M/s, 32-byte events, 7 ns
+    each: test_time.event_ns), and the consumer runs on CPU 0 too.  The
+    first packet holds 509 events (0 .. 50,800 ns); the event at 50,900
+    opens the next one and delivers the first: that event's write ends at
+    50,923 (7 ns and the packet switch), when it wakes the consumer.  With a
+    wake-up latency of 80 ns the consumer wants the CPU at 51,003, but CPU 0
+    is writing the event that arrived at 51,000 until 51,007: the consumer
+    starts then.  Its slice takes the sub-buffer and reads the 16 KiB out
+    of CPU 0's L2 (16,384 B at 32 GB/s: 512 ns), to 51,519.  The events due
+    at 51,100 .. 51,500 wait for it (the application is not running), then
+    are written back to back, 7 ns apart, from the slice's end: delayed 419,
+    326, 233, 140 and 47 ns; the one at 51,600 is on time.  The consumer's latency: 84 ns from its wake-up
+    (80 of them its own), 51,007 ns after the packet's first event (at 0).
+    (Its write-out, 16 KiB at 1 GB/s, ends after the recording: the
+    sub-buffer's put, more CPU time, comes then.)"""
+    w = only([0], 1e7)
+    rec, _, trace = record_in_time(tmp_path / "h", w, 60_000, consumer_cpu=0,
+                                   wakeup_latency_ns=80, bandwidth=1e9)
+    assert rec.drain.slices == [[51_007, 51_519]]
+    ts = timestamps(trace, 0)
+    assert ts[:509] == list(range(0, 50_900, 100)) and ts[509:511] == [50_900, 51_000]
+    assert ts[511:517] == [51_519, 51_526, 51_533, 51_540, 51_547, 51_600]
+    assert [t - a for t, a in zip(ts[511:516], range(51_100, 51_600, 100))] == \
+        [419, 326, 233, 140, 47]
+    assert ts[517:] == list(range(51_700, 60_000, 100))
+    assert rec.time.arrivals == [(0, 0, 0, 51_007)] and rec.time.worst_latency_ns == 51_007
+
+
+def test_interrupts_preempt_the_consumer_tasks_wait_for_it(tmp_path):
+    """As above, with interrupts (2M/s Poisson, 50 ns handlers) on CPU 0:
+    one that arrives during the consumer's slice runs at its arrival (its
+    entry event stamped then, not at the slice's end), and the slice ends
+    later by the handlers' time; a task event due in a slice is written
+    after it."""
+    from kmodel.perf.arrivals import irq_times
+    w = only([0], 1e7, irq_rate=2e6, irq_duration_ns=50)
+    rec, _, trace = record_in_time(tmp_path / "i", w, 1_200_000, consumer_cpu=0)
+    d = rec.drain
+    assert d.preempted_ns > 0
+    entries = timestamps(trace, 0, "irq_handler_entry")
+    arrivals = list(irq_times(w, 0, 0, 1_200_000))
+    assert len(entries) == len(arrivals)
+    inside = [(a, ts) for a, ts in zip(arrivals, entries)
+              if any(s <= a < e - 100 for s, e in d.slices)]
+    assert len(inside) >= 3
+    for a, ts in inside:                # on time (or behind an event, or a handler, of its CPU)
+        assert int(a) <= ts < a + 100, (a, ts)
+    blobs = timestamps(trace, 0, "blob")
+    for s, e in d.slices:               # no task event within a slice
+        assert not [t for t in blobs if s < t < int(e)], (s, e)

@@ -288,11 +288,8 @@ def cmd_explore(args, out):
             out.flush()
         try:
             if parallel(args):
-                if cover is not None:
-                    raise UsageError("--coverage counts in one process: not with --jobs "
-                                     "or --scheduler")
                 try:
-                    res = explore_split(args, sc, runs, _scenario, stop)
+                    res = explore_split(args, sc, runs, _scenario, stop, cover)
                 except SchedulerError as e:     # (unreachable: before any run there)
                     raise UsageError(str(e)) from None
             else:

@@ -12,7 +12,9 @@ prefix that branches off it is the root of a subtree, searched depth first
 by a worker, and the subtrees in that order are the search in one process.
 The result (runs, steps, distinct schedules, whether the search was
 complete, the failure and its token, the last run's cost) is the one of the
-search in one process.
+search in one process, and so is --coverage's report: each record carries
+its run's counts (kmodel.cpu.coverage.Coverage.take_run), added here in the
+search's order.
 """
 import argparse
 from contextlib import nullcontext
@@ -23,10 +25,11 @@ from kmodel.cli.signals import Stopped
 from kmodel.cpu.explore import (Strategy, exhaustive_chunk, exhaustive_root, merge_chunks,
                                 replay_failure, sample_chunk)
 from kmodel.perf.executor import run_map, workers_for
+from kmodel.scenarios.layer_laps import layer_coverage
 
 CHUNK_RUNS = 2000
 WORDS = ("script", "machine", "config", "seed_kernel", "strategy", "seed", "depth",
-         "bound", "max_steps")
+         "bound", "max_steps", "coverage")
 
 
 def parallel(args):
@@ -40,25 +43,30 @@ def explore_chunk(item, words, est, build):
     indices), or an exhaustive search's subtree (item: (prefix, runs)):
     kmodel.cpu.explore.sample_chunk or exhaustive_chunk."""
     sc = build(words)
+    cover = layer_coverage() if words.coverage else None     # a run's counts in each record
     try:
         if Strategy(words.strategy) is Strategy.EXHAUSTIVE:
             prefix, runs = item
             return exhaustive_chunk(sc.setup, sc.check, prefix, runs, words.bound, sc.kernel,
-                                    words.max_steps)
+                                    words.max_steps, cover)
         return sample_chunk(sc.setup, sc.check, words.strategy, words.seed, words.depth, est,
-                            item, sc.kernel, words.max_steps), True
+                            item, sc.kernel, words.max_steps, cover), True
     finally:
         sc.close()
 
 
-def explore_split(args, sc, runs, build, stop=None):
+def explore_split(args, sc, runs, build, stop=None, coverage=None):
     """explore_split - the ExploreResult of the search args asks for, its runs
     in chunks on the executor; sc is the scenario, built here, for the first
     run and the failure's replay; build(words) builds it in a worker (a
     module-level function: it is pickled by name).  stop (a StopSignals): a
     signal while the workers run ends them at once, and the result is the
     chunks done until then, interrupted (the chunk a worker was in is not
-    counted), as the search in one process stops between two runs."""
+    counted), as the search in one process stops between two runs.
+    coverage (a Coverage, --coverage): each worker counts its runs one at a
+    time and sends each run's counts with its record; they are added here in
+    the search's order (merge_chunks), so the report is the one of the
+    search in one process, for any number of workers."""
     words = argparse.Namespace(**{w: getattr(args, w, None) for w in WORDS})
     strategy = Strategy(args.strategy)
     est = None
@@ -66,14 +74,14 @@ def explore_split(args, sc, runs, build, stop=None):
         # the first run here; each schedule prefix that branches off it is a
         # subtree, and the subtrees in that order are the search
         root, prefixes = exhaustive_root(sc.setup, sc.check, args.bound, sc.kernel,
-                                         args.max_steps)
+                                         args.max_steps, _counter(coverage))
         first = [root]
         items = [(p, runs) for p in prefixes]
     else:
         first = []
         if strategy is Strategy.PCT:        # run 0 measures the run length
             first = sample_chunk(sc.setup, sc.check, args.strategy, args.seed, args.depth,
-                                 None, [0], sc.kernel, args.max_steps)
+                                 None, [0], sc.kernel, args.max_steps, _counter(coverage))
             est = first[0][0]
         start = len(first)
         n = workers_for(args.jobs, runs) if not args.scheduler else 8
@@ -100,6 +108,13 @@ def explore_split(args, sc, runs, build, stop=None):
             interrupted = True
     complete = (strategy is Strategy.EXHAUSTIVE and len(wholes) == len(items) and all(wholes)
                 and not interrupted)
-    res = merge_chunks(args.strategy, done, runs, complete)
+    res = merge_chunks(args.strategy, done, runs, complete, coverage)
     res.interrupted = interrupted and res.failure is None
     return replay_failure(res, sc.setup, sc.check, sc.kernel, args.max_steps)
+
+
+def _counter(coverage):
+    """A Coverage of the same sources as coverage, to count the runs made here
+    one at a time (their counts go into coverage with the workers' ones, in
+    order), or None."""
+    return layer_coverage() if coverage is not None else None

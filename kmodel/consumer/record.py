@@ -33,7 +33,7 @@ from kmodel.core.errno import ENOENT
 from kmodel.cpu.context import HARDIRQ, TASK, context_enter, context_exit
 from kmodel.relay.layer_channel import ring_buffer_close, ring_buffer_open
 from kmodel.relay.ltt_relay import Placement
-from kmodel.relay.packet import HDR, REC
+from kmodel.relay.packet import HDR, NO_CPU, REC
 from kmodel.relay.rb_config import Era, Mode, Scope, SwitchMode
 from kmodel.relay.rb_hotplug import flush_buffer
 from kmodel.relay.ring_buffer import lib_ring_buffer_finalize
@@ -67,6 +67,7 @@ class RecordOptions:
     header: str | None = None       # the records' header: compact, large (LTTng's), kmodel;
                                     # None: compact
     workload: str = "synthetic"     # synthetic, or sched (kmodel/consumer/sched_workload.py)
+    scope: Scope = Scope.PER_CPU    # a buffer per CPU, or one for the channel (GLOBAL)
 
 
 @dataclass
@@ -207,7 +208,7 @@ class Recorder:
             k.modules.insmod("ltt_relay_alloc")
             self.rbc, err = ring_buffer_open(k, "trace", o.subbuf_size, o.n_subbufs,
                                              o.backend, Placement.LOCAL, o.layer, o.mode,
-                                             Scope.PER_CPU, era=o.era, header=header_for(o))
+                                             o.scope, era=o.era, header=header_for(o))
             if self.rbc is None:
                 why = [line for line in k.log.lines() if "ltt_relay" in line or
                        "ring_buffer" in line]
@@ -325,7 +326,7 @@ class Recorder:
         for name, packets in read_trace(self.outdir, decode_events=False,
                                         check_index=False).items():
             for p in packets:           # (counted, not decoded: a stop within a second)
-                st = stats.setdefault(p.cpu, CpuStats())
+                st = stats.setdefault(None if p.cpu == NO_CPU else p.cpu, CpuStats())
                 st.read += p.n_events
                 st.packets += 1
                 st.record_bytes += max(p.content - HDR, 0)

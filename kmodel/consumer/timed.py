@@ -64,6 +64,10 @@ class TimedDrain:
         self.out_bytes = 0              # bytes written out (modeled: page-padded packets)
         self.work_ns = 0.0              # its CPU's time: get, read, put (charged there)
         self.busy = []                  # (from, to) of each read and write-out, in order
+        self.slices = []                # [from, to] of each run on its CPU (get and read)
+        self.slice = None               # the last of them: events on its CPU wait for it
+        self.preempted_ns = 0.0         # interrupts' time in its slices (they push its end)
+        self._late = 0.0                # ... of the slice whose write-out is under way
         self.worst_latency_ns = 0
         self.arrivals = []              # (cpu, packet seq, timestamp_begin, time taken)
 
@@ -85,9 +89,57 @@ class TimedDrain:
                     return cpu, rb, pos
         return None
 
-    def _run(self, t):
-        self.woken = False
+    def _cpu_free(self, t, action):
+        """The consumer wants its CPU at t: if the CPU is still busy then
+        (writing an event, or in an interrupt handler: both run to their end
+        before a task switch), action runs when it is done (once: the
+        consumer then takes the CPU, even if the application has more events
+        due, as the woken task preempts it); else the CPU's clock comes to t
+        (it idled, or ran the application's untraced code) and None is
+        returned: the consumer runs now."""
         clk = self.k.timing.clock
+        busy = clk.now(self.cpu)
+        if busy > t and action is not None:
+            self.rec.at(busy, action)
+            return True
+        clk.wait_until(self.cpu, t)
+        return None
+
+    def preempt(self, cpu, t):
+        """preempt - an interrupt arriving at t on cpu: the consumer's slice
+        there, if one runs at t (or begins after t: the interrupt was pending,
+        its CPU busy with an event, when the consumer took the CPU; it then
+        runs at the slice's start), is set aside: cpu's clock goes back to t for
+        the handler (kmodel.consumer.timed_record runs it), and the returned
+        function puts the slice's rest after the handler, pushing its end
+        (and its write-out's) by the handler's time.  None: no slice of the
+        consumer's runs on cpu at t."""
+        sl = self.slice
+        clk = self.k.timing.clock
+        if cpu != self.cpu or sl is None or not t < sl[1] or clk.now(cpu) > sl[1] + 0.5:
+            return None
+        t = max(t, sl[0])               # (one pending when the slice began: at its start)
+        rest = clk.now(cpu) - t
+        clk.spend(cpu, -rest)           # (the slice's time, taken back until the handler ends)
+
+        def resume():
+            took = clk.now(cpu) - t
+            clk.spend(cpu, rest)
+            sl[1] += took
+            self.preempted_ns += took
+            self._late += took
+            if self.busy:
+                a, b = self.busy[-1]
+                self.busy[-1] = (a, b + took)
+        return resume
+
+    def _run(self, t, deferred=False):
+        self.woken = False
+        if self._cpu_free(t, None if deferred else lambda t2: self._run(t2, True)):
+            self.woken = True           # (on its way: a wake-up now is the same run)
+            return
+        clk = self.k.timing.clock
+        t = max(t, clk.now(self.cpu))
         before = clk.cycles(self.cpu)
         got = self._next()
         if got is None:
@@ -108,10 +160,14 @@ class TimedDrain:
         out = n * 1e9 / self.bandwidth if self.bandwidth else 0.0
         self.out_bytes += n
         self.work_ns += work
-        self.busy.append((t, t + work + out))
+        end = clk.now(self.cpu)         # (its work, with its CPU's copies folded meanwhile)
+        self.busy.append((t, end + out))
+        self.slice = [t, end]
+        self.slices.append(self.slice)
+        self._late = 0.0
         self.taken += 1
         self.held = (cpu, rb, pos)
-        self.rec.at(t + work + out, lambda t2: self._done(t2, cpu, rb, pos))
+        self.rec.at(end + out, lambda t2: self._done(t2, cpu, rb, pos))
 
     def busy_within(self, end: float) -> tuple[float, float]:
         """busy_within - (ns the consumer was busy before end, ns it went on
@@ -133,9 +189,16 @@ class TimedDrain:
                 self.consumer.drop_torn(cpu, size)     # era 2009: pushed while read
         self.work_ns += (clk.cycles(self.cpu) - before) * clk.ns_per_cycle
 
-    def _done(self, t, cpu, rb, pos):
+    def _done(self, t, cpu, rb, pos, deferred=False):
+        if self._late:                  # interrupts pushed the slice, and all after it
+            late, self._late = self._late, 0.0
+            self.rec.at(t + late, lambda t2: self._done(t2, cpu, rb, pos))
+            return
+        if self._cpu_free(t, None if deferred else
+                          lambda t2: self._done(t2, cpu, rb, pos, True)):
+            return
         self._give_back(cpu, rb, pos)
-        self._run(t)
+        self._run(self.k.timing.clock.now(self.cpu), True)
 
     def finish(self):
         """finish - the recording ends: nothing is held (a sub-buffer being

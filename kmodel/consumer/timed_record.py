@@ -12,9 +12,37 @@ the CPU's modeled clock when the layer reserves it.  After each event the
 CPU's deferred relay counts are folded (Clock.settle), so its clock holds
 the copy's cost before the next event.
 
-At ``time_ns`` the time line stops; the buffers are flushed and drained as
-in a recording in ticks (record.py), outside modeled time, so that the trace
-holds every event that was not counted lost.  The timing model is reset when
+A global buffer (RecordOptions.scope, Scope.GLOBAL: one buffer, one
+stream, every CPU writing into it, as LTTng's ring buffer allows with
+RING_BUFFER_ALLOC_PER_CHANNEL, which lttng-modules uses for its metadata
+channel alone) is recorded in time when its stream's timestamps can be in
+order: without interrupts, clock skew or a switch timer (check_scope says
+why: lttng-modules pins the switch timer to its CPU for per-CPU buffers
+only, so a global buffer's runs from another CPU); each CPU's events go
+into it at their time on the time line.
+
+The consumer task shares its CPU with that CPU's events, on the one time
+line, as a consumer daemon and a traced application share a CPU under the
+scheduler (kmodel.consumer.timed): woken, it takes the CPU at its wake-up
+plus its latency, or when the CPU is done with the event or the interrupt
+handler it runs then (neither is preempted by a task switch); its slice
+(getting a sub-buffer and reading it) runs to its end, and the
+application's events due meanwhile (tracepoints in task context, which run
+when their task runs) wait for it, written back to back after it; an
+interrupt due meanwhile preempts it: the handler and its events run at the
+interrupt's arrival, and the slice's rest (and the write-out after it)
+ends that much later.  The write-out itself is no CPU time: the consumer
+sleeps on its output.
+
+At ``time_ns`` the time line stops and every online CPU's clock reaches it
+(Clock.wait_until: a CPU that traced nothing, or whose events ended early,
+ran the workload's untraced code, or idled, until then; one still busy with
+an event stays past it); the buffers are then flushed and drained as in a
+recording in ticks (record.py), so that the trace holds every event that
+was not counted lost, each stream's last packet (a quiet stream's empty
+stop packet, as LTTng writes at stop) ending at the stop or after.  A
+switch timer's flush on a quiet CPU is stamped with the timer's time (the
+timer moves that CPU's clock to it first: kmodel.consumer.timers).  The timing model is reset when
 the time line starts: the costs reported (tracing's CPU time) are the
 workload's, not the boot's and the channel's opening.
 """
@@ -30,6 +58,9 @@ from kmodel.consumer.timers import ChannelTimers
 from kmodel.cpu.context import HARDIRQ, context_enter, context_exit
 from kmodel.perf.arrivals import MIN_SIZE, irq_times, sizes, task_times
 from kmodel.relay.packet import REC
+from kmodel.relay.rb_config import Scope
+
+SLACK_NS = 0.5          # (a clock that reads a slice's end, give or take float rounding)
 
 
 @dataclass
@@ -60,6 +91,36 @@ class TimeStats:
     nested_irqs: int = 0
 
 
+def check_scope(opts, timed):
+    """check_scope - a global buffer (opts.scope GLOBAL: one buffer the
+    CPUs share, one stream) in time takes a workload without interrupts and
+    CPUs without clock skew, or a ValueError says why not: the time line
+    writes an interrupt handler's exit event with its entry (the handler's
+    duration in the CPU's clock, ahead of the other CPUs' events on the time
+    line meanwhile), a skewed TSC stamps a CPU's events off the others', and
+    the switch timer's switch, which runs from a CPU other than the writers'
+    (a global buffer's timer is not pinned), reads the clock after the
+    buffer's lines came across, so the packet it opens begins after events
+    the writers put in it meanwhile: in one stream, each goes back in time,
+    which a CTF reader refuses (babeltrace2's muxer: a message older than
+    the last).  Per-CPU streams do not mind (each is in its CPU's order, and
+    its switch timer runs on its CPU).  The read timer is fine."""
+    if Scope(opts.scope) is not Scope.GLOBAL:
+        return
+    if timed.workload.irq_rate:
+        raise ValueError("a global buffer in time takes no interrupts: the model writes a "
+                         "handler's exit event with its entry, ahead of the other CPUs' "
+                         "events, and one stream's timestamps would go back")
+    if any(timed.clock_skew.values()):
+        raise ValueError("a global buffer in time takes no clock skew: the CPUs' events "
+                         "would go back and forth in time in its one stream")
+    if timed.switch_timer_us:
+        raise ValueError("a global buffer in time takes no switch timer: its switch, run "
+                         "from another CPU, stamps the packet it opens after taking the "
+                         "buffer's lines across, later than events the writers put in it "
+                         "meanwhile")
+
+
 class TimedRecorder(Recorder):
     """A Recorder (record.py) whose _trace runs the time line."""
     CLOCK = MODELED_CLOCK
@@ -69,6 +130,7 @@ class TimedRecorder(Recorder):
         """As Recorder's, with timed (TimedOptions); track_fill keeps each
         buffer's peak fill (peak_fill: cpu -> the most bytes written and not
         consumed), for sizing."""
+        check_scope(opts, timed)
         super().__init__(opts, outdir, progress, keep, stop)
         self.timed = timed
         self.track_fill = track_fill
@@ -93,25 +155,59 @@ class TimedRecorder(Recorder):
         self._schedule_cpu(cpu)
 
     def _schedule_cpu(self, cpu):
+        """Put cpu's next arrivals on the time line: its next task event or
+        interrupt, whichever comes first, when the CPU takes it: at its
+        arrival, or when the CPU is done with what it does now.  A task
+        event due within the consumer's slice on cpu waits for the slice's
+        end (_waiting), and the interrupts due within the slice go on the
+        line meanwhile: they preempt it (_cpu_event)."""
         a, b = self._next_task[cpu], self._next_irq[cpu]
-        if a is None and b is None:
+        busy = self.k.timing.clock.now(cpu)
+        sl = self.drain.slice
+        in_slice = sl is not None and self.drain.cpu == cpu and busy <= sl[1] + SLACK_NS
+        if cpu in self._waiting:
+            a = None                    # (on the line already, at the slice's end)
+        if a is not None and (b is None or a <= b):
+            if not (in_slice and a < sl[1]):
+                self.at(max(a, busy), lambda t2: self._cpu_event(cpu, a, t2, False))
+                return
+            self._waiting.add(cpu)
+            self.at(sl[1], lambda t2: self._cpu_event(cpu, a, t2, False))
+        if b is None or cpu in self._irq_queued:
             return
-        t = a if b is None or (a is not None and a <= b) else b
-        # on the time line when the CPU takes it: at its arrival, or when the CPU
-        # is done with what it does now
-        self.at(max(t, self.k.timing.clock.now(cpu)), lambda t2: self._cpu_event(cpu, t))
+        if in_slice and b < sl[1]:
+            busy = sl[0]
+        elif cpu in self._waiting:
+            return                      # (after the task event that waits)
+        self._irq_queued.add(cpu)
+        self.at(max(b, busy), lambda t2: self._cpu_event(cpu, b, t2, True))
 
-    def _cpu_event(self, cpu, t):
+    def _cpu_event(self, cpu, t, now, irq):
+        """cpu's next event (arrived at t; an interrupt if irq), at time now
+        on the time line."""
         k, clk = self.k, self.k.timing.clock
+        if irq:
+            self._irq_queued.discard(cpu)
         if not k.cpu_online(cpu):
             return
+        sl = self.drain.slice
+        if not irq and sl is not None and now < sl[1] and self.drain.cpu == cpu:
+            # the consumer runs on cpu: the application's tracepoint waits for
+            # its slice to end, and the interrupts due meanwhile preempt it
+            self.at(sl[1], lambda t2: self._cpu_event(cpu, t, t2, False))
+            self._waiting.add(cpu)
+            self._schedule_cpu(cpu)
+            return
+        if not irq:
+            self._waiting.discard(cpu)
         clk.wait_until(cpu, t)
-        irq = self._next_irq[cpu] is not None and self._next_irq[cpu] == t and \
-            (self._next_task[cpu] is None or t < self._next_task[cpu])
         with k.on_cpu(cpu):
             if irq:
                 self._next_irq[cpu] = next(self._irqs[cpu], None)
+                resume = self.drain.preempt(cpu, t)
                 self._irq(cpu)
+                if resume is not None:
+                    resume()
             else:
                 self._next_task[cpu] = next(self._tasks[cpu], None)
                 self._blob(cpu)
@@ -187,14 +283,17 @@ class TimedRecorder(Recorder):
         end = t.time_ns
         self._tasks, self._irqs, self._sizes = {}, {}, {}
         self._next_task, self._next_irq = {}, {}
+        self._waiting = set()           # CPUs whose task event waits for the consumer
+        self._irq_queued = set()        # CPUs whose next interrupt is on the time line
         self._data = bytes(range(256)) * (t.workload.size.b // 256 + 1)
         ccpu = k.boot_cpu if t.consumer_cpu is None else t.consumer_cpu
         self.drain = TimedDrain(self, consumer, ccpu, t.wakeup_latency_ns, t.bandwidth)
         self.timers = ChannelTimers(self, t.switch_timer_us * 1000, t.read_timer_us * 1000)
         self._copy_cpb = {}
-        for cpu, rb in self.rbc.buffers():
-            c = tm.cpus[cpu]
-            self._copy_cpb[cpu] = tm.stream_cpb(c.nid, rb.rbuf.nid, rb.rbuf.alloc_size)
+        for cpu in k.for_each_online_cpu():     # (a global buffer: each CPU's copy into it)
+            rb = self.rbc.buf_for(cpu)
+            self._copy_cpb[cpu] = tm.stream_cpb(tm.cpus[cpu].nid, rb.rbuf.nid,
+                                                rb.rbuf.alloc_size)
         for cpu in k.for_each_online_cpu():
             self._cpu_start(cpu, end)
         self.timers.start()
@@ -210,6 +309,8 @@ class TimedRecorder(Recorder):
                 if self.progress:
                     self.progress(f"[{when / 1e6:.3f} ms] {sum(self.seq.values())} events, "
                                   f"{consumer.moved >> 10} KiB written")
+        for cpu in k.for_each_online_cpu():     # every CPU's time reaches the end:
+            clk.wait_until(cpu, end)            # a quiet one's too (its stop packet)
         self.drain.finish()
         self._heap = []
         tm.flush()

@@ -102,6 +102,8 @@ class Coverage:
         for s in sources:
             for p in yield_points(s):
                 self.points[(p.file, p.line)] = p
+        self._keys = list(self.points)  # the points in the sources' order: a run's
+        self._index = {k: i for i, k in enumerate(self._keys)}  # counts, by index
         self.files = {f for f, _ in self.points}
         self.primitive_files = {_source_file(s) for s in primitives}
         self.hits = Counter()           # (file, line) -> times a context stood there
@@ -155,6 +157,43 @@ class Coverage:
                     s = self._site.get(other.eid)
                     if s is not None:
                         self._pairs.add((s, before))
+
+    # --- a search split over workers (kmodel.cli.explore_jobs) --------------------
+    def take_run(self):
+        """take_run - what the run that just ended counted, in a form that
+        travels (the points by their index in the sources' order, the same in
+        every process that builds this Coverage from the same sources; a
+        stray line by its file's base name), for add_run in another process;
+        the counts here are cleared, so that a worker's Coverage holds one
+        run at a time."""
+        idx = self._index
+        run = (tuple((idx[k], n) for k, n in self.hits.items()),
+               tuple(((os.path.basename(f), line), n) for (f, line), n in self.strays.items()),
+               tuple(sorted((idx[a], idx[b]) for a, b in self.windows)))
+        self.hits.clear()
+        self.strays.clear()
+        self.windows.clear()
+        self.first.clear()
+        self.first_window.clear()
+        self.runs = 0
+        return run
+
+    def add_run(self, run):
+        """add_run - count a run that another process counted (take_run's
+        value) as if it had run here, after the runs counted so far: added in
+        the search's order, a split search's counts, first runs and windows
+        are those of the search in one process."""
+        hits, strays, pairs = run
+        keys, mine = self._keys, self.hits
+        for i, n in hits:
+            key = keys[i]
+            if key not in mine:
+                self.first[key] = self.runs + 1
+            mine[key] += n
+        for key, n in strays:
+            self.strays[key] += n
+        self._pairs = {(keys[a], keys[b]) for a, b in pairs}
+        self.end_run()
 
     # --- what a user reads ---------------------------------------------------------
     def reached(self):

@@ -439,48 +439,53 @@ def _sample_chooser(strategy, seed, i, depth, est):
 
 
 def sample_chunk(setup, check, strategy, seed, depth, est, indices, kernel,
-                 max_steps=DEFAULT_MAX_STEPS):
+                 max_steps=DEFAULT_MAX_STEPS, coverage=None):
     """sample_chunk - runs indices of a random or PCT search (est: PCT's run
     length, from run 0), as explore would run them, stopping after the first
-    that fails: [(steps, choices, message or None, cost, dmesg)].  One chunk
-    of a search split over workers; merge_chunks puts them together."""
+    that fails: [(steps, choices, message or None, cost, dmesg, coverage)]
+    (coverage: a Coverage given counts each run, and the record keeps the
+    run's counts, Coverage.take_run; else None).  One chunk of a search split
+    over workers; merge_chunks puts them together."""
     strategy = Strategy(strategy)
     kernels = _Kernels(kernel)
     out = []
     for i in indices:
         _, rec = _record(kernels, setup, check, _sample_chooser(strategy, seed, i, depth, est),
-                         max_steps)
+                         max_steps, coverage)
         out.append(rec)
         if rec[2] is not None:
             break
     return out
 
 
-def _record(kernels, setup, check, chooser, max_steps):
-    r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, False)
-    return r, (r.steps, tuple(r.choices), msg, cost, dmesg)
+def _record(kernels, setup, check, chooser, max_steps, cover=None):
+    r, msg, cost, dmesg = _one_run(kernels, setup, check, chooser, max_steps, False,
+                                   cover=cover)
+    return r, (r.steps, tuple(r.choices), msg, cost, dmesg,
+               cover.take_run() if cover is not None else None)
 
 
-def exhaustive_root(setup, check, bound, kernel, max_steps=DEFAULT_MAX_STEPS):
+def exhaustive_root(setup, check, bound, kernel, max_steps=DEFAULT_MAX_STEPS, coverage=None):
     """exhaustive_root - the exhaustive search's first run (the empty prefix):
     (its record, the prefixes that branch off it, in the search's order).
     Each prefix's subtree is a chunk (exhaustive_chunk); in that order they
-    are the search."""
+    are the search.  coverage: as sample_chunk's."""
     chooser = PrefixChooser([])
-    _, rec = _record(_Kernels(kernel), setup, check, chooser, max_steps)
+    _, rec = _record(_Kernels(kernel), setup, check, chooser, max_steps, coverage)
     return rec, _branches([], chooser, bound)
 
 
-def exhaustive_chunk(setup, check, prefix, runs, bound, kernel, max_steps=DEFAULT_MAX_STEPS):
+def exhaustive_chunk(setup, check, prefix, runs, bound, kernel, max_steps=DEFAULT_MAX_STEPS,
+                     coverage=None):
     """exhaustive_chunk - the exhaustive search under prefix, depth first as
     explore runs it, at most runs, stopping after the first failure:
-    (records, whether the subtree was all run)."""
+    (records, whether the subtree was all run).  coverage: as sample_chunk's."""
     kernels = _Kernels(kernel)
     res = ExploreResult(str(Strategy.EXHAUSTIVE))
     out = []
 
     def once(chooser, i, trace=False):
-        _, rec = _record(kernels, setup, check, chooser, max_steps)
+        _, rec = _record(kernels, setup, check, chooser, max_steps, coverage)
         out.append(rec)
         if rec[2] is not None:
             res.failure = True
@@ -488,21 +493,24 @@ def exhaustive_chunk(setup, check, prefix, runs, bound, kernel, max_steps=DEFAUL
     return out, res.complete
 
 
-def merge_chunks(strategy, chunks, runs=None, complete=False):
+def merge_chunks(strategy, chunks, runs=None, complete=False, coverage=None):
     """merge_chunks - the ExploreResult of a search's chunks (lists of
     sample_chunk's or exhaustive_chunk's records, in the search's order):
     what explore returns for the same runs, up to and with the first failure,
     at most runs of them; complete: every chunk ran its whole subtree (the
     exhaustive search).  Its failure's trace is not replayed (the caller
-    does, with the failure's token)."""
+    does, with the failure's token).  coverage, a Coverage, counts the
+    records' runs it merges (Coverage.add_run), in the search's order."""
     res = ExploreResult(str(Strategy(strategy)))
     seen = set()
     total = sum(len(c) for c in chunks)
     res.complete = complete and (runs is None or total <= runs)
     for chunk in chunks:
-        for steps, choices, msg, cost, dmesg in chunk:
+        for steps, choices, msg, cost, dmesg, counted in chunk:
             if runs is not None and res.runs >= runs:
                 return res
+            if coverage is not None:
+                coverage.add_run(counted)
             i = res.runs
             res.runs += 1
             res.steps += steps
