@@ -1,9 +1,21 @@
 """kmodel trace record: a workload and a consumer, and a CTF trace on disk.
 
-Time goes in ticks.  In each tick every online CPU produces ``rate`` events
-through the channel's locking layer: scheduler switches from its task,
-interrupt entry and exit from a hardirq nested on it, and now and then a
-large event that spans pages.  Then the consumer (a registered one,
+Time goes in ticks of modeled time (hw.clock): tick t starts at t * TICK_NS
+(1 ms), and every online CPU's clock is brought to that start
+(Clock.wait_until), whether it traces in that tick or not, so that a quiet
+CPU's packets (a flush, the stop's) carry the machine's time.  In each tick
+every online CPU produces ``rate`` events through the channel's locking
+layer: scheduler switches from its task, interrupt entry and exit from a
+hardirq nested on it, and now and then a large event that spans pages.  The
+events of a tick are written back to back from the tick's start, each at
+the modeled cost of the ones before it (a saturated writer, a burst): the
+timestamps are then the cost model's alone, with no think time the workload
+does not model, and a CPU waits once a tick, not once an event (the hot
+path).  Spreading them over the tick would invent the gaps between them.
+A tick whose events cost more than 1 ms runs into the next (the CPU is
+busy: its wait does nothing).  Each record's copy is charged to the CPU's
+clock as it is written (Clock.copied), as in a recording in time.  The
+stop comes at the end of the last tick (``end_ns``).  Then the consumer (a registered one,
 consumer/base.py: splice, mmap, read, ...) takes up to ``consumer_rate``
 delivered sub-buffers from each CPU's buffer (all of them when it is None)
 and writes each to that CPU's stream file, ``channel0_<cpu>``.  A hotplug
@@ -160,7 +172,11 @@ class Recorder:
         if self.expected is not None:
             self.expected.setdefault(cpu, {})[values["seq"]] = (name, dict(values))
         rb = self.rbc.buf_for(cpu)
+        off = rb.offset
+        o0 = off.counter
         self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
+        o1 = off.counter                # the bytes the record took, header and payload
+        self._clock.copied(cpu, o0, o1, (o1 - o0) * self._copy_cpb[cpu])
 
     def _tick_cpu(self, cpu):
         k = self.k
@@ -180,22 +196,26 @@ class Recorder:
 
     def _tick_sched(self, tick, online):
         """One tick of the sched workload: its events due, each written on its
-        CPU, in its context, with the trace clock at its time (the clock only
-        goes forward: an event due at a time already read is a nanosecond or
-        so late)."""
-        k = self.k
+        CPU, in its context, when the model says (Clock.wait_until on that
+        CPU): its timestamp is the model's time and what tracing has cost the
+        CPU since it last waited, never before the model's time (an event due
+        while the CPU still writes the previous one is that much late)."""
+        k, clk = self.k, self._clock
         model = self.sched
         for t, cpu, ctx, name, values in model.next_events(model.start + (tick + 1) * TICK_NS):
             if cpu not in online:
                 continue
-            k.timing.clock.count_from(t - 1)
+            clk.wait_until(cpu, t)
             cls = CLASS[name]
             self.seq[cpu] = self.seq.get(cpu, 0) + 1
             with k.on_cpu(cpu):
                 c = None if ctx is TASK else context_enter(k, cpu, ctx, name)
                 try:
-                    self.rbc.layer.write__straight(self.rbc.buf_for(cpu), encode(cls, values),
-                                                   cls.id)
+                    rb = self.rbc.buf_for(cpu)
+                    o0 = rb.offset.counter
+                    self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
+                    o1 = rb.offset.counter
+                    clk.copied(cpu, o0, o1, (o1 - o0) * self._copy_cpb[cpu])
                 finally:
                     if c is not None:
                         context_exit(k, c)
@@ -231,8 +251,7 @@ class Recorder:
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             if o.workload == "sched":
-                self.sched = SchedModel(o.seed, list(k.for_each_online_cpu()),
-                                        start_ns=k.trace_clock + TICK_NS)
+                self.sched = SchedModel(o.seed, list(k.for_each_online_cpu()), start_ns=0)
             self._trace(sess, consumer)
             if self.sched is not None:
                 self.sched.stop(self.sched.truth.last)
@@ -248,9 +267,28 @@ class Recorder:
             sess.close()        # (after a stop, the channel goes with the machine: its
                                 # pages are not given back one by one, ~1 s a GiB)
 
+    def _start_time(self):
+        """_start_time - the workload's time line starts at 0: the timing model
+        is reset (the costs reported are the workload's, not the boot's and
+        the channel's opening), and each buffer's copy cost a byte is found
+        (the clock charges a record's copy as it is written, Clock.copied)."""
+        tm = self.k.timing
+        tm.reset()
+        self._clock = tm.clock
+        self._clock.in_order = False    # the time line orders the CPUs, by their clocks
+        self._copy_cpb = {}
+        for cpu, rb in self.rbc.buffers():
+            self._copy_cpb[cpu] = tm.stream_cpb(tm.cpus[cpu].nid, rb.rbuf.nid,
+                                                rb.rbuf.alloc_size)
+
     def _trace(self, sess, consumer):
-        """The ticks: the script's writes due, each online CPU's events, the consumer."""
+        """The ticks: the script's writes due, each online CPU's clock at the
+        tick's start, its events, the consumer.  Tick t starts at t * TICK_NS
+        of modeled time; every online CPU waits for it (Clock.wait_until),
+        traced or not, so a quiet CPU's packets carry the machine's time."""
         o, k = self.opts, self.k
+        self._start_time()
+        clk = self._clock
         script = list(o.hotplug)
         tick = 0
         while True:
@@ -275,6 +313,9 @@ class Recorder:
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online) \
                     and (o.snapshot_at is None or tick > o.snapshot_at):
                 break                           # (a snapshot asked for is taken at its tick)
+            start = tick * TICK_NS
+            for cpu in online:
+                clk.wait_until(cpu, start)
             if self.sched is not None:
                 self._tick_sched(tick, online)
             for cpu in online if self.sched is None else ():
@@ -290,6 +331,9 @@ class Recorder:
                 self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
                               f"{consumer.moved >> 10} KiB written")
         self.ticks = tick
+        self.end_ns = tick * TICK_NS
+        for cpu in k.for_each_online_cpu():     # the stop, at the end of the last tick
+            clk.wait_until(cpu, self.end_ns)
 
     def _flush_cpu(self, rb):
         """The CPU a buffer is flushed on at stop: its own (its local_t counters,
