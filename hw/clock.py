@@ -60,6 +60,7 @@ time spent by CPUs that run nothing traced: they do not advance until asked
 in order, a read brings the CPU to the machine's last read).
 """
 import enum
+import math
 
 from hw import PAGE_SHIFT, PAGE_SIZE
 
@@ -169,13 +170,14 @@ class Clock:
         clock moves to t, or stays where it is if it is past t already (the
         CPU was busy).  Returns the time it waited."""
         c = self._cost[cpu]
-        if self.mode is FROZEN:     # the workload's time only: t, if it is later
-            gap = t - c.clock_idle
-        else:
-            gap = t - c.clock_idle - (c.cycles + c.served_cycles + c.clock_pending) * \
-                self.ns_per_cycle
+        busy = 0.0 if self.mode is FROZEN else \
+            (c.cycles + c.served_cycles + c.clock_pending) * self.ns_per_cycle
+        gap = t - c.clock_idle - busy
         if gap > 0:
-            c.clock_idle += gap
+            idle = t - busy
+            while idle + busy < t:      # (a read at t reads t, never t - 1 by rounding)
+                idle = math.nextafter(idle, math.inf)
+            c.clock_idle = idle
             return gap
         return 0.0
 

@@ -1,0 +1,160 @@
+"""Recordings in ticks on the model's clock (issue 24): a tick is 1 ms of
+modeled time (kmodel/consumer/record.py), every online CPU is brought to each
+tick's start and to the end, traced or not; the sched workload's events are
+at its model's times on their CPU's clock; the shell's and the explorer's
+clocks read in order (hw/clock.py, Clock.in_order)."""
+from hw.clock import ClockMode
+from hw.topology import load_preset
+from kmodel.consumer.ctf import TICK_CLOCK, encode, read_trace
+from kmodel.consumer.record import CLASS, Recorder, RecordOptions
+from kmodel.consumer.sched_workload import TICK_NS
+from kmodel.relay.event_header import header_of
+from kmodel.session import ScriptedWrite, Session
+
+T = load_preset("numa2").timing
+
+
+def switch_ns(values):
+    """The modeled cost of one kmodel_switch through the lockless layer with
+    the compact header, in a 4 x 16 KiB buffer, worked from the preset: a
+    local_cmpxchg of the offset and a local_add_return of the commit count
+    (local_op_cycles each), and the record's bytes (header and fields)
+    copied in a 64 KiB working set, which the L2 holds."""
+    assert T.cache_kib["L1"] * 1024 < 65536 <= T.cache_kib["L2"] * 1024
+    rsize = header_of("compact").size + len(encode(CLASS["kmodel_switch"], values))
+    return (2 * T.local_op_cycles + rsize * T.cpu_ghz / T.stream_gbps["L2"]) / T.cpu_ghz
+
+
+def events_of(trace, cpu):
+    return [(ts, name, v) for p in trace[f"channel0_{cpu}"] for ts, name, v in p.events]
+
+
+def test_a_ticks_events_are_at_its_start_and_their_modeled_cost(tmp_path):
+    """numa2, 2 events a CPU a tick, seed 1: CPU 0 writes two kmodel_switch in
+    ticks 1 and 2.  Nothing is charged to it in a tick before its first
+    reservation reads the clock (the consumer of a recording in ticks is
+    charged to no CPU), so the first is at t * 1 ms exactly; the second comes
+    the first's modeled cost later (12 cycles of local ops and the copy of a
+    28-byte record, 4 of compact header and 24 of fields, at 32 GB/s: 13.75
+    cycles at 2 GHz, 6.875 ns, read as 6)."""
+    rec = Recorder(RecordOptions(machine="numa2", events=6, rate=2, seed=1), str(tmp_path),
+                   keep=True)
+    rec.run()
+    trace = read_trace(str(tmp_path))
+    assert 'description = "' + TICK_CLOCK + '"' in rec.metadata_text
+    evs = events_of(trace, 0)
+    assert [name for _, name, _ in evs] == ["kmodel_switch"] * 6
+    for tick in (1, 2):
+        (t0, _, v0), (t1, _, _) = evs[2 * tick], evs[2 * tick + 1]
+        assert t0 == tick * TICK_NS
+        cost = switch_ns(v0)
+        assert cost == 6.875                        # worked by hand, above
+        assert t1 == tick * TICK_NS + int(cost)
+    assert rec.ticks == 3 and rec.end_ns == 3 * TICK_NS
+
+
+class Watched(Recorder):
+    """A Recorder that keeps each CPU's clock when the stop begins, and after."""
+    def _final_flush(self, consumer):
+        clk = self.k.timing.clock
+        online = list(self.k.for_each_online_cpu())
+        self.at_stop = {cpu: clk.now(cpu) for cpu in online}
+        super()._final_flush(consumer)
+        self.after_stop = {cpu: clk.now(cpu) for cpu in online}
+
+
+def test_a_quiet_cpu_stops_at_the_recordings_end(tmp_path):
+    """CPU 3 goes offline before the first tick and writes nothing: its
+    stream's one packet (2.x's empty packet at stop, flushed on the boot CPU)
+    carries the end of the last tick, not 0; every online CPU, done with its
+    events or not, is at that end when the stop begins."""
+    path = "/sys/devices/system/cpu/cpu3/online"
+    off = ScriptedWrite(0, "0", path, f"0 echo 0 > {path}", "test:1")
+    rec = Watched(RecordOptions(machine="numa2", events=40, hotplug=[off]), str(tmp_path))
+    rec.run()
+    end = rec.end_ns
+    assert end == rec.ticks * TICK_NS == 3 * TICK_NS
+    assert all(int(t) == end for t in rec.at_stop.values())
+    trace = read_trace(str(tmp_path))
+    (quiet,) = trace["channel0_3"]
+    assert quiet.events == []
+    boot = rec.k.boot_cpu
+    assert end <= quiet.ts_begin <= quiet.ts_end <= rec.after_stop[boot]
+    for cpu in rec.at_stop:
+        last = trace[f"channel0_{cpu}"][-1]
+        assert end <= last.ts_end <= rec.after_stop[cpu]
+
+
+class SpiedClock:
+    """The recorder's clock, with each wait of the sched workload kept:
+    (cpu, the model's time, the CPU's clock before the wait)."""
+    def __init__(self, clk, rec):
+        self._clk, self._rec, self.waits = clk, rec, []
+
+    def __getattr__(self, name):
+        return getattr(self._clk, name)
+
+    def wait_until(self, cpu, t):
+        if self._rec.in_sched:
+            self.waits.append((cpu, t, self._clk.now(cpu)))
+        return self._clk.wait_until(cpu, t)
+
+
+class SchedSpy(Recorder):
+    in_sched = False
+
+    def _start_time(self):
+        super()._start_time()
+        self._clock = self.spy = SpiedClock(self._clock, self)
+
+    def _tick_sched(self, tick, online):
+        self.in_sched = True
+        try:
+            super()._tick_sched(tick, online)
+        finally:
+            self.in_sched = False
+
+
+def test_the_sched_workloads_events_are_at_the_models_times(tmp_path):
+    """Each event of the sched workload is written when the model says, on
+    its CPU's clock: its timestamp is never before the model's time, and is
+    later only by the CPU's backlog of tracing work when it was due (the
+    previous events' modeled cost), which is itself less than a tick."""
+    rec = SchedSpy(RecordOptions(machine="numa2", workload="sched", duration=12, seed=2),
+                   str(tmp_path))
+    rec.run()
+    trace = read_trace(str(tmp_path))
+    waits = {}
+    for cpu, t, before in rec.spy.waits:
+        waits.setdefault(cpu, []).append((t, before))
+    n = late = 0
+    for cpu, ws in waits.items():
+        evs = events_of(trace, cpu)
+        assert len(evs) == len(ws), cpu
+        for (ts, _, _), (t, before) in zip(evs, ws):
+            backlog = max(0.0, before - t)      # tracing work the CPU had not done
+            assert t <= ts <= t + backlog + 1, (cpu, ts, t, before)
+            assert backlog < TICK_NS
+            n += 1
+            late += ts > t
+    assert n > 500 and 0 < late < n         # some pile up (the statedump), most do not
+
+
+def test_reads_keep_the_order_they_ran_in(tmp_path):
+    """In order (the boot's default: the shell, the explorer): a CPU whose
+    clock is behind the last read on the machine reads that time, and was
+    idle until then; each CPU on its own clock otherwise (a recording)."""
+    s = Session("numa2", (), 0, "", None)
+    try:
+        clk = s.k.timing.clock
+        assert clk.mode is ClockMode.MODELED and clk.in_order
+        s.k.timing.reset()
+        s.k.timing.cpus[1].cycles += 2000           # 1000 ns at 2 GHz
+        assert clk.read(1) == 1000
+        assert clk.read(0) == 1000 and clk.now(0) == 1000.0
+        s.k.timing.reset()
+        clk.in_order = False
+        s.k.timing.cpus[1].cycles += 2000
+        assert (clk.read(1), clk.read(0)) == (1000, 0)
+    finally:
+        s.close()
