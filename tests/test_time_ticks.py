@@ -3,6 +3,8 @@ modeled time (kmodel/consumer/record.py), every online CPU is brought to each
 tick's start and to the end, traced or not; the sched workload's events are
 at its model's times on their CPU's clock; the shell's and the explorer's
 clocks read in order (hw/clock.py, Clock.in_order)."""
+from hypothesis import given, settings, strategies as st
+
 from hw.clock import ClockMode
 from hw.topology import load_preset
 from kmodel.consumer.ctf import TICK_CLOCK, encode, read_trace
@@ -30,27 +32,25 @@ def events_of(trace, cpu):
 
 
 def test_a_ticks_events_are_at_its_start_and_their_modeled_cost(tmp_path):
-    """numa2, 2 events a CPU a tick, seed 1: CPU 0 writes two kmodel_switch in
-    ticks 1 and 2.  Nothing is charged to it in a tick before its first
+    """numa2, 4 events a CPU a tick, seed 1: CPU 0 starts tick 1 with two
+    kmodel_switch.  Nothing is charged to it in a tick before its first
     reservation reads the clock (the consumer of a recording in ticks is
-    charged to no CPU), so the first is at t * 1 ms exactly; the second comes
-    the first's modeled cost later (12 cycles of local ops and the copy of a
-    28-byte record, 4 of compact header and 24 of fields, at 32 GB/s: 13.75
-    cycles at 2 GHz, 6.875 ns, read as 6)."""
-    rec = Recorder(RecordOptions(machine="numa2", events=6, rate=2, seed=1), str(tmp_path),
-                   keep=True)
+    charged to no CPU), so the first is at 1 ms exactly; each next event
+    comes a kmodel_switch's modeled cost later: 12 cycles of local ops and
+    the copy of a 28-byte record (4 of compact header, 24 of fields) at 32
+    GB/s, 1.75 cycles: 13.75 cycles at 2 GHz, 6.875 ns.  The second is read
+    at 1 ms + 6 ns, the third at 1 ms + 13 ns (13.75; without the copies'
+    cost it would be 12)."""
+    rec = Recorder(RecordOptions(machine="numa2", events=8, rate=4, seed=1), str(tmp_path))
     rec.run()
-    trace = read_trace(str(tmp_path))
     assert 'description = "' + TICK_CLOCK + '"' in rec.metadata_text
-    evs = events_of(trace, 0)
-    assert [name for _, name, _ in evs] == ["kmodel_switch"] * 6
-    for tick in (1, 2):
-        (t0, _, v0), (t1, _, _) = evs[2 * tick], evs[2 * tick + 1]
-        assert t0 == tick * TICK_NS
-        cost = switch_ns(v0)
-        assert cost == 6.875                        # worked by hand, above
-        assert t1 == tick * TICK_NS + int(cost)
-    assert rec.ticks == 3 and rec.end_ns == 3 * TICK_NS
+    assert rec.ticks == 2 and rec.end_ns == 2 * TICK_NS
+    evs = events_of(read_trace(str(tmp_path)), 0)[4:]         # tick 1
+    assert [name for _, name, _ in evs[:2]] == ["kmodel_switch"] * 2
+    cost = switch_ns(evs[0][2])
+    assert cost == switch_ns(evs[1][2]) == 6.875                 # worked by hand, above
+    assert [ts for ts, _, _ in evs[:3]] == [TICK_NS, TICK_NS + 6, TICK_NS + 13]
+    assert TICK_NS + int(2 * cost) == TICK_NS + 13
 
 
 class Watched(Recorder):
@@ -86,26 +86,37 @@ def test_a_quiet_cpu_stops_at_the_recordings_end(tmp_path):
 
 
 class SpiedClock:
-    """The recorder's clock, with each wait of the sched workload kept:
-    (cpu, the model's time, the CPU's clock before the wait)."""
+    """The recorder's clock, with each CPU's clock kept before each wait of
+    the sched workload."""
     def __init__(self, clk, rec):
-        self._clk, self._rec, self.waits = clk, rec, []
+        self._clk, self._rec, self.before = clk, rec, {}
 
     def __getattr__(self, name):
         return getattr(self._clk, name)
 
     def wait_until(self, cpu, t):
         if self._rec.in_sched:
-            self.waits.append((cpu, t, self._clk.now(cpu)))
+            self.before.setdefault(cpu, []).append(self._clk.now(cpu))
         return self._clk.wait_until(cpu, t)
 
 
 class SchedSpy(Recorder):
+    """A Recorder that keeps the sched model's events as the model gave them
+    ({cpu: [its time]}) and its clock's state at each wait."""
     in_sched = False
 
     def _start_time(self):
         super()._start_time()
         self._clock = self.spy = SpiedClock(self._clock, self)
+        self.due = {}
+        given = self.sched.next_events
+
+        def next_events(until):
+            out = given(until)
+            for t, cpu, *_ in out:
+                self.due.setdefault(cpu, []).append(t)
+            return out
+        self.sched.next_events = next_events
 
     def _tick_sched(self, tick, online):
         self.in_sched = True
@@ -124,16 +135,14 @@ def test_the_sched_workloads_events_are_at_the_models_times(tmp_path):
                    str(tmp_path))
     rec.run()
     trace = read_trace(str(tmp_path))
-    waits = {}
-    for cpu, t, before in rec.spy.waits:
-        waits.setdefault(cpu, []).append((t, before))
     n = late = 0
-    for cpu, ws in waits.items():
+    for cpu, due in rec.due.items():
         evs = events_of(trace, cpu)
-        assert len(evs) == len(ws), cpu
-        for (ts, _, _), (t, before) in zip(evs, ws):
-            backlog = max(0.0, before - t)      # tracing work the CPU had not done
-            assert t <= ts <= t + backlog + 1, (cpu, ts, t, before)
+        before = rec.spy.before[cpu]
+        assert len(evs) == len(due) == len(before), cpu
+        for (ts, _, _), t, b in zip(evs, due, before):
+            backlog = max(0.0, b - t)           # tracing work the CPU had not done
+            assert t <= ts <= t + backlog + 1, (cpu, ts, t, b)
             assert backlog < TICK_NS
             n += 1
             late += ts > t
@@ -158,3 +167,31 @@ def test_reads_keep_the_order_they_ran_in(tmp_path):
         assert (clk.read(1), clk.read(0)) == (1000, 0)
     finally:
         s.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(cycles=st.integers(0, 10**12), served=st.floats(0, 1e9), pending=st.floats(0, 1e6),
+       idle=st.floats(0, 1e12), ahead=st.integers(1, 10**9))
+def test_a_wait_lands_on_the_time_asked(cycles, served, pending, idle, ahead):
+    """wait_until(cpu, t) past the CPU's clock: a read then gives t, not t - 1
+    by rounding the sum of its idle and charged terms (a tick's first event,
+    the sched workload's events: never before the time asked)."""
+    k = _K[0]
+    clk, c = k.timing.clock, k.timing.cpus[0]
+    c.cycles, c.served_cycles, c.clock_pending, c.clock_idle = cycles, served, pending, idle
+    clk.in_order = False
+    t = int(clk.now(0)) + ahead
+    assert clk.wait_until(0, t) > 0
+    assert clk.read(0) == t
+
+
+_K = []
+
+
+def setup_module():
+    from kmodel.kernel import boot
+    _K.append(boot("numa2"))
+
+
+def teardown_module():
+    _K.pop().shutdown()
