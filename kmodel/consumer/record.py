@@ -33,6 +33,8 @@ import zlib
 from dataclasses import dataclass, field
 
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
+from hw import PAGE_SHIFT
+from hw.clock import PAGE_MASK
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf_index import write_trace_index
@@ -163,20 +165,27 @@ class Recorder:
         self.snapshot_seq = None        # cpu -> events written when the snapshot was taken
 
     # --- the workload ---------------------------------------------------------------
-    def _event(self, on_cpu, name, values):
-        """Write one event on on_cpu through the layer (the current context)."""
-        cpu = on_cpu
+    def _event(self, cpu, name, values):
+        """Write one event on cpu through the layer (the current context), and
+        charge its copy to cpu's clock (hw.clock.Clock.copied, inline: the
+        hot path): ahead if the record stayed in the page the stream was on,
+        the CPU's deferred counts folded if it entered a page."""
         cls = CLASS[name]
-        values["seq"] = self.seq.get(cpu, 0)
-        self.seq[cpu] = values["seq"] + 1
+        seq = self.seq
+        n = values["seq"] = seq.get(cpu, 0)
+        seq[cpu] = n + 1
         if self.expected is not None:
-            self.expected.setdefault(cpu, {})[values["seq"]] = (name, dict(values))
-        rb = self.rbc.buf_for(cpu)
+            self.expected.setdefault(cpu, {})[n] = (name, dict(values))
+        rbc = self.rbc
+        rb = rbc.buf_for(cpu)
         off = rb.offset
         o0 = off.counter
-        self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
+        rbc.layer.write__straight(rb, encode(cls, values), cls.id)
         o1 = off.counter                # the bytes the record took, header and payload
-        self._clock.copied(cpu, o0, o1, (o1 - o0) * self._copy_cpb[cpu])
+        if o0 & PAGE_MASK and (o1 - 1) >> PAGE_SHIFT == o0 >> PAGE_SHIFT:
+            self._cpu_cost[cpu].clock_pending += (o1 - o0) * self._copy_cpb[cpu]
+        elif o1 != o0:
+            self._clock.settle(cpu)
 
     def _tick_cpu(self, cpu):
         k = self.k
@@ -276,6 +285,7 @@ class Recorder:
         tm.reset()
         self._clock = tm.clock
         self._clock.in_order = False    # the time line orders the CPUs, by their clocks
+        self._cpu_cost = tm.cpus        # (each CPU's clock terms: hw.clock.Clock)
         self._copy_cpb = {}
         for cpu, rb in self.rbc.buffers():
             self._copy_cpb[cpu] = tm.stream_cpb(tm.cpus[cpu].nid, rb.rbuf.nid,
