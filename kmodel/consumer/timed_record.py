@@ -195,7 +195,7 @@ class TimedRecorder(Recorder):
         self.drain.finish()
         self._heap = []
         tm.flush()
-        self.time.elapsed_ns = end
+        self.time.elapsed_ns = self.end_ns = end
         self.time.tracing_ns = {cpu: clk.cycles(cpu) * clk.ns_per_cycle
                                 for cpu in k.for_each_online_cpu()}
         self.time.consumer_ns = self.drain.work_ns
