@@ -140,6 +140,21 @@ def header_for(opts):
     return opts.header
 
 
+class CopyCost(dict):
+    """cpu -> the cycles a byte of a copy into cpu's buffer costs (its stream
+    bandwidth from where the buffer is), found at the CPU's first event (a
+    CPU that comes online has its buffer then)."""
+    def __init__(self, tm, rbc):
+        super().__init__()
+        self.tm, self.rbc = tm, rbc
+
+    def __missing__(self, cpu):
+        rb = self.rbc.buf_for(cpu)
+        cpb = self[cpu] = self.tm.stream_cpb(self.tm.cpus[cpu].nid, rb.rbuf.nid,
+                                             rb.rbuf.alloc_size)
+        return cpb
+
+
 class Recorder:
     CLOCK = TICK_CLOCK          # what the trace's clock counts (ctf.metadata)
 
@@ -286,10 +301,7 @@ class Recorder:
         self._clock = tm.clock
         self._clock.in_order = False    # the time line orders the CPUs, by their clocks
         self._cpu_cost = tm.cpus        # (each CPU's clock terms: hw.clock.Clock)
-        self._copy_cpb = {}
-        for cpu, rb in self.rbc.buffers():
-            self._copy_cpb[cpu] = tm.stream_cpb(tm.cpus[cpu].nid, rb.rbuf.nid,
-                                                rb.rbuf.alloc_size)
+        self._copy_cpb = CopyCost(tm, self.rbc)
 
     def _trace(self, sess, consumer):
         """The ticks: the script's writes due, each online CPU's clock at the
@@ -335,7 +347,7 @@ class Recorder:
                 snapshot_channel(self.rbc, os.path.join(self.outdir, f"snapshot-{tick}"),
                                  self.metadata_text)
                 self.snapshot_seq = dict(self.seq)
-            consumer.consume(o.consumer_rate)
+            self._off_the_clock(consumer.consume, o.consumer_rate)
             tick += 1
             if self.progress and tick % 16 == 0:
                 self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
@@ -344,6 +356,26 @@ class Recorder:
         self.end_ns = tick * TICK_NS
         for cpu in k.for_each_online_cpu():     # the stop, at the end of the last tick
             clk.wait_until(cpu, self.end_ns)
+
+    def _off_the_clock(self, fn, *args):
+        """_off_the_clock - fn(*args), the consumer's work in a recording in
+        ticks (and in the drain at stop), charged to the timing model (its
+        cycles count) but taken off the clock of the CPU it ran on: it is
+        charged to no CPU's time (docs/model.md), so that every consumer
+        writes the same trace, byte for byte.  The buffers' deferred counts
+        are folded before and after it (the reader's are charged to the
+        buffer's CPU when folded: after, they are the consumer's)."""
+        tm = self.k.timing
+        cost, npc = self._cpu_cost, self._clock.ns_per_cycle
+        tm.flush()
+        before = {cpu: c.cycles + c.served_cycles + c.clock_pending for cpu, c in cost.items()}
+        fn(*args)
+        tm.flush()
+        for cpu, busy in before.items():
+            c = cost[cpu]
+            d = c.cycles + c.served_cycles + c.clock_pending - busy
+            if d:
+                c.clock_idle -= d * npc
 
     def _flush_cpu(self, rb):
         """The CPU a buffer is flushed on at stop: its own (its local_t counters,
@@ -369,7 +401,7 @@ class Recorder:
             for rb in rbc.bufs.values():        # each on its CPU, the boot CPU's if offline
                 with k.on_cpu(self._flush_cpu(rb)):
                     rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
-            consumer.drain()
+            self._off_the_clock(consumer.drain)
             if all(rb.finalized for rb in rbc.bufs.values()):
                 return
         for rb in rbc.bufs.values():        # (a consumer that never drains: give up)
