@@ -15,10 +15,14 @@ path).  Spreading them over the tick would invent the gaps between them.
 A tick whose events cost more than 1 ms runs into the next (the CPU is
 busy: its wait does nothing).  Each record's copy is charged to the CPU's
 clock as it is written (Clock.copied), as in a recording in time.  The
-stop comes at the end of the last tick (``end_ns``).  Then the consumer (a registered one,
+stop comes at the end of the last tick (``end_ns``).
+
+After the CPUs' events, the consumer (a registered one,
 consumer/base.py: splice, mmap, read, ...) takes up to ``consumer_rate``
 delivered sub-buffers from each CPU's buffer (all of them when it is None)
-and writes each to that CPU's stream file, ``channel0_<cpu>``.  A hotplug
+and writes each to that CPU's stream file, ``channel0_<cpu>``; its work is
+counted in the timing model but on no CPU's clock (_off_the_clock), so that
+every consumer writes the same trace.  A hotplug
 script's writes (``TICK echo VALUE > PATH``, kmodel.session) happen at the
 ticks they name.  At the end every buffer is flushed and drained, so that the
 trace holds every event that was not counted lost.
