@@ -367,11 +367,12 @@ class Recorder:
         cycles count) but taken off the clock of the CPU it ran on: it is
         charged to no CPU's time (docs/model.md), so that every consumer
         writes the same trace, byte for byte.  The buffers' deferred counts
-        are folded before and after it (the reader's are charged to the
-        buffer's CPU when folded: after, they are the consumer's)."""
+        are folded after it (the reader's are charged to the buffer's CPU
+        when folded: folded now, they are the consumer's; the writers'
+        were charged to their clocks ahead, Clock.copied, and the fold
+        replaces that charge with the same figure)."""
         tm = self.k.timing
         cost, npc = self._cpu_cost, self._clock.ns_per_cycle
-        tm.flush()
         before = {cpu: c.cycles + c.served_cycles + c.clock_pending for cpu, c in cost.items()}
         fn(*args)
         tm.flush()
