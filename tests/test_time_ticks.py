@@ -195,3 +195,30 @@ def setup_module():
 
 def teardown_module():
     _K.pop().shutdown()
+
+
+class ConsumerWatch(Recorder):
+    """A Recorder that keeps, around each of the consumer's turns, how far
+    every CPU's clock moved and how many cycles the timing model counted."""
+    def _off_the_clock(self, fn, *args):
+        tm = self.k.timing
+        clk = tm.clock
+        now = {cpu: clk.now(cpu) for cpu in tm.cpus}
+        cycles = sum(clk.cycles(cpu) for cpu in tm.cpus)
+        super()._off_the_clock(fn, *args)
+        self.moved = max(getattr(self, "moved", 0.0),
+                         max(abs(clk.now(cpu) - t) for cpu, t in now.items()))
+        self.charged = getattr(self, "charged", 0) + \
+            sum(clk.cycles(cpu) for cpu in tm.cpus) - cycles
+
+
+def test_the_consumer_of_a_recording_in_ticks_takes_no_cpus_time(tmp_path):
+    """The consumer's work (read(2) of each packet: get, copy, put) is counted
+    in the timing model, and on no CPU's clock: every clock reads the same
+    after the consumer's turn as before (docs/model.md), so each consumer
+    gives the same trace (tests/test_consumer_contract.py)."""
+    rec = ConsumerWatch(RecordOptions(machine="numa2", events=64, consumer="read"),
+                        str(tmp_path))
+    rec.run()
+    assert rec.charged > 0
+    assert rec.moved < 1e-6
