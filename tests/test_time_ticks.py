@@ -3,10 +3,12 @@ modeled time (kmodel/consumer/record.py), every online CPU is brought to each
 tick's start and to the end, traced or not; the sched workload's events are
 at its model's times on their CPU's clock; the shell's and the explorer's
 clocks read in order (hw/clock.py, Clock.in_order)."""
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from hw.clock import ClockMode
 from hw.topology import load_preset
+from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf import TICK_CLOCK, encode, read_trace
 from kmodel.consumer.record import CLASS, Recorder, RecordOptions
 from kmodel.consumer.sched_workload import TICK_NS
@@ -222,3 +224,24 @@ def test_the_consumer_of_a_recording_in_ticks_takes_no_cpus_time(tmp_path):
     rec.run()
     assert rec.charged > 0
     assert rec.moved < 1e-6
+
+
+@pytest.mark.parametrize("name", ["splice", "mmap", "read"])
+def test_a_consumer_that_reads_no_pages_leaves_no_counts(tmp_path, name):
+    """A consumer that says it reads no pages (Consumer.reads_pages False: its
+    turn is not folded off the clocks) leaves no count on them; read(2) does."""
+    class Counted(Recorder):
+        touched = 0
+
+        def _off_the_clock(self, fn, *args):
+            bufs = [rb.rbuf for rb in self.rbc.bufs.values()]
+
+            def counts():
+                return [(b.tally[1], [d.acct for d in b.descs]) for b in bufs]
+            before = counts()
+            super()._off_the_clock(fn, *args)
+            self.touched += before != counts() and not self.consumer.reads_pages
+    rec = Counted(RecordOptions(machine="numa2", events=200, consumer=name), str(tmp_path))
+    rec.run()
+    assert rec.touched == 0
+    assert get_consumer(name).reads_pages == (name == "read")

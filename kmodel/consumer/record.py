@@ -366,16 +366,17 @@ class Recorder:
         ticks (and in the drain at stop), charged to the timing model (its
         cycles count) but taken off the clock of the CPU it ran on: it is
         charged to no CPU's time (docs/model.md), so that every consumer
-        writes the same trace, byte for byte.  The buffers' deferred counts
-        are folded after it (the reader's are charged to the buffer's CPU
-        when folded: folded now, they are the consumer's; the writers'
-        were charged to their clocks ahead, Clock.copied, and the fold
-        replaces that charge with the same figure)."""
-        tm = self.k.timing
+        writes the same trace, byte for byte.  If the consumer reads the
+        buffers' pages (Consumer.reads_pages), their deferred counts are
+        folded after it (the reader's are charged to the buffer's CPU when
+        folded: folded now, they are the consumer's; the writers' were
+        charged to their clocks ahead, Clock.copied, and the fold replaces
+        that charge with the same figure)."""
         cost, npc = self._cpu_cost, self._clock.ns_per_cycle
         before = {cpu: c.cycles + c.served_cycles + c.clock_pending for cpu, c in cost.items()}
         fn(*args)
-        tm.flush()
+        if self.consumer.reads_pages:
+            self.k.timing.flush()
         for cpu, busy in before.items():
             c = cost[cpu]
             d = c.cycles + c.served_cycles + c.clock_pending - busy
