@@ -185,7 +185,11 @@ class Recorder:
 
     # --- the workload ---------------------------------------------------------------
     def _event(self, cpu, name, values):
-        """Write one event on cpu through the layer (the current context), and
+        """Write one event on cpu through the layer (the current context)."""
+        self._write(cpu, self.rbc.buf_for(cpu), name, values)
+
+    def _write(self, cpu, rb, name, values):
+        """Write one event on cpu into its buffer rb through the layer, and
         charge its copy to cpu's clock (hw.clock.Clock.copied, inline: the
         hot path): ahead if the record stayed in the page the stream was on,
         the CPU's deferred counts folded if it entered a page."""
@@ -195,11 +199,9 @@ class Recorder:
         seq[cpu] = n + 1
         if self.expected is not None:
             self.expected.setdefault(cpu, {})[n] = (name, dict(values))
-        rbc = self.rbc
-        rb = rbc.buf_for(cpu)
         off = rb.offset
         o0 = off.counter
-        rbc.layer.write__straight(rb, encode(cls, values), cls.id)
+        self._layer_write(rb, encode(cls, values), cls.id)
         o1 = off.counter                # the bytes the record took, header and payload
         if o0 & PAGE_MASK and (o1 - 1) >> PAGE_SHIFT == o0 >> PAGE_SHIFT:
             self._cpu_cost[cpu].clock_pending += (o1 - o0) * self._copy_cpb[cpu]
@@ -207,18 +209,19 @@ class Recorder:
             self._clock.settle(cpu)
 
     def _tick_cpu(self, cpu):
-        k = self.k
+        k, write = self.k, self._write
+        rb = self.rbc.buf_for(cpu)      # (its buffer: hotplug comes between ticks)
         with k.on_cpu(cpu):
             for irq, events in tick_events(self.rng, cpu, self.opts.rate,
                                            self.rbc.subbuf_size):
                 if irq is None:
                     for name, values in events:
-                        self._event(cpu, name, values)
+                        write(cpu, rb, name, values)
                     continue
                 ctx = context_enter(k, cpu, HARDIRQ, f"irq{irq}")
                 try:
                     for name, values in events:
-                        self._event(cpu, name, values)
+                        write(cpu, rb, name, values)
                 finally:
                     context_exit(k, ctx)
 
@@ -305,6 +308,7 @@ class Recorder:
         self._clock = tm.clock
         self._clock.in_order = False    # the time line orders the CPUs, by their clocks
         self._cpu_cost = tm.cpus        # (each CPU's clock terms: hw.clock.Clock)
+        self._layer_write = self.rbc.layer.write__straight
         self._copy_cpb = CopyCost(tm, self.rbc)
 
     def _trace(self, sess, consumer):
