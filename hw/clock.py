@@ -21,12 +21,26 @@ consumer, the switch and read timers, sizing.  Nothing here uses host time,
 so modeled time is a function of what the CPUs did: the same schedule, the
 same options give the same nanoseconds, on any host.
 
-Modes (a closed set): ``COUNTER`` is the trace clock of old, one count a read
-(a per-machine counter, strictly increasing: what recordings in ticks keep,
-so that their traces stay as they were); ``MODELED`` reads the clock above;
-``FROZEN`` keeps the workload's time alone (skew + idle: ``wait_until`` moves
-to the time asked, ``copied`` does nothing), the benchmark's floor: the same
-run with the time not computed from the model.
+Modes (a closed set): ``MODELED`` reads the clock above, the machine's mode
+from its boot (the shell, scripts, the explorer, the recordings);
+``FROZEN`` keeps the workload's time alone (skew + idle: ``wait_until``
+moves to the time asked, ``copied`` does nothing), the benchmark's floor:
+the same run with the time not computed from the model.  (The trace clock
+of old, one count a read, is gone: issue 24.)
+
+Reads in order (``in_order``, the default): where no time line orders the
+CPUs' steps by their clocks (the shell runs one command after another, the
+explorer one step after another, in an order that is not the clocks'), the
+clocks are still one machine's synchronized TSCs: a CPU that reads its clock
+after another CPU's read, in the order the steps ran, cannot read an earlier
+time; if its own clock is behind, it was idle until then (its idle time
+grows to that read's).  So a global buffer's records and a remote switch's
+packet end follow the order the reads ran in (a reservation that reads
+its clock and loses its cmpxchg to a later read reads again).  A
+recording (kmodel.consumer.record, timed_record) turns it off: its time line
+runs each CPU at its own modeled time (a CPU's tick, or its event at its
+arrival, runs whole before the next CPU's), and per-CPU buffers need no
+order between CPUs.
 
 The model's cycles are folded from deferred per-page counts (the relay's
 copies) only when the timing model flushes them; a caller that needs the
@@ -41,9 +55,12 @@ from another cache, which a guess would miss).
 
 Not modeled: frequency scaling (the clock runs at the preset's cpu_ghz, an
 invariant TSC), the TSC's own read cost beyond what the preset charges, and
-time spent by CPUs that run nothing traced (they do not advance until asked).
+time spent by CPUs that run nothing traced: they do not advance until asked
+(a recording in ticks brings every online CPU to each tick's start, record.py;
+in order, a read brings the CPU to the machine's last read).
 """
 import enum
+import math
 
 from hw import PAGE_SHIFT, PAGE_SIZE
 
@@ -51,7 +68,6 @@ PAGE_MASK = PAGE_SIZE - 1
 
 
 class ClockMode(enum.Enum):
-    COUNTER = "counter"
     MODELED = "modeled"
     FROZEN = "frozen"
 
@@ -64,13 +80,14 @@ class Clock:
     Each CPU's terms are kept on its CpuCost, beside the cycles they add to
     (one object to reach at every read): ``clock_idle`` (the workload's ns),
     ``clock_pending`` (cycles charged ahead of a fold) and ``tsc_skew``."""
-    __slots__ = ("tm", "mode", "ns_per_cycle", "count", "settlers", "_cost")
+    __slots__ = ("tm", "mode", "in_order", "last", "ns_per_cycle", "settlers", "_cost")
 
     def __init__(self, tm):
         self.tm = tm
-        self.mode = ClockMode.COUNTER
+        self.mode = ClockMode.MODELED
+        self.in_order = True            # reads follow the order the CPUs' steps run in
+        self.last = 0.0                 # ... the last read's time, in that case
         self.ns_per_cycle = 1.0 / tm.table.cpu_ghz
-        self.count = 0                  # COUNTER mode's reads
         self.settlers = []              # settle(cpu) calls each: fold cpu's deferred counts
         self._cost = tm.cpus
         for c in tm.cpus.values():
@@ -136,33 +153,31 @@ class Clock:
         mode = self.mode
         if mode is MODELED:         # (now(), inline: read at every reservation)
             c = self._cost[cpu]
-            return c.tsc_skew + int(c.clock_idle + (
-                c.cycles + c.served_cycles + c.clock_pending) * self.ns_per_cycle)
-        if mode is FROZEN:
-            c = self._cost[cpu]
-            return c.tsc_skew + int(c.clock_idle)
-        self.count += 1
-        return self.count
-
-    def count_from(self, t):
-        """count_from - COUNTER mode: the next reads count on from t at the
-        least (a workload that places its events on a time line of its own:
-        the sched model, kmodel.consumer.sched_workload)."""
-        if t > self.count:
-            self.count = t
+            t = c.clock_idle + (c.cycles + c.served_cycles + c.clock_pending) * \
+                self.ns_per_cycle
+            if self.in_order:
+                if t < self.last:           # behind a read that came before: the CPU
+                    c.clock_idle += self.last - t   # was idle until then
+                    t = self.last
+                else:
+                    self.last = t
+            return c.tsc_skew + int(t)
+        c = self._cost[cpu]         # FROZEN
+        return c.tsc_skew + int(c.clock_idle)
 
     def wait_until(self, cpu, t):
         """wait_until - cpu runs nothing traced until time t (ns, no skew): its
         clock moves to t, or stays where it is if it is past t already (the
         CPU was busy).  Returns the time it waited."""
         c = self._cost[cpu]
-        if self.mode is FROZEN:     # the workload's time only: t, if it is later
-            gap = t - c.clock_idle
-        else:
-            gap = t - c.clock_idle - (c.cycles + c.served_cycles + c.clock_pending) * \
-                self.ns_per_cycle
+        busy = 0.0 if self.mode is FROZEN else \
+            (c.cycles + c.served_cycles + c.clock_pending) * self.ns_per_cycle
+        gap = t - c.clock_idle - busy
         if gap > 0:
-            c.clock_idle += gap
+            idle = t - busy
+            while idle + busy < t:      # (a read at t reads t, never t - 1 by rounding)
+                idle = math.nextafter(idle, math.inf)
+            c.clock_idle = idle
             return gap
         return 0.0
 
@@ -180,7 +195,7 @@ class Clock:
     def reset(self):
         """reset - every clock back to 0 (with the timing model's counters: the
         explorer starts each run from time 0, so a run's times are a function
-        of its schedule alone).  The COUNTER mode's count goes on, as the
-        per-kernel counter it replaces did."""
+        of its schedule alone)."""
         for c in self._cost.values():
             c.clock_idle = c.clock_pending = 0.0
+        self.last = 0.0

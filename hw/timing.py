@@ -266,7 +266,7 @@ class TimingModel:
     def __init__(self, spec):
         self.table = t = spec.timing
         self.spec = spec
-        n = spec.nr_nodes
+        self.nr_nodes = n = spec.nr_nodes
         self.line_cycles = [[t.line_cycles(spec.distance[a][b]) for b in range(n)]
                             for a in range(n)]
         stlb_sizes = {SIZES.index(s) for s in t.stlb_sizes}
@@ -344,7 +344,11 @@ class TimingModel:
         cold, from DRAM).  See the module doc."""
         c.bytes[nid] += n
         c.stream_bytes[nid] += n
-        i = self._served_by(nid, ws)
+        if ws is None:                  # (_served_by, inline: at every fold of a page)
+            i = nid
+        else:
+            lv = self.level_of(ws)
+            i = nid if lv is None else self.nr_nodes + lv
         c.served[i] += n
         c.served_cycles += n * self.serve_cpb[c.nid][i]     # (for the clock: hw.clock)
 

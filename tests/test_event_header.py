@@ -102,7 +102,7 @@ def test_the_ring_buffer_writes_what_a_reader_decodes(k, chan, kind, records):
     last = 0
     with k.on_cpu(0):
         for i, (event_id, gap, n) in enumerate(records):
-            k.trace_clock += gap - 1            # the reservation reads gap later
+            k.timing.clock.spend(0, gap)         # the reservation reads gap later at least
             data = bytes([i & 0xFF]) * n
             payload = n.to_bytes(4, "little") + data
             slot = run_now(k, rbc.layer.write(rb, payload, event_id))
@@ -140,7 +140,7 @@ def test_a_record_too_big_is_judged_with_the_header_it_gets(k, kind, era):
     with k.on_cpu(0):
         for event_id, n in ((1, fits), (1, fits + 1), (fmt.max_id + 1, fits),
                             (fmt.max_id + 1, fits - (fmt.ext_size - fmt.size))):
-            k.trace_clock += 1
+            k.timing.clock.spend(0, 1)
             written.append(run_now(k, rbc.layer.write(rb, bytes(n), event_id)) >= 0)
     assert written == [True, False, False, True]
     assert rb.records_lost_big.counter == 2

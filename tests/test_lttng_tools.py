@@ -101,9 +101,11 @@ def test_cputop_finds_each_tasks_cpu_time(traced):
         assert got[tid][1] == pytest.approx(ratio, abs=1e-4), (tid, comm)
 
 
-def test_irqstats_finds_each_interrupt_and_softirq(traced):
-    path, truth = traced
+def test_irqstats_finds_each_interrupt_and_softirq(recorded):
+    path, rec = recorded
+    truth = rec.sched.truth
     tables = mi("irqstats", path)
+    late = max(lateness(path, rec))     # a handler's entry and exit, each as late
     for cls, count, total in (("hard-stats", truth.irqs, truth.irq_ns),
                               ("soft-stats", truth.softirqs, truth.softirq_ns)):
         rows = {row[0]["nr"]: (row[1]["value"], row[3]["value"])
@@ -111,7 +113,7 @@ def test_irqstats_finds_each_interrupt_and_softirq(traced):
         assert set(rows) == set(count)
         for nr, (n, avg) in rows.items():
             assert n == count[nr], (cls, nr)
-            assert avg == pytest.approx(total[nr] / count[nr], abs=2), (cls, nr)
+            assert avg == pytest.approx(total[nr] / count[nr], abs=late + 1), (cls, nr)
 
 
 def model_latencies(rec):
@@ -135,6 +137,34 @@ def model_latencies(rec):
     return out
 
 
+def lateness(path, rec):
+    """How late the recorded events are on the model's times: each event's
+    timestamp in the trace less its time in the model (run again, as in
+    model_latencies), paired in order on each CPU.  The recorder writes an
+    event when the model says, on its CPU's clock, so it is never early, and
+    late by what tracing cost that CPU since it last waited."""
+    model = SchedModel(rec.opts.seed, rec.sched.cpus, start_ns=rec.sched.start)
+    want = {}
+    for t, cpu, _ctx, name, _values in model.next_events(model.start + rec.ticks * TICK_NS):
+        want.setdefault(cpu, []).append((t, name))
+    late = []
+    for ps in read_trace(str(path)).values():
+        got = [(ts, name) for p in ps for ts, name, _ in p.events]
+        if not got:
+            continue
+        model_cpu = want[ps[0].cpu]
+        assert [n for _, n in got] == [n for _, n in model_cpu]
+        late += [ts - t for (ts, _), (t, _) in zip(got, model_cpu)]
+    return late
+
+
+def test_the_recorded_events_are_at_the_models_times_or_a_little_later(recorded):
+    path, rec = recorded
+    late = lateness(path, rec)
+    assert len(late) > 1000 and min(late) >= 0
+    assert 0 < max(late) < TICK_NS              # (well within the tick it was due in)
+
+
 def test_schedtop_finds_each_wakeups_latency(recorded):
     path, rec = recorded
     table = mi("schedtop", path, "--limit", "1000000")["top"]
@@ -150,14 +180,15 @@ def test_schedtop_finds_each_wakeups_latency(recorded):
     assert sum(map(len, want.values())) > 500
     assert sum(1 for ws in want.values() for w, s in ws if s > w) > 300
     assert set(got) == set(want)
-    # (a recorded event is a nanosecond or so late when its time was already
-    # read: record.py's _tick_sched)
+    # (a recorded event is late by what tracing cost its CPU, record.py's
+    # _tick_sched: never early, at most the worst lateness of the trace)
+    late = max(lateness(path, rec))
     for tid, pairs in want.items():
         mine = sorted(got[tid])
         assert len(mine) == len(pairs), tid
         for (gw, gs), (w, s) in zip(mine, sorted(pairs)):
-            assert abs(gw - w) <= 5 and abs(gs - s) <= 5, (tid, (gw, gs), (w, s))
+            assert 0 <= gw - w <= late and 0 <= gs - s <= late, (tid, (gw, gs), (w, s))
         lat, ours = [s - w for w, s in mine], [s - w for w, s in pairs]
-        assert min(lat) == pytest.approx(min(ours), abs=10), tid
-        assert max(lat) == pytest.approx(max(ours), abs=10), tid
-        assert sum(lat) / len(lat) == pytest.approx(sum(ours) / len(ours), abs=10), tid
+        assert min(lat) == pytest.approx(min(ours), abs=late), tid
+        assert max(lat) == pytest.approx(max(ours), abs=late), tid
+        assert sum(lat) / len(lat) == pytest.approx(sum(ours) / len(ours), abs=late), tid

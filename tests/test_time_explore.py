@@ -14,7 +14,8 @@ def times_of_search(seed):
     runs = []
 
     def setup(world):
-        world.k.timing.clock.mode = ClockMode.MODELED
+        clk = world.k.timing.clock
+        assert clk.mode is ClockMode.MODELED and clk.in_order    # the boot's, untouched
         return sc.setup(world)
 
     def check(state, final):

@@ -213,7 +213,9 @@ def add_parser(sub):
                    help="events per CPU (at least; a tick writes --rate)")
     r.add_argument("--duration", type=IntIn(1, MAX_EVENTS), metavar="TICKS", help="ticks to run")
     r.add_argument("--rate", type=IntIn(1, MAX_EVENTS),
-                   help=f"events per CPU per tick ({DEFAULT_RATE})")
+                   help=f"events per CPU per tick ({DEFAULT_RATE}), written back to back "
+                        "from the tick's start at their modeled cost (a tick is 1 ms of "
+                        "modeled time)")
     r.add_argument("--layer", default="lockless", choices=layer_names())
     r.add_argument("--mode", default="discard", choices=list(Mode))
     r.add_argument("--era", choices=[str(e) for e in Era], help="whose reader side: 2.x (the default: "

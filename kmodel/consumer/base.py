@@ -62,6 +62,10 @@ _REGISTRY: Registry[type["Consumer"]] = Registry("consumer", instances=False)
 class Consumer(ABC):
     name: ClassVar[str | None] = None   # set by a consumer: defining the class registers it
     help: ClassVar[str] = ""            # one line for --help
+    # its turn leaves counts on the buffer's pages (it reads them through the
+    # CPU, ltt_relay_read): a recording in ticks folds them after each turn,
+    # off the clocks (kmodel.consumer.record._off_the_clock)
+    reads_pages: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

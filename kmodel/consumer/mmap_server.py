@@ -203,6 +203,7 @@ class MmapConsumer(Consumer):
     between ticks."""
     name = "mmap"
     help = "a second process maps the frames and takes packets over a socket"
+    reads_pages = False                 # (its process writes the mapped frames out)
 
     def __init__(self, k, rbc, outdir):
         super().__init__(k, rbc, outdir)

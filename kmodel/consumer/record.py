@@ -1,12 +1,28 @@
 """kmodel trace record: a workload and a consumer, and a CTF trace on disk.
 
-Time goes in ticks.  In each tick every online CPU produces ``rate`` events
-through the channel's locking layer: scheduler switches from its task,
-interrupt entry and exit from a hardirq nested on it, and now and then a
-large event that spans pages.  Then the consumer (a registered one,
+Time goes in ticks of modeled time (hw.clock): tick t starts at t * TICK_NS
+(1 ms), and every online CPU's clock is brought to that start
+(Clock.wait_until), whether it traces in that tick or not, so that a quiet
+CPU's packets (a flush, the stop's) carry the machine's time.  In each tick
+every online CPU produces ``rate`` events through the channel's locking
+layer: scheduler switches from its task, interrupt entry and exit from a
+hardirq nested on it, and now and then a large event that spans pages.  The
+events of a tick are written back to back from the tick's start, each at
+the modeled cost of the ones before it (a saturated writer, a burst): the
+timestamps are then the cost model's alone, with no think time the workload
+does not model, and a CPU waits once a tick, not once an event (the hot
+path).  Spreading them over the tick would invent the gaps between them.
+A tick whose events cost more than 1 ms runs into the next (the CPU is
+busy: its wait does nothing).  Each record's copy is charged to the CPU's
+clock as it is written (Clock.copied), as in a recording in time.  The
+stop comes at the end of the last tick (``end_ns``).
+
+After the CPUs' events, the consumer (a registered one,
 consumer/base.py: splice, mmap, read, ...) takes up to ``consumer_rate``
 delivered sub-buffers from each CPU's buffer (all of them when it is None)
-and writes each to that CPU's stream file, ``channel0_<cpu>``.  A hotplug
+and writes each to that CPU's stream file, ``channel0_<cpu>``; its work is
+counted in the timing model but on no CPU's clock (_off_the_clock), so that
+every consumer writes the same trace.  A hotplug
 script's writes (``TICK echo VALUE > PATH``, kmodel.session) happen at the
 ticks they name.  At the end every buffer is flushed and drained, so that the
 trace holds every event that was not counted lost.
@@ -21,6 +37,8 @@ import zlib
 from dataclasses import dataclass, field
 
 import kmodel.consumer.builtin  # noqa: F401  (registers the shipped consumers)
+from hw import PAGE_SHIFT
+from hw.clock import PAGE_MASK
 from hw.topology import DEFAULT_PRESET
 from kmodel.consumer.base import get_consumer
 from kmodel.consumer.ctf_index import write_trace_index
@@ -120,6 +138,21 @@ def header_for(opts):
     return "compact" if opts.header is None else opts.header
 
 
+class CopyCost(dict):
+    """cpu -> the cycles a byte of a copy into cpu's buffer costs (its stream
+    bandwidth from where the buffer is), found at the CPU's first event (a
+    CPU that comes online has its buffer then)."""
+    def __init__(self, tm, rbc):
+        super().__init__()
+        self.tm, self.rbc = tm, rbc
+
+    def __missing__(self, cpu):
+        rb = self.rbc.buf_for(cpu)
+        cpb = self[cpu] = self.tm.stream_cpb(self.tm.cpus[cpu].nid, rb.rbuf.nid,
+                                             rb.rbuf.alloc_size)
+        return cpb
+
+
 class Recorder:
     CLOCK = TICK_CLOCK          # what the trace's clock counts (ctf.metadata)
 
@@ -145,51 +178,69 @@ class Recorder:
         self.snapshot_seq = None        # cpu -> events written when the snapshot was taken
 
     # --- the workload ---------------------------------------------------------------
-    def _event(self, on_cpu, name, values):
-        """Write one event on on_cpu through the layer (the current context)."""
-        cpu = on_cpu
+    def _event(self, cpu, name, values):
+        """Write one event on cpu through the layer (the current context)."""
+        self._write(cpu, self.rbc.buf_for(cpu), name, values)
+
+    def _write(self, cpu, rb, name, values):
+        """Write one event on cpu into its buffer rb through the layer, and
+        charge its copy to cpu's clock (hw.clock.Clock.copied, inline: the
+        hot path): ahead if the record stayed in the page the stream was on,
+        the CPU's deferred counts folded if it entered a page."""
         cls = CLASS[name]
-        values["seq"] = self.seq.get(cpu, 0)
-        self.seq[cpu] = values["seq"] + 1
+        seq = self.seq
+        n = values["seq"] = seq.get(cpu, 0)
+        seq[cpu] = n + 1
         if self.expected is not None:
-            self.expected.setdefault(cpu, {})[values["seq"]] = (name, dict(values))
-        rb = self.rbc.buf_for(cpu)
-        self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
+            self.expected.setdefault(cpu, {})[n] = (name, dict(values))
+        off = rb.offset
+        o0 = off.counter
+        self._layer_write(rb, encode(cls, values), cls.id)
+        o1 = off.counter                # the bytes the record took, header and payload
+        if o0 & PAGE_MASK and (o1 - 1) >> PAGE_SHIFT == o0 >> PAGE_SHIFT:
+            self._cpu_cost[cpu].clock_pending += (o1 - o0) * self._copy_cpb[cpu]
+        elif o1 != o0:
+            self._clock.settle(cpu)
 
     def _tick_cpu(self, cpu):
-        k = self.k
+        k, write = self.k, self._write
+        rb = self.rbc.buf_for(cpu)      # (its buffer: hotplug comes between ticks)
         with k.on_cpu(cpu):
             for irq, events in tick_events(self.rng, cpu, self.opts.rate,
                                            self.rbc.subbuf_size):
                 if irq is None:
                     for name, values in events:
-                        self._event(cpu, name, values)
+                        write(cpu, rb, name, values)
                     continue
                 ctx = context_enter(k, cpu, HARDIRQ, f"irq{irq}")
                 try:
                     for name, values in events:
-                        self._event(cpu, name, values)
+                        write(cpu, rb, name, values)
                 finally:
                     context_exit(k, ctx)
 
     def _tick_sched(self, tick, online):
         """One tick of the sched workload: its events due, each written on its
-        CPU, in its context, with the trace clock at its time (the clock only
-        goes forward: an event due at a time already read is a nanosecond or
-        so late)."""
-        k = self.k
+        CPU, in its context, when the model says (Clock.wait_until on that
+        CPU): its timestamp is the model's time and what tracing has cost the
+        CPU since it last waited, never before the model's time (an event due
+        while the CPU still writes the previous one is that much late)."""
+        k, clk = self.k, self._clock
         model = self.sched
         for t, cpu, ctx, name, values in model.next_events(model.start + (tick + 1) * TICK_NS):
             if cpu not in online:
                 continue
-            k.timing.clock.count_from(t - 1)
+            clk.wait_until(cpu, t)
             cls = CLASS[name]
             self.seq[cpu] = self.seq.get(cpu, 0) + 1
             with k.on_cpu(cpu):
                 c = None if ctx is TASK else context_enter(k, cpu, ctx, name)
                 try:
-                    self.rbc.layer.write__straight(self.rbc.buf_for(cpu), encode(cls, values),
-                                                   cls.id)
+                    rb = self.rbc.buf_for(cpu)
+                    o0 = rb.offset.counter
+                    self.rbc.layer.write__straight(rb, encode(cls, values), cls.id)
+                    o1 = rb.offset.counter
+                    clk.copied(cpu, o0, o1, (o1 - o0) * self._copy_cpb[cpu])
                 finally:
                     if c is not None:
                         context_exit(k, c)
@@ -224,8 +275,7 @@ class Recorder:
             consumer = self.consumer = cls(k, self.rbc, self.outdir)
             consumer.start()
             if o.workload == "sched":
-                self.sched = SchedModel(o.seed, list(k.for_each_online_cpu()),
-                                        start_ns=k.trace_clock + TICK_NS)
+                self.sched = SchedModel(o.seed, list(k.for_each_online_cpu()), start_ns=0)
             self._trace(sess, consumer)
             if self.sched is not None:
                 self.sched.stop(self.sched.truth.last)
@@ -241,9 +291,27 @@ class Recorder:
             sess.close()        # (after a stop, the channel goes with the machine: its
                                 # pages are not given back one by one, ~1 s a GiB)
 
+    def _start_time(self):
+        """_start_time - the workload's time line starts at 0: the timing model
+        is reset (the costs reported are the workload's, not the boot's and
+        the channel's opening), and each buffer's copy cost a byte is found
+        (the clock charges a record's copy as it is written, Clock.copied)."""
+        tm = self.k.timing
+        tm.reset()
+        self._clock = tm.clock
+        self._clock.in_order = False    # the time line orders the CPUs, by their clocks
+        self._cpu_cost = tm.cpus        # (each CPU's clock terms: hw.clock.Clock)
+        self._layer_write = self.rbc.layer.write__straight
+        self._copy_cpb = CopyCost(tm, self.rbc)
+
     def _trace(self, sess, consumer):
-        """The ticks: the script's writes due, each online CPU's events, the consumer."""
+        """The ticks: the script's writes due, each online CPU's clock at the
+        tick's start, its events, the consumer.  Tick t starts at t * TICK_NS
+        of modeled time; every online CPU waits for it (Clock.wait_until),
+        traced or not, so a quiet CPU's packets carry the machine's time."""
         o, k = self.opts, self.k
+        self._start_time()
+        clk = self._clock
         script = list(o.hotplug)
         tick = 0
         while True:
@@ -268,6 +336,9 @@ class Recorder:
             if o.events is not None and all(self.seq.get(c, 0) >= o.events for c in online) \
                     and (o.snapshot_at is None or tick > o.snapshot_at):
                 break                           # (a snapshot asked for is taken at its tick)
+            start = tick * TICK_NS
+            for cpu in online:
+                clk.wait_until(cpu, start)
             if self.sched is not None:
                 self._tick_sched(tick, online)
             for cpu in online if self.sched is None else ():
@@ -277,12 +348,37 @@ class Recorder:
                 snapshot_channel(self.rbc, os.path.join(self.outdir, f"snapshot-{tick}"),
                                  self.metadata_text)
                 self.snapshot_seq = dict(self.seq)
-            consumer.consume(o.consumer_rate)
+            self._off_the_clock(consumer.consume, o.consumer_rate)
             tick += 1
             if self.progress and tick % 16 == 0:
                 self.progress(f"[tick {tick}] {sum(self.seq.values())} events, "
                               f"{consumer.moved >> 10} KiB written")
         self.ticks = tick
+        self.end_ns = tick * TICK_NS
+        for cpu in k.for_each_online_cpu():     # the stop, at the end of the last tick
+            clk.wait_until(cpu, self.end_ns)
+
+    def _off_the_clock(self, fn, *args):
+        """_off_the_clock - fn(*args), the consumer's work in a recording in
+        ticks (and in the drain at stop), charged to the timing model (its
+        cycles count) but taken off the clock of the CPU it ran on: it is
+        charged to no CPU's time (docs/model.md), so that every consumer
+        writes the same trace, byte for byte.  If the consumer reads the
+        buffers' pages (Consumer.reads_pages), their deferred counts are
+        folded after it (the reader's are charged to the buffer's CPU when
+        folded: folded now, they are the consumer's; the writers' were
+        charged to their clocks ahead, Clock.copied, and the fold replaces
+        that charge with the same figure)."""
+        cost, npc = self._cpu_cost, self._clock.ns_per_cycle
+        before = {cpu: c.cycles + c.served_cycles + c.clock_pending for cpu, c in cost.items()}
+        fn(*args)
+        if self.consumer.reads_pages:
+            self.k.timing.flush()
+        for cpu, busy in before.items():
+            c = cost[cpu]
+            d = c.cycles + c.served_cycles + c.clock_pending - busy
+            if d:
+                c.clock_idle -= d * npc
 
     def _flush_cpu(self, rb):
         """The CPU a buffer is flushed on at stop: its own (its local_t counters,
@@ -308,7 +404,7 @@ class Recorder:
             for rb in rbc.bufs.values():        # each on its CPU, the boot CPU's if offline
                 with k.on_cpu(self._flush_cpu(rb)):
                     rbc.layer.flush__straight(rb, SwitchMode.FLUSH)
-            consumer.drain()
+            self._off_the_clock(consumer.drain)
             if all(rb.finalized for rb in rbc.bufs.values()):
                 return
         for rb in rbc.bufs.values():        # (a consumer that never drains: give up)

@@ -54,6 +54,7 @@ class SpliceConsumer(Consumer):
     end of its content, in 2.x; the whole sub-buffer in 2009."""
     name = "splice"
     help = "in this process, zero copy (sendfile from the frames)"
+    reads_pages = False                 # (the frames go to the file as they are)
 
     def consume(self, limit):
         for cpu, rb, pos in self.delivered(limit):

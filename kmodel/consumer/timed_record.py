@@ -50,7 +50,6 @@ import heapq
 import zlib
 from dataclasses import dataclass, field
 
-from hw.clock import ClockMode
 from kmodel.consumer.ctf import MODELED_CLOCK
 from kmodel.consumer.record import Recorder
 from kmodel.consumer.timed import TimedDrain
@@ -228,19 +227,7 @@ class TimedRecorder(Recorder):
         hdr = REC if fmt is None else fmt.size
         n = next(self._sizes[cpu]) - (MIN_SIZE - REC) - hdr
         data = self._data[:n]
-        self._timed_event(cpu, "blob", {"len": n, "crc": zlib.crc32(data), "data": data})
-
-    def _timed_event(self, cpu, name, values):
-        """Write an event (record header and payload) and bring cpu's
-        clock up to date (hw.clock.Clock.copied): its copy at the buffer's
-        stream bandwidth charged ahead if the record stays in the page the
-        stream is on (exactly what the fold will charge), the CPU's counts
-        folded if it enters a page."""
-        off = self.rbc.buf_for(cpu).offset
-        o0 = off.counter
-        self._event(cpu, name, values)
-        o1 = off.counter                # the bytes the record took, header and payload
-        self.k.timing.clock.copied(cpu, o0, o1, (o1 - o0) * self._copy_cpb[cpu])
+        self._event(cpu, "blob", {"len": n, "crc": zlib.crc32(data), "data": data})
 
     def _irq(self, cpu):
         """An interrupt on cpu now: its handler's entry event, its duration (in
@@ -276,9 +263,8 @@ class TimedRecorder(Recorder):
     def _trace(self, sess, consumer):
         k, t = self.k, self.timed
         tm = k.timing
-        tm.reset()
+        self._start_time()
         clk = tm.clock
-        clk.mode = ClockMode.MODELED
         clk.set_skew(t.clock_skew)
         end = t.time_ns
         self._tasks, self._irqs, self._sizes = {}, {}, {}
@@ -289,11 +275,6 @@ class TimedRecorder(Recorder):
         ccpu = k.boot_cpu if t.consumer_cpu is None else t.consumer_cpu
         self.drain = TimedDrain(self, consumer, ccpu, t.wakeup_latency_ns, t.bandwidth)
         self.timers = ChannelTimers(self, t.switch_timer_us * 1000, t.read_timer_us * 1000)
-        self._copy_cpb = {}
-        for cpu in k.for_each_online_cpu():     # (a global buffer: each CPU's copy into it)
-            rb = self.rbc.buf_for(cpu)
-            self._copy_cpb[cpu] = tm.stream_cpb(tm.cpus[cpu].nid, rb.rbuf.nid,
-                                                rb.rbuf.alloc_size)
         for cpu in k.for_each_online_cpu():
             self._cpu_start(cpu, end)
         self.timers.start()
@@ -314,7 +295,7 @@ class TimedRecorder(Recorder):
         self.drain.finish()
         self._heap = []
         tm.flush()
-        self.time.elapsed_ns = end
+        self.time.elapsed_ns = self.end_ns = end
         self.time.tracing_ns = {cpu: clk.cycles(cpu) * clk.ns_per_cycle
                                 for cpu in k.for_each_online_cpu()}
         self.time.consumer_ns = self.drain.work_ns

@@ -54,7 +54,8 @@ def fold_buf(tm, buf, ws=None):
     c = buf.cost
     if ws is None:
         ws = buf.alloc_size
-    flush_tally(buf)
+    if buf.tally[1]:
+        flush_tally(buf)
     size = buf.ops.tlb_size(tm)
     meta_per_page = buf.ops.meta_per_page
     region = buf.ops.reserved_region

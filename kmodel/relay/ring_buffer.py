@@ -53,8 +53,8 @@ Differences from LTTng, on purpose: a channel may take kmodel's own 16-byte
 record header (timestamp, payload size, event id) instead of LTTng's compact
 or large one (rb_channel.header; the shell's channels do unless opened with header=); the clock
 (hw.clock) is read at each reservation attempt: modeled nanoseconds on the
-running CPU for recordings in time, a per-kernel counter strictly increasing
-otherwise; deterministic either way; records_count and records_overrun are
+running CPU, deterministic (a function of the options, or of the explorer's
+schedule); records_count and records_overrun are
 always counted (LTTng only with LTTNG_RING_BUFFER_COUNT_EVENTS).
 
 Historical bugs, switchable (CONFIG_KMODEL_RB_ERRATUM_*; docs/layers.md):
@@ -269,9 +269,8 @@ class Bookkeeping:
 # --- reserve, commit, switch, deliver ------------------------------------------
 def trace_clock_read(k: Kernel) -> int:
     """trace_clock_read - the trace clock on the running CPU (LTTng's
-    trace_clock_read64): hw.clock says what it reads, modeled nanoseconds or,
-    in COUNTER mode, a per-machine count strictly increasing (k.trace_clock
-    mirrors it)."""
+    trace_clock_read64): hw.clock says what it reads, modeled nanoseconds
+    (k.trace_clock keeps the last read)."""
     k.trace_clock = t = k.clock_read(k.current.cpu)
     return t
 
