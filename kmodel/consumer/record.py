@@ -312,6 +312,11 @@ class Recorder:
         o, k = self.opts, self.k
         self._start_time()
         clk = self._clock
+        if Scope(o.scope) is Scope.GLOBAL:
+            # one buffer, one stream: the CPUs' ticks run one after another, and a
+            # CPU whose clock is behind the last read waits for it (hw.clock's
+            # in_order), so that the stream's timestamps never go back
+            clk.in_order = True
         script = list(o.hotplug)
         tick = 0
         while True:
