@@ -144,13 +144,20 @@ ANCHORS = {preset: [Anchor(what, unit, figure, kind, source, predict)
            for preset, rows in FIGURES.items()}
 
 
-def _event_ns(k):
-    """One 64-byte event (16-byte header, 48 of payload) through the lockless
-    layer on a per-CPU page-list buffer, one writer, in the steady state: the
-    buffer's work of a trace event (reserve, copy, commit), in ns."""
-    from kmodel.perf.layer_workloads import modeled_cost_per_event
-    cycles = modeled_cost_per_event(k.spec.name, "lockless", "pagelist", "per-cpu", 1)["cycles"]
-    return cycles / k.spec.timing.cpu_ghz
+def _event_ns_of(size):
+    """One event of size bytes (kmodel's 16-byte header, the rest payload)
+    through the lockless layer on a per-CPU page-list buffer, one writer, in
+    the steady state: the buffer's work of a trace event (reserve, copy,
+    commit), in ns."""
+    def predict(k):
+        from kmodel.perf.layer_workloads import modeled_cost_per_event
+        cycles = modeled_cost_per_event(k.spec.name, "lockless", "pagelist", "per-cpu", 1,
+                                        size=size)["cycles"]
+        return cycles / k.spec.timing.cpu_ghz
+    return predict
+
+
+_event_ns = _event_ns_of(64)
 
 
 # An event of LTTng 0.5.0 at its probe site, timestamp and argument
@@ -161,6 +168,37 @@ LTTNG_EVENT = Anchor(
     "independent, an upper bound", "M. Desnoyers, \"LTTng very heavy system usage scenario: "
     "probes\", systemtap mailing list, 17 Dec 2005 (LTTng 0.5.0, 3 GHz Pentium 4): "
     "\"Probe execution time at probe site: 220ns/event\"", _event_ns, bound=True)
+
+# The same probe of LTTng 0.x a year later, with the buffer's counters as local
+# (UP) atomics, the local_t design kmodel's lockless layer models: a loop of
+# 20,000 probe calls into a flight-recorder trace, averaged, hot, probe and
+# timestamp included, on a 3 GHz CPU.  The same file gives 767.51 cycles with
+# SMP (LOCK'd) atomics: 150.61 cycles an event for the LOCK prefixes.
+LTTNG_EVENT_LOCAL = Anchor(
+    "one event, LTTng 0.x's flight recorder, local atomics, hot (the model: the buffer's "
+    "work)", "ns", 205.63, "independent, an upper bound",
+    "M. Desnoyers, \"Atomic UP test results\", ltt/branches/poly/doc/developer/"
+    "lttng-atomic-up.txt, LTT svn r2244 (git giraldeau/lttv d7d9a4ce, 9 Nov 2006), test-"
+    "time-probe2.ko, cpu MHz 3000.077: \"Atomic UP, one trace, flight recorder ... Res : "
+    "616.90 cycles per loop. 205.63 ns per loop\"", _event_ns, bound=True)
+
+# ftrace's and perf's cost of one 128-byte event (kernel/trace/trace_benchmark.c:
+# a string of BENCHMARK_EVENT_STRLEN bytes), timed with trace_clock_local
+# around the tracepoint with interrupts off, hot: the tracepoint, the ring
+# buffer's reserve and commit, the copy.  The machine is not stated; the
+# modern preset is the closest.
+_RT_SOURCE = ("S. Rostedt, \"Re: Question about bpf perfbuf/ringbuf: pinned in backend "
+              "with overwriting\", bpf mailing list, 19 Dec 2023, <20231219122850.433be151@"
+              "gandalf.local.home> (CONFIG_TRACEPOINT_BENCHMARK, machine not stated): \"the "
+              "average perf event takes 204ns per event, and the average ftrace event takes "
+              "84ns per event\"")
+FTRACE_EVENT = Anchor(
+    "one ftrace event of 128 bytes, hot (the model: a 128-byte event's buffer work)", "ns",
+    84, "independent, an upper bound", _RT_SOURCE, _event_ns_of(128), bound=True)
+PERF_EVENT = Anchor(
+    "one perf event of 128 bytes, hot (the model: a 128-byte event's buffer work)", "ns",
+    204, "independent, an upper bound", _RT_SOURCE, _event_ns_of(128), bound=True)
+
 
 def _event_in_time_ns(k):
     """A CPU's time per event in a recording in modeled time (1M events a
@@ -196,9 +234,10 @@ INDEPENDENT = {
                "T. Benson, \"Single-threaded memory performance for dual socket Xeon E5-* "
                "systems\", Intel Software Tuning forum: cachebench -p -x1 -m26 -d2 -e1 on a "
                "dual-socket X5660, 9283 MB/s", _copy_gbps("DRAM")),
-        LTTNG_EVENT, LTTNG_EVENT_IN_TIME,
+        LTTNG_EVENT, LTTNG_EVENT_LOCAL, LTTNG_EVENT_IN_TIME,
     ),
-    "xeon-2s-skylake": (LTTNG_EVENT, LTTNG_EVENT_IN_TIME),
+    "xeon-2s-skylake": (LTTNG_EVENT, LTTNG_EVENT_LOCAL, LTTNG_EVENT_IN_TIME, FTRACE_EVENT,
+                        PERF_EVENT),
 }
 
 

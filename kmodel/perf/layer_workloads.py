@@ -38,15 +38,17 @@ def spread_cpus(k, n):
     return order[:n]
 
 
-def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32, cmdline=""):
-    """{'cycles', 'atomics', 'line_transfers', 'irq_flag_ops'} per event (cmdline:
-    the boot's, e.g. a reserve_mem= region for the pmem backend)."""
+def modeled_cost_per_event(machine, layer, backend, scope, writers, events=32, cmdline="",
+                           size=EVENT):
+    """{'cycles', 'atomics', 'line_transfers', 'irq_flag_ops'} per event of size
+    bytes, kmodel's 16-byte header included (cmdline: the boot's, e.g. a
+    reserve_mem= region for the pmem backend)."""
     k = boot(machine, cmdline=cmdline)
     try:
         k.modules.insmod("ltt_relay_alloc")
         rbc = open_layer(k, "m", layer, backend, scope)
         cpus = spread_cpus(k, writers)
-        data = bytes(EVENT - 16)
+        data = bytes(size - 16)
         for cpu in cpus:            # a first record each: the lines the opener's
             with k.on_cpu(cpu):     # zeroing left elsewhere come to their writer
                 rbc.layer.write__straight(rbc.buf_for(cpu), data)
