@@ -35,6 +35,7 @@ def clock_ratio(rounds=15, min_time=0.02):
         write = rbc.layer.write__straight
         payload = bytes(16)
         clk = k.timing.clock
+        clk.in_order = False            # as a recording runs it (Recorder._start_time)
         off = rb.offset
         copy = (16 + len(payload)) * k.timing.stream_cpb(0, rb.rbuf.nid, rb.rbuf.alloc_size)
 
