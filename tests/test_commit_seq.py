@@ -1,0 +1,54 @@
+"""Erratum 7915e163 on pmem: the commit sequence the region keeps is the ring
+buffer's commit_hot[idx].seq, so with CONFIG_KMODEL_RB_ERRATUM_COMMIT_SEQ (the
+commit path's pre-7915e163 arguments) a partial packet's records are gone
+from a crash dump, by kmodel crash extract and by LTTng's lttng-crash alike;
+fixed, both give every record back."""
+import pytest
+
+from kmodel.cli.main import main
+from kmodel.consumer.ctf import read_trace
+from crash_tools import both, needs_tools
+from pmem_helpers import record
+
+BUG = ("CONFIG_KMODEL_RB_ERRATUM_COMMIT_SEQ=y",)
+
+
+def extract(region, out, capsys):
+    assert main(["crash", "extract", str(region), "-o", str(out)]) == 0
+    capsys.readouterr()
+    return sum(len(p.events) for ps in read_trace(str(out)).values() for p in ps)
+
+
+@pytest.mark.parametrize("config, kept", [((), True), (BUG, False)])
+def test_a_partial_packet_survives_a_crash_only_when_fixed(tmp_path, capsys, config, kept):
+    """40 records in one CPU's open packet (less than a sub-buffer), no flush,
+    then the kernel is gone: fixed, kmodel crash extract gives all 40 back;
+    with the erratum the sequence stayed at the header's commit, and the dump
+    has no record."""
+    region = tmp_path / "r.img"
+    written = record(region, cpus=(0,), events=40, flush=False, config=config)
+    assert len(written) == 40
+    assert extract(region, tmp_path / "t", capsys) == (40 if kept else 0)
+
+
+@pytest.mark.parametrize("config", [(), BUG])
+def test_a_full_packet_survives_either_way(tmp_path, capsys, config):
+    """The switch paths passed the right end before 7915e163 too: a packet
+    closed by a flush (its padding committed in order) is in the dump with or
+    without the erratum; only the open one after it differs."""
+    region = tmp_path / "r.img"
+    record(region, cpus=(0,), events=40, flush=True, config=config)
+    assert extract(region, tmp_path / "t", capsys) == 40
+
+
+@needs_tools
+@pytest.mark.parametrize("config, kept", [((), True), (BUG, False)])
+def test_lttng_crash_loses_the_partial_packet_with_the_erratum(tmp_path, capsys, config, kept):
+    """LTTng's own lttng-crash, on the region's crash ABI export (its
+    commit_hot seq is the region's), reads what kmodel crash extract does:
+    the open packet's records fixed, none with the erratum."""
+    region = tmp_path / "r.img"
+    record(region, cpus=(0,), events=40, flush=False, header="compact", config=config)
+    theirs, ours = both(region, tmp_path, "overwrite", capsys)
+    assert theirs == ours
+    assert len(ours) == (40 if kept else 0)
