@@ -559,17 +559,15 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
     # at slot + rsize; seq_end_slots is 2 with the commit_seq erratum (before
     # 7915e163 the C passed ctx->buf_offset, already past the record, and added
     # slot_size again, so a partial sub-buffer's seq never moved), else 1.
-    if not (slot + rsize * rb.seq_end_slots - cc) & (S - 1):
-        if not rb.v2:                           # the seed's seq: a copy after each
-            yield from rb.ops.set(hot.seq, cc)  # commit (below); pmem gets 2.x's
-            if rb.persist is not None:
-                rb.persist(rb, idx, cc)
-        elif hot.seq.counter < cc:
-            yield from rb.ops.set(hot.seq, cc)
-            if rb.persist is not None:
-                rb.persist(rb, idx, cc)
-    elif not rb.v2:
+    in_order = not (slot + rsize * rb.seq_end_slots - cc) & (S - 1)
+    if not rb.v2:                               # the seed's: a copy after each commit
         yield from rb.ops.set(hot.seq, cc)
+        if in_order and rb.persist is not None:     # (pmem: the sequence 2.x's rule gives)
+            rb.persist(rb, idx, cc)
+    elif in_order and hot.seq.counter < cc:
+        yield from rb.ops.set(hot.seq, cc)
+        if rb.persist is not None:
+            rb.persist(rb, idx, cc)
     if cc - (slot // rbc.alloc_size) * S == S:  # (_check_deliver's own test, first: most
         yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)     # commits deliver nothing)
     book.inflight.pop(slot, None)
