@@ -16,7 +16,8 @@ is.  For sub-buffer ``idx`` the counters are LTTng's:
 
 - ``commit_hot[idx].cc``: bytes committed into it, over all its laps, so lap
   L is complete when cc == (L+1) * subbuf_size; ``commit_hot[idx].seq`` copies
-  cc after each commit, for readers of a crashed kernel;
+  cc after a commit with every byte before it committed (2009: after each
+  commit), for readers of a crashed kernel (_write_commit_counter);
 - ``commit_cold[idx].cc_sb``: the cc at which it was last delivered.  The
   committer that completes a lap takes the delivery with a cmpxchg from
   L*size to L*size+1, writes the packet's end fields, then sets (L+1)*size.
