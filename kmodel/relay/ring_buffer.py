@@ -235,7 +235,7 @@ class lib_ring_buffer:
         self.finalized = False
         self.layer_priv = None          # the locking layer's own (kmodel.relay.layer)
         backend = rbc.chan.backend
-        self.persist = backend.commit_hook(rbuf)            # after each commit, or None
+        self.persist = backend.commit_hook(rbuf)            # when seq moves, or None
         self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
         self.persist_counters = backend.counters_hook(rbuf)  # after a loss or a consume
         self.persist_table = backend.table_hook(rbuf)       # after the table changed
