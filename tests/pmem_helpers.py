@@ -17,15 +17,15 @@ def blob(i):
 
 
 def record(path, cpus=(0, 5), events=400, mode="overwrite", n_subbufs=4, flush=True,
-           scope="per-cpu", consume=0, layer="lockless", era=None, header="kmodel"):
+           scope="per-cpu", consume=0, layer="lockless", era=None, header="kmodel", config=()):
     """A region file with a trace in it: events per CPU, the last packet of
     each left open unless flush, then consume packets taken and given back by
     a reader of each buffer; era: the channel's (None: the default, 2.x);
     header: the records' header format (kmodel's, or LTTng's compact or large);
-    returns {(cpu, payload)} of what was written."""
+    config: CONFIG_X=y options to boot with; returns {(cpu, payload)} of what was written."""
     written = set()
     with Machine(load_preset("numa2"), pmem_path=str(path)) as m:
-        k = boot(m, cmdline=CMDLINE)
+        k = boot(m, config=config, cmdline=CMDLINE)
         try:
             k.modules.insmod("ltt_relay_alloc")
             rbc, err = ring_buffer_open(k, "t", 4096, n_subbufs, "pmem", "local", layer,

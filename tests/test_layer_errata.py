@@ -5,7 +5,7 @@ import pytest
 
 from kmodel.cpu.explore import explore
 from kmodel.kernel import boot
-from kmodel.scenarios.layer_races import (DiscardSample, OneSubbuf, RemoteFlush,
+from kmodel.scenarios.layer_races import (CommitSeq, DiscardSample, OneSubbuf, RemoteFlush,
                                           RemoteSwitchMode, TsEnd, WrapCheck)
 
 
@@ -18,13 +18,15 @@ from kmodel.scenarios.layer_races import (DiscardSample, OneSubbuf, RemoteFlush,
 # random in 17 runs, PCT in 1; the remote switch mode: both in 1 (every
 # schedule where the flush runs shows it).  One sub-buffer in overwrite mode
 # (5140d2b3): every strategy in 1 (only a reader that comes between the flush
-# and the next record keeps the packet).
+# and the next record keeps the packet).  The commit sequence (7915e163):
+# every strategy in 1 (the first record committed in order leaves seq behind).
 CASES = {"REMOTE_FLUSH": (RemoteFlush, {"random": 40}),
          "WRAP_CHECK": (WrapCheck, {"random": 5, "pct": 20}),
          "DISCARD_SAMPLE": (DiscardSample, {"random": 200, "pct": 20}),
          "TS_END": (TsEnd, {"random": 30, "pct": 5}),
          "REMOTE_SWITCH_MODE": (RemoteSwitchMode, {"random": 5, "pct": 5}),
-         "ONE_SUBBUF": (OneSubbuf, {"random": 5, "pct": 5})}
+         "ONE_SUBBUF": (OneSubbuf, {"random": 5, "pct": 5}),
+         "COMMIT_SEQ": (CommitSeq, {"random": 5, "pct": 5})}
 
 
 def kernel(bug):

@@ -245,12 +245,15 @@ def test_the_region_costs_what_its_memory_type_says(memtype):
         k.shutdown()
 
 
-def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it(pmem_sh):
+def test_a_commit_behind_a_hole_waits_for_the_next_commit_in_order(pmem_sh):
     """A task reserves, an irq on its CPU writes a record after it, and the
     kernel dies before the task commits: the irq's record sits behind the
     task's uncommitted slot, so the commit sequence has not moved past the
     header, and a reader finds nothing to decode there (not the task's empty
-    slot taken for a record).  The task's commit fills the hole: both are back."""
+    slot taken for a record).  The task's commit fills the hole but ends
+    before the commit count: as LTTng's commit_hot.seq, the region's sequence
+    waits (it is the ring buffer's own), and the next commit in order brings
+    all three back."""
     from kmodel.relay.pmem_boot import pmem_state
     sh = pmem_sh
     sh.execute("relay reserve t cpu=0 data=from-the-task")
@@ -260,7 +263,10 @@ def test_a_commit_behind_a_hole_waits_for_the_one_that_fills_it(pmem_sh):
     assert got == set() and scan.dropped == {}
     sh.execute("relay commit t cpu=0")
     scan, got = extracted(bytes(pmem_state(sh.k).view))
-    assert {p for _, p in got} == {b"from-the-task", b"from-the-irq"}
+    assert got == set() and scan.dropped == {}
+    sh.execute("relay write t cpu=0 data=in-order")
+    scan, got = extracted(bytes(pmem_state(sh.k).view))
+    assert {p for _, p in got} == {b"from-the-task", b"from-the-irq", b"in-order"}
 
 
 def test_a_new_channel_does_not_inherit_an_offline_cpus_old_slot(pmem_sh):

@@ -42,6 +42,10 @@ OPTIONS = {
     "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF": ("n", "bool",
         "kmodel extension: restore lttng-modules bug 5140d2b3 (an overwrite buffer of one "
         "sub-buffer is accepted; the record after a flush overwrites the only packet)"),
+    "CONFIG_KMODEL_RB_ERRATUM_COMMIT_SEQ": ("n", "bool",
+        "kmodel extension: restore lttng-modules bug 7915e163 (the commit path passes the "
+        "record's end plus its slot size as the end of the area: a partial sub-buffer's "
+        "commit sequence never moves, and a crash dump loses its records)"),
     "CONFIG_KMODEL_HOTPLUG_ERRNO": ("n", "bool",
         "kmodel extension: a CPU notifier's encoded errno fails a hotplug operation and "
         "comes back to the caller, as Linux does since 2.6.35 ('cpu-hotplug: return better "

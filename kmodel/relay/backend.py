@@ -29,10 +29,10 @@ What the layers above may call, and nothing else:
                                   default; a backend keeps what it needs across
                                   channels in mod.backend_priv[its name] (pmem:
                                   the region, and the previous boot's trace)
-    commit_hook(buf)              a function the sub-buffer layer calls after each
-                                  commit, hook(rb, idx, end, cc), or None (the
-                                  default): the pmem backend keeps its metadata
-                                  consistent with it
+    commit_hook(buf)              a function the sub-buffer layer calls each time
+                                  it moves a sub-buffer's commit sequence
+                                  (commit_hot[idx].seq), hook(rb, idx, seq), or
+                                  None (the default): the pmem backend stores it
     deliver_hook(buf)             ... just before a delivery writes a packet's end
                                   fields, hook(rb, idx, header), or None
     counters_hook(buf)            ... after a counter a reader of a crashed
@@ -160,7 +160,8 @@ class RelayBackend(ABC):
         return [(d.offset, d.page) for d in buf.descs]
 
     def commit_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:
-        """commit_hook - what the sub-buffer layer calls after each commit, or None."""
+        """commit_hook - what the sub-buffer layer calls when it moves a commit
+        sequence, hook(rb, idx, seq), or None."""
         return None
 
     def deliver_hook(self, buf: "rchan_buf") -> Callable[..., None] | None:

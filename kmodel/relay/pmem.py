@@ -10,10 +10,11 @@ self-describing layout of pmem_layout.py: a header, then a slot per possible
 CPU (metadata, then the CPU's buffer).  Buffers are read and written through
 the linear map, as the static backend's block is, so everything above the
 allocation interface (the sub-buffer layer, the locking layers, the
-consumers) runs on it unchanged.  What it adds is ``commit_hook``: after each
-commit the sub-buffer layer calls it, and it keeps the slot's metadata
-consistent (pmem_layout.persist_commit), so that a reader with no kernel can
-tell complete sub-buffers from partial ones; and ``table_hook``: after each
+consumers) runs on it unchanged.  What it adds is ``commit_hook``: each time
+the sub-buffer layer moves a sub-buffer's commit sequence it calls it, and it
+stores that sequence in the slot's metadata with its checksums
+(pmem_layout.persist_commit), so that a reader with no kernel can tell
+complete sub-buffers from partial ones; and ``table_hook``: after each
 change of the sub-buffer table (an era 2.x reader's swap, a noref flag) it
 stores the changed IDs in the slot's copy (pmem_table.py), so that a reader
 finds which backend sub-buffer holds which position, the reader's too.
@@ -127,25 +128,22 @@ def pmem_free_buf(k, buf):
             st.owner = None
 
 
-def pmem_commit(rb, idx, end, cc):
-    """commit_hook: after a commit that ends at free-running offset end and left
-    the sub-buffer's commit count at cc.  As lib_ring_buffer_write_commit_counter,
-    a commit with every byte before it committed moves the commit sequence; one
-    behind a hole does not.  Unlike it, the commit that fills a hole moves it
-    too, when nothing reserved in the sub-buffer is left uncommitted (LTTng's
-    sequence waits for the next commit in order)."""
+def pmem_commit(rb, idx, seq):
+    """commit_hook: after lib_ring_buffer_write_commit_counter moved sub-buffer
+    idx's commit sequence to seq (commit_hot[idx].seq; in era 2009, the value
+    2.x's rule gives): store it, with the checksums over the bytes it adds.
+    The region's sequence is the ring buffer's, so what lttng-crash reads
+    from an export (crash_abi.py) and what kmodel's reader vouches for agree:
+    a commit behind a hole moves neither, and the one that fills the hole
+    does not either; the next commit in order does."""
     S = rb.rbc.subbuf_size
-    lap = (cc - 1) // S
-    if (end - cc) & (S - 1):
-        sb_begin = lap * rb.rbc.alloc_size + idx * S
-        if min(rb.offset.counter - sb_begin, S) != cc - lap * S:
-            return                              # a reservation still open before cc
+    lap = (seq - 1) // S
     buf = rb.rbuf
     # the metadata stores go to the region too: the slot's counters and one entry
     # (the checksums are kmodel's own, and their CPU work is not charged)
     buf.chan.k.timing.region_stream(buf.cost, buf.descs[0].nid, META_HEAD.size + SB_META.size)
     b = rb.wsb[idx].counter & SB_ID_INDEX_MASK  # the backend sub-buffer the writers fill
-    persist_commit(buf.priv.meta, buf.view[b * S:(b + 1) * S], idx, lap, S, cc - lap * S,
+    persist_commit(buf.priv.meta, buf.view[b * S:(b + 1) * S], idx, lap, S, seq - lap * S,
                    rb.data_size[idx], _counters(rb))
 
 

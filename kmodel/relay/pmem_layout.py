@@ -31,10 +31,10 @@ regions (no table, n_subbufs sub-buffers: the identity) are still read.
 
 A slot's metadata is what LTTng's ``RING_BUFFER_OOPS_CONSISTENCY`` keeps for
 lttng-crash: the produced and consumed positions, the loss counters, and for
-each sub-buffer its commit sequence (``seq``: the commit count, set only when
-every byte before the commit's end is committed, as
-``lib_ring_buffer_write_commit_counter`` does, and by the commit that fills a
-hole; pmem.pmem_commit).  With the packet header's
+each sub-buffer its commit sequence (``seq``: the ring buffer's
+``commit_hot[idx].seq``, the commit count as
+``lib_ring_buffer_write_commit_counter`` sets it, only when every byte before
+the commit's end is committed; pmem.pmem_commit).  With the packet header's
 ``packet_seq_num`` it tells a reader how much of the sub-buffer's current lap
 is committed: ``seq - lap * subbuf_size`` bytes.  Three checksums, ours, let a
 reader tell a damaged sub-buffer from a good one instead of decoding garbage:

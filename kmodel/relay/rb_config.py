@@ -71,4 +71,5 @@ ERRATA = {"remote_flush": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_FLUSH",
           "discard_sample": "CONFIG_KMODEL_RB_ERRATUM_DISCARD_SAMPLE",
           "ts_end": "CONFIG_KMODEL_RB_ERRATUM_TS_END",
           "remote_switch_mode": "CONFIG_KMODEL_RB_ERRATUM_REMOTE_SWITCH_MODE",
-          "one_subbuf": "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF"}
+          "one_subbuf": "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF",
+          "commit_seq": "CONFIG_KMODEL_RB_ERRATUM_COMMIT_SEQ"}

@@ -16,7 +16,8 @@ is.  For sub-buffer ``idx`` the counters are LTTng's:
 
 - ``commit_hot[idx].cc``: bytes committed into it, over all its laps, so lap
   L is complete when cc == (L+1) * subbuf_size; ``commit_hot[idx].seq`` copies
-  cc after each commit, for readers of a crashed kernel;
+  cc after a commit with every byte before it committed (2009: after each
+  commit), for readers of a crashed kernel (_write_commit_counter);
 - ``commit_cold[idx].cc_sb``: the cc at which it was last delivered.  The
   committer that completes a lap takes the delivery with a cmpxchg from
   L*size to L*size+1, writes the packet's end fields, then sets (L+1)*size.
@@ -65,7 +66,10 @@ check did not see a concurrent commit), ``discard_sample`` (b2cf5e0b and
 it is closed, per sub-buffer), ``ts_end`` (635e457c, 2485a430: timestamp_end
 read at delivery, not at the closing reservation), ``remote_switch_mode``
 (9dded431: a flush by IPI ran SWITCH_ACTIVE whatever its mode), ``one_subbuf``
-(5140d2b3: an overwrite buffer of one sub-buffer was accepted; check_geometry).
+(5140d2b3: an overwrite buffer of one sub-buffer was accepted; check_geometry),
+``commit_seq`` (7915e163: the commit path passed the record's end plus its
+slot size as the end of the area committed, so a partial sub-buffer's
+commit_hot.seq never moved and a crash dump lost its records).
 """
 from __future__ import annotations
 
@@ -174,7 +178,8 @@ class lib_ring_buffer:
                  "persist", "persist_deliver", "persist_counters", "persist_table", "book",
                  "bufb", "spare", "v2", "reader_held", "records_count", "corrupted_subbuffers", "wsb", "n",
                  "sb_shift", "sb_mask", "active_readers", "cons_snapshot", "prod_snapshot",
-                 "padded", "events_lost", "entering", "wbase", "last_tsc")
+                 "padded", "events_lost", "entering", "wbase", "last_tsc",
+                 "seq_end_slots")
 
     def __init__(self, rbc: rb_channel, rbuf: rchan_buf, cpu: int | None):
         k = rbc.k
@@ -230,7 +235,7 @@ class lib_ring_buffer:
         self.finalized = False
         self.layer_priv = None          # the locking layer's own (kmodel.relay.layer)
         backend = rbc.chan.backend
-        self.persist = backend.commit_hook(rbuf)            # after each commit, or None
+        self.persist = backend.commit_hook(rbuf)            # when seq moves, or None
         self.persist_deliver = backend.deliver_hook(rbuf)   # before a packet's end fields
         self.persist_counters = backend.counters_hook(rbuf)  # after a loss or a consume
         self.persist_table = backend.table_hook(rbuf)       # after the table changed
@@ -238,6 +243,10 @@ class lib_ring_buffer:
             self.persist_table(self, (RSB, *range(n)))
         self.book = Bookkeeping(rbc.history)
         self.last_tsc = 0               # the last record's tsc (LTTng headers' rule)
+        # where lib_ring_buffer_commit says a record's area ends, in slots past its
+        # start: 1, or 2 with the commit_seq erratum (7915e163; decided here, not
+        # looked up at each commit)
+        self.seq_end_slots = 2 if rbc.errata["commit_seq"] else 1
 
     def events_discarded(self) -> int:
         return (self.records_lost_full.counter + self.records_lost_wrap.counter +
@@ -448,8 +457,6 @@ def _switch_old_end(rb, o_old, tsc, discarded):
     rb.book.inflight.setdefault(o_old, sb_begin + S)   # (a flush reserves it here)
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, padding)
     yield from _write_commit_counter(rb, idx, sb_begin + S, cc)
-    if rb.persist is not None:
-        rb.persist(rb, idx, sb_begin + S, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
     rb.book.inflight.pop(o_old, None)
 
@@ -466,23 +473,28 @@ def _switch_new_start(rb, sb_begin, tsc):
                                                 0, cpu, rbc.uuid, 0, cpu))
     cc = yield from rb.ops.add_return(rb.commit_hot[idx].cc, HDR)
     yield from _write_commit_counter(rb, idx, sb_begin + HDR, cc)
-    if rb.persist is not None:
-        rb.persist(rb, idx, sb_begin + HDR, cc)
     yield from _check_deliver(rb, idx, sb_begin, cc)
     rb.book.inflight.pop(sb_begin, None)
 
 
 @stepped
 def _write_commit_counter(rb, idx, end, cc):
-    """lib_ring_buffer_write_commit_counter (frontend_internal.h) - for a reader
-    of a crashed kernel: commit_hot.seq follows the commit count only when
-    everything reserved before end is committed (end - cc a whole number of
-    sub-buffers), and only forward.  (2.x; 2009 copied cc after each record.)"""
-    if not rb.v2 or (end - cc) & (rb.rbc.subbuf_size - 1):
+    """lib_ring_buffer_write_commit_counter (frontend_internal.h, as fixed by
+    lttng-modules 7915e163: end is the end of the area committed) - for a
+    reader of a crashed kernel: commit_hot.seq follows the commit count only
+    when everything reserved before end is committed (end - cc a whole number
+    of sub-buffers), and only forward.  The persist hook (pmem) stores the
+    sequence set, nothing else.  2009 copied cc after each record in the
+    commit path and never here; its pmem region gets 2.x's sequence."""
+    if (end - cc) & (rb.rbc.subbuf_size - 1):
         return
-    seq = rb.commit_hot[idx].seq
-    if seq.counter < cc:                        # (a plain load: see lib_ring_buffer_commit)
+    if rb.v2:
+        seq = rb.commit_hot[idx].seq
+        if seq.counter >= cc:                   # (a plain load: see lib_ring_buffer_commit)
+            return
         yield from rb.ops.set(seq, cc)
+    if rb.persist is not None:
+        rb.persist(rb, idx, cc)
 
 
 @stepped
@@ -542,15 +554,21 @@ def lib_ring_buffer_commit(rb: lib_ring_buffer, slot: int, rsize: int) -> Steps:
         book.records_per_packet[slot // S] = book.records_per_packet.get(slot // S, 0) + 1
     hot = rb.commit_hot[idx]
     cc = yield from rb.ops.add_return(hot.cc, rsize)
+    # _write_commit_counter, written out: its v_read of seq is a plain load of
+    # the line the add just wrote (no step, no charge of its own); the set is a
+    # step, so a nested commit can still come between the two.  The area ends
+    # at slot + rsize; seq_end_slots is 2 with the commit_seq erratum (before
+    # 7915e163 the C passed ctx->buf_offset, already past the record, and added
+    # slot_size again, so a partial sub-buffer's seq never moved), else 1.
+    in_order = not (slot + rsize * rb.seq_end_slots - cc) & (S - 1)
     if not rb.v2:                               # the seed's: a copy after each commit
         yield from rb.ops.set(hot.seq, cc)
-    elif not (slot + rsize - cc) & (S - 1) and hot.seq.counter < cc:
-        # _write_commit_counter, written out: its v_read of seq is a plain load
-        # of the line the add just wrote (no step, no charge of its own); the
-        # set is a step, so a nested commit can still come between the two
+        if in_order and rb.persist is not None:     # (pmem: the sequence 2.x's rule gives)
+            rb.persist(rb, idx, cc)
+    elif in_order and hot.seq.counter < cc:
         yield from rb.ops.set(hot.seq, cc)
-    if rb.persist is not None:
-        rb.persist(rb, idx, slot + rsize, cc)
+        if rb.persist is not None:
+            rb.persist(rb, idx, cc)
     if cc - (slot // rbc.alloc_size) * S == S:  # (_check_deliver's own test, first: most
         yield from _check_deliver(rb, idx, slot & ~(S - 1), cc)     # commits deliver nothing)
     book.inflight.pop(slot, None)

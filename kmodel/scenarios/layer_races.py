@@ -14,6 +14,9 @@ layer, mode and scope.  Invariants, after every step:
   sequence numbers;
 - no record is dropped for a nested wrap-around unless a reservation from a
   lap ago is still uncommitted in the sub-buffer it would enter;
+- (rb-commit-seq) commit_hot.seq never passes a reservation still open (the
+  bytes before it decode as records written), and equals the commit count
+  after a commit in order (7915e163);
 
 at the end, before anything else:
 
@@ -38,7 +41,8 @@ from kmodel.cpu.context import HARDIRQ, SOFTIRQ, TASK
 from kmodel.relay.relay_alloc import ltt_relay_close
 from kmodel.relay.relay_file import ltt_relay_open_debugfs
 from kmodel.relay.layer import get_layer
-from kmodel.relay.packet import CONTEXT_END, HDR, REC
+from kmodel.relay.packet import CONTEXT_END, HDR, REC, record_size, unpack_record_header
+from kmodel.relay.relay_alloc import ltt_relay_read
 from kmodel.relay.rb_config import DEFAULT_ERA, Era, Mode, Scope, SwitchMode
 from kmodel.relay.ring_buffer import (channel_era, check_geometry, extra_subbufs,
                                       lib_ring_buffer_switch_remote, rb_channel, read_packet)
@@ -387,6 +391,95 @@ class OneSubbuf(LayerScenario):
         return writer
 
 
+class CommitSeq(LayerScenario):
+    """7915e163: what a crash reader relies on, commit_hot[idx].seq (LTTng's
+    RING_BUFFER_OOPS_CONSISTENCY; kmodel's pmem region stores it).  A task
+    on CPU 0 writes three records into one sub-buffer and an irq on CPU 0
+    writes two, so a record can be reserved before the irq's and committed
+    after them.  Checked after every step, in the sub-buffer the newest
+    reservation is in (its current lap):
+
+    - safety: in a partial packet, the bytes from the header to seq are
+      whole records that were written (what a crash reader decodes: seq never
+      passes a reservation still open, whose bytes are zeroes or a part of
+      its record);
+    - progress: when no reservation in it is open and the last commit into it
+      was the one that ends where its reservations end (a commit in order),
+      seq equals the commit count.  A commit out of order (the task's, after
+      the irq's) leaves seq behind, as LTTng's does, until the next commit in
+      order.
+
+    With the erratum, the commit path passes the record's end plus its slot
+    size: seq stays at the header's commit, and the first record written
+    breaks the progress rule."""
+
+    def __init__(self):
+        super().__init__("pagelist", "lockless", Mode.DISCARD,
+                         writers=[(0, TASK, 3, 200), (0, HARDIRQ, 2, 200)],
+                         reader_cpu=None, era=Era.V2)
+
+    def setup(self, world):
+        super().setup(world)
+        self.open = {}          # id(rb) -> the reservations open at the last check
+        self.last_end = {}      # (id(rb), sub-buffer start) -> where its last commit ended
+        return self
+
+    def check(self, state, final):
+        for rb in self.rbc.bufs.values():
+            msg = self.check_seq(rb)
+            if msg:
+                return msg
+        return super().check(state, final)
+
+    def check_seq(self, rb):
+        S = self.rbc.subbuf_size
+        inflight = rb.book.inflight
+        for slot, end in self.open.get(id(rb), {}).items():
+            if slot not in inflight:            # committed since the last check
+                self.last_end[(id(rb), slot & ~(S - 1))] = end
+        self.open[id(rb)] = dict(inflight)
+        off = rb.offset.counter
+        if not off:
+            return None
+        sb_begin = (off - 1) & ~(S - 1)
+        idx = (sb_begin // S) % self.rbc.n_subbufs
+        base = (sb_begin // self.rbc.alloc_size) * S
+        reserved = min(off - sb_begin, S)
+        pending = [s - sb_begin for s in inflight if sb_begin <= s < sb_begin + S]
+        in_order = min(pending) if pending else reserved
+        hot = rb.commit_hot[idx]
+        seq, cc = hot.seq.counter - base, hot.cc.counter - base
+        if HDR < seq < S:
+            msg = self.check_decodable(rb, sb_begin, seq)
+            if msg:
+                return (f"commit_hot[{idx}].seq says {seq} bytes of packet {sb_begin // S} "
+                        f"are committed, but {msg}: a crash reader would decode it")
+        if not pending and self.last_end.get((id(rb), sb_begin)) == sb_begin + reserved \
+                and seq != cc:
+            return (f"commit_hot[{idx}].seq says {seq} bytes of packet {sb_begin // S} are "
+                    f"committed, but all {cc} are, the last in order: a crash dump loses "
+                    f"the rest")
+        return None
+
+    def check_decodable(self, rb, sb_begin, seq):
+        """What a crash reader decodes of a partial packet, the records from
+        the header to seq: each a record written, whole (a reservation still
+        open holds zeroes or a part of its record); a message, or None."""
+        sb = bytearray(seq)
+        ltt_relay_read(rb.rbuf, rb.bufb.write_offset(sb_begin), sb, seq)
+        pos = HDR
+        while pos < seq:
+            if seq - pos < REC:
+                return f"{seq - pos} bytes at {pos} are no record"
+            n = unpack_record_header(sb, pos).payload_size
+            data = bytes(sb[pos + REC:pos + REC + n])
+            key = PAYLOAD.unpack_from(data) if len(data) >= PAYLOAD.size else None
+            if pos + record_size(n) > seq or self.written.get(key) != data:
+                return f"the bytes at {pos} are no record written"
+            pos += record_size(n)
+        return None
+
+
 # name -> (scenario, the option that restores its bug, what it shows).  The
 # three bugs' scenarios pin era 2009: their transcripts (docs/layers.md,
 # docs/tour.md) walk the seed's steps, which 2.x's counters change.
@@ -405,6 +498,8 @@ LAYER_RACES = {
                               "a final flush run by IPI as a plain one (9dded431)"),
     "rb-one-subbuf": (OneSubbuf, "CONFIG_KMODEL_RB_ERRATUM_ONE_SUBBUF",
                       "one sub-buffer in overwrite mode: a flush's packet overwritten (5140d2b3)"),
+    "rb-commit-seq": (CommitSeq, "CONFIG_KMODEL_RB_ERRATUM_COMMIT_SEQ",
+                      "a partial packet's commit sequence, for a crash reader (7915e163)"),
 }
 
 
