@@ -40,8 +40,8 @@ its clock and loses its cmpxchg to a later read reads again).  A
 recording (kmodel.consumer.record, timed_record) turns it off: its time line
 runs each CPU at its own modeled time (a CPU's tick, or its event at its
 arrival, runs whole before the next CPU's), and per-CPU buffers need no
-order between CPUs.  A global buffer recorded in ticks keeps it on: its one
-stream takes the CPUs' writes in the order they ran.
+order between CPUs.  A global buffer keeps it on, in ticks and in time: its
+one stream takes the CPUs' writes in the order they ran.
 
 The model's cycles are folded from deferred per-page counts (the relay's
 copies) only when the timing model flushes them; a caller that needs the

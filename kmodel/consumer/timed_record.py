@@ -19,7 +19,10 @@ channel alone) is recorded in time when its stream's timestamps can be in
 order: without interrupts, clock skew or a switch timer (check_scope says
 why: lttng-modules pins the switch timer to its CPU for per-CPU buffers
 only, so a global buffer's runs from another CPU); each CPU's events go
-into it at their time on the time line.
+into it at their time on the time line, and a CPU whose clock reads behind
+the last read waits for it (hw.clock's in_order): events due at the same
+instant run whole one after another, and a reservation reads the clock
+after its line came across, later from the other socket.
 
 The consumer task shares its CPU with that CPU's events, on the one time
 line, as a consumer daemon and a traced application share a CPU under the
@@ -265,6 +268,12 @@ class TimedRecorder(Recorder):
         tm = k.timing
         self._start_time()
         clk = tm.clock
+        if Scope(self.opts.scope) is Scope.GLOBAL:
+            # one stream: events of the same instant run whole one after another,
+            # and a reservation reads the clock after its line came across (from
+            # the other socket, later than a local one's): a CPU behind the last
+            # read waits for it (hw.clock's in_order), so the stream never goes back
+            clk.in_order = True
         clk.set_skew(t.clock_skew)
         end = t.time_ns
         self._tasks, self._irqs, self._sizes = {}, {}, {}
