@@ -172,8 +172,8 @@ LTTNG_EVENT = Anchor(
 # The same probe of LTTng 0.x a year later, with the buffer's counters as local
 # (UP) atomics, the local_t design kmodel's lockless layer models: a loop of
 # 20,000 probe calls into a flight-recorder trace, averaged, hot, probe and
-# timestamp included, on a 3 GHz CPU.  The same file gives 767.51 cycles with
-# SMP (LOCK'd) atomics: 150.61 cycles an event for the LOCK prefixes.
+# timestamp included, on a 3 GHz CPU the file does not name (with SMP
+# atomics: 767.51 cycles, the mean of three runs; docs/model.md).
 LTTNG_EVENT_LOCAL = Anchor(
     "one event, LTTng 0.x's flight recorder, local atomics, hot (the model: the buffer's "
     "work)", "ns", 205.63, "independent, an upper bound",
@@ -182,8 +182,8 @@ LTTNG_EVENT_LOCAL = Anchor(
     "time-probe2.ko, cpu MHz 3000.077: \"Atomic UP, one trace, flight recorder ... Res : "
     "616.90 cycles per loop. 205.63 ns per loop\"", _event_ns, bound=True)
 
-# ftrace's and perf's cost of one 128-byte event (kernel/trace/trace_benchmark.c:
-# a string of BENCHMARK_EVENT_STRLEN bytes), timed with trace_clock_local
+# ftrace's and perf's cost of one benchmark_event (kernel/trace/trace_benchmark.c:
+# a string of BENCHMARK_EVENT_STRLEN, 128, bytes and a u64), timed with trace_clock_local
 # around the tracepoint with interrupts off, hot: the tracepoint, the ring
 # buffer's reserve and commit, the copy.  The machine is not stated; the
 # modern preset is the closest.
