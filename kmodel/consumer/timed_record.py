@@ -282,6 +282,9 @@ class TimedRecorder(Recorder):
         self._irq_queued = set()        # CPUs whose next interrupt is on the time line
         self._data = bytes(range(256)) * (t.workload.size.b // 256 + 1)
         ccpu = k.boot_cpu if t.consumer_cpu is None else t.consumer_cpu
+        if not k.cpu_online(ccpu):          # (present, checked against the spec; the
+            raise ValueError(f"the consumer's CPU {ccpu} is not online (the boot's "    # boot
+                             f"command line: {self.opts.cmdline or 'none'})")  # decides)
         self.drain = TimedDrain(self, consumer, ccpu, t.wakeup_latency_ns, t.bandwidth)
         self.timers = ChannelTimers(self, t.switch_timer_us * 1000, t.read_timer_us * 1000)
         for cpu in k.for_each_online_cpu():
