@@ -182,6 +182,8 @@ def test_frozen_clock_reads_the_workload_time_only(tmp_path):
     (["--time", "0"], "--time 0: must be more than 0"),
     (["--time", "1ms", "--event-rate", "fast"], "--event-rate: not a rate: 'fast'"),
     (["--time", "1ms", "--consumer-cpu", "99"], "--consumer-cpu 99: not a present CPU"),
+    (["--time", "1ms", "--hotplug", "/nonexistent"], "--hotplug scripts name ticks: not "
+     "with --time"),
     (["--time", "1ms", "--consumer-cpu", "3", "--cmdline", "maxcpus=1"],
      "the consumer's CPU 3 is not online (the boot's command line: maxcpus=1)"),
     (["--time", "1ms", "--consumer", "read"], "--consumer read takes no sub-buffer at a time"),

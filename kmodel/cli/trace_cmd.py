@@ -67,6 +67,8 @@ def record_options(args):
         raise UsageError(f"--consumer-rate {args.consumer_rate}: must be 0..{MAX_EVENTS:,}")
     if args.snapshot_at is not None and args.time is not None:
         raise UsageError("--snapshot-at TICK takes a recording in ticks, not --time")
+    if args.hotplug and args.time is not None:  # (before the script is read)
+        raise UsageError("--hotplug scripts name ticks: not with --time")
     if args.workload != "synthetic" and args.time is not None:
         raise UsageError(f"--workload {args.workload} runs in ticks; --time runs the "
                          "synthetic workload in modeled time")

@@ -102,8 +102,6 @@ def timed_options(args, spec):
             setattr(args, name, default)
     if args.events is not None or args.duration is not None:
         raise UsageError("--time records in modeled time: not with --events or --duration")
-    if args.hotplug:
-        raise UsageError("--hotplug scripts name ticks: not with --time")
     if not timed_consumer(args.consumer):
         raise UsageError(f"--consumer {args.consumer} takes no sub-buffer at a time: not "
                          f"with --time (in time: {', '.join(timed_consumers())})")
