@@ -150,7 +150,7 @@ def test_flush_from_another_cpu_runs_on_the_owner(k, make):
 def test_geometry_checks(k, make):
     rbc, rb = make(n=2)
     assert check_geometry(rbc.chan, "overwrite", "per-cpu") is None
-    assert "at least 2" in check_geometry(type("C", (), {"n_subbufs": 1,
+    assert "at least 2" in check_geometry(type("C", (), {"n_subbufs": 1, "k": None,
                                                           "subbuf_size": 4096})(),
                                           "overwrite", "per-cpu")[1]
     assert check_geometry(rbc.chan, "ring", "per-cpu")[0] == EINVAL

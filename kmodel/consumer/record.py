@@ -299,7 +299,13 @@ class Recorder:
         tm = self.k.timing
         tm.reset()
         self._clock = tm.clock
-        self._clock.in_order = False    # the time line orders the CPUs, by their clocks
+        # the time line orders the CPUs by their clocks; per-CPU streams need no
+        # order between CPUs.  One buffer's one stream (Scope.GLOBAL) does: the
+        # CPUs' turns (a tick each, or events of the same instant) run one after
+        # another, and a reservation reads the clock after its line came across
+        # (later from the other socket), so a CPU whose clock reads behind the
+        # last read waits for it (hw.clock's in_order), in ticks and in time
+        self._clock.in_order = Scope(self.opts.scope) is Scope.GLOBAL
         self._cpu_cost = tm.cpus        # (each CPU's clock terms: hw.clock.Clock)
         self._layer_write = self.rbc.layer.write__straight
         self._copy_cpb = CopyCost(tm, self.rbc)
@@ -312,11 +318,6 @@ class Recorder:
         o, k = self.opts, self.k
         self._start_time()
         clk = self._clock
-        if Scope(o.scope) is Scope.GLOBAL:
-            # one buffer, one stream: the CPUs' ticks run one after another, and a
-            # CPU whose clock is behind the last read waits for it (hw.clock's
-            # in_order), so that the stream's timestamps never go back
-            clk.in_order = True
         script = list(o.hotplug)
         tick = 0
         while True:

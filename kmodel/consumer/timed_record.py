@@ -268,12 +268,6 @@ class TimedRecorder(Recorder):
         tm = k.timing
         self._start_time()
         clk = tm.clock
-        if Scope(self.opts.scope) is Scope.GLOBAL:
-            # one stream: events of the same instant run whole one after another,
-            # and a reservation reads the clock after its line came across (from
-            # the other socket, later than a local one's): a CPU behind the last
-            # read waits for it (hw.clock's in_order), so the stream never goes back
-            clk.in_order = True
         clk.set_skew(t.clock_skew)
         end = t.time_ns
         self._tasks, self._irqs, self._sizes = {}, {}, {}

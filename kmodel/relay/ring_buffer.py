@@ -1104,7 +1104,7 @@ def check_geometry(chan: rchan, mode: Any, scope: Any) -> tuple[int, str] | None
         return EINVAL, f"mode={mode!r} ({' or '.join(Mode)})"
     if scope not in tuple(Scope):
         return EINVAL, f"scope={scope!r} ({' or '.join(Scope)})"
-    k = getattr(chan, "k", None)        # (None: a channel not opened in a kernel)
+    k = chan.k                          # (None: a geometry checked outside a kernel)
     if mode == Mode.OVERWRITE and chan.n_subbufs < 2 and not (
             k is not None and k.config[ERRATA["one_subbuf"]] == "y"):
         # lttng-modules 5140d2b3 (channel_backend_init): with one sub-buffer the
